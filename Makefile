@@ -1,0 +1,199 @@
+# libsshmux / sshmuxd -- top-level GNU Makefile.
+#
+# One Makefile, no generated build system.  Sources are picked up by
+# wildcard: every lib/*.c goes into the library, every examples/NAME/*.c into
+# examples/NAME, every tests/test-*.c into the test runner (tests register
+# themselves with TEST_IMPL, see tests/test.h).  Objects live under $(B)/.
+#
+#   make            library, daemon, examples
+#   make check      install missing deps, build, run every test
+#   make asan       the same suite under ASan + UBSan (build-asan/)
+#   make demo       install missing deps, build, show the pool at work
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make format / format-check
+#   V=1             show full commands
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+B ?= build
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+PKG_CONFIG ?= pkg-config
+UNAME_S := $(shell uname -s)
+
+PKGS := libssh2 libuv inih libsodium
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lmbedcrypto -lpthread
+
+OPT ?= -O2
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Wvla -Werror
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fPIC -fvisibility=hidden \
+	-Iinclude -Ilib $(DEP_CFLAGS) $(SAN) $(CFLAGS)
+ALL_LDFLAGS := $(SAN) $(LDFLAGS)
+
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+LIB_SRCS := $(sort $(wildcard lib/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
+EXAMPLES := $(notdir $(wildcard examples/*))
+EXAMPLE_BINS := $(EXAMPLES:%=$(B)/examples/%)
+TEST_SRCS := $(sort $(wildcard tests/test-*.c))
+TEST_SUPPORT_SRCS := $(filter-out tests/runner.c,$(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
+TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o) $(TEST_SUPPORT_SRCS:%.c=$(B)/%.o)
+TEST_TOOLS_SRCS := $(sort $(wildcard tests/tools/*.c))
+TEST_TOOLS := $(TEST_TOOLS_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
+HEADERS := $(wildcard include/*.h include/sshmux/*.h lib/*.h)
+
+STATIC := $(B)/libsshmux.a
+SONAME := libsshmux.so.$(VERSION_MAJOR)
+SHARED := $(B)/$(SONAME)
+ifeq ($(UNAME_S),Darwin)
+SHARED_LDFLAGS := -dynamiclib -install_name $(LIBDIR)/libsshmux.$(VERSION_MAJOR).dylib
+else
+SHARED_LDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libsshmux.map \
+	-Wl,--no-undefined
+endif
+
+.PHONY: all lib daemon examples tests check asan demo install uninstall clean \
+	format format-check deps deps-build bench fuzz
+.DEFAULT_GOAL := all
+
+all: lib daemon examples
+lib: $(STATIC) $(SHARED) $(B)/libsshmux.pc
+daemon: $(B)/sshmuxd
+examples: $(EXAMPLE_BINS)
+tests: $(B)/tests/run-tests $(TEST_TOOLS) all
+
+$(B)/%.o: %.c $(HEADERS) $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Rebuild everything when the flags change (asan vs plain in one tree).
+$(B)/.flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+FORCE:
+
+$(STATIC): $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJS) lib/libsshmux.map
+	$(call say,LD,$@)
+	$(Q)$(CC) $(SHARED_LDFLAGS) $(ALL_LDFLAGS) -o $@ $(LIB_OBJS) $(DEP_LIBS)
+	$(Q)ln -sf $(SONAME) $(B)/libsshmux.so
+
+$(B)/libsshmux.pc: pkgconfig/libsshmux.pc.in Makefile
+	$(call say,GEN,$@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+$(B)/sshmuxd: $(DAEMON_OBJS) $(STATIC)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJS) $(STATIC) $(DEP_LIBS)
+
+.SECONDEXPANSION:
+$(B)/examples/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard examples/%/*.c)) $(STATIC)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(DEP_LIBS)
+
+$(B)/tests/tools/%: $(B)/tests/tools/%.o $(STATIC)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(STATIC) $(DEP_LIBS)
+
+# The test list is generated from the TEST_IMPL lines of the test files.
+$(B)/tests/list.h: $(TEST_SRCS) scripts/gen-test-list.sh
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)
+	$(Q)sh scripts/gen-test-list.sh $(TEST_SRCS) > $@.tmp && mv $@.tmp $@
+
+$(B)/tests/runner.o: tests/runner.c $(B)/tests/list.h $(HEADERS) tests/test.h $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -I$(B)/tests -Itests -c -o $@ $<
+
+$(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h) $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+
+$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(STATIC)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+deps-build:
+	@sh scripts/deps.sh --build-only
+
+TEST_JOBS ?= 2
+check: deps
+	@$(MAKE) --no-print-directory tests
+	@SSHMUX_BUILD=$(abspath $(B)) $(B)/tests/run-tests -j $(TEST_JOBS) $(TESTS)
+
+asan: deps
+	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 \
+		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		SSHMUX_BUILD=$(abspath build-asan) build-asan/tests/run-tests -j $(TEST_JOBS) $(TESTS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(abspath $(B))
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh $(abspath $(B))
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/sshmux $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man3
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsshmux.so
+	install -m 644 include/sshmux.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/sshmux/*.h $(DESTDIR)$(INCLUDEDIR)/sshmux/
+	install -m 644 $(B)/libsshmux.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 755 $(B)/sshmuxd $(DESTDIR)$(BINDIR)/
+	for m in docs/man/*.8; do [ -f "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
+	for m in docs/man/*.3; do [ -f "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man3/; done; true
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libsshmux.a $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libsshmux.so $(DESTDIR)$(INCLUDEDIR)/sshmux.h \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/libsshmux.pc $(DESTDIR)$(BINDIR)/sshmuxd
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/sshmux
+
+FORMAT_FILES = $(wildcard include/*.h include/sshmux/*.h lib/*.[ch] daemon/*.[ch] \
+	examples/*/*.[ch] tests/*.[ch] tests/tools/*.c tests/fuzz/*.c bench/*.c)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,9 @@
+/* sshmux.h -- the umbrella header of libsshmux: SSH connection multiplexing
+ * over a libuv loop.  Include this one header; the parts live in sshmux/. */
+#ifndef SSHMUX_H
+#define SSHMUX_H
+
+#include "sshmux/common.h"
+#include "sshmux/version.h"
+
+#endif

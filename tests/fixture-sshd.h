@@ -1,0 +1,61 @@
+/* fixture-sshd.h -- a real OpenSSH sshd for tests.
+ *
+ * test_sshd_start() makes a directory under the test's temp dir with
+ * throwaway host keys (ed25519 and ecdsa), a client key pair (ed25519, no
+ * passphrase) whose public half is the only authorized key, a known_hosts
+ * file for the host keys under "[127.0.0.1]:PORT", and an sshd_config; it
+ * starts /usr/sbin/sshd -D on 127.0.0.1 on a free port and waits until it
+ * sends its banner.  It works as root (PermitRootLogin, /run/sshd) and as an
+ * ordinary user (no privilege separation, the user logs in as itself).
+ *
+ * Options let later tests build on it: MaxSessions, extra sshd_config lines
+ * (e.g. forwarding policy, PAM), a different listen address (a network
+ * namespace's), a command prefix (e.g. "ip netns exec NS" or "unshare -m"),
+ * and extra authorized keys. */
+#ifndef SSHMUX_FIXTURE_SSHD_H
+#define SSHMUX_FIXTURE_SSHD_H
+
+typedef struct {
+  const char *name;         /* subdirectory name; default "sshd" */
+  const char *listen_addr;  /* default "127.0.0.1" */
+  int port;                 /* 0 = pick a free one */
+  int max_sessions;         /* 0 = sshd's default (10) */
+  const char *extra_config; /* appended to sshd_config verbatim */
+  const char *const *wrap;  /* argv prefix before sshd, NULL-terminated */
+  const char *extra_authorized_keys; /* appended to authorized_keys */
+  int no_wait; /* do not wait for the banner (netns tests) */
+} test_sshd_opts;
+
+typedef struct {
+  int pid;
+  int port;
+  char addr[64];
+  char user[64];
+  char dir[512];        /* fixture directory */
+  char config[600];     /* sshd_config */
+  char log[600];        /* sshd's -E log */
+  char client_key[600]; /* private key file for the user */
+  char client_pub[600];
+  char authorized_keys[600];
+  char known_hosts[600]; /* "[addr]:port" lines for both host keys */
+  char host_key_ed25519[600];
+  char host_key_ecdsa[600];
+} test_sshd;
+
+/* Start; returns 0 or prints why to stderr and returns -1. */
+int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
+/* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */
+void test_sshd_stop(test_sshd *s);
+/* Send a signal (e.g. SIGSTOP/SIGCONT) to the listening sshd. */
+void test_sshd_signal(test_sshd *s, int sig);
+/* Print sshd's log to stderr (for failing tests). */
+void test_sshd_dump_log(const test_sshd *s);
+/* Common ssh client options for this sshd, as a NULL-terminated argv
+ * fragment held in s: -F /dev/null -p PORT -i KEY -o UserKnownHostsFile=...
+ * -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes. */
+const char *const *test_sshd_client_opts(test_sshd *s);
+/* Generate a key pair with ssh-keygen (type "ed25519", "ecdsa", "rsa");
+ * writes path and path.pub; returns 0 or -1. */
+int test_keygen(const char *type, const char *path, const char *passphrase);
+
+#endif

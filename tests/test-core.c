@@ -1,0 +1,132 @@
+/* test-core.c -- version, error names/messages, the allocator hook, the
+ * logging hook, constant-time compare and wiping. */
+#include <stdlib.h>
+
+#include <uv.h>
+
+#include "internal.h"
+#include "test.h"
+
+TEST_IMPL(core_version) {
+  char want[32];
+
+  snprintf(want, sizeof(want), "%d.%d.%d", SSHMUX_VERSION_MAJOR,
+           SSHMUX_VERSION_MINOR, SSHMUX_VERSION_PATCH);
+  ASSERT_STR_EQ(sshmux_version_string(), want);
+  ASSERT_EQ(sshmux_version(), SSHMUX_VERSION_HEX);
+  ASSERT_OK(sshmux_init());
+  ASSERT_OK(sshmux_init()); /* idempotent */
+  return 0;
+}
+
+TEST_IMPL(core_errors) {
+  /* Every code of ours has a distinct name and a message. */
+#define XX(name, num, msg)                                                     \
+  ASSERT_STR_EQ(sshmux_err_name(num), "SSHMUX_E" #name);                       \
+  ASSERT_STR_EQ(sshmux_strerror(num), msg);                                    \
+  ASSERT_LT(num, -30000);
+  SSHMUX_ERRNO_MAP(XX)
+#undef XX
+  /* libuv codes pass through. */
+  ASSERT_STR_EQ(sshmux_err_name(UV_ECONNRESET), "ECONNRESET");
+  ASSERT_STR_EQ(sshmux_strerror(UV_ENOENT), uv_strerror(UV_ENOENT));
+  ASSERT_STR_EQ(sshmux_err_name(0), "OK");
+  ASSERT_STR_EQ(sshmux_strerror(-39999), "unknown error");
+  /* libssh2 codes are translated, never returned raw. */
+  ASSERT_EQ(sshmux__err_from_ssh2(-18), SSHMUX_EAUTH);
+  ASSERT_EQ(sshmux__err_from_ssh2(-21), SSHMUX_ECHAN_FAILED);
+  ASSERT_EQ(sshmux__err_from_ssh2(-37), UV_EAGAIN);
+  ASSERT_EQ(sshmux__err_from_ssh2(-9999), SSHMUX_ESSH2);
+  ASSERT_EQ(sshmux__err_from_mbedtls(-0x0010), SSHMUX_ECRYPTO);
+  ASSERT_EQ(sshmux__err_from_mbedtls(0), 0);
+  return 0;
+}
+
+static size_t n_malloc, n_free;
+static void *count_malloc(size_t n) {
+  n_malloc++;
+  return malloc(n);
+}
+static void *count_realloc(void *p, size_t n) {
+  if (p == NULL)
+    n_malloc++;
+  return realloc(p, n);
+}
+static void *count_calloc(size_t c, size_t n) {
+  n_malloc++;
+  return calloc(c, n);
+}
+static void count_free(void *p) {
+  if (p)
+    n_free++;
+  free(p);
+}
+
+TEST_IMPL(core_allocator) {
+  char *s;
+  void *p;
+
+  ASSERT_ERR(sshmux_replace_allocator(NULL, realloc, calloc, free),
+             SSHMUX_EINVAL);
+  ASSERT_OK(sshmux_replace_allocator(count_malloc, count_realloc, count_calloc,
+                                     count_free));
+  s = sshmux__strdup("hello");
+  ASSERT_STR_EQ(s, "hello");
+  p = sshmux__ssh2_alloc(10, NULL);
+  p = sshmux__ssh2_realloc(p, 100, NULL);
+  sshmux__ssh2_free(p, NULL);
+  sshmux__free(s);
+  sshmux__free(NULL);
+  ASSERT_EQ(n_malloc, 2);
+  ASSERT_EQ(n_free, 2);
+  /* Overflow is refused, not wrapped. */
+  ASSERT(sshmux__reallocarray(NULL, SIZE_MAX / 2, 3) == NULL);
+  s = sshmux__asprintf("%s-%d", "x", 42);
+  ASSERT_STR_EQ(s, "x-42");
+  sshmux__free(s);
+  ASSERT_EQ(n_malloc, n_free);
+  return 0;
+}
+
+static char last_msg[2048];
+static int n_logs;
+static void log_hook(sshmux_log_level_t level, const char *msg, void *data) {
+  (void)level;
+  ASSERT(data == (void *)&n_logs);
+  snprintf(last_msg, sizeof(last_msg), "%s", msg);
+  n_logs++;
+}
+
+TEST_IMPL(core_log) {
+  sshmux_log_level_t lv;
+
+  /* No hook: nothing happens (and nothing is printed). */
+  sshmux__log(SSHMUX_LOG_ERROR, "dropped");
+  sshmux_set_log_cb(log_hook, SSHMUX_LOG_INFO, &n_logs);
+  sshmux__log(SSHMUX_LOG_DEBUG, "filtered");
+  ASSERT_EQ(n_logs, 0);
+  sshmux__log(SSHMUX_LOG_WARN, "remote said %s", "\x1b[31mred\r\n");
+  ASSERT_EQ(n_logs, 1);
+  /* Control characters never reach the hook. */
+  ASSERT_STR_EQ(last_msg, "remote said ?[31mred??");
+  ASSERT_OK(sshmux_log_level_parse("debug", &lv));
+  ASSERT_EQ(lv, SSHMUX_LOG_DEBUG);
+  ASSERT_ERR(sshmux_log_level_parse("loud", &lv), SSHMUX_EINVAL);
+  ASSERT_STR_EQ(sshmux_log_level_name(SSHMUX_LOG_TRACE), "trace");
+  sshmux_set_log_cb(NULL, SSHMUX_LOG_INFO, NULL);
+  return 0;
+}
+
+TEST_IMPL(core_secrets) {
+  unsigned char a[32], b[32];
+
+  memset(a, 0x5a, sizeof(a));
+  memcpy(b, a, sizeof(b));
+  ASSERT(sshmux__ct_equal(a, b, sizeof(a)));
+  b[31] ^= 1;
+  ASSERT(!sshmux__ct_equal(a, b, sizeof(a)));
+  sshmux__wipe(a, sizeof(a));
+  for (size_t i = 0; i < sizeof(a); i++)
+    ASSERT_EQ(a[i], 0);
+  return 0;
+}

@@ -1,0 +1,154 @@
+/* test.h -- the test framework: how a test is declared, its asserts, and
+ * the helpers every test file may use.
+ *
+ * A test is `TEST_IMPL(name) { ...; return 0; }` (or TEST_IMPL_T(name,
+ * seconds) for a longer timeout than the default 60 s) in a file
+ * tests/test-<feature>.c.  The build scans these lines; there is no list to
+ * edit.  The runner (runner.c) runs each test in its own child process, in
+ * its own fresh temporary directory (the current directory and $TMPDIR),
+ * with a timeout, and kills the child's whole process group afterwards.
+ *
+ * A test returns 0 (pass), or TEST_SKIP after printing why.  Asserts print
+ * both sides and exit the child with status 1.  TEST_REQUIRE_PROGRAM skips
+ * when a peer program is missing -- except under CI (CI set in the
+ * environment), where a missing peer is a failure. */
+#ifndef SSHMUX_TEST_H
+#define SSHMUX_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sshmux.h"
+
+#define TEST_SKIP 77
+
+#define TEST_IMPL(name)                                                        \
+  int run_test_##name(void);                                                   \
+  int run_test_##name(void)
+#define TEST_IMPL_T(name, secs) TEST_IMPL(name)
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+
+#define ASSERT(expr)                                                           \
+  do {                                                                         \
+    if (!(expr))                                                               \
+      test_fail(__FILE__, __LINE__, "assertion failed: %s", #expr);            \
+  } while (0)
+
+#define ASSERT_INT_OP(a, op, b)                                                \
+  do {                                                                         \
+    int64_t a_ = (int64_t)(a), b_ = (int64_t)(b);                              \
+    if (!(a_ op b_))                                                           \
+      test_fail(__FILE__, __LINE__, "%s %s %s: %" PRId64 " vs %" PRId64, #a,   \
+                #op, #b, a_, b_);                                              \
+  } while (0)
+#define ASSERT_EQ(a, b) ASSERT_INT_OP(a, ==, b)
+#define ASSERT_NE(a, b) ASSERT_INT_OP(a, !=, b)
+#define ASSERT_LT(a, b) ASSERT_INT_OP(a, <, b)
+#define ASSERT_LE(a, b) ASSERT_INT_OP(a, <=, b)
+#define ASSERT_GT(a, b) ASSERT_INT_OP(a, >, b)
+#define ASSERT_GE(a, b) ASSERT_INT_OP(a, >=, b)
+
+/* An sshmux/libuv return code: prints the error's name on failure. */
+#define ASSERT_OK(expr)                                                        \
+  do {                                                                         \
+    int r_ = (expr);                                                           \
+    if (r_ != 0)                                                               \
+      test_fail(__FILE__, __LINE__, "%s returned %d (%s: %s)", #expr, r_,      \
+                sshmux_err_name(r_), sshmux_strerror(r_));                     \
+  } while (0)
+#define ASSERT_ERR(expr, code)                                                 \
+  do {                                                                         \
+    int r_ = (expr), c_ = (code);                                              \
+    if (r_ != c_)                                                              \
+      test_fail(__FILE__, __LINE__, "%s returned %s, expected %s", #expr,      \
+                sshmux_err_name(r_), sshmux_err_name(c_));                     \
+  } while (0)
+
+#define ASSERT_STR_EQ(a, b)                                                    \
+  do {                                                                         \
+    const char *a_ = (a), *b_ = (b);                                           \
+    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                       \
+      test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" vs \"%s\"", #a, #b,      \
+                a_ ? a_ : "(null)", b_ ? b_ : "(null)");                       \
+  } while (0)
+#define ASSERT_STR_CONTAINS(hay, needle)                                       \
+  do {                                                                         \
+    const char *h_ = (hay), *n_ = (needle);                                    \
+    if (h_ == NULL || strstr(h_, n_) == NULL)                                  \
+      test_fail(__FILE__, __LINE__, "%s does not contain \"%s\": \"%s\"",      \
+                #hay, n_, h_ ? h_ : "(null)");                                 \
+  } while (0)
+#define ASSERT_MEM_EQ(a, b, n)                                                 \
+  do {                                                                         \
+    if (memcmp((a), (b), (n)) != 0)                                            \
+      test_fail(__FILE__, __LINE__, "%s and %s differ in %zu bytes", #a, #b,   \
+                (size_t)(n));                                                  \
+  } while (0)
+
+/* Skip (or, under CI, fail) unless `prog` is found on PATH or is an
+ * absolute path that exists. */
+#define TEST_REQUIRE_PROGRAM(prog)                                             \
+  do {                                                                         \
+    int r_ = test_require_program(prog);                                       \
+    if (r_ != 0)                                                               \
+      return r_;                                                               \
+  } while (0)
+int test_require_program(const char *prog);
+/* Full path of prog on PATH (or in /usr/sbin, /sbin), or NULL.  Static. */
+const char *test_which(const char *prog);
+/* 1 when running under CI. */
+int test_in_ci(void);
+
+/* The build directory ($SSHMUX_BUILD, set by the runner), e.g. to find
+ * build/examples/echo-server.  Returns a static string. */
+const char *test_build_dir(void);
+/* A path inside the test's own temporary directory (static buffer
+ * rotation: up to 8 results may be held at once). */
+const char *test_path(const char *name);
+
+/* Run argv[0] (searched on PATH) with the given stdin bytes, capturing
+ * stdout and stderr into fresh NUL-terminated buffers (the caller frees
+ * them; pass NULL to discard), with a timeout in milliseconds.  *status is
+ * the exit code, or 128+signal if killed; -1 on timeout.  Returns 0 or a
+ * negative errno. */
+typedef struct {
+  const char *const *argv;
+  const void *in; /* stdin bytes, may be NULL (stdin is /dev/null) */
+  size_t in_len;
+  const char *in_file; /* or a file for stdin */
+  char **out;          /* captured stdout (may be NULL) */
+  size_t *out_len;
+  char **err;             /* captured stderr (may be NULL) */
+  int timeout_ms;         /* 0 = 30 s */
+  const char *const *env; /* extra NAME=VALUE entries, NULL-terminated */
+} test_cmd_t;
+int test_run(const test_cmd_t *cmd, int *status);
+/* Shorthand: run argv with no stdin; returns the exit status (or -1). The
+ * captured stdout is returned in *out if out != NULL. */
+int test_run_simple(const char *const *argv, char **out, char **err);
+
+/* Start a program in the background (its own process group), stdout and
+ * stderr to the file `log` (or inherited if NULL).  Returns its pid. */
+int test_spawn(const char *const *argv, const char *log);
+/* Kill a spawned process group (SIGTERM, then SIGKILL after 2 s) and reap. */
+void test_kill(int pid);
+
+/* Read a whole file into a fresh NUL-terminated buffer (NULL on error). */
+char *test_read_file(const char *path, size_t *len);
+/* Write a file with the given mode; returns 0 or -1. */
+int test_write_file(const char *path, const char *data, int mode);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int test_free_port(void);
+/* Wait until something accepts TCP on 127.0.0.1:port and sends a line
+ * starting with "SSH-" (if ssh_banner) or just accepts; 0 on success. */
+int test_wait_port(int port, int ssh_banner, int timeout_ms);
+
+/* Monotonic milliseconds. */
+uint64_t test_now_ms(void);
+
+#endif

@@ -1,0 +1,385 @@
+/* util.c -- helpers for tests: asserts' failure path, running programs with
+ * captured output and a timeout, files, ports.  Used only by tests. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+extern char **environ;
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+
+  fprintf(stderr, "FAIL %s:%d: ", file, line);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  fflush(stderr);
+  exit(1);
+}
+
+uint64_t test_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int test_in_ci(void) {
+  const char *ci = getenv("CI");
+  return ci != NULL && *ci != '\0' && strcmp(ci, "0") != 0 &&
+         strcmp(ci, "false") != 0;
+}
+
+const char *test_which(const char *prog) {
+  static char path[4][1024];
+  static int slot;
+  const char *env = getenv("PATH");
+  char dirs[4096];
+  char *save = NULL, *d;
+  char *out = path[slot++ & 3];
+
+  if (strchr(prog, '/') != NULL)
+    return access(prog, X_OK) == 0 ? prog : NULL;
+  snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin:/usr/bin",
+           env ? env : "/usr/bin:/bin");
+  for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    snprintf(out, sizeof(path[0]), "%s/%s", d, prog);
+    if (access(out, X_OK) == 0)
+      return out;
+  }
+  return NULL;
+}
+
+int test_require_program(const char *prog) {
+  if (test_which(prog) != NULL)
+    return 0;
+  if (test_in_ci()) {
+    fprintf(stderr, "required program %s is missing (CI: failure)\n", prog);
+    return 1;
+  }
+  fprintf(stderr, "skipped: program %s not found\n", prog);
+  return TEST_SKIP;
+}
+
+const char *test_build_dir(void) {
+  const char *b = getenv("SSHMUX_BUILD");
+  return b && *b ? b : "build";
+}
+
+const char *test_path(const char *name) {
+  static char buf[8][1024];
+  static int slot;
+  char *out = buf[slot++ & 7];
+  const char *dir = getenv("SSHMUX_TEST_DIR");
+  char cwd[512];
+
+  if (dir == NULL)
+    dir = getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+  snprintf(out, sizeof(buf[0]), "%s/%s", dir, name);
+  return out;
+}
+
+char *test_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+
+  if (f == NULL)
+    return NULL;
+  for (;;) {
+    size_t r;
+    if (cap - n < 4096) {
+      char *nb = realloc(buf, cap * 2 + 4096 + 1);
+      if (nb == NULL) {
+        free(buf);
+        fclose(f);
+        return NULL;
+      }
+      buf = nb;
+      cap = cap * 2 + 4096;
+    }
+    r = fread(buf + n, 1, cap - n, f);
+    if (r == 0)
+      break;
+    n += r;
+  }
+  fclose(f);
+  buf[n] = '\0';
+  if (len)
+    *len = n;
+  return buf;
+}
+
+int test_write_file(const char *path, const char *data, int mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  size_t len = strlen(data), off = 0;
+
+  if (fd < 0)
+    return -1;
+  while (off < len) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w <= 0) {
+      close(fd);
+      return -1;
+    }
+    off += (size_t)w;
+  }
+  fchmod(fd, (mode_t)mode);
+  return close(fd);
+}
+
+typedef struct {
+  int fd;
+  char *buf;
+  size_t len, cap;
+} capture_t;
+
+static int capture_read(capture_t *c) {
+  char tmp[16384];
+  ssize_t n = read(c->fd, tmp, sizeof(tmp));
+
+  if (n <= 0) {
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      return 0;
+    close(c->fd);
+    c->fd = -1;
+    return 0;
+  }
+  if (c->len + (size_t)n + 1 > c->cap) {
+    size_t ncap = (c->cap + (size_t)n + 1) * 2;
+    char *nb = realloc(c->buf, ncap);
+    if (nb == NULL)
+      return -ENOMEM;
+    c->buf = nb;
+    c->cap = ncap;
+  }
+  memcpy(c->buf + c->len, tmp, (size_t)n);
+  c->len += (size_t)n;
+  c->buf[c->len] = '\0';
+  return 0;
+}
+
+int test_run(const test_cmd_t *cmd, int *status) {
+  int inp[2] = {-1, -1}, outp[2], errp[2];
+  capture_t co = {-1, NULL, 0, 0}, ce = {-1, NULL, 0, 0};
+  size_t in_off = 0;
+  int timeout = cmd->timeout_ms ? cmd->timeout_ms : 30000;
+  uint64_t deadline = test_now_ms() + (uint64_t)timeout;
+  int st = 0, timed_out = 0;
+  pid_t pid;
+
+  if (pipe(outp) != 0 || pipe(errp) != 0)
+    return -errno;
+  if (cmd->in != NULL && pipe(inp) != 0)
+    return -errno;
+  pid = fork();
+  if (pid < 0)
+    return -errno;
+  if (pid == 0) {
+    int fd;
+    if (cmd->in != NULL) {
+      dup2(inp[0], 0);
+    } else {
+      fd = open(cmd->in_file ? cmd->in_file : "/dev/null", O_RDONLY);
+      dup2(fd, 0);
+    }
+    dup2(outp[1], 1);
+    dup2(errp[1], 2);
+    for (fd = 3; fd < 1024; fd++)
+      close(fd);
+    if (cmd->env != NULL)
+      for (const char *const *e = cmd->env; *e; e++)
+        putenv((char *)(uintptr_t)*e);
+    signal(SIGPIPE, SIG_DFL);
+    execvp(cmd->argv[0], (char *const *)(uintptr_t)cmd->argv);
+    fprintf(stderr, "exec %s: %s\n", cmd->argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(outp[1]);
+  close(errp[1]);
+  if (inp[0] >= 0) {
+    close(inp[0]);
+    fcntl(inp[1], F_SETFL, O_NONBLOCK);
+    if (cmd->in_len == 0) {
+      close(inp[1]);
+      inp[1] = -1;
+    }
+  }
+  co.fd = outp[0];
+  ce.fd = errp[0];
+  while (co.fd >= 0 || ce.fd >= 0) {
+    struct pollfd p[3];
+    int np = 0, wait_ms;
+    uint64_t t = test_now_ms();
+    if (t >= deadline) {
+      timed_out = 1;
+      break;
+    }
+    wait_ms = (int)(deadline - t);
+    if (co.fd >= 0)
+      p[np++] = (struct pollfd){co.fd, POLLIN, 0};
+    if (ce.fd >= 0)
+      p[np++] = (struct pollfd){ce.fd, POLLIN, 0};
+    if (inp[1] >= 0)
+      p[np++] = (struct pollfd){inp[1], POLLOUT, 0};
+    if (poll(p, (nfds_t)np, wait_ms) < 0 && errno != EINTR)
+      break;
+    for (int i = 0; i < np; i++) {
+      if (!p[i].revents)
+        continue;
+      if (p[i].fd == co.fd)
+        capture_read(&co);
+      else if (p[i].fd == ce.fd)
+        capture_read(&ce);
+      else if (p[i].fd == inp[1]) {
+        const char *in = cmd->in;
+        ssize_t w = write(inp[1], in + in_off, cmd->in_len - in_off);
+        if (w > 0)
+          in_off += (size_t)w;
+        if ((w < 0 && errno != EAGAIN) || in_off == cmd->in_len) {
+          close(inp[1]);
+          inp[1] = -1;
+        }
+      }
+    }
+  }
+  if (inp[1] >= 0)
+    close(inp[1]);
+  if (timed_out) {
+    kill(pid, SIGKILL);
+    if (co.fd >= 0)
+      close(co.fd);
+    if (ce.fd >= 0)
+      close(ce.fd);
+  }
+  waitpid(pid, &st, 0);
+  if (timed_out)
+    *status = -1;
+  else if (WIFEXITED(st))
+    *status = WEXITSTATUS(st);
+  else
+    *status = 128 + WTERMSIG(st);
+  if (cmd->out) {
+    *cmd->out = co.buf ? co.buf : strdup("");
+    co.buf = NULL;
+  }
+  if (cmd->out_len)
+    *cmd->out_len = co.len;
+  if (cmd->err) {
+    *cmd->err = ce.buf ? ce.buf : strdup("");
+    ce.buf = NULL;
+  }
+  free(co.buf);
+  free(ce.buf);
+  return 0;
+}
+
+int test_run_simple(const char *const *argv, char **out, char **err) {
+  test_cmd_t c = {0};
+  int st = -1;
+
+  c.argv = argv;
+  c.out = out;
+  c.err = err;
+  if (test_run(&c, &st) != 0)
+    return -1;
+  return st;
+}
+
+int test_spawn(const char *const *argv, const char *log) {
+  pid_t pid = fork();
+
+  if (pid < 0)
+    return -errno;
+  if (pid == 0) {
+    int fd = open("/dev/null", O_RDONLY);
+    dup2(fd, 0);
+    if (log != NULL) {
+      fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+    }
+    for (fd = 3; fd < 1024; fd++)
+      close(fd);
+    signal(SIGPIPE, SIG_DFL);
+    execvp(argv[0], (char *const *)(uintptr_t)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+void test_kill(int pid) {
+  int st;
+  uint64_t end;
+
+  if (pid <= 0)
+    return;
+  kill(pid, SIGCONT);
+  kill(pid, SIGTERM);
+  end = test_now_ms() + 2000;
+  while (test_now_ms() < end) {
+    if (waitpid(pid, &st, WNOHANG) == pid)
+      return;
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+}
+
+int test_free_port(void) {
+  struct sockaddr_in sa;
+  socklen_t len = sizeof(sa);
+  int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+  if (fd < 0)
+    return -1;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+    port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
+int test_wait_port(int port, int ssh_banner, int timeout_ms) {
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+
+  while (test_now_ms() < end) {
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+      char buf[8] = {0};
+      struct pollfd p = {fd, POLLIN, 0};
+      int ok = !ssh_banner;
+      if (ssh_banner && poll(&p, 1, 2000) == 1 && read(fd, buf, 4) == 4 &&
+          memcmp(buf, "SSH-", 4) == 0)
+        ok = 1;
+      close(fd);
+      if (ok)
+        return 0;
+    } else if (fd >= 0) {
+      close(fd);
+    }
+    usleep(20000);
+  }
+  return -ETIMEDOUT;
+}
