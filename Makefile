@@ -158,7 +158,7 @@ check: deps
 asan: deps
 	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 \
 		SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' tests
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 SSHMUX_TEST_TIMEOUT_SCALE=3 \
 		SSHMUX_BUILD=$(abspath build-asan) build-asan/tests/run-tests -j $(TEST_JOBS) $(TESTS)
 
 demo: deps

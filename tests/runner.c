@@ -183,6 +183,8 @@ int main(int argc, char **argv) {
   if (list) {
     for (i = 0; i < nsel; i++)
       printf("%s (%s)\n", sel[i]->name, sel[i]->file);
+    free(sel);
+    free(run);
     return 0;
   }
   if (tmp_env != NULL && *tmp_env) {
@@ -193,6 +195,8 @@ int main(int argc, char **argv) {
   }
   if (rootdir == NULL) {
     perror("mkdtemp");
+    free(sel);
+    free(run);
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -273,5 +277,7 @@ int main(int argc, char **argv) {
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   else
     printf("%d passed, %d failed\n", passed, failed);
+  free(sel);
+  free(run);
   return failed ? 1 : 0;
 }
