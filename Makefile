@@ -177,7 +177,10 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsshmux.so
 	install -m 644 include/sshmux.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 644 include/sshmux/*.h $(DESTDIR)$(INCLUDEDIR)/sshmux/
-	install -m 644 $(B)/libsshmux.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		pkgconfig/libsshmux.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libsshmux.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/libsshmux.pc
 	install -m 755 $(B)/sshmuxd $(DESTDIR)$(BINDIR)/
 	for m in docs/man/*.8; do [ -f "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
 	for m in docs/man/*.3; do [ -f "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man3/; done; true

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +151,17 @@ int main(int argc, char **argv) {
 
   if (scale <= 0)
     scale = 1.0;
+  /* Tests find the build (daemon, examples, the .so) through SSHMUX_BUILD;
+   * default to the directory above this runner (build/tests/run-tests). */
+  if (getenv("SSHMUX_BUILD") == NULL) {
+    char self[1024];
+    char *slash;
+    if (realpath(argv[0], self) != NULL) {
+      for (int k = 0; k < 2 && (slash = strrchr(self, '/')) != NULL; k++)
+        *slash = '\0';
+      setenv("SSHMUX_BUILD", self, 1);
+    }
+  }
   while ((opt = getopt(argc, argv, "j:lv")) != -1) {
     switch (opt) {
     case 'j':
