@@ -5,5 +5,6 @@
 
 #include "sshmux/common.h"
 #include "sshmux/version.h"
+#include "sshmux/file.h"
 
 #endif
