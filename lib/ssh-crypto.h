@@ -54,6 +54,27 @@ int sshmux__hash_update(sshmux__hash_ctx_t *ctx, const void *data, size_t n);
 int sshmux__hash_final(sshmux__hash_ctx_t *ctx, uint8_t *out);
 void sshmux__hash_free(sshmux__hash_ctx_t *ctx);
 
+/* HMAC with a key fixed at creation (copied and wiped on free).  reset /
+ * update / final compute one tag and may be repeated for the next message;
+ * final does not free. */
+typedef struct sshmux__hmac sshmux__hmac_t;
+int sshmux__hmac_new(sshmux__hmac_t **h, sshmux__hash_alg_t alg,
+                     const uint8_t *key, size_t klen);
+size_t sshmux__hmac_len(const sshmux__hmac_t *h);
+int sshmux__hmac_reset(sshmux__hmac_t *h);
+int sshmux__hmac_update(sshmux__hmac_t *h, const void *data, size_t n);
+int sshmux__hmac_final(sshmux__hmac_t *h, uint8_t *out);
+void sshmux__hmac_free(sshmux__hmac_t *h);
+/* One-shot HMAC into out (sshmux__hash_len(alg) bytes). */
+int sshmux__hmac(sshmux__hash_alg_t alg, const uint8_t *key, size_t klen,
+                 const void *data, size_t n, uint8_t *out);
+
+/* The f_rng adapter handed to every mbedTLS call that wants randomness in
+ * lib/ssh-crypto-*.c: it draws from libsodium's CSPRNG (sshmux__random), so
+ * there is one randomness source and no DRBG state to reseed after fork.
+ * ctx is ignored.  Always returns 0. */
+int sshmux__mbedtls_rng(void *ctx, unsigned char *out, size_t n);
+
 /* ---- key exchange (server side) ---- */
 
 typedef struct sshmux__kex sshmux__kex_t;
@@ -71,6 +92,11 @@ sshmux__hash_alg_t sshmux__kex_hash_alg(const sshmux__kex_t *kex);
 int sshmux__kex_compute(sshmux__kex_t *kex, const uint8_t *q_c, size_t q_c_len,
                         sshmux__buf_t *q_s, sshmux__buf_t *k);
 void sshmux__kex_free(sshmux__kex_t *kex);
+/* Tests only: use priv as the ephemeral private key of the next
+ * sshmux__kex_compute() instead of a random one (X25519: 32 bytes as in RFC
+ * 7748; P-256: the 32-byte big-endian scalar).  Makes known-answer tests
+ * possible; the server never calls it. */
+int sshmux__kex_set_private(sshmux__kex_t *kex, const uint8_t *priv, size_t n);
 
 /* RFC 4253 §7.2: out = first outlen bytes of
  * HASH(K || H || letter || session_id) || HASH(K || H || K1) || ...
