@@ -77,7 +77,7 @@ SHARED_LDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libsshm
 endif
 
 .PHONY: all lib daemon examples tests check asan demo install uninstall clean \
-	format format-check deps deps-build bench fuzz
+	format format-check deps deps-build bench fuzz fuzz-run
 .DEFAULT_GOAL := all
 
 all: lib daemon examples
@@ -135,7 +135,7 @@ $(B)/tests/runner.o: tests/runner.c $(B)/tests/list.h $(HEADERS) tests/test.h $(
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -I$(B)/tests -Itests -c -o $@ $<
 
-$(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h) $(B)/.flags
+$(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h tests/fuzz/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
@@ -143,6 +143,31 @@ $(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h) $(B)/.flags
 $(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(STATIC)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# libFuzzer targets: one tests/fuzz/fuzz-NAME.c per parser, built with clang
+# (ASan + UBSan) into build-fuzz/fuzz/NAME.  `make fuzz-run` runs each for
+# FUZZ_SECONDS, seeded from tests/fuzz/corpus/NAME/ when that exists.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_SECONDS ?= 30
+FUZZ_MAKE = $(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 \
+	SAN='-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer'
+fuzz:
+	@$(FUZZ_MAKE) $(FUZZ_NAMES:%=build-fuzz/fuzz/%)
+fuzz-run: fuzz
+	@set -e; for f in $(FUZZ_NAMES); do \
+		mkdir -p build-fuzz/corpus/$$f; \
+		seeds=; [ -d tests/fuzz/corpus/$$f ] && seeds=tests/fuzz/corpus/$$f; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		build-fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			build-fuzz/corpus/$$f $$seeds 2>&1 | tail -3; \
+	done
+
+$(B)/fuzz/%: tests/fuzz/%.c $(STATIC) $(HEADERS) $(wildcard tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< $(STATIC) \
+		$(DEP_LIBS)
 
 deps:
 	@sh scripts/deps.sh
