@@ -164,10 +164,18 @@ typedef enum {
 typedef struct sshmux__hostkey sshmux__hostkey_t;
 int sshmux__hostkey_generate(sshmux__hostkey_t **hk, sshmux__key_type_t type);
 /* Load an unencrypted OpenSSH-format private key ("-----BEGIN OPENSSH
- * PRIVATE KEY-----") of a supported type.  SSHMUX_EBADFORMAT otherwise. */
+ * PRIVATE KEY-----") of a supported type, through the safe-file reader
+ * (symlinks refused, UV_ENOENT when missing).  SSHMUX_EBADFORMAT for a
+ * malformed or inconsistent file (the header's public key, the private
+ * half and the checkints must all agree); SSHMUX_EUNSUPPORTED for a
+ * passphrase-protected key or a key type we do not serve (RSA, ...). */
 int sshmux__hostkey_load(sshmux__hostkey_t **hk, const char *path);
+/* The same from the file's text in memory (the fuzz target's entry). */
+int sshmux__hostkey_parse(sshmux__hostkey_t **hk, const char *text, size_t len);
 /* Write the private key in OpenSSH format, 0600, atomically (safe-file
- * writer), and path.pub (0644) with the public line. */
+ * writer; SSHMUX_ESYMLINK for a symlink on the path), and path.pub (0644)
+ * with the public line.  comment NULL keeps the loaded key's comment; it
+ * must not contain a line break (SSHMUX_EINVAL). */
 int sshmux__hostkey_save(const sshmux__hostkey_t *hk, const char *path,
                          const char *comment);
 /* Load path, or generate and save it if it does not exist. */
@@ -176,6 +184,10 @@ int sshmux__hostkey_load_or_create(sshmux__hostkey_t **hk, const char *path,
 void sshmux__hostkey_free(sshmux__hostkey_t *hk);
 /* "ssh-ed25519" or "ecdsa-sha2-nistp256". */
 const char *sshmux__hostkey_alg(const sshmux__hostkey_t *hk);
+/* The OpenSSH public key line "alg base64 [comment]\n" (as in .pub files
+ * and known_hosts) in a fresh allocation the caller frees. */
+int sshmux__hostkey_openssh_public(const sshmux__hostkey_t *hk,
+                                   const char *comment, char **line);
 /* Append the public key blob (no outer length prefix) to out. */
 int sshmux__hostkey_public_blob(const sshmux__hostkey_t *hk,
                                 sshmux__buf_t *out);
