@@ -1,0 +1,176 @@
+/* sshmux/routes.h -- the routes file: which upstream a local user name
+ * stands for, through which jump hosts, with which limits and policies.
+ *
+ * The file is INI (parsed with inih) and is loaded all-or-nothing into an
+ * immutable, fully validated object: every later question (lookup, chain,
+ * policy) is answered from memory and cannot fail on bad input.  A config
+ * that does not validate yields no object at all and one error message
+ * naming FILE:LINE and the problem.  The object is read-only after loading,
+ * so any number of threads may query it; sshmux_routes_free() must not race
+ * with readers.
+ *
+ * The format (sections and keys in any order; ';' or '#' start a comment
+ * line, " ;" an inline comment):
+ *
+ *   [defaults]            ; optional
+ *   idle_timeout = 600    ; seconds an unused upstream stays open (0 = ever)
+ *   max_lifetime = 43200  ; seconds an upstream may live at all (0 = no cap)
+ *   keepalive = 15        ; seconds between keepalives (0 = off)
+ *   accept_new_hostkey = false
+ *   env_allow = LANG,LC_*,TERM,COLORTERM   ; env a session may pass on
+ *   askpass = /usr/bin/ssh-askpass          ; optional, absolute path
+ *   notify = false        ; desktop notification per new session
+ *
+ *   [jump]                ; the default jump host (name "default")
+ *   host = bastion.example.com
+ *   port = 22             ; default 22
+ *   user = jumpuser
+ *
+ *   [jumps.eu]            ; a named jump; may chain: jump = NAME
+ *   host = eu-bastion.example.com
+ *   user = ops
+ *
+ *   [routes.webserver]    ; reached through the default jump
+ *   host = 10.0.0.10
+ *   user = deploy
+ *   identity = ~/.ssh/id_ed25519
+ *
+ *   [routes.external]
+ *   host = 203.0.113.50
+ *   user = ops
+ *   direct = true         ; bypass the default jump
+ *
+ * Routes and jumps take host, port, user, identity, jump, idle_timeout,
+ * max_lifetime, keepalive, accept_new_hostkey and forward_allow; routes
+ * also take direct and env_allow.  A route goes through its `jump`, else
+ * directly if `direct = true`, else through [jump] if there is one.  A jump
+ * goes through its own `jump` only (never implicitly through [jump]);
+ * `jump = default` names [jump] explicitly.
+ *
+ * forward_allow = ENTRY,... says where port forwarding (direct-tcpip) and
+ * socket forwarding (direct-streamlocal) through this hop may go.  ENTRY is
+ * HOST:PORT, [IPV6]:PORT, HOST or PORT may be `*`; `loopback` (localhost,
+ * 127.0.0.0/8 and ::1 on any port); an absolute socket path; or `none`
+ * alone.  Without the key the default is `loopback`: the upstream's own
+ * loopback only, which is what editors' remote servers and `ssh -L
+ * PORT:localhost:PORT` need, and nothing lateral.  Hosts are compared as
+ * strings (case-insensitively), never resolved: a name that resolves to an
+ * allowed address is still refused.
+ *
+ * Strictness: names match ^[A-Za-z0-9._-]+$; a line may not start or end
+ * with white space (so no continuation lines), may not contain CR, NUL or
+ * other control characters except tab, and must be shorter than inih's line
+ * limit (SSHMUX_ROUTES_MAX_LINE); unknown sections and keys, duplicate
+ * sections and keys, a missing host or user, bad ports, numbers and
+ * booleans, unknown jump names and jump cycles are errors. */
+#ifndef SSHMUX_ROUTES_H
+#define SSHMUX_ROUTES_H
+
+#include <stddef.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sshmux_routes sshmux_routes_t;
+/* One hop description: a route or a jump.  Owned by its sshmux_routes_t and
+ * valid until that is freed. */
+typedef struct sshmux_route sshmux_route_t;
+
+/* Size of an error buffer that never truncates a message in practice. */
+#define SSHMUX_ROUTES_ERR_MAX 512
+/* Longest accepted line, without its newline. */
+#define SSHMUX_ROUTES_MAX_LINE 197
+/* Largest accepted file. */
+#define SSHMUX_ROUTES_MAX_FILE (1024 * 1024)
+/* Most hops in a chain, the route itself included. */
+#define SSHMUX_ROUTES_MAX_CHAIN 16
+/* The name of the [jump] section's jump. */
+#define SSHMUX_ROUTES_DEFAULT_JUMP "default"
+
+/* Load and validate path (read through sshmux_file_read: symlinks refused,
+ * at most SSHMUX_ROUTES_MAX_FILE bytes).  home expands a leading "~/" in
+ * identity values (NULL: such values are an error).  On success *routes
+ * owns everything (free with sshmux_routes_free) and err is untouched; on
+ * failure *routes is NULL, nothing is kept, and err (if not NULL) receives
+ * "FILE:LINE: problem" or "FILE: problem".  Returns 0, SSHMUX_ECONFIG for an
+ * invalid file, or the error that prevented reading it. */
+SSHMUX_EXTERN int sshmux_routes_load(sshmux_routes_t **routes,
+                                     const char *path, const char *home,
+                                     char *err, size_t err_size);
+/* NULL is a no-op. */
+SSHMUX_EXTERN void sshmux_routes_free(sshmux_routes_t *routes);
+
+/* The path it was loaded from. */
+SSHMUX_EXTERN const char *sshmux_routes_path(const sshmux_routes_t *routes);
+
+/* Routes in file order: i in [0, count). */
+SSHMUX_EXTERN size_t sshmux_routes_count(const sshmux_routes_t *routes);
+SSHMUX_EXTERN const sshmux_route_t *
+sshmux_routes_get(const sshmux_routes_t *routes, size_t i);
+/* The route with this name, or NULL.  A linear scan: route files are
+ * small and lookups happen once per session. */
+SSHMUX_EXTERN const sshmux_route_t *
+sshmux_routes_find(const sshmux_routes_t *routes, const char *name);
+
+/* Jumps in file order ([jump] is named SSHMUX_ROUTES_DEFAULT_JUMP). */
+SSHMUX_EXTERN size_t sshmux_routes_jump_count(const sshmux_routes_t *routes);
+SSHMUX_EXTERN const sshmux_route_t *
+sshmux_routes_jump_get(const sshmux_routes_t *routes, size_t i);
+SSHMUX_EXTERN const sshmux_route_t *
+sshmux_routes_find_jump(const sshmux_routes_t *routes, const char *name);
+
+/* Settings of [defaults] that are not per route.  askpass is NULL unless
+ * set; notify is 0 or 1. */
+SSHMUX_EXTERN const char *sshmux_routes_askpass(const sshmux_routes_t *routes);
+SSHMUX_EXTERN int sshmux_routes_notify(const sshmux_routes_t *routes);
+
+/* A hop's settings, with [defaults] already applied.  identity is NULL when
+ * not set (the caller then uses its default keys), otherwise an absolute
+ * path.  Times are seconds, 0 meaning "never"/"off". */
+SSHMUX_EXTERN const char *sshmux_route_name(const sshmux_route_t *route);
+SSHMUX_EXTERN int sshmux_route_is_jump(const sshmux_route_t *route);
+SSHMUX_EXTERN const char *sshmux_route_host(const sshmux_route_t *route);
+SSHMUX_EXTERN int sshmux_route_port(const sshmux_route_t *route);
+SSHMUX_EXTERN const char *sshmux_route_user(const sshmux_route_t *route);
+SSHMUX_EXTERN const char *sshmux_route_identity(const sshmux_route_t *route);
+SSHMUX_EXTERN unsigned sshmux_route_idle_timeout(const sshmux_route_t *route);
+SSHMUX_EXTERN unsigned sshmux_route_max_lifetime(const sshmux_route_t *route);
+SSHMUX_EXTERN unsigned sshmux_route_keepalive(const sshmux_route_t *route);
+SSHMUX_EXTERN int sshmux_route_accept_new_hostkey(const sshmux_route_t *route);
+/* The hop this one is reached through, or NULL when it is connected to
+ * directly. */
+SSHMUX_EXTERN const sshmux_route_t *sshmux_route_via(const sshmux_route_t *route);
+/* The line of its section header in the file. */
+SSHMUX_EXTERN int sshmux_route_line(const sshmux_route_t *route);
+/* The policies as text, for display: the value as written, or the default
+ * ("loopback", and for env "LANG,LC_*,TERM,COLORTERM"). */
+SSHMUX_EXTERN const char *
+sshmux_route_forward_allow_text(const sshmux_route_t *route);
+SSHMUX_EXTERN const char *sshmux_route_env_allow_text(const sshmux_route_t *route);
+
+/* The full chain to reach route, in connection order: hops[0] is the hop
+ * to connect to first (the outermost jump), hops[*n - 1] is route itself.
+ * max must be at least the chain length (SSHMUX_ROUTES_MAX_CHAIN always
+ * is); SSHMUX_ETOOLONG otherwise.  Never fails for a loaded object. */
+SSHMUX_EXTERN int sshmux_route_chain(const sshmux_route_t *route,
+                                     const sshmux_route_t **hops, size_t max,
+                                     size_t *n);
+
+/* 1 if a forwarding channel through route to host:port is allowed by its
+ * forward_allow, else 0.  For direct-streamlocal pass the socket path as
+ * host and port 0: only absolute-path entries match it. */
+SSHMUX_EXTERN int sshmux_routes_forward_allowed(const sshmux_route_t *route,
+                                                const char *host, int port);
+/* 1 if a session on route may pass the environment variable name on (its
+ * env_allow, else [defaults]' env_allow, else LANG,LC_*,TERM,COLORTERM;
+ * an entry ending in '*' matches by prefix), else 0. */
+SSHMUX_EXTERN int sshmux_routes_env_allowed(const sshmux_route_t *route,
+                                            const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
