@@ -4,7 +4,8 @@
 #define SSHMUX_H
 
 #include "sshmux/common.h"
-#include "sshmux/version.h"
 #include "sshmux/file.h"
+#include "sshmux/routes.h"
+#include "sshmux/version.h"
 
 #endif

@@ -112,19 +112,19 @@ typedef struct {
 struct sshmux_route {
   char *name;
   int is_jump;
-  int line;          /* of the section header */
-  char *host;        /* never NULL once loaded */
-  int port;          /* 1..65535 */
-  char *user;        /* never NULL once loaded */
-  char *identity;    /* absolute path or NULL */
-  char *jump_name;   /* as written, or NULL */
-  int direct;        /* routes: direct = true */
-  settings_t s;      /* [defaults] folded in by validate() */
-  fwd_entry_t *fwd;  /* used only when s.line[K_FORWARD] != 0 */
+  int line;         /* of the section header */
+  char *host;       /* never NULL once loaded */
+  int port;         /* 1..65535 */
+  char *user;       /* never NULL once loaded */
+  char *identity;   /* absolute path or NULL */
+  char *jump_name;  /* as written, or NULL */
+  int direct;       /* routes: direct = true */
+  settings_t s;     /* [defaults] folded in by validate() */
+  fwd_entry_t *fwd; /* used only when s.line[K_FORWARD] != 0 */
   size_t nfwd;
-  char *fwd_text;    /* the value as written */
-  env_list_t env_own;      /* routes: their own env_allow */
-  const env_list_t *env;   /* what applies: own, defaults' or built-in */
+  char *fwd_text;            /* the value as written */
+  env_list_t env_own;        /* routes: their own env_allow */
+  const env_list_t *env;     /* what applies: own, defaults' or built-in */
   const sshmux_route_t *via; /* next hop outwards, NULL = direct */
 };
 
@@ -285,7 +285,9 @@ static int parse_bool(const char *s, int *out) {
   return -1;
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t'; }
+static int is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 /* ---- the line reader ---- */
 
@@ -416,7 +418,8 @@ static int section_header(parse_t *p, char *line, size_t n) {
   }
   for (rest = close + 1; rest < line + n && is_space(*rest); rest++)
     ;
-  if (rest < line + n && !(rest > close + 1 && (*rest == ';' || *rest == '#'))) {
+  if (rest < line + n &&
+      !(rest > close + 1 && (*rest == ';' || *rest == '#'))) {
     fail(p, p->lineno, "unexpected text after section header");
     return -1;
   }
@@ -528,8 +531,7 @@ static int add_fwd(parse_t *p, const char *item, void *arg) {
   unsigned port;
 
   if (strcmp(item, "none") == 0)
-    return fail(p, p->lineno, "'none' must be the only forward_allow item"),
-           -1;
+    return fail(p, p->lineno, "'none' must be the only forward_allow item"), -1;
   if (strcmp(item, "loopback") == 0) {
     e.kind = FWD_LOOPBACK;
   } else if (item[0] == '/') {
@@ -591,7 +593,8 @@ static int add_env(parse_t *p, const char *item, void *arg) {
   for (i = 0; i < n; i++) {
     char c = item[i];
     int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
-             (i > 0 && c >= '0' && c <= '9') || (i > 0 && i == n - 1 && c == '*');
+             (i > 0 && c >= '0' && c <= '9') ||
+             (i > 0 && i == n - 1 && c == '*');
     if (!ok)
       return fail(p, p->lineno,
                   "bad env_allow item '%s' (a variable name, optionally "
@@ -624,8 +627,7 @@ static int set_time(parse_t *p, const char *key, const char *value,
   char q[64];
 
   if (parse_uint(value, TIME_MAX, out) != 0)
-    return fail(p, p->lineno,
-                "bad value '%s' for %s (expected seconds, 0-%u)",
+    return fail(p, p->lineno, "bad value '%s' for %s (expected seconds, 0-%u)",
                 quote(value, q, sizeof(q)), key, TIME_MAX),
            -1;
   return 0;
@@ -635,8 +637,7 @@ static int set_bool(parse_t *p, const char *key, const char *value, int *out) {
   char q[64];
 
   if (parse_bool(value, out) != 0)
-    return fail(p, p->lineno,
-                "bad value '%s' for %s (expected true or false)",
+    return fail(p, p->lineno, "bad value '%s' for %s (expected true or false)",
                 quote(value, q, sizeof(q)), key),
            -1;
   return 0;
@@ -662,10 +663,9 @@ static int set_identity(parse_t *p, sshmux_route_t *h, const char *value) {
                   "identity '%s': no home directory to expand ~ against",
                   quote(value, q, sizeof(q))),
              -1;
-    h->identity = sshmux__asprintf("%s%s%s", p->home,
-                                   p->home[strlen(p->home) - 1] == '/' ? ""
-                                                                        : "/",
-                                   value + 2);
+    h->identity = sshmux__asprintf(
+        "%s%s%s", p->home, p->home[strlen(p->home) - 1] == '/' ? "" : "/",
+        value + 2);
     if (h->identity == NULL)
       return fail_nomem(p), -1;
   } else if (value[0] == '/') {
@@ -738,8 +738,10 @@ static int handler(void *user, const char *section, const char *name,
   if (vlen == 0)
     return fail(p, p->lineno, "empty value for '%s'", name);
   if (is_space(value[0]) || is_space(value[vlen - 1]))
-    return fail(p, p->lineno, "value of '%s' has leading or trailing white "
-                              "space", name);
+    return fail(p, p->lineno,
+                "value of '%s' has leading or trailing white "
+                "space",
+                name);
   if (strpbrk(value, "\r\n\t") != NULL)
     return fail(p, p->lineno, "control character in value of '%s'", name);
 
@@ -778,8 +780,8 @@ static int handler(void *user, const char *section, const char *name,
       return 1;
     return each_item(p, name, value, add_fwd, h) == 0;
   case K_ENV:
-    return set_env(p, p->sec == S_DEFAULTS ? &p->r->env : &h->env_own,
-                   value) == 0;
+    return set_env(p, p->sec == S_DEFAULTS ? &p->r->env : &h->env_own, value) ==
+           0;
   case K_ASKPASS:
     if (value[0] != '/' || vlen > PATH_MAX_LEN)
       return fail(p, p->lineno, "askpass must be an absolute path");
@@ -810,7 +812,8 @@ static sshmux_route_t *resolve_jump(parse_t *p, sshmux_route_t *h) {
            SSHMUX_ROUTES_DEFAULT_JUMP);
     else
       fail(p, h->s.line[K_JUMP], "unknown jump '%s' (no [jumps.%s] section)",
-           quote(h->jump_name, q, sizeof(q)), quote(h->jump_name, q, sizeof(q)));
+           quote(h->jump_name, q, sizeof(q)),
+           quote(h->jump_name, q, sizeof(q)));
   }
   return j;
 }
@@ -823,9 +826,9 @@ static int check_hop(parse_t *p, sshmux_route_t *h) {
   if (h->user == NULL)
     return fail(p, h->line, "%s '%s' has no 'user'", kind, h->name), -1;
   if (h->direct && h->jump_name != NULL)
-    return fail(p, h->s.line[K_JUMP] > h->s.line[K_DIRECT]
-                       ? h->s.line[K_JUMP]
-                       : h->s.line[K_DIRECT],
+    return fail(p,
+                h->s.line[K_JUMP] > h->s.line[K_DIRECT] ? h->s.line[K_JUMP]
+                                                        : h->s.line[K_DIRECT],
                 "route '%s' says both 'direct = true' and 'jump'", h->name),
            -1;
   h->via = resolve_jump(p, h);
@@ -990,21 +993,28 @@ int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
                rc == SSHMUX_ETOOLONG ? "file too large" : sshmux_strerror(rc));
     return rc;
   }
-  rc = sshmux__routes_load_buffer(routes, data, len, path, home, err,
-                                  err_size);
+  rc = sshmux__routes_load_buffer(routes, data, len, path, home, err, err_size);
   sshmux__free(data);
   return rc;
 }
 
 /* ---- queries ---- */
 
-const char *sshmux_routes_path(const sshmux_routes_t *r) { return r->path; }
-size_t sshmux_routes_count(const sshmux_routes_t *r) { return r->nroutes; }
-size_t sshmux_routes_jump_count(const sshmux_routes_t *r) { return r->njumps; }
+const char *sshmux_routes_path(const sshmux_routes_t *r) {
+  return r->path;
+}
+size_t sshmux_routes_count(const sshmux_routes_t *r) {
+  return r->nroutes;
+}
+size_t sshmux_routes_jump_count(const sshmux_routes_t *r) {
+  return r->njumps;
+}
 const char *sshmux_routes_askpass(const sshmux_routes_t *r) {
   return r->askpass;
 }
-int sshmux_routes_notify(const sshmux_routes_t *r) { return r->notify; }
+int sshmux_routes_notify(const sshmux_routes_t *r) {
+  return r->notify;
+}
 
 const sshmux_route_t *sshmux_routes_get(const sshmux_routes_t *r, size_t i) {
   return i < r->nroutes ? r->routes[i] : NULL;
@@ -1025,11 +1035,21 @@ const sshmux_route_t *sshmux_routes_find_jump(const sshmux_routes_t *r,
   return name ? find_in(r->jumps, r->njumps, name) : NULL;
 }
 
-const char *sshmux_route_name(const sshmux_route_t *h) { return h->name; }
-int sshmux_route_is_jump(const sshmux_route_t *h) { return h->is_jump; }
-const char *sshmux_route_host(const sshmux_route_t *h) { return h->host; }
-int sshmux_route_port(const sshmux_route_t *h) { return h->port; }
-const char *sshmux_route_user(const sshmux_route_t *h) { return h->user; }
+const char *sshmux_route_name(const sshmux_route_t *h) {
+  return h->name;
+}
+int sshmux_route_is_jump(const sshmux_route_t *h) {
+  return h->is_jump;
+}
+const char *sshmux_route_host(const sshmux_route_t *h) {
+  return h->host;
+}
+int sshmux_route_port(const sshmux_route_t *h) {
+  return h->port;
+}
+const char *sshmux_route_user(const sshmux_route_t *h) {
+  return h->user;
+}
 const char *sshmux_route_identity(const sshmux_route_t *h) {
   return h->identity;
 }
@@ -1048,7 +1068,9 @@ int sshmux_route_accept_new_hostkey(const sshmux_route_t *h) {
 const sshmux_route_t *sshmux_route_via(const sshmux_route_t *h) {
   return h->via;
 }
-int sshmux_route_line(const sshmux_route_t *h) { return h->line; }
+int sshmux_route_line(const sshmux_route_t *h) {
+  return h->line;
+}
 
 const char *sshmux_route_forward_allow_text(const sshmux_route_t *h) {
   return h->fwd_text ? h->fwd_text : "loopback";
@@ -1058,8 +1080,8 @@ const char *sshmux_route_env_allow_text(const sshmux_route_t *h) {
   return h->env->text;
 }
 
-int sshmux_route_chain(const sshmux_route_t *route,
-                       const sshmux_route_t **hops, size_t max, size_t *n) {
+int sshmux_route_chain(const sshmux_route_t *route, const sshmux_route_t **hops,
+                       size_t max, size_t *n) {
   const sshmux_route_t *x;
   size_t len = 0, i;
 

@@ -97,9 +97,9 @@ typedef struct sshmux_route sshmux_route_t;
  * failure *routes is NULL, nothing is kept, and err (if not NULL) receives
  * "FILE:LINE: problem" or "FILE: problem".  Returns 0, SSHMUX_ECONFIG for an
  * invalid file, or the error that prevented reading it. */
-SSHMUX_EXTERN int sshmux_routes_load(sshmux_routes_t **routes,
-                                     const char *path, const char *home,
-                                     char *err, size_t err_size);
+SSHMUX_EXTERN int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
+                                     const char *home, char *err,
+                                     size_t err_size);
 /* NULL is a no-op. */
 SSHMUX_EXTERN void sshmux_routes_free(sshmux_routes_t *routes);
 
@@ -142,14 +142,16 @@ SSHMUX_EXTERN unsigned sshmux_route_keepalive(const sshmux_route_t *route);
 SSHMUX_EXTERN int sshmux_route_accept_new_hostkey(const sshmux_route_t *route);
 /* The hop this one is reached through, or NULL when it is connected to
  * directly. */
-SSHMUX_EXTERN const sshmux_route_t *sshmux_route_via(const sshmux_route_t *route);
+SSHMUX_EXTERN const sshmux_route_t *
+sshmux_route_via(const sshmux_route_t *route);
 /* The line of its section header in the file. */
 SSHMUX_EXTERN int sshmux_route_line(const sshmux_route_t *route);
 /* The policies as text, for display: the value as written, or the default
  * ("loopback", and for env "LANG,LC_*,TERM,COLORTERM"). */
 SSHMUX_EXTERN const char *
 sshmux_route_forward_allow_text(const sshmux_route_t *route);
-SSHMUX_EXTERN const char *sshmux_route_env_allow_text(const sshmux_route_t *route);
+SSHMUX_EXTERN const char *
+sshmux_route_env_allow_text(const sshmux_route_t *route);
 
 /* The full chain to reach route, in connection order: hops[0] is the hop
  * to connect to first (the outermost jump), hops[*n - 1] is route itself.
