@@ -34,7 +34,10 @@ typedef struct {
 } sshmux__kh_result_t;
 
 /* Check host:port presenting (keytype, blob) against the files in order
- * (missing files are skipped silently; unreadable ones logged).  REVOKED in
+ * (missing files are skipped silently; unreadable ones, and files over
+ * 64 MiB, logged and skipped).  Files are read through symlinks, as ssh
+ * does (known_hosts often lives in a dotfiles repository); only writing
+ * refuses them.  The host is compared case-insensitively.  REVOKED in
  * any file wins; then MATCH; then CHANGED; else NOTFOUND.  Returns 0 and
  * fills *res, or a negative error for invalid arguments. */
 int sshmux__known_hosts_check(const char *const *files, size_t nfiles,
@@ -42,10 +45,21 @@ int sshmux__known_hosts_check(const char *const *files, size_t nfiles,
                               const uint8_t *blob, size_t bloblen,
                               sshmux__kh_result_t *res);
 
+/* The same check over one file already in memory, data[0..len) (name is
+ * used only in logs and res->file).  The scanner behind the function
+ * above; exposed for the fuzz target and the tests. */
+int sshmux__known_hosts_check_mem(const char *name, const char *data,
+                                  size_t len, const char *host, int port,
+                                  const char *keytype, const uint8_t *blob,
+                                  size_t bloblen, sshmux__kh_result_t *res);
+
 /* Append "NAME keytype base64(blob)\n" for host:port to file atomically
  * (sshmux_file_append_atomic, 0600 when created; the directory is created
- * 0700 if missing).  host must contain no white space, comma, '#' or control
- * characters (SSHMUX_EINVAL). */
+ * 0700 if missing; a symlinked file is SSHMUX_ESYMLINK).  NAME is the
+ * lower-cased lookup name, not hashed.  host must be printable ASCII
+ * without white space or any of , # * ? ! [ ] | and not start with '@', so
+ * that the line can never become a pattern, negation, hashed name, marker
+ * or comment (SSHMUX_EINVAL). */
 int sshmux__known_hosts_add(const char *file, const char *host, int port,
                             const char *keytype, const uint8_t *blob,
                             size_t bloblen);

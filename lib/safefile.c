@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "internal.h"
+#include "safefile.h"
 
 #ifdef _WIN32
 
@@ -36,6 +37,11 @@ int sshmux_file_append_atomic(const char *path, const void *data, size_t len,
 }
 int sshmux_file_read(const char *path, size_t max, char **data, size_t *len) {
   (void)path, (void)max, (void)data, (void)len;
+  return UV_ENOSYS;
+}
+int sshmux__file_read_ex(const char *path, size_t max, int follow, char **data,
+                         size_t *len) {
+  (void)path, (void)max, (void)follow, (void)data, (void)len;
   return UV_ENOSYS;
 }
 int sshmux_path_check_symlinks(const char *path) {
@@ -413,22 +419,30 @@ int sshmux_file_append_atomic(const char *path, const void *data, size_t len,
 }
 
 int sshmux_file_read(const char *path, size_t max, char **data, size_t *len) {
+  return sshmux__file_read_ex(path, max, 0, data, len);
+}
+
+int sshmux__file_read_ex(const char *path, size_t max, int follow, char **data,
+                         size_t *len) {
   struct stat st;
   char *buf = NULL;
   size_t n = 0, cap;
   int fd, r;
 
-  if (data == NULL || max >= SIZE_MAX - 1)
+  if (path == NULL || data == NULL || max >= SIZE_MAX - 1)
     return SSHMUX_EINVAL;
   *data = NULL;
   if (len != NULL)
     *len = 0;
-  r = sshmux_path_check_symlinks(path);
-  if (r != 0)
-    return r;
+  if (!follow) {
+    r = sshmux_path_check_symlinks(path);
+    if (r != 0)
+      return r;
+  }
   /* O_NONBLOCK so that a FIFO planted at the path cannot block us in
    * open(); it is refused just below and means nothing for regular files. */
-  fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                      (follow ? 0 : O_NOFOLLOW));
   if (fd < 0)
     return errno == ELOOP ? SSHMUX_ESYMLINK : sys_err(errno);
   if (fstat(fd, &st) != 0) {

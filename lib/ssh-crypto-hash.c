@@ -31,6 +31,8 @@ static const mbedtls_md_info_t *md_info(sshmux__hash_alg_t alg) {
     return mbedtls_md_info_from_type(MBEDTLS_MD_SHA384);
   case SSHMUX__SHA512:
     return mbedtls_md_info_from_type(MBEDTLS_MD_SHA512);
+  case SSHMUX__SHA1:
+    return mbedtls_md_info_from_type(MBEDTLS_MD_SHA1);
   }
   return NULL;
 }
@@ -49,6 +51,8 @@ size_t sshmux__hash_len(sshmux__hash_alg_t alg) {
     return 48;
   case SSHMUX__SHA512:
     return 64;
+  case SSHMUX__SHA1:
+    return 20;
   }
   return 0;
 }

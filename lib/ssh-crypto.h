@@ -38,7 +38,10 @@
 typedef enum {
   SSHMUX__SHA256 = 0,
   SSHMUX__SHA384 = 1,
-  SSHMUX__SHA512 = 2
+  SSHMUX__SHA512 = 2,
+  /* Legacy: only for reading and writing hashed known_hosts names
+   * ("|1|salt|HMAC-SHA1"), whose format fixes it.  Never negotiated. */
+  SSHMUX__SHA1 = 3
 } sshmux__hash_alg_t;
 
 size_t sshmux__hash_len(sshmux__hash_alg_t alg);

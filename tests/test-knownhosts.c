@@ -1,0 +1,525 @@
+/* test-knownhosts.c -- our known_hosts reader and appender against the
+ * format OpenSSH defines and against OpenSSH itself: hashed entries made by
+ * the real `ssh-keygen -H`, and a line we append accepted by the real ssh
+ * with StrictHostKeyChecking=yes against the real sshd fixture. */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture-sshd.h"
+#include "internal.h"
+#include "knownhosts.h"
+#include "ssh-crypto.h"
+#include "test.h"
+
+/* A public key from an ssh-keygen .pub file: its type, base64 text and
+ * decoded blob. */
+typedef struct {
+  char type[64];
+  char b64[1024];
+  uint8_t blob[1024];
+  size_t len;
+} pubkey_t;
+
+static void load_pub(const char *pubfile, pubkey_t *k) {
+  char *text = test_read_file(pubfile, NULL);
+
+  ASSERT(text != NULL);
+  ASSERT_EQ(sscanf(text, "%63s %1023s", k->type, k->b64), 2);
+  free(text);
+  ASSERT_OK(sshmux__base64_decode(k->b64, strlen(k->b64), k->blob,
+                                  sizeof(k->blob), &k->len));
+}
+
+/* A fresh key pair of the given type under the test dir. */
+static void new_key(const char *type, const char *name, pubkey_t *k) {
+  char pub[1100];
+
+  ASSERT_EQ(test_keygen(type, test_path(name), NULL), 0);
+  snprintf(pub, sizeof(pub), "%s.pub", test_path(name));
+  load_pub(pub, k);
+}
+/* new_key() as a statement that returns from the test on skip. */
+#define NEW_KEY(type, name, k)                                                 \
+  do {                                                                         \
+    int r__ = test_require_program("ssh-keygen");                              \
+    if (r__ != 0)                                                              \
+      return r__;                                                              \
+    new_key(type, name, k);                                                    \
+  } while (0)
+
+/* Check host:port with key k against the in-memory file text. */
+static sshmux__kh_result_t check_mem(const char *text, const char *host,
+                                     int port, const pubkey_t *k) {
+  sshmux__kh_result_t res;
+
+  ASSERT_OK(sshmux__known_hosts_check_mem("mem", text, strlen(text), host, port,
+                                          k->type, k->blob, k->len, &res));
+  return res;
+}
+
+#define EXPECT(text, host, port, k, want_status, want_line)                    \
+  do {                                                                         \
+    sshmux__kh_result_t r_ = check_mem(text, host, port, k);                   \
+    ASSERT_EQ(r_.status, want_status);                                         \
+    ASSERT_EQ(r_.line, want_line);                                             \
+  } while (0)
+
+/* A line "PREFIX TYPE BASE64 SUFFIX\n" appended to buf. */
+static void add_line(char *buf, size_t size, const char *prefix,
+                     const pubkey_t *k, const char *suffix) {
+  size_t n = strlen(buf);
+  snprintf(buf + n, size - n, "%s %s %s%s\n", prefix, k->type, k->b64,
+           suffix ? suffix : "");
+}
+
+TEST_IMPL(kh_plain_names_and_ports) {
+  pubkey_t k1, k2;
+  char f[8192] = "";
+
+  NEW_KEY("ed25519", "k1", &k1);
+  NEW_KEY("ed25519", "k2", &k2);
+  add_line(f, sizeof(f), "host.example", &k1, NULL);
+  add_line(f, sizeof(f), "[host.example]:2222", &k2, NULL);
+  /* Port 22 is the plain name; any other port is "[host]:port". */
+  EXPECT(f, "host.example", 22, &k1, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "host.example", 2222, &k2, SSHMUX__KH_MATCH, 2);
+  EXPECT(f, "host.example", 22, &k2, SSHMUX__KH_CHANGED, 1);
+  EXPECT(f, "host.example", 2222, &k1, SSHMUX__KH_CHANGED, 2);
+  EXPECT(f, "host.example", 2223, &k1, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "other.example", 22, &k1, SSHMUX__KH_NOTFOUND, 0);
+  /* Names compare case-insensitively (ssh lower-cases them). */
+  EXPECT(f, "HOST.Example", 22, &k1, SSHMUX__KH_MATCH, 1);
+  /* Prefixes and suffixes are not matches. */
+  EXPECT(f, "host.exampl", 22, &k1, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "host.example.", 22, &k1, SSHMUX__KH_NOTFOUND, 0);
+  {
+    sshmux__kh_result_t r;
+    ASSERT_ERR(sshmux__known_hosts_check_mem("m", f, strlen(f), "h", 0, k1.type,
+                                             k1.blob, k1.len, &r),
+               SSHMUX_EINVAL);
+    ASSERT_ERR(sshmux__known_hosts_check_mem("m", f, strlen(f), "", 22, k1.type,
+                                             k1.blob, k1.len, &r),
+               SSHMUX_EINVAL);
+  }
+  return 0;
+}
+
+TEST_IMPL(kh_several_names_per_line) {
+  pubkey_t k;
+  char f[4096] = "";
+
+  NEW_KEY("ed25519", "k", &k);
+  add_line(f, sizeof(f), "alpha,beta.example,10.0.0.1,[10.0.0.1]:2200,::1", &k,
+           " comment words here");
+  EXPECT(f, "alpha", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "beta.example", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "10.0.0.1", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "10.0.0.1", 2200, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "::1", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "gamma", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "10.0.0.1", 2201, &k, SSHMUX__KH_NOTFOUND, 0);
+  return 0;
+}
+
+TEST_IMPL(kh_comments_blank_and_bad_lines) {
+  pubkey_t k, other;
+  char f[8192] = "";
+
+  NEW_KEY("ed25519", "k", &k);
+  NEW_KEY("ecdsa", "o", &other);
+  strcat(f, "# a comment naming host ssh-ed25519 AAAA\n"); /* 1 */
+  strcat(f, "\n");                                         /* 2 */
+  strcat(f, "   \t \n");                                   /* 3 */
+  strcat(f, "  # indented comment\n");                     /* 4 */
+  strcat(f, "host\n");                                     /* 5 */
+  strcat(f, "host ssh-ed25519\n");                         /* 6 */
+  strcat(f, "host ssh-ed25519 !!!notbase64!!!\n");         /* 7 */
+  strcat(f, "@bogus host ssh-ed25519 AAAA\n");             /* 8 */
+  strcat(f, "@revoked\n");                                 /* 9 */
+  strcat(f, "|1|bad|hash ssh-ed25519 AAAA\n");             /* 10 */
+  strcat(f, "|2|abc|def ssh-ed25519 AAAA\n");              /* 11 */
+  /* 12: the blob is an ECDSA key but the line says ssh-ed25519. */
+  snprintf(f + strlen(f), sizeof(f) - strlen(f), "host ssh-ed25519 %s\n",
+           other.b64);
+  /* 13: CRLF line ending and tabs as separators. */
+  snprintf(f + strlen(f), sizeof(f) - strlen(f), "\thost\t%s\t%s\r\n", k.type,
+           k.b64);
+  /* None of the malformed lines count as a different key (CHANGED). */
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_MATCH, 13);
+  /* Without the good line, the bad ones decide nothing. */
+  f[strlen(f) - strlen(k.b64) - strlen(k.type) - 9] = '\0';
+  ASSERT(strstr(f, k.b64) == NULL);
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  /* A final line without a newline is read. */
+  strcpy(f, "# c\n");
+  snprintf(f + strlen(f), sizeof(f) - strlen(f), "host %s %s", k.type, k.b64);
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_MATCH, 2);
+  /* An empty file. */
+  EXPECT("", "host", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  return 0;
+}
+
+TEST_IMPL(kh_wildcards) {
+  pubkey_t k;
+  char f[8192] = "";
+
+  NEW_KEY("ed25519", "k", &k);
+  add_line(f, sizeof(f), "*.example.com", &k, NULL);       /* 1 */
+  add_line(f, sizeof(f), "node?", &k, NULL);               /* 2 */
+  add_line(f, sizeof(f), "[*.ports.test]:2222", &k, NULL); /* 3 */
+  add_line(f, sizeof(f), "10.9.*.?", &k, NULL);            /* 4 */
+  add_line(f, sizeof(f), "a*b*c", &k, NULL);               /* 5 */
+  EXPECT(f, "www.example.com", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "A.B.EXAMPLE.COM", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "example.com", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  /* A plain pattern does not match the bracketed non-22 name. */
+  EXPECT(f, "www.example.com", 2222, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "node1", 22, &k, SSHMUX__KH_MATCH, 2);
+  EXPECT(f, "node12", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "node", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "x.ports.test", 2222, &k, SSHMUX__KH_MATCH, 3);
+  EXPECT(f, "x.ports.test", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "x.ports.test", 2223, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "10.9.200.7", 22, &k, SSHMUX__KH_MATCH, 4);
+  EXPECT(f, "10.9.200.77", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  EXPECT(f, "aXXbYYc", 22, &k, SSHMUX__KH_MATCH, 5);
+  EXPECT(f, "abc", 22, &k, SSHMUX__KH_MATCH, 5);
+  EXPECT(f, "abcd", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  /* "*" alone names every host, whatever the port. */
+  f[0] = '\0';
+  add_line(f, sizeof(f), "*", &k, NULL);
+  EXPECT(f, "anything", 22, &k, SSHMUX__KH_MATCH, 1);
+  EXPECT(f, "anything", 2222, &k, SSHMUX__KH_MATCH, 1);
+  return 0;
+}
+
+TEST_IMPL(kh_negation) {
+  pubkey_t k;
+  char f[4096] = "";
+
+  NEW_KEY("ed25519", "k", &k);
+  add_line(f, sizeof(f), "*.example.com,!secret.example.com", &k, NULL);
+  add_line(f, sizeof(f), "!*.internal,*", &k, NULL);
+  EXPECT(f, "www.example.com", 22, &k, SSHMUX__KH_MATCH, 1);
+  /* The wildcard would match; the negation removes the host from line 1,
+   * and line 2 names everything but *.internal, so it still matches
+   * there -- proving the negation is per line. */
+  EXPECT(f, "secret.example.com", 22, &k, SSHMUX__KH_MATCH, 2);
+  EXPECT(f, "db.internal", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  f[0] = '\0';
+  add_line(f, sizeof(f), "*.example.com,!secret.example.com", &k, NULL);
+  EXPECT(f, "secret.example.com", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  /* A negation alone names nothing. */
+  f[0] = '\0';
+  add_line(f, sizeof(f), "!other", &k, NULL);
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  return 0;
+}
+
+TEST_IMPL(kh_changed_and_key_types) {
+  pubkey_t k1, k2, e;
+  char f[8192] = "";
+
+  NEW_KEY("ed25519", "k1", &k1);
+  NEW_KEY("ed25519", "k2", &k2);
+  NEW_KEY("ecdsa", "e", &e);
+  add_line(f, sizeof(f), "host", &k1, NULL);
+  EXPECT(f, "host", 22, &k2, SSHMUX__KH_CHANGED, 1);
+  /* Another key type known for the host is not a change. */
+  EXPECT(f, "host", 22, &e, SSHMUX__KH_NOTFOUND, 0);
+  /* A later line with the presented key makes it a match. */
+  add_line(f, sizeof(f), "host", &k2, NULL);
+  EXPECT(f, "host", 22, &k2, SSHMUX__KH_MATCH, 2);
+  add_line(f, sizeof(f), "host", &e, NULL);
+  EXPECT(f, "host", 22, &e, SSHMUX__KH_MATCH, 3);
+  return 0;
+}
+
+TEST_IMPL(kh_revoked_and_cert_authority) {
+  pubkey_t k, ca, other;
+  char f[8192] = "";
+  sshmux__kh_result_t r;
+
+  NEW_KEY("ed25519", "k", &k);
+  NEW_KEY("ed25519", "ca", &ca);
+  NEW_KEY("ed25519", "o", &other);
+  add_line(f, sizeof(f), "host", &k, NULL);           /* 1 */
+  add_line(f, sizeof(f), "@revoked host", &k, NULL);  /* 2 */
+  add_line(f, sizeof(f), "@revoked *", &other, NULL); /* 3 */
+  /* Revoked wins even though line 1 lists the key as known. */
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_REVOKED, 2);
+  EXPECT(f, "elsewhere", 2222, &other, SSHMUX__KH_REVOKED, 3);
+  /* A revocation for one host does not touch another. */
+  EXPECT(f, "elsewhere", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  /* @cert-authority is reported, never a match of the host key. */
+  f[0] = '\0';
+  add_line(f, sizeof(f), "@cert-authority *.example.com", &ca, NULL);
+  r = check_mem(f, "a.example.com", 22, &ca);
+  ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
+  ASSERT_EQ(r.cert_authority, 1);
+  r = check_mem(f, "a.example.org", 22, &k);
+  ASSERT_EQ(r.cert_authority, 0);
+  add_line(f, sizeof(f), "a.example.com", &k, NULL);
+  r = check_mem(f, "a.example.com", 22, &k);
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  ASSERT_EQ(r.cert_authority, 1);
+  return 0;
+}
+
+TEST_IMPL(kh_files_and_precedence) {
+  pubkey_t k, k2;
+  char f1[4096] = "", f2[4096] = "";
+  const char *files[3];
+  sshmux__kh_result_t r;
+
+  NEW_KEY("ed25519", "k", &k);
+  NEW_KEY("ed25519", "k2", &k2);
+  add_line(f1, sizeof(f1), "# first\nhost", &k, NULL);
+  add_line(f2, sizeof(f2), "@revoked host", &k, NULL);
+  ASSERT_EQ(test_write_file(test_path("kh1"), f1, 0600), 0);
+  ASSERT_EQ(test_write_file(test_path("kh2"), f2, 0600), 0);
+  files[0] = test_path("missing");
+  files[1] = test_path("kh1");
+  files[2] = test_path("kh2");
+  /* A match in one file, a revocation in a later one: revoked wins. */
+  ASSERT_OK(sshmux__known_hosts_check(files, 3, "host", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_REVOKED);
+  ASSERT_STR_EQ(r.file, test_path("kh2"));
+  ASSERT_EQ(r.line, 1);
+  ASSERT_OK(sshmux__known_hosts_check(files, 2, "host", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  ASSERT_STR_EQ(r.file, test_path("kh1"));
+  ASSERT_EQ(r.line, 2);
+  /* A change in one file and a match in another: match wins. */
+  f2[0] = '\0';
+  add_line(f2, sizeof(f2), "host", &k2, NULL);
+  ASSERT_EQ(test_write_file(test_path("kh2"), f2, 0600), 0);
+  ASSERT_OK(sshmux__known_hosts_check(files + 1, 2, "host", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  files[0] = test_path("kh2");
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_CHANGED);
+  /* Reading follows a symlinked known_hosts, as ssh does. */
+  ASSERT_EQ(symlink(test_path("kh1"), test_path("khlink")), 0);
+  files[0] = test_path("khlink");
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  /* No files: nothing known. */
+  ASSERT_OK(sshmux__known_hosts_check(NULL, 0, "host", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
+  ASSERT_STR_EQ(r.file, "");
+  return 0;
+}
+
+TEST_IMPL(kh_long_lines) {
+  pubkey_t k;
+  size_t cap = 70000, n;
+  char *f = calloc(1, cap);
+
+  NEW_KEY("ed25519", "k", &k);
+  ASSERT(f != NULL);
+  /* Line 1: 20000 names -- over the 16 KiB line cap, skipped even though
+   * it names the host. */
+  for (n = 0; n < 20000; n += 2)
+    memcpy(f + n, "x,", 2);
+  snprintf(f + n, cap - n, "host %s %s\n", k.type, k.b64);
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  /* Line 2 is read normally after it. */
+  add_line(f, cap, "host", &k, NULL);
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_MATCH, 2);
+  /* A long line below the cap is fine. */
+  memset(f, 0, cap);
+  for (n = 0; n < 12000; n += 2)
+    memcpy(f + n, "y,", 2);
+  snprintf(f + n, cap - n, "host %s %s\n", k.type, k.b64);
+  EXPECT(f, "host", 22, &k, SSHMUX__KH_MATCH, 1);
+  free(f);
+  return 0;
+}
+
+TEST_IMPL(kh_hashed_by_ssh_keygen) {
+  pubkey_t k, k2;
+  char f[4096] = "";
+  const char *argv[] = {"ssh-keygen", "-H", "-f", NULL, NULL};
+  const char *files[1];
+  char *text;
+  sshmux__kh_result_t r;
+
+  NEW_KEY("ed25519", "k", &k);
+  NEW_KEY("ecdsa", "k2", &k2);
+  add_line(f, sizeof(f), "host.example", &k, NULL);
+  add_line(f, sizeof(f), "[10.1.2.3]:2222", &k, NULL);
+  add_line(f, sizeof(f), "host.example", &k2, NULL);
+  ASSERT_EQ(test_write_file(test_path("known_hosts"), f, 0600), 0);
+  argv[3] = test_path("known_hosts");
+  ASSERT_EQ(test_run_simple(argv, NULL, NULL), 0);
+  text = test_read_file(test_path("known_hosts"), NULL);
+  ASSERT(text != NULL);
+  /* The real tool hashed every name. */
+  ASSERT(strstr(text, "host.example") == NULL);
+  ASSERT(strstr(text, "10.1.2.3") == NULL);
+  ASSERT_STR_CONTAINS(text, "|1|");
+  free(text);
+  files[0] = test_path("known_hosts");
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host.example", 22, k.type,
+                                      k.blob, k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "Host.Example", 22, k2.type,
+                                      k2.blob, k2.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "10.1.2.3", 2222, k.type,
+                                      k.blob, k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  /* The hash covers the port: other ports and hosts are unknown. */
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "10.1.2.3", 22, k.type, k.blob,
+                                      k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host.exampl", 22, k.type,
+                                      k.blob, k.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
+  /* A different key of the same type for a hashed name is a change. */
+  {
+    pubkey_t k3;
+    NEW_KEY("ed25519", "k3", &k3);
+    ASSERT_OK(sshmux__known_hosts_check(files, 1, "host.example", 22, k3.type,
+                                        k3.blob, k3.len, &r));
+    ASSERT_EQ(r.status, SSHMUX__KH_CHANGED);
+  }
+  return 0;
+}
+
+TEST_IMPL(kh_add_names_and_validation) {
+  pubkey_t k;
+  const char *p = test_path("dir/sub/known_hosts");
+  char *text;
+  struct stat st;
+  char want[4096];
+
+  NEW_KEY("ed25519", "k", &k);
+  /* The missing directories are created 0700, the file 0600. */
+  ASSERT_OK(
+      sshmux__known_hosts_add(p, "Host.Example", 22, k.type, k.blob, k.len));
+  ASSERT_EQ(stat(test_path("dir/sub"), &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0700);
+  ASSERT_EQ(stat(p, &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_OK(
+      sshmux__known_hosts_add(p, "host.example", 2222, k.type, k.blob, k.len));
+  text = test_read_file(p, NULL);
+  snprintf(want, sizeof(want),
+           "host.example %s %s\n[host.example]:2222 %s %s\n", k.type, k.b64,
+           k.type, k.b64);
+  ASSERT_STR_EQ(text, want);
+  free(text);
+  /* Names that would change the meaning of the line are refused. */
+  {
+    static const char *const bad[] = {"",     "a b", "a,b",    "#h", "h*",
+                                      "h?",   "!h",  "[h]",    "h|", "@h",
+                                      "a\tb", "h\n", "h\x1b[m"};
+    for (size_t i = 0; i < SSHMUX__ARRAY_SIZE(bad); i++)
+      ASSERT_ERR(sshmux__known_hosts_add(p, bad[i], 22, k.type, k.blob, k.len),
+                 SSHMUX_EINVAL);
+  }
+  ASSERT_ERR(sshmux__known_hosts_add(p, "h", 0, k.type, k.blob, k.len),
+             SSHMUX_EINVAL);
+  ASSERT_ERR(sshmux__known_hosts_add(p, "h", 22, "ssh ed25519", k.blob, k.len),
+             SSHMUX_EINVAL);
+  ASSERT_ERR(sshmux__known_hosts_add(p, "h", 22, k.type, k.blob, 0),
+             SSHMUX_EINVAL);
+  /* Appending to a file without a final newline keeps lines apart. */
+  ASSERT_EQ(test_write_file(test_path("nonl"), "# no newline", 0600), 0);
+  ASSERT_OK(sshmux__known_hosts_add(test_path("nonl"), "h", 22, k.type, k.blob,
+                                    k.len));
+  text = test_read_file(test_path("nonl"), NULL);
+  snprintf(want, sizeof(want), "# no newline\nh %s %s\n", k.type, k.b64);
+  ASSERT_STR_EQ(text, want);
+  free(text);
+  /* The writer refuses a symlinked file (it would replace the link). */
+  ASSERT_EQ(symlink(test_path("nonl"), test_path("link")), 0);
+  ASSERT_ERR(sshmux__known_hosts_add(test_path("link"), "h2", 22, k.type,
+                                     k.blob, k.len),
+             SSHMUX_ESYMLINK);
+  return 0;
+}
+
+/* The line we append is found by our reader and accepted by real OpenSSH
+ * ssh with StrictHostKeyChecking=yes against the real sshd. */
+TEST_IMPL(kh_add_accepted_by_openssh) {
+  test_sshd s;
+  pubkey_t hk;
+  char pub[700], khopt[700];
+  const char *kh = test_path("ssh/known_hosts");
+  const char *files[1] = {kh};
+  const char *argv[40];
+  const char *const *o;
+  sshmux__kh_result_t r;
+  char *out = NULL, *err = NULL;
+  int n = 0, st;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  snprintf(pub, sizeof(pub), "%s.pub", s.host_key_ed25519);
+  load_pub(pub, &hk);
+  /* The fixture listens on a non-22 port: "[127.0.0.1]:PORT". */
+  ASSERT_OK(
+      sshmux__known_hosts_add(kh, s.addr, s.port, hk.type, hk.blob, hk.len));
+  ASSERT_OK(sshmux__known_hosts_check(files, 1, s.addr, s.port, hk.type,
+                                      hk.blob, hk.len, &r));
+  ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
+  ASSERT_EQ(r.line, 1);
+
+  /* ssh takes the first value of an option, so ours come first. */
+  snprintf(khopt, sizeof(khopt), "UserKnownHostsFile=%s", kh);
+  argv[n++] = "ssh";
+  argv[n++] = "-o";
+  argv[n++] = khopt;
+  argv[n++] = "-o";
+  argv[n++] = "StrictHostKeyChecking=yes";
+  argv[n++] = "-o";
+  argv[n++] = "HostKeyAlgorithms=ssh-ed25519";
+  for (o = test_sshd_client_opts(&s); *o; o++)
+    argv[n++] = *o;
+  argv[n++] = "-l";
+  argv[n++] = s.user;
+  argv[n++] = s.addr;
+  argv[n++] = "echo kh-ok";
+  argv[n] = NULL;
+  st = test_run_simple(argv, &out, &err);
+  if (st != 0) {
+    fprintf(stderr, "ssh stderr: %s\n", err ? err : "");
+    test_sshd_dump_log(&s);
+  }
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_EQ(out, "kh-ok\n");
+  free(out);
+  free(err);
+  out = err = NULL;
+
+  /* And the negative control: with a different key recorded for that name,
+   * the same ssh refuses to connect. */
+  {
+    pubkey_t other;
+    char line[1500];
+    NEW_KEY("ed25519", "other", &other);
+    snprintf(line, sizeof(line), "[%s]:%d %s %s\n", s.addr, s.port, other.type,
+             other.b64);
+    ASSERT_EQ(test_write_file(kh, line, 0600), 0);
+    ASSERT_OK(sshmux__known_hosts_check(files, 1, s.addr, s.port, hk.type,
+                                        hk.blob, hk.len, &r));
+    ASSERT_EQ(r.status, SSHMUX__KH_CHANGED);
+    st = test_run_simple(argv, &out, &err);
+    ASSERT_NE(st, 0);
+    ASSERT_STR_CONTAINS(err, "HOST IDENTIFICATION HAS CHANGED");
+    free(out);
+    free(err);
+  }
+  test_sshd_stop(&s);
+  return 0;
+}
