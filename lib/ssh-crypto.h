@@ -85,7 +85,8 @@ typedef struct sshmux__kex sshmux__kex_t;
  * "ecdh-sha2-nistp256".  SSHMUX_ENOALGO otherwise. */
 int sshmux__kex_new(sshmux__kex_t **kex, const char *alg);
 sshmux__hash_alg_t sshmux__kex_hash_alg(const sshmux__kex_t *kex);
-/* Given the client's ephemeral public value q_c, generate ours and compute
+/* Call once per kex object.  Given the client's ephemeral public value q_c,
+ * generate ours (fresh from the CSPRNG, wiped before returning) and compute
  * the shared secret.  Appends Q_S (raw, no length prefix) to q_s and K
  * encoded as an SSH mpint *with* its 4-byte length prefix (exactly the bytes
  * hashed into H and into key derivation) to k (which the callee marks
@@ -148,7 +149,11 @@ int sshmux__codec_open_length(sshmux__codec_t *c, uint32_t seq, uint8_t *pkt,
 /* Receive, step 2: pkt holds 4 + packet_length bytes (the first first_len
  * already processed by step 1) and tag the following tag_len bytes.
  * Verifies the tag/MAC in constant time before decrypting (for ETM and
- * AEAD), decrypts the rest in place.  SSHMUX_EMAC on a bad tag. */
+ * AEAD), decrypts the rest in place; afterwards pkt is the whole plaintext
+ * packet in every mode.  len is taken as given (the transport checks it
+ * against packet_length).  SSHMUX_EMAC on a bad tag, after which the
+ * codec's stream state (CTR keystream, GCM counter) is undefined: the
+ * connection must be dropped, as RFC 4253 §6.4 requires anyway. */
 int sshmux__codec_open(sshmux__codec_t *c, uint32_t seq, uint8_t *pkt,
                        size_t len, const uint8_t *tag);
 /* Send: pkt holds the whole plaintext packet (4 + packet_length bytes,
@@ -211,9 +216,11 @@ int sshmux__pubkey_blob_type(const uint8_t *blob, size_t n, char *out,
  * key_blob, for the algorithm sig_alg named in the auth request.  The
  * signature's own alg must equal sig_alg and fit the key type (rsa-sha2-*
  * for ssh-rsa keys, RSA keys >= 2048 bits).  0 when valid; SSHMUX_EAUTH
- * when the signature does not verify; SSHMUX_EUNSUPPORTED for ssh-rsa
- * (SHA-1), certificates and sk-* keys; SSHMUX_EBADFORMAT for malformed
- * blobs. */
+ * when the signature does not verify or names another algorithm;
+ * SSHMUX_EUNSUPPORTED for ssh-rsa (SHA-1), certificates, sk-* keys, unknown
+ * algorithms and RSA moduli below 2048 (or above 8192) bits;
+ * SSHMUX_EBADFORMAT for malformed blobs (truncated, trailing bytes, points
+ * off the curve, wrong field sizes). */
 int sshmux__pubkey_verify(const char *sig_alg, const uint8_t *key_blob,
                           size_t key_len, const uint8_t *sig_blob,
                           size_t sig_len, const uint8_t *data, size_t n);
