@@ -1,0 +1,115 @@
+/* sshmuxd.h -- what the daemon's modules share: the subcommand table entry,
+ * the common options, the paths every command agrees on, and the daemon's
+ * own logging.  sshmuxd is one process per invocation, so the resolved
+ * paths and the log sink are plain process globals set up once by main(). */
+#ifndef SSHMUXD_H
+#define SSHMUXD_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include "sshmux.h"
+
+#if defined(__GNUC__)
+#define SSHMUXD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SSHMUXD_PRINTF(f, a)
+#endif
+
+/* ---- subcommands (main.c) ---- */
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[0] is the command name */
+  const char *summary;
+} sshmuxd_cmd_t;
+
+int sshmuxd_cmd_check_config(int argc, char **argv);
+int sshmuxd_cmd_setup_config(int argc, char **argv);
+int sshmuxd_cmd_install(int argc, char **argv);
+int sshmuxd_cmd_uninstall(int argc, char **argv);
+
+/* Exit codes: 0 ok, 1 the command failed, 2 bad usage. */
+#define SSHMUXD_EXIT_FAIL 1
+#define SSHMUXD_EXIT_USAGE 2
+
+/* Options every subcommand takes; put SSHMUXD_COMMON_LONGOPTS in its
+ * getopt_long table and hand unknown option values to
+ * sshmuxd_common_option(). */
+enum { OPT_SSH_DIR = 1000, OPT_LOG_LEVEL, OPT_HELP, OPT_FIRST_PRIVATE };
+/* clang-format off */
+#define SSHMUXD_COMMON_LONGOPTS                                                \
+  {"ssh-dir", required_argument, NULL, OPT_SSH_DIR},                           \
+  {"log-level", required_argument, NULL, OPT_LOG_LEVEL},                       \
+  {"help", no_argument, NULL, OPT_HELP}
+/* clang-format on */
+#define SSHMUXD_COMMON_HELP                                                    \
+  "  --ssh-dir DIR     the SSH directory (default: $SSHMUX_SSH_DIR, else "     \
+  "~/.ssh)\n"                                                                  \
+  "  --log-level L     error, warn, info, debug or trace (default: "           \
+  "$SSHMUX_LOG, else info)\n"                                                  \
+  "  -h, --help        this text\n"
+/* Handles a common option: 0 if handled, 1 if --help was asked (the caller
+ * prints its usage and exits 0), SSHMUXD_EXIT_USAGE after printing an
+ * error, -1 if c is not a common option. */
+int sshmuxd_common_option(int c, const char *arg);
+/* Print "sshmuxd: " + message to stderr. */
+void sshmuxd_err(const char *fmt, ...) SSHMUXD_PRINTF(1, 2);
+
+/* ---- paths (paths.c) ---- */
+
+/* Resolve the paths: the home directory ($HOME, else the password
+ * database), the SSH dir (--ssh-dir, else $SSHMUX_SSH_DIR, else
+ * ~/.ssh; made absolute), the config home ($XDG_CONFIG_HOME, else
+ * ~/.config).  0 or -1 after printing why. */
+int sshmuxd_paths_init(void);
+void sshmuxd_paths_set_ssh_dir(const char *dir);
+const char *sshmuxd_home(void);
+const char *sshmuxd_ssh_dir(void);
+/* 1 if the SSH dir was chosen explicitly (option or environment). */
+int sshmuxd_ssh_dir_is_explicit(void);
+const char *sshmuxd_config_home(void);
+/* dir + "/" + name into out; -1 (after printing) if it does not fit. */
+int sshmuxd_join(char *out, size_t size, const char *dir, const char *name);
+/* The default routes file: <ssh dir>/sshmux-routes.ini. */
+int sshmuxd_default_routes(char *out, size_t size);
+/* This program's absolute path, for service files. */
+int sshmuxd_self_path(char *out, size_t size);
+
+/* ---- logging (log.c) ---- */
+
+/* The level chosen by --log-level or $SSHMUX_LOG (default info). */
+void sshmuxd_log_set_level(sshmux_log_level_t level);
+sshmux_log_level_t sshmuxd_log_level(void);
+/* Open <ssh dir>/sshmux.log (0600, appended, symlinks refused), rotating it
+ * to sshmux.log.old when it reaches 5 MB ($SSHMUX_LOG_MAX_BYTES overrides
+ * the limit, for tests), hook it to the library's logging and install the
+ * fatal-signal handler.  Without a usable file, messages go to stderr
+ * only.  0, or a negative error (the command still runs). */
+int sshmuxd_log_open(void);
+void sshmuxd_log_close(void);
+void sshmuxd_log(sshmux_log_level_t level, const char *fmt, ...)
+    SSHMUXD_PRINTF(2, 3);
+
+/* ---- helpers (util.c) ---- */
+
+/* Run argv (PATH searched) with stdin/stdout/stderr on /dev/null, wait, and
+ * return its exit status (or -1 if it could not run or was killed). */
+int sshmuxd_run_quiet(const char *const *argv);
+/* Start argv fully detached: new session, stdio on /dev/null, no fds
+ * inherited, not waited for (double fork).  0 or -1. */
+int sshmuxd_spawn_detached(const char *const *argv);
+/* A growable string. */
+typedef struct {
+  char *s;
+  size_t len, cap;
+  int oom;
+} sshmuxd_str_t;
+void sshmuxd_str_add(sshmuxd_str_t *b, const char *data, size_t n);
+void sshmuxd_str_printf(sshmuxd_str_t *b, const char *fmt, ...)
+    SSHMUXD_PRINTF(2, 3);
+void sshmuxd_str_free(sshmuxd_str_t *b);
+/* 1 if path exists and holds exactly data[0..len). */
+int sshmuxd_file_equals(const char *path, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,66 @@
+/* daemon-helpers.c -- see daemon-helpers.h. */
+#include <sys/stat.h>
+
+#include "daemon-helpers.h"
+
+void dtest_setup(void) {
+  ASSERT_EQ(mkdir(test_path("home"), 0700), 0);
+  ASSERT_EQ(mkdir(test_path("home/.ssh"), 0700), 0);
+  ASSERT_EQ(mkdir(test_path("run"), 0700), 0);
+}
+
+const char *dtest_home_path(const char *rel) {
+  static char buf[8][1024];
+  static int slot;
+  char *out = buf[slot++ & 7];
+
+  snprintf(out, sizeof(buf[0]), "%s/%s", test_path("home"), rel);
+  return out;
+}
+
+const char *dtest_ssh_path(const char *name) {
+  static char buf[8][1024];
+  static int slot;
+  char *out = buf[slot++ & 7];
+
+  snprintf(out, sizeof(buf[0]), "%s/.ssh/%s", test_path("home"), name);
+  return out;
+}
+
+int dtest_run(const char *const *args, const char *const *env, char **out,
+              char **err) {
+  static char home[1100], xdg[1100], run[1100], prog[1100];
+  const char *argv[32], *envv[32];
+  test_cmd_t c = {0};
+  size_t n = 0, m = 0;
+  int st = -1;
+
+  snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
+  snprintf(home, sizeof(home), "HOME=%s", test_path("home"));
+  snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s", test_path("home/.config"));
+  snprintf(run, sizeof(run), "XDG_RUNTIME_DIR=%s", test_path("run"));
+  argv[n++] = prog;
+  while (args != NULL && *args != NULL && n < 31)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+  envv[m++] = home;
+  envv[m++] = xdg;
+  envv[m++] = run;
+  envv[m++] = "SSHMUX_NO_ENABLE=1";
+  envv[m++] = "SSHMUX_SSH_DIR=";
+  envv[m++] = "SSHMUX_LOG=";
+  while (env != NULL && *env != NULL && m < 31)
+    envv[m++] = *env++;
+  envv[m] = NULL;
+  c.argv = argv;
+  c.env = envv;
+  c.out = out;
+  c.err = err;
+  c.timeout_ms = 20000;
+  ASSERT_EQ(test_run(&c, &st), 0);
+  return st;
+}
+
+void dtest_write(const char *path, const char *text) {
+  ASSERT_EQ(test_write_file(path, text, 0600), 0);
+}

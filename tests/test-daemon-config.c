@@ -1,0 +1,366 @@
+/* test-daemon-config.c -- `sshmuxd check-config` and `sshmuxd setup-config`
+ * run as a user would, in a throwaway HOME: the routes printed or the
+ * FILE:LINE error; the files setup-config writes, checked by OpenSSH's own
+ * `ssh -G`; a second run that changes nothing; a conflicting Host block
+ * commented out; symlinks refused with nothing written. */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon-helpers.h"
+
+static const char routes[] = "[jump]\n"
+                             "host = bastion.example.com\n"
+                             "user = jumpuser\n"
+                             "[jumps.eu]\n"
+                             "host = eu-bastion.example.com\n"
+                             "user = ops\n"
+                             "[routes.webserver]\n"
+                             "host = 10.0.0.10\n"
+                             "user = deploy\n"
+                             "identity = ~/.ssh/id_ed25519\n"
+                             "[routes.external]\n"
+                             "host = 203.0.113.50\n"
+                             "user = ops\n"
+                             "direct = true\n";
+
+static void write_routes(void) {
+  dtest_write(dtest_ssh_path("sshmux-routes.ini"), routes);
+}
+
+static const char *const setup_args[] = {"setup-config", NULL};
+
+TEST_IMPL(daemon_check_config_good) {
+  const char *args[] = {"check-config", NULL};
+  char *out = NULL, *err = NULL, want[1200];
+
+  dtest_setup();
+  write_routes();
+  ASSERT_EQ(dtest_run(args, NULL, &out, &err), 0);
+  snprintf(want, sizeof(want), "%s: OK (2 routes, 2 jumps)",
+           dtest_ssh_path("sshmux-routes.ini"));
+  ASSERT_STR_CONTAINS(out, want);
+  ASSERT_STR_CONTAINS(out, "route webserver  (line 7)");
+  ASSERT_STR_CONTAINS(out, "target     deploy@10.0.0.10:22");
+  ASSERT_STR_CONTAINS(out, "chain      default -> webserver");
+  snprintf(want, sizeof(want), "identity   %s", dtest_ssh_path("id_ed25519"));
+  ASSERT_STR_CONTAINS(out, want);
+  ASSERT_STR_CONTAINS(out, "chain      external  (direct)");
+  ASSERT_STR_EQ(err, "");
+  /* check-config writes nothing, not even a log. */
+  ASSERT(access(dtest_ssh_path("sshmux.log"), F_OK) != 0);
+  free(out);
+  free(err);
+  return 0;
+}
+
+TEST_IMPL(daemon_check_config_bad) {
+  const char *args[] = {"check-config", "--config", NULL, NULL};
+  char *out = NULL, *err = NULL, want[1200];
+
+  dtest_setup();
+  dtest_write(test_path("bad.ini"), "[routes.a]\nhost = h\nuser = u\n\n"
+                                    "hostnme = x\n");
+  args[2] = test_path("bad.ini");
+  ASSERT_EQ(dtest_run(args, NULL, &out, &err), 1);
+  snprintf(want, sizeof(want), "sshmuxd: %s:5: unknown key 'hostnme'",
+           test_path("bad.ini"));
+  ASSERT_STR_CONTAINS(err, want);
+  ASSERT_STR_EQ(out, "");
+  free(out);
+  free(err);
+  /* A missing file is an error too, named. */
+  args[2] = test_path("none.ini");
+  ASSERT_EQ(dtest_run(args, NULL, NULL, &err), 1);
+  ASSERT_STR_CONTAINS(err, "none.ini: no such file or directory");
+  free(err);
+  return 0;
+}
+
+TEST_IMPL(daemon_help_and_usage) {
+  static const char *const cmds[] = {"check-config", "setup-config", "install",
+                                     "uninstall"};
+  const char *args[3] = {NULL, "--help", NULL};
+  const char *bad[] = {"no-such-command", NULL};
+  const char *badopt[] = {"setup-config", "--port", "0", NULL};
+  char *out = NULL, *err = NULL, want[64];
+  size_t i;
+
+  dtest_setup();
+  for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+    args[0] = cmds[i];
+    ASSERT_EQ(dtest_run(args, NULL, &out, NULL), 0);
+    snprintf(want, sizeof(want), "usage: sshmuxd %s", cmds[i]);
+    ASSERT_STR_CONTAINS(out, want);
+    ASSERT_STR_CONTAINS(out, "--ssh-dir DIR");
+    free(out);
+  }
+  args[0] = "help";
+  args[1] = "install";
+  ASSERT_EQ(dtest_run(args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "usage: sshmuxd install");
+  free(out);
+  ASSERT_EQ(dtest_run(bad, NULL, NULL, &err), 2);
+  ASSERT_STR_CONTAINS(err, "unknown command 'no-such-command'");
+  free(err);
+  ASSERT_EQ(dtest_run(badopt, NULL, NULL, &err), 2);
+  ASSERT_STR_CONTAINS(err, "--port: expected 1-65535");
+  free(err);
+  return 0;
+}
+
+/* Create the user's own key pair, which setup-config names as IdentityFile. */
+static void user_key(void) {
+  dtest_write(dtest_ssh_path("id_ed25519"), "not parsed by setup-config\n");
+  dtest_write(dtest_ssh_path("id_ed25519.pub"), "ssh-ed25519 AAAA x\n");
+}
+
+TEST_IMPL(daemon_setup_config_writes) {
+  const char *args[] = {"setup-config", "--port", "2345", NULL};
+  char *out = NULL, *hosts, *known, *cfg, *pub, line[2048], want[1200];
+  struct stat st;
+
+  dtest_setup();
+  write_routes();
+  user_key();
+  ASSERT_EQ(dtest_run(args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "created host key");
+  ASSERT_STR_CONTAINS(out, "added Include");
+  ASSERT_STR_CONTAINS(out, "2 route(s) set up");
+  free(out);
+
+  hosts = test_read_file(dtest_ssh_path("sshmux-hosts.conf"), NULL);
+  ASSERT(hosts != NULL);
+  ASSERT_STR_CONTAINS(hosts, "\nHost webserver\n    HostName 127.0.0.1\n"
+                             "    Port 2345\n    User webserver\n");
+  ASSERT_STR_CONTAINS(hosts, "\nHost external\n");
+  snprintf(want, sizeof(want), "    IdentityFile %s\n",
+           dtest_ssh_path("id_ed25519"));
+  ASSERT_STR_CONTAINS(hosts, want);
+  snprintf(want, sizeof(want), "    UserKnownHostsFile %s\n",
+           dtest_ssh_path("sshmux-known-hosts"));
+  ASSERT_STR_CONTAINS(hosts, want);
+  ASSERT_STR_CONTAINS(hosts, "    HostKeyAlias sshmuxd\n"
+                             "    UserKnownHostsFile");
+  ASSERT_STR_CONTAINS(hosts, "    StrictHostKeyChecking yes\n"
+                             "    PreferredAuthentications publickey\n"
+                             "    PasswordAuthentication no\n"
+                             "    KbdInteractiveAuthentication no\n");
+  free(hosts);
+
+  /* The known-hosts file holds exactly the host keys' public halves. */
+  known = test_read_file(dtest_ssh_path("sshmux-known-hosts"), NULL);
+  ASSERT(known != NULL);
+  pub = test_read_file(dtest_ssh_path("sshmux_host_ed25519_key.pub"), NULL);
+  ASSERT(pub != NULL && strncmp(pub, "ssh-ed25519 ", 12) == 0);
+  *strchr(pub + 12, ' ') = '\0'; /* drop the comment, if any */
+  snprintf(line, sizeof(line), "\nsshmuxd %s\n", pub);
+  ASSERT_STR_CONTAINS(known, line);
+  free(pub);
+  pub = test_read_file(dtest_ssh_path("sshmux_host_ecdsa_key.pub"), NULL);
+  ASSERT(pub != NULL && strncmp(pub, "ecdsa-sha2-nistp256 ", 20) == 0);
+  *strchr(pub + 20, ' ') = '\0';
+  snprintf(line, sizeof(line), "\nsshmuxd %s\n", pub);
+  ASSERT_STR_CONTAINS(known, line);
+  free(pub);
+  free(known);
+
+  /* The Include is the first directive of the (new) config. */
+  cfg = test_read_file(dtest_ssh_path("config"), NULL);
+  ASSERT(cfg != NULL);
+  snprintf(want, sizeof(want), "\nInclude %s\n",
+           dtest_ssh_path("sshmux-hosts.conf"));
+  ASSERT_STR_CONTAINS(cfg, want);
+  ASSERT(cfg[0] == '#');
+  free(cfg);
+  ASSERT_EQ(stat(dtest_ssh_path("sshmux-hosts.conf"), &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_EQ(stat(dtest_ssh_path("sshmux-known-hosts"), &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_EQ(stat(dtest_ssh_path("config"), &st), 0);
+  ASSERT_EQ(st.st_mode & 0777, 0600);
+  return 0;
+}
+
+TEST_IMPL(daemon_setup_config_ssh_reads_it) {
+  const char *ssh[] = {"ssh", "-G", "-F", NULL, "webserver", NULL};
+  char *out = NULL, want[1200];
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  dtest_setup();
+  write_routes();
+  user_key();
+  dtest_write(dtest_ssh_path("config"),
+              "Host *\n    ProxyJump elsewhere.example\n    User someone\n");
+  ASSERT_EQ(dtest_run(setup_args, NULL, NULL, NULL), 0);
+  ssh[3] = dtest_ssh_path("config");
+  ASSERT_EQ(test_run_simple(ssh, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "\nhostname 127.0.0.1\n");
+  ASSERT_STR_CONTAINS(out, "\nport 2222\n");
+  ASSERT_STR_CONTAINS(out, "user webserver\n");
+  ASSERT_STR_CONTAINS(out, "\nhostkeyalias sshmuxd\n");
+  ASSERT_STR_CONTAINS(out, "\nstricthostkeychecking true\n");
+  ASSERT_STR_CONTAINS(out, "\npasswordauthentication no\n");
+  ASSERT_STR_CONTAINS(out, "\nkbdinteractiveauthentication no\n");
+  ASSERT_STR_CONTAINS(out, "\npreferredauthentications publickey\n");
+  snprintf(want, sizeof(want), "\nuserknownhostsfile %s\n",
+           dtest_ssh_path("sshmux-known-hosts"));
+  ASSERT_STR_CONTAINS(out, want);
+  /* The user's catch-all ProxyJump does not capture our hosts. */
+  ASSERT(strstr(out, "proxyjump elsewhere") == NULL);
+  free(out);
+  return 0;
+}
+
+/* Each file's bytes, inode and mtime: a rename-over would change them. */
+typedef struct {
+  char *data;
+  size_t len;
+  struct stat st;
+} snap_t;
+
+static void snap(snap_t *s, const char *path) {
+  s->data = test_read_file(path, &s->len);
+  ASSERT(s->data != NULL);
+  ASSERT_EQ(stat(path, &s->st), 0);
+}
+
+static void same(const snap_t *s, const char *path) {
+  snap_t now;
+
+  snap(&now, path);
+  ASSERT_EQ(now.len, s->len);
+  ASSERT_MEM_EQ(now.data, s->data, s->len);
+  ASSERT_EQ(now.st.st_ino, s->st.st_ino);
+  ASSERT_EQ(now.st.st_mtime, s->st.st_mtime);
+  free(now.data);
+}
+
+TEST_IMPL(daemon_setup_config_idempotent) {
+  static const char *const files[] = {
+      "config", "sshmux-hosts.conf", "sshmux-known-hosts",
+      "sshmux_host_ed25519_key", "sshmux_host_ecdsa_key"};
+  snap_t s[5];
+  char *out = NULL;
+  size_t i;
+
+  dtest_setup();
+  write_routes();
+  dtest_write(dtest_ssh_path("config"),
+              "Host webserver\n  User me\n\nHost other\n  User x\n");
+  ASSERT_EQ(dtest_run(setup_args, NULL, NULL, NULL), 0);
+  for (i = 0; i < 5; i++)
+    snap(&s[i], dtest_ssh_path(files[i]));
+  ASSERT_EQ(dtest_run(setup_args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "nothing changed");
+  ASSERT(strstr(out, "wrote") == NULL);
+  ASSERT(strstr(out, "created") == NULL);
+  ASSERT(strstr(out, "commented out") == NULL);
+  for (i = 0; i < 5; i++) {
+    same(&s[i], dtest_ssh_path(files[i]));
+    free(s[i].data);
+  }
+  free(out);
+  return 0;
+}
+
+TEST_IMPL(daemon_setup_config_conflict) {
+  char *out = NULL, *cfg;
+
+  dtest_setup();
+  write_routes();
+  dtest_write(dtest_ssh_path("config"),
+              "Host *\n  ServerAliveInterval 30\n\n"
+              "Host webserver web\n  HostName 10.9.9.9\n  User me\n\n"
+              "Host unrelated\n  HostName 10.1.1.1\n");
+  ASSERT_EQ(dtest_run(setup_args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "config:4: commented out Host block naming "
+                           "route(s) webserver; it also named web");
+  free(out);
+  cfg = test_read_file(dtest_ssh_path("config"), NULL);
+  ASSERT(cfg != NULL);
+  ASSERT_STR_CONTAINS(cfg, "Host *\n  ServerAliveInterval 30\n\n");
+  ASSERT_STR_CONTAINS(cfg, "# sshmuxd setup-config commented out this Host "
+                           "block: it names route(s) webserver,");
+  ASSERT_STR_CONTAINS(cfg, "#sshmuxd# Host webserver web\n"
+                           "#sshmuxd#   HostName 10.9.9.9\n"
+                           "#sshmuxd#   User me\n\n"
+                           "Host unrelated\n  HostName 10.1.1.1\n");
+  free(cfg);
+  return 0;
+}
+
+TEST_IMPL(daemon_setup_config_symlink_refused) {
+  char *err = NULL, *real;
+
+  dtest_setup();
+  write_routes();
+  dtest_write(test_path("real-config"), "Host x\n  User y\n");
+  ASSERT_EQ(symlink(test_path("real-config"), dtest_ssh_path("config")), 0);
+  ASSERT_EQ(dtest_run(setup_args, NULL, NULL, &err), 1);
+  ASSERT_STR_CONTAINS(err, "symbolic link");
+  ASSERT_STR_CONTAINS(err, "Nothing was changed");
+  free(err);
+  real = test_read_file(test_path("real-config"), NULL);
+  ASSERT_STR_EQ(real, "Host x\n  User y\n");
+  free(real);
+  /* Refused before the first write: no file, no host key. */
+  ASSERT(access(dtest_ssh_path("sshmux-hosts.conf"), F_OK) != 0);
+  ASSERT(access(dtest_ssh_path("sshmux-known-hosts"), F_OK) != 0);
+  ASSERT(access(dtest_ssh_path("sshmux_host_ed25519_key"), F_OK) != 0);
+  /* A symlinked target among our own files is refused the same way. */
+  ASSERT_EQ(unlink(dtest_ssh_path("config")), 0);
+  ASSERT_EQ(
+      symlink(test_path("real-config"), dtest_ssh_path("sshmux-hosts.conf")),
+      0);
+  ASSERT_EQ(dtest_run(setup_args, NULL, NULL, &err), 1);
+  ASSERT_STR_CONTAINS(err, "sshmux-hosts.conf is (or is reached through) a "
+                           "symbolic link");
+  free(err);
+  ASSERT(access(dtest_ssh_path("config"), F_OK) != 0);
+  return 0;
+}
+
+TEST_IMPL(daemon_setup_config_bad_routes) {
+  char *err = NULL, want[1200];
+
+  dtest_setup();
+  dtest_write(dtest_ssh_path("sshmux-routes.ini"),
+              "[routes.a]\nhost = h\nuser = u\njump = nowhere\n");
+  ASSERT_EQ(dtest_run(setup_args, NULL, NULL, &err), 1);
+  snprintf(want, sizeof(want), "%s:4: unknown jump 'nowhere'",
+           dtest_ssh_path("sshmux-routes.ini"));
+  ASSERT_STR_CONTAINS(err, want);
+  free(err);
+  ASSERT(access(dtest_ssh_path("config"), F_OK) != 0);
+  ASSERT(access(dtest_ssh_path("sshmux-hosts.conf"), F_OK) != 0);
+  ASSERT(access(dtest_ssh_path("sshmux_host_ed25519_key"), F_OK) != 0);
+  return 0;
+}
+
+TEST_IMPL(daemon_setup_config_custom_ssh_dir) {
+  const char *args[] = {"setup-config", "--ssh-dir", NULL, NULL};
+  const char *env[] = {NULL, NULL};
+  char envbuf[1200], *cfg, want[1200];
+
+  dtest_setup();
+  ASSERT_EQ(mkdir(test_path("alt"), 0700), 0);
+  dtest_write(test_path("alt/sshmux-routes.ini"), routes);
+  args[2] = test_path("alt");
+  ASSERT_EQ(dtest_run(args, NULL, NULL, NULL), 0);
+  cfg = test_read_file(test_path("alt/config"), NULL);
+  snprintf(want, sizeof(want), "Include %s\n",
+           test_path("alt/sshmux-hosts.conf"));
+  ASSERT_STR_CONTAINS(cfg, want);
+  free(cfg);
+  /* Nothing went to the home's .ssh. */
+  ASSERT(access(dtest_ssh_path("config"), F_OK) != 0);
+  /* SSHMUX_SSH_DIR does the same. */
+  ASSERT_EQ(mkdir(test_path("alt2"), 0700), 0);
+  dtest_write(test_path("alt2/sshmux-routes.ini"), routes);
+  snprintf(envbuf, sizeof(envbuf), "SSHMUX_SSH_DIR=%s", test_path("alt2"));
+  env[0] = envbuf;
+  ASSERT_EQ(dtest_run(setup_args, env, NULL, NULL), 0);
+  ASSERT(access(test_path("alt2/sshmux-hosts.conf"), F_OK) == 0);
+  ASSERT(access(dtest_ssh_path("config"), F_OK) != 0);
+  return 0;
+}

@@ -1,0 +1,132 @@
+/* test-daemon-service.c -- `sshmuxd install` / `uninstall` in a throwaway
+ * HOME with SSHMUX_NO_ENABLE=1: the right file for each mechanism, with the
+ * right command line, detection falling back to XDG autostart when no
+ * systemd user instance runs, idempotence, and clean removal.  Nothing is
+ * ever enabled or started. */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon-helpers.h"
+
+static const char *self(void) {
+  static char p[1100];
+  char real[1024];
+
+  if (realpath(test_build_dir(), real) == NULL)
+    snprintf(real, sizeof(real), "%s", test_build_dir());
+  snprintf(p, sizeof(p), "%s/sshmuxd", real);
+  return p;
+}
+
+TEST_IMPL(daemon_install_autostart_fallback) {
+  const char *args[] = {"install", NULL};
+  char *out = NULL, *desk, want[1200];
+
+  dtest_setup();
+  /* XDG_RUNTIME_DIR has no systemd/private socket: autostart. */
+  ASSERT_EQ(dtest_run(args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "wrote ");
+  ASSERT_STR_CONTAINS(out, "not enabling or starting anything");
+  free(out);
+  desk = test_read_file(dtest_home_path(".config/autostart/sshmuxd.desktop"),
+                        NULL);
+  ASSERT(desk != NULL);
+  ASSERT_STR_CONTAINS(desk, "[Desktop Entry]\nType=Application\n");
+  snprintf(want, sizeof(want), "\nExec=%s serve\n", self());
+  ASSERT_STR_CONTAINS(desk, want);
+  ASSERT_STR_CONTAINS(desk, "\nTerminal=false\n");
+  free(desk);
+  ASSERT(access(dtest_home_path(".config/systemd/user/sshmuxd.service"),
+                F_OK) != 0);
+  /* Again: unchanged. */
+  ASSERT_EQ(dtest_run(args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "sshmuxd.desktop is up to date");
+  free(out);
+  return 0;
+}
+
+TEST_IMPL(daemon_install_systemd_unit) {
+  const char *args[] = {"install", "--method", "systemd",       "--port",
+                        "2300",    "--config", "my-routes.ini", "--ssh-dir",
+                        NULL,      NULL};
+  char *unit, want[2400];
+  struct stat st;
+
+  dtest_setup();
+  args[8] = dtest_home_path("ssh2");
+  ASSERT_EQ(dtest_run(args, NULL, NULL, NULL), 0);
+  unit = test_read_file(dtest_home_path(".config/systemd/user/sshmuxd.service"),
+                        NULL);
+  ASSERT(unit != NULL);
+  snprintf(want, sizeof(want),
+           "\nExecStart=\"%s\" \"serve\" \"--ssh-dir\" \"%s\" \"--config\" "
+           "\"%s/my-routes.ini\" \"--port\" \"2300\"\n",
+           self(), dtest_home_path("ssh2"), test_path(""));
+  /* test_path("") ends in "/": the join gives "dir//my-routes.ini". */
+  if (strstr(unit, want) == NULL) {
+    char cwd[1024];
+    ASSERT(getcwd(cwd, sizeof(cwd)) != NULL);
+    snprintf(want, sizeof(want),
+             "\nExecStart=\"%s\" \"serve\" \"--ssh-dir\" \"%s\" \"--config\" "
+             "\"%s/my-routes.ini\" \"--port\" \"2300\"\n",
+             self(), dtest_home_path("ssh2"), cwd);
+    ASSERT_STR_CONTAINS(unit, want);
+  }
+  ASSERT_STR_CONTAINS(unit, "\nStandardInput=null\n");
+  ASSERT_STR_CONTAINS(unit, "\n[Install]\nWantedBy=default.target\n");
+  free(unit);
+  /* install never creates the SSH dir it merely passes on. */
+  ASSERT(stat(dtest_home_path("ssh2"), &st) != 0);
+  return 0;
+}
+
+TEST_IMPL(daemon_install_launchd_plist) {
+  const char *args[] = {"install", "--method", "launchd", NULL};
+  char *plist, want[1200];
+
+  dtest_setup();
+  ASSERT_EQ(dtest_run(args, NULL, NULL, NULL), 0);
+  plist = test_read_file(
+      dtest_home_path("Library/LaunchAgents/org.sshmux.sshmuxd.plist"), NULL);
+  ASSERT(plist != NULL);
+  ASSERT_STR_CONTAINS(plist, "<key>Label</key>\n  "
+                             "<string>org.sshmux.sshmuxd</string>\n");
+  snprintf(want, sizeof(want),
+           "<array>\n    <string>%s</string>\n    <string>serve</string>\n"
+           "  </array>\n",
+           self());
+  ASSERT_STR_CONTAINS(plist, want);
+  ASSERT_STR_CONTAINS(plist, "<key>StandardInPath</key>\n"
+                             "  <string>/dev/null</string>\n");
+  free(plist);
+  return 0;
+}
+
+TEST_IMPL(daemon_uninstall_removes) {
+  const char *sd[] = {"install", "--method", "systemd", NULL};
+  const char *xdg[] = {"install", "--method", "autostart", NULL};
+  const char *un[] = {"uninstall", NULL};
+  const char *bad[] = {"uninstall", "--method", "systemd", NULL};
+  char *out = NULL, *err = NULL;
+
+  dtest_setup();
+  ASSERT_EQ(dtest_run(sd, NULL, NULL, NULL), 0);
+  ASSERT_EQ(dtest_run(xdg, NULL, NULL, NULL), 0);
+  ASSERT_EQ(dtest_run(un, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "removed ");
+  ASSERT_STR_CONTAINS(out, "sshmuxd.service");
+  ASSERT_STR_CONTAINS(out, "sshmuxd.desktop");
+  ASSERT_STR_CONTAINS(out, "not stopping anything");
+  free(out);
+  ASSERT(access(dtest_home_path(".config/systemd/user/sshmuxd.service"),
+                F_OK) != 0);
+  ASSERT(access(dtest_home_path(".config/autostart/sshmuxd.desktop"), F_OK) !=
+         0);
+  ASSERT_EQ(dtest_run(un, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "nothing to uninstall");
+  free(out);
+  ASSERT_EQ(dtest_run(bad, NULL, NULL, &err), 2);
+  ASSERT_STR_CONTAINS(err, "uninstall takes no --method");
+  free(err);
+  return 0;
+}
