@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixture-netns.h"
 #include "fixture-sshd.h"
 #include "test.h"
 
@@ -145,6 +146,8 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
     f = fopen(s->config, "w");
     if (f == NULL)
       return -1;
+    if (opts->prepend_config != NULL)
+      fprintf(f, "%s\n", opts->prepend_config);
     fprintf(f,
             "ListenAddress %s:%d\n"
             "HostKey %s\nHostKey %s\n"
@@ -177,6 +180,12 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
       if (opts->wrap != NULL)
         for (const char *const *w = opts->wrap; *w && n < 20; w++)
           argv[n++] = *w;
+      if (opts->netns != NULL) {
+        argv[n++] = "ip";
+        argv[n++] = "netns";
+        argv[n++] = "exec";
+        argv[n++] = opts->netns;
+      }
       argv[n++] = sshd;
       argv[n++] = "-D";
       argv[n++] = "-f";
@@ -191,7 +200,9 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
     track(s->pid, 1);
     if (opts->no_wait)
       break;
-    if (test_wait_port(s->port, 1, 10000) == 0)
+    if (opts->netns != NULL
+            ? test_netns_wait_addr(opts->netns, s->addr, s->port, 1, 10000) == 0
+            : test_wait_addr(s->addr, s->port, 1, 10000) == 0)
       break;
     /* sshd may have lost the port race or rejected an option: retry. */
     test_sshd_dump_log(s);

@@ -11,7 +11,8 @@
  * Options let later tests build on it: MaxSessions, extra sshd_config lines
  * (e.g. forwarding policy, PAM), a different listen address (a network
  * namespace's), a command prefix (e.g. "ip netns exec NS" or "unshare -m"),
- * and extra authorized keys. */
+ * and extra authorized keys.  Without netns or no_wait, the banner is
+ * awaited on listen_addr (which must then be reachable from here). */
 #ifndef SSHMUX_FIXTURE_SSHD_H
 #define SSHMUX_FIXTURE_SSHD_H
 
@@ -23,7 +24,16 @@ typedef struct {
   const char *extra_config; /* appended to sshd_config verbatim */
   const char *const *wrap;  /* argv prefix before sshd, NULL-terminated */
   const char *extra_authorized_keys; /* appended to authorized_keys */
-  int no_wait; /* do not wait for the banner (netns tests) */
+  int no_wait;                       /* do not wait for the banner */
+  /* Run inside this network namespace (fixture-netns.h): sshd is started
+   * as [wrap...] ip netns exec NETNS sshd ..., and the banner is awaited
+   * on listen_addr from inside the namespace. */
+  const char *netns;
+  /* sshd_config lines written BEFORE the fixture's defaults.  sshd keeps
+   * the first value of a keyword, so these override the defaults (UsePAM,
+   * KbdInteractiveAuthentication, PermitRootLogin, ...); extra_config,
+   * written after, can only add keywords and Match blocks. */
+  const char *prepend_config;
 } test_sshd_opts;
 
 typedef struct {

@@ -98,6 +98,15 @@ void test_fail(const char *file, int line, const char *fmt, ...)
       return r_;                                                               \
   } while (0)
 int test_require_program(const char *prog);
+/* Skip (or, under CI, fail) unless running as root; why says what needs it
+ * (network namespaces, PAM, chown).  Same convention as above. */
+#define TEST_REQUIRE_ROOT(why)                                                 \
+  do {                                                                         \
+    int r_ = test_require_root(why);                                           \
+    if (r_ != 0)                                                               \
+      return r_;                                                               \
+  } while (0)
+int test_require_root(const char *why);
 /* Full path of prog on PATH (or in /usr/sbin, /sbin), or NULL.  Static. */
 const char *test_which(const char *prog);
 /* 1 when running under CI. */
@@ -147,6 +156,11 @@ int test_free_port(void);
 /* Wait until something accepts TCP on 127.0.0.1:port and sends a line
  * starting with "SSH-" (if ssh_banner) or just accepts; 0 on success. */
 int test_wait_port(int port, int ssh_banner, int timeout_ms);
+/* The same for any IPv4 address (dotted quad).  Each connect attempt is
+ * non-blocking and bounded by the time left, so an address whose packets
+ * are dropped fails after timeout_ms rather than after TCP's own minutes;
+ * this is also how a test shows an address is NOT reachable. */
+int test_wait_addr(const char *addr, int port, int ssh_banner, int timeout_ms);
 
 /* Monotonic milliseconds. */
 uint64_t test_now_ms(void);

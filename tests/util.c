@@ -72,6 +72,17 @@ int test_require_program(const char *prog) {
   return TEST_SKIP;
 }
 
+int test_require_root(const char *why) {
+  if (geteuid() == 0)
+    return 0;
+  if (test_in_ci()) {
+    fprintf(stderr, "not root, but %s needs root (CI: failure)\n", why);
+    return 1;
+  }
+  fprintf(stderr, "skipped: %s needs root\n", why);
+  return TEST_SKIP;
+}
+
 const char *test_build_dir(void) {
   const char *b = getenv("SSHMUX_BUILD");
   return b && *b ? b : "build";
@@ -356,30 +367,61 @@ int test_free_port(void) {
   return port;
 }
 
-int test_wait_port(int port, int ssh_banner, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+/* One connect attempt to sa within ms milliseconds; 0 when connected (and,
+ * if asked, the peer sent "SSH-" within the same bound). */
+static int try_connect(const struct sockaddr_in *sa, int ssh_banner, int ms) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct pollfd p;
+  int ok = 0, err = 0;
+  socklen_t elen = sizeof(err);
 
-  while (test_now_ms() < end) {
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-      char buf[8] = {0};
-      struct pollfd p = {fd, POLLIN, 0};
-      int ok = !ssh_banner;
-      if (ssh_banner && poll(&p, 1, 2000) == 1 && read(fd, buf, 4) == 4 &&
-          memcmp(buf, "SSH-", 4) == 0)
-        ok = 1;
-      close(fd);
-      if (ok)
-        return 0;
-    } else if (fd >= 0) {
-      close(fd);
-    }
+  if (fd < 0)
+    return -1;
+  if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0) {
+    if (errno != EINPROGRESS)
+      goto out;
+    p.fd = fd;
+    p.events = POLLOUT;
+    p.revents = 0;
+    if (poll(&p, 1, ms) != 1 ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0)
+      goto out;
+  }
+  if (!ssh_banner) {
+    ok = 1;
+  } else {
+    char buf[8] = {0};
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    ok = poll(&p, 1, 2000) == 1 && read(fd, buf, 4) == 4 &&
+         memcmp(buf, "SSH-", 4) == 0;
+  }
+out:
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+int test_wait_addr(const char *addr, int port, int ssh_banner, int timeout_ms) {
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+  struct sockaddr_in sa;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+    return -EINVAL;
+  for (;;) {
+    uint64_t now = test_now_ms();
+    if (now >= end)
+      break;
+    if (try_connect(&sa, ssh_banner, (int)(end - now)) == 0)
+      return 0;
     usleep(20000);
   }
   return -ETIMEDOUT;
+}
+
+int test_wait_port(int port, int ssh_banner, int timeout_ms) {
+  return test_wait_addr("127.0.0.1", port, ssh_banner, timeout_ms);
 }
