@@ -8,7 +8,8 @@
 
 #include "sshmuxd.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f, void *ctx) {
+  (void)ctx;
   fprintf(f, "usage: sshmuxd check-config [--config FILE] [options]\n"
              "\n"
              "Load and validate the routes file and print the routes, or\n"
@@ -55,49 +56,29 @@ static void print_hop(const sshmux_route_t *h) {
     printf("  env        %s\n", sshmux_route_env_allow_text(h));
 }
 
+static int option(int c, const char *arg, void *ctx) {
+  if (c != 'c')
+    return SSHMUXD_EXIT_USAGE;
+  *(const char **)ctx = arg;
+  return 0;
+}
+
 int sshmuxd_cmd_check_config(int argc, char **argv) {
   static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                        SSHMUXD_COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
-  char path[PATH_MAX], err[SSHMUX_ROUTES_ERR_MAX];
+  char path[PATH_MAX];
   const char *config = NULL;
   sshmux_routes_t *routes = NULL;
   size_t i;
-  int c, r;
+  int r;
 
-  optind = 1;
-  while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-    if (c == 'c') {
-      config = optarg;
-      continue;
-    }
-    r = sshmuxd_common_option(c, optarg);
-    if (r == 1) {
-      usage(stdout);
-      return 0;
-    }
-    if (r != 0) {
-      if (r < 0)
-        usage(stderr);
-      return SSHMUXD_EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    sshmuxd_err("check-config: unexpected argument '%s'", argv[optind]);
-    return SSHMUXD_EXIT_USAGE;
-  }
-  if (sshmuxd_paths_init() != 0)
-    return SSHMUXD_EXIT_FAIL;
-  if (config == NULL) {
-    if (sshmuxd_default_routes(path, sizeof(path)) != 0)
-      return SSHMUXD_EXIT_FAIL;
-    config = path;
-  }
-  r = sshmux_routes_load(&routes, config, sshmuxd_home(), err, sizeof(err));
-  if (r != 0) {
-    sshmuxd_err("%s", err);
-    return SSHMUXD_EXIT_FAIL;
-  }
+  r = sshmuxd_parse_args(argc, argv, "c:h", opts, option, usage, &config);
+  if (r != 0)
+    return r < 0 ? 0 : r;
+  if ((r = sshmuxd_load_routes(config, path, sizeof(path), &routes)) != 0)
+    return r;
+  config = path;
   printf("%s: OK (%zu routes, %zu jumps)\n", config,
          sshmux_routes_count(routes), sshmux_routes_jump_count(routes));
   for (i = 0; i < sshmux_routes_jump_count(routes); i++) {

@@ -85,6 +85,61 @@ int sshmuxd_common_option(int c, const char *arg) {
   }
 }
 
+int sshmuxd_parse_args(int argc, char **argv, const char *shortopts,
+                       const struct option *opts,
+                       int (*fn)(int c, const char *arg, void *ctx),
+                       void (*cmd_usage)(FILE *f, void *ctx), void *ctx) {
+  int c, r;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+    r = sshmuxd_common_option(c, optarg);
+    if (r < 0)
+      r = fn(c, optarg, ctx);
+    if (r == 1) {
+      cmd_usage(stdout, ctx);
+      return -1;
+    }
+    if (r != 0)
+      return r;
+  }
+  if (optind < argc) {
+    sshmuxd_err("%s: unexpected argument '%s'", argv[0], argv[optind]);
+    return SSHMUXD_EXIT_USAGE;
+  }
+  return sshmuxd_paths_init() == 0 ? 0 : SSHMUXD_EXIT_FAIL;
+}
+
+int sshmuxd_parse_port(const char *arg, int *port) {
+  char *end;
+  long v = strtol(arg, &end, 10);
+
+  if (*arg == '\0' || *end != '\0' || v < 1 || v > 65535) {
+    sshmuxd_err("--port: expected 1-65535, got '%s'", arg);
+    return SSHMUXD_EXIT_USAGE;
+  }
+  *port = (int)v;
+  return 0;
+}
+
+int sshmuxd_load_routes(const char *config, char *path, size_t size,
+                        sshmux_routes_t **routes) {
+  char err[SSHMUX_ROUTES_ERR_MAX];
+
+  if (config == NULL) {
+    if (sshmuxd_default_routes(path, size) != 0)
+      return SSHMUXD_EXIT_FAIL;
+  } else if ((size_t)snprintf(path, size, "%s", config) >= size) {
+    sshmuxd_err("path too long: %s", config);
+    return SSHMUXD_EXIT_FAIL;
+  }
+  if (sshmux_routes_load(routes, path, sshmuxd_home(), err, sizeof(err)) != 0) {
+    sshmuxd_err("%s", err);
+    return SSHMUXD_EXIT_FAIL;
+  }
+  return 0;
+}
+
 static int cmd_version(int argc, char **argv) {
   (void)argc, (void)argv;
   printf("sshmuxd %s\n", sshmux_version_string());

@@ -36,6 +36,7 @@ typedef enum { M_AUTO, M_SYSTEMD, M_AUTOSTART, M_LAUNCHD } method_t;
 
 typedef struct {
   method_t method;
+  int install; /* install, else uninstall */
   int no_enable;
   const char *config;
   const char *port;
@@ -286,6 +287,48 @@ static int run_checked(const char *const *argv) {
   return 0;
 }
 
+static void usage_cb(FILE *f, void *ctx) {
+  usage(f, ((svc_t *)ctx)->install);
+}
+
+static int option(int c, const char *arg, void *ctx) {
+  svc_t *s = ctx;
+  int port;
+
+  if (c == 'n') {
+    s->no_enable = 1;
+    return 0;
+  }
+  if (!s->install) {
+    sshmuxd_err("uninstall takes no such option");
+    return SSHMUXD_EXIT_USAGE;
+  }
+  switch (c) {
+  case 'm':
+    if (strcmp(arg, "systemd") == 0)
+      s->method = M_SYSTEMD;
+    else if (strcmp(arg, "autostart") == 0)
+      s->method = M_AUTOSTART;
+    else if (strcmp(arg, "launchd") == 0)
+      s->method = M_LAUNCHD;
+    else {
+      sshmuxd_err("--method: expected systemd, autostart or launchd");
+      return SSHMUXD_EXIT_USAGE;
+    }
+    return 0;
+  case 'c':
+    s->config = arg;
+    return 0;
+  case 'p':
+    if (sshmuxd_parse_port(arg, &port) != 0)
+      return SSHMUXD_EXIT_USAGE;
+    s->port = arg;
+    return 0;
+  default:
+    return SSHMUXD_EXIT_USAGE;
+  }
+}
+
 static int parse(int argc, char **argv, svc_t *s, int install) {
   static const struct option opts[] = {{"method", required_argument, NULL, 'm'},
                                        {"no-enable", no_argument, NULL, 'n'},
@@ -294,60 +337,15 @@ static int parse(int argc, char **argv, svc_t *s, int install) {
                                        SSHMUXD_COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
   const char *ne = getenv("SSHMUX_NO_ENABLE");
-  int c, r;
+  int r;
 
   memset(s, 0, sizeof(*s));
+  s->install = install;
   s->no_enable = ne != NULL && *ne != '\0' && strcmp(ne, "0") != 0;
-  optind = 1;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (c == 'n') {
-      s->no_enable = 1;
-    } else if (c == 'm' && install) {
-      if (strcmp(optarg, "systemd") == 0)
-        s->method = M_SYSTEMD;
-      else if (strcmp(optarg, "autostart") == 0)
-        s->method = M_AUTOSTART;
-      else if (strcmp(optarg, "launchd") == 0)
-        s->method = M_LAUNCHD;
-      else {
-        sshmuxd_err("--method: expected systemd, autostart or launchd");
-        return SSHMUXD_EXIT_USAGE;
-      }
-    } else if (c == 'c' && install) {
-      s->config = optarg;
-    } else if (c == 'p' && install) {
-      char *e;
-      long v = strtol(optarg, &e, 10);
-      if (*optarg == '\0' || *e != '\0' || v < 1 || v > 65535) {
-        sshmuxd_err("--port: expected 1-65535, got '%s'", optarg);
-        return SSHMUXD_EXIT_USAGE;
-      }
-      s->port = optarg;
-    } else if (c == 'm' || c == 'c' || c == 'p') {
-      sshmuxd_err("uninstall takes no --%s", c == 'm'   ? "method"
-                                             : c == 'c' ? "config"
-                                                        : "port");
-      return SSHMUXD_EXIT_USAGE;
-    } else {
-      r = sshmuxd_common_option(c, optarg);
-      if (r == 1) {
-        usage(stdout, install);
-        return -1;
-      }
-      if (r != 0) {
-        if (r < 0)
-          usage(stderr, install);
-        return SSHMUXD_EXIT_USAGE;
-      }
-    }
-  }
-  if (optind < argc) {
-    sshmuxd_err("unexpected argument '%s'", argv[optind]);
-    return SSHMUXD_EXIT_USAGE;
-  }
-  if (sshmuxd_paths_init() != 0 || paths(s) != 0)
-    return SSHMUXD_EXIT_FAIL;
-  return 0;
+  r = sshmuxd_parse_args(argc, argv, "h", opts, option, usage_cb, s);
+  if (r != 0)
+    return r;
+  return paths(s) == 0 ? 0 : SSHMUXD_EXIT_FAIL;
 }
 
 int sshmuxd_cmd_install(int argc, char **argv) {

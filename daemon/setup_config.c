@@ -40,7 +40,8 @@ static const struct {
 } host_keys[] = {{"sshmux_host_ed25519_key", SSHMUX__KEY_ED25519},
                  {"sshmux_host_ecdsa_key", SSHMUX__KEY_ECDSA_P256}};
 
-static void usage(FILE *f) {
+static void usage(FILE *f, void *ctx) {
+  (void)ctx;
   fprintf(
       f,
       "usage: sshmuxd setup-config [--config FILE] [--port N] [options]\n"
@@ -400,60 +401,44 @@ static int check_target(const char *path) {
   return -1;
 }
 
+typedef struct {
+  const char *config;
+  int port;
+} opts_t;
+
+static int option(int c, const char *arg, void *ctx) {
+  opts_t *o = ctx;
+
+  if (c == 'c') {
+    o->config = arg;
+    return 0;
+  }
+  if (c == 'p')
+    return sshmuxd_parse_port(arg, &o->port);
+  return SSHMUXD_EXIT_USAGE;
+}
+
 int sshmuxd_cmd_setup_config(int argc, char **argv) {
   static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                        {"port", required_argument, NULL, 'p'},
                                        SSHMUXD_COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
   char routes_path[PATH_MAX], hosts_path[PATH_MAX], known_path[PATH_MAX],
-      cfg_path[PATH_MAX], identity[PATH_MAX], err[SSHMUX_ROUTES_ERR_MAX];
-  const char *config = NULL;
+      cfg_path[PATH_MAX], identity[PATH_MAX];
+  const char *config;
+  opts_t o = {NULL, DEFAULT_PORT};
   sshmux_routes_t *routes = NULL;
   sshmuxd_str_t hosts = {0}, known = {0}, cfg = {0};
   char *old = NULL;
   size_t old_len = 0, i;
-  int c, r, port = DEFAULT_PORT, changes = 0, rc = SSHMUXD_EXIT_FAIL;
+  int r, port, changes = 0, rc = SSHMUXD_EXIT_FAIL;
   struct stat st;
   int cfg_mode = 0600;
 
-  optind = 1;
-  while ((c = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
-    if (c == 'c') {
-      config = optarg;
-      continue;
-    }
-    if (c == 'p') {
-      char *e;
-      long v = strtol(optarg, &e, 10);
-      if (*optarg == '\0' || *e != '\0' || v < 1 || v > 65535) {
-        sshmuxd_err("--port: expected 1-65535, got '%s'", optarg);
-        return SSHMUXD_EXIT_USAGE;
-      }
-      port = (int)v;
-      continue;
-    }
-    r = sshmuxd_common_option(c, optarg);
-    if (r == 1) {
-      usage(stdout);
-      return 0;
-    }
-    if (r != 0) {
-      if (r < 0)
-        usage(stderr);
-      return SSHMUXD_EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    sshmuxd_err("setup-config: unexpected argument '%s'", argv[optind]);
-    return SSHMUXD_EXIT_USAGE;
-  }
-  if (sshmuxd_paths_init() != 0)
-    return SSHMUXD_EXIT_FAIL;
-  if (config == NULL) {
-    if (sshmuxd_default_routes(routes_path, sizeof(routes_path)) != 0)
-      return SSHMUXD_EXIT_FAIL;
-    config = routes_path;
-  }
+  r = sshmuxd_parse_args(argc, argv, "c:p:h", opts, option, usage, &o);
+  if (r != 0)
+    return r < 0 ? 0 : r;
+  port = o.port;
   if (sshmuxd_join(hosts_path, sizeof(hosts_path), sshmuxd_ssh_dir(),
                    "sshmux-hosts.conf") != 0 ||
       sshmuxd_join(known_path, sizeof(known_path), sshmuxd_ssh_dir(),
@@ -465,11 +450,10 @@ int sshmuxd_cmd_setup_config(int argc, char **argv) {
     return SSHMUXD_EXIT_FAIL;
 
   /* Everything that can refuse the run, before the first write. */
-  r = sshmux_routes_load(&routes, config, sshmuxd_home(), err, sizeof(err));
-  if (r != 0) {
-    sshmuxd_err("%s", err);
-    return SSHMUXD_EXIT_FAIL;
-  }
+  if ((r = sshmuxd_load_routes(o.config, routes_path, sizeof(routes_path),
+                               &routes)) != 0)
+    return r;
+  config = routes_path;
   if (check_target(hosts_path) != 0 || check_target(known_path) != 0 ||
       check_target(cfg_path) != 0)
     goto out;

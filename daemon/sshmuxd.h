@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "sshmux.h"
 
@@ -53,6 +54,22 @@ enum { OPT_SSH_DIR = 1000, OPT_LOG_LEVEL, OPT_HELP, OPT_FIRST_PRIVATE };
  * prints its usage and exits 0), SSHMUXD_EXIT_USAGE after printing an
  * error, -1 if c is not a common option. */
 int sshmuxd_common_option(int c, const char *arg);
+/* The option loop every subcommand runs: getopt_long over argv with
+ * shortopts/opts (opts include SSHMUXD_COMMON_LONGOPTS); each option that
+ * is not a common one goes to fn (which returns 0, or SSHMUXD_EXIT_USAGE
+ * after printing why).  Stray arguments are refused.  Then the paths are
+ * resolved.  Returns 0 to go on, -1 when --help was printed (exit 0), or
+ * the exit code. */
+int sshmuxd_parse_args(int argc, char **argv, const char *shortopts,
+                       const struct option *opts,
+                       int (*fn)(int c, const char *arg, void *ctx),
+                       void (*usage)(FILE *f, void *ctx), void *ctx);
+/* Load the routes file (config, or the default when NULL; path receives
+ * the one used), printing the FILE:LINE error.  0 or SSHMUXD_EXIT_FAIL. */
+int sshmuxd_load_routes(const char *config, char *path, size_t size,
+                        sshmux_routes_t **routes);
+/* Parse a --port value; 0 and *port, or SSHMUXD_EXIT_USAGE. */
+int sshmuxd_parse_port(const char *arg, int *port);
 /* Print "sshmuxd: " + message to stderr. */
 void sshmuxd_err(const char *fmt, ...) SSHMUXD_PRINTF(1, 2);
 

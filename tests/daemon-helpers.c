@@ -1,5 +1,6 @@
 /* daemon-helpers.c -- see daemon-helpers.h. */
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon-helpers.h"
 
@@ -63,4 +64,28 @@ int dtest_run(const char *const *args, const char *const *env, char **out,
 
 void dtest_write(const char *path, const char *text) {
   ASSERT_EQ(test_write_file(path, text, 0600), 0);
+}
+
+void dtest_setenv_isolated(void) {
+  ASSERT_EQ(setenv("HOME", test_path("home"), 1), 0);
+  ASSERT_EQ(setenv("XDG_CONFIG_HOME", test_path("home/.config"), 1), 0);
+  ASSERT_EQ(setenv("XDG_RUNTIME_DIR", test_path("run"), 1), 0);
+  ASSERT_EQ(setenv("PATH", test_path("bin"), 1), 0);
+  ASSERT_EQ(unsetenv("SSHMUX_SSH_DIR"), 0);
+  ASSERT_EQ(unsetenv("SSHMUX_LOG"), 0);
+}
+
+void dtest_fake_systemctl(void) {
+  char script[4096];
+
+  mkdir(test_path("bin"), 0700);
+  snprintf(script, sizeof(script),
+           "#!/bin/sh\n"
+           "echo \"$*\" >> '%s'\n"
+           "if [ \"$2\" = daemon-reload ] && [ -n \"$FAKE_SLEEP\" ]; then\n"
+           "  exec /bin/sleep 30\n"
+           "fi\n"
+           "exit 0\n",
+           test_path("calls"));
+  ASSERT_EQ(test_write_file(test_path("bin/systemctl"), script, 0700), 0);
 }

@@ -18,6 +18,13 @@ const char *dtest_ssh_path(const char *name);
  * stderr (caller frees; NULL to discard).  Returns the exit status. */
 int dtest_run(const char *const *args, const char *const *env, char **out,
               char **err);
+/* Set the same throwaway environment in this test process (for
+ * test_spawn), plus PATH=<test dir>/bin only, so any program sshmuxd runs
+ * by name is one the test put there. */
+void dtest_setenv_isolated(void);
+/* Write <test dir>/bin/systemctl: a fake that appends its arguments to
+ * <test dir>/calls and, for daemon-reload when FAKE_SLEEP is set, sleeps. */
+void dtest_fake_systemctl(void);
 /* Write a file, failing the test on error. */
 void dtest_write(const char *path, const char *text);
 

@@ -3,7 +3,11 @@
  * right command line, detection falling back to XDG autostart when no
  * systemd user instance runs, idempotence, and clean removal.  Nothing is
  * ever enabled or started. */
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon-helpers.h"
@@ -126,7 +130,89 @@ TEST_IMPL(daemon_uninstall_removes) {
   ASSERT_STR_CONTAINS(out, "nothing to uninstall");
   free(out);
   ASSERT_EQ(dtest_run(bad, NULL, NULL, &err), 2);
-  ASSERT_STR_CONTAINS(err, "uninstall takes no --method");
+  ASSERT_STR_CONTAINS(err, "uninstall takes no such option");
   free(err);
+  return 0;
+}
+
+/* A unix socket where systemd's user instance would have its own. */
+static void fake_systemd_socket(void) {
+  struct sockaddr_un sa;
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+  ASSERT(fd >= 0);
+  ASSERT_EQ(mkdir(test_path("run/systemd"), 0700), 0);
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  ASSERT_LT(strlen(test_path("run/systemd/private")), sizeof(sa.sun_path));
+  strcpy(sa.sun_path, test_path("run/systemd/private"));
+  ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  close(fd);
+}
+
+TEST_IMPL(daemon_install_enables_via_systemctl) {
+  const char *in[] = {"install", NULL};
+  const char *un[] = {"uninstall", NULL};
+  char path[1200], *calls, *out = NULL;
+  const char *env[] = {path, "SSHMUX_NO_ENABLE=0", NULL};
+
+  /* Only the fake systemctl is on PATH: nothing real can be enabled. */
+  dtest_setup();
+  dtest_fake_systemctl();
+  fake_systemd_socket();
+  snprintf(path, sizeof(path), "PATH=%s", test_path("bin"));
+  ASSERT_EQ(dtest_run(in, env, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "enabled and started sshmuxd.service");
+  free(out);
+  ASSERT(access(dtest_home_path(".config/systemd/user/sshmuxd.service"),
+                F_OK) == 0);
+  ASSERT_EQ(dtest_run(un, env, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "stopped and disabled sshmuxd.service");
+  free(out);
+  calls = test_read_file(test_path("calls"), NULL);
+  ASSERT_STR_EQ(calls, "--user daemon-reload\n"
+                       "--user enable --now sshmuxd.service\n"
+                       "--user disable --now sshmuxd.service\n"
+                       "--user daemon-reload\n");
+  free(calls);
+  return 0;
+}
+
+TEST_IMPL(daemon_fatal_signal_logged) {
+  char prog[1100], *log = NULL, *calls = NULL;
+  const char *argv[] = {prog, "install", "--method", "systemd", NULL};
+  uint64_t end;
+  int pid, st;
+
+  /* sshmuxd blocks waiting for the (fake, sleeping) systemctl; a SIGSEGV
+   * then must be logged by the handler before the process dies of it. */
+  dtest_setup();
+  dtest_fake_systemctl();
+  dtest_setenv_isolated();
+  ASSERT_EQ(setenv("SSHMUX_NO_ENABLE", "0", 1), 0);
+  ASSERT_EQ(setenv("FAKE_SLEEP", "1", 1), 0);
+  snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
+  pid = test_spawn(argv, test_path("stderr.txt"));
+  ASSERT_GT(pid, 0);
+  end = test_now_ms() + 10000;
+  while ((calls = test_read_file(test_path("calls"), NULL)) == NULL &&
+         test_now_ms() < end)
+    usleep(10000);
+  ASSERT(calls != NULL);
+  free(calls);
+  ASSERT_EQ(kill(pid, SIGSEGV), 0);
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  kill(-pid, SIGKILL); /* the sleeping fake, in the same process group */
+  ASSERT(WIFSIGNALED(st));
+  ASSERT_EQ(WTERMSIG(st), SIGSEGV);
+  log = test_read_file(dtest_ssh_path("sshmux.log"), NULL);
+  ASSERT(log != NULL);
+  ASSERT_STR_CONTAINS(log, "install: wrote ");
+  ASSERT_STR_CONTAINS(log, "] fatal: SIGSEGV (signal 11), the process dies "
+                           "now\n");
+  free(log);
+  log = test_read_file(test_path("stderr.txt"), NULL);
+  ASSERT_STR_CONTAINS(log, "fatal: SIGSEGV");
+  free(log);
   return 0;
 }
