@@ -5,6 +5,8 @@
 
 #include "sshmux/common.h"
 #include "sshmux/file.h"
+#include "sshmux/pool.h"
+#include "sshmux/prompt.h"
 #include "sshmux/routes.h"
 #include "sshmux/version.h"
 

@@ -1,0 +1,214 @@
+/* pool-harness.c -- see pool-harness.h. */
+#include <string.h>
+
+#include "pool-harness.h"
+
+static int timed_out;
+
+static void on_timeout(uv_timer_t *t) {
+  (void)t;
+  timed_out = 1;
+}
+
+static void on_prompt(sshmux_prompt_t *p, void *data) {
+  ph_t *h = data;
+  ph_prompt_rec_t *r =
+      &h->prompts[h->nprompts < PH_MAX_PROMPTS ? h->nprompts
+                                               : PH_MAX_PROMPTS - 1];
+  const char *answers[8] = {0};
+  int d;
+
+  memset(r, 0, sizeof(*r));
+  r->kind = sshmux_prompt_kind(p);
+  snprintf(r->target, sizeof(r->target), "%s", sshmux_prompt_target(p));
+  snprintf(r->name, sizeof(r->name), "%s", sshmux_prompt_name(p));
+  snprintf(r->instruction, sizeof(r->instruction), "%s",
+           sshmux_prompt_instruction(p));
+  r->count = sshmux_prompt_count(p);
+  if (r->count > 0)
+    snprintf(r->text, sizeof(r->text), "%s", sshmux_prompt_text(p, 0));
+  if (sshmux_prompt_notice(p) != NULL)
+    snprintf(r->notice, sizeof(r->notice), "%s", sshmux_prompt_notice(p));
+  if (sshmux_prompt_hostkey_fingerprint(p) != NULL)
+    snprintf(r->fingerprint, sizeof(r->fingerprint), "%s",
+             sshmux_prompt_hostkey_fingerprint(p));
+  ASSERT(sshmux_prompt_time_left(p) > 0);
+  h->nprompts++;
+  d = h->decide != NULL ? h->decide(h, p, answers) : 0;
+  if (d > 0)
+    ASSERT_OK(sshmux_prompt_answer(p, answers, sshmux_prompt_count(p)));
+  else if (d == 0)
+    sshmux_prompt_cancel(p);
+  else
+    h->pending = p;
+}
+
+static void on_withdrawn(sshmux_prompt_t *p, void *data) {
+  ph_t *h = data;
+  (void)p;
+  h->withdrawn++;
+}
+
+void ph_options(sshmux_pool_options_t *o, const char *known_hosts) {
+  static const char *kh[2];
+  sshmux_pool_options_init(o);
+  kh[0] = known_hosts;
+  kh[1] = NULL;
+  o->known_hosts = known_hosts ? kh : NULL;
+  o->use_agent = 0;
+}
+
+void ph_target(sshmux_target_t *t, test_sshd *s) {
+  static const char *ids[4][2];
+  static int next;
+  const char **id = ids[next++ % 4];
+
+  sshmux_target_init(t);
+  t->user = s->user;
+  t->host = s->addr;
+  t->port = s->port;
+  id[0] = s->client_key;
+  id[1] = NULL;
+  t->identity_files = id;
+}
+
+void ph_init(ph_t *h, const sshmux_pool_options_t *o) {
+  memset(h, 0, sizeof(*h));
+  ASSERT_OK(uv_loop_init(&h->loop));
+  ASSERT_OK(sshmux_pool_new(&h->loop, o, &h->pool));
+  sshmux_pool_set_data(h->pool, h);
+}
+
+void ph_prompts(ph_t *h, ph_decide_fn decide, void *data) {
+  h->decide = decide;
+  h->decide_data = data;
+  sshmux_pool_set_prompt_handler(h->pool, on_prompt, on_withdrawn, h);
+}
+
+void ph_run_until(ph_t *h, const int *flag, int timeout_ms) {
+  uv_timer_t t;
+
+  timed_out = 0;
+  uv_timer_init(&h->loop, &t);
+  uv_timer_start(&t, on_timeout, (uint64_t)timeout_ms, 0);
+  while (!*flag && !timed_out)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&h->loop, UV_RUN_NOWAIT);
+  if (!*flag)
+    test_fail(__FILE__, __LINE__, "timed out after %d ms", timeout_ms);
+}
+
+void ph_run_for(ph_t *h, int ms) {
+  uv_timer_t t;
+
+  timed_out = 0;
+  uv_timer_init(&h->loop, &t);
+  uv_timer_start(&t, on_timeout, (uint64_t)ms, 0);
+  while (!timed_out)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&h->loop, UV_RUN_NOWAIT);
+}
+
+static void on_pool_closed(sshmux_pool_t *p, void *data) {
+  ph_t *h = data;
+  (void)p;
+  h->closed = 1;
+}
+
+void ph_close(ph_t *h) {
+  sshmux_pool_close(h->pool, on_pool_closed, h);
+  ph_run_until(h, &h->closed, 10000);
+  uv_run(&h->loop, UV_RUN_NOWAIT);
+  ASSERT_OK(uv_loop_close(&h->loop));
+}
+
+static void job_closed_cb(sshmux_upchan_t *ch) {
+  ph_job_t *j = sshmux_upchan_get_data(ch);
+  j->done = 1;
+}
+
+static void job_data(sshmux_upchan_t *ch, int stream, const char *buf,
+                     size_t len) {
+  ph_job_t *j = sshmux_upchan_get_data(ch);
+  if (stream == SSHMUX_STREAM_STDOUT) {
+    ASSERT(j->out_len + len < sizeof(j->out));
+    memcpy(j->out + j->out_len, buf, len);
+    j->out_len += len;
+    j->out[j->out_len] = '\0';
+  } else {
+    ASSERT(j->err_len + len < sizeof(j->err));
+    memcpy(j->err + j->err_len, buf, len);
+    j->err_len += len;
+    j->err[j->err_len] = '\0';
+  }
+}
+
+static void job_eof(sshmux_upchan_t *ch) {
+  ph_job_t *j = sshmux_upchan_get_data(ch);
+  j->eof = 1;
+}
+
+static void job_on_closed(sshmux_upchan_t *ch, int status) {
+  ph_job_t *j = sshmux_upchan_get_data(ch);
+  j->closed_status = status;
+  j->exit_status = sshmux_upchan_exit_status(ch);
+  if (sshmux_upchan_exit_signal(ch) != NULL)
+    snprintf(j->exit_signal, sizeof(j->exit_signal), "%s",
+             sshmux_upchan_exit_signal(ch));
+  snprintf(j->errmsg, sizeof(j->errmsg), "%s", sshmux_upchan_last_error(ch));
+  if (!j->keep_open)
+    sshmux_upchan_close(ch, job_closed_cb);
+  else
+    j->done = 1;
+}
+
+static void job_exec_done(sshmux_upchan_t *ch, int status, void *data) {
+  ph_job_t *j = data;
+  (void)ch;
+  j->exec_status = status;
+}
+
+static void job_open(sshmux_upchan_t *ch, int status) {
+  ph_job_t *j = sshmux_upchan_get_data(ch);
+  j->open_status = status;
+  if (status < 0) {
+    snprintf(j->errmsg, sizeof(j->errmsg), "%s", sshmux_upchan_last_error(ch));
+    j->ch = NULL;
+    j->done = 1;
+    return;
+  }
+  ASSERT_OK(sshmux_upchan_exec(ch, j->cmd, job_exec_done, j));
+  if (j->input != NULL) {
+    ASSERT(sshmux_upchan_write(ch, j->input, strlen(j->input)) >= 0);
+    ASSERT_OK(sshmux_upchan_send_eof(ch));
+  }
+}
+
+void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *j) {
+  static const sshmux_upchan_callbacks_t cbs = {job_data, job_eof,
+                                                job_on_closed, NULL};
+  sshmux_upchan_spec_t spec;
+
+  const char *input = j->input; /* callers zero the job, may set input */
+
+  memset(j, 0, sizeof(*j));
+  j->input = input;
+  j->h = h;
+  j->cmd = cmd;
+  j->exit_status = -100;
+  memset(&spec, 0, sizeof(spec));
+  spec.type = SSHMUX_UPCHAN_SESSION;
+  ASSERT_OK(
+      sshmux_pool_open_channel(h->pool, t, &spec, &cbs, j, job_open, &j->ch));
+}
+
+int ph_log_count(const test_sshd *s, const char *needle) {
+  char *log = test_read_file(s->log, NULL);
+  int n = 0;
+  for (char *p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  free(log);
+  return n;
+}
