@@ -145,6 +145,7 @@ struct sshmux__upconn {
 
   uint64_t created_ms, idle_since_ms;
   uint64_t bytes_in, bytes_out;
+  uint64_t w_bytes_in, w_bytes_out; /* the worker's, added at hand-off */
 
   int err;
   char errmsg[SSHMUX__ERRLEN];

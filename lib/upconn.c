@@ -730,6 +730,8 @@ void sshmux__upconn_worker_done(sshmux__upconn_t *c) {
     c->poll_init = 1;
     c->handles_open++;
   }
+  c->bytes_in += c->w_bytes_in;
+  c->bytes_out += c->w_bytes_out;
   c->state = SSHMUX__UC_ACTIVE;
   c->idle_since_ms = c->last_rx_ms = sshmux__pool_now(p);
   c->rx_mark = c->bytes_in;
@@ -780,11 +782,12 @@ static void on_connected(uv_poll_t *h, int status, int events) {
   int soerr = 0;
   socklen_t len = sizeof(soerr);
 
+  /* libuv reports EPOLLERR as UV_EBADF: the real reason is SO_ERROR. */
   (void)events;
-  if (status < 0)
-    soerr = -status;
-  else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+  if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
     soerr = errno;
+  else if (soerr == 0 && status < 0)
+    soerr = -status;
   if (soerr == 0) {
     start_worker(c);
     return;

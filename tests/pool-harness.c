@@ -1,4 +1,6 @@
 /* pool-harness.c -- see pool-harness.h. */
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
 
 #include "pool-harness.h"
@@ -210,5 +212,38 @@ int ph_log_count(const test_sshd *s, const char *needle) {
   for (char *p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
     n++;
   free(log);
+  return n;
+}
+
+/* sshd forks a child per connection, which calls setsid(): killing the
+ * listener's process group leaves sessions running (as sshd restarts are
+ * meant to).  Signal each connection's session group: the children of the
+ * listener we started. */
+int ph_signal_sessions(const test_sshd *s, int sig) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  int n = 0;
+
+  if (d == NULL || s->pid <= 0)
+    return 0;
+  while ((e = readdir(d)) != NULL) {
+    char path[300], buf[512], *p;
+    int pid = atoi(e->d_name), ppid = 0;
+    FILE *f;
+    if (pid <= 0)
+      continue;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+      continue;
+    if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL)
+      sscanf(p + 2, "%*c %d", &ppid);
+    fclose(f);
+    if (ppid == s->pid) {
+      kill(-pid, sig);
+      kill(pid, sig);
+      n++;
+    }
+  }
+  closedir(d);
   return n;
 }

@@ -1,0 +1,260 @@
+/* test-pool-life.c -- the life of a pooled connection against a real sshd:
+ * the upstream killed mid-session (channels fail at once with a clear
+ * reason, the pool forgets the connection), the upstream SIGSTOPped (the
+ * liveness probe reaps it within keepalive_ms * keepalive_count), idle and
+ * lifetime expiry, lock/unlock, and the stats values along the way. */
+#include <signal.h>
+#include <string.h>
+
+#include "pool-harness.h"
+
+static size_t nconns(ph_t *h) {
+  size_t n = 0;
+  ASSERT_OK(sshmux_pool_stats(h->pool, NULL, NULL, 0, &n));
+  return n;
+}
+
+TEST_IMPL_T(pool_upstream_killed, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  ph_job_t a, b;
+  uint64_t t0;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  ph_options(&o, s.known_hosts);
+  ph_init(&h, &o);
+  ph_target(&t, &s);
+  memset(&a, 0, sizeof(a));
+  memset(&b, 0, sizeof(b));
+  ph_exec(&h, &t, "echo started; exec sleep 30", &a);
+  ph_exec(&h, &t, "exec sleep 30", &b);
+  while (strstr(a.out, "started") == NULL)
+    ph_run_for(&h, 20);
+  ASSERT_EQ(nconns(&h), 1);
+  t0 = test_now_ms();
+  /* The listener and the connection's own sshd (its own session group). */
+  ASSERT_EQ(ph_signal_sessions(&s, SIGKILL), 1);
+  test_sshd_stop(&s);
+  ph_run_until(&h, &a.done, 5000);
+  ph_run_until(&h, &b.done, 5000);
+  ASSERT_LT(test_now_ms() - t0, 3000);
+  ASSERT_EQ(a.closed_status, SSHMUX_EDISCONNECTED);
+  ASSERT_EQ(b.closed_status, SSHMUX_EDISCONNECTED);
+  ASSERT_STR_CONTAINS(a.errmsg, "closed by upstream");
+  ASSERT_EQ(nconns(&h), 0); /* forgotten */
+  /* A new request makes a new attempt, which fails cleanly. */
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "true", &a);
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_EQ(a.open_status, UV_ECONNREFUSED);
+  ASSERT_STR_CONTAINS(a.errmsg, "cannot connect");
+  ph_close(&h);
+  return 0;
+}
+
+TEST_IMPL_T(pool_upstream_stopped_reaped, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  ph_job_t a;
+  uint64_t t0;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  ph_options(&o, s.known_hosts);
+  o.keepalive_ms = 400;
+  o.keepalive_count = 3;
+  ph_init(&h, &o);
+  ph_target(&t, &s);
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "echo started; exec sleep 30", &a);
+  while (strstr(a.out, "started") == NULL)
+    ph_run_for(&h, 20);
+  /* A quiet but healthy connection survives several intervals. */
+  ph_run_for(&h, 2000);
+  ASSERT(!a.done);
+  ASSERT_EQ(nconns(&h), 1);
+  t0 = test_now_ms();
+  ASSERT_EQ(ph_signal_sessions(&s, SIGSTOP), 1);
+  ph_run_until(&h, &a.done, 10000);
+  ph_signal_sessions(&s, SIGCONT);
+  /* keepalive_ms * count (1.2 s) plus at most half an interval. */
+  ASSERT_LT(test_now_ms() - t0, 2500);
+  ASSERT_GE(test_now_ms() - t0, 1000);
+  ASSERT_EQ(a.closed_status, SSHMUX_EDEAD);
+  ASSERT_STR_CONTAINS(a.errmsg, "no response from upstream");
+  ASSERT_EQ(nconns(&h), 0);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
+
+TEST_IMPL_T(pool_idle_and_lifetime, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  sshmux_conn_stats_t cs[4];
+  sshmux_pool_stats_t ps;
+  ph_job_t a, b;
+  size_t n;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  ph_options(&o, s.known_hosts);
+  o.reap_interval_ms = 100;
+  ph_init(&h, &o);
+  ph_target(&t, &s);
+
+  /* Idle: 1 s without channels and it goes. */
+  t.idle_timeout_s = 1;
+  t.max_lifetime_s = 0;
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "true", &a);
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
+  ASSERT_EQ(n, 1);
+  ASSERT_LE(cs[0].expires_in_ms, 1000);
+  ASSERT_GT(cs[0].expires_in_ms, 0);
+  ph_run_for(&h, 1500);
+  ASSERT_EQ(nconns(&h), 0);
+
+  /* Lifetime: 2 s.  A connection carrying a session drains (takes no new
+   * channels) and closes once the session ends; meanwhile a new request
+   * gets a fresh connection. */
+  t.idle_timeout_s = 0;
+  t.max_lifetime_s = 2;
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "sleep 3; echo long", &a);
+  ph_run_for(&h, 2400);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(cs[0].state, SSHMUX_CONN_DRAINING);
+  ASSERT_EQ(cs[0].channels, 1);
+  memset(&b, 0, sizeof(b));
+  ph_exec(&h, &t, "echo fresh", &b);
+  ph_run_until(&h, &b.done, 10000);
+  ASSERT_STR_EQ(b.out, "fresh\n");
+  ASSERT_OK(sshmux_pool_stats(h.pool, &ps, cs, 4, &n));
+  ASSERT_EQ(n, 2);
+  ASSERT_EQ(ps.connects, 3);
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_STR_EQ(a.out, "long\n");
+  ph_run_for(&h, 300);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
+  ASSERT_EQ(n, 1); /* the drained one is gone, the fresh one lives */
+  ASSERT_EQ(cs[0].state, SSHMUX_CONN_ACTIVE);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
+
+static void held_data(sshmux_upchan_t *ch, int stream, const char *buf,
+                      size_t len) {
+  (void)ch;
+  (void)stream;
+  (void)buf;
+  (void)len;
+}
+static void held_closed(sshmux_upchan_t *ch, int status) {
+  int *flag = sshmux_upchan_get_data(ch);
+  (void)status;
+  *flag = 1;
+}
+static void held_open(sshmux_upchan_t *ch, int status) {
+  int *flag = sshmux_upchan_get_data(ch);
+  ASSERT_OK(status);
+  *flag = 2;
+}
+static void held_close_cb(sshmux_upchan_t *ch) {
+  int *flag = sshmux_upchan_get_data(ch);
+  *flag = 3;
+}
+
+TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
+  static const sshmux_upchan_callbacks_t cbs = {held_data, NULL, held_closed,
+                                                NULL};
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  sshmux_upchan_spec_t spec;
+  sshmux_upchan_t *held;
+  sshmux_conn_stats_t cs[2];
+  sshmux_pool_stats_t ps;
+  int flag = 0;
+  ph_job_t a;
+  size_t n;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  ph_options(&o, s.known_hosts);
+  ph_init(&h, &o);
+  ph_target(&t, &s);
+  t.idle_timeout_s = 100;
+  t.max_lifetime_s = 1000;
+  memset(&spec, 0, sizeof(spec));
+  spec.type = SSHMUX_UPCHAN_SESSION;
+  ASSERT_OK(sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &flag, held_open,
+                                     &held));
+  ph_run_until(&h, &flag, 10000);
+  ASSERT_EQ(flag, 2);
+  ASSERT_OK(sshmux_upchan_shell(held, NULL, NULL));
+
+  sshmux_pool_lock(h.pool);
+  ASSERT(sshmux_pool_is_locked(h.pool));
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "echo no", &a);
+  ASSERT(!a.done); /* never from inside the call */
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_EQ(a.open_status, SSHMUX_ELOCKED);
+  ASSERT_STR_CONTAINS(a.errmsg, "locked");
+  ASSERT_EQ(flag, 2); /* the open channel keeps running */
+  sshmux_pool_unlock(h.pool);
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "echo yes", &a);
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_STR_EQ(a.out, "yes\n");
+
+  ASSERT_OK(sshmux_pool_stats(h.pool, &ps, cs, 2, &n));
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(ps.connections, 1);
+  ASSERT_EQ(ps.logins, 1);
+  ASSERT_EQ(ps.channels_opened, 2);
+  {
+    char want[300];
+    snprintf(want, sizeof(want), "%s@%s:%d", s.user, s.addr, s.port);
+    ASSERT_STR_EQ(cs[0].target, want);
+  }
+  ASSERT_STR_EQ(cs[0].jump_chain, "");
+  ASSERT_EQ(cs[0].state, SSHMUX_CONN_ACTIVE);
+  ASSERT_STR_EQ(sshmux_conn_state_name(cs[0].state), "active");
+  ASSERT_EQ(cs[0].channels, 1);
+  ASSERT_EQ(cs[0].sessions, 1);
+  ASSERT_EQ(cs[0].learned_limit, 0);
+  ASSERT_EQ(cs[0].dependents, 0);
+  ASSERT_GT(cs[0].bytes_in, 1000); /* handshake and login counted too */
+  ASSERT_GT(cs[0].bytes_out, 1000);
+  ASSERT_GT(cs[0].age_ms, 0);
+  ASSERT_LT(cs[0].age_ms, 20000);
+  ASSERT_EQ(cs[0].idle_ms, 0); /* in use */
+  ASSERT_GT(cs[0].expires_in_ms, 990000 - 20000);
+  ASSERT_LE(cs[0].expires_in_ms, 1000000);
+  ASSERT_STR_EQ(cs[0].auth_methods, "publickey");
+  ASSERT_EQ(cs[0].overflow, 0);
+
+  sshmux_upchan_close(held, held_close_cb);
+  ph_run_for(&h, 200);
+  ASSERT_EQ(flag, 3);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 2, &n));
+  ASSERT_EQ(cs[0].channels, 0);
+  ASSERT_GE(cs[0].idle_ms, 50);
+  ASSERT_LE(cs[0].expires_in_ms, 100000);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
