@@ -1,0 +1,181 @@
+/* test-pool-jump.c -- targets behind jump hosts: the target connection
+ * rides a direct-tcpip channel of the pooled jump connection, which stays
+ * alive (and is reused) while dependents live; a chain of two jumps works;
+ * losing the jump fails the dependents promptly with a clear reason. */
+#include <signal.h>
+#include <string.h>
+
+#include "pool-harness.h"
+
+/* One known_hosts file naming every fixture's host keys. */
+static const char *merge_known_hosts(test_sshd *const *s, int n) {
+  const char *path = test_path("known_hosts");
+  FILE *f = fopen(path, "w");
+  ASSERT(f != NULL);
+  for (int i = 0; i < n; i++) {
+    char *kh = test_read_file(s[i]->known_hosts, NULL);
+    ASSERT(kh != NULL);
+    fputs(kh, f);
+    free(kh);
+  }
+  fclose(f);
+  return path;
+}
+
+static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs,
+                                       size_t n, int port) {
+  char suffix[16];
+  snprintf(suffix, sizeof(suffix), ":%d", port);
+  for (size_t i = 0; i < n; i++) {
+    size_t l = strlen(cs[i].target), sl = strlen(suffix);
+    if (l > sl && strcmp(cs[i].target + l - sl, suffix) == 0)
+      return &cs[i];
+  }
+  test_fail(__FILE__, __LINE__, "no connection to port %d", port);
+}
+
+TEST_IMPL_T(pool_jump_host, 90) {
+  test_sshd j, s;
+  test_sshd_opts jo, so;
+  test_sshd *all[2] = {&j, &s};
+  sshmux_pool_options_t o;
+  sshmux_target_t jt, t;
+  sshmux_conn_stats_t cs[4];
+  static ph_job_t jobs[6];
+  size_t n;
+  int done = 0;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  memset(&jo, 0, sizeof(jo));
+  jo.name = "jump";
+  memset(&so, 0, sizeof(so));
+  so.name = "target";
+  ASSERT_OK(test_sshd_start(&j, &jo));
+  ASSERT_OK(test_sshd_start(&s, &so));
+  ph_options(&o, merge_known_hosts(all, 2));
+  o.reap_interval_ms = 100;
+  ph_init(&h, &o);
+  ph_target(&jt, &j);
+  ph_target(&t, &s);
+  t.jump = &jt;
+  jt.idle_timeout_s = 1; /* would expire, but dependents keep it */
+
+  for (int i = 0; i < 6; i++)
+    ph_exec(&h, &t, "echo via-jump; echo $SSH_CONNECTION", &jobs[i]);
+  while (!done) {
+    ph_run_for(&h, 50);
+    done = 1;
+    for (int i = 0; i < 6; i++)
+      done &= jobs[i].done;
+  }
+  for (int i = 0; i < 6; i++) {
+    if (jobs[i].open_status != 0)
+      fprintf(stderr, "job %d: %s\n", i, jobs[i].errmsg);
+    ASSERT_OK(jobs[i].open_status);
+    ASSERT_STR_CONTAINS(jobs[i].out, "via-jump\n");
+  }
+  /* One login on each: the target's TCP came from the jump's sshd. */
+  ASSERT_EQ(ph_log_count(&j, "Accepted publickey"), 1);
+  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
+  ASSERT_GE(ph_log_count(&j, "direct-tcpip"), 1);
+
+  ph_run_for(&h, 1500); /* past the jump's idle timeout */
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
+  ASSERT_EQ(n, 2);
+  {
+    const sshmux_conn_stats_t *jc = find(cs, n, j.port), *tc = find(cs, n, s.port);
+    char chain[300];
+    snprintf(chain, sizeof(chain), "%s@%s:%d", j.user, j.addr, j.port);
+    ASSERT_STR_EQ(tc->jump_chain, chain);
+    ASSERT_STR_EQ(jc->jump_chain, "");
+    ASSERT_EQ(jc->dependents, 1);
+    ASSERT_EQ(jc->channels, 1); /* the tunnel */
+    ASSERT_EQ(jc->sessions, 0);
+    ASSERT_EQ(jc->state, SSHMUX_CONN_ACTIVE);
+    ASSERT_EQ(tc->state, SSHMUX_CONN_ACTIVE);
+  }
+
+  /* Lose the jump: the target connection and its channel fail at once. */
+  memset(&jobs[0], 0, sizeof(jobs[0]));
+  ph_exec(&h, &t, "echo started; exec sleep 30", &jobs[0]);
+  while (strstr(jobs[0].out, "started") == NULL)
+    ph_run_for(&h, 20);
+  {
+    uint64_t t0 = test_now_ms();
+    ASSERT_EQ(ph_signal_sessions(&j, SIGKILL), 1);
+    ph_run_until(&h, &jobs[0].done, 5000);
+    ASSERT_LT(test_now_ms() - t0, 3000);
+  }
+  ASSERT_EQ(jobs[0].closed_status, SSHMUX_EDISCONNECTED);
+  ASSERT_STR_CONTAINS(jobs[0].errmsg, "jump");
+  ph_run_for(&h, 100);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, NULL, 0, &n));
+  ASSERT_EQ(n, 0);
+  ph_close(&h);
+  ph_signal_sessions(&s, SIGKILL);
+  test_sshd_stop(&s);
+  test_sshd_stop(&j);
+  return 0;
+}
+
+TEST_IMPL_T(pool_jump_chain, 90) {
+  test_sshd j1, j2, s;
+  test_sshd_opts o1, o2, so;
+  test_sshd *all[3] = {&j1, &j2, &s};
+  sshmux_pool_options_t o;
+  sshmux_target_t t1, t2, t;
+  sshmux_conn_stats_t cs[4];
+  ph_job_t a, b;
+  size_t n;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  memset(&o1, 0, sizeof(o1));
+  o1.name = "j1";
+  memset(&o2, 0, sizeof(o2));
+  o2.name = "j2";
+  memset(&so, 0, sizeof(so));
+  so.name = "target";
+  ASSERT_OK(test_sshd_start(&j1, &o1));
+  ASSERT_OK(test_sshd_start(&j2, &o2));
+  ASSERT_OK(test_sshd_start(&s, &so));
+  ph_options(&o, merge_known_hosts(all, 3));
+  ph_init(&h, &o);
+  ph_target(&t1, &j1);
+  ph_target(&t2, &j2);
+  ph_target(&t, &s);
+  t2.jump = &t1;
+  t.jump = &t2;
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "echo two-hops", &a);
+  ph_run_until(&h, &a.done, 20000);
+  if (a.open_status != 0)
+    fprintf(stderr, "%s\n", a.errmsg);
+  ASSERT_OK(a.open_status);
+  ASSERT_STR_EQ(a.out, "two-hops\n");
+  /* The second jump is a pooled target of its own: a session to it reuses
+   * the same connections. */
+  memset(&b, 0, sizeof(b));
+  ph_exec(&h, &t2, "echo middle", &b);
+  ph_run_until(&h, &b.done, 20000);
+  ASSERT_STR_EQ(b.out, "middle\n");
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
+  ASSERT_EQ(n, 3);
+  {
+    char chain[400];
+    snprintf(chain, sizeof(chain), "%s@%s:%d,%s@%s:%d", j1.user, j1.addr,
+             j1.port, j2.user, j2.addr, j2.port);
+    ASSERT_STR_EQ(find(cs, n, s.port)->jump_chain, chain);
+    ASSERT_EQ(find(cs, n, j1.port)->dependents, 1);
+    ASSERT_EQ(find(cs, n, j2.port)->dependents, 1);
+  }
+  ASSERT_EQ(ph_log_count(&j1, "Accepted publickey"), 1);
+  ASSERT_EQ(ph_log_count(&j2, "Accepted publickey"), 1);
+  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  test_sshd_stop(&j2);
+  test_sshd_stop(&j1);
+  return 0;
+}

@@ -1,0 +1,139 @@
+/* test-pool-maxsess.c -- an upstream with MaxSessions 2 and a target whose
+ * only key is passphrase-protected (so every new login asks): the third
+ * concurrent session is served by a second connection, and the prompt of
+ * that second login says why a new login is needed.  Also: an encrypted
+ * key asks its passphrase through the prompt API, a wrong one fails
+ * cleanly, and no prompt handler means SSHMUX_ENOPROMPTER. */
+#include <string.h>
+
+#include "pool-harness.h"
+
+static int answer_pw(ph_t *h, sshmux_prompt_t *p, const char **answers) {
+  (void)h;
+  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_PASSPHRASE);
+  ASSERT_EQ(sshmux_prompt_count(p), 1);
+  ASSERT_EQ(sshmux_prompt_echo(p, 0), 0);
+  answers[0] = h->decide_data;
+  return 1;
+}
+
+static void start_with_encrypted_key(test_sshd *s, int max_sessions,
+                                     char *key, size_t keysz) {
+  test_sshd_opts so;
+  char pub[700];
+  char *pubdata;
+
+  snprintf(key, keysz, "%s", test_path("id_enc"));
+  ASSERT_OK(test_keygen("ed25519", key, "correct horse"));
+  snprintf(pub, sizeof(pub), "%s.pub", key);
+  pubdata = test_read_file(pub, NULL);
+  ASSERT(pubdata != NULL);
+  memset(&so, 0, sizeof(so));
+  so.max_sessions = max_sessions;
+  so.extra_authorized_keys = pubdata;
+  ASSERT_OK(test_sshd_start(s, &so));
+  free(pubdata);
+}
+
+TEST_IMPL_T(pool_maxsessions_second_connection, 90) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  sshmux_conn_stats_t cs[4];
+  static ph_job_t j[3];
+  char key[600];
+  const char *ids[2];
+  size_t n;
+  int done = 0, overflow = 0, limit = 0;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  start_with_encrypted_key(&s, 2, key, sizeof(key));
+  ph_options(&o, s.known_hosts);
+  ph_init(&h, &o);
+  ph_prompts(&h, answer_pw, "correct horse");
+  ph_target(&t, &s);
+  ids[0] = key;
+  ids[1] = NULL;
+  t.identity_files = ids;
+  for (int i = 0; i < 3; i++)
+    ph_exec(&h, &t, "sleep 1; echo served", &j[i]);
+  while (!done) {
+    ph_run_for(&h, 50);
+    done = j[0].done && j[1].done && j[2].done;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (j[i].open_status != 0)
+      fprintf(stderr, "job %d: %s\n", i, j[i].errmsg);
+    ASSERT_OK(j[i].open_status);
+    ASSERT_STR_EQ(j[i].out, "served\n");
+  }
+  /* Two logins, two prompts; only the second announces itself. */
+  ASSERT_EQ(h.nprompts, 2);
+  ASSERT_STR_EQ(h.prompts[0].notice, "");
+  ASSERT_STR_CONTAINS(h.prompts[1].notice, "refused more sessions");
+  ASSERT_STR_CONTAINS(h.prompts[1].notice, "NEW login");
+  ASSERT_STR_CONTAINS(h.prompts[1].target, s.addr);
+  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 2);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
+  ASSERT_EQ(n, 2);
+  for (size_t i = 0; i < n; i++) {
+    overflow += cs[i].overflow;
+    if (cs[i].learned_limit == 2)
+      limit++;
+  }
+  ASSERT_EQ(overflow, 1);
+  ASSERT_EQ(limit, 2);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
+
+TEST_IMPL_T(pool_passphrase_wrong_and_no_prompter, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  char key[600];
+  const char *ids[2];
+  ph_job_t a;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  start_with_encrypted_key(&s, 0, key, sizeof(key));
+  ph_options(&o, s.known_hosts);
+  ph_target(&t, &s);
+  ids[0] = key;
+  ids[1] = NULL;
+  t.identity_files = ids;
+
+  /* No handler: fail closed, clearly. */
+  ph_init(&h, &o);
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "true", &a);
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_EQ(a.open_status, SSHMUX_ENOPROMPTER);
+  ASSERT_STR_CONTAINS(a.errmsg, "passphrase");
+
+  /* Wrong passphrase: the login fails, nothing is kept. */
+  ph_prompts(&h, answer_pw, "wrong");
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "true", &a);
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_LT(a.open_status, 0);
+  ASSERT_EQ(h.nprompts, 1);
+  {
+    size_t n;
+    ASSERT_OK(sshmux_pool_stats(h.pool, NULL, NULL, 0, &n));
+    ASSERT_EQ(n, 0);
+  }
+  /* Right passphrase: served. */
+  h.decide_data = "correct horse";
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "echo ok", &a);
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_STR_EQ(a.out, "ok\n");
+  ASSERT_EQ(h.nprompts, 2);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
