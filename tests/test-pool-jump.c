@@ -22,8 +22,8 @@ static const char *merge_known_hosts(test_sshd *const *s, int n) {
   return path;
 }
 
-static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs,
-                                       size_t n, int port) {
+static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs, size_t n,
+                                       int port) {
   char suffix[16];
   snprintf(suffix, sizeof(suffix), ":%d", port);
   for (size_t i = 0; i < n; i++) {
@@ -84,7 +84,8 @@ TEST_IMPL_T(pool_jump_host, 90) {
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
   ASSERT_EQ(n, 2);
   {
-    const sshmux_conn_stats_t *jc = find(cs, n, j.port), *tc = find(cs, n, s.port);
+    const sshmux_conn_stats_t *jc = find(cs, n, j.port),
+                              *tc = find(cs, n, s.port);
     char chain[300];
     snprintf(chain, sizeof(chain), "%s@%s:%d", j.user, j.addr, j.port);
     ASSERT_STR_EQ(tc->jump_chain, chain);

@@ -17,8 +17,8 @@ static int answer_pw(ph_t *h, sshmux_prompt_t *p, const char **answers) {
   return 1;
 }
 
-static void start_with_encrypted_key(test_sshd *s, int max_sessions,
-                                     char *key, size_t keysz) {
+static void start_with_encrypted_key(test_sshd *s, int max_sessions, char *key,
+                                     size_t keysz) {
   test_sshd_opts so;
   char pub[700];
   char *pubdata;
