@@ -293,6 +293,20 @@ static int is_space(char c) {
 
 static int section_header(parse_t *p, char *line, size_t n);
 
+/* Does a key line have '=' or ':' before any inline comment (" ;"), as
+ * inih requires? */
+static int has_separator(const char *s, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    if (s[i] == '=' || s[i] == ':')
+      return 1;
+    if (s[i] == ';' && i > 0 && is_space(s[i - 1]))
+      return 0;
+  }
+  return 0;
+}
+
 /* inih's fgets-style reader over p->data.  Checks each raw line before
  * inih sees it; on any problem records the error and reports end of input
  * so inih stops at once. */
@@ -357,6 +371,13 @@ static char *reader(char *str, int num, void *stream) {
   str[n + 1] = '\0';
   if (start[0] == '[' && section_header(p, str, n) != 0)
     return NULL;
+  if (start[0] != '[' && start[0] != ';' && start[0] != '#' &&
+      !has_separator(start, n)) {
+    /* inih would flag this too, but only report it after parsing on; we
+     * want the first error in the file to be the one reported. */
+    fail(p, p->lineno, "syntax error (expected key = value)");
+    return NULL;
+  }
   return str;
 }
 

@@ -324,6 +324,9 @@ TEST_IMPL(routes_error_raw_lines) {
   expect_error(ROUTE "port = \x1b[1m\n", 4, "control character 0x1b");
   expect_error(ROUTE "port =\n", 4, "empty value for 'port'");
   expect_error(ROUTE "port 22\n", 4, "syntax error");
+  /* The first error in the file is the one reported. */
+  expect_error("[routes.a]\nhost\nuser = u\nbogus = 1\n", 2, "syntax error");
+  expect_error("[routes.a]\nhost ; = x\n", 2, "syntax error");
   memset(longline, 'x', sizeof(longline));
   memcpy(longline, "[routes.a]\nhost = ", 18);
   strcpy(longline + 300, "\nuser = u\n");
