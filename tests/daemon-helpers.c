@@ -83,9 +83,10 @@ void dtest_fake_systemctl(void) {
            "#!/bin/sh\n"
            "echo \"$*\" >> '%s'\n"
            "if [ \"$2\" = daemon-reload ] && [ -n \"$FAKE_SLEEP\" ]; then\n"
+           "  echo $$ > '%s'\n"
            "  exec /bin/sleep 30\n"
            "fi\n"
            "exit 0\n",
-           test_path("calls"));
+           test_path("calls"), test_path("sleep.pid"));
   ASSERT_EQ(test_write_file(test_path("bin/systemctl"), script, 0700), 0);
 }

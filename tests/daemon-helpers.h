@@ -23,7 +23,8 @@ int dtest_run(const char *const *args, const char *const *env, char **out,
  * by name is one the test put there. */
 void dtest_setenv_isolated(void);
 /* Write <test dir>/bin/systemctl: a fake that appends its arguments to
- * <test dir>/calls and, for daemon-reload when FAKE_SLEEP is set, sleeps. */
+ * <test dir>/calls and, for daemon-reload when FAKE_SLEEP is set, writes
+ * its pid to <test dir>/sleep.pid and sleeps. */
 void dtest_fake_systemctl(void);
 /* Write a file, failing the test on error. */
 void dtest_write(const char *path, const char *text);

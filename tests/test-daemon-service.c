@@ -195,14 +195,17 @@ TEST_IMPL(daemon_fatal_signal_logged) {
   pid = test_spawn(argv, test_path("stderr.txt"));
   ASSERT_GT(pid, 0);
   end = test_now_ms() + 10000;
-  while ((calls = test_read_file(test_path("calls"), NULL)) == NULL &&
-         test_now_ms() < end)
+  while (((calls = test_read_file(test_path("sleep.pid"), NULL)) == NULL ||
+          atoi(calls) <= 0) &&
+         test_now_ms() < end) {
+    free(calls);
     usleep(10000);
-  ASSERT(calls != NULL);
-  free(calls);
+  }
+  ASSERT(calls != NULL && atoi(calls) > 0);
   ASSERT_EQ(kill(pid, SIGSEGV), 0);
   ASSERT_EQ(waitpid(pid, &st, 0), pid);
-  kill(-pid, SIGKILL); /* the sleeping fake, in the same process group */
+  kill(atoi(calls), SIGKILL); /* the sleeping fake */
+  free(calls);
   ASSERT(WIFSIGNALED(st));
   ASSERT_EQ(WTERMSIG(st), SIGSEGV);
   log = test_read_file(dtest_ssh_path("sshmux.log"), NULL);
