@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "sshmuxd.h"
 
 static int cmd_version(int argc, char **argv);
@@ -125,6 +127,7 @@ int sshmuxd_parse_port(const char *arg, int *port) {
 int sshmuxd_load_routes(const char *config, char *path, size_t size,
                         sshmux_routes_t **routes) {
   char err[SSHMUX_ROUTES_ERR_MAX];
+  int r;
 
   if (config == NULL) {
     if (sshmuxd_default_routes(path, size) != 0)
@@ -133,8 +136,12 @@ int sshmuxd_load_routes(const char *config, char *path, size_t size,
     sshmuxd_err("path too long: %s", config);
     return SSHMUXD_EXIT_FAIL;
   }
-  if (sshmux_routes_load(routes, path, sshmuxd_home(), err, sizeof(err)) != 0) {
+  r = sshmux_routes_load(routes, path, sshmuxd_home(), err, sizeof(err));
+  if (r != 0) {
     sshmuxd_err("%s", err);
+    if (r == UV_ENOENT && config == NULL)
+      sshmuxd_err("write your routes there first (format: man sshmuxd, "
+                  "ROUTES FILE), or name another file with --config");
     return SSHMUXD_EXIT_FAIL;
   }
   return 0;
