@@ -140,10 +140,11 @@ int test_run(const test_cmd_t *cmd, int *status);
  * captured stdout is returned in *out if out != NULL. */
 int test_run_simple(const char *const *argv, char **out, char **err);
 
-/* Start a program in the background (its own process group), stdout and
+/* Start a program in the background (in the test's process group, so the
+ * runner kills it if the test dies), stdout and
  * stderr to the file `log` (or inherited if NULL).  Returns its pid. */
 int test_spawn(const char *const *argv, const char *log);
-/* Kill a spawned process group (SIGTERM, then SIGKILL after 2 s) and reap. */
+/* Kill a spawned process (SIGCONT+SIGTERM, then SIGKILL after 2 s), reap. */
 void test_kill(int pid);
 
 /* Read a whole file into a fresh NUL-terminated buffer (NULL on error). */
