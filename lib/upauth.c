@@ -452,13 +452,26 @@ static int try_password(sshmux__upconn_t *c, int *fatal) {
   return rc == 0 ? 0 : -1;
 }
 
-static char *list_methods(sshmux__upconn_t *c) {
-  char *m = libssh2_userauth_list(c->s, c->user, (unsigned)strlen(c->user));
+/* libssh2 1.10 keeps the reply of libssh2_userauth_list() in the session
+ * and overwrites that pointer, without freeing it, on the next call (only
+ * the last one is freed with the session).  We copy the list at once, and
+ * free the previous reply just before asking again: the next call replaces
+ * the session's pointer before it reads anything. */
+static char *list_methods(sshmux__upconn_t *c, char **prev_raw) {
+  char *m;
+
+  if (*prev_raw != NULL) {
+    libssh2_free(c->s, *prev_raw);
+    *prev_raw = NULL;
+  }
+  m = libssh2_userauth_list(c->s, c->user, (unsigned)strlen(c->user));
+  *prev_raw = m;
   return m != NULL ? sshmux__strdup(m) : NULL;
 }
 
 static int authenticate(sshmux__upconn_t *c) {
-  char *methods = list_methods(c);
+  char *raw = NULL;
+  char *methods = list_methods(c, &raw);
   int tried_pk = 0, tried_kbd = 0, tried_pw = 0, fatal = 0;
   char text[300];
 
@@ -529,7 +542,7 @@ static int authenticate(sshmux__upconn_t *c) {
     }
     /* Failure or partial success: ask again what is left. */
     before = methods;
-    methods = list_methods(c);
+    methods = list_methods(c, &raw);
     if (methods == NULL && libssh2_userauth_authenticated(c->s)) {
       add_method(c, used);
       sshmux__free(before);

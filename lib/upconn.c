@@ -77,10 +77,19 @@ static void conn_free(sshmux__upconn_t *c) {
   sshmux__pool_kick(p);
 }
 
+/* Free once torn down, every handle closed, the worker gone, and no
+ * connection riding on this one any more (their teardown still touches
+ * it). */
+static void maybe_free(sshmux__upconn_t *c) {
+  if (c->freeing && c->handles_open == 0 && !c->worker_running &&
+      c->dependents == 0)
+    conn_free(c);
+}
+
 /* Called as each handle or request of the connection finishes closing. */
 static void conn_release(sshmux__upconn_t *c) {
-  if (--c->handles_open == 0 && c->freeing && !c->worker_running)
-    conn_free(c);
+  c->handles_open--;
+  maybe_free(c);
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -234,6 +243,7 @@ static void teardown(sshmux__upconn_t *c) {
     c->jump = NULL;
     if (--j->dependents == 0 && j->nchans == 0)
       j->idle_since_ms = sshmux__pool_now(c->pool);
+    maybe_free(j);
   }
   if (c->gai_pending)
     uv_cancel((uv_req_t *)&c->gai);
@@ -709,8 +719,8 @@ void sshmux__upconn_worker_done(sshmux__upconn_t *c) {
     /* Aborted while the worker ran: finish the teardown it held up. */
     if (!c->freeing)
       teardown(c);
-    else if (c->handles_open == 0)
-      conn_free(c);
+    else
+      maybe_free(c);
     return;
   }
   if (c->worker_rc != 0) {
@@ -770,8 +780,7 @@ static void on_connect_poll_closed(uv_handle_t *h) {
   c->handles_open--;
   c->io_error = 0;
   if (c->state == SSHMUX__UC_DEAD) {
-    if (c->handles_open == 0 && c->freeing)
-      conn_free(c);
+    maybe_free(c);
     return;
   }
   try_connect(c, -err);

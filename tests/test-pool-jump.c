@@ -1,10 +1,14 @@
-/* test-pool-jump.c -- targets behind jump hosts: the target connection
- * rides a direct-tcpip channel of the pooled jump connection, which stays
- * alive (and is reused) while dependents live; a chain of two jumps works;
- * losing the jump fails the dependents promptly with a clear reason. */
+/* test-pool-jump.c -- targets behind jump hosts, in network namespaces:
+ * the jump sshd lives in namespace J (reachable from here), the target in
+ * T (reachable only from J; this namespace cannot connect to it).  The
+ * target connection rides a direct-tcpip channel of the pooled jump
+ * connection, which stays alive (and is reused) while dependents live; a
+ * chain of two jumps works; losing the jump fails the dependents promptly
+ * with a clear reason. */
 #include <signal.h>
 #include <string.h>
 
+#include "fixture-netns.h"
 #include "pool-harness.h"
 
 /* One known_hosts file naming every fixture's host keys. */
@@ -38,6 +42,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
   test_sshd j, s;
   test_sshd_opts jo, so;
   test_sshd *all[2] = {&j, &s};
+  test_netns_topo topo;
   sshmux_pool_options_t o;
   sshmux_target_t jt, t;
   sshmux_conn_stats_t cs[4];
@@ -46,13 +51,22 @@ TEST_IMPL_T(pool_jump_host, 90) {
   int done = 0;
   ph_t h;
 
+  TEST_REQUIRE_ROOT("creating network namespaces");
+  TEST_REQUIRE_PROGRAM("ip");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_netns_setup(&topo));
   memset(&jo, 0, sizeof(jo));
   jo.name = "jump";
+  jo.netns = topo.ns_j;
+  jo.listen_addr = topo.j_addr;
   memset(&so, 0, sizeof(so));
   so.name = "target";
+  so.netns = topo.ns_t;
+  so.listen_addr = topo.t_addr;
   ASSERT_OK(test_sshd_start(&j, &jo));
   ASSERT_OK(test_sshd_start(&s, &so));
+  /* The target is out of our reach: only the jump gets there. */
+  ASSERT(test_wait_addr(topo.t_addr, s.port, 0, 500) != 0);
   ph_options(&o, merge_known_hosts(all, 2));
   o.reap_interval_ms = 100;
   ph_init(&h, &o);
@@ -74,6 +88,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
       fprintf(stderr, "job %d: %s\n", i, jobs[i].errmsg);
     ASSERT_OK(jobs[i].open_status);
     ASSERT_STR_CONTAINS(jobs[i].out, "via-jump\n");
+    ASSERT_STR_CONTAINS(jobs[i].out, topo.j_t_addr); /* from J's side */
   }
   /* One login on each: the target's TCP came from the jump's sshd. */
   ASSERT_EQ(ph_log_count(&j, "Accepted publickey"), 1);
@@ -117,6 +132,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
   ph_signal_sessions(&s, SIGKILL);
   test_sshd_stop(&s);
   test_sshd_stop(&j);
+  test_netns_teardown(&topo);
   return 0;
 }
 
@@ -124,6 +140,7 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   test_sshd j1, j2, s;
   test_sshd_opts o1, o2, so;
   test_sshd *all[3] = {&j1, &j2, &s};
+  test_netns_topo topo;
   sshmux_pool_options_t o;
   sshmux_target_t t1, t2, t;
   sshmux_conn_stats_t cs[4];
@@ -131,13 +148,22 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   size_t n;
   ph_t h;
 
+  TEST_REQUIRE_ROOT("creating network namespaces");
+  TEST_REQUIRE_PROGRAM("ip");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_netns_setup(&topo));
+  /* j1 on loopback here, j2 in J, the target in T: each hop reaches only
+   * the next. */
   memset(&o1, 0, sizeof(o1));
   o1.name = "j1";
   memset(&o2, 0, sizeof(o2));
   o2.name = "j2";
+  o2.netns = topo.ns_j;
+  o2.listen_addr = topo.j_addr;
   memset(&so, 0, sizeof(so));
   so.name = "target";
+  so.netns = topo.ns_t;
+  so.listen_addr = topo.t_addr;
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
   ASSERT_OK(test_sshd_start(&s, &so));
@@ -178,5 +204,6 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   test_sshd_stop(&s);
   test_sshd_stop(&j2);
   test_sshd_stop(&j1);
+  test_netns_teardown(&topo);
   return 0;
 }
