@@ -9,5 +9,6 @@
 #include "sshmux/prompt.h"
 #include "sshmux/routes.h"
 #include "sshmux/version.h"
+#include "sshmux/server.h"
 
 #endif
