@@ -116,7 +116,15 @@ $(B)/sshmuxd: $(DAEMON_OBJS) $(STATIC)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(DAEMON_OBJS) $(STATIC) $(DEP_LIBS)
 
 .SECONDEXPANSION:
-$(B)/examples/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard examples/%/*.c)) $(STATIC)
+# Example objects live under $(B)/obj/ so that $(B)/examples/NAME can be
+# the program itself.
+$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(STATIC)
+	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(DEP_LIBS)
 

@@ -248,15 +248,14 @@ static int refuse(sshmux_server_conn_t *conn, int counts) {
   return 0;
 }
 
-int sshmux__auth_service_request(sshmux_server_conn_t *conn,
-                                 sshmux__buf_t *b) {
+int sshmux__auth_service_request(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
   const uint8_t *name;
   size_t n;
   sshmux__pkt_t p;
   int r;
 
-  if (sshmux__buf_get_string(b, AUTH_FIELD_MAX, &name, &n) != 0 ||
-      n != 12 || memcmp(name, "ssh-userauth", 12) != 0 ||
+  if (sshmux__buf_get_string(b, AUTH_FIELD_MAX, &name, &n) != 0 || n != 12 ||
+      memcmp(name, "ssh-userauth", 12) != 0 ||
       conn->state != SSHMUX__CONN_AUTH) {
     sshmux__conn_fail(conn, SSH_DISCONNECT_SERVICE_NOT_AVAILABLE,
                       "service not available");
@@ -275,8 +274,7 @@ int sshmux__auth_service_request(sshmux_server_conn_t *conn,
 /* Does the key type of the blob fit the algorithm named? */
 static int alg_fits_key(const char *alg, const char *type) {
   if (strcmp(type, "ssh-rsa") == 0)
-    return strcmp(alg, "rsa-sha2-256") == 0 ||
-           strcmp(alg, "rsa-sha2-512") == 0;
+    return strcmp(alg, "rsa-sha2-256") == 0 || strcmp(alg, "rsa-sha2-512") == 0;
   return strcmp(alg, type) == 0;
 }
 
@@ -353,8 +351,8 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   if (!key_allowed(conn, user, alg, blob, blob_len, fp, is_signed, &flags)) {
     if (conn->closing)
       return SSHMUX_ECLOSED;
-    SSHMUX__LOG_INFO("server: %s:%d key %s refused for user \"%s\"",
-                     conn->peer, conn->peer_port, fp, user);
+    SSHMUX__LOG_INFO("server: %s:%d key %s refused for user \"%s\"", conn->peer,
+                     conn->peer_port, fp, user);
     return refuse(conn, 1);
   }
   if (!is_signed) {
@@ -379,8 +377,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   sshmux__buf_free(&data);
   if (r != 0) {
     SSHMUX__LOG_INFO("server: %s:%d signature by %s for \"%s\" refused: %s",
-                     conn->peer, conn->peer_port, fp, user,
-                     sshmux_strerror(r));
+                     conn->peer, conn->peer_port, fp, user, sshmux_strerror(r));
     return refuse(conn, 1);
   }
   sshmux__free(conn->user);

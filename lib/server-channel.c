@@ -103,10 +103,9 @@ static void reqq_flush(sshmux_server_conn_t *conn, sshmux__reqq_t *q) {
         if (ch->close_sent)
           r = 0; /* nothing after our CLOSE */
         else
-          r = send_simple(conn,
-                          req->ok ? SSH_MSG_CHANNEL_SUCCESS
-                                  : SSH_MSG_CHANNEL_FAILURE,
-                          ch->remote_id);
+          r = send_simple(
+              conn, req->ok ? SSH_MSG_CHANNEL_SUCCESS : SSH_MSG_CHANNEL_FAILURE,
+              ch->remote_id);
       } else {
         sshmux__pkt_t p;
         r = sshmux__pkt_begin(conn, &p,
@@ -178,8 +177,8 @@ void sshmux_server_request_reply_port(sshmux_server_request_t *req,
 }
 
 /* Keep a copy of a string for the info struct. */
-static int req_str(sshmux_server_request_t *req, sshmux__buf_t *b,
-                   size_t max, const char **field) {
+static int req_str(sshmux_server_request_t *req, sshmux__buf_t *b, size_t max,
+                   const char **field) {
   size_t i;
 
   for (i = 1; i < SSHMUX__ARRAY_SIZE(req->strs); i++) {
@@ -251,9 +250,11 @@ static int parse_session_request(sshmux_server_request_t *req,
 /* Session request names passed to the embedder. */
 static int is_session_request(const char *t) {
   static const char *const names[] = {
-      "pty-req", "env",    "shell", "exec",    "subsystem",
-      "window-change",     "signal", "break",  "x11-req",
-      "auth-agent-req@openssh.com"};
+      "pty-req",   "env",
+      "shell",     "exec",
+      "subsystem", "window-change",
+      "signal",    "break",
+      "x11-req",   "auth-agent-req@openssh.com"};
   size_t i;
 
   for (i = 0; i < SSHMUX__ARRAY_SIZE(names); i++)
@@ -441,8 +442,7 @@ static void deliver_held(sshmux_server_channel_t *ch) {
 
 /* ---- receiving ---- */
 
-static int recv_msg_channel_open(sshmux_server_conn_t *conn,
-                                 sshmux__buf_t *b) {
+static int recv_msg_channel_open(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
   sshmux_server_t *srv = conn->srv;
   sshmux_server_channel_t *ch;
   char *type = NULL;
@@ -733,8 +733,8 @@ int sshmux__global_request(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
     pass = req_str(req, b, 1024, &req->info.bind_address) == 0 &&
            sshmux__buf_get_u32(b, &req->info.bind_port) == 0;
   } else if (strcmp(req->info.type, "streamlocal-forward@openssh.com") == 0 ||
-             strcmp(req->info.type,
-                    "cancel-streamlocal-forward@openssh.com") == 0) {
+             strcmp(req->info.type, "cancel-streamlocal-forward@openssh.com") ==
+                 0) {
     pass = req_str(req, b, 1024, &req->info.bind_address) == 0;
   }
   if (conn->ak_flags & SSHMUX__AK_NO_PORT_FWD)
@@ -933,8 +933,7 @@ int sshmux_server_channel_reject(sshmux_server_channel_t *ch, uint32_t reason,
        sshmux__buf_put_u32(p.b, ch->remote_id) != 0 ||
        sshmux__buf_put_u32(p.b, reason) != 0 ||
        sshmux__buf_put_cstring(p.b, msg ? msg : "") != 0 ||
-       sshmux__buf_put_cstring(p.b, "") != 0 ||
-       sshmux__pkt_end(conn, &p) != 0))
+       sshmux__buf_put_cstring(p.b, "") != 0 || sshmux__pkt_end(conn, &p) != 0))
     fail_oom(conn);
   ch->closed_cb = 1; /* a refused channel gets no close callback */
   chan_finish(ch);
@@ -948,8 +947,8 @@ int sshmux_server_channel_write(sshmux_server_channel_t *ch, int stream,
   size_t total;
   int r;
 
-  if (ch == NULL || (stream != SSHMUX_STREAM_STDOUT &&
-                     stream != SSHMUX_STREAM_STDERR))
+  if (ch == NULL ||
+      (stream != SSHMUX_STREAM_STDOUT && stream != SSHMUX_STREAM_STDERR))
     return SSHMUX_EINVAL;
   if (ch->state == SSHMUX__CH_OPENING)
     return SSHMUX_EINVAL;
@@ -975,7 +974,8 @@ int sshmux_server_channel_write(sshmux_server_channel_t *ch, int stream,
   return 0;
 }
 
-size_t sshmux_server_channel_write_queue_size(const sshmux_server_channel_t *ch) {
+size_t
+sshmux_server_channel_write_queue_size(const sshmux_server_channel_t *ch) {
   return queued(ch);
 }
 

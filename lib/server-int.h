@@ -25,7 +25,7 @@
 #define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
 #define SSHMUX__SRV_CHAN_MAXPKT 32768u
 #define SSHMUX__SRV_MAX_CHANNELS 1024u
-#define SSHMUX__SRV_OUT_HIGH (256u * 1024u) /* stop draining channels above */
+#define SSHMUX__SRV_OUT_HIGH (256u * 1024u)  /* stop draining channels above */
 #define SSHMUX__SRV_IN_PAUSE (1024u * 1024u) /* stop reading socket above */
 #define SSHMUX__SRV_NAME_MAX 64u
 
@@ -137,9 +137,9 @@ struct sshmux_server_channel_s {
   unsigned eof_queued : 1, eof_sent : 1, eof_recv : 1;
   unsigned exit_queued : 1, exit_is_signal : 1, exit_core : 1, exit_sent : 1;
   unsigned close_queued : 1, close_sent : 1, close_recv : 1;
-  unsigned started : 1;   /* shell/exec/subsystem accepted */
-  unsigned in_ready : 1;  /* on the connection's ready list */
-  unsigned closed_cb : 1; /* close callback has run */
+  unsigned started : 1;     /* shell/exec/subsystem accepted */
+  unsigned in_ready : 1;    /* on the connection's ready list */
+  unsigned closed_cb : 1;   /* close callback has run */
   unsigned eof_cb_done : 1; /* eof callback has run */
   struct sshmux_server_channel_s *ready_next;
   struct sshmux_server_channel_s *dead_next;
@@ -158,15 +158,15 @@ struct sshmux_server_conn_s {
   struct sshmux_server_conn_s *next, *prev; /* server's list */
   void *data;
   sshmux__conn_state_t state;
-  int refs;              /* library frames on the stack; finish at 0 */
-  int in_cb;             /* embedder callbacks on the stack; reap at 0 */
+  int refs;                  /* library frames on the stack; finish at 0 */
+  int in_cb;                 /* embedder callbacks on the stack; reap at 0 */
   unsigned held_pending : 1; /* some resumed channel has held input */
-  unsigned closing : 1;  /* no more input processed */
-  unsigned freed : 1;    /* close sequence complete */
-  unsigned mem : 1;      /* no socket: tests and fuzzers */
-  unsigned reported : 1; /* `authed` callback ran */
+  unsigned closing : 1;      /* no more input processed */
+  unsigned freed : 1;        /* close sequence complete */
+  unsigned mem : 1;          /* no socket: tests and fuzzers */
+  unsigned reported : 1;     /* `authed` callback ran */
   unsigned read_paused : 1;
-  unsigned service_ok : 1;  /* ssh-userauth accepted */
+  unsigned service_ok : 1; /* ssh-userauth accepted */
   unsigned no_more_sessions : 1;
   unsigned handles_open : 2; /* tcp and timer handles not yet closed */
 
@@ -174,10 +174,10 @@ struct sshmux_server_conn_s {
   uv_tcp_t tcp;
   uv_timer_t timer; /* login grace, then periodic re-key check */
   uv_write_t wreq;
-  int writing;             /* a uv_write is in flight on wbuf[wcur ^ 1] */
-  sshmux__buf_t wbuf[2];   /* wbuf[wcur] collects packets */
+  int writing;           /* a uv_write is in flight on wbuf[wcur ^ 1] */
+  sshmux__buf_t wbuf[2]; /* wbuf[wcur] collects packets */
   int wcur;
-  sshmux__buf_t rbuf;      /* received bytes not yet processed */
+  sshmux__buf_t rbuf; /* received bytes not yet processed */
   char peer[64];
   int peer_port;
   uint64_t start_ms;
@@ -201,7 +201,7 @@ struct sshmux_server_conn_s {
   unsigned first_kex_done : 1;
   unsigned strict : 1;
   unsigned ext_info_c : 1;
-  unsigned out_kex : 1; /* our KEXINIT sent, our NEWKEYS not yet */
+  unsigned out_kex : 1;   /* our KEXINIT sent, our NEWKEYS not yet */
   sshmux__buf_t deferred; /* non-transport payloads held during KEX:
                              [u32 len][payload]... */
   char hostkey_alg[SSHMUX__SRV_NAME_MAX];
@@ -262,8 +262,7 @@ void sshmux__conn_flush(sshmux_server_conn_t *conn);
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
  * tear the connection down (deferred while callbacks run). */
-void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason,
-                       const char *msg);
+void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
 /* Reference counting around embedder callbacks. */
 void sshmux__conn_ref(sshmux_server_conn_t *conn);
 void sshmux__conn_unref(sshmux_server_conn_t *conn);

@@ -170,8 +170,8 @@ int sshmux__transport_start(sshmux_server_conn_t *conn) {
     return r;
   if ((r = sshmux__codec_new(&conn->in, "none", NULL, NULL, NULL, NULL)) != 0)
     return r;
-  if ((r = sshmux__buf_put_space(&conn->wbuf[conn->wcur],
-                                 strlen(OUR_IDENT) + 2, &p)) != 0)
+  if ((r = sshmux__buf_put_space(&conn->wbuf[conn->wcur], strlen(OUR_IDENT) + 2,
+                                 &p)) != 0)
     return r;
   memcpy(p, OUR_IDENT "\r\n", strlen(OUR_IDENT) + 2);
   (void)srv;
@@ -287,10 +287,9 @@ static int send_kexinit(sshmux_server_conn_t *conn) {
     return r;
   b = p.b;
   if ((r = sshmux__buf_put_bytes(b, cookie, 16)) != 0 ||
-      (r = sshmux__buf_put_cstring(
-           b, conn->first_kex_done ? SSHMUX__KEX_ALGS
-                                   : SSHMUX__KEX_ALGS "," STRICT_MARKER_S)) !=
-          0 ||
+      (r = sshmux__buf_put_cstring(b, conn->first_kex_done ? SSHMUX__KEX_ALGS
+                                                           : SSHMUX__KEX_ALGS
+                                          "," STRICT_MARKER_S)) != 0 ||
       (r = sshmux__buf_put_cstring(b, hk)) != 0 ||
       (r = sshmux__buf_put_cstring(b, SSHMUX__CIPHER_ALGS)) != 0 ||
       (r = sshmux__buf_put_cstring(b, SSHMUX__CIPHER_ALGS)) != 0 ||
@@ -508,8 +507,8 @@ static int send_ext_info(sshmux_server_conn_t *conn) {
   return sshmux__pkt_end(conn, &p);
 }
 
-static int recv_msg_kex_ecdh_init(sshmux_server_conn_t *conn,
-                                  const uint8_t *pl, size_t n) {
+static int recv_msg_kex_ecdh_init(sshmux_server_conn_t *conn, const uint8_t *pl,
+                                  size_t n) {
   sshmux__srv_kex_state_t *kex = conn->kex;
   sshmux__kex_t *ke = NULL;
   sshmux__hostkey_t *hk;
@@ -579,8 +578,8 @@ static int recv_msg_kex_ecdh_init(sshmux_server_conn_t *conn,
                       conn->session_id_len, ha, kex->enc_in, kex->mac_in, 'A',
                       'C', 'E', &kex->next_in)) != 0 ||
       (r = make_codec(k.data, k.len, h, hlen, conn->session_id,
-                      conn->session_id_len, ha, kex->enc_out, kex->mac_out,
-                      'B', 'D', 'F', &nout)) != 0)
+                      conn->session_id_len, ha, kex->enc_out, kex->mac_out, 'B',
+                      'D', 'F', &nout)) != 0)
     goto out;
   if ((r = sshmux__pkt_begin(conn, &p, SSH_MSG_KEX_ECDH_REPLY)) != 0 ||
       (r = sshmux__buf_put_string(p.b, ks.data, ks.len)) != 0 ||
@@ -685,15 +684,14 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
   if (!conn->first_kex_done) {
     /* Only the key exchange itself, in order; under strict KEX not even
      * IGNORE/DEBUG (§2.8). */
-    int ok = (type == SSH_MSG_KEXINIT &&
-              (kex == NULL || !kex->kexinit_recv)) ||
-             (type == SSH_MSG_KEX_ECDH_INIT && kex && kex->kexinit_recv &&
-              !kex->newkeys_sent) ||
-             (type == SSH_MSG_NEWKEYS && kex && kex->newkeys_sent) ||
-             type == SSH_MSG_DISCONNECT ||
-             (!conn->strict && (type == SSH_MSG_IGNORE ||
-                                type == SSH_MSG_DEBUG ||
-                                type == SSH_MSG_UNIMPLEMENTED));
+    int ok =
+        (type == SSH_MSG_KEXINIT && (kex == NULL || !kex->kexinit_recv)) ||
+        (type == SSH_MSG_KEX_ECDH_INIT && kex && kex->kexinit_recv &&
+         !kex->newkeys_sent) ||
+        (type == SSH_MSG_NEWKEYS && kex && kex->newkeys_sent) ||
+        type == SSH_MSG_DISCONNECT ||
+        (!conn->strict && (type == SSH_MSG_IGNORE || type == SSH_MSG_DEBUG ||
+                           type == SSH_MSG_UNIMPLEMENTED));
     if (!ok) {
       sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,
                         "unexpected message during key exchange");
@@ -783,8 +781,9 @@ static int packet_step(sshmux_server_conn_t *conn) {
   r = sshmux__codec_open(conn->in, conn->seq_in, pkt, 4 + (size_t)len,
                          pkt + 4 + len);
   if (r != 0) {
-    sshmux__conn_fail(conn, SSH_DISCONNECT_MAC_ERROR, "message authentication "
-                                                      "failed");
+    sshmux__conn_fail(conn, SSH_DISCONNECT_MAC_ERROR,
+                      "message authentication "
+                      "failed");
     return SSHMUX_EMAC;
   }
   pad = pkt[4];

@@ -168,7 +168,8 @@ void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn) {
 
   if (conn->mem && srv->closing)
     return;
-  if (!uv_is_active((uv_handle_t *)&srv->idle) && !uv_is_closing((uv_handle_t *)&srv->idle))
+  if (!uv_is_active((uv_handle_t *)&srv->idle) &&
+      !uv_is_closing((uv_handle_t *)&srv->idle))
     uv_idle_start(&srv->idle, on_idle);
 }
 
@@ -527,8 +528,7 @@ void sshmux_server_close(sshmux_server_t *srv,
 /* ---- connection accessors ---- */
 
 const char *sshmux_server_conn_user(const sshmux_server_conn_t *conn) {
-  return conn->state == SSHMUX__CONN_OPEN || conn->reported ? conn->user
-                                                            : NULL;
+  return conn->state == SSHMUX__CONN_OPEN || conn->reported ? conn->user : NULL;
 }
 
 const char *

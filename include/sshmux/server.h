@@ -161,10 +161,9 @@ typedef struct {
  * sent then, but the object is released).  Requests the library handles
  * itself (keepalives, winadj, unknown names, second shell/exec) never
  * reach the embedder. */
-typedef void (*sshmux_server_request_cb)(sshmux_server_conn_t *conn,
-                                         sshmux_server_channel_t *ch,
-                                         sshmux_server_request_t *req,
-                                         const sshmux_server_request_info_t *info);
+typedef void (*sshmux_server_request_cb)(
+    sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
+    sshmux_server_request_t *req, const sshmux_server_request_info_t *info);
 
 /* Incoming channel data: stream is SSHMUX_STREAM_STDOUT for DATA or
  * SSHMUX_STREAM_STDERR for extended data.  The bytes are valid only during
@@ -266,7 +265,8 @@ SSHMUX_EXTERN void sshmux_server_conn_close(sshmux_server_conn_t *conn,
                                             const char *msg);
 SSHMUX_EXTERN void sshmux_server_conn_set_data(sshmux_server_conn_t *conn,
                                                void *data);
-SSHMUX_EXTERN void *sshmux_server_conn_get_data(const sshmux_server_conn_t *conn);
+SSHMUX_EXTERN void *
+sshmux_server_conn_get_data(const sshmux_server_conn_t *conn);
 
 /* ---- channels ---- */
 
@@ -306,8 +306,8 @@ sshmux_server_channel_read_start(sshmux_server_channel_t *ch);
 SSHMUX_EXTERN int sshmux_server_channel_eof(sshmux_server_channel_t *ch);
 /* Send exit-status / exit-signal (name without "SIG", e.g. "TERM") after
  * the queued data and EOF, before CLOSE.  At most one of them, once. */
-SSHMUX_EXTERN int
-sshmux_server_channel_exit_status(sshmux_server_channel_t *ch, uint32_t code);
+SSHMUX_EXTERN int sshmux_server_channel_exit_status(sshmux_server_channel_t *ch,
+                                                    uint32_t code);
 SSHMUX_EXTERN int sshmux_server_channel_exit_signal(sshmux_server_channel_t *ch,
                                                     const char *name,
                                                     int core_dumped,
