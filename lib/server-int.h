@@ -296,6 +296,10 @@ void sshmux__transport_check_rekey(sshmux_server_conn_t *conn, int force);
 /* Can channel data go out now (no key exchange holding output)? */
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn);
 void sshmux__transport_free(sshmux_server_conn_t *conn);
+/* The algorithm negotiated in the key exchange under way (tests): 0 kex,
+ * 1 host key, 2 cipher in, 3 cipher out, 4 MAC in, 5 MAC out; NULL when no
+ * exchange runs. */
+const char *sshmux__transport_alg(const sshmux_server_conn_t *conn, int which);
 /* Tests and fuzzers: skip the handshake, as if keys were exchanged with
  * the "none" codec and `user` had authenticated. */
 int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user);

@@ -866,6 +866,29 @@ void sshmux__transport_free(sshmux_server_conn_t *conn) {
   conn->v_c = conn->v_c_clean = NULL;
 }
 
+const char *sshmux__transport_alg(const sshmux_server_conn_t *conn, int which) {
+  const sshmux__srv_kex_state_t *k = conn->kex;
+
+  if (k == NULL || !k->kexinit_recv)
+    return NULL;
+  switch (which) {
+  case 0:
+    return k->kex_alg;
+  case 1:
+    return k->hk_alg;
+  case 2:
+    return k->enc_in;
+  case 3:
+    return k->enc_out;
+  case 4:
+    return k->mac_in;
+  case 5:
+    return k->mac_out;
+  default:
+    return NULL;
+  }
+}
+
 int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user) {
   kex_free(conn->kex);
   conn->kex = NULL;
