@@ -7,6 +7,7 @@
 #include "sshmux/file.h"
 #include "sshmux/pool.h"
 #include "sshmux/prompt.h"
+#include "sshmux/relay.h"
 #include "sshmux/routes.h"
 #include "sshmux/version.h"
 #include "sshmux/server.h"

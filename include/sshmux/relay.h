@@ -1,0 +1,103 @@
+/* sshmux/relay.h -- the relay: what joins the local SSH server (server.h)
+ * and the upstream pool (pool.h) into one multiplexer.
+ *
+ * A standard client connects to the relay's server on 127.0.0.1 and logs in
+ * with a user name that names a route (routes.h).  Every channel it opens
+ * is relayed onto a channel the pool opens on a shared, authenticated
+ * upstream connection for that route:
+ *
+ *  - session channels: pty-req (terminal modes trimmed to libssh2's limit),
+ *    env (the route's allowlist, others refused), shell, exec, subsystem
+ *    (sftp is raw bytes to us), window-change; stdout and stderr kept apart;
+ *    exit-status and exit-signal passed back; EOF and CLOSE in order both
+ *    ways, so half-close works;
+ *  - direct-tcpip and direct-streamlocal@openssh.com, checked against the
+ *    route's forward_allow (default: the upstream's own loopback);
+ *  - refused with a message, never left hanging: agent and X11 forwarding,
+ *    remote forwarding (tcpip-forward), signals (libssh2 1.10 cannot send
+ *    them), break.
+ *
+ * Flow control runs end to end: when one side's write queue passes its
+ * high-water mark the relay stops reading the other side, whose peer then
+ * runs out of window.  Memory per channel is bounded by the two windows and
+ * the two queues' high-water marks, whatever either peer does.
+ *
+ * A user name that is no route gets, on a session with a pty, a menu of the
+ * routes to choose from; without a pty, a message on stderr and exit status
+ * 255; a forwarding channel is refused at open with a message naming the
+ * problem.  See docs/relay.md for the state machine.
+ *
+ * Threading and callbacks follow pool.h and server.h: loop thread only; a
+ * function that returns an error never calls its callback. */
+#ifndef SSHMUX_RELAY_H
+#define SSHMUX_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "common.h"
+#include "pool.h"
+#include "routes.h"
+#include "server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sshmux_relay_s sshmux_relay_t;
+
+typedef struct {
+  /* The routes (borrowed: must outlive the relay).  Required. */
+  const sshmux_routes_t *routes;
+  /* Direct mode: every local user name goes to this route of `routes`
+   * (NULL: routed mode, the user name picks the route). */
+  const sshmux_route_t *fixed_route;
+  /* Override every route's idle timeout / lifetime (seconds; < 0 keeps
+   * the route's own, 0 means never / unlimited). */
+  int idle_timeout_s;
+  int max_lifetime_s;
+  /* Upstream channel receive window and both directions' write-queue
+   * high-water marks (0: 2 MiB, 1 MiB, 1 MiB). */
+  uint32_t up_window;
+  size_t up_hwm;
+  size_t down_hwm;
+  /* Passed to the server: who may log in (see server.h).  NULL: the
+   * server's authorized_keys file decides. */
+  sshmux_server_auth_cb auth;
+  void *auth_data;
+} sshmux_relay_options_t;
+
+/* Fill *o with the defaults above (routes NULL). */
+SSHMUX_EXTERN void sshmux_relay_options_init(sshmux_relay_options_t *o);
+
+/* Create a relay on loop with its own server (not yet listening) feeding
+ * channels to pool (borrowed: close the relay before the pool).  opts is
+ * copied (its pointers are borrowed).  Configure the server (host keys,
+ * authorized keys, listen) through sshmux_relay_server(). */
+SSHMUX_EXTERN int sshmux_relay_new(uv_loop_t *loop, sshmux_pool_t *pool,
+                                   const sshmux_relay_options_t *opts,
+                                   sshmux_relay_t **out);
+
+/* The relay's server.  Do not set its data or close it directly. */
+SSHMUX_EXTERN sshmux_server_t *sshmux_relay_server(sshmux_relay_t *relay);
+
+/* Relayed channels now alive (including those still opening). */
+SSHMUX_EXTERN size_t sshmux_relay_channel_count(const sshmux_relay_t *relay);
+
+typedef void (*sshmux_relay_close_cb)(sshmux_relay_t *relay, void *data);
+/* Close the server (every client is disconnected), close every upstream
+ * channel, and when all are gone call close_cb (may be NULL) and free the
+ * relay.  The pool is left open.  Idempotent. */
+SSHMUX_EXTERN void sshmux_relay_close(sshmux_relay_t *relay,
+                                      sshmux_relay_close_cb close_cb,
+                                      void *data);
+
+SSHMUX_EXTERN void sshmux_relay_set_data(sshmux_relay_t *relay, void *data);
+SSHMUX_EXTERN void *sshmux_relay_get_data(const sshmux_relay_t *relay);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
