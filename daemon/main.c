@@ -25,6 +25,8 @@ static const sshmuxd_cmd_t commands[] = {
     {"install", sshmuxd_cmd_install,
      "run sshmuxd at login (systemd user unit, XDG autostart, launchd)"},
     {"uninstall", sshmuxd_cmd_uninstall, "undo install"},
+    {"serve", sshmuxd_cmd_serve,
+     "run the multiplexer in the foreground on 127.0.0.1"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this text, or `help COMMAND` for a command's"},
 };

@@ -29,6 +29,7 @@ int sshmuxd_cmd_check_config(int argc, char **argv);
 int sshmuxd_cmd_setup_config(int argc, char **argv);
 int sshmuxd_cmd_install(int argc, char **argv);
 int sshmuxd_cmd_uninstall(int argc, char **argv);
+int sshmuxd_cmd_serve(int argc, char **argv); /* serve.c */
 
 /* Exit codes: 0 ok, 1 the command failed, 2 bad usage. */
 #define SSHMUXD_EXIT_FAIL 1
