@@ -33,9 +33,6 @@
 #define DEFAULT_PORT 2222
 #define AUTH_KEYS_NAME "sshmux-authorized-keys"
 
-int sshmuxd_tty_prompter_start(uv_loop_t *loop, sshmux_pool_t *pool);
-void sshmuxd_tty_prompter_stop(void);
-
 enum { OPT_PORT = OPT_FIRST_PRIVATE, OPT_CONFIG, OPT_TIMEOUT, OPT_LIFETIME,
        OPT_REMOTE, OPT_USER, OPT_IDENTITY };
 

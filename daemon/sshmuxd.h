@@ -30,6 +30,10 @@ int sshmuxd_cmd_setup_config(int argc, char **argv);
 int sshmuxd_cmd_install(int argc, char **argv);
 int sshmuxd_cmd_uninstall(int argc, char **argv);
 int sshmuxd_cmd_serve(int argc, char **argv); /* serve.c */
+/* The terminal prompter (prompt_tty.c): the pool's prompts asked on the
+ * terminal that runs serve; every prompt is cancelled without one. */
+int sshmuxd_tty_prompter_start(uv_loop_t *loop, sshmux_pool_t *pool);
+void sshmuxd_tty_prompter_stop(void);
 
 /* Exit codes: 0 ok, 1 the command failed, 2 bad usage. */
 #define SSHMUXD_EXIT_FAIL 1
