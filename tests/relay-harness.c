@@ -1,0 +1,166 @@
+/* relay-harness.c -- see relay-harness.h. */
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "relay-harness.h"
+
+uint64_t test_now_ms(void);
+
+static void append(const char *path, const char *text) {
+  FILE *f = fopen(path, "a");
+  ASSERT(f != NULL);
+  fputs(text, f);
+  fclose(f);
+}
+
+void rh_init(rh_t *h) {
+  memset(h, 0, sizeof(*h));
+  snprintf(h->dir, sizeof(h->dir), "%s", test_path("sshdir"));
+  ASSERT_EQ(mkdir(h->dir, 0700), 0);
+  snprintf(h->routes, sizeof(h->routes), "%s/sshmux-routes.ini", h->dir);
+  snprintf(h->cfg, sizeof(h->cfg), "%s", test_path("client.cfg"));
+  snprintf(h->log, sizeof(h->log), "%s", test_path("serve.log"));
+  snprintf(h->key, sizeof(h->key), "%s", test_path("local_key"));
+  ASSERT_EQ(test_keygen("ed25519", h->key, NULL), 0);
+  {
+    char pub[700], path[700];
+    char *data;
+    snprintf(pub, sizeof(pub), "%s.pub", h->key);
+    data = test_read_file(pub, NULL);
+    ASSERT(data != NULL);
+    snprintf(path, sizeof(path), "%s/sshmux-authorized-keys", h->dir);
+    append(path, data);
+    free(data);
+  }
+  append(h->routes, "");
+}
+
+void rh_known(rh_t *h, test_sshd *s) {
+  char path[700];
+  char *data = test_read_file(s->known_hosts, NULL);
+
+  ASSERT(data != NULL);
+  snprintf(path, sizeof(path), "%s/known_hosts", h->dir);
+  append(path, data);
+  free(data);
+}
+
+void rh_routes_text(rh_t *h, const char *text) { append(h->routes, text); }
+
+void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra) {
+  char buf[2048];
+
+  snprintf(buf, sizeof(buf),
+           "[routes.%s]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
+           "%s%s\n",
+           name, s->addr, s->port, s->user, s->client_key,
+           extra != NULL && strstr(extra, "jump =") != NULL ? ""
+                                                            : "direct = true\n",
+           extra != NULL ? extra : "");
+  append(h->routes, buf);
+  rh_known(h, s);
+  h->nroutes++;
+}
+
+void rh_dump(rh_t *h) {
+  char *data = test_read_file(h->log, NULL);
+  char path[700];
+
+  fprintf(stderr, "---- serve log ----\n%s\n", data ? data : "(none)");
+  free(data);
+  snprintf(path, sizeof(path), "%s/sshmux.log", h->dir);
+  data = test_read_file(path, NULL);
+  fprintf(stderr, "---- sshmux.log ----\n%s\n", data ? data : "(none)");
+  free(data);
+}
+
+void rh_start(rh_t *h, const char *const *extra) {
+  const char *argv[32];
+  char path[700], cfg[2048];
+  size_t n = 0;
+  uint64_t end;
+
+  snprintf(path, sizeof(path), "%s/sshmuxd", test_build_dir());
+  argv[n++] = path;
+  argv[n++] = "serve";
+  argv[n++] = "--port";
+  argv[n++] = "0";
+  argv[n++] = "--ssh-dir";
+  argv[n++] = h->dir;
+  argv[n++] = "--log-level";
+  argv[n++] = "debug";
+  if (extra == NULL || strcmp(extra[0], "--remote") != 0) {
+    argv[n++] = "--config";
+    argv[n++] = h->routes;
+  }
+  for (; extra != NULL && *extra != NULL && n < 30; extra++)
+    argv[n++] = *extra;
+  argv[n] = NULL;
+  h->pid = test_spawn(argv, h->log);
+  ASSERT_GT(h->pid, 0);
+  end = test_now_ms() + 20000;
+  while (h->port == 0) {
+    char *data = test_read_file(h->log, NULL);
+    const char *p = data ? strstr(data, "serving on 127.0.0.1:") : NULL;
+    if (p != NULL)
+      h->port = atoi(p + strlen("serving on 127.0.0.1:"));
+    free(data);
+    if (h->port == 0) {
+      if (test_now_ms() > end || kill(h->pid, 0) != 0) {
+        rh_dump(h);
+        test_fail(__FILE__, __LINE__, "sshmuxd serve did not start");
+      }
+      usleep(20000);
+    }
+  }
+  snprintf(cfg, sizeof(cfg),
+           "Host *\n"
+           "  HostName 127.0.0.1\n"
+           "  Port %d\n"
+           "  IdentityFile %s\n"
+           "  IdentitiesOnly yes\n"
+           "  UserKnownHostsFile %s\n"
+           "  StrictHostKeyChecking accept-new\n"
+           "  BatchMode yes\n"
+           "  ControlMaster no\n"
+           "  ControlPath none\n"
+           "  LogLevel ERROR\n",
+           h->port, h->key, test_path("client_known_hosts"));
+  unlink(h->cfg);
+  append(h->cfg, cfg);
+}
+
+void rh_stop(rh_t *h) {
+  if (h->pid > 0)
+    test_kill(h->pid);
+  h->pid = 0;
+}
+
+const char *const *rh_ssh(rh_t *h, const char *const *words) {
+  static const char *v[4][40];
+  static int slot;
+  const char **a = v[slot++ & 3];
+  size_t n = 0;
+
+  a[n++] = "ssh";
+  a[n++] = "-F";
+  a[n++] = h->cfg;
+  for (; *words != NULL && n < 38; words++)
+    a[n++] = *words;
+  a[n] = NULL;
+  return a;
+}
+
+long rh_rss_kib(rh_t *h) {
+  char path[64];
+  char *data, *p;
+  long v = -1;
+
+  snprintf(path, sizeof(path), "/proc/%d/status", h->pid);
+  data = test_read_file(path, NULL);
+  if (data != NULL && (p = strstr(data, "VmRSS:")) != NULL)
+    v = strtol(p + 6, NULL, 10);
+  free(data);
+  return v;
+}

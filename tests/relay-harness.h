@@ -1,0 +1,46 @@
+/* relay-harness.h -- `build/sshmuxd serve` for the relay tests: a throwaway
+ * SSH dir (a local client key in sshmux-authorized-keys, the upstreams'
+ * known_hosts, a routes file), the daemon started in the background on a
+ * free port, and an ssh_config that reaches each route through it with the
+ * real OpenSSH client (ControlMaster off, BatchMode, the daemon's host key
+ * accepted on first use into a private known_hosts). */
+#ifndef SSHMUX_RELAY_HARNESS_H
+#define SSHMUX_RELAY_HARNESS_H
+
+#include "fixture-sshd.h"
+#include "test.h"
+
+typedef struct {
+  char dir[512];        /* the SSH dir */
+  char routes[600];     /* routes file */
+  char cfg[600];        /* ssh_config for the clients */
+  char log[600];        /* serve's stdout/stderr */
+  char key[600];        /* the local client's private key */
+  int pid, port;
+  int nroutes;
+} rh_t;
+
+/* Make the SSH dir; known_hosts gets the fixture's lines for every
+ * upstream sshd given later with rh_route. */
+void rh_init(rh_t *h);
+/* Add [routes.NAME] for sshd s (direct, the fixture's client key) with
+ * extra INI lines (may be NULL; each ending in "\n"). */
+void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra);
+/* Append raw text to the routes file (jumps, defaults). */
+void rh_routes_text(rh_t *h, const char *text);
+/* Append the known_hosts lines of s. */
+void rh_known(rh_t *h, test_sshd *s);
+/* Start `sshmuxd serve --port 0 --ssh-dir DIR --config ROUTES [extra
+ * args]`, wait for its "serving on" line, write the ssh_config (Host *
+ * -> 127.0.0.1:port, User = the host name given). */
+void rh_start(rh_t *h, const char *const *extra_args);
+void rh_stop(rh_t *h);
+/* ssh -F cfg [opts...] route [cmd]: a NULL-terminated argv in a static
+ * buffer rotation (4 held at once). */
+const char *const *rh_ssh(rh_t *h, const char *const *words);
+/* Dump serve's log to stderr. */
+void rh_dump(rh_t *h);
+/* sshmuxd's VmRSS in KiB (from /proc), or -1. */
+long rh_rss_kib(rh_t *h);
+
+#endif
