@@ -60,7 +60,12 @@ void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra) {
            extra != NULL ? extra : "");
   append(h->routes, buf);
   rh_known(h, s);
-  h->nroutes++;
+  rh_name(h, name);
+}
+
+void rh_name(rh_t *h, const char *name) {
+  ASSERT_LT(h->nroutes, 16);
+  snprintf(h->names[h->nroutes++], sizeof(h->names[0]), "%s", name);
 }
 
 void rh_dump(rh_t *h) {
@@ -128,6 +133,12 @@ void rh_start(rh_t *h, const char *const *extra) {
            "  LogLevel ERROR\n",
            h->port, h->key, test_path("client_known_hosts"));
   unlink(h->cfg);
+  for (n = 0; n < (size_t)h->nroutes; n++) {
+    char block[128];
+    snprintf(block, sizeof(block), "Host %s\n  User %s\n", h->names[n],
+             h->names[n]);
+    append(h->cfg, block);
+  }
   append(h->cfg, cfg);
 }
 

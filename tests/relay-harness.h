@@ -18,6 +18,7 @@ typedef struct {
   char key[600];        /* the local client's private key */
   int pid, port;
   int nroutes;
+  char names[16][32]; /* Host NAME -> User NAME in the ssh_config */
 } rh_t;
 
 /* Make the SSH dir; known_hosts gets the fixture's lines for every
@@ -26,6 +27,9 @@ void rh_init(rh_t *h);
 /* Add [routes.NAME] for sshd s (direct, the fixture's client key) with
  * extra INI lines (may be NULL; each ending in "\n"). */
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra);
+/* Also give the ssh_config a Host block with User = name (a route
+ * written with rh_routes_text, or an unknown name). */
+void rh_name(rh_t *h, const char *name);
 /* Append raw text to the routes file (jumps, defaults). */
 void rh_routes_text(rh_t *h, const char *text);
 /* Append the known_hosts lines of s. */
