@@ -28,9 +28,9 @@ static struct {
   int tty_open, reading, echo_off;
   struct termios saved;
   sshmux_prompt_t *queue[QUEUE_MAX];
-  size_t n;       /* queue[0] is the current prompt */
-  size_t asked;   /* answers collected for queue[0] */
-  int shown;      /* queue[0]'s header was printed */
+  size_t n;     /* queue[0] is the current prompt */
+  size_t asked; /* answers collected for queue[0] */
+  int shown;    /* queue[0]'s header was printed */
   char *answers[ANSWER_MAX];
   char line[1024];
   size_t len;
@@ -213,8 +213,8 @@ static void on_withdrawn(sshmux_prompt_t *p, void *data) {
     return;
   sshmux_prompt_cancel(p); /* releases our reference */
   if (i == 0) {
-    fprintf(stderr, "\n(prompt withdrawn: %s)\n", sshmux_strerror(
-                                                     SSHMUX_EPROMPT_TIMEOUT));
+    fprintf(stderr, "\n(prompt withdrawn: %s)\n",
+            sshmux_strerror(SSHMUX_EPROMPT_TIMEOUT));
     pop();
     ask_next();
     return;

@@ -33,8 +33,15 @@
 #define DEFAULT_PORT 2222
 #define AUTH_KEYS_NAME "sshmux-authorized-keys"
 
-enum { OPT_PORT = OPT_FIRST_PRIVATE, OPT_CONFIG, OPT_TIMEOUT, OPT_LIFETIME,
-       OPT_REMOTE, OPT_USER, OPT_IDENTITY };
+enum {
+  OPT_PORT = OPT_FIRST_PRIVATE,
+  OPT_CONFIG,
+  OPT_TIMEOUT,
+  OPT_LIFETIME,
+  OPT_REMOTE,
+  OPT_USER,
+  OPT_IDENTITY
+};
 
 typedef struct {
   int port;
@@ -76,8 +83,8 @@ static void usage(FILE *f, void *ctx) {
           "the routes')\n"
           "  --remote HOST[:PORT]  direct mode: the one upstream\n"
           "  --user USER         direct mode: the upstream user\n"
-          "  --identity FILE     direct mode: the key for the upstream\n"
-          SSHMUXD_COMMON_HELP,
+          "  --identity FILE     direct mode: the key for the "
+          "upstream\n" SSHMUXD_COMMON_HELP,
           DEFAULT_PORT);
 }
 
@@ -258,9 +265,8 @@ static int setup_client_keys(sshmux_server_t *srv) {
           "*****************************************************************\n"
           "\n",
           path, sshmuxd_ssh_dir(), count, AUTH_KEYS_NAME);
-  sshmuxd_log(SSHMUX_LOG_WARN,
-              "%s missing: accepting the %d *.pub keys of %s", path, count,
-              sshmuxd_ssh_dir());
+  sshmuxd_log(SSHMUX_LOG_WARN, "%s missing: accepting the %d *.pub keys of %s",
+              path, count, sshmuxd_ssh_dir());
   if (b.oom) {
     sshmuxd_str_free(&b);
     return -1;

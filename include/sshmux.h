@@ -9,7 +9,7 @@
 #include "sshmux/prompt.h"
 #include "sshmux/relay.h"
 #include "sshmux/routes.h"
-#include "sshmux/version.h"
 #include "sshmux/server.h"
+#include "sshmux/version.h"
 
 #endif

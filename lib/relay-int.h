@@ -11,10 +11,10 @@ typedef struct sshmux__menu sshmux__menu_t;
 
 struct sshmux_relay_s {
   uv_loop_t *loop;
-  sshmux_pool_t *pool;        /* borrowed */
-  sshmux_server_t *server;    /* ours; NULL once its close callback ran */
+  sshmux_pool_t *pool;     /* borrowed */
+  sshmux_server_t *server; /* ours; NULL once its close callback ran */
   sshmux_relay_options_t opts;
-  sshmux__link_t chans;       /* every sshmux__rchan_t alive */
+  sshmux__link_t chans; /* every sshmux__rchan_t alive */
   size_t nchans;
   int closing, finished;
   sshmux_relay_close_cb close_cb;
@@ -63,10 +63,9 @@ int sshmux__relay_menu_start(sshmux__rchan_t *rc);
  * before a route was picked: remembered, replayed upstream later.  Returns
  * -1, or the exit status to end the channel with (after the reply). */
 int sshmux__relay_menu_request(sshmux__rchan_t *rc,
-                                const sshmux_server_request_info_t *info);
+                               const sshmux_server_request_info_t *info);
 /* Keystrokes from the client while the menu is shown. */
-void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
-                              size_t len);
+void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf, size_t len);
 /* The upstream channel for the picked route is open: replay. */
 void sshmux__relay_menu_connected(sshmux__rchan_t *rc);
 void sshmux__relay_menu_free(sshmux__rchan_t *rc);

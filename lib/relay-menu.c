@@ -75,8 +75,7 @@ static const char *user_of(const sshmux__rchan_t *rc) {
 }
 
 /* "a, b, c" (truncated with "..." when long). */
-static void route_names(const sshmux_routes_t *routes, char *buf,
-                        size_t size) {
+static void route_names(const sshmux_routes_t *routes, char *buf, size_t size) {
   size_t i, n = sshmux_routes_count(routes), o = 0;
 
   buf[0] = '\0';
@@ -97,8 +96,8 @@ static void show(sshmux__rchan_t *rc) {
   size_t i, n = sshmux_routes_count(routes);
   char line[400];
 
-  snprintf(line, sizeof(line),
-           "\r\nsshmux: '%s' is not a route.  Routes:\r\n", user_of(rc));
+  snprintf(line, sizeof(line), "\r\nsshmux: '%s' is not a route.  Routes:\r\n",
+           user_of(rc));
   out(rc, line);
   for (i = 0; i < n; i++) {
     const sshmux_route_t *r = sshmux_routes_get(routes, i);
@@ -158,7 +157,7 @@ int sshmux__relay_menu_request(sshmux__rchan_t *rc,
     m->start = strcmp(t, "shell") == 0  ? START_SHELL
                : strcmp(t, "exec") == 0 ? START_EXEC
                                         : START_SUBSYSTEM;
-    m->start_arg = dup_or_null(m->start == START_EXEC ? info->command
+    m->start_arg = dup_or_null(m->start == START_EXEC        ? info->command
                                : m->start == START_SUBSYSTEM ? info->subsystem
                                                              : NULL,
                                &oom);
@@ -208,8 +207,7 @@ static void choose(sshmux__rchan_t *rc) {
     sshmux__relay_finish(rc, 0);
     return;
   }
-  if (m->len == 0 ||
-      (route = pick(rc->relay->opts.routes, m->line)) == NULL) {
+  if (m->len == 0 || (route = pick(rc->relay->opts.routes, m->line)) == NULL) {
     if (m->len > 0)
       out(rc, "sshmux: no such route\r\n");
     show(rc);

@@ -181,8 +181,7 @@ static void up_on_closed(sshmux_upchan_t *up, int status) {
       rc->type == SSHMUX_CHANNEL_SESSION) {
     if (status < 0) {
       sshmux__relay_note(rc, "sshmux: upstream channel lost: %s (%s)",
-                         sshmux_strerror(status),
-                         sshmux_upchan_last_error(up));
+                         sshmux_strerror(status), sshmux_upchan_last_error(up));
     } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL) {
       (void)sshmux_server_channel_exit_signal(rc->down, sig, 0, "");
     } else if (rc->started) {
@@ -380,8 +379,7 @@ static void forward(sshmux__rchan_t *rc, sshmux_server_request_t *req,
                           info->cols, info->rows, info->width_px,
                           info->height_px, fwd_done, f);
   else if (strcmp(info->type, "env") == 0)
-    r = sshmux_upchan_env(rc->up, info->env_name, info->env_value, fwd_done,
-                          f);
+    r = sshmux_upchan_env(rc->up, info->env_name, info->env_value, fwd_done, f);
   else if (strcmp(info->type, "shell") == 0)
     r = sshmux_upchan_shell(rc->up, fwd_done, f);
   else if (strcmp(info->type, "exec") == 0)
@@ -474,8 +472,7 @@ static const sshmux_route_t *conn_route(sshmux_relay_t *r,
 static void srv_channel_open(sshmux_server_conn_t *conn,
                              sshmux_server_channel_t *ch,
                              const sshmux_server_open_info_t *info) {
-  sshmux_relay_t *r =
-      sshmux_server_get_data(sshmux_server_conn_server(conn));
+  sshmux_relay_t *r = sshmux_server_get_data(sshmux_server_conn_server(conn));
   const char *user = sshmux_server_conn_user(conn);
   sshmux__rchan_t *rc;
   char msg[400];
@@ -611,9 +608,13 @@ int sshmux_relay_new(uv_loop_t *loop, sshmux_pool_t *pool,
   return 0;
 }
 
-sshmux_server_t *sshmux_relay_server(sshmux_relay_t *r) { return r->server; }
+sshmux_server_t *sshmux_relay_server(sshmux_relay_t *r) {
+  return r->server;
+}
 
-size_t sshmux_relay_channel_count(const sshmux_relay_t *r) { return r->nchans; }
+size_t sshmux_relay_channel_count(const sshmux_relay_t *r) {
+  return r->nchans;
+}
 
 void sshmux__relay_maybe_closed(sshmux_relay_t *r) {
   if (!r->closing || r->server != NULL || r->nchans > 0 || r->finished)
@@ -649,5 +650,9 @@ void sshmux_relay_close(sshmux_relay_t *r, sshmux_relay_close_cb close_cb,
   sshmux_server_close(r->server, server_closed);
 }
 
-void sshmux_relay_set_data(sshmux_relay_t *r, void *data) { r->data = data; }
-void *sshmux_relay_get_data(const sshmux_relay_t *r) { return r->data; }
+void sshmux_relay_set_data(sshmux_relay_t *r, void *data) {
+  r->data = data;
+}
+void *sshmux_relay_get_data(const sshmux_relay_t *r) {
+  return r->data;
+}

@@ -46,7 +46,9 @@ void rh_known(rh_t *h, test_sshd *s) {
   free(data);
 }
 
-void rh_routes_text(rh_t *h, const char *text) { append(h->routes, text); }
+void rh_routes_text(rh_t *h, const char *text) {
+  append(h->routes, text);
+}
 
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra) {
   char buf[2048];

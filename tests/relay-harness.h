@@ -11,11 +11,11 @@
 #include "test.h"
 
 typedef struct {
-  char dir[512];        /* the SSH dir */
-  char routes[600];     /* routes file */
-  char cfg[600];        /* ssh_config for the clients */
-  char log[600];        /* serve's stdout/stderr */
-  char key[600];        /* the local client's private key */
+  char dir[512];    /* the SSH dir */
+  char routes[600]; /* routes file */
+  char cfg[600];    /* ssh_config for the clients */
+  char log[600];    /* serve's stdout/stderr */
+  char key[600];    /* the local client's private key */
   int pid, port;
   int nroutes;
   char names[16][32]; /* Host NAME -> User NAME in the ssh_config */

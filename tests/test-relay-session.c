@@ -21,8 +21,8 @@ TEST_IMPL(relay_exit_status) {
 
   TEST_REQUIRE_PROGRAM("ssh");
   setup(&h, &s);
-  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "exit 7", NULL}),
-                       &out, &err);
+  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "exit 7", NULL}), &out,
+                       &err);
   if (st != 7)
     rh_dump(&h);
   ASSERT_EQ(st, 7);
@@ -80,8 +80,7 @@ TEST_IMPL(relay_signal_and_stderr) {
   setup(&h, &s);
   same_as_direct(&h, &s, "echo a; kill -TERM $$", 255);
   same_as_direct(&h, &s, "echo to-err >&2; echo to-out; exit 3", 3);
-  same_as_direct(&h, &s, "exec 2>/dev/null; sh -c 'kill -KILL $$'; echo $?",
-                 0);
+  same_as_direct(&h, &s, "exec 2>/dev/null; sh -c 'kill -KILL $$'; echo $?", 0);
   rh_stop(&h);
   test_sshd_stop(&s);
   return 0;
@@ -143,10 +142,9 @@ TEST_IMPL(relay_env_policy) {
   rh_route(&h, "r1", &s, NULL);
   rh_start(&h, NULL);
   memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"-o", "SendEnv=LANG LC_FOO SECRET_X",
-                                       "r1",
-                                       "echo \"$LANG|$LC_FOO|$SECRET_X\"",
-                                       NULL});
+  c.argv =
+      rh_ssh(&h, (const char *[]){"-o", "SendEnv=LANG LC_FOO SECRET_X", "r1",
+                                  "echo \"$LANG|$LC_FOO|$SECRET_X\"", NULL});
   c.env = env;
   c.out = &out;
   ASSERT_EQ(test_run(&c, &st), 0);
@@ -180,8 +178,8 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   /* A forwarding channel is refused at open, naming the problem. */
   st = test_run_simple(
       rh_ssh(&h, (const char *[]){"-o", "LogLevel=INFO", "-W", "127.0.0.1:9",
-                                  "nosuch", NULL}), &out,
-      &err);
+                                  "nosuch", NULL}),
+      &out, &err);
   ASSERT_EQ(st, 255);
   ASSERT_STR_CONTAINS(err, "no route named 'nosuch'");
   free(out);
