@@ -5,8 +5,6 @@
 
 #include "relay-harness.h"
 
-uint64_t test_now_ms(void);
-
 static void append(const char *path, const char *text) {
   FILE *f = fopen(path, "a");
   ASSERT(f != NULL);
