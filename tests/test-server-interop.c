@@ -1,0 +1,758 @@
+/* test-server-interop.c -- the server against REAL clients: OpenSSH ssh
+ * (defaults, every cipher/MAC/kex/host key of ours forced, re-keys both
+ * ways with 32 MiB checked byte for byte), plink, dbclient, paramiko and
+ * libssh2 (tests/tools/ssh2-client.c), all talking to examples/echo-server.
+ * Each checks exec output, exit codes 0/1/255, stderr kept apart from
+ * stdout and stdin echoed.  Then the refusals (wrong key, unknown user,
+ * password, garbage) with the server still serving others, and a client
+ * cut off at every point of the protocol (a proxy that closes after N
+ * bytes). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "fixture-sshd.h"
+#include "test.h"
+
+#define USER "tester"
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct {
+  int pid;
+  int port;
+  char log[600];
+} es_t;
+
+/* Keys for the user (authorized) and a stranger (not). */
+static void make_keys(void) {
+  char *pub;
+  ASSERT_OK(test_keygen("ed25519", test_path("id"), NULL));
+  ASSERT_OK(test_keygen("ed25519", test_path("other"), NULL));
+  pub = test_read_file(test_path("id.pub"), NULL);
+  ASSERT(pub != NULL);
+  ASSERT_OK(test_write_file(test_path("ak"), pub, 0600));
+  free(pub);
+}
+
+static void es_start(es_t *e, const char *extra1, const char *extra2) {
+  static char path[600];
+  const char *argv[16];
+  uint64_t deadline;
+  int n = 0;
+
+  snprintf(path, sizeof(path), "%s/examples/echo-server", test_build_dir());
+  static int starts;
+  char name[64];
+
+  snprintf(name, sizeof(name), "echo-server-%d.log", starts++);
+  snprintf(e->log, sizeof(e->log), "%s", test_path(name));
+  argv[n++] = path;
+  argv[n++] = "--port";
+  argv[n++] = "0";
+  argv[n++] = "--host-key";
+  argv[n++] = test_path("hostkey");
+  argv[n++] = "--authorized-keys";
+  argv[n++] = test_path("ak");
+  argv[n++] = "--user";
+  argv[n++] = USER;
+  argv[n++] = "--log";
+  argv[n++] = "info";
+  if (extra1)
+    argv[n++] = extra1;
+  if (extra2)
+    argv[n++] = extra2;
+  argv[n] = NULL;
+  e->pid = test_spawn(argv, e->log);
+  ASSERT_GT(e->pid, 0);
+  e->port = 0;
+  for (deadline = test_now_ms() + 10000; test_now_ms() < deadline;) {
+    char *log = test_read_file(e->log, NULL);
+    const char *p = log ? strstr(log, "listening on 127.0.0.1:") : NULL;
+    if (p != NULL)
+      e->port = atoi(p + 23);
+    free(log);
+    if (e->port > 0)
+      break;
+    usleep(10000);
+  }
+  ASSERT_GT(e->port, 0);
+  /* known_hosts for OpenSSH: both host keys under [127.0.0.1]:PORT. */
+  {
+    char kh[4096], *ed = test_read_file(test_path("hostkey.pub"), NULL),
+                   *ec = test_read_file(test_path("hostkey-ecdsa.pub"), NULL);
+    ASSERT(ed != NULL && ec != NULL);
+    snprintf(kh, sizeof(kh), "[127.0.0.1]:%d %s[127.0.0.1]:%d %s", e->port, ed,
+             e->port, ec);
+    ASSERT_OK(test_write_file(test_path("known_hosts"), kh, 0600));
+    free(ed);
+    free(ec);
+  }
+}
+
+static void es_stop(es_t *e) {
+  ASSERT_EQ(kill(e->pid, 0), 0); /* still alive after everything */
+  test_kill(e->pid);
+}
+
+/* ssh with our options, then extra args (NULL-terminated), then the
+ * destination and command.  Returns the exit status. */
+static int run_ssh(const es_t *e, const char *const *extra, const char *cmd,
+                   const char *in, size_t in_len, char **out, size_t *out_len,
+                   char **err) {
+  static char port[16], kh[700], dest[64];
+  const char *argv[48];
+  test_cmd_t c;
+  int n = 0, st = -1;
+
+  snprintf(port, sizeof(port), "%d", e->port);
+  snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", test_path("known_hosts"));
+  snprintf(dest, sizeof(dest), USER "@127.0.0.1");
+  argv[n++] = "ssh";
+  /* The caller's options first: for ssh the first value given wins. */
+  while (extra && *extra && n < 30)
+    argv[n++] = *extra++;
+  argv[n++] = "-F";
+  argv[n++] = "/dev/null";
+  argv[n++] = "-p";
+  argv[n++] = port;
+  argv[n++] = "-o";
+  argv[n++] = kh;
+  argv[n++] = "-o";
+  argv[n++] = "StrictHostKeyChecking=yes";
+  argv[n++] = "-o";
+  argv[n++] = "BatchMode=yes";
+  argv[n++] = "-o";
+  argv[n++] = "IdentitiesOnly=yes";
+  argv[n++] = "-o";
+  argv[n++] = "LogLevel=ERROR";
+  argv[n++] = dest;
+  if (cmd)
+    argv[n++] = cmd;
+  argv[n] = NULL;
+  memset(&c, 0, sizeof(c));
+  c.argv = argv;
+  c.in = in;
+  c.in_len = in_len;
+  c.out = out;
+  c.out_len = out_len;
+  c.err = err;
+  c.timeout_ms = 60000;
+  ASSERT_OK(test_run(&c, &st));
+  return st;
+}
+
+#define ID "-i", test_path("id")
+
+/* exec output, exit codes 0/1/255, stderr apart, stdin echoed: the same
+ * checks for every client, through a runner of the form below. */
+typedef int (*runner_fn)(const es_t *e, const char *cmd, const char *in,
+                         char **out, char **err);
+
+static void check_client(const es_t *e, runner_fn run) {
+  char *out = NULL, *err = NULL;
+
+  ASSERT_EQ(run(e, "hello world", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "hello world\n");
+  free(out), free(err);
+  ASSERT_EQ(run(e, "exit 0", NULL, &out, &err), 0);
+  free(out), free(err);
+  ASSERT_EQ(run(e, "exit 1", NULL, &out, &err), 1);
+  free(out), free(err);
+  ASSERT_EQ(run(e, "exit 255", NULL, &out, &err), 255);
+  free(out), free(err);
+  ASSERT_EQ(run(e, "stderr to-stderr", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "");
+  ASSERT_STR_CONTAINS(err, "to-stderr\n");
+  free(out), free(err);
+  ASSERT_EQ(run(e, "cat", "line one\nline two\n", &out, &err), 0);
+  ASSERT_STR_EQ(out, "line one\nline two\n");
+  free(out), free(err);
+}
+
+static int run_openssh(const es_t *e, const char *cmd, const char *in,
+                       char **out, char **err) {
+  const char *extra[] = {ID, NULL};
+  return run_ssh(e, extra, cmd, in, in ? strlen(in) : 0, out, NULL, err);
+}
+
+TEST_IMPL_T(server_interop_openssh, 120) {
+  es_t e;
+  char *out = NULL, *err = NULL;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  check_client(&e, run_openssh);
+  /* direct-tcpip (ssh -W): the echo service on port 7; others refused
+   * with the embedder's message. */
+  {
+    const char *w7[] = {ID, "-W", "127.0.0.1:7", NULL};
+    const char *w8[] = {ID, "-W", "127.0.0.1:8", "-o", "LogLevel=INFO", NULL};
+    ASSERT_EQ(run_ssh(&e, w7, NULL, "ping\n", 5, &out, NULL, &err), 0);
+    ASSERT_STR_EQ(out, "ping\n");
+    free(out), free(err);
+    ASSERT_EQ(run_ssh(&e, w8, NULL, "", 0, &out, NULL, &err), 255);
+    ASSERT_STR_CONTAINS(err, "echo-server only forwards to port 7");
+    free(out), free(err);
+  }
+  /* A pty shell: prompt, echo, "exit". */
+  {
+    const char *tt[] = {ID, "-tt", NULL};
+    ASSERT_EQ(run_ssh(&e, tt, NULL, "hello\nexit\n", 11, &out, NULL, &err), 0);
+    ASSERT_STR_CONTAINS(out, "echo$ ");
+    ASSERT_STR_CONTAINS(out, "hello\r\n");
+    free(out), free(err);
+  }
+  /* Keepalives are answered (the client would drop us otherwise). */
+  {
+    const char *ka[] = {
+        ID, "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1", NULL};
+    ASSERT_EQ(run_ssh(&e, ka, "cat", NULL, 0, &out, NULL, &err), 0);
+    free(out), free(err);
+  }
+  es_stop(&e);
+  return 0;
+}
+
+TEST_IMPL_T(server_interop_openssh_algorithms, 120) {
+  static const char *const forced[][4] = {
+      {"-c", "chacha20-poly1305@openssh.com", NULL, NULL},
+      {"-c", "aes128-gcm@openssh.com", NULL, NULL},
+      {"-c", "aes256-gcm@openssh.com", NULL, NULL},
+      {"-c", "aes128-ctr", NULL, NULL},
+      {"-c", "aes256-ctr", NULL, NULL},
+      {"-c", "aes128-ctr", "-m", "hmac-sha2-256"},
+      {"-c", "aes256-ctr", "-m", "hmac-sha2-512"},
+      {"-c", "aes128-ctr", "-m", "hmac-sha2-256-etm@openssh.com"},
+      {"-c", "aes256-ctr", "-m", "hmac-sha2-512-etm@openssh.com"},
+      {"-o", "KexAlgorithms=curve25519-sha256", NULL, NULL},
+      {"-o", "KexAlgorithms=curve25519-sha256@libssh.org", NULL, NULL},
+      {"-o", "KexAlgorithms=ecdh-sha2-nistp256", NULL, NULL},
+      {"-o", "HostKeyAlgorithms=ssh-ed25519", NULL, NULL},
+      {"-o", "HostKeyAlgorithms=ecdsa-sha2-nistp256", NULL, NULL},
+  };
+  es_t e;
+  size_t i;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  for (i = 0; i < COUNT(forced); i++) {
+    const char *extra[8] = {ID};
+    char *out = NULL, *err = NULL;
+    int n = 2, j;
+    for (j = 0; j < 4 && forced[i][j]; j++)
+      extra[n++] = forced[i][j];
+    extra[n] = NULL;
+    if (run_ssh(&e, extra, "alg-ok", NULL, 0, &out, NULL, &err) != 0 ||
+        strcmp(out, "alg-ok\n") != 0)
+      test_fail(__FILE__, __LINE__, "%s %s %s: \"%s\" / \"%s\"", forced[i][0],
+                forced[i][1], forced[i][3] ? forced[i][3] : "", out, err);
+    free(out), free(err);
+  }
+  es_stop(&e);
+  return 0;
+}
+
+/* 32 MiB through `exec cat` with the client re-keying every MiB, then
+ * 8 MiB with the server re-keying every MiB; both byte-exact. */
+TEST_IMPL_T(server_interop_openssh_rekey, 180) {
+  const size_t big = 32u << 20, small = 8u << 20;
+  char *data = malloc(big), *out = NULL, *err = NULL;
+  size_t out_len = 0, i;
+  es_t e;
+  uint32_t x = 12345;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT(data != NULL);
+  for (i = 0; i < big; i++) {
+    x = x * 1103515245u + 12345u;
+    data[i] = (char)(x >> 16);
+  }
+  make_keys();
+  es_start(&e, NULL, NULL);
+  {
+    const char *extra[] = {ID, "-o", "RekeyLimit=1M", "-v", NULL};
+    ASSERT_EQ(run_ssh(&e, extra, "cat", data, big, &out, &out_len, &err), 0);
+    ASSERT_EQ(out_len, big);
+    ASSERT_MEM_EQ(out, data, big);
+    ASSERT_STR_CONTAINS(err, "SSH2_MSG_KEXINIT sent");
+    free(out), free(err);
+  }
+  es_stop(&e);
+  es_start(&e, "--rekey-bytes", "1000000");
+  {
+    const char *extra[] = {ID, "-v", NULL};
+    const char *p;
+    int kexinits = 0;
+    int st = run_ssh(&e, extra, "cat", data, small, &out, &out_len, &err);
+    if (st != 0) {
+      char *log = test_read_file(e.log, NULL);
+      fprintf(stderr, "ssh: %s\nserver: %s\n",
+              err ? err + (strlen(err) > 3000 ? strlen(err) - 3000 : 0) : "",
+              log ? log : "");
+      free(log);
+    }
+    ASSERT_EQ(st, 0);
+    ASSERT_EQ(out_len, small);
+    ASSERT_MEM_EQ(out, data, small);
+    /* Server-initiated re-keys: the client sees our KEXINIT many times. */
+    for (p = err; (p = strstr(p, "SSH2_MSG_KEXINIT received")) != NULL; p++)
+      kexinits++;
+    ASSERT_GE(kexinits, 8);
+    free(out), free(err);
+  }
+  es_stop(&e);
+  free(data);
+  return 0;
+}
+
+/* ---- the other clients ---- */
+
+static const es_t *g_es;
+
+static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
+                     char **err) {
+  static char port[16], fp[128];
+  const char *argv[16];
+  test_cmd_t c;
+  int st = -1;
+
+  snprintf(port, sizeof(port), "%d", e->port);
+  if (fp[0] == '\0') {
+    /* The host key's SHA256 fingerprint, as ssh-keygen -l prints it. */
+    const char *kg[] = {"ssh-keygen", "-lf", test_path("hostkey.pub"), NULL};
+    char *o = NULL;
+    ASSERT_EQ(test_run_simple(kg, &o, NULL), 0);
+    ASSERT(sscanf(o, "%*d %127s", fp) == 1);
+    free(o);
+  }
+  argv[0] = "plink";
+  argv[1] = "-batch";
+  argv[2] = "-P";
+  argv[3] = port;
+  argv[4] = "-hostkey";
+  argv[5] = fp;
+  argv[6] = "-i";
+  argv[7] = test_path("id.ppk");
+  argv[8] = "-l";
+  argv[9] = USER;
+  argv[10] = "127.0.0.1";
+  argv[11] = cmd;
+  argv[12] = NULL;
+  memset(&c, 0, sizeof(c));
+  c.argv = argv;
+  c.in = in ? in : "";
+  c.in_len = in ? strlen(in) : 0;
+  c.out = out;
+  c.err = err;
+  ASSERT_OK(test_run(&c, &st));
+  return st;
+}
+
+TEST_IMPL_T(server_interop_plink, 120) {
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("plink");
+  TEST_REQUIRE_PROGRAM("puttygen");
+  make_keys();
+  {
+    const char *pg[] = {"puttygen", test_path("id"),     "-O", "private",
+                        "-o",       test_path("id.ppk"), NULL};
+    ASSERT_EQ(test_run_simple(pg, NULL, NULL), 0);
+  }
+  es_start(&e, NULL, NULL);
+  g_es = &e;
+  check_client(&e, run_plink);
+  es_stop(&e);
+  return 0;
+}
+
+static int run_dbclient(const es_t *e, const char *cmd, const char *in,
+                        char **out, char **err) {
+  static char port[16], home[700];
+  const char *argv[16], *env[2];
+  test_cmd_t c;
+  int st = -1;
+
+  snprintf(port, sizeof(port), "%d", e->port);
+  snprintf(home, sizeof(home), "HOME=%s", test_path("dbhome"));
+  argv[0] = "dbclient";
+  argv[1] = "-y"; /* accept and remember the host key (in our HOME) */
+  argv[2] = "-p";
+  argv[3] = port;
+  argv[4] = "-i";
+  argv[5] = test_path("id.db");
+  argv[6] = USER "@127.0.0.1";
+  argv[7] = cmd;
+  argv[8] = NULL;
+  env[0] = home;
+  env[1] = NULL;
+  memset(&c, 0, sizeof(c));
+  c.argv = argv;
+  c.in = in ? in : "";
+  c.in_len = in ? strlen(in) : 0;
+  c.out = out;
+  c.err = err;
+  c.env = env;
+  ASSERT_OK(test_run(&c, &st));
+  return st;
+}
+
+TEST_IMPL_T(server_interop_dbclient, 120) {
+  es_t e;
+  char *out = NULL, *err = NULL;
+
+  TEST_REQUIRE_PROGRAM("dbclient");
+  TEST_REQUIRE_PROGRAM("dropbearconvert");
+  make_keys();
+  {
+    const char *dc[] = {"dropbearconvert", "openssh",          "dropbear",
+                        test_path("id"),   test_path("id.db"), NULL};
+    ASSERT_EQ(test_run_simple(dc, NULL, NULL), 0);
+    ASSERT_OK(mkdir(test_path("dbhome"), 0700) == 0 ? 0 : -1);
+  }
+  es_start(&e, NULL, NULL);
+  /* dbclient sends a guessed KEX_ECDH_INIT (first_kex_packet_follows). */
+  check_client(&e, run_dbclient);
+  ASSERT_EQ(run_dbclient(&e, "cat", "dropbear\n", &out, &err), 0);
+  ASSERT_STR_EQ(out, "dropbear\n");
+  free(out), free(err);
+  es_stop(&e);
+  return 0;
+}
+
+static int run_paramiko(const es_t *e, const char *cmd, const char *in,
+                        char **out, char **err) {
+  static const char script[] =
+      "import sys, paramiko\n"
+      "port, key, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+      "c = paramiko.SSHClient()\n"
+      "c.set_missing_host_key_policy(paramiko.AutoAddPolicy())\n"
+      "c.connect('127.0.0.1', port, username='" USER "',\n"
+      "  pkey=paramiko.Ed25519Key.from_private_key_file(key),\n"
+      "  allow_agent=False, look_for_keys=False)\n"
+      "i, o, e = c.exec_command(cmd)\n"
+      "data = sys.stdin.buffer.read()\n"
+      "if data: i.write(data)\n"
+      "i.channel.shutdown_write()\n"
+      "sys.stdout.buffer.write(o.read()); sys.stdout.flush()\n"
+      "sys.stderr.buffer.write(e.read()); sys.stderr.flush()\n"
+      "st = o.channel.recv_exit_status()\n"
+      "c.close()\n"
+      "sys.exit(st)\n";
+  static char port[16];
+  const char *argv[8];
+  test_cmd_t c;
+  int st = -1;
+
+  snprintf(port, sizeof(port), "%d", e->port);
+  argv[0] = "/usr/bin/python3";
+  argv[1] = "-c";
+  argv[2] = script;
+  argv[3] = port;
+  argv[4] = test_path("id");
+  argv[5] = cmd;
+  argv[6] = NULL;
+  memset(&c, 0, sizeof(c));
+  c.argv = argv;
+  c.in = in ? in : "";
+  c.in_len = in ? strlen(in) : 0;
+  c.out = out;
+  c.err = err;
+  ASSERT_OK(test_run(&c, &st));
+  return st;
+}
+
+TEST_IMPL_T(server_interop_paramiko, 120) {
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  {
+    const char *chk[] = {"/usr/bin/python3", "-c", "import paramiko", NULL};
+    if (test_run_simple(chk, NULL, NULL) != 0) {
+      if (test_in_ci())
+        test_fail(__FILE__, __LINE__, "paramiko missing");
+      printf("# paramiko missing\n");
+      return TEST_SKIP;
+    }
+  }
+  make_keys();
+  es_start(&e, NULL, NULL);
+  check_client(&e, run_paramiko);
+  es_stop(&e);
+  return 0;
+}
+
+static int run_libssh2(const es_t *e, const char *cmd, const char *in,
+                       char **out, char **err) {
+  static char port[16], tool[600];
+  const char *argv[10];
+  test_cmd_t c;
+  int st = -1;
+
+  snprintf(port, sizeof(port), "%d", e->port);
+  snprintf(tool, sizeof(tool), "%s/tests/tools/ssh2-client", test_build_dir());
+  argv[0] = tool;
+  argv[1] = "127.0.0.1";
+  argv[2] = port;
+  argv[3] = USER;
+  argv[4] = test_path("id");
+  argv[5] = cmd;
+  argv[6] = in ? "--stdin" : NULL;
+  argv[7] = NULL;
+  memset(&c, 0, sizeof(c));
+  c.argv = argv;
+  c.in = in;
+  c.in_len = in ? strlen(in) : 0;
+  c.out = out;
+  c.err = err;
+  ASSERT_OK(test_run(&c, &st));
+  return st;
+}
+
+TEST_IMPL_T(server_interop_libssh2, 120) {
+  es_t e;
+
+  make_keys();
+  es_start(&e, NULL, NULL);
+  /* libssh2 1.10 takes the ECDSA host key and AES-CTR + HMAC. */
+  check_client(&e, run_libssh2);
+  es_stop(&e);
+  return 0;
+}
+
+/* ---- refusals ---- */
+
+/* Connect raw, send bytes, and collect what comes back until the server
+ * closes (or 5 s pass).  Returns the bytes (NUL-terminated, caller frees)
+ * and sets *closed. */
+static char *raw_exchange(int port, const void *send_buf, size_t n, int *closed,
+                          size_t *got_len) {
+  /* n == 0: connect and hang up at once. */
+  struct sockaddr_in sin;
+  char *got = calloc(1, 65536);
+  size_t got_n = 0;
+  uint64_t deadline = test_now_ms() + 5000;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  ASSERT(fd >= 0 && got != NULL);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  if (n > 0)
+    ASSERT_EQ(write(fd, send_buf, n), (ssize_t)n);
+  *closed = 0;
+  while (n > 0 && test_now_ms() < deadline && got_n < 65535) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    ssize_t r;
+    if (poll(&pfd, 1, 100) <= 0)
+      continue;
+    r = read(fd, got + got_n, 65535 - got_n);
+    if (r <= 0) {
+      *closed = 1;
+      break;
+    }
+    got_n += (size_t)r;
+  }
+  close(fd);
+  if (got_len)
+    *got_len = got_n;
+  return got;
+}
+
+static int memfind(const char *hay, size_t n, const char *needle) {
+  size_t l = strlen(needle), i;
+  for (i = 0; i + l <= n; i++)
+    if (memcmp(hay + i, needle, l) == 0)
+      return 1;
+  return 0;
+}
+
+TEST_IMPL_T(server_interop_refusals, 120) {
+  es_t e;
+  char *out = NULL, *err = NULL, *got;
+  size_t got_n;
+  int closed;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  /* A key that is not authorized. */
+  {
+    const char *extra[] = {"-i", test_path("other"), NULL};
+    ASSERT_EQ(run_ssh(&e, extra, "true", NULL, 0, &out, NULL, &err), 255);
+    ASSERT_STR_CONTAINS(err, "Permission denied (publickey)");
+    free(out), free(err);
+  }
+  /* The right key for a user the embedder does not know. */
+  {
+    const char *extra[] = {ID, "-l", "mallory", NULL};
+    static char port[16];
+    const char *argv[] = {"ssh",
+                          "-F",
+                          "/dev/null",
+                          "-p",
+                          port,
+                          "-i",
+                          test_path("id"),
+                          "-o",
+                          "BatchMode=yes",
+                          "-o",
+                          "StrictHostKeyChecking=no",
+                          "-o",
+                          "UserKnownHostsFile=/dev/null",
+                          "-o",
+                          "LogLevel=ERROR",
+                          "mallory@127.0.0.1",
+                          "true",
+                          NULL};
+    test_cmd_t c;
+    int st = -1;
+    (void)extra;
+    snprintf(port, sizeof(port), "%d", e.port);
+    memset(&c, 0, sizeof(c));
+    c.argv = argv;
+    c.err = &err;
+    ASSERT_OK(test_run(&c, &st));
+    ASSERT_EQ(st, 255);
+    ASSERT_STR_CONTAINS(err, "Permission denied (publickey)");
+    free(err);
+  }
+  /* Password and keyboard-interactive are never offered. */
+  {
+    const char *extra[] = {"-o", "PubkeyAuthentication=no", "-o",
+                           "PreferredAuthentications=password,keyboard-"
+                           "interactive",
+                           NULL};
+    ASSERT_EQ(run_ssh(&e, extra, "true", NULL, 0, &out, NULL, &err), 255);
+    ASSERT_STR_CONTAINS(err, "Permission denied (publickey)");
+    free(out), free(err);
+  }
+  /* Not SSH at all: sshd's answer, then the door closes. */
+  got = raw_exchange(e.port, "GET / HTTP/1.0\r\n\r\n", 18, &closed, &got_n);
+  ASSERT(closed);
+  ASSERT(memfind(got, got_n, "Protocol mismatch."));
+  free(got);
+  /* SSH then garbage: a DISCONNECT naming the problem (in the clear before
+   * keys), then close. */
+  {
+    char buf[600];
+    memcpy(buf, "SSH-2.0-garbage\r\n", 17);
+    memset(buf + 17, 0xee, sizeof(buf) - 17);
+    got = raw_exchange(e.port, buf, sizeof(buf), &closed, &got_n);
+    ASSERT(closed);
+    ASSERT(memfind(got, got_n, "bad packet length"));
+    free(got);
+  }
+  /* Nothing sent at all, just a close: fine. */
+  got = raw_exchange(e.port, NULL, 0, &closed, &got_n);
+  free(got);
+  /* And the server still serves. */
+  ASSERT_EQ(run_openssh(&e, "still here", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "still here\n");
+  free(out), free(err);
+  es_stop(&e);
+  return 0;
+}
+
+/* A proxy that forwards one connection both ways but closes both sides
+ * once `cut` bytes went from the client to the server: the server sees a
+ * client vanish at that point of the protocol. */
+static void proxy_once(int lfd, int port, size_t cut) {
+  struct sockaddr_in sin;
+  int c = accept(lfd, NULL, NULL), s = socket(AF_INET, SOCK_STREAM, 0);
+  size_t sent = 0;
+  char buf[65536];
+
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (c < 0 || connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+    _exit(1);
+  for (;;) {
+    struct pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
+    ssize_t r;
+    if (sent >= cut)
+      break;
+    if (poll(p, 2, 10000) <= 0)
+      break;
+    if (p[0].revents) {
+      r = read(c, buf, sizeof(buf) < cut - sent ? sizeof(buf) : cut - sent);
+      if (r <= 0 || write(s, buf, (size_t)r) != r)
+        break;
+      sent += (size_t)r;
+    }
+    if (p[1].revents) {
+      r = read(s, buf, sizeof(buf));
+      if (r <= 0 || write(c, buf, (size_t)r) != r)
+        break;
+    }
+  }
+  close(s);
+  close(c);
+  _exit(0);
+}
+
+TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
+  es_t e;
+  struct sockaddr_in sin;
+  socklen_t sl = sizeof(sin);
+  char *out = NULL, *err = NULL;
+  size_t cut;
+  int lfd, pport;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  lfd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  ASSERT_EQ(listen(lfd, 4), 0);
+  ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
+  pport = ntohs(sin.sin_port);
+  {
+    /* The proxy's port names the same host keys. */
+    char kh[8192], *ed = test_read_file(test_path("hostkey.pub"), NULL);
+    ASSERT(ed != NULL);
+    snprintf(kh, sizeof(kh), "[127.0.0.1]:%d %s[127.0.0.1]:%d %s", pport, ed,
+             e.port, ed);
+    ASSERT_OK(test_write_file(test_path("known_hosts"), kh, 0600));
+    free(ed);
+  }
+  /* The client sends ~4 KiB for a whole `cat` session: cut everywhere in
+   * it (identification, KEXINIT, ECDH, NEWKEYS, service, userauth, channel
+   * open, request, data, EOF, close), with finer steps early on. */
+  for (cut = 0; cut < 6000; cut += cut < 64 ? 7 : cut < 2048 ? 97 : 331) {
+    es_t via = e;
+    pid_t pid = fork();
+    const char *extra[] = {ID, "-o", "HostKeyAlgorithms=ssh-ed25519", NULL};
+    ASSERT(pid >= 0);
+    if (pid == 0)
+      proxy_once(lfd, e.port, cut);
+    via.port = pport;
+    (void)run_ssh(&via, extra, "cat", "some input\n", 11, &out, NULL, &err);
+    free(out), free(err);
+    out = err = NULL;
+    ASSERT_EQ(waitpid(pid, NULL, 0), pid);
+  }
+  close(lfd);
+  /* Every cut client is gone and the server is unharmed. */
+  ASSERT_EQ(run_openssh(&e, "unharmed", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "unharmed\n");
+  free(out), free(err);
+  es_stop(&e);
+  return 0;
+}
