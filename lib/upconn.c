@@ -551,6 +551,15 @@ static int drive_open(sshmux__upconn_t *c) {
     sshmux__upchan_opened(ch, lch);
     return 1;
   }
+  if (err == LIBSSH2_ERROR_TIMEOUT) {
+    /* libssh2 waits 60 s for an open's reply; the server still lives if
+     * it got this far without the liveness probe failing. */
+    char text[SSHMUX__ERRLEN];
+    snprintf(text, sizeof(text), "%s did not answer the %s open in time",
+             c->label, type);
+    sshmux__upchan_fail_open(ch, SSHMUX_ETIMEOUT, text);
+    return 1;
+  }
   if (err != LIBSSH2_ERROR_CHANNEL_FAILURE) {
     c->opening = ch; /* failed with the connection */
     return err;

@@ -228,3 +228,36 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
   test_sshd_stop(&s);
   return 0;
 }
+
+TEST_IMPL_T(pool_hostkey_cert_authority_needs_confirmation, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  const char *kh = test_path("kh_ca");
+  const char *ca = test_path("ca_key");
+  char line[1200], *pub;
+  ph_job_t a;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  ASSERT_OK(test_keygen("ed25519", ca, NULL));
+  snprintf(line, sizeof(line), "%s.pub", ca);
+  pub = test_read_file(line, NULL);
+  snprintf(line, sizeof(line), "@cert-authority [%s]:%d %s", s.addr, s.port,
+           pub);
+  free(pub);
+  ASSERT_OK(test_write_file(kh, line, 0600));
+  ph_options(&o, kh);
+  ph_init(&h, &o);
+  ph_target(&t, &s);
+  t.accept_new_hostkey = 1; /* not honoured while a CA line names the host */
+  ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_ENOPROMPTER);
+  ph_prompts(&h, decide_hostkey, "yes");
+  ASSERT_OK(run_one(&h, &t, &a));
+  ASSERT_EQ(h.nprompts, 1);
+  ASSERT_STR_CONTAINS(h.prompts[0].instruction, "cert-authority");
+  ph_close(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
