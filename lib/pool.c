@@ -433,10 +433,13 @@ int sshmux_pool_open_channel(sshmux_pool_t *p, const sshmux_target_t *t,
       t->host == NULL || *t->host == '\0' || t->user == NULL ||
       *t->user == '\0' || t->port < 0 || t->port > 65535)
     return SSHMUX_EINVAL;
-  for (const sshmux_target_t *j = t->jump, *k = t; j != NULL; j = j->jump) {
-    if (j == k || j->host == NULL || j->user == NULL)
-      return SSHMUX_EINVAL; /* a cycle of one, or an incomplete hop */
-    k = j;
+  {
+    /* At most 8 hops: that also stops a cycle in the chain. */
+    int hops = 0;
+    for (const sshmux_target_t *j = t->jump; j != NULL; j = j->jump)
+      if (++hops > 8 || j->host == NULL || *j->host == '\0' ||
+          j->user == NULL || *j->user == '\0' || j->port < 0 || j->port > 65535)
+        return SSHMUX_EINVAL;
   }
   ch = sshmux__upchan_new(p, spec, cbs, data, open_cb, &err);
   if (ch == NULL)

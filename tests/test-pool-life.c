@@ -271,3 +271,44 @@ TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   test_sshd_stop(&s);
   return 0;
 }
+
+static void never_open(sshmux_upchan_t *ch, int status) {
+  (void)ch;
+  (void)status;
+  test_fail(__FILE__, __LINE__, "open_cb after a synchronous error");
+}
+
+TEST_IMPL(pool_open_channel_invalid) {
+  sshmux_pool_options_t o;
+  sshmux_target_t t, a, b;
+  sshmux_upchan_spec_t spec;
+  ph_t h;
+
+  ph_options(&o, NULL);
+  ph_init(&h, &o);
+  memset(&spec, 0, sizeof(spec));
+  spec.type = SSHMUX_UPCHAN_SESSION;
+  sshmux_target_init(&t);
+  t.user = "u";
+  ASSERT_ERR(
+      sshmux_pool_open_channel(h.pool, &t, &spec, NULL, NULL, never_open, NULL),
+      SSHMUX_EINVAL); /* no host */
+  t.host = "h";
+  sshmux_target_init(&a);
+  sshmux_target_init(&b);
+  a.user = b.user = "u";
+  a.host = b.host = "j";
+  a.jump = &b;
+  b.jump = &a; /* a cycle */
+  t.jump = &a;
+  ASSERT_ERR(
+      sshmux_pool_open_channel(h.pool, &t, &spec, NULL, NULL, never_open, NULL),
+      SSHMUX_EINVAL);
+  t.jump = NULL;
+  spec.type = SSHMUX_UPCHAN_DIRECT_TCPIP; /* no host:port */
+  ASSERT_ERR(
+      sshmux_pool_open_channel(h.pool, &t, &spec, NULL, NULL, never_open, NULL),
+      SSHMUX_EINVAL);
+  ph_close(&h);
+  return 0;
+}

@@ -99,7 +99,7 @@ typedef struct sshmux_target_s {
   const char *const *identity_files; /* NULL-terminated; may be NULL */
   const char *password;              /* optional; else asked by prompt */
   /* Reached through this jump host (which may have its own jump: a
-   * chain), or directly when NULL. */
+   * chain of at most 8 hops), or directly when NULL. */
   const struct sshmux_target_s *jump;
   int idle_timeout_s;     /* < 0 = pool default; 0 = never */
   int max_lifetime_s;     /* < 0 = pool default; 0 = unlimited */
@@ -153,7 +153,8 @@ typedef struct {
  * and must not be used any more).  On success the owner must close it. */
 typedef void (*sshmux_upchan_open_cb)(sshmux_upchan_t *ch, int status);
 
-/* Ask for a channel to target.  target and spec are copied.  On success
+/* Ask for a channel to target.  target and spec are copied.  Embedders
+ * must ignore SIGPIPE (the jump-host pump writes to a socketpair).  On success
  * *out is the new channel (pending: open_cb says when it is usable); its
  * user data is data.  Fails synchronously only for invalid arguments
  * (SSHMUX_EINVAL) or no memory; a locked or closing pool reports through
