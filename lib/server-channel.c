@@ -359,6 +359,22 @@ void sshmux__chan_reap(sshmux_server_conn_t *conn) {
   }
 }
 
+void sshmux__chan_trim(sshmux_server_conn_t *conn) {
+  uint32_t i;
+  int j;
+
+  for (i = 0; i < conn->nchans; i++) {
+    sshmux_server_channel_t *ch = conn->chans[i];
+    if (ch == NULL)
+      continue;
+    for (j = 0; j < 2; j++)
+      if (sshmux__buf_remaining(&ch->out[j]) == 0)
+        sshmux__buf_free(&ch->out[j]);
+    if (sshmux__buf_remaining(&ch->held) == 0)
+      sshmux__buf_free(&ch->held);
+  }
+}
+
 void sshmux__chan_teardown(sshmux_server_conn_t *conn) {
   uint32_t i;
 
@@ -780,12 +796,9 @@ static int chan_drain(sshmux_server_channel_t *ch, size_t budget) {
       return 0;
     }
     q->pos += chunk;
-    if (sshmux__buf_remaining(q) == 0) {
-      if (q->cap > 4 * DEFAULT_HIGH_WATER)
-        sshmux__buf_free(q);
-      else
-        sshmux__buf_reset(q);
-    }
+    if (sshmux__buf_remaining(q) == 0)
+      sshmux__buf_reset(q); /* storage kept for the next burst; trimmed
+                               by the connection timer when idle */
     ch->twin -= chunk;
     budget -= chunk;
   }

@@ -326,6 +326,8 @@ int sshmux__global_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
 void sshmux__chan_pump(sshmux_server_conn_t *conn);
 /* Run close callbacks of every channel (connection ending). */
 void sshmux__chan_teardown(sshmux_server_conn_t *conn);
+/* Release the storage of empty channel buffers (idle connections). */
+void sshmux__chan_trim(sshmux_server_conn_t *conn);
 /* Free channels and requests whose end was deferred. */
 void sshmux__chan_reap(sshmux_server_conn_t *conn);
 void sshmux__chan_free_all(sshmux_server_conn_t *conn);

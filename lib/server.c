@@ -325,6 +325,18 @@ static void on_timer(uv_timer_t *t) {
     return;
   }
   sshmux__transport_check_rekey(conn, 0);
+  /* Idle connections give their buffers back (an idle session costs
+   * little more than its structs); busy ones keep them, so the data path
+   * never allocates per packet. */
+  if (sshmux__buf_remaining(&conn->rbuf) == 0)
+    sshmux__buf_free(&conn->rbuf);
+  if (!conn->writing) {
+    if (conn->wbuf[0].len == 0)
+      sshmux__buf_free(&conn->wbuf[0]);
+    if (conn->wbuf[1].len == 0)
+      sshmux__buf_free(&conn->wbuf[1]);
+  }
+  sshmux__chan_trim(conn);
   sshmux__conn_mark_dirty(conn);
 }
 

@@ -662,6 +662,18 @@ TEST_IMPL_T(server_interop_refusals, 120) {
   ASSERT_STR_EQ(out, "still here\n");
   free(out), free(err);
   es_stop(&e);
+  /* A client that never authenticates is shown the door after the login
+   * grace time. */
+  es_start(&e, "--login-grace", "300");
+  {
+    uint64_t t0 = test_now_ms();
+    got = raw_exchange(e.port, "SSH-2.0-slow\r\n", 14, &closed, &got_n);
+    ASSERT(closed);
+    ASSERT_LT(test_now_ms() - t0, 3000);
+    ASSERT(memfind(got, got_n, "login grace time exceeded"));
+    free(got);
+  }
+  es_stop(&e);
   return 0;
 }
 
