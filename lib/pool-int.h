@@ -137,6 +137,10 @@ struct sshmux__upconn {
   sshmux__link_t chans;  /* upchans with a libssh2 channel */
   sshmux__link_t open_q; /* upchans waiting to be opened */
   sshmux_upchan_t *opening;
+  /* The channel whose request is in flight: one per connection, because
+   * libssh2 1.10's reply matching (_libssh2_packet_requirev) fails the
+   * waiting request when a reply for ANOTHER channel arrives first. */
+  sshmux_upchan_t *req_owner;
   unsigned nchans, nsessions, learned_limit, dependents;
   uint64_t hold_until; /* no opens before (loop ms) */
   int probe_inflight;

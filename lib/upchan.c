@@ -212,6 +212,10 @@ static void queue_closed(sshmux_upchan_t *ch, int status) {
 static void detach(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
 
+  if (c != NULL && c->req_owner == ch) {
+    c->req_owner = NULL;
+    sshmux__upconn_schedule(c);
+  }
   if (c != NULL && ch->lch != NULL) {
     c->nchans--;
     if (ch->type == SSHMUX_UPCHAN_SESSION)
@@ -337,10 +341,12 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
   if (ch->state != SSHMUX__CH_OPEN)
     return 0;
 
-  /* Requests, one in flight. */
-  if (ch->req_inflight == NULL && !sshmux__list_empty(&ch->reqs)) {
+  /* Requests, one in flight per connection (see req_owner). */
+  if (ch->req_inflight == NULL && !sshmux__list_empty(&ch->reqs) &&
+      (c->req_owner == NULL || c->req_owner == ch)) {
     ch->req_inflight = SSHMUX__CONTAINER_OF(ch->reqs.next, sshmux__req_t, link);
     sshmux__list_remove(&ch->req_inflight->link);
+    c->req_owner = ch;
   }
   if (ch->req_inflight != NULL) {
     sshmux__req_t *r = ch->req_inflight;
@@ -349,6 +355,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
       if (rc != 0 && !chan_level(rc))
         return rc;
       ch->req_inflight = NULL;
+      c->req_owner = NULL;
+      sshmux__upconn_schedule(c); /* another channel's request may wait */
       if (rc != 0)
         chan_errmsg(ch, ssh2_msg(s));
       if (r->cb != NULL)

@@ -1,0 +1,166 @@
+/* test-relay-load.c -- many sessions and misbehaving peers through
+ * `sshmuxd serve`: 50 concurrent sessions share one upstream login (or as
+ * few as the upstream's MaxSessions allows), and a reader or writer that
+ * stalls does not make sshmuxd's memory grow past a fixed bound. */
+#include <signal.h>
+#include <unistd.h>
+
+#include "relay-harness.h"
+
+/* Lines of `log` containing `what`. */
+static int count_in(const char *path, const char *what) {
+  char *data = test_read_file(path, NULL), *p;
+  int n = 0;
+
+  for (p = data; p != NULL && (p = strstr(p, what)) != NULL; p++)
+    n++;
+  free(data);
+  return n;
+}
+
+static void fifty(int max_sessions, int *logins) {
+  test_sshd s;
+  test_sshd_opts so;
+  rh_t h;
+  char script[4096], path[700];
+  int st, i;
+
+  memset(&so, 0, sizeof(so));
+  so.max_sessions = max_sessions;
+  ASSERT_EQ(test_sshd_start(&s, &so), 0);
+  rh_init(&h);
+  rh_route(&h, "r1", &s, NULL);
+  rh_start(&h, NULL);
+  snprintf(
+      script, sizeof(script),
+      "for i in $(seq 1 50); do\n"
+      "  ssh -F %s r1 \"sleep 0.5; echo out-$i\" > %s/out.$i 2>/dev/null &\n"
+      "done\nwait\n",
+      h.cfg, test_path("."));
+  {
+    test_cmd_t c;
+    memset(&c, 0, sizeof(c));
+    c.argv = (const char *[]){"sh", "-c", script, NULL};
+    c.timeout_ms = 60000;
+    ASSERT_EQ(test_run(&c, &st), 0);
+    ASSERT_EQ(st, 0);
+  }
+  for (i = 1; i <= 50; i++) {
+    char want[32], *got;
+    snprintf(path, sizeof(path), "%s/out.%d", test_path("."), i);
+    snprintf(want, sizeof(want), "out-%d\n", i);
+    got = test_read_file(path, NULL);
+    if (got == NULL || strcmp(got, want) != 0)
+      rh_dump(&h);
+    ASSERT_STR_EQ(got, want);
+    free(got);
+  }
+  snprintf(path, sizeof(path), "%s/sshmux.log", h.dir);
+  *logins = count_in(path, "logged in (publickey)");
+  ASSERT_EQ(count_in(s.log, "Accepted publickey"), *logins);
+  rh_stop(&h);
+  test_sshd_stop(&s);
+}
+
+TEST_IMPL_T(relay_fifty_sessions_one_login, 90) {
+  int logins;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  fifty(64, &logins);
+  ASSERT_EQ(logins, 1);
+  return 0;
+}
+
+/* With sshd's MaxSessions 10 the pool learns the limit and spreads the
+ * 50 over the fewest connections that hold them. */
+TEST_IMPL_T(relay_fifty_sessions_maxsessions, 90) {
+  int logins;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  fifty(10, &logins);
+  ASSERT_GE(logins, 5);
+  ASSERT_LE(logins, 6);
+  return 0;
+}
+
+/* Sample sshmuxd's RSS every 250 ms until it has not changed by more
+ * than 256 KiB for 2 s (at most 15 s: failing means it kept growing);
+ * return the largest value seen. */
+static long settled_rss(rh_t *h) {
+  long peak = 0, ref = -1, v;
+  uint64_t start = test_now_ms(), since = start, now;
+
+  for (;;) {
+    v = rh_rss_kib(h);
+    ASSERT_GT(v, 0);
+    now = test_now_ms();
+    if (v > peak)
+      peak = v;
+    if (ref < 0 || v > ref + 256 || v < ref - 256) {
+      ref = v;
+      since = now;
+    } else if (now - since >= 2000 && now - start >= 3000) {
+      return peak;
+    }
+    ASSERT_LT(now - start, 15000);
+    usleep(250000);
+  }
+}
+
+/* The remote command has started (the namespaces share the file
+ * system), so the data is flowing from here on. */
+static void wait_file(const char *path) {
+  uint64_t end = test_now_ms() + 20000;
+
+  while (access(path, F_OK) != 0) {
+    ASSERT_LT(test_now_ms(), end);
+    usleep(50000);
+  }
+}
+
+TEST_IMPL_T(relay_stalled_peer_bounded_memory, 90) {
+  test_sshd s;
+  rh_t h;
+  char cmd[3000];
+  long base, peak;
+  int pid;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
+  rh_init(&h);
+  rh_route(&h, "r1", &s, NULL);
+  rh_start(&h, NULL);
+  /* Warm the upstream connection so its buffers are in the baseline. */
+  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r1", "true", NULL}),
+                            NULL, NULL),
+            0);
+  base = rh_rss_kib(&h);
+
+  /* A producer upstream, a client that never reads its stdout. */
+  snprintf(cmd, sizeof(cmd),
+           "ssh -F %s r1 'echo > %s; cat /dev/zero' | sleep 60", h.cfg,
+           test_path("started1"));
+  pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL}, NULL);
+  wait_file(test_path("started1"));
+  peak = settled_rss(&h);
+  fprintf(stderr, "stalled reader: base %ld KiB, settled at %ld KiB\n", base,
+          peak);
+  /* Bounded: the windows and queues of one channel, not a stream. */
+  ASSERT_LT(peak - base, 16 * 1024);
+  test_kill(pid);
+
+  /* A client that never stops writing, an upstream that never reads. */
+  snprintf(cmd, sizeof(cmd),
+           "cat /dev/zero | ssh -F %s r1 'echo > %s; sleep 60'", h.cfg,
+           test_path("started2"));
+  pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL}, NULL);
+  wait_file(test_path("started2"));
+  peak = settled_rss(&h);
+  fprintf(stderr, "stalled writer: base %ld KiB, settled at %ld KiB\n", base,
+          peak);
+  ASSERT_LT(peak - base, 16 * 1024);
+  test_kill(pid);
+  rh_stop(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
