@@ -19,6 +19,7 @@
 
 #define MENU_MAX_ENV 16
 #define MENU_LINE_MAX 64
+#define MENU_AHEAD_MAX 1024
 
 enum { START_NONE = 0, START_SHELL, START_EXEC, START_SUBSYSTEM };
 
@@ -36,6 +37,9 @@ struct sshmux__menu {
   int connecting; /* a route was picked, upstream channel opening */
   char line[MENU_LINE_MAX];
   size_t len;
+  /* Keys typed while the route's channel opens, sent once it is open. */
+  char ahead[MENU_AHEAD_MAX];
+  size_t nahead;
 };
 
 int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
@@ -230,11 +234,21 @@ void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
+  if (m->connecting) {
+    size_t n = SSHMUX__MIN(len, sizeof(m->ahead) - m->nahead);
+    memcpy(m->ahead + m->nahead, buf, n);
+    m->nahead += n;
+    return;
+  }
   for (i = 0; i < len && m != NULL && m->shown; i++) {
     unsigned char c = (unsigned char)buf[i];
     if (c == '\r' || c == '\n') {
       choose(rc);
       m = rc->menu;
+      if (m != NULL && m->connecting) {
+        sshmux__relay_menu_input(rc, buf + i + 1, len - i - 1);
+        return;
+      }
     } else if (c == 3 || c == 4) { /* ^C, ^D */
       out(rc, "\r\n");
       sshmux__relay_finish(rc, c == 3 ? 130 : 0);
@@ -290,6 +304,9 @@ void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
       break;
     }
   }
+  if (err == 0 && m->nahead > 0 &&
+      sshmux_upchan_write(rc->up, m->ahead, m->nahead) < 0)
+    err = SSHMUX_ECLOSED;
   sshmux__relay_menu_free(rc);
   if (err != 0) {
     sshmux__relay_note(rc, "sshmux: %s", sshmux_strerror(err));
