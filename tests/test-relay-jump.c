@@ -323,7 +323,7 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
            dport, test_path("script.sh"), test_path("vs.out"));
   spid =
       test_spawn((const char *[]){"sh", "-c", cmd, NULL}, test_path("vs.err"));
-  end = test_now_ms() + 20000;
+  end = test_now_ms() + 45000;
   while (access(test_path("started"), F_OK) != 0) {
     ASSERT_LT(test_now_ms(), end);
     usleep(50000);
@@ -336,7 +336,7 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   ASSERT_STR_EQ(out, "vscode-ok\n");
   free(out);
   ASSERT_EQ(test_write_file(test_path("stop"), "", 0600), 0);
-  end = test_now_ms() + 20000;
+  end = test_now_ms() + 45000;
   for (;;) {
     char *o = test_read_file(test_path("vs.out"), NULL);
     int done = o != NULL && strstr(o, "exitCode==0==") != NULL;

@@ -41,7 +41,7 @@ static void many(int n, int max_sessions, int *logins) {
     test_cmd_t c;
     memset(&c, 0, sizeof(c));
     c.argv = (const char *[]){"sh", "-c", script, NULL};
-    c.timeout_ms = 60000;
+    c.timeout_ms = 120000;
     ASSERT_EQ(test_run(&c, &st), 0);
     ASSERT_EQ(st, 0);
   }
@@ -62,7 +62,7 @@ static void many(int n, int max_sessions, int *logins) {
   test_sshd_stop(&s);
 }
 
-TEST_IMPL_T(relay_fifty_sessions_one_login, 90) {
+TEST_IMPL_T(relay_fifty_sessions_one_login, 150) {
   int logins;
 
   TEST_REQUIRE_PROGRAM("ssh");
@@ -73,7 +73,7 @@ TEST_IMPL_T(relay_fifty_sessions_one_login, 90) {
 
 /* With sshd's MaxSessions 5 the pool learns the limit and spreads 20
  * concurrent sessions over the fewest connections that hold them. */
-TEST_IMPL_T(relay_sessions_maxsessions, 90) {
+TEST_IMPL_T(relay_sessions_maxsessions, 150) {
   int logins;
 
   TEST_REQUIRE_PROGRAM("ssh");
@@ -110,7 +110,7 @@ static long settled_rss(rh_t *h) {
 /* The remote command has started (the namespaces share the file
  * system), so the data is flowing from here on. */
 static void wait_file(const char *path) {
-  uint64_t end = test_now_ms() + 20000;
+  uint64_t end = test_now_ms() + 45000;
 
   while (access(path, F_OK) != 0) {
     ASSERT_LT(test_now_ms(), end);

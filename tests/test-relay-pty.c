@@ -84,7 +84,7 @@ TEST_IMPL_T(relay_pty_tmux, 60) {
   rh_start(&h, NULL);
   start_tmux(&h, "r1");
   /* The remote shell's prompt names the remote user. */
-  wait_for(s.user, 20000);
+  wait_for(s.user, 45000);
   type("echo hel''lo-$((6*7)); tty");
   wait_for("hello-42", 10000);
   wait_for("/dev/pts/", 10000);
@@ -122,7 +122,7 @@ TEST_IMPL_T(relay_pty_route_menu, 60) {
   type("2");
   wait_for("connecting to beta", 10000);
   type("echo via-$((40+2))-menu");
-  wait_for("via-42-menu", 20000);
+  wait_for("via-42-menu", 45000);
   type("exit");
   (void)tmux((const char *[]){"kill-server", NULL});
   rh_stop(&h);
