@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sanitize.h"
 #include "server-int.h"
 #include "sshmux/file.h"
 
@@ -318,7 +319,8 @@ static int key_allowed(sshmux_server_conn_t *conn, const char *user,
 }
 
 static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
-                          const char *user, const uint8_t *pl) {
+                          const char *user, const char *shown,
+                          const uint8_t *pl) {
   const uint8_t *alg_p, *blob, *sig = NULL;
   size_t alg_n, blob_len, sig_len = 0, sig_off;
   char alg[SSHMUX__SRV_NAME_MAX], type[SSHMUX__SRV_NAME_MAX], fp[64];
@@ -352,7 +354,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
     if (conn->closing)
       return SSHMUX_ECLOSED;
     SSHMUX__LOG_INFO("server: %s:%d key %s refused for user \"%s\"", conn->peer,
-                     conn->peer_port, fp, user);
+                     conn->peer_port, fp, shown);
     return refuse(conn, 1);
   }
   if (!is_signed) {
@@ -377,7 +379,8 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   sshmux__buf_free(&data);
   if (r != 0) {
     SSHMUX__LOG_INFO("server: %s:%d signature by %s for \"%s\" refused: %s",
-                     conn->peer, conn->peer_port, fp, user, sshmux_strerror(r));
+                     conn->peer, conn->peer_port, fp, shown,
+                     sshmux_strerror(r));
     return refuse(conn, 1);
   }
   sshmux__free(conn->user);
@@ -394,7 +397,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
     return r;
   }
   SSHMUX__LOG_INFO("server: %s:%d accepted \"%s\" with %s", conn->peer,
-                   conn->peer_port, user, fp);
+                   conn->peer_port, shown, fp);
   sshmux__conn_authed(conn);
   return 0;
 malformed:
@@ -429,7 +432,10 @@ int sshmux__auth_request(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   if (svc_n != 14 || memcmp(svc, "ssh-connection", 14) != 0) {
     r = refuse(conn, 1);
   } else if (method_n == 9 && memcmp(method, "publickey", 9) == 0) {
-    r = auth_publickey(conn, b, user, payload);
+    /* The name is the client's: logs get a sanitised copy. */
+    char *shown = sshmux__sanitize(user, strlen(user), 0);
+    r = auth_publickey(conn, b, user, shown ? shown : "?", payload);
+    sshmux__free(shown);
   } else {
     /* "none" is the usual opening probe and costs nothing; password,
      * keyboard-interactive, hostbound and the rest count as failures. */

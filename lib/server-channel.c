@@ -84,6 +84,7 @@ static void reqq_free(sshmux__reqq_t *q) {
     req_free(r);
   }
   q->head = q->tail = NULL;
+  q->n = 0;
 }
 
 /* Send the replies at the head of the queue that are ready. */
@@ -95,6 +96,7 @@ static void reqq_flush(sshmux_server_conn_t *conn, sshmux__reqq_t *q) {
     q->head = req->next;
     if (q->head == NULL)
       q->tail = NULL;
+    q->n--;
     if (ch != NULL && req->start && !req->ok)
       ch->started = 0; /* a refused exec may be retried */
     if (req->info.want_reply && !conn->closing) {
@@ -134,6 +136,13 @@ static sshmux_server_request_t *req_new(sshmux_server_conn_t *conn,
 
   if (req == NULL)
     return NULL;
+  if (q->n >= SSHMUX__SRV_MAX_PENDING_REQS) {
+    /* The embedder is slow and the client keeps asking: no more. */
+    sshmux__free(req);
+    sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,
+                      "too many outstanding requests");
+    return NULL;
+  }
   req->strs[0] = sshmux__strdup(type);
   if (req->strs[0] == NULL) {
     sshmux__free(req);
@@ -148,6 +157,7 @@ static sshmux_server_request_t *req_new(sshmux_server_conn_t *conn,
   else
     q->head = req;
   q->tail = req;
+  q->n++;
   return req;
 }
 
@@ -638,7 +648,7 @@ static int recv_msg_channel_request(sshmux_server_conn_t *conn,
   req = req_new(conn, ch, type, want);
   sshmux__free(type);
   if (req == NULL)
-    return fail_oom(conn);
+    return conn->closing ? SSHMUX_EPROTO : fail_oom(conn);
   if (ch->info.type != SSHMUX_CHANNEL_SESSION ||
       !is_session_request(req->info.type) || ch->cbs.request == NULL) {
     /* keepalive@openssh.com, winadj@putty..., eow@..., unknown names:
@@ -737,7 +747,7 @@ int sshmux__global_request(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
   req = req_new(conn, NULL, type, want);
   sshmux__free(type);
   if (req == NULL)
-    return fail_oom(conn);
+    return conn->closing ? SSHMUX_EPROTO : fail_oom(conn);
   if (strcmp(req->info.type, "no-more-sessions@openssh.com") == 0) {
     conn->no_more_sessions = 1;
     req->internal = 1;

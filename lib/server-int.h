@@ -28,6 +28,9 @@
 #define SSHMUX__SRV_OUT_HIGH (256u * 1024u)  /* stop draining channels above */
 #define SSHMUX__SRV_IN_PAUSE (1024u * 1024u) /* stop reading socket above */
 #define SSHMUX__SRV_NAME_MAX 64u
+/* Requests awaiting the embedder's answer, per channel and for global
+ * requests: a client may not queue more (memory stays bounded). */
+#define SSHMUX__SRV_MAX_PENDING_REQS 256u
 
 /* SSH message numbers. */
 enum {
@@ -102,6 +105,7 @@ struct sshmux_server_request_s {
 
 typedef struct {
   sshmux_server_request_t *head, *tail;
+  unsigned n; /* queued; capped at SSHMUX__SRV_MAX_PENDING_REQS */
 } sshmux__reqq_t;
 
 typedef enum {

@@ -1046,3 +1046,47 @@ TEST_IMPL(server_global_requests_ordered) {
   th_free(&t);
   return 0;
 }
+
+static void on_request_ignored(sshmux_server_conn_t *conn,
+                               sshmux_server_channel_t *ch,
+                               sshmux_server_request_t *req,
+                               const sshmux_server_request_info_t *info) {
+  (void)conn, (void)ch, (void)req, (void)info; /* never answered */
+}
+
+static void on_open_accept(sshmux_server_conn_t *conn,
+                           sshmux_server_channel_t *ch,
+                           const sshmux_server_open_info_t *info) {
+  static const sshmux_server_channel_cbs_t cbs = {on_request_ignored, NULL,
+                                                  NULL, NULL, NULL};
+  (void)conn, (void)info;
+  sshmux_server_channel_set_cbs(ch, &cbs);
+  ASSERT_OK(sshmux_server_channel_accept(ch));
+}
+
+/* A client cannot pile up requests an embedder has not answered: the
+ * queue is bounded, then the connection ends. */
+TEST_IMPL(server_request_queue_bounded) {
+  sshmux_server_cbs_t cbs;
+  sshmux__buf_t ex;
+  th_t t;
+  int i;
+
+  memset(&cbs, 0, sizeof(cbs));
+  cbs.channel_open = on_open_accept;
+  th_init(&t, &cbs, 1, "u");
+  open_session(&t, 65536, 32768);
+  th_expect(&t, SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+  sshmux__buf_init(&ex, 256);
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "LANG"));
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "C"));
+  for (i = 0; i < (int)SSHMUX__SRV_MAX_PENDING_REQS; i++)
+    send_request(&t, 0, "env", 1, &ex);
+  ASSERT(!th_closed(&t));
+  send_request(&t, 0, "env", 1, &ex);
+  ASSERT(th_closed(&t));
+  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
+  sshmux__buf_free(&ex);
+  th_free(&t);
+  return 0;
+}
