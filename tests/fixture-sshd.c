@@ -165,9 +165,14 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
             "LogLevel DEBUG1\n"
             "ClientAliveInterval 0\n"
             "MaxStartups 100:30:200\n"
-            "LoginGraceTime 60\n",
+            "LoginGraceTime 60\n"
+            /* Sessions get the fixture dir as HOME: the account's own
+             * dotfiles (a login user's .bashrc may print or take seconds)
+             * must not leak into what tests compare or time. */
+            "SetEnv HOME=%s\n",
             s->addr, s->port, s->host_key_ed25519, s->host_key_ecdsa,
-            s->authorized_keys, getuid() == 0 ? "prohibit-password" : "no");
+            s->authorized_keys, getuid() == 0 ? "prohibit-password" : "no",
+            s->dir);
     if (opts->max_sessions > 0)
       fprintf(f, "MaxSessions %d\n", opts->max_sessions);
     if (opts->extra_config != NULL)
