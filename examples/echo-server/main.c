@@ -11,6 +11,7 @@
  *   exec "stderr TEXT"  writes TEXT and a newline to stderr, exits 0
  *   exec "bulk N"       writes N bytes (a repeating pattern) to stdout
  *   exec "kill SIG"     ends with exit-signal SIG (e.g. TERM)
+ *   exec "sleep MS"     exits 0 after MS milliseconds
  *   exec anything else  writes the command and a newline back, exits 0
  *   shell (pty or not)  prints "echo$ ", echoes each line, "exit" ends it
  * direct-tcpip to port 7 is an echo service; other targets are refused.
@@ -42,6 +43,8 @@ typedef struct deferred {
 typedef struct {
   sshmux_server_channel_t *ch;
   uv_timer_t timer; /* runs deferred answers */
+  uv_timer_t sleep; /* exec "sleep MS" */
+  int handles;      /* open timers; freed when both are closed */
   deferred_t *pending;
   mode_t_ mode;
   int pty;
@@ -84,7 +87,13 @@ static int on_auth(sshmux_server_conn_t *conn,
 
 static void session_free_cb(uv_handle_t *h) {
   session_t *s = h->data;
-  free(s);
+  if (--s->handles == 0)
+    free(s);
+}
+
+static void session_release(session_t *s) {
+  uv_close((uv_handle_t *)&s->timer, session_free_cb);
+  uv_close((uv_handle_t *)&s->sleep, session_free_cb);
 }
 
 static void finish(session_t *s, int code) {
@@ -120,6 +129,10 @@ static void bulk_more(session_t *s) {
     finish(s, 0);
 }
 
+static void on_sleep_done(uv_timer_t *t) {
+  finish(t->data, 0);
+}
+
 static void run_exec(session_t *s, const char *cmd) {
   char buf[4096];
   int n;
@@ -138,6 +151,8 @@ static void run_exec(session_t *s, const char *cmd) {
     s->mode = MODE_BULK;
     s->bulk_left = strtoull(cmd + 5, NULL, 10);
     bulk_more(s);
+  } else if (strncmp(cmd, "sleep ", 6) == 0) {
+    uv_timer_start(&s->sleep, on_sleep_done, strtoull(cmd + 6, NULL, 10), 0);
   } else if (strncmp(cmd, "kill ", 5) == 0) {
     sshmux_server_channel_eof(s->ch);
     sshmux_server_channel_exit_signal(s->ch, cmd + 5, 0, "killed");
@@ -166,7 +181,7 @@ static void on_timer(uv_timer_t *t) {
         sshmux_server_channel_reject(s->ch, SSHMUX_OPEN_CONNECT_FAILED,
                                      "echo-server only forwards to port 7");
         free(d);
-        uv_close((uv_handle_t *)&s->timer, session_free_cb);
+        session_release(s);
         return;
       }
     } else {
@@ -273,7 +288,7 @@ static void on_close(sshmux_server_channel_t *ch) {
     free(d->command);
     free(d);
   }
-  uv_close((uv_handle_t *)&s->timer, session_free_cb);
+  session_release(s);
 }
 
 static void on_request(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
@@ -311,14 +326,17 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                                                   on_drain, on_close};
   session_t *s = calloc(1, sizeof(*s));
 
-  if (s == NULL || uv_timer_init(uv_default_loop(), &s->timer) != 0) {
-    free(s);
+  if (s == NULL) {
     sshmux_server_channel_reject(ch, SSHMUX_OPEN_RESOURCE_SHORTAGE, "oom");
     return;
   }
+  uv_timer_init(uv_default_loop(), &s->timer);
+  uv_timer_init(uv_default_loop(), &s->sleep);
+  s->handles = 2;
   (void)conn;
   s->ch = ch;
   s->timer.data = s;
+  s->sleep.data = s;
   s->accept = 1;
   if (info->type == SSHMUX_CHANNEL_DIRECT_TCPIP) {
     s->mode = MODE_CAT;
