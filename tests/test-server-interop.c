@@ -18,7 +18,11 @@
 
 #include <arpa/inet.h>
 
+#include <sodium.h>
+
+#include "buf.h"
 #include "fixture-sshd.h"
+#include "ssh-crypto.h"
 #include "test.h"
 
 #define USER "tester"
@@ -812,6 +816,357 @@ TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   /* Every cut client is gone and the server is unharmed. */
   ASSERT_EQ(run_openssh(&e, "unharmed", NULL, &out, &err), 0);
   ASSERT_STR_EQ(out, "unharmed\n");
+  free(out), free(err);
+  es_stop(&e);
+  return 0;
+}
+
+/* ---- a raw client that stops after each stage ---- */
+
+/* Just enough of an SSH client, on a blocking socket, to walk the server
+ * through every stage of a session (curve25519 + ssh-ed25519 +
+ * aes128-ctr/hmac-sha2-256, with our own crypto primitives in the client
+ * role) and hang up after any of them. */
+typedef struct {
+  int fd;
+  sshmux__codec_t *in, *out;
+  uint32_t seq_in, seq_out;
+  sshmux__buf_t rb, msg;
+  char v_s[256];
+  sshmux__buf_t i_c, i_s;
+  uint8_t h[32];
+} mc_t;
+
+static void mc_connect(mc_t *m, int port) {
+  struct sockaddr_in sin;
+  memset(m, 0, sizeof(*m));
+  m->fd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  sshmux__buf_init(&m->rb, 1u << 20);
+  sshmux__buf_init(&m->msg, 1u << 20);
+  sshmux__buf_init(&m->i_c, 65536);
+  sshmux__buf_init(&m->i_s, 65536);
+  ASSERT_OK(sshmux__codec_new(&m->in, "none", NULL, NULL, NULL, NULL));
+  ASSERT_OK(sshmux__codec_new(&m->out, "none", NULL, NULL, NULL, NULL));
+}
+
+static void mc_close(mc_t *m) {
+  close(m->fd);
+  sshmux__codec_free(m->in);
+  sshmux__codec_free(m->out);
+  sshmux__buf_free(&m->rb);
+  sshmux__buf_free(&m->msg);
+  sshmux__buf_free(&m->i_c);
+  sshmux__buf_free(&m->i_s);
+}
+
+static void mc_fill(mc_t *m, size_t need) {
+  while (sshmux__buf_remaining(&m->rb) < need) {
+    uint8_t *p;
+    ssize_t r;
+    sshmux__buf_compact(&m->rb);
+    ASSERT_OK(sshmux__buf_reserve(&m->rb, 65536));
+    p = m->rb.data + m->rb.len;
+    r = read(m->fd, p, 65536);
+    if (r <= 0)
+      test_fail(__FILE__, __LINE__, "server closed (%zd)", r);
+    m->rb.len += (size_t)r;
+  }
+}
+
+static void mc_send(mc_t *m, const sshmux__buf_t *pl) {
+  sshmux__buf_t b;
+  size_t block = sshmux__codec_block(m->out),
+         tag = sshmux__codec_tag_len(m->out);
+  size_t l = sshmux__codec_len_excluded(m->out) ? 1 + pl->len : 5 + pl->len;
+  size_t pad = block - l % block;
+  uint8_t *sp;
+  if (pad < 4)
+    pad += block;
+  sshmux__buf_init(&b, pl->len + 512);
+  ASSERT_OK(sshmux__buf_put_u32(&b, (uint32_t)(1 + pl->len + pad)));
+  ASSERT_OK(sshmux__buf_put_u8(&b, (uint8_t)pad));
+  ASSERT_OK(sshmux__buf_put_bytes(&b, pl->data, pl->len));
+  ASSERT_OK(sshmux__buf_put_space(&b, pad + tag, &sp));
+  randombytes_buf(sp, pad);
+  ASSERT_OK(sshmux__codec_seal(m->out, m->seq_out++, b.data, 5 + pl->len + pad,
+                               b.data + 5 + pl->len + pad));
+  ASSERT_EQ(write(m->fd, b.data, b.len), (ssize_t)b.len);
+  sshmux__buf_free(&b);
+}
+
+/* The next message's type; m->msg positioned after it. */
+static int mc_recv(mc_t *m) {
+  size_t first = sshmux__codec_first_len(m->in),
+         tag = sshmux__codec_tag_len(m->in);
+  uint32_t len;
+  uint8_t *p, type;
+  mc_fill(m, first);
+  p = m->rb.data + m->rb.pos;
+  ASSERT_OK(sshmux__codec_open_length(m->in, m->seq_in, p, &len));
+  mc_fill(m, 4 + len + tag);
+  p = m->rb.data + m->rb.pos;
+  ASSERT_OK(sshmux__codec_open(m->in, m->seq_in, p, 4 + len, p + 4 + len));
+  m->seq_in++;
+  sshmux__buf_reset(&m->msg);
+  ASSERT_OK(sshmux__buf_put_bytes(&m->msg, p + 5, len - 1 - p[4]));
+  m->rb.pos += 4 + len + tag;
+  ASSERT_OK(sshmux__buf_get_u8(&m->msg, &type));
+  return type;
+}
+
+static int mc_recv_skip(mc_t *m) {
+  int t;
+  while ((t = mc_recv(m)) == 2 || t == 4 || t == 7 || t == 93)
+    ; /* IGNORE, DEBUG, EXT_INFO, WINDOW_ADJUST */
+  return t;
+}
+
+static void mc_derive(const uint8_t *k, size_t kl, const uint8_t *h, char c,
+                      uint8_t *out, size_t n) {
+  ASSERT_OK(sshmux__kex_derive(SSHMUX__SHA256, k, kl, h, 32, h, 32, c, out, n));
+}
+
+/* Run the session up to and including `stages` steps, then hang up.
+ * Returns the number of steps completed. */
+static int mc_session(int port, int stages) {
+  mc_t m;
+  sshmux__buf_t p;
+  uint8_t sk[32], q_c[32], shared[32];
+  int step = 0;
+  char line[300];
+
+  mc_connect(&m, port);
+  sshmux__buf_init(&p, 65536);
+  if (++step > stages)
+    goto out;
+  /* ident: ours, then theirs */
+  ASSERT_EQ(write(m.fd, "SSH-2.0-stages\r\n", 16), 16);
+  {
+    size_t n = 0;
+    for (;;) {
+      mc_fill(&m, 1);
+      line[n] = (char)m.rb.data[m.rb.pos++];
+      if (line[n] == '\n')
+        break;
+      ASSERT_LT(++n, sizeof(line) - 1);
+    }
+    line[n > 0 && line[n - 1] == '\r' ? n - 1 : n] = '\0';
+  }
+  if (++step > stages)
+    goto out;
+  /* KEXINIT both ways */
+  {
+    static const uint8_t cookie[16];
+    ASSERT_OK(sshmux__buf_put_u8(&m.i_c, 20));
+    ASSERT_OK(sshmux__buf_put_bytes(&m.i_c, cookie, 16));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "curve25519-sha256"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "ssh-ed25519"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "aes128-ctr"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "aes128-ctr"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "hmac-sha2-256"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "hmac-sha2-256"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "none"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, "none"));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, ""));
+    ASSERT_OK(sshmux__buf_put_cstring(&m.i_c, ""));
+    ASSERT_OK(sshmux__buf_put_bool(&m.i_c, 0));
+    ASSERT_OK(sshmux__buf_put_u32(&m.i_c, 0));
+    mc_send(&m, &m.i_c);
+    ASSERT_EQ(mc_recv(&m), 20);
+    ASSERT_OK(sshmux__buf_put_bytes(&m.i_s, m.msg.data, m.msg.len));
+  }
+  if (++step > stages)
+    goto out;
+  /* ECDH: verify the host's signature over H like a real client */
+  {
+    const uint8_t *ks, *qs, *sig;
+    size_t ksn, qsn, sign;
+    sshmux__buf_t hb, k;
+    randombytes_buf(sk, sizeof(sk));
+    crypto_scalarmult_curve25519_base(q_c, sk);
+    sshmux__buf_reset(&p);
+    ASSERT_OK(sshmux__buf_put_u8(&p, 30));
+    ASSERT_OK(sshmux__buf_put_string(&p, q_c, 32));
+    mc_send(&m, &p);
+    ASSERT_EQ(mc_recv(&m), 31);
+    ASSERT_OK(sshmux__buf_get_string(&m.msg, 4096, &ks, &ksn));
+    ASSERT_OK(sshmux__buf_get_string(&m.msg, 4096, &qs, &qsn));
+    ASSERT_OK(sshmux__buf_get_string(&m.msg, 4096, &sig, &sign));
+    ASSERT_EQ(qsn, 32);
+    ASSERT_EQ(crypto_scalarmult_curve25519(shared, sk, qs), 0);
+    sshmux__buf_init(&k, 64);
+    ASSERT_OK(sshmux__buf_put_mpint(&k, shared, 32));
+    sshmux__buf_init(&hb, 1u << 20);
+    ASSERT_OK(sshmux__buf_put_cstring(&hb, "SSH-2.0-stages"));
+    ASSERT_OK(sshmux__buf_put_cstring(&hb, line));
+    ASSERT_OK(sshmux__buf_put_string(&hb, m.i_c.data, m.i_c.len));
+    ASSERT_OK(sshmux__buf_put_string(&hb, m.i_s.data, m.i_s.len));
+    ASSERT_OK(sshmux__buf_put_string(&hb, ks, ksn));
+    ASSERT_OK(sshmux__buf_put_string(&hb, q_c, 32));
+    ASSERT_OK(sshmux__buf_put_string(&hb, qs, qsn));
+    ASSERT_OK(sshmux__buf_put_bytes(&hb, k.data, k.len));
+    ASSERT_OK(sshmux__hash(SSHMUX__SHA256, hb.data, hb.len, m.h));
+    ASSERT_OK(
+        sshmux__pubkey_verify("ssh-ed25519", ks, ksn, sig, sign, m.h, 32));
+    ASSERT_EQ(mc_recv(&m), 21); /* NEWKEYS */
+    if (++step > stages) {
+      sshmux__buf_free(&hb);
+      sshmux__buf_free(&k);
+      goto out;
+    }
+    sshmux__buf_reset(&p);
+    ASSERT_OK(sshmux__buf_put_u8(&p, 21));
+    mc_send(&m, &p);
+    {
+      uint8_t iv[16], key[16], mk[32];
+      sshmux__codec_free(m.out);
+      sshmux__codec_free(m.in);
+      mc_derive(k.data, k.len, m.h, 'A', iv, 16);
+      mc_derive(k.data, k.len, m.h, 'C', key, 16);
+      mc_derive(k.data, k.len, m.h, 'E', mk, 32);
+      ASSERT_OK(sshmux__codec_new(&m.out, "aes128-ctr", "hmac-sha2-256", key,
+                                  iv, mk));
+      mc_derive(k.data, k.len, m.h, 'B', iv, 16);
+      mc_derive(k.data, k.len, m.h, 'D', key, 16);
+      mc_derive(k.data, k.len, m.h, 'F', mk, 32);
+      ASSERT_OK(
+          sshmux__codec_new(&m.in, "aes128-ctr", "hmac-sha2-256", key, iv, mk));
+    }
+    sshmux__buf_free(&hb);
+    sshmux__buf_free(&k);
+  }
+  if (++step > stages)
+    goto out;
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 5));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-userauth"));
+  mc_send(&m, &p);
+  ASSERT_EQ(mc_recv_skip(&m), 6);
+  if (++step > stages)
+    goto out;
+  /* publickey, signed directly (as paramiko does) */
+  {
+    sshmux__hostkey_t *uk;
+    sshmux__buf_t blob, data, sig;
+    ASSERT_OK(sshmux__hostkey_load(&uk, test_path("id")));
+    sshmux__buf_init(&blob, 4096);
+    sshmux__buf_init(&data, 65536);
+    sshmux__buf_init(&sig, 4096);
+    ASSERT_OK(sshmux__hostkey_public_blob(uk, &blob));
+    sshmux__buf_reset(&p);
+    ASSERT_OK(sshmux__buf_put_u8(&p, 50));
+    ASSERT_OK(sshmux__buf_put_cstring(&p, USER));
+    ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-connection"));
+    ASSERT_OK(sshmux__buf_put_cstring(&p, "publickey"));
+    ASSERT_OK(sshmux__buf_put_bool(&p, 1));
+    ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-ed25519"));
+    ASSERT_OK(sshmux__buf_put_string(&p, blob.data, blob.len));
+    ASSERT_OK(sshmux__buf_put_string(&data, m.h, 32));
+    ASSERT_OK(sshmux__buf_put_bytes(&data, p.data, p.len));
+    ASSERT_OK(sshmux__hostkey_sign(uk, data.data, data.len, &sig));
+    ASSERT_OK(sshmux__buf_put_string(&p, sig.data, sig.len));
+    mc_send(&m, &p);
+    ASSERT_EQ(mc_recv_skip(&m), 52);
+    sshmux__hostkey_free(uk);
+    sshmux__buf_free(&blob);
+    sshmux__buf_free(&data);
+    sshmux__buf_free(&sig);
+  }
+  if (++step > stages)
+    goto out;
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 90));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, "session"));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 1u << 20));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
+  mc_send(&m, &p);
+  ASSERT_EQ(mc_recv_skip(&m), 91);
+  if (++step > stages)
+    goto out;
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 98));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, "exec"));
+  ASSERT_OK(sshmux__buf_put_bool(&p, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, "cat"));
+  mc_send(&m, &p);
+  ASSERT_EQ(mc_recv_skip(&m), 99);
+  if (++step > stages)
+    goto out;
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 94));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, "staged"));
+  mc_send(&m, &p);
+  ASSERT_EQ(mc_recv_skip(&m), 94);
+  {
+    char *d;
+    uint32_t rid;
+    ASSERT_OK(sshmux__buf_get_u32(&m.msg, &rid));
+    ASSERT_OK(sshmux__buf_get_cstring(&m.msg, 64, &d));
+    ASSERT_STR_EQ(d, "staged");
+    free(d);
+  }
+  if (++step > stages)
+    goto out;
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 96));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_send(&m, &p);
+  ASSERT_EQ(mc_recv_skip(&m), 96); /* EOF */
+  ASSERT_EQ(mc_recv_skip(&m), 98); /* exit-status */
+  ASSERT_EQ(mc_recv_skip(&m), 97); /* CLOSE */
+  if (++step > stages)
+    goto out;
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 97));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_send(&m, &p);
+  /* Encrypted garbage after the session: the MAC fails, the server
+   * hangs up. */
+  {
+    uint8_t junk[256];
+    ssize_t r;
+    randombytes_buf(junk, sizeof(junk));
+    ASSERT_EQ(write(m.fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    do {
+      uint8_t b[4096];
+      r = read(m.fd, b, sizeof(b));
+    } while (r > 0);
+  }
+  step++;
+out:
+  sshmux__buf_free(&p);
+  mc_close(&m);
+  return step - 1;
+}
+
+TEST_IMPL_T(server_interop_stop_after_each_stage, 60) {
+  es_t e;
+  char *out = NULL, *err = NULL;
+  int stages;
+
+  make_keys();
+  es_start(&e, NULL, NULL);
+  /* 0: connect and hang up ... 10: after EOF; 11: the whole session,
+   * then encrypted garbage. */
+  for (stages = 0; stages <= 11; stages++)
+    ASSERT_EQ(mc_session(e.port, stages), stages);
+  {
+    /* The garbage was caught by the MAC check (logged at info). */
+    char *log = test_read_file(e.log, NULL);
+    ASSERT_STR_CONTAINS(log, "message authentication failed");
+    free(log);
+  }
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_EQ(run_openssh(&e, "after stages", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "after stages\n");
   free(out), free(err);
   es_stop(&e);
   return 0;
