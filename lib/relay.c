@@ -400,32 +400,34 @@ static void down_request(sshmux_server_conn_t *conn,
   sshmux__rchan_t *rc = sshmux_server_channel_get_data(ch);
   const char *t = info->type;
 
+  /* info (t included) is only valid until the reply: every branch uses
+   * it first and answers last. */
   (void)conn;
   if (strcmp(t, "window-change") == 0) {
-    sshmux_server_request_reply(req, 1); /* never has a reply */
     if (rc->menu != NULL && !rc->up_open)
       (void)sshmux__relay_menu_request(rc, info);
     else if (rc->up != NULL && rc->up_open && !rc->up_closing)
       (void)sshmux_upchan_window_change(rc->up, info->cols, info->rows,
                                         info->width_px, info->height_px, NULL,
                                         NULL);
+    sshmux_server_request_reply(req, 1); /* never has a reply */
     return;
   }
   if (strcmp(t, "signal") == 0) {
-    sshmux_server_request_reply(req, 0);
     sshmux__relay_note(rc,
                        "sshmux: signal %s not relayed (libssh2 1.10 cannot "
                        "send signals)",
                        info->signal != NULL ? info->signal : "?");
+    sshmux_server_request_reply(req, 0);
     return;
   }
   if (strcmp(t, "x11-req") == 0 ||
       strcmp(t, "auth-agent-req@openssh.com") == 0 || strcmp(t, "break") == 0) {
-    sshmux_server_request_reply(req, 0);
     sshmux__relay_note(rc, "sshmux: %s is not relayed",
                        t[0] == 'x'   ? "X11 forwarding"
                        : t[0] == 'a' ? "agent forwarding"
                                      : "break");
+    sshmux_server_request_reply(req, 0);
     return;
   }
   if (strcmp(t, "env") == 0 && rc->route != NULL &&

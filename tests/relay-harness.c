@@ -143,9 +143,26 @@ void rh_start(rh_t *h, const char *const *extra) {
 }
 
 void rh_stop(rh_t *h) {
+  char *log;
+
   if (h->pid > 0)
     test_kill(h->pid);
   h->pid = 0;
+  /* Under `make asan` a sanitizer report in sshmuxd (which exits cleanly
+   * on SIGTERM, so LeakSanitizer runs too) fails the test. */
+  log = test_read_file(h->log, NULL);
+  if (log != NULL && (strstr(log, "Sanitizer") != NULL ||
+                      strstr(log, "runtime error:") != NULL)) {
+    fprintf(stderr, "%s\n", log);
+    free(log);
+    test_fail(__FILE__, __LINE__, "sanitizer report from sshmuxd");
+  }
+  free(log);
+}
+
+int rh_sanitized(void) {
+  const char *a = getenv("ASAN_OPTIONS");
+  return a != NULL && *a != '\0';
 }
 
 const char *const *rh_ssh(rh_t *h, const char *const *words) {

@@ -38,7 +38,11 @@ void rh_known(rh_t *h, test_sshd *s);
  * args]`, wait for its "serving on" line, write the ssh_config (Host *
  * -> 127.0.0.1:port, User = the host name given). */
 void rh_start(rh_t *h, const char *const *extra_args);
+/* Stop it (SIGTERM: an orderly shutdown) and fail the test if its log
+ * holds a sanitizer report. */
 void rh_stop(rh_t *h);
+/* 1 under `make asan` (its allocator inflates memory figures). */
+int rh_sanitized(void);
 /* ssh -F cfg [opts...] route [cmd]: a NULL-terminated argv in a static
  * buffer rotation (4 held at once). */
 const char *const *rh_ssh(rh_t *h, const char *const *words);

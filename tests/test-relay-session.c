@@ -188,3 +188,38 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   test_sshd_stop(&s);
   return 0;
 }
+
+/* Refused, with a note on stderr, and the session goes on. */
+TEST_IMPL(relay_refusals_are_clear) {
+  test_sshd s;
+  rh_t h;
+  char *out = NULL, *err = NULL;
+  const char *env[] = {"DISPLAY=:77", NULL};
+  test_cmd_t c;
+  int st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  setup(&h, &s);
+  memset(&c, 0, sizeof(c));
+  c.argv = rh_ssh(&h, (const char *[]){"-X", "r1", "echo x-ok", NULL});
+  c.env = env;
+  c.out = &out;
+  c.err = &err;
+  ASSERT_EQ(test_run(&c, &st), 0);
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_EQ(out, "x-ok\n");
+  ASSERT_STR_CONTAINS(err, "X11 forwarding is not relayed");
+  free(out);
+  free(err);
+  /* Remote forwarding: ssh -R is refused and ssh says so. */
+  st = test_run_simple(
+      rh_ssh(&h, (const char *[]){"-o", "ExitOnForwardFailure=yes", "-R",
+                                  "0:127.0.0.1:9", "r1", "true", NULL}),
+      NULL, &err);
+  ASSERT_EQ(st, 255);
+  ASSERT_STR_CONTAINS(err, "remote port forwarding failed");
+  free(err);
+  rh_stop(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
