@@ -223,3 +223,95 @@ TEST_IMPL(relay_refusals_are_clear) {
   test_sshd_stop(&s);
   return 0;
 }
+
+/* A tiny Unix-socket echo server (the upstream "host" is this machine). */
+static int unix_echo(const char *path) {
+  char prog[1024];
+
+  snprintf(prog, sizeof(prog),
+           "import socket,os\n"
+           "s=socket.socket(socket.AF_UNIX)\n"
+           "s.bind(%s)\n"
+           "s.listen(4)\n"
+           "while True:\n"
+           "  c,_=s.accept()\n"
+           "  d=c.recv(100)\n"
+           "  c.sendall(b'echo:'+d)\n"
+           "  c.close()\n",
+           path);
+  return test_spawn((const char *[]){"/usr/bin/python3", "-c", prog, NULL},
+                    NULL);
+}
+
+/* Connect to 127.0.0.1:port, send "ping", return what comes back. */
+static char *tcp_ping(int port) {
+  char prog[512], *out = NULL;
+
+  snprintf(prog, sizeof(prog),
+           "import socket\n"
+           "c=socket.create_connection(('127.0.0.1',%d))\n"
+           "c.sendall(b'ping')\n"
+           "print(c.recv(100).decode())\n",
+           port);
+  if (test_run_simple((const char *[]){"/usr/bin/python3", "-c", prog, NULL},
+                      &out, NULL) != 0) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* direct-streamlocal@openssh.com: refused by the default policy, relayed
+ * once forward_allow names the socket. */
+TEST_IMPL(relay_streamlocal_policy) {
+  test_sshd s;
+  rh_t h;
+  char sock[700], quoted[720], extra[800], fwd[800], *out;
+  int epid, spid, lport;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  snprintf(sock, sizeof(sock), "%s", test_path("echo.sock"));
+  snprintf(quoted, sizeof(quoted), "'%s'", sock);
+  epid = unix_echo(quoted);
+  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
+  rh_init(&h);
+  rh_route(&h, "r1", &s, NULL);
+  snprintf(extra, sizeof(extra), "forward_allow = %s\n", sock);
+  rh_route(&h, "r2", &s, extra);
+  rh_start(&h, NULL);
+  for (int i = 0; i < 100 && access(sock, F_OK) != 0; i++)
+    usleep(50000);
+
+  /* r1: default loopback policy: the socket is refused. */
+  lport = test_free_port();
+  snprintf(fwd, sizeof(fwd), "%d:%s", lport, sock);
+  spid = test_spawn(rh_ssh(&h, (const char *[]){"-o", "LogLevel=INFO", "-N",
+                                                "-L", fwd, "r1", NULL}),
+                    test_path("r1.log"));
+  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
+  out = tcp_ping(lport);
+  ASSERT(out == NULL || strstr(out, "echo:") == NULL);
+  free(out);
+  test_kill(spid);
+  {
+    char *log = test_read_file(test_path("r1.log"), NULL);
+    ASSERT_STR_CONTAINS(log, "refused by route 'r1'");
+    free(log);
+  }
+
+  /* r2 allows it. */
+  lport = test_free_port();
+  snprintf(fwd, sizeof(fwd), "%d:%s", lport, sock);
+  spid = test_spawn(rh_ssh(&h, (const char *[]){"-N", "-L", fwd, "r2", NULL}),
+                    test_path("r2.log"));
+  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
+  out = tcp_ping(lport);
+  ASSERT_STR_EQ(out, "echo:ping\n");
+  free(out);
+  test_kill(spid);
+  test_kill(epid);
+  rh_stop(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
