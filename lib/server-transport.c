@@ -832,7 +832,12 @@ void sshmux__transport_input(sshmux_server_conn_t *conn) {
   }
   if (!conn->closing)
     sshmux__transport_check_rekey(conn, 0);
-  sshmux__buf_compact(&conn->rbuf);
+  /* A drained read buffer is released (an idle session holds none); one
+   * holding a partial packet -- the bulk case -- keeps its storage. */
+  if (sshmux__buf_remaining(&conn->rbuf) == 0 && !conn->read_paused)
+    sshmux__buf_free(&conn->rbuf);
+  else
+    sshmux__buf_compact(&conn->rbuf);
   sshmux__conn_unref(conn);
 }
 

@@ -230,8 +230,10 @@ static void on_write(uv_write_t *req, int status) {
   sshmux__buf_t *done = &conn->wbuf[conn->wcur ^ 1];
 
   conn->writing = 0;
-  /* Keep a modest buffer for the next burst; give back large ones. */
-  if (done->cap > 256u * 1024u)
+  /* While output keeps coming (the other buffer is filling) the storage is
+   * reused, so bulk transfers do not allocate; once the connection falls
+   * quiet it is given back, so an idle session holds no buffers. */
+  if (done->cap > 256u * 1024u || conn->wbuf[conn->wcur].len == 0)
     sshmux__buf_free(done);
   else
     sshmux__buf_reset(done);
@@ -365,7 +367,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   sshmux__buf_t *b = &conn->rbuf;
 
   (void)hint;
-  if (sshmux__buf_reserve(b, 65536) != 0) {
+  if (sshmux__buf_reserve(b, 32768) != 0) {
     buf->base = NULL;
     buf->len = 0;
     return;
