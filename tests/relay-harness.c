@@ -80,31 +80,12 @@ void rh_dump(rh_t *h) {
   free(data);
 }
 
-void rh_start(rh_t *h, const char *const *extra) {
-  const char *argv[32];
-  char path[700], cfg[2048];
-  size_t n = 0;
-  uint64_t end;
+/* Wait for the "serving on" line in h->log, then write the ssh_config. */
+static void await_serving(rh_t *h) {
+  char cfg[2048];
+  uint64_t end = test_now_ms() + 20000;
+  size_t n;
 
-  snprintf(path, sizeof(path), "%s/sshmuxd", test_build_dir());
-  argv[n++] = path;
-  argv[n++] = "serve";
-  argv[n++] = "--port";
-  argv[n++] = "0";
-  argv[n++] = "--ssh-dir";
-  argv[n++] = h->dir;
-  argv[n++] = "--log-level";
-  argv[n++] = "debug";
-  if (extra == NULL || strcmp(extra[0], "--remote") != 0) {
-    argv[n++] = "--config";
-    argv[n++] = h->routes;
-  }
-  for (; extra != NULL && *extra != NULL && n < 30; extra++)
-    argv[n++] = *extra;
-  argv[n] = NULL;
-  h->pid = test_spawn(argv, h->log);
-  ASSERT_GT(h->pid, 0);
-  end = test_now_ms() + 20000;
   while (h->port == 0) {
     char *data = test_read_file(h->log, NULL);
     const char *p = data ? strstr(data, "serving on 127.0.0.1:") : NULL;
@@ -112,7 +93,7 @@ void rh_start(rh_t *h, const char *const *extra) {
       h->port = atoi(p + strlen("serving on 127.0.0.1:"));
     free(data);
     if (h->port == 0) {
-      if (test_now_ms() > end || kill(h->pid, 0) != 0) {
+      if (test_now_ms() > end || (h->pid > 0 && kill(h->pid, 0) != 0)) {
         rh_dump(h);
         test_fail(__FILE__, __LINE__, "sshmuxd serve did not start");
       }
@@ -142,11 +123,80 @@ void rh_start(rh_t *h, const char *const *extra) {
   append(h->cfg, cfg);
 }
 
+/* argv for `sshmuxd serve` with the harness's options and extra. */
+static size_t serve_argv(rh_t *h, const char **argv, char *path, size_t size,
+                         const char *const *extra) {
+  size_t n = 0;
+
+  snprintf(path, size, "%s/sshmuxd", test_build_dir());
+  argv[n++] = path;
+  argv[n++] = "serve";
+  argv[n++] = "--port";
+  argv[n++] = "0";
+  argv[n++] = "--ssh-dir";
+  argv[n++] = h->dir;
+  argv[n++] = "--log-level";
+  argv[n++] = "debug";
+  if (extra == NULL || strcmp(extra[0], "--remote") != 0) {
+    argv[n++] = "--config";
+    argv[n++] = h->routes;
+  }
+  for (; extra != NULL && *extra != NULL && n < 30; extra++)
+    argv[n++] = *extra;
+  argv[n] = NULL;
+  return n;
+}
+
+void rh_start(rh_t *h, const char *const *extra) {
+  const char *argv[32];
+  char path[700];
+
+  serve_argv(h, argv, path, sizeof(path), extra);
+  h->pid = test_spawn(argv, h->log);
+  ASSERT_GT(h->pid, 0);
+  await_serving(h);
+}
+
+void rh_start_tmux(rh_t *h, const char *sock) {
+  const char *argv[32];
+  char path[700], cmd[4096];
+  size_t n, i, o = 0;
+
+  n = serve_argv(h, argv, path, sizeof(path), NULL);
+  for (i = 0; i < n; i++)
+    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
+  snprintf(cmd + o, sizeof(cmd) - o, "| tee '%s'", h->log);
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "new-session",
+                                             "-d", "-s", "srv", "-x", "120",
+                                             "-y", "40", cmd, NULL},
+                            NULL, NULL),
+            0);
+  h->pid = 0;
+  h->in_tmux = 1;
+  await_serving(h);
+  {
+    char pat[700], *out = NULL;
+    snprintf(pat, sizeof(pat), "sshmuxd serve --port 0 --ssh-dir %s", h->dir);
+    if (test_run_simple((const char *[]){"pgrep", "-f", "-n", pat, NULL}, &out,
+                        NULL) == 0 &&
+        out != NULL)
+      h->pid = atoi(out);
+    free(out);
+  }
+}
+
 void rh_stop(rh_t *h) {
   char *log;
 
-  if (h->pid > 0)
+  if (h->pid > 0 && h->in_tmux) {
+    uint64_t end = test_now_ms() + 5000;
+    kill(h->pid, SIGTERM);
+    while (kill(h->pid, 0) == 0 && test_now_ms() < end)
+      usleep(20000);
+    kill(h->pid, SIGKILL);
+  } else if (h->pid > 0) {
     test_kill(h->pid);
+  }
   h->pid = 0;
   /* Under `make asan` a sanitizer report in sshmuxd (which exits cleanly
    * on SIGTERM, so LeakSanitizer runs too) fails the test. */

@@ -18,6 +18,7 @@ typedef struct {
   char key[600];    /* the local client's private key */
   int pid, port;
   int nroutes;
+  int in_tmux;        /* started by rh_start_tmux: not our child */
   char names[16][32]; /* Host NAME -> User NAME in the ssh_config */
 } rh_t;
 
@@ -41,6 +42,10 @@ void rh_start(rh_t *h, const char *const *extra_args);
 /* Stop it (SIGTERM: an orderly shutdown) and fail the test if its log
  * holds a sanitizer report. */
 void rh_stop(rh_t *h);
+/* The same, but running in a new tmux session "srv" on socket sock, with
+ * the terminal as its stdin/stderr (for its prompter); stdout is tee'd to
+ * the log. */
+void rh_start_tmux(rh_t *h, const char *sock);
 /* 1 under `make asan` (its allocator inflates memory figures). */
 int rh_sanitized(void);
 /* ssh -F cfg [opts...] route [cmd]: a NULL-terminated argv in a static

@@ -1,0 +1,116 @@
+/* test-relay-prompt.c -- the terminal prompter of `sshmuxd serve`: serve
+ * runs in a tmux pane (a real terminal), a client's session needs an
+ * upstream login that asks two questions -- trust an unknown host key, and
+ * the passphrase of an encrypted identity -- and both are answered by
+ * typing into serve's terminal while the client waits. */
+#include <unistd.h>
+
+#include "relay-harness.h"
+
+static char sock[700];
+
+static char *pane(void) {
+  char *out = NULL;
+  (void)test_run_simple((const char *[]){"tmux", "-S", sock, "capture-pane",
+                                         "-p", "-t", "srv", NULL},
+                        &out, NULL);
+  return out;
+}
+
+static void wait_pane(const char *what) {
+  uint64_t end = test_now_ms() + 30000;
+  char *p;
+
+  for (;;) {
+    p = pane();
+    if (p != NULL && strstr(p, what) != NULL)
+      break;
+    if (test_now_ms() > end) {
+      fprintf(stderr, "---- serve's terminal ----\n%s\n", p ? p : "");
+      test_fail(__FILE__, __LINE__, "never asked \"%s\"", what);
+    }
+    free(p);
+    usleep(100000);
+  }
+  free(p);
+}
+
+static void type(const char *keys) {
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", "srv", "-l", keys, NULL},
+                            NULL, NULL),
+            0);
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", "srv", "Enter", NULL},
+                            NULL, NULL),
+            0);
+}
+
+TEST_IMPL_T(relay_prompts_on_serve_terminal, 90) {
+  test_sshd s;
+  test_sshd_opts so;
+  rh_t h;
+  char key[600], ini[2048], kh[700], *pub, *out, *khdata;
+  int pid;
+  uint64_t end;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("tmux");
+  snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
+  snprintf(key, sizeof(key), "%s", test_path("enc_key"));
+  ASSERT_EQ(test_keygen("ed25519", key, "s3cret phrase"), 0);
+  snprintf(kh, sizeof(kh), "%s.pub", key);
+  pub = test_read_file(kh, NULL);
+  ASSERT(pub != NULL);
+  memset(&so, 0, sizeof(so));
+  so.extra_authorized_keys = pub;
+  ASSERT_EQ(test_sshd_start(&s, &so), 0);
+  free(pub);
+
+  rh_init(&h);
+  /* No known_hosts entry: the host key is asked about. */
+  snprintf(ini, sizeof(ini),
+           "[routes.r1]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
+           "direct = true\n",
+           s.addr, s.port, s.user, key);
+  rh_routes_text(&h, ini);
+  rh_name(&h, "r1");
+  rh_start_tmux(&h, sock);
+
+  pid = test_spawn(rh_ssh(&h, (const char *[]){"r1", "echo prompted-ok", NULL}),
+                   test_path("client.out"));
+  wait_pane("Trust it and remember it? (yes/no):");
+  type("yes");
+  wait_pane("Enter passphrase for key");
+  type("s3cret phrase");
+  end = test_now_ms() + 30000;
+  for (;;) {
+    out = test_read_file(test_path("client.out"), NULL);
+    if (out != NULL && strstr(out, "prompted-ok") != NULL)
+      break;
+    if (test_now_ms() > end) {
+      char *p = pane();
+      fprintf(stderr, "client: %s\npane:\n%s\n", out ? out : "", p ? p : "");
+      free(p);
+      test_fail(__FILE__, __LINE__, "the session never ran");
+    }
+    free(out);
+    usleep(100000);
+  }
+  free(out);
+  test_kill(pid);
+  /* The passphrase was not echoed; the accepted key was remembered. */
+  out = pane();
+  ASSERT(strstr(out, "s3cret") == NULL);
+  free(out);
+  snprintf(kh, sizeof(kh), "%s/known_hosts", h.dir);
+  khdata = test_read_file(kh, NULL);
+  ASSERT(khdata != NULL);
+  ASSERT_STR_CONTAINS(khdata, "ssh-ed25519");
+  free(khdata);
+  rh_stop(&h);
+  (void)test_run_simple(
+      (const char *[]){"tmux", "-S", sock, "kill-server", NULL}, NULL, NULL);
+  test_sshd_stop(&s);
+  return 0;
+}
