@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <uv.h>
+
 #include "sshmux.h"
 
 #if defined(__GNUC__)
@@ -133,5 +135,95 @@ void sshmuxd_str_printf(sshmuxd_str_t *b, const char *fmt, ...)
 void sshmuxd_str_free(sshmuxd_str_t *b);
 /* 1 if path exists and holds exactly data[0..len). */
 int sshmuxd_file_equals(const char *path, const char *data, size_t len);
+
+/* ---- routes to pool targets (targets.c) ---- */
+
+/* The pool targets for one hop of the routes file and every jump before
+ * it, linked through their `jump` pointers; storage lives in the struct. */
+typedef struct {
+  sshmux_target_t t[SSHMUX_ROUTES_MAX_CHAIN];
+  const char *ids[SSHMUX_ROUTES_MAX_CHAIN][2];
+  size_t n;
+} sshmuxd_chain_t;
+/* Fill c for route (a route or a jump); returns the target of route
+ * itself (the last hop). */
+const sshmux_target_t *sshmuxd_chain_build(sshmuxd_chain_t *c,
+                                           const sshmux_route_t *route);
+/* Pool options for the daemon: the SSH dir's known_hosts, the routes'
+ * [defaults] keepalive. */
+void sshmuxd_pool_options(sshmux_pool_options_t *o,
+                          const sshmux_routes_t *routes);
+
+/* ---- control IPC (ipc_path.c, ipc.c, ctl.c, askpass.c) ---- */
+
+/* Most simultaneous control clients, and stream (connect) clients. */
+#define SSHMUXD_IPC_MAX_CLIENTS 64
+#define SSHMUXD_IPC_MAX_STREAMS 512
+/* A request line's limit is SSHMUX__LINE_MAX (8 KiB); a client that sends
+ * no complete line for this long is disconnected. */
+#define SSHMUXD_IPC_READ_TIMEOUT_MS 30000
+/* Replies and events a client has not read yet, beyond which it is
+ * dropped (a stalled client never grows the daemon). */
+#define SSHMUXD_IPC_MAX_QUEUED (1024 * 1024)
+/* Largest reply line a client accepts. */
+#define SSHMUXD_IPC_MAX_REPLY (4 * 1024 * 1024)
+
+/* The control directory and socket: $XDG_RUNTIME_DIR/sshmux/control when
+ * XDG_RUNTIME_DIR is an absolute path, else /tmp/sshmux-UID/control.
+ * 0, or -1 after printing why (path too long). */
+int sshmuxd_control_paths(char *dir, size_t dsize, char *sock, size_t ssize);
+/* Check the control directory: a real directory (no symlink anywhere on
+ * its path), owned by us, mode exactly 0700.  With create, make it first
+ * if missing.  0, or a negative error after printing why (fail closed). */
+int sshmuxd_control_dir_check(const char *dir, int create);
+/* Connect to the running daemon (after checking the directory).  Returns
+ * a blocking socket fd, or a negative error: UV_ENOENT / UV_ECONNREFUSED
+ * when no daemon runs (printing nothing when quiet). */
+int sshmuxd_control_connect(int quiet);
+
+typedef struct sshmuxd_ipc_s sshmuxd_ipc_t;
+typedef struct {
+  uv_loop_t *loop;
+  sshmux_pool_t *pool;           /* borrowed; prompts are routed here */
+  const sshmux_routes_t *routes; /* borrowed: askpass, notify, connect */
+  void (*on_stop)(void *data);   /* `stop` was asked (after the reply) */
+  void *data;
+  int port; /* the local server's port, shown by status (0: none) */
+} sshmuxd_ipc_config_t;
+/* Take the per-user instance lock, replace a stale socket, bind and
+ * listen, and install the pool's prompt handler.  SSHMUX_EBUSY (after
+ * printing which daemon runs) when another daemon owns the socket;
+ * other negative errors after printing why. */
+int sshmuxd_ipc_start(const sshmuxd_ipc_config_t *cfg, sshmuxd_ipc_t **out);
+/* Close every client and stream, cancel pending prompts, release the
+ * lock and remove the socket; memory is freed once the handles are closed
+ * (run the loop). */
+void sshmuxd_ipc_close(sshmuxd_ipc_t *ipc);
+
+int sshmuxd_cmd_status(int argc, char **argv);
+int sshmuxd_cmd_stop(int argc, char **argv);
+int sshmuxd_cmd_lock(int argc, char **argv);
+int sshmuxd_cmd_unlock(int argc, char **argv);
+int sshmuxd_cmd_prompt(int argc, char **argv);
+int sshmuxd_cmd_connect(int argc, char **argv);
+int sshmuxd_cmd_control_daemon(int argc, char **argv);
+
+/* Run an SSH_ASKPASS-compatible program (absolute path, no shell) with
+ * text as its argument; confirm sets SSH_ASKPASS_PROMPT=confirm (a yes/no
+ * question answered by the exit status).  cb gets 0 and the answer (its
+ * stdout without the trailing newline; NULL for confirm) or a negative
+ * error; at most SSHMUXD_ASKPASS_MAX bytes and timeout_ms are allowed.
+ * The answer is wiped after cb returns. */
+#define SSHMUXD_ASKPASS_MAX 1024
+typedef struct sshmuxd_askpass_s sshmuxd_askpass_t;
+typedef void (*sshmuxd_askpass_cb)(int status, const char *answer, void *data);
+int sshmuxd_askpass_run(uv_loop_t *loop, const char *program, const char *text,
+                        int confirm, uint64_t timeout_ms, sshmuxd_askpass_cb cb,
+                        void *data, sshmuxd_askpass_t **out);
+/* Kill it; cb is not called any more. */
+void sshmuxd_askpass_cancel(sshmuxd_askpass_t *a);
+/* A desktop notification through notify-send when it is on PATH (no
+ * shell; not waited for).  Silently nothing otherwise. */
+void sshmuxd_notify(uv_loop_t *loop, const char *summary, const char *body);
 
 #endif

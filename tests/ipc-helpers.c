@@ -1,0 +1,239 @@
+/* ipc-helpers.c -- see ipc-helpers.h. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipc-helpers.h"
+
+void ipct_env(void) {
+  dtest_setup();
+  ASSERT_EQ(setenv("HOME", test_path("home"), 1), 0);
+  ASSERT_EQ(setenv("XDG_CONFIG_HOME", test_path("home/.config"), 1), 0);
+  ASSERT_EQ(setenv("XDG_RUNTIME_DIR", test_path("run"), 1), 0);
+  ASSERT_EQ(unsetenv("SSHMUX_SSH_DIR"), 0);
+  ASSERT_EQ(unsetenv("SSHMUX_LOG"), 0);
+  ASSERT_EQ(unsetenv("SSH_AUTH_SOCK"), 0);
+}
+
+const char *ipct_sshmuxd(void) {
+  static char p[1100];
+  char real[1024];
+
+  if (realpath(test_build_dir(), real) == NULL)
+    snprintf(real, sizeof(real), "%s", test_build_dir());
+  snprintf(p, sizeof(p), "%s/sshmuxd", real);
+  return p;
+}
+
+const char *ipct_control_dir(void) {
+  static char p[1100];
+  snprintf(p, sizeof(p), "%s/sshmux", test_path("run"));
+  return p;
+}
+
+const char *ipct_control_sock(void) {
+  static char p[1100];
+  snprintf(p, sizeof(p), "%s/sshmux/control", test_path("run"));
+  return p;
+}
+
+void ipct_routes(const char *text) {
+  dtest_write(dtest_ssh_path("sshmux-routes.ini"), text);
+}
+
+const char *ipct_routes_for_jump(test_sshd *j, const char *extra) {
+  static char buf[8192];
+  snprintf(buf, sizeof(buf),
+           "[jump]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n%s",
+           j->addr, j->port, j->user, j->client_key, extra ? extra : "");
+  return buf;
+}
+
+void ipct_known_hosts(test_sshd *s) {
+  char *kh = test_read_file(s->known_hosts, NULL);
+  char *old = test_read_file(dtest_ssh_path("known_hosts"), NULL);
+  char *all;
+  size_t n;
+
+  ASSERT(kh != NULL);
+  n = (old ? strlen(old) : 0) + strlen(kh) + 2;
+  all = malloc(n);
+  ASSERT(all != NULL);
+  snprintf(all, n, "%s%s", old ? old : "", kh);
+  dtest_write(dtest_ssh_path("known_hosts"), all);
+  free(all);
+  free(kh);
+  free(old);
+}
+
+int ipct_spawn(void) {
+  const char *argv[] = {ipct_sshmuxd(), "control-daemon", NULL};
+  int pid = test_spawn(argv, test_path("daemon.log"));
+  ASSERT_GT(pid, 0);
+  return pid;
+}
+
+int ipct_start(void) {
+  int pid = ipct_spawn();
+  uint64_t end = test_now_ms() + 10000;
+
+  while (test_now_ms() < end) {
+    const char *args[] = {"status", NULL};
+    int st;
+    if (access(ipct_control_sock(), F_OK) == 0 &&
+        (st = ipct_run(args, NULL, NULL, NULL)) == 0)
+      return pid;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      char *log = test_read_file(test_path("daemon.log"), NULL);
+      test_fail(__FILE__, __LINE__, "control-daemon exited: %s",
+                log ? log : "");
+    }
+    usleep(20000);
+  }
+  test_fail(__FILE__, __LINE__, "control-daemon did not answer in 10 s");
+}
+
+int ipct_wait_exit(int pid, int timeout_ms) {
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+  int st;
+
+  while (test_now_ms() < end) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0)
+      return -1;
+    usleep(10000);
+  }
+  return -1;
+}
+
+int ipct_run(const char *const *args, const char *in, char **out, char **err) {
+  const char *argv[32];
+  test_cmd_t c = {0};
+  size_t n = 0;
+  int st = -1;
+
+  argv[n++] = ipct_sshmuxd();
+  while (args != NULL && *args != NULL && n < 31)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+  c.argv = argv;
+  c.in = in;
+  c.in_len = in ? strlen(in) : 0;
+  c.out = out;
+  c.err = err;
+  c.timeout_ms = 30000;
+  ASSERT_EQ(test_run(&c, &st), 0);
+  return st;
+}
+
+static const char **proxy_argv(test_sshd *t, const char *via, const char *cmd) {
+  static char proxy[2400];
+  static const char *argv[48];
+  const char *const *o;
+  int n = 0;
+
+  snprintf(proxy, sizeof(proxy), "ProxyCommand='%s' connect %%h:%%p%s%s",
+           ipct_sshmuxd(), via ? " --via " : "", via ? via : "");
+  argv[n++] = "ssh";
+  for (o = test_sshd_client_opts(t); *o; o++)
+    argv[n++] = *o;
+  argv[n++] = "-o";
+  argv[n++] = proxy;
+  argv[n++] = "-l";
+  argv[n++] = t->user;
+  argv[n++] = t->addr;
+  argv[n++] = cmd;
+  argv[n] = NULL;
+  return argv;
+}
+
+int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,
+                   char **err) {
+  test_cmd_t c = {0};
+  int st = -1;
+
+  c.argv = proxy_argv(t, via, cmd);
+  c.out = out;
+  c.err = err;
+  c.timeout_ms = 30000;
+  ASSERT_EQ(test_run(&c, &st), 0);
+  return st;
+}
+
+int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
+                         const char *log) {
+  int pid = test_spawn(proxy_argv(t, via, cmd), log);
+  ASSERT_GT(pid, 0);
+  return pid;
+}
+
+int ipct_raw_connect(void) {
+  struct sockaddr_un sa;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    return -1;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  if (strlen(ipct_control_sock()) >= sizeof(sa.sun_path)) {
+    close(fd);
+    return -1;
+  }
+  memcpy(sa.sun_path, ipct_control_sock(), strlen(ipct_control_sock()) + 1);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+char *ipct_request(int fd, const char *line, int timeout_ms) {
+  char *buf;
+  size_t len = 0, cap = 1 << 20;
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+
+  if (line != NULL) {
+    size_t n = strlen(line);
+    if (write(fd, line, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
+      return NULL;
+  }
+  buf = malloc(cap);
+  ASSERT(buf != NULL);
+  while (test_now_ms() < end && len < cap - 1) {
+    struct pollfd p = {fd, POLLIN, 0};
+    ssize_t r;
+    if (poll(&p, 1, 100) <= 0)
+      continue;
+    /* One byte at a time: leave later lines for later calls. */
+    r = read(fd, buf + len, 1);
+    if (r <= 0)
+      break;
+    if (buf[len] == '\n') {
+      buf[len] = '\0';
+      return buf;
+    }
+    len++;
+  }
+  free(buf);
+  return NULL;
+}
+
+int ipct_python(const char *code, const char *json, char **out) {
+  const char *argv[] = {"/usr/bin/python3", "-c", code, NULL};
+  test_cmd_t c = {0};
+  int st = -1;
+
+  c.argv = argv;
+  c.in = json;
+  c.in_len = strlen(json);
+  c.out = out;
+  c.timeout_ms = 20000;
+  ASSERT_EQ(test_run(&c, &st), 0);
+  return st;
+}

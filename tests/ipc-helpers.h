@@ -1,0 +1,52 @@
+/* ipc-helpers.h -- running `sshmuxd control-daemon` (the pool and the
+ * control socket) as a real process in a throwaway HOME and
+ * XDG_RUNTIME_DIR, talking to it with the real CLI, raw socket clients
+ * and ssh with `sshmuxd connect` as its ProxyCommand. */
+#ifndef SSHMUX_IPC_HELPERS_H
+#define SSHMUX_IPC_HELPERS_H
+
+#include "daemon-helpers.h"
+#include "fixture-sshd.h"
+
+/* dtest_setup() plus HOME, XDG_CONFIG_HOME and XDG_RUNTIME_DIR set in this
+ * process (children inherit them), SSHMUX_SSH_DIR/SSHMUX_LOG unset; PATH
+ * is kept (ssh is needed). */
+void ipct_env(void);
+/* Absolute path of build/sshmuxd. */
+const char *ipct_sshmuxd(void);
+/* The control directory and socket for this environment. */
+const char *ipct_control_dir(void);
+const char *ipct_control_sock(void);
+/* Write home/.ssh/sshmux-routes.ini. */
+void ipct_routes(const char *text);
+/* Routes text: [jump] = s (its client key), optional extra text. */
+const char *ipct_routes_for_jump(test_sshd *j, const char *extra);
+/* Append s's known_hosts lines to home/.ssh/known_hosts. */
+void ipct_known_hosts(test_sshd *s);
+/* Spawn `sshmuxd control-daemon` (output to test_path("daemon.log")) and
+ * wait until it answers status; returns its pid. */
+int ipct_start(void);
+/* Start without waiting; returns the pid. */
+int ipct_spawn(void);
+/* Wait for pid to exit; its exit status, 128+signal, or -1 on timeout. */
+int ipct_wait_exit(int pid, int timeout_ms);
+/* Run sshmuxd args (NULL-terminated, no argv[0]) with stdin in (may be
+ * NULL); captures out/err (may be NULL).  Returns the exit status. */
+int ipct_run(const char *const *args, const char *in, char **out, char **err);
+/* ssh to t through `sshmuxd connect %h:%p [via]` as ProxyCommand, running
+ * cmd; returns the exit status, stdout in *out (may be NULL). */
+int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,
+                   char **err);
+/* The same, started in the background (stdout+stderr to log); the pid. */
+int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
+                         const char *log);
+/* A raw connection to the control socket (blocking fd), or -1. */
+int ipct_raw_connect(void);
+/* Send line (newline added) on fd and read one reply line (fresh
+ * allocation), waiting up to timeout_ms; NULL on failure. */
+char *ipct_request(int fd, const char *line, int timeout_ms);
+/* Run /usr/bin/python3 -c code with json on stdin; its exit status and
+ * stdout in *out (may be NULL). */
+int ipct_python(const char *code, const char *json, char **out);
+
+#endif
