@@ -434,6 +434,15 @@ static void on_prompt(sshmux_prompt_t *p, void *data) {
     askpass_next(ipc, ip);
     return;
   }
+  if (ipc->cfg.fallback != NULL) {
+    /* serve's own terminal asks it; we forget it (withdrawals of prompts
+     * we do not know go to the fallback too). */
+    ipc->prompts = ip->next;
+    ipc->nprompts--;
+    sshmux__free(ip);
+    ipc->cfg.fallback(p, NULL);
+    return;
+  }
   /* Fail closed: nobody could answer, and a login that waits for nobody
    * would hang the client for the whole prompt timeout. */
   sshmuxd_log(SSHMUX_LOG_WARN,
@@ -451,6 +460,8 @@ static void on_withdrawn(sshmux_prompt_t *p, void *data) {
       prompt_cancel(ipc, ip, "withdrawn");
       return;
     }
+  if (ipc->cfg.fallback_withdrawn != NULL)
+    ipc->cfg.fallback_withdrawn(p, NULL);
 }
 
 /* ---- commands ---- */
@@ -662,6 +673,7 @@ static void up_data(sshmux_upchan_t *ch, int stream, const char *buf,
                     size_t len) {
   client_t *c = sshmux_upchan_get_data(ch);
 
+  sshmuxd_log(SSHMUX_LOG_DEBUG, "TRACE up_data %zu stream %d closing %d", len, stream, c->closing);
   if (stream != SSHMUX_STREAM_STDOUT || c->closing)
     return;
   if (client_send(c, buf, len) != 0)
@@ -735,6 +747,7 @@ static void stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   r = sshmux_upchan_write(c->ch, buf->base, (size_t)nread);
+  sshmuxd_log(SSHMUX_LOG_DEBUG, "TRACE down->up %zd r=%d", nread, r);
   if (r < 0)
     stream_finish(c);
   else if (r == 1)
@@ -1231,6 +1244,11 @@ int sshmuxd_ipc_start(const sshmuxd_ipc_config_t *cfg, sshmuxd_ipc_t **out) {
   sshmuxd_log(SSHMUX_LOG_INFO, "control socket %s", ipc->sock);
   *out = ipc;
   return 0;
+}
+
+void sshmuxd_ipc_set_port(sshmuxd_ipc_t *ipc, int port) {
+  if (ipc != NULL)
+    ipc->cfg.port = port;
 }
 
 void sshmuxd_ipc_close(sshmuxd_ipc_t *ipc) {

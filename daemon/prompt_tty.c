@@ -235,6 +235,18 @@ int sshmuxd_tty_prompter_start(uv_loop_t *loop, sshmux_pool_t *pool) {
   return 0;
 }
 
+int sshmuxd_tty_prompter_active(void) {
+  return T.tty_open;
+}
+
+void sshmuxd_tty_prompter_take(sshmux_prompt_t *p, void *data) {
+  on_prompt(p, data);
+}
+
+void sshmuxd_tty_prompter_withdraw(sshmux_prompt_t *p, void *data) {
+  on_withdrawn(p, data);
+}
+
 void sshmuxd_tty_prompter_stop(void) {
   while (T.n > 0) {
     sshmux_prompt_cancel(T.queue[0]);

@@ -55,6 +55,7 @@ static struct {
   uv_signal_t sigint, sigterm;
   sshmux_pool_t *pool;
   sshmux_relay_t *relay;
+  sshmuxd_ipc_t *ipc;
   char tmpdir[PATH_MAX];
   char tmpkeys[PATH_MAX];
   int stopping;
@@ -325,6 +326,7 @@ static void stop(void) {
     return;
   S.stopping = 1;
   sshmuxd_log(SSHMUX_LOG_INFO, "serve: shutting down");
+  sshmuxd_ipc_close(S.ipc);
   if (S.relay != NULL)
     sshmux_relay_close(S.relay, relay_closed, NULL);
   else
@@ -334,6 +336,28 @@ static void stop(void) {
 static void on_signal(uv_signal_t *h, int sig) {
   (void)h, (void)sig;
   stop();
+}
+
+static void on_ipc_stop(void *data) {
+  (void)data;
+  stop();
+}
+
+/* The control socket (ipc.c): one daemon per user, status, lock, prompt
+ * agents; prompts nobody else answers go to this terminal, if any. */
+static int start_ipc(const sshmux_routes_t *routes) {
+  sshmuxd_ipc_config_t ic;
+
+  memset(&ic, 0, sizeof(ic));
+  ic.loop = &S.loop;
+  ic.pool = S.pool;
+  ic.routes = routes;
+  ic.on_stop = on_ipc_stop;
+  if (sshmuxd_tty_prompter_active()) {
+    ic.fallback = sshmuxd_tty_prompter_take;
+    ic.fallback_withdrawn = sshmuxd_tty_prompter_withdraw;
+  }
+  return sshmuxd_ipc_start(&ic, &S.ipc);
 }
 
 int sshmuxd_cmd_serve(int argc, char **argv) {
@@ -377,6 +401,8 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
     goto out_loop;
   }
   sshmuxd_tty_prompter_start(&S.loop, S.pool);
+  if (start_ipc(routes) != 0)
+    goto out_stop;
 
   sshmux_relay_options_init(&ropts);
   ropts.routes = routes;
@@ -410,6 +436,7 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
   uv_signal_init(&S.loop, &S.sigterm);
   uv_signal_start(&S.sigint, on_signal, SIGINT);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);
+  sshmuxd_ipc_set_port(S.ipc, sshmux_server_port(srv));
   printf("sshmuxd: serving on 127.0.0.1:%d (%s mode, %zu routes)\n",
          sshmux_server_port(srv), o.remote != NULL ? "direct" : "routed",
          sshmux_routes_count(routes));

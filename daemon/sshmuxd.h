@@ -36,6 +36,12 @@ int sshmuxd_cmd_serve(int argc, char **argv); /* serve.c */
  * terminal that runs serve; every prompt is cancelled without one. */
 int sshmuxd_tty_prompter_start(uv_loop_t *loop, sshmux_pool_t *pool);
 void sshmuxd_tty_prompter_stop(void);
+/* 1 when the prompter has a terminal to ask on.  take/withdraw are its
+ * prompt handler, for a dispatcher (the control socket) that hands it the
+ * prompts nobody else answers. */
+int sshmuxd_tty_prompter_active(void);
+void sshmuxd_tty_prompter_take(sshmux_prompt_t *p, void *data);
+void sshmuxd_tty_prompter_withdraw(sshmux_prompt_t *p, void *data);
 
 /* Exit codes: 0 ok, 1 the command failed, 2 bad usage. */
 #define SSHMUXD_EXIT_FAIL 1
@@ -189,6 +195,11 @@ typedef struct {
   void (*on_stop)(void *data);   /* `stop` was asked (after the reply) */
   void *data;
   int port; /* the local server's port, shown by status (0: none) */
+  /* Where a prompt goes when no agent is subscribed and no askpass is
+   * configured (serve's terminal), instead of being refused; withdrawals
+   * of prompts handed there go to fallback_withdrawn.  May be NULL. */
+  sshmux_prompt_cb fallback;
+  sshmux_prompt_cb fallback_withdrawn;
 } sshmuxd_ipc_config_t;
 /* Take the per-user instance lock, replace a stale socket, bind and
  * listen, and install the pool's prompt handler.  SSHMUX_EBUSY (after
@@ -199,6 +210,8 @@ int sshmuxd_ipc_start(const sshmuxd_ipc_config_t *cfg, sshmuxd_ipc_t **out);
  * lock and remove the socket; memory is freed once the handles are closed
  * (run the loop). */
 void sshmuxd_ipc_close(sshmuxd_ipc_t *ipc);
+/* The local server's port, once it listens (shown by status). */
+void sshmuxd_ipc_set_port(sshmuxd_ipc_t *ipc, int port);
 
 int sshmuxd_cmd_status(int argc, char **argv);
 int sshmuxd_cmd_stop(int argc, char **argv);

@@ -71,7 +71,8 @@ void ipct_known_hosts(test_sshd *s) {
 }
 
 int ipct_spawn(void) {
-  const char *argv[] = {ipct_sshmuxd(), "control-daemon", NULL};
+  const char *argv[] = {ipct_sshmuxd(), "control-daemon", "--log-level",
+                        "debug", NULL};
   int pid = test_spawn(argv, test_path("daemon.log"));
   ASSERT_GT(pid, 0);
   return pid;
@@ -95,6 +96,15 @@ int ipct_start(void) {
     usleep(20000);
   }
   test_fail(__FILE__, __LINE__, "control-daemon did not answer in 10 s");
+}
+
+void ipct_dump(void) {
+  char *d = test_read_file(test_path("daemon.log"), NULL);
+  fprintf(stderr, "---- daemon output ----\n%s\n", d ? d : "(none)");
+  free(d);
+  d = test_read_file(dtest_ssh_path("sshmux.log"), NULL);
+  fprintf(stderr, "---- sshmux.log ----\n%s\n", d ? d : "(none)");
+  free(d);
 }
 
 int ipct_wait_exit(int pid, int timeout_ms) {
@@ -141,6 +151,8 @@ static const char **proxy_argv(test_sshd *t, const char *via, const char *cmd) {
   snprintf(proxy, sizeof(proxy), "ProxyCommand='%s' connect %%h:%%p%s%s",
            ipct_sshmuxd(), via ? " --via " : "", via ? via : "");
   argv[n++] = "ssh";
+  if (getenv("IPCT_SSH_V") != NULL)
+    argv[n++] = "-v";
   for (o = test_sshd_client_opts(t); *o; o++)
     argv[n++] = *o;
   argv[n++] = "-o";
@@ -158,11 +170,21 @@ int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,
   test_cmd_t c = {0};
   int st = -1;
 
+  char *e = NULL;
+
   c.argv = proxy_argv(t, via, cmd);
   c.out = out;
-  c.err = err;
+  c.err = &e;
   c.timeout_ms = 30000;
   ASSERT_EQ(test_run(&c, &st), 0);
+  if (st == -1) {
+    fprintf(stderr, "ssh timed out; its stderr: %s\n", e ? e : "");
+    ipct_dump();
+  }
+  if (err != NULL)
+    *err = e;
+  else
+    free(e);
   return st;
 }
 

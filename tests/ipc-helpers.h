@@ -28,6 +28,8 @@ void ipct_known_hosts(test_sshd *s);
 int ipct_start(void);
 /* Start without waiting; returns the pid. */
 int ipct_spawn(void);
+/* Print the daemon's output and log file to stderr. */
+void ipct_dump(void);
 /* Wait for pid to exit; its exit status, 128+signal, or -1 on timeout. */
 int ipct_wait_exit(int pid, int timeout_ms);
 /* Run sshmuxd args (NULL-terminated, no argv[0]) with stdin in (may be

@@ -125,6 +125,9 @@ static pid_t start_test(running_t *r, const char *root, double scale) {
       _exit(1);
     setenv("TMPDIR", r->dir, 1);
     setenv("SSHMUX_TEST_DIR", r->dir, 1);
+    /* Every daemon a test starts gets its own control socket (there is
+     * one sshmuxd per user, decided by the socket's directory). */
+    setenv("XDG_RUNTIME_DIR", r->dir, 1);
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
     exit(t->fn());
