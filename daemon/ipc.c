@@ -672,8 +672,6 @@ static void stream_finish(client_t *c) {
 static void up_data(sshmux_upchan_t *ch, int stream, const char *buf,
                     size_t len) {
   client_t *c = sshmux_upchan_get_data(ch);
-
-  sshmuxd_log(SSHMUX_LOG_DEBUG, "TRACE up_data %zu stream %d closing %d", len, stream, c->closing);
   if (stream != SSHMUX_STREAM_STDOUT || c->closing)
     return;
   if (client_send(c, buf, len) != 0)
@@ -747,7 +745,6 @@ static void stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   r = sshmux_upchan_write(c->ch, buf->base, (size_t)nread);
-  sshmuxd_log(SSHMUX_LOG_DEBUG, "TRACE down->up %zd r=%d", nread, r);
   if (r < 0)
     stream_finish(c);
   else if (r == 1)

@@ -83,11 +83,17 @@ static int parses(const char *s) {
 }
 
 TEST_IMPL(ipc_json_strict) {
-  static const char *good[] = {
-      "{}", "[]", " {\"a\" : 1 } ", "{\"a\":[1,-2,true,false,null,\"x\"]}",
-      "\"\\u00e9\\ud83d\\ude00\"", "-9223372036854775808",
-      "9223372036854775807", "{\"cmd\":\"status\",\"id\":7}", "0",
-      "\"caf\xc3\xa9\"", NULL};
+  static const char *good[] = {"{}",
+                               "[]",
+                               " {\"a\" : 1 } ",
+                               "{\"a\":[1,-2,true,false,null,\"x\"]}",
+                               "\"\\u00e9\\ud83d\\ude00\"",
+                               "-9223372036854775808",
+                               "9223372036854775807",
+                               "{\"cmd\":\"status\",\"id\":7}",
+                               "0",
+                               "\"caf\xc3\xa9\"",
+                               NULL};
   static const char *bad[] = {"",
                               "{",
                               "{\"a\":1,}",
@@ -172,15 +178,16 @@ TEST_IMPL(ipc_json_writer_roundtrip) {
   sshmux__jsonw_t w;
   sshmux__json_t *j = NULL;
   const char *nasty = "q\"b\\s\x01\x1f\n\t\x7f caf\xc3\xa9 \xff end";
-  const char *argv[] = {"/usr/bin/python3", "-c",
-                        "import json,sys\n"
-                        "d=json.loads(sys.stdin.read())\n"
-                        "assert d['s'].startswith('q\"b\\\\s\\x01\\x1f\\n\\t')\n"
-                        "assert '\\ufffd' in d['s'] and 'caf\\u00e9' in d['s']\n"
-                        "assert d['n']==-5 and d['u']==9223372036854775807\n"
-                        "assert d['a']==[True,False,None,{}]\n"
-                        "print('OK')",
-                        NULL};
+  const char *argv[] = {
+      "/usr/bin/python3", "-c",
+      "import json,sys\n"
+      "d=json.loads(sys.stdin.read())\n"
+      "assert d['s'].startswith('q\"b\\\\s\\x01\\x1f\\n\\t')\n"
+      "assert '\\ufffd' in d['s'] and 'caf\\u00e9' in d['s']\n"
+      "assert d['n']==-5 and d['u']==9223372036854775807\n"
+      "assert d['a']==[True,False,None,{}]\n"
+      "print('OK')",
+      NULL};
   test_cmd_t c = {0};
   char *out = NULL;
   int st;
