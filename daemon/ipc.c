@@ -1016,6 +1016,7 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (r == SSHMUX_ETOOLONG) {
       send_error(c, NULL, r, "request line longer than 8192 bytes; skipped");
     } else if (r == 1) {
+      c->last_active = uv_now(c->ipc->cfg.loop);
       handle_line(c, line, len);
       if (!c->closing && c->state == C_LINES)
         uv_timer_start(&c->timer, on_timer, c->ipc->read_timeout_ms, 0);
@@ -1064,6 +1065,26 @@ static int peer_ok(uv_pipe_t *p) {
 #endif
 }
 
+/* Make room for a new client by dropping the one idle the longest (not a
+ * subscribed agent, nor one that is mid-line): otherwise 64 clients that
+ * connect and say nothing would lock out `status`, `stop` and every
+ * ProxyCommand for up to the read timeout. */
+static int evict_idle(sshmuxd_ipc_t *ipc, client_t *except) {
+  client_t *c, *victim = NULL;
+
+  for (c = ipc->clients; c != NULL; c = c->next)
+    if (c != except && c->state == C_LINES && !c->subscribed &&
+        !c->close_after_write &&
+        (victim == NULL || c->last_active < victim->last_active))
+      victim = c;
+  if (victim == NULL)
+    return -1;
+  sshmuxd_log(SSHMUX_LOG_WARN, "too many control clients: dropping the one "
+                               "idle the longest");
+  client_close(victim);
+  return 0;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   sshmuxd_ipc_t *ipc = server->data;
   client_t *c;
@@ -1095,7 +1116,8 @@ static void on_connection(uv_stream_t *server, int status) {
     client_close(c);
     return;
   }
-  if (ipc->nclients > SSHMUXD_IPC_MAX_CLIENTS) {
+  c->last_active = uv_now(ipc->cfg.loop);
+  if (ipc->nclients > SSHMUXD_IPC_MAX_CLIENTS && evict_idle(ipc, c) != 0) {
     send_error(c, NULL, SSHMUX_EBUSY, "too many control clients");
     c->close_after_write = 1;
     return;

@@ -1,0 +1,171 @@
+/* test-daemon-ipc-abuse.c -- the control socket under abuse, with a real
+ * daemon and a real ssh session through it the whole time: a line over
+ * 8 KiB, a client that never finishes its line, 100 idle clients, random
+ * bytes, and malformed requests.  Each gets an error reply or is dropped;
+ * none stops the daemon from answering `status` or from carrying ssh
+ * sessions, and an ssh session opened before the abuse is still working
+ * after it. */
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipc-helpers.h"
+
+/* The daemon still answers status, and a new ssh session works. */
+static void still_serving(test_sshd *t) {
+  const char *status[] = {"status", "--json", NULL};
+  char *out = NULL;
+
+  ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "\"ok\":true");
+  free(out);
+  ASSERT_EQ(ipct_ssh_proxy(t, NULL, "echo fine", &out, NULL), 0);
+  ASSERT_STR_EQ(out, "fine\n");
+  free(out);
+}
+
+TEST_IMPL_T(daemon_ipc_abuse, 120) {
+  test_sshd j, t;
+  test_sshd_opts jo = {0}, to = {0};
+  int fds[100], fd, i, bg;
+  char *r, *big, *log;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  jo.name = "jump";
+  to.name = "target";
+  ASSERT_OK(test_sshd_start(&j, &jo));
+  ASSERT_OK(test_sshd_start(&t, &to));
+  ipct_env();
+  ipct_known_hosts(&j);
+  ipct_routes(ipct_routes_for_jump(&j, NULL));
+  /* A short read timeout so the never-ending line is cut within the test
+   * (the default is 30 s). */
+  ASSERT_EQ(setenv("SSHMUX_IPC_READ_TIMEOUT_MS", "1500", 1), 0);
+  ipct_start();
+  still_serving(&t);
+  /* A session that spans all the abuse: it reads a line from its stdin,
+   * which comes only at the end. */
+  bg = ipct_ssh_proxy_spawn(&t, NULL, "sleep 6; echo survived",
+                            test_path("long.log"));
+
+  /* 1. An over-long line: an error reply, then the same connection still
+   * works. */
+  fd = ipct_raw_connect();
+  ASSERT(fd >= 0);
+  big = malloc(20001);
+  memset(big, 'x', 20000);
+  big[20000] = '\0';
+  r = ipct_request(fd, big, 5000);
+  ASSERT(r != NULL);
+  ASSERT_STR_CONTAINS(r, "\"ok\":false");
+  ASSERT_STR_CONTAINS(r, "SSHMUX_ETOOLONG");
+  free(r);
+  r = ipct_request(fd, "{\"cmd\":\"status\",\"id\":5}", 5000);
+  ASSERT(r != NULL);
+  ASSERT_STR_CONTAINS(r, "{\"id\":5,\"ok\":true");
+  free(r);
+  /* Malformed requests, each with its error, on one connection. */
+  {
+    static const char *bad[] = {"not json",
+                                "[1,2]",
+                                "{\"cmd\":12}",
+                                "{\"cmd\":\"nope\"}",
+                                "{\"cmd\":\"answer\"}",
+                                "{\"cmd\":\"answer\",\"prompt\":99}",
+                                "{\"cmd\":\"cancel\",\"prompt\":-1}",
+                                "{\"cmd\":\"connect\"}",
+                                "{\"cmd\":\"connect\",\"host\":\"h\",\"port\":"
+                                "70000}",
+                                "{\"cmd\":\"connect\",\"host\":\"10.9.9.9\","
+                                "\"port\":22}",
+                                "{\"cmd\":\"status\",\"cmd\":\"stop\"}",
+                                "{\"cmd\":\"status\"\x01}",
+                                "{\"cmd\":\"st\\u0000op\"}",
+                                NULL};
+    for (i = 0; bad[i] != NULL; i++) {
+      r = ipct_request(fd, bad[i], 5000);
+      if (r == NULL || strstr(r, "\"ok\":false") == NULL)
+        test_fail(__FILE__, __LINE__, "%s -> %s", bad[i], r ? r : "(none)");
+      if (strstr(bad[i], "10.9.9.9") != NULL)
+        ASSERT_STR_CONTAINS(r, "forward_allow");
+      free(r);
+    }
+  }
+  close(fd);
+  still_serving(&t);
+
+  /* 2. A client that never sends a newline is dropped after the read
+   * timeout; meanwhile the daemon serves others. */
+  fd = ipct_raw_connect();
+  ASSERT(fd >= 0);
+  ASSERT_EQ(write(fd, "{\"cmd\":\"sta", 11), 11);
+  still_serving(&t);
+  {
+    /* An error line, then EOF. */
+    char buf[512];
+    ssize_t n = 0, k;
+    struct pollfd p = {fd, POLLIN, 0};
+    uint64_t end = test_now_ms() + 10000;
+    while (test_now_ms() < end) {
+      if (poll(&p, 1, 200) <= 0)
+        continue;
+      k = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n);
+      if (k <= 0)
+        break;
+      n += k;
+    }
+    buf[n] = '\0';
+    ASSERT(test_now_ms() < end);
+    ASSERT_STR_CONTAINS(buf, "SSHMUX_ETIMEOUT");
+  }
+  close(fd);
+
+  /* 3. 100 idle clients: the oldest are dropped to make room, and the
+   * daemon still answers a newcomer. */
+  for (i = 0; i < 100; i++) {
+    fds[i] = ipct_raw_connect();
+    ASSERT(fds[i] >= 0);
+  }
+  still_serving(&t);
+  fd = ipct_raw_connect();
+  r = ipct_request(fd, "{\"cmd\":\"status\"}", 5000);
+  ASSERT(r != NULL);
+  ASSERT_STR_CONTAINS(r, "\"ok\":true");
+  /* Never more than the bound at once. */
+  ASSERT_STR_CONTAINS(r, "\"clients\":64,");
+  free(r);
+  close(fd);
+  for (i = 0; i < 100; i++)
+    close(fds[i]);
+
+  /* 4. Random bytes (newlines included), from several clients at once. */
+  {
+    int ufd = open("/dev/urandom", O_RDONLY);
+    char *junk = malloc(65536);
+    ASSERT(ufd >= 0 && junk != NULL);
+    for (i = 0; i < 4; i++) {
+      ASSERT_EQ(read(ufd, junk, 65536), 65536);
+      fds[i] = ipct_raw_connect();
+      ASSERT(fds[i] >= 0);
+      ASSERT_EQ(write(fds[i], junk, 65536), 65536);
+    }
+    close(ufd);
+    free(junk);
+    still_serving(&t);
+    for (i = 0; i < 4; i++)
+      close(fds[i]);
+  }
+  free(big);
+
+  /* The session opened before all this finished normally. */
+  ASSERT_EQ(ipct_wait_exit(bg, 30000), 0);
+  log = test_read_file(test_path("long.log"), NULL);
+  ASSERT_STR_CONTAINS(log, "survived");
+  free(log);
+  still_serving(&t);
+  test_sshd_stop(&j);
+  test_sshd_stop(&t);
+  return 0;
+}
