@@ -67,6 +67,7 @@ struct client_s {
   unsigned up_paused : 1;  /* upstream reads paused for our queue */
   unsigned ch_closing : 1; /* sshmux_upchan_close called */
   size_t queued;           /* bytes in unfinished writes */
+  uint64_t last_active;    /* loop time of the last complete request */
   sshmux__linebuf_t lb;
   sshmux_upchan_t *ch;
   char *early; /* stream bytes that came with the connect line */
