@@ -45,7 +45,7 @@ int sshmuxd_control_dir_check(const char *dir, int create) {
   struct stat st;
   int r;
 
-  if (create) {
+  if (create && lstat(dir, &st) != 0 && errno == ENOENT) {
     r = sshmux_dir_ensure(dir, 0700);
     if (r != 0) {
       sshmuxd_err("control directory %s: %s", dir, sshmux_strerror(r));
