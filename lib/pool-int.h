@@ -132,7 +132,8 @@ struct sshmux__upconn {
   LIBSSH2_SESSION *s;
   sshmux__buf_t in, out; /* socket bytes in, not yet parsed / to send */
   int in_eof;
-  int io_error; /* errno of a failed socket write, 0 */
+  int io_error;      /* errno of a failed socket write, 0 */
+  uint64_t consumed; /* bytes libssh2 took from `in`, ever */
 
   sshmux__link_t chans;  /* upchans with a libssh2 channel */
   sshmux__link_t open_q; /* upchans waiting to be opened */

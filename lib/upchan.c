@@ -309,6 +309,7 @@ static void remote_closed(sshmux_upchan_t *ch) {
   char *sig = NULL;
   size_t siglen = 0;
 
+  SSHMUX__LOG_TRACE("channel %p: closed upstream", (void *)ch);
   ch->exit_status = libssh2_channel_get_exit_status(ch->lch);
   if (libssh2_channel_get_exit_signal(ch->lch, &sig, &siglen, NULL, NULL, NULL,
                                       NULL) == 0 &&
@@ -332,6 +333,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
 
   if (ch->close_requested) {
     rc = libssh2_channel_free(ch->lch);
+    SSHMUX__LOG_TRACE("channel %p: free -> %d", (void *)ch, rc);
     if (rc == LIBSSH2_ERROR_EAGAIN)
       return 0;
     detach(ch);
@@ -351,6 +353,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
   if (ch->req_inflight != NULL) {
     sshmux__req_t *r = ch->req_inflight;
     rc = run_req(ch, r);
+    SSHMUX__LOG_TRACE("channel %p: request %d -> %d", (void *)ch, r->type, rc);
     if (rc != LIBSSH2_ERROR_EAGAIN) {
       if (rc != 0 && !chan_level(rc))
         return rc;
@@ -447,6 +450,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
       progress = 1;
       continue;
     }
+    SSHMUX__LOG_TRACE("channel %p: reads ended %d eof %d", (void *)ch, ended,
+                      libssh2_channel_eof(ch->lch));
     if (ended == 2 && libssh2_channel_eof(ch->lch) == 1) {
       ch->eof_delivered = 1;
       progress = 1;

@@ -391,6 +391,7 @@ static LIBSSH2_RECV_FUNC(io_recv) {
     return c->in_eof ? -ECONNRESET : -EAGAIN;
   memcpy(buffer, sshmux__buf_rptr(&c->in), n);
   c->in.pos += n;
+  c->consumed += n;
   if (c->in.pos == c->in.len)
     sshmux__buf_reset(&c->in);
   return (ssize_t)n;
@@ -434,6 +435,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
                         uv_strerror(status));
     return;
   }
+  SSHMUX__LOG_TRACE("%s: poll status %d events %d", c->label, status, events);
   if (events & UV_READABLE)
     read_socket(c);
   if (events & UV_WRITABLE)
@@ -592,6 +594,7 @@ static int fatal_code(sshmux__upconn_t *c, int rc) {
 
 void sshmux__upconn_service(sshmux__upconn_t *c) {
   uint64_t now = sshmux__pool_now(c->pool);
+  uint64_t consumed = c->consumed;
   sshmux__link_t *l, *next;
   int progress = 0, rc = 0;
 
@@ -627,6 +630,12 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
                           *m ? m : sshmux_strerror(fatal_code(c, rc)));
     return;
   }
+  /* libssh2 parses every packet it reads into one per-session list: a call
+   * made for one channel late in the pass may have pulled packets for the
+   * open or a channel served earlier, and the socket will not say so
+   * again.  Whenever the pass consumed input, run another one. */
+  if (c->consumed != consumed)
+    progress = 1;
   flush(c);
   if (c->io_error) {
     sshmux__upconn_fail(
@@ -640,6 +649,12 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     return;
   }
   update_poll(c);
+  SSHMUX__LOG_TRACE(
+      "%s: pass: progress %d, consumed %llu, in %zu, out %zu, "
+      "opening %d, poll %d",
+      c->label, progress, (unsigned long long)(c->consumed - consumed),
+      sshmux__buf_remaining(&c->in), sshmux__buf_remaining(&c->out),
+      c->opening != NULL, c->poll_events);
   if (progress)
     sshmux__upconn_schedule(c);
 }

@@ -74,7 +74,20 @@ void ph_target(sshmux_target_t *t, test_sshd *s) {
   t->identity_files = id;
 }
 
+static void log_to_stderr(sshmux_log_level_t level, const char *msg,
+                          void *data) {
+  (void)data;
+  fprintf(stderr, "[%llu %s] %s\n", (unsigned long long)test_now_ms(),
+          sshmux_log_level_name(level), msg);
+}
+
 void ph_init(ph_t *h, const sshmux_pool_options_t *o) {
+  /* PH_LOG=trace|debug|... shows the library's log on stderr. */
+  if (getenv("PH_LOG") != NULL) {
+    sshmux_log_level_t lv = SSHMUX_LOG_TRACE;
+    (void)sshmux_log_level_parse(getenv("PH_LOG"), &lv);
+    sshmux_set_log_cb(log_to_stderr, lv, NULL);
+  }
   memset(h, 0, sizeof(*h));
   ASSERT_OK(uv_loop_init(&h->loop));
   ASSERT_OK(sshmux_pool_new(&h->loop, o, &h->pool));

@@ -30,7 +30,7 @@ TEST_IMPL_T(pool_sequential_20, 90) {
     snprintf(cmd, sizeof(cmd), "echo seq-%d; echo err-%d >&2; exit %d", i, i,
              i % 7);
     ph_exec(&h, &t, cmd, &j);
-    ph_run_until(&h, &j.done, 20000);
+    ph_run_until(&h, &j.done, 30000);
     if (j.open_status != 0)
       test_sshd_dump_log(&s);
     ASSERT_OK(j.open_status);

@@ -46,9 +46,9 @@ TEST_IMPL_T(pool_jump_host, 90) {
   sshmux_pool_options_t o;
   sshmux_target_t jt, t;
   sshmux_conn_stats_t cs[4];
-  static ph_job_t jobs[6];
+  static ph_job_t jobs[20];
   size_t n;
-  int done = 0;
+  int done = 0, conns0;
   ph_t h;
 
   TEST_REQUIRE_ROOT("creating network namespaces");
@@ -63,8 +63,10 @@ TEST_IMPL_T(pool_jump_host, 90) {
   so.name = "target";
   so.netns = topo.ns_t;
   so.listen_addr = topo.t_addr;
+  so.max_sessions = 30;
   ASSERT_OK(test_sshd_start(&j, &jo));
   ASSERT_OK(test_sshd_start(&s, &so));
+  conns0 = ph_log_count(&s, "Connection from"); /* the fixture's probe */
   /* The target is out of our reach: only the jump gets there. */
   ASSERT(test_wait_addr(topo.t_addr, s.port, 0, 500) != 0);
   ph_options(&o, merge_known_hosts(all, 2));
@@ -75,24 +77,34 @@ TEST_IMPL_T(pool_jump_host, 90) {
   t.jump = &jt;
   jt.idle_timeout_s = 1; /* would expire, but dependents keep it */
 
-  for (int i = 0; i < 6; i++)
+  /* 20 concurrent, asked before anything is connected: one jump login,
+   * one tunnel, one target login. */
+  for (int i = 0; i < 20; i++)
     ph_exec(&h, &t, "echo via-jump; echo $SSH_CONNECTION", &jobs[i]);
   while (!done) {
     ph_run_for(&h, 50);
     done = 1;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 20; i++)
       done &= jobs[i].done;
   }
-  for (int i = 0; i < 6; i++) {
+  for (int i = 0; i < 20; i++) {
     if (jobs[i].open_status != 0)
       fprintf(stderr, "job %d: %s\n", i, jobs[i].errmsg);
     ASSERT_OK(jobs[i].open_status);
     ASSERT_STR_CONTAINS(jobs[i].out, "via-jump\n");
     ASSERT_STR_CONTAINS(jobs[i].out, topo.j_t_addr); /* from J's side */
   }
+  /* 20 sequential on the same connections. */
+  for (int i = 0; i < 20; i++) {
+    memset(&jobs[0], 0, sizeof(jobs[0]));
+    ph_exec(&h, &t, "echo seq", &jobs[0]);
+    ph_run_until(&h, &jobs[0].done, 30000);
+    ASSERT_STR_EQ(jobs[0].out, "seq\n");
+  }
   /* One login on each: the target's TCP came from the jump's sshd. */
   ASSERT_EQ(ph_log_count(&j, "Accepted publickey"), 1);
   ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
+  ASSERT_EQ(ph_log_count(&s, "Connection from"), conns0 + 1);
   ASSERT_GE(ph_log_count(&j, "direct-tcpip"), 1);
 
   ph_run_for(&h, 1500); /* past the jump's idle timeout */
