@@ -135,7 +135,9 @@ struct sshmux__upconn {
   int io_error;      /* errno of a failed socket write, 0 */
   uint64_t consumed; /* bytes libssh2 took from `in`, ever */
 
-  sshmux__link_t chans;  /* upchans with a libssh2 channel */
+  sshmux__link_t chans;   /* upchans with a libssh2 channel */
+  sshmux__link_t zombies; /* closed by their owner, not yet by the server */
+  unsigned zombie_sessions;
   sshmux__link_t open_q; /* upchans waiting to be opened */
   sshmux_upchan_t *opening;
   /* The channel whose request is in flight: one per connection, because
@@ -313,6 +315,12 @@ void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch);
 void sshmux__upconn_probe(sshmux__upconn_t *c);
 int sshmux__upconn_usable(const sshmux__upconn_t *c);
 char *sshmux__target_key(const sshmux_target_t *t);
+
+/* Take over a libssh2 channel whose owner closed it while the server has
+ * not answered the CLOSE yet (OpenSSH answers when the command exits):
+ * the connection frees it later.  0 or SSHMUX_ENOMEM. */
+int sshmux__upconn_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch,
+                         int session);
 
 /* upchan.c */
 sshmux_upchan_t *sshmux__upchan_new(sshmux_pool_t *p,

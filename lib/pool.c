@@ -359,7 +359,7 @@ void *sshmux_pool_get_data(const sshmux_pool_t *p) {
 /* Session channels counted against a connection's learned limit: the open
  * ones plus those queued or opening. */
 static unsigned sessions_committed(const sshmux__upconn_t *c) {
-  unsigned n = c->nsessions;
+  unsigned n = c->nsessions + c->zombie_sessions;
   const sshmux__link_t *l;
 
   if (c->opening != NULL && c->opening->type == SSHMUX_UPCHAN_SESSION &&

@@ -334,7 +334,12 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
   if (ch->close_requested) {
     rc = libssh2_channel_free(ch->lch);
     SSHMUX__LOG_TRACE("channel %p: free -> %d", (void *)ch, rc);
-    if (rc == LIBSSH2_ERROR_EAGAIN)
+    /* EAGAIN: EOF and CLOSE are sent, the server's CLOSE is still to come
+     * (OpenSSH sends it when the command exits).  The owner need not wait
+     * for that: the connection keeps the libssh2 channel until then. */
+    if (rc == LIBSSH2_ERROR_EAGAIN &&
+        sshmux__upconn_adopt(c, ch->lch, ch->type == SSHMUX_UPCHAN_SESSION) !=
+            0)
       return 0;
     detach(ch);
     finish(ch);

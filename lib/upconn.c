@@ -118,6 +118,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
   c->fd = -1;
   sshmux__list_init(&c->link);
   sshmux__list_init(&c->chans);
+  sshmux__list_init(&c->zombies);
   sshmux__list_init(&c->open_q);
   sshmux__list_init(&c->dirty_link);
   sshmux__buf_init(&c->in, SSHMUX__IN_MAX);
@@ -217,9 +218,61 @@ void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
   sshmux__upconn_schedule(c);
 }
 
+/* ---- channels closed by their owner, waiting for the server ---- */
+
+typedef struct {
+  sshmux__link_t link;
+  LIBSSH2_CHANNEL *lch;
+  int session;
+} zombie_t;
+
+int sshmux__upconn_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch,
+                         int session) {
+  zombie_t *z = sshmux__calloc(1, sizeof(*z));
+
+  if (z == NULL)
+    return SSHMUX_ENOMEM;
+  z->lch = lch;
+  z->session = session;
+  sshmux__list_push(&c->zombies, &z->link);
+  if (session)
+    c->zombie_sessions++; /* the server still counts it (MaxSessions) */
+  return 0;
+}
+
+/* Free the channels whose server CLOSE arrived; 1 if any. */
+static int reap_zombies(sshmux__upconn_t *c) {
+  sshmux__link_t *l, *next;
+  int progress = 0;
+
+  for (l = c->zombies.next; l != &c->zombies; l = next) {
+    zombie_t *z = SSHMUX__CONTAINER_OF(l, zombie_t, link);
+    next = l->next;
+    if (libssh2_channel_free(z->lch) == LIBSSH2_ERROR_EAGAIN)
+      continue;
+    sshmux__list_remove(&z->link);
+    if (z->session)
+      c->zombie_sessions--;
+    sshmux__free(z);
+    progress = 1;
+  }
+  return progress;
+}
+
+/* Forget them without libssh2 (the session is being freed with them). */
+static void drop_zombies(sshmux__upconn_t *c) {
+  while (!sshmux__list_empty(&c->zombies)) {
+    zombie_t *z = SSHMUX__CONTAINER_OF(c->zombies.next, zombie_t, link);
+    sshmux__list_remove(&z->link);
+    sshmux__free(z);
+  }
+  c->zombie_sessions = 0;
+}
+
 /* ---- teardown ---- */
 
 static void teardown(sshmux__upconn_t *c) {
+  drop_zombies(c);
   if (c->s != NULL) {
     /* With our callbacks, and reads failing, libssh2 neither blocks nor
      * reports EAGAIN while it frees the channels it still knows. */
@@ -490,10 +543,11 @@ static void session_refused(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
   sshmux_pool_t *p = c->pool;
   sshmux__upconn_t *nc;
   sshmux__link_t *l, *next;
+  unsigned held = c->nsessions + c->zombie_sessions; /* as the server counts */
   int err;
 
-  if (c->learned_limit == 0 || c->learned_limit > c->nsessions) {
-    c->learned_limit = c->nsessions;
+  if (c->learned_limit == 0 || c->learned_limit > held) {
+    c->learned_limit = held;
     SSHMUX__LOG_INFO("%s: upstream refuses more than %u sessions", c->label,
                      c->learned_limit);
   }
@@ -567,7 +621,8 @@ static int drive_open(sshmux__upconn_t *c) {
     return err;
   }
   msg = ssh2_msg(c->s);
-  if (ch->type == SSHMUX_UPCHAN_SESSION && c->nsessions > 0) {
+  if (ch->type == SSHMUX_UPCHAN_SESSION &&
+      c->nsessions + c->zombie_sessions > 0) {
     session_refused(c, ch);
     return 1;
   }
@@ -619,6 +674,8 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     if (rc > 0)
       progress = 1;
   }
+  if (rc >= 0 && reap_zombies(c))
+    progress = 1;
   if (rc < 0) {
     const char *m = ssh2_msg(c->s);
     if (c->in_eof)

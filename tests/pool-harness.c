@@ -201,6 +201,11 @@ static void job_open(sshmux_upchan_t *ch, int status) {
   }
 }
 
+void ph_job_close(ph_job_t *j) {
+  ASSERT(j->ch != NULL && !j->done);
+  sshmux_upchan_close(j->ch, job_closed_cb);
+}
+
 void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *j) {
   static const sshmux_upchan_callbacks_t cbs = {job_data, job_eof,
                                                 job_on_closed, NULL};

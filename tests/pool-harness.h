@@ -82,6 +82,8 @@ typedef struct {
 /* Open a session channel on target and exec cmd; job->done when finished
  * (channel closed, or open failed). */
 void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *job);
+/* Close a running job's channel now; job->done when closed. */
+void ph_job_close(ph_job_t *job);
 /* Send sig to every connection sshd serves (each is its own session
  * group, child of the listener); returns how many. */
 int ph_signal_sessions(const test_sshd *s, int sig);
