@@ -339,6 +339,8 @@ void sshmux__upchan_opened(sshmux_upchan_t *ch, LIBSSH2_CHANNEL *lch);
 /* One service step; returns 1 on progress, or a negative libssh2 error
  * that is fatal for the connection. */
 int sshmux__upchan_service(sshmux_upchan_t *ch);
+/* libssh2's last error text, sanitised (it may quote the peer), in buf. */
+const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n);
 /* pty modes trimmed to fit libssh2's 256-byte limit with term. */
 size_t sshmux__pty_modes_trim(const uint8_t *in, size_t n, size_t term_len,
                               uint8_t *out);

@@ -56,19 +56,6 @@ static int aborted(sshmux__upconn_t *c) {
   return a;
 }
 
-/* libssh2's last error text, sanitised into buf (it may quote the peer). */
-static const char *ssh2_text(LIBSSH2_SESSION *s, char *buf, size_t n) {
-  char *m = NULL;
-  int len = 0;
-  char *clean;
-
-  libssh2_session_last_error(s, &m, &len, 0);
-  clean = sshmux__sanitize(m != NULL ? m : "", m != NULL ? (size_t)len : 0, 0);
-  snprintf(buf, n, "%s", clean != NULL ? clean : "");
-  sshmux__free(clean);
-  return buf;
-}
-
 static const char *keytype_name(int type) {
   switch (type) {
   case LIBSSH2_HOSTKEY_TYPE_RSA:
@@ -283,6 +270,23 @@ static int key_encrypted(const char *path) {
   return enc;
 }
 
+/* Ask one secret (passphrase or password), echo off. */
+static int ask_secret(sshmux__upconn_t *c, sshmux_prompt_kind_t kind,
+                      const char *name, const char *text, char ***answers) {
+  sshmux__prompt_req_t req;
+  const char *texts[1] = {text};
+  int echo[1] = {0};
+
+  memset(&req, 0, sizeof(req));
+  req.kind = kind;
+  req.name = name;
+  req.instruction = "";
+  req.n = 1;
+  req.texts = texts;
+  req.echo = echo;
+  return sshmux__prompt_ask(c, &req, answers);
+}
+
 static int try_identities(sshmux__upconn_t *c, int *fatal) {
   char text[300];
 
@@ -302,21 +306,10 @@ static int try_identities(sshmux__upconn_t *c, int *fatal) {
     }
     snprintf(pub, sizeof(pub), "%s.pub", key);
     if (key_encrypted(key)) {
-      sshmux__prompt_req_t req;
-      const char *texts[1];
-      int echo[1] = {0};
       char name[200];
-      memset(&req, 0, sizeof(req));
       snprintf(name, sizeof(name), "Passphrase for key %s", key);
       snprintf(text, sizeof(text), "Enter passphrase for key '%s': ", key);
-      texts[0] = text;
-      req.kind = SSHMUX_PROMPT_PASSPHRASE;
-      req.name = name;
-      req.instruction = "";
-      req.n = 1;
-      req.texts = texts;
-      req.echo = echo;
-      rc = sshmux__prompt_ask(c, &req, &answers);
+      rc = ask_secret(c, SSHMUX_PROMPT_PASSPHRASE, name, text, &answers);
       if (rc != 0) {
         *fatal = werr(c, rc, "passphrase for %s not given: %s", key,
                       sshmux_strerror(rc));
@@ -332,11 +325,11 @@ static int try_identities(sshmux__upconn_t *c, int *fatal) {
       return 0;
     if (rc == LIBSSH2_ERROR_FILE)
       SSHMUX__LOG_WARN("%s: cannot use identity %s: %s", c->label, key,
-                       ssh2_text(c->s, text, sizeof(text)));
+                       sshmux__ssh2_error(c->s, text, sizeof(text)));
     else if (rc != LIBSSH2_ERROR_AUTHENTICATION_FAILED &&
              rc != LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
       *fatal = werr(c, sshmux__err_from_ssh2(rc), "%s: publickey: %s", c->label,
-                    ssh2_text(c->s, text, sizeof(text)));
+                    sshmux__ssh2_error(c->s, text, sizeof(text)));
       return -1;
     }
   }
@@ -426,19 +419,9 @@ static int try_password(sshmux__upconn_t *c, int *fatal) {
   int rc;
 
   if (pw == NULL) {
-    sshmux__prompt_req_t req;
-    const char *texts[1];
-    int echo[1] = {0};
-    memset(&req, 0, sizeof(req));
     snprintf(text, sizeof(text), "%s@%s's password: ", c->user, c->host);
-    texts[0] = text;
-    req.kind = SSHMUX_PROMPT_PASSWORD;
-    req.name = "Password authentication";
-    req.instruction = "";
-    req.n = 1;
-    req.texts = texts;
-    req.echo = echo;
-    rc = sshmux__prompt_ask(c, &req, &answers);
+    rc = ask_secret(c, SSHMUX_PROMPT_PASSWORD, "Password authentication", text,
+                    &answers);
     if (rc != 0) {
       *fatal = werr(c, rc, "password for %s not given: %s", c->label,
                     sshmux_strerror(rc));
@@ -490,7 +473,7 @@ static int authenticate(sshmux__upconn_t *c) {
       int e = libssh2_session_last_errno(c->s);
       return werr(c, e ? sshmux__err_from_ssh2(e) : SSHMUX_EAUTH,
                   "%s: cannot list authentication methods: %s", c->label,
-                  ssh2_text(c->s, text, sizeof(text)));
+                  sshmux__ssh2_error(c->s, text, sizeof(text)));
     }
     if (aborted(c)) {
       sshmux__free(methods);
@@ -614,7 +597,7 @@ static int run(sshmux__upconn_t *c) {
   if (rc != 0)
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),
                 "SSH handshake with %s failed: %s", c->label,
-                ssh2_text(c->s, text, sizeof(text)));
+                sshmux__ssh2_error(c->s, text, sizeof(text)));
   if ((rc = check_hostkey(c)) != 0)
     return rc;
   if ((rc = authenticate(c)) != 0)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "pool-int.h"
+#include "sanitize.h"
 
 static void chan_errmsg(sshmux_upchan_t *ch, const char *msg) {
   snprintf(ch->errmsg, sizeof(ch->errmsg), "%s", msg != NULL ? msg : "");
@@ -272,10 +273,15 @@ static int chan_level(int rc) {
   }
 }
 
-static const char *ssh2_msg(LIBSSH2_SESSION *s) {
-  char *m = NULL;
-  libssh2_session_last_error(s, &m, NULL, 0);
-  return m != NULL ? m : "";
+const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n) {
+  char *m = NULL, *clean;
+  int len = 0;
+
+  libssh2_session_last_error(s, &m, &len, 0);
+  clean = sshmux__sanitize(m != NULL ? m : "", m != NULL ? (size_t)len : 0, 0);
+  snprintf(buf, n, "%s", clean != NULL ? clean : "");
+  sshmux__free(clean);
+  return buf;
 }
 
 static int run_req(sshmux_upchan_t *ch, sshmux__req_t *r) {
@@ -326,6 +332,7 @@ static void remote_closed(sshmux_upchan_t *ch) {
 int sshmux__upchan_service(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
   LIBSSH2_SESSION *s = c->s;
+  char mb[SSHMUX__ERRLEN];
   int progress = 0;
   ssize_t n;
   size_t budget;
@@ -366,7 +373,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
       c->req_owner = NULL;
       sshmux__upconn_schedule(c); /* another channel's request may wait */
       if (rc != 0)
-        chan_errmsg(ch, ssh2_msg(s));
+        chan_errmsg(ch, sshmux__ssh2_error(s, mb, sizeof(mb)));
       if (r->cb != NULL)
         r->cb(ch,
               rc == 0 ? 0
@@ -395,7 +402,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
     if (n < 0) {
       if (!chan_level((int)n))
         return (int)n;
-      sshmux__upchan_fail(ch, sshmux__err_from_ssh2((int)n), ssh2_msg(s));
+      sshmux__upchan_fail(ch, sshmux__err_from_ssh2((int)n),
+                          sshmux__ssh2_error(s, mb, sizeof(mb)));
       return 1;
     }
     ch->wq.pos += (size_t)n;
@@ -447,7 +455,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
       } else if (n != LIBSSH2_ERROR_EAGAIN) {
         if (!chan_level((int)n))
           return (int)n;
-        sshmux__upchan_fail(ch, sshmux__err_from_ssh2((int)n), ssh2_msg(s));
+        sshmux__upchan_fail(ch, sshmux__err_from_ssh2((int)n),
+                            sshmux__ssh2_error(s, mb, sizeof(mb)));
         return 1;
       }
     }

@@ -52,6 +52,19 @@ char *sshmux__target_key(const sshmux_target_t *t) {
   return k;
 }
 
+/* The copied target and names (also the error path of upconn_new). */
+static void free_fields(sshmux__upconn_t *c) {
+  for (size_t i = 0; c->identities != NULL && c->identities[i]; i++)
+    sshmux__free(c->identities[i]);
+  sshmux__free(c->identities);
+  if (c->password != NULL)
+    sshmux__free_secret(c->password, strlen(c->password));
+  sshmux__free(c->user);
+  sshmux__free(c->host);
+  sshmux__free(c->key);
+  sshmux__free(c->chain);
+}
+
 static void conn_free(sshmux__upconn_t *c) {
   sshmux_pool_t *p = c->pool;
 
@@ -59,16 +72,8 @@ static void conn_free(sshmux__upconn_t *c) {
     sshmux__list_remove(&c->dirty_link);
   if (c->ai_list != NULL)
     uv_freeaddrinfo(c->ai_list);
-  for (size_t i = 0; c->identities != NULL && c->identities[i]; i++)
-    sshmux__free(c->identities[i]);
-  sshmux__free(c->identities);
-  if (c->password != NULL)
-    sshmux__free_secret(c->password, strlen(c->password));
+  free_fields(c);
   sshmux__free(c->info);
-  sshmux__free(c->user);
-  sshmux__free(c->host);
-  sshmux__free(c->key);
-  sshmux__free(c->chain);
   sshmux__buf_free(&c->in);
   sshmux__buf_free(&c->out);
   sshmux__free(c);
@@ -196,15 +201,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
 fail:
   if (c->jump != NULL)
     c->jump->dependents--;
-  for (size_t i = 0; c->identities != NULL && c->identities[i]; i++)
-    sshmux__free(c->identities[i]);
-  sshmux__free(c->identities);
-  if (c->password != NULL)
-    sshmux__free_secret(c->password, strlen(c->password));
-  sshmux__free(c->user);
-  sshmux__free(c->host);
-  sshmux__free(c->key);
-  sshmux__free(c->chain);
+  free_fields(c);
   sshmux__free(c);
   if (*err == 0)
     *err = SSHMUX_ENOMEM;
@@ -271,6 +268,19 @@ static void drop_zombies(sshmux__upconn_t *c) {
 
 /* ---- teardown ---- */
 
+/* Drop the jump tunnel and its pump (the inner session sees EOF). */
+static void close_tunnel(sshmux__upconn_t *c) {
+  if (c->tunnel != NULL) {
+    c->tunnel->data = NULL;
+    sshmux_upchan_close(c->tunnel, NULL);
+    c->tunnel = NULL;
+  }
+  if (c->pump_open) {
+    c->pump_open = 0;
+    uv_close((uv_handle_t *)&c->pump, on_handle_closed);
+  }
+}
+
 static void teardown(sshmux__upconn_t *c) {
   drop_zombies(c);
   if (c->s != NULL) {
@@ -282,15 +292,7 @@ static void teardown(sshmux__upconn_t *c) {
     libssh2_session_free(c->s);
     c->s = NULL;
   }
-  if (c->tunnel != NULL) {
-    c->tunnel->data = NULL;
-    sshmux_upchan_close(c->tunnel, NULL);
-    c->tunnel = NULL;
-  }
-  if (c->pump_open) {
-    c->pump_open = 0;
-    uv_close((uv_handle_t *)&c->pump, on_handle_closed);
-  }
+  close_tunnel(c);
   if (c->jump != NULL) {
     sshmux__upconn_t *j = c->jump;
     c->jump = NULL;
@@ -363,15 +365,7 @@ void sshmux__upconn_fail(sshmux__upconn_t *c, int err, const char *fmt, ...) {
     uv_mutex_unlock(&c->pool->mu);
     if (c->fd >= 0)
       shutdown(c->fd, SHUT_RDWR);
-    if (c->tunnel != NULL) {
-      c->tunnel->data = NULL;
-      sshmux_upchan_close(c->tunnel, NULL);
-      c->tunnel = NULL;
-    }
-    if (c->pump_open) {
-      c->pump_open = 0;
-      uv_close((uv_handle_t *)&c->pump, on_handle_closed);
-    }
+    close_tunnel(c);
     return;
   }
   teardown(c);
@@ -529,12 +523,6 @@ static const char *open_type(const sshmux_upchan_t *ch) {
   }
 }
 
-static const char *ssh2_msg(LIBSSH2_SESSION *s) {
-  char *m = NULL;
-  libssh2_session_last_error(s, &m, NULL, 0);
-  return m != NULL ? m : "";
-}
-
 /* A session open was refused while we hold sessions on this connection:
  * that is the server's MaxSessions.  Retry once after a short delay (a slot
  * we just closed may not be released yet), then move it -- and every other
@@ -582,6 +570,7 @@ static int drive_open(sshmux__upconn_t *c) {
   sshmux_upchan_t *ch = c->opening;
   const char *type = open_type(ch);
   LIBSSH2_CHANNEL *lch;
+  char msgbuf[SSHMUX__ERRLEN];
   const char *msg;
   int err;
 
@@ -620,7 +609,7 @@ static int drive_open(sshmux__upconn_t *c) {
     c->opening = ch; /* failed with the connection */
     return err;
   }
-  msg = ssh2_msg(c->s);
+  msg = sshmux__ssh2_error(c->s, msgbuf, sizeof(msgbuf));
   if (ch->type == SSHMUX_UPCHAN_SESSION &&
       c->nsessions + c->zombie_sessions > 0) {
     session_refused(c, ch);
@@ -677,7 +666,8 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
   if (rc >= 0 && reap_zombies(c))
     progress = 1;
   if (rc < 0) {
-    const char *m = ssh2_msg(c->s);
+    char mb[SSHMUX__ERRLEN];
+    const char *m = sshmux__ssh2_error(c->s, mb, sizeof(mb));
     if (c->in_eof)
       sshmux__upconn_fail(c, SSHMUX_EDISCONNECTED,
                           "connection closed by upstream");
