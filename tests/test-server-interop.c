@@ -338,6 +338,26 @@ TEST_IMPL_T(server_interop_openssh_rekey, 180) {
     ASSERT_STR_CONTAINS(err, "SSH2_MSG_KEXINIT sent");
     free(out), free(err);
   }
+  /* Re-keys under the other codecs (GCM counter, CTR + ETM/classic MAC,
+   * sequence numbers across NEWKEYS): 3 MiB each, exact. */
+  {
+    static const char *const modes[][4] = {
+        {"-c", "aes128-gcm@openssh.com", NULL, NULL},
+        {"-c", "aes256-ctr", "-m", "hmac-sha2-256-etm@openssh.com"},
+        {"-c", "aes128-ctr", "-m", "hmac-sha2-512"}};
+    const size_t part = 3u << 20;
+    for (i = 0; i < COUNT(modes); i++) {
+      const char *extra[10] = {ID, "-o", "RekeyLimit=512K"};
+      int n = 4, j;
+      for (j = 0; j < 4 && modes[i][j]; j++)
+        extra[n++] = modes[i][j];
+      extra[n] = NULL;
+      ASSERT_EQ(run_ssh(&e, extra, "cat", data, part, &out, &out_len, &err), 0);
+      ASSERT_EQ(out_len, part);
+      ASSERT_MEM_EQ(out, data, part);
+      free(out), free(err);
+    }
+  }
   es_stop(&e);
   es_start(&e, "--rekey-bytes", "1000000");
   {

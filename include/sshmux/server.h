@@ -150,7 +150,8 @@ typedef struct {
   int x11_single;
   const char *x11_proto, *x11_cookie;
   uint32_t x11_screen;
-  /* tcpip-forward / cancel-tcpip-forward (global) */
+  /* tcpip-forward / cancel-tcpip-forward (global); for
+   * streamlocal-forward@openssh.com bind_address is the socket path */
   const char *bind_address;
   uint32_t bind_port;
 } sshmux_server_request_info_t;
@@ -158,9 +159,12 @@ typedef struct {
 /* A request on a channel (ch != NULL) or a global request (ch == NULL).
  * The embedder MUST answer every request it is given, exactly once, with
  * sshmux_server_request_reply() -- also when want_reply is 0 (nothing is
- * sent then, but the object is released).  Requests the library handles
- * itself (keepalives, winadj, unknown names, second shell/exec) never
- * reach the embedder. */
+ * sent then, but the object is released).  req and info stay valid until
+ * that answer (read info BEFORE answering) or until the channel's close
+ * callback returns (the connection's end for global requests), whichever
+ * comes first.  Requests the library handles itself (keepalives, winadj,
+ * unknown names, a second shell/exec, requests forbidden by the key's
+ * authorized_keys options) never reach the embedder. */
 typedef void (*sshmux_server_request_cb)(
     sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
     sshmux_server_request_t *req, const sshmux_server_request_info_t *info);
