@@ -69,11 +69,21 @@ LogLevel ERROR
 EOF
 "$SSHD" -D -f "$W/sshd/sshd_config" -E "$W/sshd/log" &
 PIDS+=($!)
+# A second sshd (same keys) for the idle sessions, so that their upstream
+# channels, closed while their remote commands still run, do not share a
+# connection with the bulk transfers.
+SPORT2=$(free_port)
+sed "s/^ListenAddress .*/ListenAddress 127.0.0.1:$SPORT2/" "$W/sshd/sshd_config" \
+  >"$W/sshd/sshd_config2"
+"$SSHD" -D -f "$W/sshd/sshd_config2" -E "$W/sshd/log2" &
+PIDS+=($!)
 for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$SPORT) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/$SPORT) 2>/dev/null &&
+    (exec 3<>/dev/tcp/127.0.0.1/$SPORT2) 2>/dev/null && break
   sleep 0.05
 done
 echo "[127.0.0.1]:$SPORT $(cut -d' ' -f1-2 "$W/sshd/host_ed25519.pub")" >"$W/known_hosts"
+echo "[127.0.0.1]:$SPORT2 $(cut -d' ' -f1-2 "$W/sshd/host_ed25519.pub")" >>"$W/known_hosts"
 USER_=$(id -un)
 
 # ---- sshmuxd ----
@@ -83,6 +93,13 @@ cat >"$W/sshdir/sshmux-routes.ini" <<EOF
 [routes.r1]
 host = 127.0.0.1
 port = $SPORT
+user = $USER_
+identity = $W/sshd/id_ed25519
+direct = true
+
+[routes.idle]
+host = 127.0.0.1
+port = $SPORT2
 user = $USER_
 identity = $W/sshd/id_ed25519
 direct = true
@@ -106,6 +123,13 @@ Host r1
   IdentityFile $W/local_key
   UserKnownHostsFile $W/relay_known_hosts
   StrictHostKeyChecking accept-new
+Host idle
+  HostName 127.0.0.1
+  Port $MPORT
+  User idle
+  IdentityFile $W/local_key
+  UserKnownHostsFile $W/relay_known_hosts
+  StrictHostKeyChecking accept-new
 Host direct
   HostName 127.0.0.1
   Port $SPORT
@@ -126,11 +150,12 @@ echo "sshmuxd bench: $(date -u +%FT%TZ), $(nproc) cpus, $MB MiB bulk, $RUNS late
 
 # ---- idle memory per session (first, before bulk buffers exist) ----
 $S r1 true
+$S idle true
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$SMPID/status"; }
 sleep 0.5
 RSS0=$(rss)
 for i in $(seq "$IDLE"); do
-  $S r1 "echo up-$i; sleep 600" >"$W/idle.$i" 2>/dev/null </dev/null &
+  $S idle "echo up-$i; sleep 600" >"$W/idle.$i" 2>/dev/null </dev/null &
   PIDS+=($!)
 done
 for _ in $(seq 600); do
@@ -141,7 +166,7 @@ done
 sleep 1
 RSS1=$(rss)
 PER=$(( (RSS1 - RSS0) / IDLE ))
-for p in "${PIDS[@]:2}"; do kill "$p" 2>/dev/null || true; done
+for p in "${PIDS[@]:3}"; do kill "$p" 2>/dev/null || true; done
 echo "idle sessions: $n up; sshmuxd RSS $RSS0 KiB -> $RSS1 KiB: ${PER} KiB per session (target <= 64 KiB)"
 
 # ---- warm latency ----
