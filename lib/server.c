@@ -286,6 +286,20 @@ static void on_handle_closed(uv_handle_t *h) {
     conn_release(conn);
 }
 
+static void close_handles(sshmux_server_conn_t *conn) {
+  uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&conn->timer, on_handle_closed);
+}
+
+/* The in-flight write did not complete in time: cancel it (libuv calls
+ * on_write with UV_ECANCELED before the close callbacks). */
+static void on_close_timeout(uv_timer_t *t) {
+  sshmux_server_conn_t *conn = t->data;
+
+  if (!uv_is_closing((uv_handle_t *)&conn->tcp))
+    close_handles(conn);
+}
+
 /* Run the close callbacks once, then close the handles (after the last
  * in-flight write so a DISCONNECT gets out). */
 static void conn_finish(sshmux_server_conn_t *conn) {
@@ -306,16 +320,22 @@ static void conn_finish(sshmux_server_conn_t *conn) {
     uv_read_stop((uv_stream_t *)&conn->tcp);
     uv_timer_stop(&conn->timer);
   }
-  if (conn->mem || conn->writing || uv_is_closing((uv_handle_t *)&conn->tcp))
+  if (conn->mem || uv_is_closing((uv_handle_t *)&conn->tcp))
     return;
+  if (conn->writing) {
+    /* Let the last write (maybe a DISCONNECT) finish, but not forever: a
+     * client that stopped reading must not keep the connection alive. */
+    if (!uv_is_active((uv_handle_t *)&conn->timer))
+      uv_timer_start(&conn->timer, on_close_timeout, 2000, 0);
+    return;
+  }
   if (conn->wbuf[conn->wcur].len > 0) {
     /* Best effort: the DISCONNECT, if the socket takes it now. */
     uv_buf_t ub = uv_buf_init((char *)conn->wbuf[conn->wcur].data,
                               (unsigned)conn->wbuf[conn->wcur].len);
     (void)uv_try_write((uv_stream_t *)&conn->tcp, &ub, 1);
   }
-  uv_close((uv_handle_t *)&conn->tcp, on_handle_closed);
-  uv_close((uv_handle_t *)&conn->timer, on_handle_closed);
+  close_handles(conn);
 }
 
 static void on_timer(uv_timer_t *t) {

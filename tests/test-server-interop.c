@@ -8,6 +8,7 @@
  * cut off at every point of the protocol (a proxy that closes after N
  * bytes). */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -857,6 +858,11 @@ typedef struct {
   uint8_t h[32];
 } mc_t;
 
+/* Hold mode: exec this command with a huge window, then stop reading and
+ * leave the socket open in mc_held_fd. */
+static const char *mc_hold_cmd;
+static int mc_held_fd = -1;
+
 static void mc_connect(mc_t *m, int port) {
   struct sockaddr_in sin;
   memset(m, 0, sizeof(*m));
@@ -875,7 +881,10 @@ static void mc_connect(mc_t *m, int port) {
 }
 
 static void mc_close(mc_t *m) {
-  close(m->fd);
+  if (mc_hold_cmd != NULL)
+    mc_held_fd = m->fd;
+  else
+    close(m->fd);
   sshmux__codec_free(m->in);
   sshmux__codec_free(m->out);
   sshmux__buf_free(&m->rb);
@@ -1107,7 +1116,7 @@ static int mc_session(int port, int stages) {
   ASSERT_OK(sshmux__buf_put_u8(&p, 90));
   ASSERT_OK(sshmux__buf_put_cstring(&p, "session"));
   ASSERT_OK(sshmux__buf_put_u32(&p, 0));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 1u << 20));
+  ASSERT_OK(sshmux__buf_put_u32(&p, mc_hold_cmd ? 0xffffffffu : 1u << 20));
   ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
   mc_send(&m, &p);
   ASSERT_EQ(mc_recv_skip(&m), 91);
@@ -1118,7 +1127,7 @@ static int mc_session(int port, int stages) {
   ASSERT_OK(sshmux__buf_put_u32(&p, 0));
   ASSERT_OK(sshmux__buf_put_cstring(&p, "exec"));
   ASSERT_OK(sshmux__buf_put_bool(&p, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&p, "cat"));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, mc_hold_cmd ? mc_hold_cmd : "cat"));
   mc_send(&m, &p);
   ASSERT_EQ(mc_recv_skip(&m), 99);
   if (++step > stages)
@@ -1195,5 +1204,28 @@ TEST_IMPL_T(server_interop_stop_after_each_stage, 60) {
   ASSERT_STR_EQ(out, "after stages\n");
   free(out), free(err);
   es_stop(&e);
+  return 0;
+}
+
+/* A client that stops reading the socket in the middle of a bulk
+ * transfer (with an open window, so TCP itself backs up): the server's
+ * write stalls, yet shutting the server down still completes (the last
+ * write is abandoned after a bounded wait) and cleanly. */
+TEST_IMPL_T(server_interop_stalled_reader_shutdown, 60) {
+  es_t e;
+  uint64_t t0;
+
+  make_keys();
+  es_start(&e, NULL, NULL);
+  mc_hold_cmd = "bulk 4000000000";
+  ASSERT_EQ(mc_session(e.port, 8), 8); /* up to the exec reply */
+  mc_hold_cmd = NULL;
+  ASSERT_GE(mc_held_fd, 0);
+  usleep(1000000); /* the socket buffers fill up */
+  t0 = test_now_ms();
+  es_stop(&e);
+  ASSERT_LT(test_now_ms() - t0, 6000);
+  ASSERT_GE(test_now_ms() - t0, 1000); /* it did wait for the write */
+  close(mc_held_fd);
   return 0;
 }
