@@ -427,6 +427,9 @@ static void on_prompt(sshmux_prompt_t *p, void *data) {
   sshmuxd_log(SSHMUX_LOG_INFO, "prompt %llu (%s) for %s",
               (unsigned long long)ip->id, kind_name(sshmux_prompt_kind(p)),
               sshmux_prompt_target(p));
+  if (sshmux_routes_notify(ipc->cfg.routes))
+    sshmuxd_notify(ipc->cfg.loop, "sshmux: an answer is needed",
+                   sshmux_prompt_target(p));
   if (ipc->nsubscribers > 0) {
     broadcast_prompt(ipc, ip, "prompt");
     return;

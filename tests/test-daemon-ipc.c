@@ -143,3 +143,84 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
   test_sshd_stop(&t);
   return 0;
 }
+
+/* An unknown jump host key: the prompt shows its fingerprint, "no" keeps it
+ * out, "yes" from `prompt --answer` trusts it and appends it to
+ * known_hosts, and the ssh goes through. */
+TEST_IMPL_T(daemon_ipc_hostkey_prompt_answer, 90) {
+  test_sshd j, t;
+  test_sshd_opts jo = {0}, to = {0};
+  const char *wait_args[] = {ipct_sshmuxd(), "prompt", "--list",
+                             "--json",       "--wait", NULL};
+  char *out = NULL, *list, *kh, fp[200], *py = NULL, id[32];
+  int lister, bg, st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  jo.name = "jump";
+  to.name = "target";
+  ASSERT_OK(test_sshd_start(&j, &jo));
+  ASSERT_OK(test_sshd_start(&t, &to));
+  ipct_env();
+  /* No known_hosts entry for the jump. */
+  ipct_routes(ipct_routes_for_jump(&j, NULL));
+  ipct_start();
+  for (int round = 0; round < 2; round++) {
+    const char *answer[] = {"prompt", "--answer", id, NULL};
+    lister = test_spawn(wait_args, test_path("list.json"));
+    ASSERT_GT(lister, 0);
+    {
+      /* Wait until the agent is subscribed. */
+      const char *status[] = {"status", "--json", NULL};
+      uint64_t end = test_now_ms() + 10000;
+      for (;;) {
+        ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
+        st = strstr(out, "\"agents\":1,") != NULL;
+        free(out);
+        if (st)
+          break;
+        ASSERT(test_now_ms() < end);
+        usleep(30000);
+      }
+    }
+    bg = ipct_ssh_proxy_spawn(&t, NULL, "echo trusted", test_path("bg.log"));
+    ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
+    list = test_read_file(test_path("list.json"), NULL);
+    st = ipct_python("import json,sys\n"
+                     "p=json.load(sys.stdin)['prompts'][0]\n"
+                     "assert p['kind']=='hostkey' and p['questions']==[]\n"
+                     "assert p['fingerprint'].startswith('SHA256:')\n"
+                     "print(p['id'], p['fingerprint'])\n",
+                     list, &py);
+    if (st != 0)
+      fprintf(stderr, "list: %s\n", list);
+    ASSERT_EQ(st, 0);
+    ASSERT_EQ(sscanf(py, "%31s %199s", id, fp), 2);
+    free(py);
+    free(list);
+    unlink(test_path("list.json"));
+    ASSERT_EQ(ipct_run(answer, round == 0 ? "no\n" : "yes\n", NULL, NULL), 0);
+    st = ipct_wait_exit(bg, 30000);
+    if (round == 0) {
+      ASSERT_NE(st, 0);
+      ASSERT(access(dtest_ssh_path("known_hosts"), F_OK) != 0);
+      continue;
+    }
+    ASSERT_EQ(st, 0);
+    list = test_read_file(test_path("bg.log"), NULL);
+    ASSERT_STR_CONTAINS(list, "trusted");
+    free(list);
+  }
+  kh = test_read_file(dtest_ssh_path("known_hosts"), NULL);
+  ASSERT(kh != NULL);
+  {
+    char name[128];
+    snprintf(name, sizeof(name), "[%s]:%d ", j.addr, j.port);
+    ASSERT_STR_CONTAINS(kh, name);
+  }
+  free(kh);
+  test_sshd_stop(&j);
+  test_sshd_stop(&t);
+  return 0;
+}

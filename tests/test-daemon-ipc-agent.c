@@ -1,0 +1,117 @@
+/* test-daemon-ipc-agent.c -- `sshmuxd prompt` as a person uses it: the
+ * agent runs in a tmux pane (a real terminal), an ssh through `sshmuxd
+ * connect` needs the jump's one-time code, the pane shows the prompt with
+ * its target, the code is typed there without being echoed, and the ssh
+ * goes through.  With `notify = true`, each prompt and each new session
+ * runs notify-send (a fake one on PATH records its arguments). */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture-otp.h"
+#include "ipc-helpers.h"
+
+static char sock[700];
+
+static char *pane(void) {
+  char *out = NULL;
+  (void)test_run_simple((const char *[]){"tmux", "-S", sock, "capture-pane",
+                                         "-p", "-t", "agent", NULL},
+                        &out, NULL);
+  return out;
+}
+
+static void wait_pane(const char *what) {
+  uint64_t end = test_now_ms() + 30000;
+  char *p;
+
+  for (;;) {
+    p = pane();
+    if (p != NULL && strstr(p, what) != NULL)
+      break;
+    if (test_now_ms() > end) {
+      fprintf(stderr, "---- agent's terminal ----\n%s\n", p ? p : "");
+      test_fail(__FILE__, __LINE__, "never showed \"%s\"", what);
+    }
+    free(p);
+    usleep(100000);
+  }
+  free(p);
+}
+
+TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
+  test_otp_sshd o;
+  test_otp_opts oo = {0};
+  test_sshd t;
+  test_sshd_opts to = {0};
+  char cmd[2400], routes[8192], path[4200], code[7], want[400];
+  char *log, *p, *calls;
+  int bg;
+
+  TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("unshare");
+  TEST_REQUIRE_PROGRAM("oathtool");
+  TEST_REQUIRE_PROGRAM("tmux");
+  oo.with_pubkey = 1;
+  ASSERT_EQ(test_otp_sshd_start(&o, &oo), 0);
+  to.name = "target";
+  ASSERT_OK(test_sshd_start(&t, &to));
+  ipct_env();
+  ipct_known_hosts(&o.sshd);
+  snprintf(routes, sizeof(routes), "[defaults]\nnotify = true\n%s",
+           ipct_routes_for_jump(&o.sshd, NULL));
+  ipct_routes(routes);
+  /* A fake notify-send first on the daemon's PATH. */
+  ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
+  snprintf(cmd, sizeof(cmd),
+           "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\necho >> '%s'\n",
+           test_path("notify.calls"), test_path("notify.calls"));
+  ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
+  snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
+  ASSERT_EQ(setenv("PATH", path, 1), 0);
+  ipct_start();
+
+  snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
+  snprintf(cmd, sizeof(cmd), "'%s' prompt; sleep 30", ipct_sshmuxd());
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "new-session",
+                                             "-d", "-s", "agent", "-x", "120",
+                                             "-y", "40", cmd, NULL},
+                            NULL, NULL),
+            0);
+  wait_pane("waiting for questions");
+  bg = ipct_ssh_proxy_spawn(&t, NULL, "echo agent-ok", test_path("bg.log"));
+  snprintf(want, sizeof(want), "sshmux prompt 1: %s@%s:%d", o.sshd.user,
+           o.sshd.addr, o.sshd.port);
+  wait_pane(want);
+  wait_pane("(hidden)");
+  ASSERT_EQ(test_otp_next_code(&o, code), 0);
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", "agent", "-l", code, NULL},
+                            NULL, NULL),
+            0);
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", "agent", "Enter", NULL},
+                            NULL, NULL),
+            0);
+  wait_pane("sent.");
+  ASSERT_EQ(ipct_wait_exit(bg, 30000), 0);
+  log = test_read_file(test_path("bg.log"), NULL);
+  ASSERT_STR_CONTAINS(log, "agent-ok");
+  free(log);
+  /* The code never appeared on the screen. */
+  p = pane();
+  ASSERT(p != NULL && strstr(p, code) == NULL);
+  free(p);
+  /* Notifications: one for the prompt, one for the new session. */
+  calls = test_read_file(test_path("notify.calls"), NULL);
+  ASSERT(calls != NULL);
+  ASSERT_STR_CONTAINS(calls, "sshmux: an answer is needed|");
+  ASSERT_STR_CONTAINS(calls, "sshmux: new session|");
+  free(calls);
+  (void)test_run_simple(
+      (const char *[]){"tmux", "-S", sock, "kill-server", NULL}, NULL, NULL);
+  test_otp_sshd_stop(&o);
+  test_sshd_stop(&t);
+  return 0;
+}
