@@ -233,35 +233,63 @@ int ph_log_count(const test_sshd *s, const char *needle) {
   return n;
 }
 
-/* sshd forks a child per connection, which calls setsid(): killing the
- * listener's process group leaves sessions running (as sshd restarts are
- * meant to).  Signal each connection's session group: the children of the
- * listener we started. */
+/* sshd forks a child per connection, which calls setsid(), and that child
+ * runs commands that call setsid() again: killing the listener's process
+ * group leaves sessions and their commands running (as sshd restarts are
+ * meant to).  Walk /proc for every descendant of the listener we started;
+ * signal the connection children (returned count) and, when sig is fatal,
+ * everything below them too. */
+static int ppid_of(int pid) {
+  char path[64], buf[512], *p;
+  int ppid = 0;
+  FILE *f;
+
+  snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+  if ((f = fopen(path, "r")) == NULL)
+    return 0;
+  if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL)
+    sscanf(p + 2, "%*c %d", &ppid);
+  fclose(f);
+  return ppid;
+}
+
 int ph_signal_sessions(const test_sshd *s, int sig) {
+  int pids[4096], ppids[4096], np = 0, n = 0;
+  int family[512], nf = 0;
   DIR *d = opendir("/proc");
   struct dirent *e;
-  int n = 0;
 
-  if (d == NULL || s->pid <= 0)
+  if (d == NULL || s->pid <= 0) {
+    if (d != NULL)
+      closedir(d);
     return 0;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[512], *p;
-    int pid = atoi(e->d_name), ppid = 0;
-    FILE *f;
-    if (pid <= 0)
-      continue;
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    if ((f = fopen(path, "r")) == NULL)
-      continue;
-    if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL)
-      sscanf(p + 2, "%*c %d", &ppid);
-    fclose(f);
-    if (ppid == s->pid) {
-      kill(-pid, sig);
-      kill(pid, sig);
-      n++;
+  }
+  while ((e = readdir(d)) != NULL && np < 4096) {
+    int pid = atoi(e->d_name);
+    if (pid > 0) {
+      pids[np] = pid;
+      ppids[np++] = ppid_of(pid);
     }
   }
   closedir(d);
+  family[nf++] = s->pid;
+  for (int i = 0; i < nf; i++)
+    for (int k = 0; k < np && nf < 512; k++)
+      if (ppids[k] == family[i])
+        family[nf++] = pids[k];
+  for (int i = 1; i < nf; i++) {
+    int child = ppid_of(family[i]) == s->pid;
+    if (child)
+      n++;
+    if (child || sig == SIGKILL) {
+      kill(-family[i], sig);
+      kill(family[i], sig);
+    }
+  }
   return n;
+}
+
+void ph_sshd_stop(test_sshd *s) {
+  ph_signal_sessions(s, SIGKILL);
+  test_sshd_stop(s);
 }

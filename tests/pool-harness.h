@@ -85,8 +85,11 @@ void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *job);
 /* Close a running job's channel now; job->done when closed. */
 void ph_job_close(ph_job_t *job);
 /* Send sig to every connection sshd serves (each is its own session
- * group, child of the listener); returns how many. */
+ * group, child of the listener; SIGKILL also reaches the commands they
+ * run); returns how many connections. */
 int ph_signal_sessions(const test_sshd *s, int sig);
+/* Stop sshd and everything it started (sessions, their commands). */
+void ph_sshd_stop(test_sshd *s);
 /* Count lines of the sshd log containing needle. */
 int ph_log_count(const test_sshd *s, const char *needle);
 

@@ -60,7 +60,7 @@ TEST_IMPL_T(pool_sequential_20, 90) {
   ASSERT_STR_EQ(cs[0].jump_chain, "");
   ASSERT(cs[0].bytes_in > 0 && cs[0].bytes_out > 0);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -109,6 +109,6 @@ TEST_IMPL_T(pool_concurrent_20, 90) {
   ASSERT_EQ(ps.connects, 1);
   ASSERT_EQ(ps.channels_opened, 20);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }

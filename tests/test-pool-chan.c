@@ -133,7 +133,7 @@ TEST_IMPL_T(pool_chan_bulk_backpressure, 90) {
   uv_close((uv_handle_t *)&b.pause, NULL);
   ph_close(&h);
   free(b.src);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -252,7 +252,7 @@ TEST_IMPL_T(pool_chan_requests, 60) {
   ASSERT_STR_CONTAINS(out.out, "/dev/pts/");
   ASSERT_STR_CONTAINS(out.out, "icrnl"); /* a mode that was kept */
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -313,7 +313,7 @@ TEST_IMPL_T(pool_chan_exit_signal, 60) {
   ASSERT_STR_EQ(a.exit_signal, "TERM");
   ASSERT_EQ(a.exit_status, -1);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -433,7 +433,7 @@ TEST_IMPL_T(pool_chan_direct, 60) {
   if (!uv_is_closing((uv_handle_t *)&csock))
     uv_close((uv_handle_t *)&csock, NULL);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -494,7 +494,7 @@ TEST_IMPL_T(pool_chan_close_paths, 60) {
   ph_run_for(&h, 300);
   ph_close(&h);
   ASSERT_EQ(held_closed_status, SSHMUX_ECLOSED);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -555,6 +555,6 @@ TEST_IMPL_T(pool_prompt_deadline_and_single_prompt, 60) {
     ASSERT_EQ(sshmux_prompt_answer(h.pending, late, 1), SSHMUX_EPROMPT_TIMEOUT);
   }
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }

@@ -106,7 +106,7 @@ TEST_IMPL_T(pool_hostkey_unknown_prompt, 60) {
   ASSERT_OK(run_one(&h, &t, &a));
   ASSERT_EQ(h.nprompts, 0);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -142,7 +142,7 @@ TEST_IMPL_T(pool_hostkey_accept_new_and_append_failure, 60) {
   ASSERT_STR_CONTAINS(data, hostkey_line(&s));
   free(data);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -174,7 +174,7 @@ TEST_IMPL_T(pool_hostkey_changed_refused, 60) {
   ASSERT_STR_CONTAINS(a.errmsg, fingerprint(&s));
   ASSERT_EQ(h.nprompts, 0);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -225,7 +225,7 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
   ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_EHOSTKEY_REVOKED);
   ASSERT_STR_CONTAINS(a.errmsg, "revoked");
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -258,6 +258,6 @@ TEST_IMPL_T(pool_hostkey_cert_authority_needs_confirmation, 60) {
   ASSERT_EQ(h.nprompts, 1);
   ASSERT_STR_CONTAINS(h.prompts[0].instruction, "cert-authority");
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }

@@ -126,7 +126,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
 
   /* Lose the jump: the target connection and its channel fail at once. */
   memset(&jobs[0], 0, sizeof(jobs[0]));
-  ph_exec(&h, &t, "echo started; exec sleep 30", &jobs[0]);
+  ph_exec(&h, &t, "echo started; exec cat", &jobs[0]);
   while (strstr(jobs[0].out, "started") == NULL)
     ph_run_for(&h, 20);
   {
@@ -142,8 +142,8 @@ TEST_IMPL_T(pool_jump_host, 90) {
   ASSERT_EQ(n, 0);
   ph_close(&h);
   ph_signal_sessions(&s, SIGKILL);
-  test_sshd_stop(&s);
-  test_sshd_stop(&j);
+  ph_sshd_stop(&s);
+  ph_sshd_stop(&j);
   test_netns_teardown(&topo);
   return 0;
 }
@@ -213,9 +213,96 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   ASSERT_EQ(ph_log_count(&j2, "Accepted publickey"), 1);
   ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
   ph_close(&h);
-  test_sshd_stop(&s);
-  test_sshd_stop(&j2);
-  test_sshd_stop(&j1);
+  ph_sshd_stop(&s);
+  ph_sshd_stop(&j2);
+  ph_sshd_stop(&j1);
+  test_netns_teardown(&topo);
+  return 0;
+}
+
+/* The jump host cannot reach the target (nothing listens there): the
+ * request fails with the jump's reason, and the jump connection stays
+ * pooled and usable. */
+TEST_IMPL_T(pool_jump_unreachable_target, 60) {
+  test_sshd j;
+  test_sshd_opts jo;
+  sshmux_pool_options_t o;
+  sshmux_target_t jt, t;
+  ph_job_t a;
+  size_t n;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  memset(&jo, 0, sizeof(jo));
+  jo.name = "jump";
+  ASSERT_OK(test_sshd_start(&j, &jo));
+  ph_options(&o, j.known_hosts);
+  ph_init(&h, &o);
+  ph_target(&jt, &j);
+  ph_target(&t, &j);
+  t.port = test_free_port(); /* closed */
+  t.jump = &jt;
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &t, "true", &a);
+  ph_run_until(&h, &a.done, 20000);
+  ASSERT_EQ(a.open_status, SSHMUX_ECHAN_FAILED);
+  ASSERT_STR_CONTAINS(a.errmsg, "cannot reach");
+  ASSERT_STR_CONTAINS(a.errmsg, "connect failed");
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, NULL, 0, &n));
+  ASSERT_EQ(n, 1); /* the jump itself */
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &jt, "echo jump-ok", &a);
+  ph_run_until(&h, &a.done, 20000);
+  ASSERT_STR_EQ(a.out, "jump-ok\n");
+  ph_close(&h);
+  ph_sshd_stop(&j);
+  return 0;
+}
+
+/* A black-holed link (the jump's veth taken down: no RST, no FIN, nothing)
+ * is found dead by the liveness probe and reaped. */
+TEST_IMPL_T(pool_blackholed_link_reaped, 60) {
+  test_netns_topo topo;
+  test_sshd j;
+  test_sshd_opts jo;
+  sshmux_pool_options_t o;
+  sshmux_target_t jt;
+  ph_job_t a;
+  uint64_t t0;
+  size_t n;
+  ph_t h;
+
+  TEST_REQUIRE_ROOT("creating network namespaces");
+  TEST_REQUIRE_PROGRAM("ip");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(test_netns_setup(&topo));
+  memset(&jo, 0, sizeof(jo));
+  jo.name = "jump";
+  jo.netns = topo.ns_j;
+  jo.listen_addr = topo.j_addr;
+  ASSERT_OK(test_sshd_start(&j, &jo));
+  ph_options(&o, j.known_hosts);
+  o.keepalive_ms = 400;
+  o.keepalive_count = 3;
+  ph_init(&h, &o);
+  ph_target(&jt, &j);
+  memset(&a, 0, sizeof(a));
+  ph_exec(&h, &jt, "echo started; exec cat", &a);
+  while (strstr(a.out, "started") == NULL)
+    ph_run_for(&h, 20);
+  {
+    const char *argv[] = {"ip",         "link", "set", "dev",
+                          topo.if_root, "down", NULL};
+    ASSERT_EQ(test_run_simple(argv, NULL, NULL), 0);
+  }
+  t0 = test_now_ms();
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_LT(test_now_ms() - t0, 5000);
+  ASSERT_EQ(a.closed_status, SSHMUX_EDEAD);
+  ASSERT_OK(sshmux_pool_stats(h.pool, NULL, NULL, 0, &n));
+  ASSERT_EQ(n, 0);
+  ph_close(&h);
+  ph_sshd_stop(&j);
   test_netns_teardown(&topo);
   return 0;
 }

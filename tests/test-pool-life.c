@@ -29,15 +29,15 @@ TEST_IMPL_T(pool_upstream_killed, 60) {
   ph_target(&t, &s);
   memset(&a, 0, sizeof(a));
   memset(&b, 0, sizeof(b));
-  ph_exec(&h, &t, "echo started; exec sleep 30", &a);
-  ph_exec(&h, &t, "exec sleep 30", &b);
+  ph_exec(&h, &t, "echo started; exec cat", &a);
+  ph_exec(&h, &t, "exec cat", &b);
   while (strstr(a.out, "started") == NULL)
     ph_run_for(&h, 20);
   ASSERT_EQ(nconns(&h), 1);
   t0 = test_now_ms();
   /* The listener and the connection's own sshd (its own session group). */
   ASSERT_EQ(ph_signal_sessions(&s, SIGKILL), 1);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   ph_run_until(&h, &a.done, 5000);
   ph_run_until(&h, &b.done, 5000);
   ASSERT_LT(test_now_ms() - t0, 4000); /* promptly, even on a busy box */
@@ -71,7 +71,7 @@ TEST_IMPL_T(pool_upstream_stopped_reaped, 60) {
   ph_init(&h, &o);
   ph_target(&t, &s);
   memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo started; exec sleep 30", &a);
+  ph_exec(&h, &t, "echo started; exec cat", &a);
   while (strstr(a.out, "started") == NULL)
     ph_run_for(&h, 20);
   /* A quiet but healthy connection survives several intervals. */
@@ -90,7 +90,7 @@ TEST_IMPL_T(pool_upstream_stopped_reaped, 60) {
   ASSERT_STR_CONTAINS(a.errmsg, "no response from upstream");
   ASSERT_EQ(nconns(&h), 0);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -130,7 +130,7 @@ TEST_IMPL_T(pool_idle_and_lifetime, 60) {
   t.idle_timeout_s = 0;
   t.max_lifetime_s = 2;
   memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo started; exec sleep 60", &a);
+  ph_exec(&h, &t, "echo started; exec cat", &a);
   for (int i = 0; i < 1000 && strstr(a.out, "started") == NULL; i++)
     ph_run_for(&h, 20);
   ASSERT_STR_CONTAINS(a.out, "started");
@@ -162,7 +162,7 @@ TEST_IMPL_T(pool_idle_and_lifetime, 60) {
   ASSERT_EQ(n, 1); /* the drained one is gone, the fresh one lives */
   ASSERT_EQ(cs[0].state, SSHMUX_CONN_ACTIVE);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -270,7 +270,7 @@ TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   ASSERT_GE(cs[0].idle_ms, 50);
   ASSERT_LE(cs[0].expires_in_ms, 100000);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 

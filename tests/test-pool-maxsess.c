@@ -85,7 +85,7 @@ TEST_IMPL_T(pool_maxsessions_second_connection, 90) {
   ASSERT_EQ(overflow, 1);
   ASSERT_EQ(limit, 2);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -134,6 +134,6 @@ TEST_IMPL_T(pool_passphrase_wrong_and_no_prompter, 60) {
   ASSERT_STR_EQ(a.out, "ok\n");
   ASSERT_EQ(h.nprompts, 2);
   ph_close(&h);
-  test_sshd_stop(&s);
+  ph_sshd_stop(&s);
   return 0;
 }

@@ -8,6 +8,7 @@
  * off), the second session asks nothing, a wrong code fails cleanly and
  * nothing is cached (the next attempt asks again), and the loop keeps
  * serving other connections while a prompt waits for its answer. */
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -125,7 +126,8 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
     ASSERT(found);
   }
   ph_close(&h);
-  test_sshd_stop(&plain);
+  ph_sshd_stop(&plain);
+  ph_signal_sessions(&otp.sshd, SIGKILL);
   test_otp_sshd_stop(&otp);
   return 0;
 }
