@@ -1,0 +1,201 @@
+/* test-example-mini-proxy.c -- examples/mini-proxy does what its comment
+ * says, against a real OpenSSH sshd: a real `ssh` through it runs a command
+ * with its output and exit status intact, twice, and the upstream sees ONE
+ * login (one "Accepted publickey" line in sshd's log) because the second
+ * session rides the pooled connection.  The upstream's host key is unknown
+ * to the proxy's known_hosts, so the first login asks "Trust this host
+ * key?" through the pool's prompt callback on the proxy's stdin (a FIFO
+ * here, a terminal for a person); the test answers "yes" and checks that
+ * the key was written and that the second session asked nothing.  Finally
+ * SIGTERM shuts the proxy down cleanly (exit 0). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture-sshd.h"
+#include "test.h"
+
+/* Count the occurrences of needle in the file at path (0 if unreadable). */
+static int count_in_file(const char *path, const char *needle) {
+  char *text = test_read_file(path, NULL);
+  int n = 0;
+
+  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
+       s += strlen(needle))
+    n++;
+  free(text);
+  return n;
+}
+
+/* Wait until the file at path contains needle; 0, or -1 after timeout_ms. */
+static int wait_for_text(const char *path, const char *needle, int timeout_ms) {
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+
+  while (count_in_file(path, needle) == 0) {
+    if (test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+/* Reap pid within timeout_ms; its exit status, 128+signal, or -1. */
+static int wait_exit(int pid, int timeout_ms) {
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+  int st;
+
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0 || test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+}
+
+TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
+  static test_sshd s;
+  char proxy[1024], remote[128], portstr[16], dest[128], khline[1024];
+  /* Paths in the test's own directory (test_path keeps only 8 at once). */
+  char fifo[600], plog[600], hostkey[600], clientkey[600], authkeys[600],
+      up_kh[600], local_kh[600], slog[600];
+  char *pub, *out = NULL, *err = NULL;
+  int port, ppid, spid, fd, st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  snprintf(fifo, sizeof(fifo), "%s", test_path("stdin.fifo"));
+  snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
+  snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
+  snprintf(clientkey, sizeof(clientkey), "%s", test_path("client_key"));
+  snprintf(authkeys, sizeof(authkeys), "%s", test_path("client_key.pub"));
+  snprintf(up_kh, sizeof(up_kh), "%s", test_path("upstream_known_hosts"));
+  snprintf(local_kh, sizeof(local_kh), "%s", test_path("local_known_hosts"));
+  snprintf(slog, sizeof(slog), "%s", test_path("ssh1.log"));
+  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
+  snprintf(proxy, sizeof(proxy), "%s/examples/mini-proxy", test_build_dir());
+  snprintf(remote, sizeof(remote), "%s@127.0.0.1:%d", s.user, s.port);
+  port = test_free_port();
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  /* Our client's key (for the proxy's authorized_keys) and an empty
+   * known_hosts for the proxy's upstream side, so the first login asks. */
+  ASSERT_EQ(test_keygen("ed25519", clientkey, NULL), 0);
+  ASSERT_EQ(test_write_file(up_kh, "", 0600), 0);
+  ASSERT_EQ(mkfifo(fifo, 0600), 0);
+  /* O_RDWR: never blocks, and the proxy never sees EOF while we hold it. */
+  fd = open(fifo, O_RDWR | O_CLOEXEC);
+  ASSERT(fd >= 0);
+  {
+    const char *argv[] = {"sh",
+                          "-c",
+                          "exec \"$0\" \"$@\" < \"$FIFO\"",
+                          proxy,
+                          "--remote",
+                          remote,
+                          "--port",
+                          portstr,
+                          "--host-key",
+                          hostkey,
+                          "--authorized-keys",
+                          authkeys,
+                          "--identity",
+                          s.client_key,
+                          "--known-hosts",
+                          up_kh,
+                          NULL};
+    ASSERT_EQ(setenv("FIFO", fifo, 1), 0);
+    ppid = test_spawn(argv, plog);
+  }
+  ASSERT(ppid > 0);
+  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT(!"mini-proxy did not start");
+  }
+
+  /* Our ssh trusts the proxy's (freshly generated) host key and no other. */
+  {
+    char pubpath[700];
+    snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
+    pub = test_read_file(pubpath, NULL);
+    ASSERT(pub != NULL);
+    snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
+    free(pub);
+    ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+  }
+  snprintf(dest, sizeof(dest), "anyone@127.0.0.1");
+  {
+    char kho[700];
+    const char *ssh[] = {"ssh",
+                         "-F",
+                         "/dev/null",
+                         "-p",
+                         portstr,
+                         "-i",
+                         clientkey,
+                         "-o",
+                         kho,
+                         "-o",
+                         "StrictHostKeyChecking=yes",
+                         "-o",
+                         "BatchMode=yes",
+                         "-o",
+                         "IdentitiesOnly=yes",
+                         "-o",
+                         "ConnectTimeout=20",
+                         dest,
+                         "echo ok; exit 3",
+                         NULL};
+    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+
+    /* First session: the upstream login asks about the unknown host key on
+     * the proxy's stdin; answer it like a person would. */
+    spid = test_spawn(ssh, slog);
+    ASSERT(spid > 0);
+    if (wait_for_text(plog, "Trust this host key?", 30000) != 0) {
+      fprintf(stderr, "%s", test_read_file(plog, NULL));
+      ASSERT(!"no host-key question");
+    }
+    ASSERT_STR_CONTAINS(test_read_file(plog, NULL), "login to ");
+    ASSERT_EQ(write(fd, "yes\n", 4), 4);
+    st = wait_exit(spid, 30000);
+    out = test_read_file(slog, NULL);
+    if (st != 3)
+      fprintf(stderr, "ssh: %s\nproxy: %s", out, test_read_file(plog, NULL));
+    ASSERT_EQ(st, 3);
+    ASSERT_STR_EQ(out, "ok\n");
+    free(out);
+    ASSERT_GT(count_in_file(up_kh, "ssh-"), 0); /* the key was trusted */
+
+    /* Second session: no question, same upstream connection. */
+    {
+      test_cmd_t c = {
+          .argv = ssh, .out = &out, .err = &err, .timeout_ms = 30000};
+      ASSERT_EQ(test_run(&c, &st), 0);
+    }
+    ASSERT_EQ(st, 3);
+    ASSERT_STR_EQ(out, "ok\n");
+    free(out);
+    free(err);
+  }
+  ASSERT_EQ(count_in_file(plog, "Trust this host key?"), 1);
+  if (count_in_file(s.log, "Accepted publickey") != 1)
+    test_sshd_dump_log(&s);
+  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 1);
+
+  /* SIGTERM: relay closed, then the pool; the loop ends, exit 0. */
+  ASSERT_EQ(kill(ppid, SIGTERM), 0);
+  st = wait_exit(ppid, 15000);
+  if (st != 0)
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+  ASSERT_EQ(st, 0);
+  ASSERT_EQ(count_in_file(plog, "ERROR"), 0);
+  ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
+  close(fd);
+  test_sshd_stop(&s);
+  return 0;
+}
