@@ -199,3 +199,91 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   test_sshd_stop(&s);
   return 0;
 }
+
+/* --via: the same sshd serves as jump host and target (reached through a
+ * direct-tcpip channel of the jump connection).  Host keys come from the
+ * fixture's known_hosts, so nothing is asked and stdin is /dev/null.  Two
+ * sessions cost two logins in all: the jump's and the target's. */
+TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
+  static test_sshd s;
+  char proxy[1024], hop[128], portstr[16], khline[1024], kho[700];
+  char plog[600], hostkey[600], clientkey[600], authkeys[600], local_kh[600];
+  char *pub, *out = NULL;
+  int port, ppid, st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
+  snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
+  snprintf(clientkey, sizeof(clientkey), "%s", test_path("client_key"));
+  snprintf(authkeys, sizeof(authkeys), "%s", test_path("client_key.pub"));
+  snprintf(local_kh, sizeof(local_kh), "%s", test_path("local_known_hosts"));
+  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
+  ASSERT_EQ(test_keygen("ed25519", clientkey, NULL), 0);
+  snprintf(proxy, sizeof(proxy), "%s/examples/mini-proxy", test_build_dir());
+  snprintf(hop, sizeof(hop), "%s@127.0.0.1:%d", s.user, s.port);
+  port = test_free_port();
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  {
+    const char *argv[] = {proxy,         "--remote",
+                          hop,           "--via",
+                          hop,           "--port",
+                          portstr,       "--host-key",
+                          hostkey,       "--authorized-keys",
+                          authkeys,      "--identity",
+                          s.client_key,  "--known-hosts",
+                          s.known_hosts, NULL};
+    ppid = test_spawn(argv, plog);
+  }
+  ASSERT(ppid > 0);
+  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT(!"mini-proxy did not start");
+  }
+  ASSERT_STR_CONTAINS(test_read_file(plog, NULL), " via ");
+  {
+    char pubpath[700];
+    snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
+    pub = test_read_file(pubpath, NULL);
+    ASSERT(pub != NULL);
+    snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
+    free(pub);
+    ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+  }
+  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+  for (int round = 0; round < 2; round++) {
+    const char *ssh[] = {"ssh",
+                         "-F",
+                         "/dev/null",
+                         "-p",
+                         portstr,
+                         "-i",
+                         clientkey,
+                         "-o",
+                         kho,
+                         "-o",
+                         "StrictHostKeyChecking=yes",
+                         "-o",
+                         "BatchMode=yes",
+                         "-o",
+                         "IdentitiesOnly=yes",
+                         "anyone@127.0.0.1",
+                         "echo ok; exit 3",
+                         NULL};
+    test_cmd_t c = {.argv = ssh, .out = &out, .timeout_ms = 30000};
+    ASSERT_EQ(test_run(&c, &st), 0);
+    if (st != 3)
+      fprintf(stderr, "proxy: %s", test_read_file(plog, NULL));
+    ASSERT_EQ(st, 3);
+    ASSERT_STR_EQ(out, "ok\n");
+    free(out);
+  }
+  if (count_in_file(s.log, "Accepted publickey") != 2)
+    test_sshd_dump_log(&s);
+  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 2);
+  ASSERT_EQ(kill(ppid, SIGTERM), 0);
+  ASSERT_EQ(wait_exit(ppid, 15000), 0);
+  test_sshd_stop(&s);
+  return 0;
+}

@@ -84,7 +84,7 @@ static void ask_current(void);
 static void pop_prompt(void) {
   set_echo(1);
   for (size_t i = 0; i < T.asked; i++) {
-    memset(T.answers[i], 0, strlen(T.answers[i])); /* secrets */
+    explicit_bzero(T.answers[i], strlen(T.answers[i])); /* secrets */
     free(T.answers[i]);
   }
   T.asked = 0;
@@ -98,7 +98,8 @@ static void ask_current(void) {
   if (T.n == 0)
     return;
   p = T.q[0];
-  if (!T.reading) { /* no way to ask anyone: fail the login closed */
+  if (!T.reading || sshmux_prompt_count(p) > MAX_ANSWERS) {
+    /* Nobody to ask, or more than we hold: fail the login closed. */
     sshmux_prompt_cancel(p);
     pop_prompt();
     return;
@@ -192,6 +193,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     on_line(T.line);
     memmove(T.line, T.line + used, T.len - used + 1);
     T.len -= used;
+    explicit_bzero(T.line + T.len + 1, used); /* what was typed may be secret */
   }
   if (T.len == sizeof(T.line) - 1) /* a line longer than any answer */
     T.len = 0;
