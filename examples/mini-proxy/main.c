@@ -135,9 +135,10 @@ static void on_line(char *line) {
   if (p == NULL)
     return; /* nothing was asked: ignore stray typing */
   if (sshmux_prompt_kind(p) == SSHMUX_PROMPT_HOSTKEY) {
+    /* Answering a host-key prompt trusts the key: the pool appends it to
+     * its known_hosts file.  Anything but "yes" rejects it. */
     if (strcmp(line, "yes") == 0)
-      rc =
-          sshmux_prompt_answer(p, NULL, 0); /* trust: appended to known_hosts */
+      rc = sshmux_prompt_answer(p, NULL, 0);
     else
       sshmux_prompt_cancel(p);
   } else {
