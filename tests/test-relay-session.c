@@ -211,6 +211,30 @@ TEST_IMPL(relay_refusals_are_clear) {
   ASSERT_STR_CONTAINS(err, "X11 forwarding is not relayed");
   free(out);
   free(err);
+  /* Agent forwarding (ssh -A asks only when an agent is there). */
+  if (test_which("ssh-agent") != NULL) {
+    char agent_env[800];
+    const char *aenv[] = {agent_env, NULL};
+    int apid = test_spawn((const char *[]){"ssh-agent", "-D", "-a",
+                                           test_path("agent.sock"), NULL},
+                          test_path("agent.log"));
+    for (int i = 0; i < 100 && access(test_path("agent.sock"), F_OK) != 0; i++)
+      usleep(50000);
+    snprintf(agent_env, sizeof(agent_env), "SSH_AUTH_SOCK=%s",
+             test_path("agent.sock"));
+    memset(&c, 0, sizeof(c));
+    c.argv = rh_ssh(&h, (const char *[]){"-A", "r1", "echo a-ok", NULL});
+    c.env = aenv;
+    c.out = &out;
+    c.err = &err;
+    ASSERT_EQ(test_run(&c, &st), 0);
+    ASSERT_EQ(st, 0);
+    ASSERT_STR_EQ(out, "a-ok\n");
+    ASSERT_STR_CONTAINS(err, "agent forwarding is not relayed");
+    free(out);
+    free(err);
+    test_kill(apid);
+  }
   /* Remote forwarding: ssh -R is refused and ssh says so. */
   st = test_run_simple(
       rh_ssh(&h, (const char *[]){"-o", "ExitOnForwardFailure=yes", "-R",
