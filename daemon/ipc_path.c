@@ -110,5 +110,18 @@ int sshmuxd_control_connect(int quiet) {
       sshmuxd_err("sshmuxd is not running (%s: %s)", path, strerror(-r));
     return r;
   }
+#if defined(SO_PEERCRED)
+  {
+    /* The other end must be our own daemon (answers go to it). */
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+        cr.uid != geteuid()) {
+      close(fd);
+      sshmuxd_err("%s is served by another user; refusing it", path);
+      return SSHMUX_EPERM;
+    }
+  }
+#endif
   return fd;
 }

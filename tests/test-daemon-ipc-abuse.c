@@ -5,6 +5,7 @@
  * none stops the daemon from answering `status` or from carrying ssh
  * sessions, and an ssh session opened before the abuse is still working
  * after it. */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -158,6 +159,50 @@ TEST_IMPL_T(daemon_ipc_abuse, 120) {
       close(fds[i]);
   }
   free(big);
+
+  /* 5. A client that sends requests and never reads the replies is
+   * dropped once 1 MiB of them wait for it. */
+  {
+    static const char req[] = "{\"cmd\":\"status\"}\n";
+    char *many = malloc(20000 * (sizeof(req) - 1));
+    size_t off = 0, len = 20000 * (sizeof(req) - 1);
+    uint64_t end = test_now_ms() + 20000;
+    int dropped = 0;
+    ASSERT(many != NULL);
+    for (i = 0; i < 20000; i++)
+      memcpy(many + (size_t)i * (sizeof(req) - 1), req, sizeof(req) - 1);
+    fd = ipct_raw_connect();
+    ASSERT(fd >= 0);
+    while (off < len && test_now_ms() < end) {
+      ssize_t w = send(fd, many + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w > 0) {
+        off += (size_t)w;
+      } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        usleep(10000);
+      } else {
+        dropped = 1; /* EPIPE / ECONNRESET: the daemon let go of us */
+        break;
+      }
+    }
+    still_serving(&t);
+    if (!dropped) {
+      /* Everything was accepted; the daemon must still have dropped us
+       * (more than 1 MiB of replies waited): reading gives at most the
+       * socket buffers' worth, then EOF. */
+      char buf[65536];
+      size_t total = 0;
+      ssize_t k;
+      struct pollfd p = {fd, POLLIN, 0};
+      while (poll(&p, 1, 5000) > 0 && (k = read(fd, buf, sizeof(buf))) > 0)
+        total += (size_t)k;
+      ASSERT_LT(total, 20000 * 400);
+    }
+    close(fd);
+    free(many);
+    log = test_read_file(dtest_ssh_path("sshmux.log"), NULL);
+    ASSERT_STR_CONTAINS(log, "does not read its replies");
+    free(log);
+  }
 
   /* The session opened before all this finished normally. */
   ASSERT_EQ(ipct_wait_exit(bg, 30000), 0);
