@@ -26,6 +26,10 @@ for p in "$SSHD" ssh ssh-keygen python3; do
 done
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/sshmux-bench.XXXXXX")
+# The bench's sshmuxd gets its own control socket, so it neither meets the
+# user's own daemon nor the test it runs at the end.
+export XDG_RUNTIME_DIR="$W/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

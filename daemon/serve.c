@@ -387,6 +387,10 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
     goto out_routes;
   if (uv_loop_init(&S.loop) != 0)
     goto out_routes;
+  /* The signal handles exist from here on, so every failure path below can
+   * close them (pool_closed does), whether or not they were started. */
+  uv_signal_init(&S.loop, &S.sigint);
+  uv_signal_init(&S.loop, &S.sigterm);
 
   sshmux_pool_options_init(&popts);
   khv[0] = kh;
@@ -398,6 +402,8 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
     popts.max_lifetime_s = (unsigned)o.lifetime;
   if ((rc = sshmux_pool_new(&S.loop, &popts, &S.pool)) != 0) {
     sshmuxd_err("pool: %s", sshmux_strerror(rc));
+    pool_closed(NULL, NULL);
+    uv_run(&S.loop, UV_RUN_DEFAULT);
     goto out_loop;
   }
   sshmuxd_tty_prompter_start(&S.loop, S.pool);
@@ -432,8 +438,6 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
     sshmuxd_err("listen on 127.0.0.1:%d: %s", o.port, sshmux_strerror(rc));
     goto out_stop;
   }
-  uv_signal_init(&S.loop, &S.sigint);
-  uv_signal_init(&S.loop, &S.sigterm);
   uv_signal_start(&S.sigint, on_signal, SIGINT);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);
   sshmuxd_ipc_set_port(S.ipc, sshmux_server_port(srv));

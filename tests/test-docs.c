@@ -16,7 +16,7 @@
 #define MAX_SYMS 1024
 
 typedef struct {
-  char file[128]; /* "sshmux_pool_new.3" */
+  char file[256]; /* "sshmux_pool_new.3" */
   char *text;     /* whole file */
   int is_link;    /* a one-line ".so man3/OTHER.3" */
 } page_t;
