@@ -116,9 +116,18 @@ struct sshmux__upconn {
   sshmux_upchan_t *tunnel; /* our direct-tcpip channel on jump */
   uv_pipe_t pump;          /* loop end of the socketpair, pumped <-> tunnel */
   int pump_open;
-  int pump_paused; /* pump reads stopped because the tunnel is full */
+  int pump_paused;      /* pump reads stopped because the tunnel is full */
+  unsigned pump_writes; /* uv_writes to the pump not yet completed */
+  /* After the login the socketpair is drained and the inner session talks
+   * to the tunnel through memory (libssh2-1.10.md §6.4): ring_rx once
+   * tunnel data goes straight into `in`, ring_tx once `out` goes straight
+   * into the tunnel; ring_pending between hand-off and both. */
+  int ring_pending, ring_rx, ring_tx;
+  int rx_paused; /* we stopped the tunnel's reads: `in` is full */
+  int pump_full; /* we stopped the tunnel's reads: the pump is full */
 
-  int fd; /* TCP socket or our socketpair end; -1 */
+  int fd;     /* TCP socket or our socketpair end; -1 */
+  int ssh_fd; /* the number libssh2 was given (its callbacks see it) */
   uv_poll_t poll;
   int poll_init;
   int poll_events;

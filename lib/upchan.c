@@ -734,10 +734,12 @@ int sshmux_upchan_send_eof(sshmux_upchan_t *ch) {
 }
 
 void sshmux_upchan_read_stop(sshmux_upchan_t *ch) {
+  SSHMUX__LOG_TRACE("channel %p: read stop", (void *)ch);
   ch->paused = 1;
 }
 
 void sshmux_upchan_read_start(sshmux_upchan_t *ch) {
+  SSHMUX__LOG_TRACE("channel %p: read start (was %d)", (void *)ch, ch->paused);
   if (ch->paused) {
     ch->paused = 0;
     kick(ch);

@@ -17,6 +17,11 @@
  * a service pass visits all channels round-robin (with a byte budget each)
  * whenever anything happened, not only the one whose data arrived.
  *
+ * Jump hosts: the login runs over a socketpair pumped to the tunnel
+ * channel; after the hand-off the pair is drained and the session's queues
+ * are connected to the tunnel in memory (ring_*), which saves two syscalls
+ * and a copy per chunk.
+ *
  * Liveness: libssh2's keepalive@libssh2.org with want_reply=1 leaks its
  * replies in 1.10, and want_reply=0 proves nothing, so after a keepalive
  * interval of silence we open a channel of a type no server knows: the
@@ -108,6 +113,7 @@ static void on_handle_closed(uv_handle_t *h) {
 
 static void on_timer(uv_timer_t *t);
 static void on_hold(uv_timer_t *t);
+static void ring_switch_rx(sshmux__upconn_t *c);
 
 sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
                                      const sshmux__upconn_t *from,
@@ -120,7 +126,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
   if (c == NULL)
     return NULL;
   c->pool = p;
-  c->fd = -1;
+  c->fd = c->ssh_fd = -1;
   sshmux__list_init(&c->link);
   sshmux__list_init(&c->chans);
   sshmux__list_init(&c->zombies);
@@ -387,7 +393,15 @@ void sshmux__upconn_shutdown(sshmux__upconn_t *c, int err, const char *why) {
 
 static void update_poll(sshmux__upconn_t *c);
 
+static void ring_flush(sshmux__upconn_t *c);
+
 static void flush(sshmux__upconn_t *c) {
+  if (c->jump != NULL && c->state >= SSHMUX__UC_ACTIVE &&
+      (c->ring_pending || c->ring_tx)) {
+    if (c->ring_tx)
+      ring_flush(c); /* else: held until the socketpair is drained */
+    return;
+  }
   while (sshmux__buf_remaining(&c->out) > 0 && c->fd >= 0) {
     ssize_t r = send(c->fd, sshmux__buf_rptr(&c->out),
                      sshmux__buf_remaining(&c->out), MSG_NOSIGNAL);
@@ -412,7 +426,7 @@ static void flush(sshmux__upconn_t *c) {
 static LIBSSH2_SEND_FUNC(io_send) {
   sshmux__upconn_t *c = *abstract;
 
-  if (socket != c->fd) { /* the agent's socket, during auth only */
+  if (socket != c->ssh_fd) { /* the agent's socket, during auth only */
     ssize_t r = send(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
@@ -429,7 +443,7 @@ static LIBSSH2_RECV_FUNC(io_recv) {
   sshmux__upconn_t *c = *abstract;
   size_t n;
 
-  if (socket != c->fd) {
+  if (socket != c->ssh_fd) {
     ssize_t r = recv(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
@@ -696,6 +710,12 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     return;
   }
   update_poll(c);
+  if (c->rx_paused && c->tunnel != NULL &&
+      sshmux__buf_remaining(&c->in) <= c->in.max / 2) {
+    c->rx_paused = 0;
+    if (!c->pump_full)
+      sshmux_upchan_read_start(c->tunnel);
+  }
   SSHMUX__LOG_TRACE(
       "%s: pass: progress %d, consumed %llu, in %zu, out %zu, "
       "opening %d, poll %d",
@@ -771,6 +791,7 @@ static void start_worker(sshmux__upconn_t *c) {
     c->poll_events = 0;
   }
   c->state = SSHMUX__UC_AUTH;
+  c->ssh_fd = c->fd;
   c->worker_running = 1;
   c->pool->nworkers++;
   if (uv_thread_create(&c->thread, sshmux__upauth_main, c) != 0) {
@@ -802,7 +823,16 @@ void sshmux__upconn_worker_done(sshmux__upconn_t *c) {
    * bytes go through our queues. */
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, (void *)io_send);
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, (void *)io_recv);
-  if (!c->poll_init) {
+  if (c->jump != NULL && c->pump_open) {
+    /* Behind a jump: drain the socketpair, then go through memory.  Our
+     * half-close makes the pump see EOF once the worker's last bytes are
+     * through; tunnel bytes already written to the pump are read back
+     * before new ones go straight into `in`. */
+    c->ring_pending = 1;
+    shutdown(c->fd, SHUT_WR);
+    if (c->pump_writes == 0)
+      ring_switch_rx(c);
+  } else if (!c->poll_init) {
     if (uv_poll_init(p->loop, &c->poll, c->fd) != 0) {
       sshmux__upconn_fail(c, SSHMUX_EINTERNAL, "cannot watch the socket");
       return;
@@ -941,6 +971,63 @@ typedef struct {
   char data[];
 } pump_write_t;
 
+/* Both directions switched and nothing in flight: drop the socketpair. */
+static void ring_maybe_done(sshmux__upconn_t *c) {
+  if (!c->ring_rx || !c->ring_tx || c->pump_writes > 0 || !c->ring_pending)
+    return;
+  c->ring_pending = 0;
+  if (c->pump_open) {
+    c->pump_open = 0;
+    uv_close((uv_handle_t *)&c->pump, on_handle_closed);
+  }
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+  SSHMUX__LOG_DEBUG("%s: tunnel now in memory", c->label);
+}
+
+/* Every byte the pump wrote has landed in the socketpair: read it all back
+ * into `in`; from now on tunnel data goes there directly. */
+static void ring_switch_rx(sshmux__upconn_t *c) {
+  if (c->ring_rx || c->fd < 0)
+    return;
+  read_socket(c);
+  if (c->in_eof) {
+    /* Not an EOF of the tunnel: our socketpair peer is still open, so a
+     * 0 here cannot happen; a read error is a real failure. */
+    sshmux__upconn_fail(c, SSHMUX_EINTERNAL, "tunnel socketpair failed");
+    return;
+  }
+  c->ring_rx = 1;
+  if (c->pump_full && c->tunnel != NULL) {
+    c->pump_full = 0; /* the pump no longer carries tunnel data */
+    sshmux_upchan_read_start(c->tunnel);
+  }
+  sshmux__upconn_schedule(c);
+  ring_maybe_done(c);
+}
+
+/* Move queued session bytes into the tunnel channel's write queue. */
+static void ring_flush(sshmux__upconn_t *c) {
+  while (sshmux__buf_remaining(&c->out) > 0 && c->tunnel != NULL) {
+    size_t n = SSHMUX__MIN(sshmux__buf_remaining(&c->out), (size_t)65536);
+    int r = sshmux_upchan_write(c->tunnel, sshmux__buf_rptr(&c->out), n);
+    if (r < 0) {
+      c->io_error = EPIPE;
+      return;
+    }
+    c->out.pos += n;
+    c->bytes_out += n;
+    if (r == 1)
+      break; /* on_drain resumes */
+  }
+  if (sshmux__buf_remaining(&c->out) == 0)
+    sshmux__buf_reset(&c->out);
+  else if (c->out.pos > 65536 && c->out.pos > c->out.len / 2)
+    sshmux__buf_compact(&c->out);
+}
+
 #define PUMP_HWM (1024u * 1024u)
 
 static void pump_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -956,12 +1043,20 @@ static void on_pump_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (c->tunnel == NULL)
     return;
   if (n > 0) {
+    c->pump_paused = 0;
     if (sshmux_upchan_write(c->tunnel, buf->base, (size_t)n) == 1) {
       uv_read_stop(s);
       c->pump_paused = 1;
     }
   } else if (n < 0) {
     uv_read_stop(s);
+    if (c->ring_pending && n == UV_EOF) {
+      /* Our own half-close: the worker's bytes are all through. */
+      c->ring_tx = 1;
+      sshmux__upconn_schedule(c);
+      ring_maybe_done(c);
+      return;
+    }
     (void)sshmux_upchan_send_eof(c->tunnel);
   }
 }
@@ -971,10 +1066,17 @@ static void on_pump_written(uv_write_t *req, int status) {
   sshmux__upconn_t *c = w->c;
 
   sshmux__free(w);
-  if (status < 0 || c->tunnel == NULL || !c->pump_open)
+  c->pump_writes--;
+  if (c->ring_pending && c->pump_writes == 0 && c->state != SSHMUX__UC_DEAD)
+    ring_switch_rx(c);
+  if (status < 0 || c->tunnel == NULL || !c->pump_full)
     return;
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pump) < PUMP_HWM / 4)
-    sshmux_upchan_read_start(c->tunnel);
+  if (!c->pump_open || c->ring_rx ||
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->pump) < PUMP_HWM / 4) {
+    c->pump_full = 0;
+    if (!c->rx_paused)
+      sshmux_upchan_read_start(c->tunnel);
+  }
 }
 
 static void tunnel_data(sshmux_upchan_t *ch, int stream, const char *buf,
@@ -984,7 +1086,31 @@ static void tunnel_data(sshmux_upchan_t *ch, int stream, const char *buf,
   uv_buf_t b;
 
   (void)stream;
-  if (c == NULL || !c->pump_open)
+  if (c == NULL)
+    return;
+  if (c->ring_pending && !c->ring_rx && c->pump_writes == 0)
+    ring_switch_rx(c);
+  if (c->ring_rx) {
+    /* Straight into the session's input; stop the tunnel before `in`
+     * could overflow (a chunk is at most 32 KiB). */
+    if (sshmux__buf_reserve(&c->in, len) != 0) {
+      sshmux__buf_compact(&c->in);
+      if (sshmux__buf_reserve(&c->in, len) != 0) {
+        sshmux__upconn_fail(c, SSHMUX_EINTERNAL, "tunnel input overflow");
+        return;
+      }
+    }
+    memcpy(c->in.data + c->in.len, buf, len);
+    c->in.len += len;
+    c->bytes_in += len;
+    if (c->in.max - sshmux__buf_remaining(&c->in) < 65536 && !c->rx_paused) {
+      c->rx_paused = 1;
+      sshmux_upchan_read_stop(ch);
+    }
+    sshmux__upconn_schedule(c);
+    return;
+  }
+  if (!c->pump_open)
     return;
   w = sshmux__malloc(sizeof(*w) + len);
   if (w == NULL) {
@@ -998,8 +1124,11 @@ static void tunnel_data(sshmux_upchan_t *ch, int stream, const char *buf,
     sshmux__free(w);
     return;
   }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pump) > PUMP_HWM)
+  c->pump_writes++;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pump) > PUMP_HWM) {
+    c->pump_full = 1;
     sshmux_upchan_read_stop(ch);
+  }
 }
 
 static void on_pump_shutdown(uv_shutdown_t *req, int status) {
@@ -1012,6 +1141,11 @@ static void tunnel_eof(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->data;
   uv_shutdown_t *req;
 
+  if (c != NULL && c->ring_rx) {
+    c->in_eof = 1;
+    sshmux__upconn_schedule(c);
+    return;
+  }
   if (c == NULL || !c->pump_open)
     return;
   req = sshmux__calloc(1, sizeof(*req));
@@ -1032,6 +1166,10 @@ static void tunnel_closed(sshmux_upchan_t *ch, int status) {
 
 static void tunnel_drain(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->data;
+  if (c != NULL && c->ring_tx) {
+    sshmux__upconn_schedule(c); /* its flush goes on */
+    return;
+  }
   if (c != NULL && c->pump_open && c->pump_paused) {
     c->pump_paused = 0;
     uv_read_start((uv_stream_t *)&c->pump, pump_alloc, on_pump_read);
