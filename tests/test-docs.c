@@ -148,7 +148,7 @@ TEST_IMPL(docs_every_export_has_a_page) {
   load_syms(&d);
   ASSERT(find_page(&d, "sshmux.3") != NULL); /* the overview */
   for (size_t i = 0; i < d.nsyms; i++) {
-    char file[160];
+    char file[300];
     int found = 0;
 
     snprintf(file, sizeof(file), "%s.3", d.syms[i]);
@@ -209,7 +209,7 @@ TEST_IMPL(docs_link_pages_resolve) {
   load_pages(&d);
   for (size_t i = 0; i < d.npages; i++) {
     const page_t *p = &d.pages[i], *target;
-    char want[160], name[128];
+    char want[300], name[300];
     const char *t;
 
     if (!p->is_link)
