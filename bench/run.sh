@@ -70,6 +70,7 @@ MaxSessions 200
 MaxStartups 200:30:400
 Subsystem sftp internal-sftp
 LogLevel ERROR
+SetEnv HOME=$W/sshd
 EOF
 "$SSHD" -D -f "$W/sshd/sshd_config" -E "$W/sshd/log" &
 PIDS+=($!)
