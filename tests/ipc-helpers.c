@@ -107,6 +107,22 @@ void ipct_dump(void) {
   free(d);
 }
 
+void ipct_stop_clean(int pid) {
+  const char *stop[] = {"stop", NULL};
+  char *log;
+  int st;
+
+  ASSERT_EQ(ipct_run(stop, NULL, NULL, NULL), 0);
+  st = ipct_wait_exit(pid, 20000);
+  log = test_read_file(test_path("daemon.log"), NULL);
+  if (st != 0 || (log != NULL && (strstr(log, "Sanitizer") != NULL ||
+                                  strstr(log, "runtime error") != NULL))) {
+    ipct_dump();
+    test_fail(__FILE__, __LINE__, "daemon exit %d or sanitizer report", st);
+  }
+  free(log);
+}
+
 int ipct_wait_exit(int pid, int timeout_ms) {
   uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
   int st;

@@ -28,6 +28,9 @@ void ipct_known_hosts(test_sshd *s);
 int ipct_start(void);
 /* Start without waiting; returns the pid. */
 int ipct_spawn(void);
+/* `sshmuxd stop`, then the daemon pid must exit 0 and its output hold no
+ * sanitizer report (so `make asan` checks the daemon, leaks included). */
+void ipct_stop_clean(int pid);
 /* Print the daemon's output and log file to stderr. */
 void ipct_dump(void);
 /* Wait for pid to exit; its exit status, 128+signal, or -1 on timeout. */

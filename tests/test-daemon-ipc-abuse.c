@@ -29,7 +29,7 @@ static void still_serving(test_sshd *t) {
 TEST_IMPL_T(daemon_ipc_abuse, 120) {
   test_sshd j, t;
   test_sshd_opts jo = {0}, to = {0};
-  int fds[100], fd, i, bg;
+  int fds[100], fd, i, bg, pid;
   char *r, *big, *log;
 
   TEST_REQUIRE_PROGRAM("ssh");
@@ -44,7 +44,7 @@ TEST_IMPL_T(daemon_ipc_abuse, 120) {
   /* A short read timeout so the never-ending line is cut within the test
    * (the default is 30 s). */
   ASSERT_EQ(setenv("SSHMUX_IPC_READ_TIMEOUT_MS", "1500", 1), 0);
-  ipct_start();
+  pid = ipct_start();
   still_serving(&t);
   /* A session that spans all the abuse: it reads a line from its stdin,
    * which comes only at the end. */
@@ -210,6 +210,7 @@ TEST_IMPL_T(daemon_ipc_abuse, 120) {
   ASSERT_STR_CONTAINS(log, "survived");
   free(log);
   still_serving(&t);
+  ipct_stop_clean(pid);
   test_sshd_stop(&j);
   test_sshd_stop(&t);
   return 0;

@@ -45,7 +45,7 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   test_sshd_opts to = {0};
   char cmd[2400], routes[8192], path[4200], code[7], want[400];
   char *log, *p, *calls;
-  int bg;
+  int bg, pid;
 
   TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
@@ -70,7 +70,7 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
   snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
   ASSERT_EQ(setenv("PATH", path, 1), 0);
-  ipct_start();
+  pid = ipct_start();
 
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
   snprintf(cmd, sizeof(cmd), "'%s' prompt; sleep 30", ipct_sshmuxd());
@@ -111,6 +111,7 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   free(calls);
   (void)test_run_simple(
       (const char *[]){"tmux", "-S", sock, "kill-server", NULL}, NULL, NULL);
+  ipct_stop_clean(pid);
   test_otp_sshd_stop(&o);
   test_sshd_stop(&t);
   return 0;

@@ -63,11 +63,11 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   const char *wait_args[] = {ipct_sshmuxd(), "prompt",    "--list", "--json",
                              "--wait",       "--timeout", "60",     NULL};
   char *out = NULL, *err = NULL, *list, *py = NULL, code[7], idbuf[32];
-  int lister, bg, st;
+  int lister, bg, st, pid;
 
   REQUIRE_OTP_PEERS();
   setup(&o, &t, NULL);
-  ipct_start();
+  pid = ipct_start();
 
   /* Nobody to answer: refused at once, with what to do. */
   {
@@ -139,6 +139,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   ASSERT_STR_CONTAINS(out,
                       "\"auth_methods\":\"publickey,keyboard-interactive\"");
   free(out);
+  ipct_stop_clean(pid);
   test_otp_sshd_stop(&o);
   test_sshd_stop(&t);
   return 0;

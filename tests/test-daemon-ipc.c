@@ -135,6 +135,9 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
   ASSERT_STR_CONTAINS(out, "stopped");
   free(out);
   ASSERT_EQ(ipct_wait_exit(pid, 10000), 0);
+  log = test_read_file(test_path("daemon.log"), NULL);
+  ASSERT(log == NULL || strstr(log, "Sanitizer") == NULL);
+  free(log);
   ASSERT(access(ipct_control_sock(), F_OK) != 0);
   ASSERT_NE(ipct_run(status, NULL, NULL, &err), 0);
   ASSERT_STR_CONTAINS(err, "not running");
@@ -153,7 +156,7 @@ TEST_IMPL_T(daemon_ipc_hostkey_prompt_answer, 90) {
   const char *wait_args[] = {ipct_sshmuxd(), "prompt", "--list",
                              "--json",       "--wait", NULL};
   char *out = NULL, *list, *kh, fp[200], *py = NULL, id[32];
-  int lister, bg, st;
+  int lister, bg, st, pid;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
@@ -165,7 +168,7 @@ TEST_IMPL_T(daemon_ipc_hostkey_prompt_answer, 90) {
   ipct_env();
   /* No known_hosts entry for the jump. */
   ipct_routes(ipct_routes_for_jump(&j, NULL));
-  ipct_start();
+  pid = ipct_start();
   for (int round = 0; round < 2; round++) {
     const char *answer[] = {"prompt", "--answer", id, NULL};
     lister = test_spawn(wait_args, test_path("list.json"));
@@ -220,6 +223,7 @@ TEST_IMPL_T(daemon_ipc_hostkey_prompt_answer, 90) {
     ASSERT_STR_CONTAINS(kh, name);
   }
   free(kh);
+  ipct_stop_clean(pid);
   test_sshd_stop(&j);
   test_sshd_stop(&t);
   return 0;
