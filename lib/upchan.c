@@ -329,6 +329,96 @@ static void remote_closed(sshmux_upchan_t *ch) {
   queue_closed(ch, 0);
 }
 
+/* Hand queued bytes, then a queued EOF, to libssh2 while the window and
+ * the connection's send queue allow.  0 (with *progress set), 1 if the
+ * channel failed (reported), or a negative libssh2 error fatal for the
+ * connection. */
+static int write_some(sshmux_upchan_t *ch, int *progress) {
+  sshmux__upconn_t *c = ch->conn;
+  size_t budget = SSHMUX__PASS_BUDGET;
+  char mb[SSHMUX__ERRLEN];
+  ssize_t n;
+  int rc;
+
+  while (sshmux__buf_remaining(&ch->wq) > 0 && budget > 0 &&
+         sshmux__buf_remaining(&c->out) < SSHMUX__OUT_HWM) {
+    size_t len = SSHMUX__MIN(sshmux__buf_remaining(&ch->wq), 32700u);
+    if (libssh2_channel_window_write_ex(ch->lch, NULL) == 0)
+      break; /* wait for a WINDOW_ADJUST, i.e. readability */
+    n = libssh2_channel_write_ex(ch->lch, 0,
+                                 (const char *)sshmux__buf_rptr(&ch->wq), len);
+    if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+      break;
+    if (n < 0) {
+      if (!chan_level((int)n))
+        return (int)n;
+      sshmux__upchan_fail(ch, sshmux__err_from_ssh2((int)n),
+                          sshmux__ssh2_error(c->s, mb, sizeof(mb)));
+      return 1;
+    }
+    ch->wq.pos += (size_t)n;
+    budget -= SSHMUX__MIN(budget, (size_t)n);
+    *progress = 1;
+  }
+  if (sshmux__buf_remaining(&ch->wq) == 0)
+    sshmux__buf_reset(&ch->wq);
+  else if (ch->wq.pos > 65536 && ch->wq.pos > ch->wq.len / 2)
+    sshmux__buf_compact(&ch->wq);
+  if (ch->eof_queued && !ch->eof_sent && sshmux__buf_remaining(&ch->wq) == 0) {
+    rc = libssh2_channel_send_eof(ch->lch);
+    if (rc == 0) {
+      ch->eof_sent = 1;
+      *progress = 1;
+    } else if (rc != LIBSSH2_ERROR_EAGAIN) {
+      if (!chan_level(rc))
+        return rc;
+      ch->eof_sent = 1; /* already closed upstream: nothing to tell */
+    }
+  }
+  return 0;
+}
+
+/* The owner closed the channel.  What it queued before closing still goes
+ * first -- requests, bytes, an EOF (a relay closes right after forwarding
+ * a client's last data and EOF) -- unless the channel already ended
+ * upstream; then EOF+CLOSE and free.  Returns progress or a fatal error. */
+static int close_step(sshmux_upchan_t *ch, int progress) {
+  sshmux__upconn_t *c = ch->conn;
+  int rc;
+
+  if (ch->state == SSHMUX__CH_OPEN &&
+      (ch->req_inflight != NULL || !sshmux__list_empty(&ch->reqs) ||
+       sshmux__buf_remaining(&ch->wq) > 0 ||
+       (ch->eof_queued && !ch->eof_sent))) {
+    /* Nobody reads any more: drop what comes, so a peer blocked on a full
+     * window can go on reading what we still send. */
+    for (int stream = 0, budget = 8; stream < 2 && budget > 0; budget--) {
+      ssize_t n = libssh2_channel_read_ex(ch->lch, stream, c->pool->readbuf,
+                                          sizeof(c->pool->readbuf));
+      if (n > 0)
+        progress = 1;
+      else if (n == 0 || n == LIBSSH2_ERROR_EAGAIN)
+        stream++;
+      else if (!chan_level((int)n))
+        return (int)n;
+      else
+        break;
+    }
+    return progress;
+  }
+  rc = libssh2_channel_free(ch->lch);
+  SSHMUX__LOG_TRACE("channel %p: free -> %d", (void *)ch, rc);
+  /* EAGAIN: EOF and CLOSE are sent, the server's CLOSE is still to come
+   * (OpenSSH sends it when the command exits).  The owner need not wait
+   * for that: the connection keeps the libssh2 channel until then. */
+  if (rc == LIBSSH2_ERROR_EAGAIN &&
+      sshmux__upconn_adopt(c, ch->lch, ch->type == SSHMUX_UPCHAN_SESSION) != 0)
+    return progress;
+  detach(ch);
+  finish(ch);
+  return 1;
+}
+
 int sshmux__upchan_service(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
   LIBSSH2_SESSION *s = c->s;
@@ -338,22 +428,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
   size_t budget;
   int rc;
 
-  if (ch->close_requested) {
-    rc = libssh2_channel_free(ch->lch);
-    SSHMUX__LOG_TRACE("channel %p: free -> %d", (void *)ch, rc);
-    /* EAGAIN: EOF and CLOSE are sent, the server's CLOSE is still to come
-     * (OpenSSH sends it when the command exits).  The owner need not wait
-     * for that: the connection keeps the libssh2 channel until then. */
-    if (rc == LIBSSH2_ERROR_EAGAIN &&
-        sshmux__upconn_adopt(c, ch->lch, ch->type == SSHMUX_UPCHAN_SESSION) !=
-            0)
-      return 0;
-    detach(ch);
-    finish(ch);
-    return 1;
-  }
   if (ch->state != SSHMUX__CH_OPEN)
-    return 0;
+    return ch->close_requested ? close_step(ch, 0) : 0;
 
   /* Requests, one in flight per connection (see req_owner). */
   if (ch->req_inflight == NULL && !sshmux__list_empty(&ch->reqs) &&
@@ -383,37 +459,17 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
               r->data);
       req_free(r);
       progress = 1;
-      if (ch->close_requested || ch->state != SSHMUX__CH_OPEN)
+      if (ch->state != SSHMUX__CH_OPEN)
         return progress;
     }
   }
 
   /* Writes, while the connection's send queue has room. */
-  budget = SSHMUX__PASS_BUDGET;
-  while (sshmux__buf_remaining(&ch->wq) > 0 && budget > 0 &&
-         sshmux__buf_remaining(&c->out) < SSHMUX__OUT_HWM) {
-    size_t len = SSHMUX__MIN(sshmux__buf_remaining(&ch->wq), 32700u);
-    if (libssh2_channel_window_write_ex(ch->lch, NULL) == 0)
-      break; /* wait for a WINDOW_ADJUST, i.e. readability */
-    n = libssh2_channel_write_ex(ch->lch, 0,
-                                 (const char *)sshmux__buf_rptr(&ch->wq), len);
-    if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
-      break;
-    if (n < 0) {
-      if (!chan_level((int)n))
-        return (int)n;
-      sshmux__upchan_fail(ch, sshmux__err_from_ssh2((int)n),
-                          sshmux__ssh2_error(s, mb, sizeof(mb)));
-      return 1;
-    }
-    ch->wq.pos += (size_t)n;
-    budget -= SSHMUX__MIN(budget, (size_t)n);
-    progress = 1;
-  }
-  if (sshmux__buf_remaining(&ch->wq) == 0)
-    sshmux__buf_reset(&ch->wq);
-  else if (ch->wq.pos > 65536 && ch->wq.pos > ch->wq.len / 2)
-    sshmux__buf_compact(&ch->wq);
+  rc = write_some(ch, &progress);
+  if (rc != 0)
+    return rc;
+  if (ch->close_requested)
+    return close_step(ch, progress);
   if (ch->above_hwm && sshmux__buf_remaining(&ch->wq) < ch->hwm) {
     ch->above_hwm = 0;
     if (ch->cbs.on_drain != NULL)
@@ -421,18 +477,6 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
     if (ch->close_requested || ch->state != SSHMUX__CH_OPEN)
       return 1;
   }
-  if (ch->eof_queued && !ch->eof_sent && sshmux__buf_remaining(&ch->wq) == 0) {
-    rc = libssh2_channel_send_eof(ch->lch);
-    if (rc == 0) {
-      ch->eof_sent = 1;
-      progress = 1;
-    } else if (rc != LIBSSH2_ERROR_EAGAIN) {
-      if (!chan_level(rc))
-        return rc;
-      ch->eof_sent = 1; /* already closed upstream: nothing to tell */
-    }
-  }
-
   /* Reads: stderr and stdout alternately, within the budget. */
   budget = SSHMUX__PASS_BUDGET;
   while (!ch->paused && !ch->eof_delivered && budget > 0) {

@@ -219,10 +219,12 @@ SSHMUX_EXTERN const char *sshmux_upchan_exit_signal(const sshmux_upchan_t *ch);
 SSHMUX_EXTERN const char *sshmux_upchan_last_error(const sshmux_upchan_t *ch);
 
 typedef void (*sshmux_upchan_close_cb)(sshmux_upchan_t *ch);
-/* Close and free: sends EOF/CLOSE upstream if still open, cancels pending
- * requests (their callbacks get SSHMUX_ECLOSED) and a pending open (open_cb
- * gets SSHMUX_ECLOSED).  close_cb (may be NULL) runs asynchronously; the
- * memory is freed after it returns. */
+/* Close and free.  On an open channel, requests, bytes and an EOF queued
+ * before the close are still sent first (incoming data is dropped
+ * meanwhile), then EOF and CLOSE; the server's CLOSE is not waited for.
+ * A pending open completes with SSHMUX_ECLOSED first; requests that could
+ * not be sent get SSHMUX_ECLOSED.  close_cb (may be NULL) runs
+ * asynchronously; the memory is freed after it returns. */
 SSHMUX_EXTERN void sshmux_upchan_close(sshmux_upchan_t *ch,
                                        sshmux_upchan_close_cb close_cb);
 
