@@ -79,6 +79,9 @@ endif
 .PHONY: all lib daemon examples tests check asan demo install uninstall clean \
 	format format-check deps deps-build bench fuzz fuzz-run
 .DEFAULT_GOAL := all
+# Objects made through pattern-rule chains (tests/tools/NAME.o) are not
+# throw-away intermediates: deleting them raced with a parallel build.
+.SECONDARY:
 
 all: lib daemon examples
 lib: $(STATIC) $(SHARED) $(B)/libsshmux.pc
