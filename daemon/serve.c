@@ -343,6 +343,22 @@ static void on_ipc_stop(void *data) {
   stop();
 }
 
+/* A new relayed session: a desktop notification when the routes file says
+ * notify = true (forwarding channels are not announced one by one). */
+static void on_session(sshmux_relay_t *relay, sshmux_server_channel_type_t type,
+                       const char *route, const char *user, void *data) {
+  const sshmux_routes_t *routes = data;
+  char body[300];
+
+  (void)relay, (void)user; /* user may hold anything a client sent */
+  sshmuxd_log(SSHMUX_LOG_INFO, "serve: new %s channel on route %s",
+              type == SSHMUX_CHANNEL_SESSION ? "session" : "forwarding", route);
+  if (type != SSHMUX_CHANNEL_SESSION || !sshmux_routes_notify(routes))
+    return;
+  snprintf(body, sizeof(body), "route %s", route);
+  sshmuxd_notify(&S.loop, "sshmux: new session", body);
+}
+
 /* The control socket (ipc.c): one daemon per user, status, lock, prompt
  * agents; prompts nobody else answers go to this terminal, if any. */
 static int start_ipc(const sshmux_routes_t *routes) {
@@ -414,6 +430,8 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
   ropts.routes = routes;
   ropts.fixed_route =
       o.remote != NULL ? sshmux_routes_find(routes, "direct") : NULL;
+  ropts.session_cb = on_session;
+  ropts.session_data = (void *)routes;
   ropts.idle_timeout_s = (int)o.timeout;
   ropts.max_lifetime_s = (int)o.lifetime;
   if ((rc = sshmux_relay_new(&S.loop, S.pool, &ropts, &S.relay)) != 0) {

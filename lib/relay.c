@@ -245,6 +245,11 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
   } else {
     sshmux__relay_menu_connected(rc); /* a route picked from the menu */
   }
+  if (rc->relay->opts.session_cb != NULL && rc->down != NULL)
+    rc->relay->opts.session_cb(
+        rc->relay, rc->type, sshmux_route_name(rc->route),
+        sshmux_server_conn_user(sshmux_server_channel_conn(rc->down)),
+        rc->relay->opts.session_data);
 }
 
 int sshmux__relay_open_up(sshmux__rchan_t *rc) {

@@ -339,3 +339,49 @@ TEST_IMPL(relay_streamlocal_policy) {
   test_sshd_stop(&s);
   return 0;
 }
+
+/* notify = true: each new relayed session raises a desktop notification
+ * (a fake notify-send first on serve's PATH records its arguments), and
+ * the log names the route; without notify nothing is called. */
+TEST_IMPL(relay_session_notification) {
+  test_sshd s;
+  rh_t h;
+  char path[2048], cmd[1024];
+  char *calls, *log;
+  int st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
+  snprintf(cmd, sizeof(cmd), "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\n",
+           test_path("notify.calls"));
+  ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
+  snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
+  ASSERT_EQ(setenv("PATH", path, 1), 0);
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  rh_init(&h);
+  rh_routes_text(&h, "[defaults]\nnotify = true\n");
+  rh_route(&h, "r1", &s, NULL);
+  rh_start(&h, NULL);
+  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "true", NULL}), NULL,
+                       NULL);
+  ASSERT_EQ(st, 0);
+  /* notify-send runs asynchronously: give it a bounded moment. */
+  for (int i = 0; i < 100; i++) {
+    calls = test_read_file(test_path("notify.calls"), NULL);
+    if (calls != NULL && strstr(calls, "route r1|") != NULL)
+      break;
+    free(calls);
+    calls = NULL;
+    usleep(20000);
+  }
+  ASSERT(calls != NULL);
+  ASSERT_STR_CONTAINS(calls, "sshmux: new session|route r1|");
+  free(calls);
+  rh_stop(&h);
+  snprintf(path, sizeof(path), "%s/sshmux.log", h.dir);
+  log = test_read_file(path, NULL);
+  ASSERT_STR_CONTAINS(log, "new session channel on route r1");
+  free(log);
+  test_sshd_stop(&s);
+  return 0;
+}

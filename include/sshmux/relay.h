@@ -67,6 +67,13 @@ typedef struct {
    * server's authorized_keys file decides. */
   sshmux_server_auth_cb auth;
   void *auth_data;
+  /* Called on the loop thread each time a client's channel has been
+   * relayed (its upstream channel is open and the client's open has been
+   * confirmed): type, the route's name and the local user name, valid only
+   * during the call.  For notifications and audit logs; NULL: none. */
+  void (*session_cb)(sshmux_relay_t *relay, sshmux_server_channel_type_t type,
+                     const char *route, const char *user, void *data);
+  void *session_data;
 } sshmux_relay_options_t;
 
 /* Fill *o with the defaults above (routes NULL). */
