@@ -9,7 +9,14 @@
  * the pool: an embedder answering a prompt after the pool closed just gets
  * SSHMUX_ECLOSED.  The worker waits until answered, cancelled, aborted
  * (connection or pool closing) or the deadline passes; the loop thread never
- * waits on anything here. */
+ * waits on anything here.
+ *
+ * Answering or cancelling releases the embedder's reference, which may be
+ * the last one, so a second answer cannot look inside the prompt to see it
+ * was already answered.  Prompts handed to the embedder are therefore kept
+ * in a small process-wide registry; answer and cancel first take the prompt
+ * out of it and touch nothing when it is not there (a second call, or a
+ * pointer never handed out). */
 #include <string.h>
 
 #include "pool-int.h"
@@ -31,6 +38,7 @@ struct sshmux_prompt_s {
   pstate_t state; /* under mu */
   int delivered;  /* handed to the embedder (under mu) */
   int released;   /* the embedder answered or cancelled (under mu) */
+  sshmux__prompt_t *reg_next; /* registry link while handed out (reg.mu) */
   sshmux_prompt_kind_t kind;
   char *target, *name, *instruction, *notice, *hk_type, *hk_fp;
   size_t n;
@@ -40,6 +48,50 @@ struct sshmux_prompt_s {
   uint64_t deadline_ns;
   sshmux__event_t ev_deliver, ev_withdraw;
 };
+
+/* Prompts handed to the embedder and not yet answered or cancelled.  A
+ * person answers a handful at a time, so a list is enough. */
+static struct {
+  uv_mutex_t mu;
+  int ok; /* the mutex exists */
+  sshmux__prompt_t *head;
+} reg;
+static uv_once_t reg_once = UV_ONCE_INIT;
+
+static void reg_init(void) {
+  reg.ok = uv_mutex_init(&reg.mu) == 0;
+}
+
+/* Adds p to the registry; 0 or SSHMUX_ENOMEM (no mutex: fail closed). */
+static int reg_add(sshmux__prompt_t *p) {
+  uv_once(&reg_once, reg_init);
+  if (!reg.ok)
+    return SSHMUX_ENOMEM;
+  uv_mutex_lock(&reg.mu);
+  p->reg_next = reg.head;
+  reg.head = p;
+  uv_mutex_unlock(&reg.mu);
+  return 0;
+}
+
+/* Takes p out of the registry: 1 when it was there (the caller now holds
+ * the embedder's reference), 0 when not (p must not be dereferenced). */
+static int reg_take(const sshmux_prompt_t *p) {
+  int found = 0;
+
+  uv_once(&reg_once, reg_init);
+  if (!reg.ok)
+    return 0;
+  uv_mutex_lock(&reg.mu);
+  for (sshmux__prompt_t **pp = &reg.head; *pp != NULL; pp = &(*pp)->reg_next)
+    if (*pp == p) {
+      *pp = p->reg_next;
+      found = 1;
+      break;
+    }
+  uv_mutex_unlock(&reg.mu);
+  return found;
+}
 
 void sshmux__prompt_answers_free(char **answers, size_t n) {
   if (answers == NULL)
@@ -223,6 +275,9 @@ void sshmux__prompt_event(sshmux_pool_t *pool, sshmux__event_t *ev) {
       if (pool->prompt_cb == NULL || pool->closing) {
         p->state = pool->closing ? P_ABORTED : P_NOPROMPTER;
         uv_cond_signal(&p->cv);
+      } else if (reg_add(p) != 0) {
+        p->state = P_ABORTED;
+        uv_cond_signal(&p->cv);
       } else {
         p->delivered = 1;
         deliver = 1;
@@ -285,17 +340,13 @@ const char *sshmux_prompt_hostkey_fingerprint(const sshmux_prompt_t *p) {
   return p->hk_fp;
 }
 
-/* Common tail of answer and cancel: set the outcome if the worker still
- * waits, release the embedder's reference. */
+/* Common tail of answer and cancel, called with the prompt already taken
+ * out of the registry: set the outcome if the worker still waits, release
+ * the embedder's reference. */
 static int prompt_finish(sshmux_prompt_t *p, pstate_t st, char **answers) {
   int rc = 0;
 
   uv_mutex_lock(&p->mu);
-  if (p->released) { /* answered twice: a caller bug, ignore */
-    uv_mutex_unlock(&p->mu);
-    sshmux__prompt_answers_free(answers, p->n);
-    return SSHMUX_EINVAL;
-  }
   p->released = 1;
   if (p->state == P_WAITING) {
     p->state = st;
@@ -319,6 +370,9 @@ int sshmux_prompt_answer(sshmux_prompt_t *p, const char *const *answers,
                          size_t n) {
   char **copy = NULL;
 
+  /* Not handed out, or already answered or cancelled: p may be freed. */
+  if (p == NULL || !reg_take(p))
+    return SSHMUX_EINVAL;
   if (n != p->n || (n > 0 && answers == NULL))
     return prompt_finish(p, P_INVALID, NULL);
   if (n > 0) {
@@ -337,5 +391,6 @@ int sshmux_prompt_answer(sshmux_prompt_t *p, const char *const *answers,
 }
 
 void sshmux_prompt_cancel(sshmux_prompt_t *p) {
-  (void)prompt_finish(p, P_CANCELLED, NULL);
+  if (p != NULL && reg_take(p))
+    (void)prompt_finish(p, P_CANCELLED, NULL);
 }

@@ -3,7 +3,10 @@
  * concurrent session is served by a second connection, and the prompt of
  * that second login says why a new login is needed.  Also: an encrypted
  * key asks its passphrase through the prompt API, a wrong one fails
- * cleanly, and no prompt handler means SSHMUX_ENOPROMPTER. */
+ * cleanly, and no prompt handler means SSHMUX_ENOPROMPTER.  The prompt
+ * API's edges: a second answer or cancel is refused without touching the
+ * (possibly freed) prompt. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pool-harness.h"
@@ -133,6 +136,75 @@ TEST_IMPL_T(pool_passphrase_wrong_and_no_prompter, 60) {
   ph_run_until(&h, &a.done, 10000);
   ASSERT_STR_EQ(a.out, "ok\n");
   ASSERT_EQ(h.nprompts, 2);
+  ph_close(&h);
+  ph_sshd_stop(&s);
+  return 0;
+}
+
+static int keep_pending(ph_t *h, sshmux_prompt_t *p, const char **answers) {
+  (void)h;
+  (void)answers;
+  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_PASSPHRASE);
+  return -1;
+}
+
+/* Runs a login until its passphrase prompt is pending. */
+static void pending_prompt(ph_t *h, const sshmux_target_t *t, ph_job_t *a) {
+  int n = h->nprompts;
+
+  h->pending = NULL;
+  memset(a, 0, sizeof(*a));
+  ph_exec(h, t, "echo ok", a);
+  for (int i = 0; i < 500 && h->pending == NULL; i++)
+    ph_run_for(h, 20);
+  ASSERT(h->pending != NULL);
+  ASSERT_EQ(h->nprompts, n + 1);
+}
+
+/* Under make asan a second answer after the last reference went is a
+ * heap-use-after-free unless it is refused without looking at the prompt. */
+TEST_IMPL_T(pool_prompt_answer_twice, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  char key[600];
+  const char *ids[2];
+  const char *ans[1] = {"correct horse"};
+  sshmux_prompt_t *p;
+  ph_job_t a;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  start_with_encrypted_key(&s, 0, key, sizeof(key));
+  ph_options(&o, s.known_hosts);
+  o.prompt_timeout_ms = 300;
+  ph_target(&t, &s);
+  ids[0] = key;
+  ids[1] = NULL;
+  t.identity_files = ids;
+  ph_init(&h, &o);
+  ph_prompts(&h, keep_pending, NULL);
+
+  /* Withdrawn at its deadline: the embedder's reference is the last one,
+   * the first answer frees the prompt, the second must not touch it. */
+  pending_prompt(&h, &t, &a);
+  p = h.pending;
+  ph_run_until(&h, &h.withdrawn, 5000);
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_TIMEOUT);
+  ASSERT_EQ(sshmux_prompt_answer(p, ans, 1), SSHMUX_EPROMPT_TIMEOUT);
+  ASSERT_EQ(sshmux_prompt_answer(p, ans, 1), SSHMUX_EINVAL);
+  sshmux_prompt_cancel(p); /* ignored */
+
+  /* Cancelled twice while the worker waits: the login is cancelled once. */
+  pending_prompt(&h, &t, &a);
+  p = h.pending;
+  sshmux_prompt_cancel(p);
+  sshmux_prompt_cancel(p);
+  ASSERT_EQ(sshmux_prompt_answer(p, ans, 1), SSHMUX_EINVAL);
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
+  ASSERT_EQ(h.withdrawn, 1);
   ph_close(&h);
   ph_sshd_stop(&s);
   return 0;

@@ -74,11 +74,14 @@ sshmux_prompt_hostkey_fingerprint(const sshmux_prompt_t *p);
  * answering means "trust it", n = 0).  The strings are copied and the
  * copies wiped after use.  Releases the prompt.  Returns 0, SSHMUX_EINVAL
  * (wrong n: the prompt is cancelled and released anyway),
- * SSHMUX_EPROMPT_TIMEOUT or SSHMUX_ECLOSED when it had been withdrawn. */
+ * SSHMUX_EPROMPT_TIMEOUT or SSHMUX_ECLOSED when it had been withdrawn.
+ * A second answer or cancel of the same prompt (or a pointer never handed
+ * out) returns SSHMUX_EINVAL without touching the prompt. */
 SSHMUX_EXTERN int sshmux_prompt_answer(sshmux_prompt_t *p,
                                        const char *const *answers, size_t n);
 /* Refuse to answer (the login fails with SSHMUX_EPROMPT_CANCELLED; a
- * HOSTKEY prompt rejects the key).  Releases the prompt. */
+ * HOSTKEY prompt rejects the key).  Releases the prompt; a second call is
+ * ignored. */
 SSHMUX_EXTERN void sshmux_prompt_cancel(sshmux_prompt_t *p);
 
 #ifdef __cplusplus
