@@ -377,13 +377,16 @@ int sshmux_prompt_answer(sshmux_prompt_t *p, const char *const *answers,
     return prompt_finish(p, P_INVALID, NULL);
   if (n > 0) {
     copy = sshmux__calloc(n, sizeof(char *));
-    if (copy == NULL)
-      return prompt_finish(p, P_CANCELLED, NULL);
+    if (copy == NULL) {
+      (void)prompt_finish(p, P_CANCELLED, NULL);
+      return SSHMUX_ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
       copy[i] = sshmux__strdup(answers[i] != NULL ? answers[i] : "");
       if (copy[i] == NULL) {
         sshmux__prompt_answers_free(copy, n);
-        return prompt_finish(p, P_CANCELLED, NULL);
+        (void)prompt_finish(p, P_CANCELLED, NULL);
+        return SSHMUX_ENOMEM;
       }
     }
   }

@@ -5,7 +5,9 @@
  * key asks its passphrase through the prompt API, a wrong one fails
  * cleanly, and no prompt handler means SSHMUX_ENOPROMPTER.  The prompt
  * API's edges: a second answer or cancel is refused without touching the
- * (possibly freed) prompt. */
+ * (possibly freed) prompt, and an answer that cannot be copied (out of
+ * memory) says SSHMUX_ENOMEM. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,6 +207,64 @@ TEST_IMPL_T(pool_prompt_answer_twice, 60) {
   ph_run_until(&h, &a.done, 5000);
   ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
   ASSERT_EQ(h.withdrawn, 1);
+  ph_close(&h);
+  ph_sshd_stop(&s);
+  return 0;
+}
+
+/* An allocator that fails the next allocation of one kind when armed. */
+static atomic_int fail_calloc, fail_malloc;
+
+static void *flaky_malloc(size_t n) {
+  return atomic_exchange(&fail_malloc, 0) ? NULL : malloc(n);
+}
+static void *flaky_calloc(size_t c, size_t n) {
+  return atomic_exchange(&fail_calloc, 0) ? NULL : calloc(c, n);
+}
+
+TEST_IMPL_T(pool_prompt_answer_enomem, 60) {
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+  char key[600];
+  const char *ids[2];
+  const char *ans[1] = {"correct horse"};
+  ph_job_t a;
+  ph_t h;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  ASSERT_OK(
+      sshmux_replace_allocator(flaky_malloc, realloc, flaky_calloc, free));
+  start_with_encrypted_key(&s, 0, key, sizeof(key));
+  ph_options(&o, s.known_hosts);
+  ph_target(&t, &s);
+  ids[0] = key;
+  ids[1] = NULL;
+  t.identity_files = ids;
+  ph_init(&h, &o);
+  ph_prompts(&h, keep_pending, NULL);
+
+  /* The answer array cannot be allocated. */
+  pending_prompt(&h, &t, &a);
+  atomic_store(&fail_calloc, 1);
+  ASSERT_EQ(sshmux_prompt_answer(h.pending, ans, 1), SSHMUX_ENOMEM);
+  ASSERT_EQ(atomic_load(&fail_calloc), 0);
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
+
+  /* The copy of the answer cannot be allocated. */
+  pending_prompt(&h, &t, &a);
+  atomic_store(&fail_malloc, 1);
+  ASSERT_EQ(sshmux_prompt_answer(h.pending, ans, 1), SSHMUX_ENOMEM);
+  ASSERT_EQ(atomic_load(&fail_malloc), 0);
+  ph_run_until(&h, &a.done, 5000);
+  ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
+
+  /* And a good answer still works. */
+  pending_prompt(&h, &t, &a);
+  ASSERT_OK(sshmux_prompt_answer(h.pending, ans, 1));
+  ph_run_until(&h, &a.done, 10000);
+  ASSERT_STR_EQ(a.out, "ok\n");
   ph_close(&h);
   ph_sshd_stop(&s);
   return 0;

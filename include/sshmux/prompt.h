@@ -74,7 +74,9 @@ sshmux_prompt_hostkey_fingerprint(const sshmux_prompt_t *p);
  * answering means "trust it", n = 0).  The strings are copied and the
  * copies wiped after use.  Releases the prompt.  Returns 0, SSHMUX_EINVAL
  * (wrong n: the prompt is cancelled and released anyway),
- * SSHMUX_EPROMPT_TIMEOUT or SSHMUX_ECLOSED when it had been withdrawn.
+ * SSHMUX_EPROMPT_TIMEOUT or SSHMUX_ECLOSED when it had been withdrawn,
+ * SSHMUX_ENOMEM when the answers could not be copied (the prompt is then
+ * cancelled and released).
  * A second answer or cancel of the same prompt (or a pointer never handed
  * out) returns SSHMUX_EINVAL without touching the prompt. */
 SSHMUX_EXTERN int sshmux_prompt_answer(sshmux_prompt_t *p,
