@@ -155,8 +155,9 @@ typedef struct {
  * itself (the last hop). */
 const sshmux_target_t *sshmuxd_chain_build(sshmuxd_chain_t *c,
                                            const sshmux_route_t *route);
-/* Pool options for the daemon: the SSH dir's known_hosts, the routes'
- * [defaults] keepalive. */
+/* Pool options for the daemon: the SSH dir's known_hosts.  Keepalive is
+ * per target (sshmuxd_chain_build: each route's keepalive, which already
+ * falls back to [defaults]). */
 void sshmuxd_pool_options(sshmux_pool_options_t *o,
                           const sshmux_routes_t *routes);
 

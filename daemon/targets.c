@@ -31,6 +31,7 @@ const sshmux_target_t *sshmuxd_chain_build(sshmuxd_chain_t *c,
     t->idle_timeout_s = (int)sshmux_route_idle_timeout(hops[i]);
     t->max_lifetime_s = (int)sshmux_route_max_lifetime(hops[i]);
     t->accept_new_hostkey = sshmux_route_accept_new_hostkey(hops[i]);
+    t->keepalive_s = (int)sshmux_route_keepalive(hops[i]);
     t->jump = i > 0 ? &c->t[i - 1] : NULL;
   }
   c->n = n;

@@ -109,6 +109,7 @@ struct sshmux__upconn {
   char **identities; /* NULL-terminated */
   char *password;    /* secret, may be NULL */
   int idle_timeout_s, max_lifetime_s, accept_new;
+  unsigned keepalive_ms; /* probe interval; 0 = no probes */
 
   sshmux__uc_state_t state;
   int overflow;            /* opened because another refused sessions */

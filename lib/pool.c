@@ -36,6 +36,7 @@ void sshmux_target_init(sshmux_target_t *t) {
   t->port = 22;
   t->idle_timeout_s = -1;
   t->max_lifetime_s = -1;
+  t->keepalive_s = -1;
 }
 
 uint64_t sshmux__pool_now(sshmux_pool_t *p) {
@@ -211,8 +212,6 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
     p->o = *opts;
   else
     sshmux_pool_options_init(&p->o);
-  if (p->o.keepalive_ms == 0)
-    p->o.keepalive_ms = 15000;
   if (p->o.keepalive_count == 0)
     p->o.keepalive_count = 3;
   if (p->o.reap_interval_ms == 0)

@@ -141,6 +141,7 @@ route_target(const sshmux_relay_t *r, const sshmux_route_t *route,
                             ? r->opts.max_lifetime_s
                             : (int)sshmux_route_max_lifetime(hops[i]);
     t->accept_new_hostkey = sshmux_route_accept_new_hostkey(hops[i]);
+    t->keepalive_s = (int)sshmux_route_keepalive(hops[i]);
   }
   return &targets[n - 1];
 }

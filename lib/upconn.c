@@ -148,6 +148,8 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
     c->max_lifetime_s =
         t->max_lifetime_s < 0 ? (int)p->o.max_lifetime_s : t->max_lifetime_s;
     c->accept_new = t->accept_new_hostkey;
+    c->keepalive_ms = t->keepalive_s < 0 ? p->o.keepalive_ms
+                                         : (unsigned)t->keepalive_s * 1000u;
     ids = t->identity_files;
   } else {
     c->user = sshmux__strdup(from->user);
@@ -157,6 +159,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
     c->idle_timeout_s = from->idle_timeout_s;
     c->max_lifetime_s = from->max_lifetime_s;
     c->accept_new = from->accept_new;
+    c->keepalive_ms = from->keepalive_ms;
     ids = (const char *const *)from->identities;
   }
   while (ids != NULL && ids[n] != NULL)
@@ -771,14 +774,14 @@ static void on_timer(uv_timer_t *t) {
     return;
   }
   silent = now - c->last_rx_ms;
-  if (silent >= (uint64_t)p->o.keepalive_ms * p->o.keepalive_count) {
+  if (silent >= (uint64_t)c->keepalive_ms * p->o.keepalive_count) {
     sshmux__upconn_fail(c, SSHMUX_EDEAD,
                         "no response from upstream for %llu ms (%u keepalives "
                         "unanswered)",
                         (unsigned long long)silent, p->o.keepalive_count);
     return;
   }
-  if (silent >= p->o.keepalive_ms)
+  if (silent >= c->keepalive_ms)
     sshmux__upconn_probe(c);
 }
 
@@ -849,20 +852,22 @@ void sshmux__upconn_worker_done(sshmux__upconn_t *c) {
   p->stats.logins++;
   SSHMUX__LOG_INFO("%s: logged in (%s)%s", c->label, c->auth_methods,
                    c->overflow ? " [second connection: MaxSessions]" : "");
-  uv_timer_start(&c->timer, on_timer, p->o.keepalive_ms / 2,
-                 p->o.keepalive_ms / 2);
+  if (c->keepalive_ms > 0) /* else: keepalive off, no liveness timer */
+    uv_timer_start(&c->timer, on_timer, c->keepalive_ms / 2,
+                   c->keepalive_ms / 2);
   update_poll(c);
   sshmux__upconn_schedule(c);
 }
 
 static void set_sockopts(sshmux__upconn_t *c, int fd) {
   int one = 1;
-  unsigned tmo = c->pool->o.keepalive_ms * c->pool->o.keepalive_count;
+  unsigned tmo = c->keepalive_ms * c->pool->o.keepalive_count;
 
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 #ifdef TCP_USER_TIMEOUT
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof(tmo));
+  if (tmo > 0) /* keepalive off: the kernel's own retransmission limit */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof(tmo));
 #else
   (void)tmo;
 #endif

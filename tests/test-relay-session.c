@@ -1,6 +1,7 @@
 /* test-relay-session.c -- session channels through `sshmuxd serve` with the
  * real OpenSSH client and a real upstream sshd: exit status, signals,
- * stderr kept apart, half-close, env policy, the unknown-user answer. */
+ * stderr kept apart, half-close, env policy, the unknown-user answer, a
+ * route's keepalive applied. */
 #include <signal.h>
 #include <unistd.h>
 
@@ -382,6 +383,42 @@ TEST_IMPL(relay_session_notification) {
   log = test_read_file(path, NULL);
   ASSERT_STR_CONTAINS(log, "new session channel on route r1");
   free(log);
+  test_sshd_stop(&s);
+  return 0;
+}
+
+static int count_in_log(const test_sshd *s, const char *needle) {
+  char *log = test_read_file(s->log, NULL);
+  int n = 0;
+  for (char *p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  free(log);
+  return n;
+}
+
+/* A route's keepalive reaches the pool: with keepalive = 1 a silent
+ * 3-second command sees the upstream probed (the default 15 s would send
+ * none). */
+TEST_IMPL_T(relay_route_keepalive, 60) {
+  test_sshd s;
+  rh_t h;
+  char *out = NULL, *err = NULL;
+  int st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
+  rh_init(&h);
+  rh_route(&h, "r1", &s, "keepalive = 1\n");
+  rh_start(&h, NULL);
+  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "sleep 3", NULL}),
+                       &out, &err);
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+  if (count_in_log(&s, "liveness-probe@sshmux") < 2)
+    rh_dump(&h);
+  ASSERT_GE(count_in_log(&s, "liveness-probe@sshmux"), 2);
+  rh_stop(&h);
   test_sshd_stop(&s);
   return 0;
 }

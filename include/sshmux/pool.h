@@ -44,7 +44,7 @@ typedef struct {
   const char *const *known_hosts;
   const char *known_hosts_write;
   int use_agent;               /* try SSH_AUTH_SOCK first (default 1) */
-  unsigned keepalive_ms;       /* liveness probe interval (15000) */
+  unsigned keepalive_ms;       /* liveness probe interval (15000; 0 = off) */
   unsigned keepalive_count;    /* missed probes before dead (3) */
   unsigned idle_timeout_s;     /* default per target (600; 0 = never) */
   unsigned max_lifetime_s;     /* default per target (43200; 0 = none) */
@@ -104,6 +104,11 @@ typedef struct sshmux_target_s {
   int idle_timeout_s;     /* < 0 = pool default; 0 = never */
   int max_lifetime_s;     /* < 0 = pool default; 0 = unlimited */
   int accept_new_hostkey; /* append unknown keys without asking */
+  /* Seconds between liveness probes on a silent connection (< 0 = the
+   * pool's keepalive_ms; 0 = off: no probes, a dead upstream is noticed
+   * only when TCP gives up).  Like the timeouts, taken from the target
+   * that opened the connection. */
+  int keepalive_s;
 } sshmux_target_t;
 
 /* Fill *t: port 22, pool-default timeouts, everything else empty. */
