@@ -240,9 +240,9 @@ struct sshmux_server_s {
   uint64_t login_grace_ms;
   unsigned max_auth_tries;
   uint64_t rekey_bytes, rekey_seconds;
-  uv_tcp_t listener;
-  uv_idle_t idle; /* flushes connections marked dirty */
-  int listening;
+  uv_tcp_t *listener; /* own allocation: a failed one closes while retried */
+  uv_idle_t idle;     /* flushes connections marked dirty */
+  int listening;      /* listener bound and listening */
   int closing;
   int handles_open;
   void (*close_cb)(sshmux_server_t *);

@@ -497,8 +497,19 @@ static void on_connection(uv_stream_t *ls, int status) {
   sshmux__conn_flush(conn);
 }
 
+static void on_listener_closed(uv_handle_t *h) {
+  sshmux_server_t *srv = h->data;
+
+  sshmux__free(h);
+  srv->handles_open--;
+  server_maybe_done(srv);
+}
+
+/* A failed listener is closed (asynchronously, in its own allocation) and
+ * forgotten at once, so the server can listen again right away. */
 int sshmux_server_listen(sshmux_server_t *srv, const char *host, int port) {
   struct sockaddr_storage ss;
+  uv_tcp_t *l;
   int r;
 
   if (srv == NULL || host == NULL || port < 0 || port > 65535 ||
@@ -509,14 +520,21 @@ int sshmux_server_listen(sshmux_server_t *srv, const char *host, int port) {
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
     return SSHMUX_EINVAL;
-  if ((r = uv_tcp_init(srv->loop, &srv->listener)) != 0)
+  if ((l = sshmux__malloc(sizeof(*l))) == NULL)
+    return SSHMUX_ENOMEM;
+  if ((r = uv_tcp_init(srv->loop, l)) != 0) {
+    sshmux__free(l);
     return r;
-  srv->listener.data = srv;
-  srv->listening = 1;
+  }
+  l->data = srv;
   srv->handles_open++;
-  if ((r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-      (r = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection)) != 0)
+  if ((r = uv_tcp_bind(l, (struct sockaddr *)&ss, 0)) != 0 ||
+      (r = uv_listen((uv_stream_t *)l, 128, on_connection)) != 0) {
+    uv_close((uv_handle_t *)l, on_listener_closed);
     return r;
+  }
+  srv->listener = l;
+  srv->listening = 1;
   return 0;
 }
 
@@ -526,7 +544,7 @@ int sshmux_server_port(const sshmux_server_t *srv) {
 
   if (!srv->listening)
     return SSHMUX_EINVAL;
-  r = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+  r = uv_tcp_getsockname(srv->listener, (struct sockaddr *)&ss, &len);
   if (r != 0)
     return r;
   if (ss.ss_family == AF_INET6)
@@ -571,7 +589,7 @@ void sshmux_server_close(sshmux_server_t *srv,
   srv->closing = 1;
   srv->close_cb = close_cb;
   if (srv->listening)
-    uv_close((uv_handle_t *)&srv->listener, on_srv_handle_closed);
+    uv_close((uv_handle_t *)srv->listener, on_listener_closed);
   for (conn = srv->conns; conn != NULL; conn = next) {
     next = conn->next;
     if (conn->mem) {

@@ -4,7 +4,8 @@
  * padding, oversize and misaligned lengths, bad MAC), UNIMPLEMENTED,
  * publickey authentication (query, signed request, limits), channels
  * (asynchronous open and requests with ordered replies, windows both ways,
- * pause/resume, EOF/exit/CLOSE order) and global requests. */
+ * pause/resume, EOF/exit/CLOSE order), global requests, and listening again
+ * after a failed listen. */
 #include <string.h>
 
 #include "server-harness.h"
@@ -1088,5 +1089,42 @@ TEST_IMPL(server_request_queue_bounded) {
   ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
   sshmux__buf_free(&ex);
   th_free(&t);
+  return 0;
+}
+
+/* A listen that fails (port in use) leaves the server able to listen again;
+ * no host key yet is SSHMUX_ENOTFOUND; nothing is left on the loop. */
+TEST_IMPL(server_listen_retry_after_failure) {
+  uv_loop_t loop;
+  uv_tcp_t busy;
+  sshmux_server_cbs_t cbs;
+  sshmux_server_t *srv;
+  struct sockaddr_in sa;
+  struct sockaddr_storage ss;
+  int len = sizeof(ss), port;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(uv_tcp_init(&loop, &busy));
+  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &sa));
+  ASSERT_OK(uv_tcp_bind(&busy, (struct sockaddr *)&sa, 0));
+  ASSERT_OK(uv_listen((uv_stream_t *)&busy, 1, NULL));
+  ASSERT_OK(uv_tcp_getsockname(&busy, (struct sockaddr *)&ss, &len));
+  port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+  memset(&cbs, 0, sizeof(cbs));
+  ASSERT_OK(sshmux_server_new(&loop, &cbs, &srv));
+  ASSERT_EQ(sshmux_server_listen(srv, "127.0.0.1", 0), SSHMUX_ENOTFOUND);
+  ASSERT_OK(sshmux_server_add_host_key(srv, test_path("hostkey"),
+                                       SSHMUX_SERVER_KEY_ED25519));
+  ASSERT_EQ(sshmux_server_listen(srv, "127.0.0.1", port), UV_EADDRINUSE);
+  ASSERT_EQ(sshmux_server_port(srv), SSHMUX_EINVAL);
+  ASSERT_OK(sshmux_server_listen(srv, "127.0.0.1", 0));
+  ASSERT_GT(sshmux_server_port(srv), 0);
+  ASSERT_NE(sshmux_server_port(srv), port);
+  ASSERT_EQ(sshmux_server_listen(srv, "127.0.0.1", 0), SSHMUX_EINVAL);
+  sshmux_server_close(srv, NULL);
+  uv_close((uv_handle_t *)&busy, NULL);
+  ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+  ASSERT_OK(uv_loop_close(&loop));
   return 0;
 }

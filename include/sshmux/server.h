@@ -229,7 +229,11 @@ SSHMUX_EXTERN void sshmux_server_set_max_auth_tries(sshmux_server_t *srv,
 SSHMUX_EXTERN void sshmux_server_set_rekey_limits(sshmux_server_t *srv,
                                                   uint64_t bytes,
                                                   uint64_t seconds);
-/* Listen on host:port (numeric address; port 0 picks one). */
+/* Listen on host:port (numeric address; port 0 picks one).  Returns 0,
+ * SSHMUX_EINVAL (bad arguments, already listening, closing),
+ * SSHMUX_ENOTFOUND (no host key added yet) or the libuv error of bind or
+ * listen (UV_EADDRINUSE); after an error the server is not listening and
+ * may be asked to listen again. */
 SSHMUX_EXTERN int sshmux_server_listen(sshmux_server_t *srv, const char *host,
                                        int port);
 /* The port actually bound, or a negative error. */
