@@ -168,7 +168,7 @@ struct sshmux_server_conn_s {
   unsigned closing : 1;      /* no more input processed */
   unsigned freed : 1;        /* close sequence complete */
   unsigned mem : 1;          /* no socket: tests and fuzzers */
-  unsigned reported : 1;     /* `authed` callback ran */
+  unsigned reported : 1;     /* authenticated: `closed` will be called */
   unsigned read_paused : 1;
   unsigned service_ok : 1; /* ssh-userauth accepted */
   unsigned no_more_sessions : 1;

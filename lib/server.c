@@ -378,8 +378,9 @@ void sshmux__conn_authed(sshmux_server_conn_t *conn) {
     uv_timer_stop(&conn->timer);
     uv_timer_start(&conn->timer, on_timer, every * 1000, every * 1000);
   }
+  /* From now on `closed` is owed, whether or not `authed` is set. */
+  conn->reported = 1;
   if (srv->cbs.authed != NULL) {
-    conn->reported = 1;
     sshmux__conn_ref(conn);
     srv->cbs.authed(conn);
     sshmux__conn_unref(conn);

@@ -5,7 +5,7 @@
  * publickey authentication (query, signed request, limits), channels
  * (asynchronous open and requests with ordered replies, windows both ways,
  * pause/resume, EOF/exit/CLOSE order), global requests, and listening again
- * after a failed listen. */
+ * after a failed listen; `closed` without `authed`. */
 #include <string.h>
 
 #include "server-harness.h"
@@ -1126,5 +1126,87 @@ TEST_IMPL(server_listen_retry_after_failure) {
   uv_close((uv_handle_t *)&busy, NULL);
   ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
   ASSERT_OK(uv_loop_close(&loop));
+  return 0;
+}
+
+static int g_closed;
+
+static void on_conn_closed(sshmux_server_conn_t *conn) {
+  (void)conn;
+  g_closed++;
+}
+
+/* Authenticate "alice" with key (listed in ak) through a signed publickey
+ * request. */
+static void sign_in(th_t *t, sshmux__hostkey_t *key,
+                    const sshmux__buf_t *blob) {
+  sshmux__buf_t sd, sig, ex;
+
+  sshmux__buf_init(&sd, 65536);
+  sshmux__buf_init(&sig, 4096);
+  sshmux__buf_init(&ex, 65536);
+  ASSERT_OK(sshmux__buf_put_string(&sd, t->conn->session_id,
+                                   t->conn->session_id_len));
+  ASSERT_OK(sshmux__buf_put_u8(&sd, SSH_MSG_USERAUTH_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "alice"));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-connection"));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "publickey"));
+  ASSERT_OK(sshmux__buf_put_bool(&sd, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(&sd, blob->data, blob->len));
+  ASSERT_OK(sshmux__hostkey_sign(key, sd.data, sd.len, &sig));
+  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
+  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
+  send_userauth(t, "alice", "publickey", &ex);
+  ASSERT_EQ(th_next(t), SSH_MSG_USERAUTH_SUCCESS);
+  sshmux__buf_free(&sd);
+  sshmux__buf_free(&sig);
+  sshmux__buf_free(&ex);
+}
+
+/* `closed` is told of every authenticated connection that ends, whether
+ * or not `authed` is set; never of one that did not authenticate. */
+TEST_IMPL(server_closed_without_authed) {
+  sshmux_server_cbs_t cbs;
+  sshmux__hostkey_t *key;
+  sshmux__buf_t blob;
+  char line[512];
+  th_t t;
+
+  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
+  sshmux__buf_init(&blob, 4096);
+  ASSERT_OK(sshmux__hostkey_public_blob(key, &blob));
+  memcpy(line, "ssh-ed25519 ", 12);
+  sshmux__base64_encode(blob.data, blob.len, line + 12);
+  strcat(line, " user@test\n");
+  ASSERT_OK(test_write_file(test_path("ak"), line, 0600));
+  memset(&cbs, 0, sizeof(cbs));
+  cbs.closed = on_conn_closed;
+
+  /* Not authenticated: not told. */
+  th_init(&t, &cbs, 1, NULL);
+  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  th_free(&t);
+  ASSERT_EQ(g_closed, 0);
+
+  /* Authenticated, no `authed` callback: told once. */
+  th_init(&t, &cbs, 1, NULL);
+  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  sign_in(&t, key, &blob);
+  th_free(&t);
+  ASSERT_EQ(g_closed, 1);
+
+  /* With `authed` too: told once more. */
+  cbs.authed = on_authed;
+  th_init(&t, &cbs, 1, NULL);
+  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  sign_in(&t, key, &blob);
+  ASSERT_EQ(g_authed, 1);
+  th_free(&t);
+  ASSERT_EQ(g_closed, 2);
+  sshmux__buf_free(&blob);
+  sshmux__hostkey_free(key);
   return 0;
 }

@@ -194,7 +194,8 @@ typedef struct {
   sshmux_server_auth_cb auth;   /* optional, see above */
   void *auth_data;              /* passed to auth */
   sshmux_server_conn_cb authed; /* optional: a connection authenticated */
-  /* optional: a connection that was reported to `authed` has ended; it is
+  /* optional: a connection that authenticated has ended (whether or not
+   * `authed` is set; never for one that did not authenticate); it is
    * freed when this returns.  Its channels' close callbacks ran before. */
   sshmux_server_conn_cb closed;
   sshmux_server_open_cb channel_open; /* NULL: every open is refused */
