@@ -198,9 +198,12 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
   size_t n = 0;
   int rc;
 
-  *out = NULL;
-  if (loop == NULL)
+  if (loop == NULL || out == NULL) {
+    if (out != NULL)
+      *out = NULL;
     return SSHMUX_EINVAL;
+  }
+  *out = NULL;
   rc = sshmux_init();
   if (rc != 0)
     return rc;

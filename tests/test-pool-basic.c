@@ -2,7 +2,7 @@
  * one authenticated connection (sequential and concurrent), exec output,
  * stderr, exit status and signals come back right, and the second session
  * opens no new TCP connection (counted in sshd's log and the pool's
- * stats). */
+ * stats); sshmux_pool_new checks its arguments first. */
 #include <string.h>
 
 #include "pool-harness.h"
@@ -110,5 +110,19 @@ TEST_IMPL_T(pool_concurrent_20, 90) {
   ASSERT_EQ(ps.channels_opened, 20);
   ph_close(&h);
   ph_sshd_stop(&s);
+  return 0;
+}
+
+/* Arguments are checked before anything is written through them. */
+TEST_IMPL(pool_new_bad_args) {
+  uv_loop_t loop;
+  sshmux_pool_t *pool = (sshmux_pool_t *)&loop;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_EQ(sshmux_pool_new(&loop, NULL, NULL), SSHMUX_EINVAL);
+  ASSERT_EQ(sshmux_pool_new(NULL, NULL, NULL), SSHMUX_EINVAL);
+  ASSERT_EQ(sshmux_pool_new(NULL, NULL, &pool), SSHMUX_EINVAL);
+  ASSERT(pool == NULL);
+  ASSERT_OK(uv_loop_close(&loop));
   return 0;
 }
