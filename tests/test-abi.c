@@ -1,7 +1,8 @@
 /* test-abi.c -- the shared library's ABI hygiene: only sshmux_ symbols are
  * exported (no sshmux__ internals, no dependency symbols), the SONAME is the
  * major version, and every exported function is declared in a public
- * header (curl's meta-test habit). */
+ * header (curl's meta-test habit), and no public macro is defined in two
+ * headers. */
 #include "test.h"
 
 static char *lib_path(void) {
@@ -68,5 +69,25 @@ TEST_IMPL(abi_exports_declared_in_headers) {
   }
   free(syms);
   free(hdrs);
+  return 0;
+}
+
+/* A public macro is defined in exactly one header (two headers that agree
+ * today may disagree tomorrow; the embedder includes both). */
+TEST_IMPL(abi_macros_defined_once) {
+  const char *sh[] = {
+      "sh", "-c",
+      "cd \"$0\"/../include/sshmux && grep -o '^#define SSHMUX_[A-Za-z0-9_]*' "
+      "*.h | sort -u | cut -d: -f2 | sort | uniq -d",
+      NULL, NULL};
+  char *out = NULL;
+  char dir[1024];
+
+  snprintf(dir, sizeof(dir), "%s", test_build_dir());
+  sh[3] = dir;
+  ASSERT_EQ(test_run_simple(sh, &out, NULL), 0);
+  if (out != NULL && out[0] != '\0')
+    test_fail(__FILE__, __LINE__, "defined in more than one header:\n%s", out);
+  free(out);
   return 0;
 }

@@ -87,6 +87,11 @@ SSHMUX_EXTERN const char *sshmux_strerror(int err);
 /* The symbolic name ("SSHMUX_EPROTO", "ECONNRESET", ...).  Never NULL. */
 SSHMUX_EXTERN const char *sshmux_err_name(int err);
 
+/* Streams of channel data, in both the server's and the pool's data
+ * callbacks: the SSH extended-data numbers. */
+#define SSHMUX_STREAM_STDOUT 0 /* CHANNEL_DATA */
+#define SSHMUX_STREAM_STDERR 1 /* CHANNEL_EXTENDED_DATA type 1 */
+
 /* "0.1.0" and SSHMUX_VERSION_HEX of the library actually loaded. */
 SSHMUX_EXTERN const char *sshmux_version_string(void);
 SSHMUX_EXTERN unsigned int sshmux_version(void);

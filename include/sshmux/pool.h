@@ -133,10 +133,6 @@ typedef struct {
   size_t write_hwm; /* write high-water mark; 0 = default (1 MiB) */
 } sshmux_upchan_spec_t;
 
-/* SSH extended-data stream numbers for on_data. */
-#define SSHMUX_STREAM_STDOUT 0
-#define SSHMUX_STREAM_STDERR 1
-
 typedef struct {
   /* Data from upstream.  buf is only valid during the call: copy it or
    * call sshmux_upchan_read_stop() to stop further calls (back-pressure;

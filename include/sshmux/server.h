@@ -63,10 +63,6 @@ typedef enum {
 #define SSHMUX_OPEN_UNKNOWN_CHANNEL_TYPE 3
 #define SSHMUX_OPEN_RESOURCE_SHORTAGE 4
 
-/* Streams of channel data. */
-#define SSHMUX_STREAM_STDOUT 0 /* CHANNEL_DATA */
-#define SSHMUX_STREAM_STDERR 1 /* CHANNEL_EXTENDED_DATA type 1 */
-
 /* ---- authentication ---- */
 
 typedef struct {
