@@ -17,10 +17,17 @@
  * restrict) are honoured; a key whose line carries any other option
  * (command=, from=, permitopen=, environment=, ...) is REFUSED, because
  * accepting it without the restriction would silently grant more than the
- * administrator wrote. */
+ * administrator wrote.
+ *
+ * The file is checked for every key offered, on the loop thread, so its
+ * text is cached: each check costs one lstat(), and the file is read again
+ * (sshmux_file_read, with its symlink refusal) only when its device, inode,
+ * size, mtime or ctime changed -- any edit, replacement or chmod. */
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "sanitize.h"
 #include "server-int.h"
@@ -279,6 +286,49 @@ static int alg_fits_key(const char *alg, const char *type) {
   return strcmp(alg, type) == 0;
 }
 
+void sshmux__authkeys_drop(sshmux_server_t *srv) {
+  sshmux__free(srv->ak.text);
+  memset(&srv->ak, 0, sizeof(srv->ak));
+}
+
+/* The authorized_keys text (owned by srv), from the cache when the file is
+ * unchanged.  0 or a negative error (file missing, unreadable, too big). */
+static int authkeys_text(sshmux_server_t *srv, const char **text, size_t *len) {
+  struct stat st;
+  char *data = NULL;
+  size_t n = 0;
+  int64_t mt, ct;
+  int r;
+
+  if (lstat(srv->authorized_keys, &st) != 0) {
+    sshmux__authkeys_drop(srv);
+    return uv_translate_sys_error(errno);
+  }
+  mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  ct = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  if (srv->ak.text == NULL || srv->ak.dev != (uint64_t)st.st_dev ||
+      srv->ak.ino != (uint64_t)st.st_ino ||
+      srv->ak.size != (uint64_t)st.st_size || srv->ak.mtime_ns != mt ||
+      srv->ak.ctime_ns != ct) {
+    sshmux__authkeys_drop(srv);
+    if ((r = sshmux_file_read(srv->authorized_keys, AK_FILE_MAX, &data, &n)) !=
+        0)
+      return r;
+    /* Described by the stat before the read: a change during the read
+     * makes the next check differ and read again. */
+    srv->ak.text = data;
+    srv->ak.len = n;
+    srv->ak.dev = (uint64_t)st.st_dev;
+    srv->ak.ino = (uint64_t)st.st_ino;
+    srv->ak.size = (uint64_t)st.st_size;
+    srv->ak.mtime_ns = mt;
+    srv->ak.ctime_ns = ct;
+  }
+  *text = srv->ak.text;
+  *len = srv->ak.len;
+  return 0;
+}
+
 /* The decision for (user, key): the embedder's callback, else the
  * authorized_keys file. */
 static int key_allowed(sshmux_server_conn_t *conn, const char *user,
@@ -290,12 +340,11 @@ static int key_allowed(sshmux_server_conn_t *conn, const char *user,
 
   *flags = 0;
   if (srv->authorized_keys != NULL) {
-    char *text = NULL;
+    const char *text = NULL;
     size_t len = 0;
-    int r = sshmux_file_read(srv->authorized_keys, AK_FILE_MAX, &text, &len);
+    int r = authkeys_text(srv, &text, &len);
     if (r == 0) {
       authorized = sshmux__authkeys_match(text, len, blob, blob_len, flags);
-      sshmux__free(text);
     } else {
       SSHMUX__LOG_WARN("server: cannot read %s: %s", srv->authorized_keys,
                        sshmux_strerror(r));

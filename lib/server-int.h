@@ -237,6 +237,14 @@ struct sshmux_server_s {
   void *data;
   sshmux__hostkey_t *keys[2]; /* by sshmux__key_type_t */
   char *authorized_keys;
+  /* The file's text as last read, and what stat() said then: re-read only
+   * when any of these changed (sshmux__authkeys_drop forgets it). */
+  struct {
+    char *text; /* NULL: nothing cached */
+    size_t len;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+  } ak;
   uint64_t login_grace_ms;
   unsigned max_auth_tries;
   uint64_t rekey_bytes, rekey_seconds;
@@ -313,6 +321,8 @@ int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user);
 int sshmux__auth_service_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
 int sshmux__auth_request(sshmux_server_conn_t *conn, sshmux__buf_t *b,
                          const uint8_t *payload, size_t plen);
+/* Forget the cached authorized_keys text. */
+void sshmux__authkeys_drop(sshmux_server_t *srv);
 /* authorized_keys: is blob listed in text?  Returns 1 (listed with only
  * honoured options; *flags gets SSHMUX__AK_*), 0 otherwise.  Lines that
  * list the key with an option we do not honour do not match (and are

@@ -93,6 +93,7 @@ int sshmux_server_set_authorized_keys(sshmux_server_t *srv, const char *path) {
     return SSHMUX_ENOMEM;
   sshmux__free(srv->authorized_keys);
   srv->authorized_keys = copy;
+  sshmux__authkeys_drop(srv);
   return 0;
 }
 
@@ -576,6 +577,7 @@ static void server_maybe_done(sshmux_server_t *srv) {
   for (i = 0; i < SSHMUX__ARRAY_SIZE(srv->keys); i++)
     sshmux__hostkey_free(srv->keys[i]);
   sshmux__free(srv->authorized_keys);
+  sshmux__authkeys_drop(srv);
   if (srv->close_cb != NULL)
     srv->close_cb(srv);
   sshmux__free(srv);

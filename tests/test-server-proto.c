@@ -6,6 +6,7 @@
  * (asynchronous open and requests with ordered replies, windows both ways,
  * pause/resume, EOF/exit/CLOSE order), global requests, and listening again
  * after a failed listen; `closed` without `authed`. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "server-harness.h"
@@ -1206,6 +1207,71 @@ TEST_IMPL(server_closed_without_authed) {
   ASSERT_EQ(g_authed, 1);
   th_free(&t);
   ASSERT_EQ(g_closed, 2);
+  sshmux__buf_free(&blob);
+  sshmux__hostkey_free(key);
+  return 0;
+}
+
+/* Bytes this process has read through read(2) so far. */
+static long long rchar(void) {
+  char *io = test_read_file("/proc/self/io", NULL);
+  const char *p = io != NULL ? strstr(io, "rchar: ") : NULL;
+  long long n = p != NULL ? atoll(p + 7) : -1;
+  free(io);
+  return n;
+}
+
+static void query_key(th_t *t, const sshmux__buf_t *blob, int want) {
+  sshmux__buf_t ex;
+
+  sshmux__buf_init(&ex, 65536);
+  ASSERT_OK(sshmux__buf_put_bool(&ex, 0));
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
+  send_userauth(t, "alice", "publickey", &ex);
+  ASSERT_EQ(th_next(t), want);
+  sshmux__buf_free(&ex);
+}
+
+/* authorized_keys is checked for every key offered but read again only
+ * when it changed (a 1 MiB file offered 3 more times reads < 1 MiB), and
+ * an edit still applies at the next check. */
+TEST_IMPL(server_authkeys_cached) {
+  sshmux_server_cbs_t cbs;
+  sshmux__hostkey_t *key;
+  sshmux__buf_t blob;
+  size_t cap = 1100u * 1024u, n = 0;
+  char *text = malloc(cap), line[512];
+  long long before;
+  th_t t;
+
+  ASSERT(text != NULL);
+  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
+  sshmux__buf_init(&blob, 4096);
+  ASSERT_OK(sshmux__hostkey_public_blob(key, &blob));
+  memcpy(line, "ssh-ed25519 ", 12);
+  sshmux__base64_encode(blob.data, blob.len, line + 12);
+  strcat(line, " user@test\n");
+  while (n < 1024u * 1024u)
+    n += (size_t)snprintf(text + n, cap - n, "# padding line %zu\n", n);
+  n += (size_t)snprintf(text + n, cap - n, "%s", line);
+  ASSERT_OK(test_write_file(test_path("ak"), text, 0600));
+
+  memset(&cbs, 0, sizeof(cbs));
+  th_init(&t, &cbs, 1, NULL);
+  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  query_key(&t, &blob, SSH_MSG_USERAUTH_PK_OK);
+  before = rchar();
+  ASSERT_GE(before, 0);
+  for (int i = 0; i < 3; i++)
+    query_key(&t, &blob, SSH_MSG_USERAUTH_PK_OK);
+  ASSERT_LT(rchar() - before, 1024 * 1024);
+  /* Edited (the key line commented out): refused at once. */
+  text[n - strlen(line)] = '#';
+  ASSERT_OK(test_write_file(test_path("ak"), text, 0600));
+  query_key(&t, &blob, SSH_MSG_USERAUTH_FAILURE);
+  th_free(&t);
+  free(text);
   sshmux__buf_free(&blob);
   sshmux__hostkey_free(key);
   return 0;

@@ -212,9 +212,10 @@ SSHMUX_EXTERN int sshmux_server_new(uv_loop_t *loop,
 SSHMUX_EXTERN int sshmux_server_add_host_key(sshmux_server_t *srv,
                                              const char *path,
                                              sshmux_server_key_type_t type);
-/* The OpenSSH authorized_keys file checked for every key offered (re-read
- * at each authentication, so edits take effect for new logins).  The path
- * is copied.  NULL removes it. */
+/* The OpenSSH authorized_keys file checked for every key offered, so edits
+ * take effect for new logins: one lstat() per check on the loop thread, and
+ * a (blocking) re-read there only when the file changed -- keep it small
+ * and local.  The path is copied.  NULL removes it. */
 SSHMUX_EXTERN int sshmux_server_set_authorized_keys(sshmux_server_t *srv,
                                                     const char *path);
 /* Limits.  Defaults: login grace 120 s, 20 failed keys, re-key after 1 GiB
