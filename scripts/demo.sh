@@ -69,6 +69,10 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 AllowTcpForwarding yes
 Subsystem sftp internal-sftp
+# Sessions on this throwaway sshd get its directory as HOME, so the times
+# shown are sshmuxd's and the account's own shell start-up files (which may
+# take longer than the whole relay) stay out of them.
+SetEnv HOME=$T/$name
 CFG
 	/usr/sbin/sshd -D -f "$T/$name/sshd_config" -E "$T/$name/sshd.log" &
 	PIDS="$PIDS $!"
