@@ -9,33 +9,16 @@
 
 #include "fixture-otp.h"
 #include "ipc-helpers.h"
+#include "tmux.h"
 
 static char sock[700];
 
 static char *pane(void) {
-  char *out = NULL;
-  (void)test_run_simple((const char *[]){"tmux", "-S", sock, "capture-pane",
-                                         "-p", "-t", "agent", NULL},
-                        &out, NULL);
-  return out;
+  return test_tmux_capture(sock, "agent");
 }
 
 static void wait_pane(const char *what) {
-  uint64_t end = test_now_ms() + 30000;
-  char *p;
-
-  for (;;) {
-    p = pane();
-    if (p != NULL && strstr(p, what) != NULL)
-      break;
-    if (test_now_ms() > end) {
-      fprintf(stderr, "---- agent's terminal ----\n%s\n", p ? p : "");
-      test_fail(__FILE__, __LINE__, "never showed \"%s\"", what);
-    }
-    free(p);
-    usleep(100000);
-  }
-  free(p);
+  test_tmux_wait(sock, "agent", what, 30000, "agent's terminal");
 }
 
 TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {

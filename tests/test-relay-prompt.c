@@ -6,33 +6,16 @@
 #include <unistd.h>
 
 #include "relay-harness.h"
+#include "tmux.h"
 
 static char sock[700];
 
 static char *pane(void) {
-  char *out = NULL;
-  (void)test_run_simple((const char *[]){"tmux", "-S", sock, "capture-pane",
-                                         "-p", "-t", "srv", NULL},
-                        &out, NULL);
-  return out;
+  return test_tmux_capture(sock, "srv");
 }
 
 static void wait_pane(const char *what) {
-  uint64_t end = test_now_ms() + 30000;
-  char *p;
-
-  for (;;) {
-    p = pane();
-    if (p != NULL && strstr(p, what) != NULL)
-      break;
-    if (test_now_ms() > end) {
-      fprintf(stderr, "---- serve's terminal ----\n%s\n", p ? p : "");
-      test_fail(__FILE__, __LINE__, "never asked \"%s\"", what);
-    }
-    free(p);
-    usleep(100000);
-  }
-  free(p);
+  test_tmux_wait(sock, "srv", what, 30000, "serve's terminal");
 }
 
 static void type(const char *keys) {

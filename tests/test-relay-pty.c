@@ -7,6 +7,7 @@
 
 #include "pool-int.h"
 #include "relay-harness.h"
+#include "tmux.h"
 
 static const char *tmux_sock(void) {
   static char p[700];
@@ -27,34 +28,9 @@ static int tmux(const char *const *args) {
   return test_run_simple(argv, NULL, NULL);
 }
 
-static char *capture(void) {
-  char *out = NULL;
-  const char *argv[] = {"tmux", "-S", tmux_sock(), "capture-pane",
-                        "-p",   "-t", "t",         NULL};
-
-  (void)test_run_simple(argv, &out, NULL);
-  return out;
-}
-
 /* Wait until the pane shows `what`; fail with the pane after ms. */
 static void wait_for(const char *what, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-  char *pane;
-
-  for (;;) {
-    pane = capture();
-    if (pane != NULL && strstr(pane, what) != NULL) {
-      free(pane);
-      return;
-    }
-    if (test_now_ms() > end) {
-      fprintf(stderr, "---- pane ----\n%s\n", pane ? pane : "");
-      free(pane);
-      test_fail(__FILE__, __LINE__, "pane never showed \"%s\"", what);
-    }
-    free(pane);
-    usleep(100000);
-  }
+  test_tmux_wait(tmux_sock(), "t", what, ms, "pane");
 }
 
 static void type(const char *keys) {

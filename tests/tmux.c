@@ -1,0 +1,36 @@
+/* tmux.c -- see tmux.h.  One copy of the screen-polling loop the terminal
+ * tests (pty relay, serve's prompter, the prompt agent) share. */
+#include <unistd.h>
+
+#include "test.h"
+#include "tmux.h"
+
+char *test_tmux_capture(const char *sock, const char *target) {
+  char *out = NULL;
+
+  (void)test_run_simple((const char *[]){"tmux", "-S", sock, "capture-pane",
+                                         "-p", "-t", target, NULL},
+                        &out, NULL);
+  return out;
+}
+
+void test_tmux_wait(const char *sock, const char *target, const char *what,
+                    int ms, const char *label) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+  char *pane;
+
+  for (;;) {
+    pane = test_tmux_capture(sock, target);
+    if (pane != NULL && strstr(pane, what) != NULL) {
+      free(pane);
+      return;
+    }
+    if (test_now_ms() > end) {
+      fprintf(stderr, "---- %s ----\n%s\n", label, pane ? pane : "");
+      free(pane);
+      test_fail(__FILE__, __LINE__, "%s never showed \"%s\"", label, what);
+    }
+    free(pane);
+    usleep(100000);
+  }
+}

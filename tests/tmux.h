@@ -1,0 +1,14 @@
+/* tmux.h -- driving a program in a real terminal for tests: tmux runs it,
+ * capture-pane reads the screen (send-keys is a plain tmux call). */
+#ifndef SSHMUX_TEST_TMUX_H
+#define SSHMUX_TEST_TMUX_H
+
+/* The visible text of pane `target` on tmux server socket `sock`; a fresh
+ * allocation (free it), NULL if tmux failed. */
+char *test_tmux_capture(const char *sock, const char *target);
+/* Wait until that pane shows `what`; after ms, print the pane under the
+ * label and fail the test. */
+void test_tmux_wait(const char *sock, const char *target, const char *what,
+                    int ms, const char *label);
+
+#endif
