@@ -41,6 +41,12 @@ struct sshmux__hostkey {
   uint8_t ec_d[32]; /* P-256 private scalar, big-endian */
   uint8_t ec_q[65]; /* 0x04 || X || Y */
   char *comment;    /* from the file, or NULL */
+  /* P-256 signing: the group, loaded at the first signature and kept, so
+   * that mbedTLS keeps its table of multiples of G (public values) instead
+   * of rebuilding it for every signature -- the larger part of a P-256
+   * signature's cost.  A host key signs on one thread at a time (the
+   * server's loop). */
+  mbedtls_ecp_group *grp;
 };
 
 static const char *type_name(sshmux__key_type_t t) {
@@ -55,6 +61,10 @@ void sshmux__hostkey_free(sshmux__hostkey_t *hk) {
   if (hk == NULL)
     return;
   sshmux__free(hk->comment);
+  if (hk->grp != NULL) {
+    mbedtls_ecp_group_free(hk->grp);
+    sshmux__free(hk->grp);
+  }
   sshmux__free_secret(hk, sizeof(*hk));
 }
 
@@ -149,25 +159,43 @@ int sshmux__hostkey_public_blob(const sshmux__hostkey_t *hk,
   return r;
 }
 
-static int sign_ecdsa(const sshmux__hostkey_t *hk, const uint8_t *data,
-                      size_t n, sshmux__buf_t *inner) {
-  mbedtls_ecp_group grp;
+/* hk's kept P-256 group (see struct sshmux__hostkey), or NULL. */
+static mbedtls_ecp_group *signing_group(sshmux__hostkey_t *hk) {
+  mbedtls_ecp_group *g;
+
+  if (hk->grp != NULL)
+    return hk->grp;
+  if ((g = sshmux__malloc(sizeof(*g))) == NULL)
+    return NULL;
+  mbedtls_ecp_group_init(g);
+  if (mbedtls_ecp_group_load(g, MBEDTLS_ECP_DP_SECP256R1) != 0) {
+    mbedtls_ecp_group_free(g);
+    sshmux__free(g);
+    return NULL;
+  }
+  return hk->grp = g;
+}
+
+static int sign_ecdsa(sshmux__hostkey_t *hk, const uint8_t *data, size_t n,
+                      sshmux__buf_t *inner) {
+  mbedtls_ecp_group *grp;
   mbedtls_mpi d, rr, ss;
   uint8_t hash[32], rb[32], sb[32];
   int r;
 
-  mbedtls_ecp_group_init(&grp);
   mbedtls_mpi_init(&d);
   mbedtls_mpi_init(&rr);
   mbedtls_mpi_init(&ss);
   r = sshmux__hash(SSHMUX__SHA256, data, n, hash);
   if (r != 0)
     goto out;
-  r = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
+  if ((grp = signing_group(hk)) == NULL) {
+    r = SSHMUX_ENOMEM;
+    goto out;
+  }
+  r = mbedtls_mpi_read_binary(&d, hk->ec_d, sizeof(hk->ec_d));
   if (r == 0)
-    r = mbedtls_mpi_read_binary(&d, hk->ec_d, sizeof(hk->ec_d));
-  if (r == 0)
-    r = mbedtls_ecdsa_sign_det_ext(&grp, &rr, &ss, &d, hash, sizeof(hash),
+    r = mbedtls_ecdsa_sign_det_ext(grp, &rr, &ss, &d, hash, sizeof(hash),
                                    MBEDTLS_MD_SHA256, sshmux__mbedtls_rng,
                                    NULL);
   if (r == 0)
@@ -185,7 +213,6 @@ out:
   mbedtls_mpi_free(&d);
   mbedtls_mpi_free(&rr);
   mbedtls_mpi_free(&ss);
-  mbedtls_ecp_group_free(&grp);
   return r;
 }
 
@@ -204,7 +231,7 @@ int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
   } else {
     sshmux__buf_t inner;
     sshmux__buf_init(&inner, 256);
-    r = sign_ecdsa(hk, data, n, &inner);
+    r = sign_ecdsa((sshmux__hostkey_t *)hk, data, n, &inner); /* its cache */
     if (r == 0)
       r = sshmux__buf_put_cstring(out, "ecdsa-sha2-nistp256");
     if (r == 0)
