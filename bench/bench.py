@@ -512,6 +512,10 @@ def sec_warm():
         row("warm", "before → after this change (%s vs this build)" % os.path.basename(os.path.abspath(BASE)),
             "after " + fmt_ms(s["sshmuxd"]), "before " + fmt_ms(s["sshmuxd-before"]),
             paired_ratio(r["sshmuxd"], r["sshmuxd-before"]), "", None)
+    NOTES.append("client CPU per warm attach (user+sys of the `ssh` process, median; less noisy "
+                 "than wall time on a busy machine): " + ", ".join(
+                     "%s %.1f ms" % (k, med([(x[1] + x[2]) * 1e3 for x in v if x[3] == 0]))
+                     for k, v in r.items()))
     up = s["sshmuxd"]["median"] - s["echo-server"]["median"]
     NOTES.append("warm attach breakdown (medians): `ssh -V` (client start-up) %.1f ms; "
                  "client handshake with our server (echo-server) %.1f ms; the rest of a "
@@ -533,6 +537,10 @@ def sec_jump():
         row("jump", "before → after this change, through the jump",
             "after " + fmt_ms(s["sshmuxd-jump"]), "before " + fmt_ms(s["sshmuxd-jump-before"]),
             paired_ratio(r["sshmuxd-jump"], r["sshmuxd-jump-before"]), "", None)
+    NOTES.append("client CPU per attach through the jump (user+sys of `ssh`, and of its "
+                 "ProxyJump child for ControlMaster's cold case): " + ", ".join(
+                     "%s %.1f ms" % (k, med([(x[1] + x[2]) * 1e3 for x in v if x[3] == 0]))
+                     for k, v in r.items()))
     rt = paired_ratio(r["sshmuxd-jump"], r["controlmaster-jump"])
     row("jump", "warm `ssh r true` through a jump host", "sshmuxd " + fmt_ms(s["sshmuxd-jump"]),
         "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"]), rt, "≤ 1.10×",

@@ -143,6 +143,7 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
   srv->conns = conn;
   srv->nconns++;
   conn->start_ms = uv_now(srv->loop);
+  sshmux__padrng_init(&conn->padrng);
   return conn;
 }
 
@@ -162,6 +163,7 @@ static void conn_release(sshmux_server_conn_t *conn) {
   sshmux__buf_free(&conn->wbuf[1]);
   sshmux__buf_free(&conn->rbuf);
   sshmux__free(conn->user);
+  sshmux__padrng_free(&conn->padrng);
   sshmux__free(conn);
   server_maybe_done(srv);
 }
