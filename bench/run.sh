@@ -4,7 +4,7 @@
 # docs/benchmarks.md and docs/benchmarks.png.  Not part of `make check`.
 #
 #   BENCH_ONLY="warm jump"   run a subset (warm jump rss delay bulk sftp many
-#                            stability); other knobs: see bench/bench.py
+#                            stability proof); other knobs: bench/bench.py
 #   BENCH_NICE=10            the niceness everything runs at (shared machine)
 set -eu
 B=${1:?usage: bench/run.sh BUILD_DIR}
