@@ -826,6 +826,7 @@ def plot(png):
     """Warm-attach medians with min/max bars, one group per comparison."""
     rows = []
     for sec, key, label in (("warm", "sshmuxd", "sshmuxd"), ("warm", "sshmuxd-setup-config", "sshmuxd\\n(setup-config)"),
+                            ("warm", "sshmuxd-behind-cm", "sshmuxd behind\\nlocal CM"),
                             ("warm", "controlmaster", "ControlMaster"), ("warm", "echo-server", "echo-server\\nhandshake"),
                             ("warm", "ssh-V", "ssh -V"), ("jump", "sshmuxd-jump", "sshmuxd\\njump"),
                             ("jump", "controlmaster-jump", "CM over\\nProxyJump")):
