@@ -158,27 +158,15 @@ int ipct_run(const char *const *args, const char *in, char **out, char **err) {
   return st;
 }
 
-static const char **proxy_argv(test_sshd *t, const char *via, const char *cmd) {
+static const char *const *proxy_argv(test_sshd *t, const char *via,
+                                     const char *cmd) {
   static char proxy[2400];
-  static const char *argv[48];
-  const char *const *o;
-  int n = 0;
+  static test_argv_t a;
+  const char *first[] = {"-o", proxy, getenv("IPCT_SSH_V") ? "-v" : NULL, NULL};
 
   snprintf(proxy, sizeof(proxy), "ProxyCommand='%s' connect %%h:%%p%s%s",
            ipct_sshmuxd(), via ? " --via " : "", via ? via : "");
-  argv[n++] = "ssh";
-  if (getenv("IPCT_SSH_V") != NULL)
-    argv[n++] = "-v";
-  for (o = test_sshd_client_opts(t); *o; o++)
-    argv[n++] = *o;
-  argv[n++] = "-o";
-  argv[n++] = proxy;
-  argv[n++] = "-l";
-  argv[n++] = t->user;
-  argv[n++] = t->addr;
-  argv[n++] = cmd;
-  argv[n] = NULL;
-  return argv;
+  return test_sshd_ssh_argv(&a, t, first, cmd);
 }
 
 int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,

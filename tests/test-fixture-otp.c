@@ -91,20 +91,10 @@ TEST_IMPL_T(otp_fixture_codes, 90) {
 
   /* The fixture's key alone does not get in (no OTP, no login). */
   {
-    const char *argv[40];
-    const char *const *opt;
-    int n = 0;
-    argv[n++] = "ssh";
-    argv[n++] = "-o";
-    argv[n++] = "PreferredAuthentications=publickey";
-    for (opt = test_sshd_client_opts(&o.sshd); *opt; opt++)
-      argv[n++] = *opt;
-    argv[n++] = "-l";
-    argv[n++] = o.sshd.user;
-    argv[n++] = o.sshd.addr;
-    argv[n++] = "true";
-    argv[n] = NULL;
-    st = test_run_simple(argv, &out, &err);
+    test_argv_t a;
+    const char *first[] = {"-o", "PreferredAuthentications=publickey", NULL};
+    st = test_run_simple(test_sshd_ssh_argv(&a, &o.sshd, first, "true"), &out,
+                         &err);
     ASSERT_NE(st, 0);
     free(out);
     free(err);

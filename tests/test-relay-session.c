@@ -46,21 +46,14 @@ TEST_IMPL(relay_exit_status) {
  * status, stdout and stderr must be the same. */
 static void same_as_direct(rh_t *h, test_sshd *s, const char *cmd,
                            int expect_status) {
-  const char *dv[40];
-  const char *const *o = test_sshd_client_opts(s);
+  test_argv_t direct;
   char *out1 = NULL, *err1 = NULL, *out2 = NULL, *err2 = NULL;
   int st1, st2;
-  size_t n = 0;
 
-  dv[n++] = "ssh";
-  for (; *o != NULL; o++)
-    dv[n++] = *o;
-  dv[n++] = "-o";
-  dv[n++] = "LogLevel=ERROR";
-  dv[n++] = s->addr;
-  dv[n++] = cmd;
-  dv[n] = NULL;
-  st1 = test_run_simple(dv, &out1, &err1);
+  st1 = test_run_simple(
+      test_sshd_ssh_argv(&direct, s,
+                         (const char *[]){"-o", "LogLevel=ERROR", NULL}, cmd),
+      &out1, &err1);
   st2 = test_run_simple(rh_ssh(h, (const char *[]){"r1", cmd, NULL}), &out2,
                         &err2);
   ASSERT_EQ(st1, expect_status);
@@ -387,15 +380,6 @@ TEST_IMPL(relay_session_notification) {
   return 0;
 }
 
-static int count_in_log(const test_sshd *s, const char *needle) {
-  char *log = test_read_file(s->log, NULL);
-  int n = 0;
-  for (char *p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  free(log);
-  return n;
-}
-
 /* A route's keepalive reaches the pool: with keepalive = 1 a silent
  * 3-second command sees the upstream probed (the default 15 s would send
  * none). */
@@ -415,9 +399,9 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   ASSERT_EQ(st, 0);
   free(out);
   free(err);
-  if (count_in_log(&s, "liveness-probe@sshmux") < 2)
+  if (test_sshd_log_count(&s, "liveness-probe@sshmux") < 2)
     rh_dump(&h);
-  ASSERT_GE(count_in_log(&s, "liveness-probe@sshmux"), 2);
+  ASSERT_GE(test_sshd_log_count(&s, "liveness-probe@sshmux"), 2);
   rh_stop(&h);
   test_sshd_stop(&s);
   return 0;

@@ -132,6 +132,48 @@ char *test_read_file(const char *path, size_t *len) {
   return buf;
 }
 
+int test_count_in_file(const char *path, const char *needle) {
+  char *text = test_read_file(path, NULL);
+  int n = 0;
+
+  for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
+       p += strlen(needle))
+    n++;
+  free(text);
+  return n;
+}
+
+void test_argv_addv(test_argv_t *a, const char *const *words) {
+  for (; words != NULL && *words != NULL; words++) {
+    if (a->n + 1 >= (int)(sizeof(a->v) / sizeof(a->v[0])))
+      test_fail(__FILE__, __LINE__, "argv full at \"%s\"", *words);
+    a->v[a->n++] = *words;
+    a->v[a->n] = NULL;
+  }
+}
+
+void test_argv_add(test_argv_t *a, ...) {
+  const char *w;
+  va_list ap;
+
+  va_start(ap, a);
+  while ((w = va_arg(ap, const char *)) != NULL)
+    test_argv_addv(a, (const char *[]){w, NULL});
+  va_end(ap);
+}
+
+void test_argv_ssh_opts(test_argv_t *a, const char *port_flag, int port,
+                        const char *key, const char *known_hosts) {
+  snprintf(a->port, sizeof(a->port), "%d", port);
+  snprintf(a->known_hosts, sizeof(a->known_hosts), "UserKnownHostsFile=%s",
+           known_hosts);
+  test_argv_add(a, "-F", "/dev/null", port_flag, a->port, NULL);
+  if (key != NULL)
+    test_argv_add(a, "-i", key, NULL);
+  test_argv_add(a, "-o", a->known_hosts, "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", NULL);
+}
+
 int test_write_file(const char *path, const char *data, int mode) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
   size_t len = strlen(data), off = 0;
@@ -294,6 +336,15 @@ int test_run(const test_cmd_t *cmd, int *status) {
   free(co.buf);
   free(ce.buf);
   return 0;
+}
+
+int test_run_status(const test_cmd_t *cmd) {
+  int st = -1, r = test_run(cmd, &st);
+
+  if (r != 0)
+    test_fail(__FILE__, __LINE__, "cannot run %s: %s", cmd->argv[0],
+              strerror(-r));
+  return st;
 }
 
 int test_run_simple(const char *const *argv, char **out, char **err) {
