@@ -89,23 +89,20 @@ void test_fail(const char *file, int line, const char *fmt, ...)
                 (size_t)(n));                                                  \
   } while (0)
 
-/* Skip (or, under CI, fail) unless `prog` is found on PATH or is an
- * absolute path that exists. */
-#define TEST_REQUIRE_PROGRAM(prog)                                             \
+/* In a test: return what `check` (a test_require_* call) says unless 0. */
+#define TEST_REQUIRE_(check)                                                   \
   do {                                                                         \
-    int r_ = test_require_program(prog);                                       \
+    int r_ = (check);                                                          \
     if (r_ != 0)                                                               \
       return r_;                                                               \
   } while (0)
+/* Skip (or, under CI, fail) unless `prog` is found on PATH or is an
+ * absolute path that exists. */
+#define TEST_REQUIRE_PROGRAM(prog) TEST_REQUIRE_(test_require_program(prog))
 int test_require_program(const char *prog);
 /* Skip (or, under CI, fail) unless running as root; why says what needs it
  * (network namespaces, PAM, chown).  Same convention as above. */
-#define TEST_REQUIRE_ROOT(why)                                                 \
-  do {                                                                         \
-    int r_ = test_require_root(why);                                           \
-    if (r_ != 0)                                                               \
-      return r_;                                                               \
-  } while (0)
+#define TEST_REQUIRE_ROOT(why) TEST_REQUIRE_(test_require_root(why))
 int test_require_root(const char *why);
 /* Full path of prog on PATH (or in /usr/sbin, /sbin), or NULL.  Static. */
 const char *test_which(const char *prog);

@@ -61,26 +61,32 @@ const char *test_which(const char *prog) {
   return NULL;
 }
 
-int test_require_program(const char *prog) {
-  if (test_which(prog) != NULL)
-    return 0;
+/* A requirement not met: say so; a failure (1) under CI, else a skip. */
+static int unmet(const char *what) {
   if (test_in_ci()) {
-    fprintf(stderr, "required program %s is missing (CI: failure)\n", prog);
+    fprintf(stderr, "%s (CI: failure)\n", what);
     return 1;
   }
-  fprintf(stderr, "skipped: program %s not found\n", prog);
+  fprintf(stderr, "skipped: %s\n", what);
   return TEST_SKIP;
 }
 
+int test_require_program(const char *prog) {
+  char what[600];
+
+  if (test_which(prog) != NULL)
+    return 0;
+  snprintf(what, sizeof(what), "required program %s is missing", prog);
+  return unmet(what);
+}
+
 int test_require_root(const char *why) {
+  char what[600];
+
   if (geteuid() == 0)
     return 0;
-  if (test_in_ci()) {
-    fprintf(stderr, "not root, but %s needs root (CI: failure)\n", why);
-    return 1;
-  }
-  fprintf(stderr, "skipped: %s needs root\n", why);
-  return TEST_SKIP;
+  snprintf(what, sizeof(what), "not root, but %s needs root", why);
+  return unmet(what);
 }
 
 const char *test_build_dir(void) {
