@@ -56,7 +56,7 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   pid = ipct_start();
 
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
-  snprintf(cmd, sizeof(cmd), "'%s' prompt; sleep 30", ipct_sshmuxd());
+  snprintf(cmd, sizeof(cmd), "'%s' prompt; sleep 30", dtest_sshmuxd());
   ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "new-session",
                                              "-d", "-s", "agent", "-x", "120",
                                              "-y", "40", cmd, NULL},
@@ -69,14 +69,7 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   wait_pane(want);
   wait_pane("(hidden)");
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
-                                             "-t", "agent", "-l", code, NULL},
-                            NULL, NULL),
-            0);
-  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
-                                             "-t", "agent", "Enter", NULL},
-                            NULL, NULL),
-            0);
+  test_tmux_type(sock, "agent", code);
   wait_pane("sent.");
   ASSERT_EQ(ipct_wait_exit(bg, 30000), 0);
   log = test_read_file(test_path("bg.log"), NULL);

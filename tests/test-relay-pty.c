@@ -33,9 +33,7 @@ static void wait_for(const char *what, int ms) {
 }
 
 static void type(const char *keys) {
-  ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "t", "-l", keys, NULL}),
-            0);
-  ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "t", "Enter", NULL}), 0);
+  test_tmux_type(tmux_sock(), "t", keys);
 }
 
 static void start_tmux(rh_t *h, const char *route) {
