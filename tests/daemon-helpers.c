@@ -20,12 +20,20 @@ const char *dtest_home_path(const char *rel) {
 }
 
 const char *dtest_ssh_path(const char *name) {
-  static char buf[8][1024];
-  static int slot;
-  char *out = buf[slot++ & 7];
+  char rel[512];
 
-  snprintf(out, sizeof(buf[0]), "%s/.ssh/%s", test_path("home"), name);
-  return out;
+  snprintf(rel, sizeof(rel), ".ssh/%s", name);
+  return dtest_home_path(rel);
+}
+
+const char *dtest_sshmuxd(void) {
+  static char p[1100];
+  char real[1024];
+
+  if (realpath(test_build_dir(), real) == NULL)
+    snprintf(real, sizeof(real), "%s", test_build_dir());
+  snprintf(p, sizeof(p), "%s/sshmuxd", real);
+  return p;
 }
 
 int dtest_run(const char *const *args, const char *const *env, char **out,
@@ -64,6 +72,19 @@ int dtest_run(const char *const *args, const char *const *env, char **out,
 
 void dtest_write(const char *path, const char *text) {
   ASSERT_EQ(test_write_file(path, text, 0600), 0);
+}
+
+void dtest_expect(const char *const *args, int status, const char *out_needle,
+                  const char *err_needle) {
+  char *out = NULL, *err = NULL;
+
+  ASSERT_EQ(dtest_run(args, NULL, &out, &err), status);
+  if (out_needle != NULL)
+    ASSERT_STR_CONTAINS(out, out_needle);
+  if (err_needle != NULL)
+    ASSERT_STR_CONTAINS(err, err_needle);
+  free(out);
+  free(err);
 }
 
 void dtest_setenv_isolated(void) {
