@@ -256,6 +256,17 @@ void test_sshd_dump_log(const test_sshd *s) {
   free(log);
 }
 
+test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
+                                 const char *listen_addr) {
+  test_sshd_opts o;
+
+  memset(&o, 0, sizeof(o));
+  o.name = name;
+  o.netns = netns;
+  o.listen_addr = listen_addr;
+  return o;
+}
+
 int test_sshd_log_count(const test_sshd *s, const char *needle) {
   return test_count_in_file(s->log, needle);
 }

@@ -54,6 +54,10 @@ typedef struct {
   char host_key_ecdsa[600];
 } test_sshd;
 
+/* Options naming the fixture's directory, listening on listen_addr inside
+ * network namespace netns (both may be NULL: here, on 127.0.0.1). */
+test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
+                                 const char *listen_addr);
 /* Start; returns 0 or prints why to stderr and returns -1. */
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */

@@ -26,19 +26,6 @@ static const char *merge_known_hosts(test_sshd *const *s, int n) {
   return path;
 }
 
-/* sshd options: subdirectory name, listening on addr inside netns ns
- * (both may be NULL: here, on loopback). */
-static test_sshd_opts in_ns(const char *name, const char *ns,
-                            const char *addr) {
-  test_sshd_opts o;
-
-  memset(&o, 0, sizeof(o));
-  o.name = name;
-  o.netns = ns;
-  o.listen_addr = addr;
-  return o;
-}
-
 static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs, size_t n,
                                        int port) {
   char suffix[16];
@@ -66,8 +53,8 @@ TEST_IMPL_T(pool_jump_host, 90) {
 
   TEST_REQUIRE_NETNS();
   ASSERT_OK(test_netns_setup(&topo));
-  jo = in_ns("jump", topo.ns_j, topo.j_addr);
-  so = in_ns("target", topo.ns_t, topo.t_addr);
+  jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
+  so = test_sshd_opts_in("target", topo.ns_t, topo.t_addr);
   so.max_sessions = 30;
   ASSERT_OK(test_sshd_start(&j, &jo));
   ASSERT_OK(test_sshd_start(&s, &so));
@@ -157,9 +144,9 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   ASSERT_OK(test_netns_setup(&topo));
   /* j1 on loopback here, j2 in J, the target in T: each hop reaches only
    * the next. */
-  o1 = in_ns("j1", NULL, NULL);
-  o2 = in_ns("j2", topo.ns_j, topo.j_addr);
-  so = in_ns("target", topo.ns_t, topo.t_addr);
+  o1 = test_sshd_opts_in("j1", NULL, NULL);
+  o2 = test_sshd_opts_in("j2", topo.ns_j, topo.j_addr);
+  so = test_sshd_opts_in("target", topo.ns_t, topo.t_addr);
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
   ASSERT_OK(test_sshd_start(&s, &so));
@@ -202,7 +189,7 @@ TEST_IMPL_T(pool_jump_chain, 90) {
  * request fails with the jump's reason, and the jump connection stays
  * pooled and usable. */
 TEST_IMPL_T(pool_jump_unreachable_target, 60) {
-  test_sshd_opts jo = in_ns("jump", NULL, NULL);
+  test_sshd_opts jo = test_sshd_opts_in("jump", NULL, NULL);
   sshmux_target_t t;
   ph_job_t a;
   size_t n;
@@ -237,7 +224,7 @@ TEST_IMPL_T(pool_blackholed_link_reaped, 60) {
 
   TEST_REQUIRE_NETNS();
   ASSERT_OK(test_netns_setup(&topo));
-  jo = in_ns("jump", topo.ns_j, topo.j_addr);
+  jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
   ph_fixture(&h, &jo); /* h.t: the jump */
   h.o.keepalive_ms = 400;
   h.o.keepalive_count = 3;

@@ -23,14 +23,8 @@ static void jsetup(jenv_t *e) {
   char buf[1024];
 
   ASSERT_EQ(test_netns_setup(&e->topo), 0);
-  memset(&jo, 0, sizeof(jo));
-  jo.name = "jump";
-  jo.netns = e->topo.ns_j;
-  jo.listen_addr = e->topo.j_addr;
-  memset(&so, 0, sizeof(so));
-  so.name = "target";
-  so.netns = e->topo.ns_t;
-  so.listen_addr = e->topo.t_addr;
+  jo = test_sshd_opts_in("jump", e->topo.ns_j, e->topo.j_addr);
+  so = test_sshd_opts_in("target", e->topo.ns_t, e->topo.t_addr);
   ASSERT_EQ(test_sshd_start(&e->j, &jo), 0);
   ASSERT_EQ(test_sshd_start(&e->t, &so), 0);
   rh_init(&e->h);
@@ -63,10 +57,8 @@ static void sha256_of(const char *path, char out[65]) {
 
 #define REQUIRE_NETNS()                                                        \
   do {                                                                         \
-    TEST_REQUIRE_ROOT("creating network namespaces");                          \
-    TEST_REQUIRE_PROGRAM("ip");                                                \
+    TEST_REQUIRE_NETNS();                                                      \
     TEST_REQUIRE_PROGRAM("ssh");                                               \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
   } while (0)
 
 /* Bulk each way: SSHMUX_TEST_BULK_MB (default 32; bench/ runs 256). */
@@ -74,7 +66,7 @@ TEST_IMPL_T(relay_jump_bulk, 120) {
   jenv_t e;
   char cmd[3000], src[65], up[65], down[65];
   const char *mb_env = getenv("SSHMUX_TEST_BULK_MB");
-  int mb = mb_env != NULL ? atoi(mb_env) : 32, st;
+  int mb = mb_env != NULL ? atoi(mb_env) : 32;
   char in[700], remote[700], back[700];
 
   REQUIRE_NETNS();
@@ -86,34 +78,19 @@ TEST_IMPL_T(relay_jump_bulk, 120) {
   snprintf(back, sizeof(back), "%s", test_path("bulk.back"));
   snprintf(cmd, sizeof(cmd), "head -c %d /dev/urandom > %s", mb * 1024 * 1024,
            in);
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"sh", "-c", cmd, NULL}, NULL, NULL), 0);
+  ASSERT_EQ(test_run_sh(cmd, 0), 0);
   sha256_of(in, src);
   jsetup(&e);
   /* Up: the target writes what it reads (the same file system: the
    * namespaces share it) and prints its digest. */
   snprintf(cmd, sizeof(cmd), "ssh -F %s t 'cat > %s' < %s", e.h.cfg, remote,
            in);
-  {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = (const char *[]){"sh", "-c", cmd, NULL};
-    c.timeout_ms = 100000;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-  }
+  ASSERT_EQ(test_run_sh(cmd, 100000), 0);
   sha256_of(remote, up);
   ASSERT_STR_EQ(up, src);
   snprintf(cmd, sizeof(cmd), "ssh -F %s t 'cat %s' > %s", e.h.cfg, remote,
            back);
-  {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = (const char *[]){"sh", "-c", cmd, NULL};
-    c.timeout_ms = 100000;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-  }
+  ASSERT_EQ(test_run_sh(cmd, 100000), 0);
   sha256_of(back, down);
   ASSERT_STR_EQ(down, src);
   jteardown(&e);
@@ -128,8 +105,7 @@ static void make_tree(const char *root) {
            "&& printf 'hello\\n' > %s/top.txt && : > %s/c/empty && "
            "chmod 640 %s/top.txt",
            root, root, root, root, root, root);
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"sh", "-c", cmd, NULL}, NULL, NULL), 0);
+  ASSERT_EQ(test_run_sh(cmd, 0), 0);
 }
 
 static void same_tree(const char *a, const char *b) {
@@ -229,6 +205,19 @@ static char *curl(const char *const *argv) {
   return out;
 }
 
+/* ssh -N FLAG SPEC t in the background (log in the test dir), once its
+ * forwarding listens on 127.0.0.1:port; its pid. */
+static int spawn_forward(jenv_t *e, const char *flag, const char *spec,
+                         const char *log, int port) {
+  int pid = test_spawn(
+      rh_ssh(&e->h, (const char *[]){"-N", "-o", "ExitOnForwardFailure=yes",
+                                     flag, spec, "t", NULL}),
+      test_path(log));
+
+  ASSERT_EQ(test_wait_port(port, 0, 15000), 0);
+  return pid;
+}
+
 TEST_IMPL_T(relay_jump_forwarding, 90) {
   jenv_t e;
   int hpid, spid, lport = test_free_port(), dport, st;
@@ -246,11 +235,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
 
   /* ssh -L */
   snprintf(fwd, sizeof(fwd), "%d:127.0.0.1:8765", lport);
-  spid = test_spawn(
-      rh_ssh(&e.h, (const char *[]){"-N", "-o", "ExitOnForwardFailure=yes",
-                                    "-L", fwd, "t", NULL}),
-      test_path("ssh-L.log"));
-  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
+  spid = spawn_forward(&e, "-L", fwd, "ssh-L.log", lport);
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello.txt", lport);
   out = curl((const char *[]){"curl", "-sS", "--max-time", "20", url, NULL});
   ASSERT_STR_EQ(out, "hello from T\n");
@@ -260,11 +245,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   /* ssh -D: SOCKS with names resolved upstream ("localhost" is T's). */
   dport = test_free_port();
   snprintf(dyn, sizeof(dyn), "%d", dport);
-  spid = test_spawn(
-      rh_ssh(&e.h, (const char *[]){"-N", "-o", "ExitOnForwardFailure=yes",
-                                    "-D", dyn, "t", NULL}),
-      test_path("ssh-D.log"));
-  ASSERT_EQ(test_wait_port(dport, 0, 15000), 0);
+  spid = spawn_forward(&e, "-D", dyn, "ssh-D.log", dport);
   snprintf(proxy, sizeof(proxy), "127.0.0.1:%d", dport);
   out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
                               "--socks5-hostname", proxy,

@@ -8,9 +8,7 @@
 #include "relay-harness.h"
 
 static void setup(rh_t *h, test_sshd *s) {
-  ASSERT_EQ(test_sshd_start(s, NULL), 0);
-  rh_init(h);
-  rh_route(h, "r1", s, NULL);
+  rh_setup(h, s, "r1", NULL);
   rh_start(h, NULL);
 }
 
@@ -125,7 +123,6 @@ TEST_IMPL(relay_env_policy) {
   char *out = NULL;
   const char *env[] = {"LANG=C.UTF-8", "SECRET_X=1", "LC_FOO=bar", NULL};
   test_cmd_t c;
-  int st;
   test_sshd_opts so;
 
   TEST_REQUIRE_PROGRAM("ssh");
@@ -141,8 +138,7 @@ TEST_IMPL(relay_env_policy) {
                                   "echo \"$LANG|$LC_FOO|$SECRET_X\"", NULL});
   c.env = env;
   c.out = &out;
-  ASSERT_EQ(test_run(&c, &st), 0);
-  ASSERT_EQ(st, 0);
+  ASSERT_EQ(test_run_status(&c), 0);
   ASSERT_STR_EQ(out, "C.UTF-8|bar|\n");
   free(out);
   rh_stop(&h);
@@ -157,9 +153,7 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   rh_name(&h, "nosuch");
   rh_start(&h, NULL);
   st = test_run_simple(rh_ssh(&h, (const char *[]){"nosuch", "true", NULL}),
@@ -183,28 +177,37 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   return 0;
 }
 
+/* ssh OPT r1 "echo WORD" with env: the session runs (exit 0, WORD out)
+ * and ssh's stderr holds note. */
+static void refused_with_note(rh_t *h, const char *opt, const char *const *env,
+                              const char *word, const char *note) {
+  char cmd[100], want[100], *out = NULL, *err = NULL;
+  test_cmd_t c = {0};
+
+  snprintf(cmd, sizeof(cmd), "echo %s", word);
+  snprintf(want, sizeof(want), "%s\n", word);
+  c.argv = rh_ssh(h, (const char *[]){opt, "r1", cmd, NULL});
+  c.env = env;
+  c.out = &out;
+  c.err = &err;
+  ASSERT_EQ(test_run_status(&c), 0);
+  ASSERT_STR_EQ(out, want);
+  ASSERT_STR_CONTAINS(err, note);
+  free(out);
+  free(err);
+}
+
 /* Refused, with a note on stderr, and the session goes on. */
 TEST_IMPL(relay_refusals_are_clear) {
   test_sshd s;
   rh_t h;
-  char *out = NULL, *err = NULL;
+  char *err = NULL;
   const char *env[] = {"DISPLAY=:77", NULL};
-  test_cmd_t c;
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
   setup(&h, &s);
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"-X", "r1", "echo x-ok", NULL});
-  c.env = env;
-  c.out = &out;
-  c.err = &err;
-  ASSERT_EQ(test_run(&c, &st), 0);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "x-ok\n");
-  ASSERT_STR_CONTAINS(err, "X11 forwarding is not relayed");
-  free(out);
-  free(err);
+  refused_with_note(&h, "-X", env, "x-ok", "X11 forwarding is not relayed");
   /* Agent forwarding (ssh -A asks only when an agent is there). */
   if (test_which("ssh-agent") != NULL) {
     char agent_env[800];
@@ -216,17 +219,8 @@ TEST_IMPL(relay_refusals_are_clear) {
       usleep(50000);
     snprintf(agent_env, sizeof(agent_env), "SSH_AUTH_SOCK=%s",
              test_path("agent.sock"));
-    memset(&c, 0, sizeof(c));
-    c.argv = rh_ssh(&h, (const char *[]){"-A", "r1", "echo a-ok", NULL});
-    c.env = aenv;
-    c.out = &out;
-    c.err = &err;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-    ASSERT_STR_EQ(out, "a-ok\n");
-    ASSERT_STR_CONTAINS(err, "agent forwarding is not relayed");
-    free(out);
-    free(err);
+    refused_with_note(&h, "-A", aenv, "a-ok",
+                      "agent forwarding is not relayed");
     test_kill(apid);
   }
   /* Remote forwarding: ssh -R is refused and ssh says so. */
@@ -292,9 +286,7 @@ TEST_IMPL(relay_streamlocal_policy) {
   snprintf(sock, sizeof(sock), "%s", test_path("echo.sock"));
   snprintf(quoted, sizeof(quoted), "'%s'", sock);
   epid = unix_echo(quoted);
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   snprintf(extra, sizeof(extra), "forward_allow = %s\n", sock);
   rh_route(&h, "r2", &s, extra);
   rh_start(&h, NULL);
@@ -390,9 +382,7 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, "keepalive = 1\n");
+  rh_setup(&h, &s, "r1", "keepalive = 1\n");
   rh_start(&h, NULL);
   st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "sleep 3", NULL}),
                        &out, &err);

@@ -136,6 +136,9 @@ int test_run(const test_cmd_t *cmd, int *status);
 /* test_run(cmd), failing the test if it cannot run; the exit status (-1
  * on timeout). */
 int test_run_status(const test_cmd_t *cmd);
+/* sh -c script (no stdin, output not captured: the script redirects it),
+ * bounded by timeout_ms (0 = 30 s); its exit status, as test_run_status. */
+int test_run_sh(const char *script, int timeout_ms);
 /* Shorthand: run argv with no stdin; returns the exit status (or -1). The
  * captured stdout is returned in *out if out != NULL. */
 int test_run_simple(const char *const *argv, char **out, char **err);

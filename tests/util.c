@@ -353,6 +353,12 @@ int test_run_status(const test_cmd_t *cmd) {
   return st;
 }
 
+int test_run_sh(const char *script, int timeout_ms) {
+  return test_run_status(
+      &(test_cmd_t){.argv = (const char *[]){"sh", "-c", script, NULL},
+                    .timeout_ms = timeout_ms});
+}
+
 int test_run_simple(const char *const *argv, char **out, char **err) {
   test_cmd_t c = {0};
   int st = -1;
