@@ -32,6 +32,7 @@
 typedef struct {
   int pid;
   int port;
+  char port_s[16]; /* port as text, for the clients' command lines */
   char log[600];
 } es_t;
 
@@ -88,6 +89,7 @@ static void es_start(es_t *e, const char *extra1, const char *extra2) {
     usleep(10000);
   }
   ASSERT_GT(e->port, 0);
+  snprintf(e->port_s, sizeof(e->port_s), "%d", e->port);
   /* known_hosts for OpenSSH: both host keys under [127.0.0.1]:PORT. */
   {
     char kh[4096], *ed = test_read_file(test_path("hostkey.pub"), NULL),
@@ -372,9 +374,8 @@ static const es_t *g_es;
 
 static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
                      char **err) {
-  static char port[16], fp[128];
+  static char fp[128];
 
-  snprintf(port, sizeof(port), "%d", e->port);
   if (fp[0] == '\0') {
     /* The host key's SHA256 fingerprint, as ssh-keygen -l prints it. */
     const char *kg[] = {"ssh-keygen", "-lf", test_path("hostkey.pub"), NULL};
@@ -383,9 +384,9 @@ static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
     ASSERT(sscanf(o, "%*d %127s", fp) == 1);
     free(o);
   }
-  return run_client((const char *[]){"plink", "-batch", "-P", port, "-hostkey",
-                                     fp, "-i", test_path("id.ppk"), "-l", USER,
-                                     "127.0.0.1", cmd, NULL},
+  return run_client((const char *[]){"plink", "-batch", "-P", e->port_s,
+                                     "-hostkey", fp, "-i", test_path("id.ppk"),
+                                     "-l", USER, "127.0.0.1", cmd, NULL},
                     in, out, err, NULL);
 }
 
@@ -409,12 +410,11 @@ TEST_IMPL_T(server_interop_plink, 120) {
 
 static int run_dbclient(const es_t *e, const char *cmd, const char *in,
                         char **out, char **err) {
-  static char port[16], home[700];
+  static char home[700];
 
-  snprintf(port, sizeof(port), "%d", e->port);
   snprintf(home, sizeof(home), "HOME=%s", test_path("dbhome"));
   /* -y: accept and remember the host key (in our HOME). */
-  return run_client((const char *[]){"dbclient", "-y", "-p", port, "-i",
+  return run_client((const char *[]){"dbclient", "-y", "-p", e->port_s, "-i",
                                      test_path("id.db"), USER "@127.0.0.1", cmd,
                                      NULL},
                     in, out, err, (const char *[]){home, NULL});
@@ -462,11 +462,8 @@ static int run_paramiko(const es_t *e, const char *cmd, const char *in,
       "st = o.channel.recv_exit_status()\n"
       "c.close()\n"
       "sys.exit(st)\n";
-  static char port[16];
-
-  snprintf(port, sizeof(port), "%d", e->port);
-  return run_client((const char *[]){"/usr/bin/python3", "-c", script, port,
-                                     test_path("id"), cmd, NULL},
+  return run_client((const char *[]){"/usr/bin/python3", "-c", script,
+                                     e->port_s, test_path("id"), cmd, NULL},
                     in, out, err, NULL);
 }
 
@@ -492,11 +489,10 @@ TEST_IMPL_T(server_interop_paramiko, 120) {
 
 static int run_libssh2(const es_t *e, const char *cmd, const char *in,
                        char **out, char **err) {
-  static char port[16], tool[600];
+  static char tool[600];
 
-  snprintf(port, sizeof(port), "%d", e->port);
   snprintf(tool, sizeof(tool), "%s/tests/tools/ssh2-client", test_build_dir());
-  return run_client((const char *[]){tool, "127.0.0.1", port, USER,
+  return run_client((const char *[]){tool, "127.0.0.1", e->port_s, USER,
                                      test_path("id"), cmd,
                                      in ? "--stdin" : NULL, NULL},
                     in, out, err, NULL);
