@@ -705,14 +705,28 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
   }
 }
 
+/* Append CHANNEL_OPEN of type with the client's channel id, window and
+ * maximum packet size (type-specific fields may follow). */
+static void put_channel_open(sshmux__buf_t *b, const char *type, uint32_t id,
+                             uint32_t window, uint32_t maxpkt) {
+  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_CHANNEL_OPEN));
+  ASSERT_OK(sshmux__buf_put_cstring(b, type));
+  ASSERT_OK(sshmux__buf_put_u32(b, id));
+  ASSERT_OK(sshmux__buf_put_u32(b, window));
+  ASSERT_OK(sshmux__buf_put_u32(b, maxpkt));
+}
+
+/* Append GLOBAL_REQUEST name with want_reply (request fields may follow). */
+static void put_global(sshmux__buf_t *b, const char *name, int want_reply) {
+  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_GLOBAL_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(b, name));
+  ASSERT_OK(sshmux__buf_put_bool(b, want_reply));
+}
+
 static void open_session(th_t *t, uint32_t window, uint32_t maxpkt) {
   sshmux__buf_t b;
   sshmux__buf_init(&b, 256);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "session"));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 5)); /* client's id */
-  ASSERT_OK(sshmux__buf_put_u32(&b, window));
-  ASSERT_OK(sshmux__buf_put_u32(&b, maxpkt));
+  put_channel_open(&b, "session", 5, window, maxpkt); /* client's id 5 */
   th_send(t, b.data, b.len);
   sshmux__buf_free(&b);
 }
@@ -936,21 +950,13 @@ TEST_IMPL(server_channel_limits) {
    * reaches the embedder with its fields (which refuses it here). */
   th_init(&t, &cbs, 1, "u");
   sshmux__buf_init(&b, 512);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "x11"));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
+  put_channel_open(&b, "x11", 1, 1000, 1000);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), SSH_MSG_CHANNEL_OPEN_FAILURE);
   ASSERT_EQ(msg_u32(&t), 1);
   ASSERT_EQ(msg_u32(&t), SSHMUX_OPEN_UNKNOWN_CHANNEL_TYPE);
   sshmux__buf_reset(&b);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "direct-tcpip"));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 2));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
+  put_channel_open(&b, "direct-tcpip", 2, 1000, 1000);
   ASSERT_OK(sshmux__buf_put_cstring(&b, "example.org"));
   ASSERT_OK(sshmux__buf_put_u32(&b, 80));
   ASSERT_OK(sshmux__buf_put_cstring(&b, "127.0.0.1"));
@@ -968,15 +974,11 @@ TEST_IMPL(server_channel_limits) {
 
   th_init(&t, &cbs, 1, "u");
   sshmux__buf_init(&b, 512);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "keepalive@openssh.com"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  put_global(&b, "keepalive@openssh.com", 1);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), SSH_MSG_REQUEST_FAILURE);
   sshmux__buf_reset(&b);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "no-more-sessions@openssh.com"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 0));
+  put_global(&b, "no-more-sessions@openssh.com", 0);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), -1);
   g_ch = NULL;
@@ -1010,18 +1012,14 @@ TEST_IMPL(server_global_requests_ordered) {
   g_nreqs = 0;
   th_init(&t, &cbs, 1, "u");
   sshmux__buf_init(&b, 512);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "tcpip-forward"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  put_global(&b, "tcpip-forward", 1);
   ASSERT_OK(sshmux__buf_put_cstring(&b, "localhost"));
   ASSERT_OK(sshmux__buf_put_u32(&b, 0));
   th_send(&t, b.data, b.len);
   ASSERT_EQ(g_nreqs, 1);
   /* A keepalive behind it waits for it. */
   sshmux__buf_reset(&b);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "keepalive@openssh.com"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  put_global(&b, "keepalive@openssh.com", 1);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), -1);
   sshmux_server_request_reply_port(g_reqs[0], 4242);
