@@ -118,11 +118,21 @@ static void same_tree(const char *a, const char *b) {
   free(out);
 }
 
+/* Run argv: it must exit 0 (its output shown if not). */
+static void run_ok(const char *const *argv) {
+  char *out = NULL, *err = NULL;
+  int st = test_run_simple(argv, &out, &err);
+
+  if (st != 0)
+    fprintf(stderr, "%s: %s\n%s\n", argv[0], out ? out : "", err ? err : "");
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+}
+
 TEST_IMPL_T(relay_jump_sftp_scp, 90) {
   jenv_t e;
   char batch[4096], dst[1024], src[512];
-  char *out = NULL, *err = NULL;
-  int st;
 
   REQUIRE_NETNS();
   TEST_REQUIRE_PROGRAM("sftp");
@@ -136,14 +146,8 @@ TEST_IMPL_T(relay_jump_sftp_scp, 90) {
            test_path("sftp.remote"), test_path("sftp.remote"),
            test_path("sftp.back"), test_path("sftp.remote"));
   ASSERT_EQ(test_write_file(test_path("batch"), batch, 0600), 0);
-  st = test_run_simple((const char *[]){"sftp", "-F", e.h.cfg, "-b",
-                                        test_path("batch"), "t", NULL},
-                       &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+  run_ok((const char *[]){"sftp", "-F", e.h.cfg, "-b", test_path("batch"), "t",
+                          NULL});
   {
     char a[65], b[65];
     snprintf(dst, sizeof(dst), "%s/a/b/bin", src);
@@ -154,22 +158,12 @@ TEST_IMPL_T(relay_jump_sftp_scp, 90) {
 
   /* scp -r over the sftp protocol, then the legacy scp protocol (-O). */
   snprintf(dst, sizeof(dst), "t:%s", test_path("scp1"));
-  st = test_run_simple(
-      (const char *[]){"scp", "-F", e.h.cfg, "-q", "-p", "-r", src, dst, NULL},
-      NULL, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n", err);
-  ASSERT_EQ(st, 0);
-  free(err);
+  run_ok(
+      (const char *[]){"scp", "-F", e.h.cfg, "-q", "-p", "-r", src, dst, NULL});
   same_tree(src, test_path("scp1"));
   snprintf(dst, sizeof(dst), "t:%s", test_path("scp1"));
-  st = test_run_simple((const char *[]){"scp", "-F", e.h.cfg, "-O", "-q", "-r",
-                                        dst, test_path("scp2"), NULL},
-                       NULL, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n", err);
-  ASSERT_EQ(st, 0);
-  free(err);
+  run_ok((const char *[]){"scp", "-F", e.h.cfg, "-O", "-q", "-r", dst,
+                          test_path("scp2"), NULL});
   same_tree(src, test_path("scp2"));
   jteardown(&e);
   return 0;
@@ -203,6 +197,16 @@ static char *curl(const char *const *argv) {
     return NULL;
   }
   return out;
+}
+
+/* curl url through the SOCKS proxy (host:port, names resolved there): the
+ * body must be want. */
+static void socks_get(const char *proxy, const char *url, const char *want) {
+  char *out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
+                                    "--socks5-hostname", proxy, url, NULL});
+
+  ASSERT_STR_EQ(out, want);
+  free(out);
 }
 
 /* ssh -N FLAG SPEC t in the background (log in the test dir), once its
@@ -247,11 +251,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   snprintf(dyn, sizeof(dyn), "%d", dport);
   spid = spawn_forward(&e, "-D", dyn, "ssh-D.log", dport);
   snprintf(proxy, sizeof(proxy), "127.0.0.1:%d", dport);
-  out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
-                              "--socks5-hostname", proxy,
-                              "http://localhost:8765/hello.txt", NULL});
-  ASSERT_STR_EQ(out, "hello from T\n");
-  free(out);
+  socks_get(proxy, "http://localhost:8765/hello.txt", "hello from T\n");
   /* Lateral movement: T's own non-loopback address is not in the
    * default allowlist. */
   snprintf(url, sizeof(url), "http://%s:8765/hello.txt", e.topo.j_t_addr);
@@ -281,7 +281,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
 TEST_IMPL_T(relay_jump_vscode_style, 90) {
   jenv_t e;
   int hpid, spid, dport = test_free_port();
-  char script[1024], cmd[2048], proxy[64], *out, www[700];
+  char script[1024], cmd[2048], proxy[64], www[700];
   uint64_t end;
 
   REQUIRE_NETNS();
@@ -311,11 +311,7 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   }
   ASSERT_EQ(test_wait_port(dport, 0, 15000), 0);
   snprintf(proxy, sizeof(proxy), "127.0.0.1:%d", dport);
-  out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
-                              "--socks5-hostname", proxy,
-                              "http://127.0.0.1:8766/x", NULL});
-  ASSERT_STR_EQ(out, "vscode-ok\n");
-  free(out);
+  socks_get(proxy, "http://127.0.0.1:8766/x", "vscode-ok\n");
   ASSERT_EQ(test_write_file(test_path("stop"), "", 0600), 0);
   end = test_now_ms() + 45000;
   for (;;) {
