@@ -97,17 +97,15 @@ void dtest_setenv_isolated(void) {
 }
 
 void dtest_fake_systemctl(void) {
-  char script[4096];
-
   mkdir(test_path("bin"), 0700);
-  snprintf(script, sizeof(script),
-           "#!/bin/sh\n"
-           "echo \"$*\" >> '%s'\n"
-           "if [ \"$2\" = daemon-reload ] && [ -n \"$FAKE_SLEEP\" ]; then\n"
-           "  echo $$ > '%s'\n"
-           "  exec /bin/sleep 30\n"
-           "fi\n"
-           "exit 0\n",
-           test_path("calls"), test_path("sleep.pid"));
-  ASSERT_EQ(test_write_file(test_path("bin/systemctl"), script, 0700), 0);
+  test_write_fmt(
+      test_path("bin/systemctl"), 0700,
+      "#!/bin/sh\n"
+      "echo \"$*\" >> '%s'\n"
+      "if [ \"$2\" = daemon-reload ] && [ -n \"$FAKE_SLEEP\" ]; then\n"
+      "  echo $$ > '%s'\n"
+      "  exec /bin/sleep 30\n"
+      "fi\n"
+      "exit 0\n",
+      test_path("calls"), test_path("sleep.pid"));
 }

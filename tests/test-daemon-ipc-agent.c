@@ -47,10 +47,9 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   ipct_routes(routes);
   /* A fake notify-send first on the daemon's PATH. */
   ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
-  snprintf(cmd, sizeof(cmd),
-           "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\necho >> '%s'\n",
-           test_path("notify.calls"), test_path("notify.calls"));
-  ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
+  test_write_fmt(test_path("bin/notify-send"), 0700,
+                 "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\necho >> '%s'\n",
+                 test_path("notify.calls"), test_path("notify.calls"));
   snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
   ASSERT_EQ(setenv("PATH", path, 1), 0);
   pid = ipct_start();

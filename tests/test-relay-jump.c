@@ -281,7 +281,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
 TEST_IMPL_T(relay_jump_vscode_style, 90) {
   jenv_t e;
   int hpid, spid, dport = test_free_port();
-  char script[1024], cmd[2048], proxy[64], www[700];
+  char cmd[2048], proxy[64], www[700];
   uint64_t end;
 
   REQUIRE_NETNS();
@@ -292,13 +292,12 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   ASSERT_EQ(test_write_file(test_path("www2/x"), "vscode-ok\n", 0644), 0);
   jsetup(&e);
   hpid = http_server(&e, 8766, www);
-  snprintf(script, sizeof(script),
-           "echo \"listeningOn==8766==\"\n"
-           "echo started > %s\n"
-           "while [ ! -f %s ]; do sleep 0.1; done\n"
-           "echo \"exitCode==0==\"\n",
-           test_path("started"), test_path("stop"));
-  ASSERT_EQ(test_write_file(test_path("script.sh"), script, 0600), 0);
+  test_write_fmt(test_path("script.sh"), 0600,
+                 "echo \"listeningOn==8766==\"\n"
+                 "echo started > %s\n"
+                 "while [ ! -f %s ]; do sleep 0.1; done\n"
+                 "echo \"exitCode==0==\"\n",
+                 test_path("started"), test_path("stop"));
   snprintf(cmd, sizeof(cmd),
            "ssh -F %s -T -D %d -o ControlMaster=no t bash < %s > %s", e.h.cfg,
            dport, test_path("script.sh"), test_path("vs.out"));

@@ -332,15 +332,15 @@ TEST_IMPL(relay_streamlocal_policy) {
 TEST_IMPL(relay_session_notification) {
   test_sshd s;
   rh_t h;
-  char path[2048], cmd[1024];
+  char path[2048];
   char *calls, *log;
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
   ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
-  snprintf(cmd, sizeof(cmd), "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\n",
-           test_path("notify.calls"));
-  ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
+  test_write_fmt(test_path("bin/notify-send"), 0700,
+                 "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\n",
+                 test_path("notify.calls"));
   snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
   ASSERT_EQ(setenv("PATH", path, 1), 0);
   ASSERT_OK(test_sshd_start(&s, NULL));

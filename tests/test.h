@@ -173,6 +173,10 @@ void test_kill(int pid);
 
 /* Read a whole file into a fresh NUL-terminated buffer (NULL on error). */
 char *test_read_file(const char *path, size_t *len);
+/* Write the printf-formatted text to path with mode; fails the test on
+ * error. */
+void test_write_fmt(const char *path, int mode, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* How many times needle occurs in the file at path (0 if unreadable). */
 int test_count_in_file(const char *path, const char *needle);
 /* Write a file with the given mode; returns 0 or -1. */

@@ -138,6 +138,19 @@ char *test_read_file(const char *path, size_t *len) {
   return buf;
 }
 
+void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
+  char *text = NULL;
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vasprintf(&text, fmt, ap);
+  va_end(ap);
+  if (n < 0 || test_write_file(path, text, mode) != 0)
+    test_fail(__FILE__, __LINE__, "cannot write %s", path);
+  free(text);
+}
+
 int test_count_in_file(const char *path, const char *needle) {
   char *text = test_read_file(path, NULL);
   int n = 0;
