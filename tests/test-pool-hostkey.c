@@ -57,12 +57,15 @@ static void start(ph_t *h, const char *kh) {
   ph_options(&h->o, kh);
 }
 
-/* Write kh as one line "[marker ][addr]:port KEY" for s, KEY the public
- * half of a new ed25519 pair at key. */
-static void write_kh_new_key(const char *kh, const char *marker,
-                             const char *key, const test_sshd *s) {
+/* start(h, kh), with kh one line "[marker][addr]:port KEY", KEY the
+ * public half of a new ed25519 pair at key (not the sshd's); then the
+ * pool. */
+static void start_other_key(ph_t *h, const char *kh, const char *marker,
+                            const char *key) {
+  const test_sshd *s = &h->s;
   char line[1200], *pub;
 
+  start(h, kh);
   ASSERT_OK(test_keygen("ed25519", key, NULL));
   snprintf(line, sizeof(line), "%s.pub", key);
   pub = test_read_file(line, NULL);
@@ -70,6 +73,7 @@ static void write_kh_new_key(const char *kh, const char *marker,
   snprintf(line, sizeof(line), "%s[%s]:%d %s", marker, s->addr, s->port, pub);
   free(pub);
   ASSERT_OK(test_write_file(kh, line, 0600));
+  ph_init(h, &h->o);
 }
 
 TEST_IMPL_T(pool_hostkey_unknown_prompt, 60) {
@@ -158,9 +162,7 @@ TEST_IMPL_T(pool_hostkey_changed_refused, 60) {
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  start(&h, kh);
-  write_kh_new_key(kh, "", test_path("other_key"), &h.s);
-  ph_init(&h, &h.o);
+  start_other_key(&h, kh, "", test_path("other_key"));
   ph_prompts(&h, decide_hostkey, "yes"); /* would accept if (wrongly) asked */
   h.t.accept_new_hostkey = 1;            /* never overrides a changed key */
   ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_EHOSTKEY_CHANGED);
@@ -222,9 +224,7 @@ TEST_IMPL_T(pool_hostkey_cert_authority_needs_confirmation, 60) {
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  start(&h, kh);
-  write_kh_new_key(kh, "@cert-authority ", test_path("ca_key"), &h.s);
-  ph_init(&h, &h.o);
+  start_other_key(&h, kh, "@cert-authority ", test_path("ca_key"));
   h.t.accept_new_hostkey = 1; /* not honoured while a CA line names the host */
   ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_ENOPROMPTER);
   ph_prompts(&h, decide_hostkey, "yes");
