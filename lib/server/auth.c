@@ -447,7 +447,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   }
   SSHMUX__LOG_INFO("server: %s:%d accepted \"%s\" with %s", conn->peer,
                    conn->peer_port, shown, fp);
-  sshmux__conn_authed(conn);
+  conn->srv->ops->authed(conn);
   return 0;
 malformed:
   sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,

@@ -26,6 +26,8 @@
 static void conn_finish(sshmux_server_conn_t *conn);
 static void server_maybe_done(sshmux_server_t *srv);
 
+static const sshmux__srv_ops_t srv_ops;
+
 /* ---- server object ---- */
 
 static void on_idle(uv_idle_t *h);
@@ -54,6 +56,7 @@ int sshmux_server_new(uv_loop_t *loop, const sshmux_server_cbs_t *cbs,
     return r;
   }
   srv->idle.data = srv;
+  srv->ops = &srv_ops;
   srv->handles_open = 1;
   *out = srv;
   return 0;
@@ -166,20 +169,6 @@ static void conn_release(sshmux_server_conn_t *conn) {
   server_maybe_done(srv);
 }
 
-size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn) {
-  return conn->wbuf[0].len + conn->wbuf[1].len;
-}
-
-void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn) {
-  sshmux_server_t *srv = conn->srv;
-
-  if (conn->mem && srv->closing)
-    return;
-  if (!uv_is_active((uv_handle_t *)&srv->idle) &&
-      !uv_is_closing((uv_handle_t *)&srv->idle))
-    uv_idle_start(&srv->idle, on_idle);
-}
-
 static void on_write(uv_write_t *req, int status);
 
 void sshmux__conn_flush(sshmux_server_conn_t *conn) {
@@ -260,31 +249,6 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 /* ---- lifecycle ---- */
-
-void sshmux__conn_ref(sshmux_server_conn_t *conn) {
-  conn->refs++;
-}
-
-void sshmux__conn_unref(sshmux_server_conn_t *conn) {
-  if (--conn->refs == 0 && conn->closing && !conn->freed)
-    conn_finish(conn);
-}
-
-void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason,
-                       const char *msg) {
-  if (conn->closing)
-    return;
-  if (reason > 0) {
-    SSHMUX__LOG_INFO("server: %s:%d: %s", conn->peer, conn->peer_port, msg);
-    sshmux__transport_disconnect(conn, (uint32_t)reason, msg);
-  } else if (msg != NULL) {
-    SSHMUX__LOG_INFO("server: %s:%d: %s", conn->peer, conn->peer_port, msg);
-  }
-  conn->closing = 1;
-  conn->state = SSHMUX__CONN_CLOSING;
-  if (conn->refs == 0)
-    conn_finish(conn);
-}
 
 static void on_handle_closed(uv_handle_t *h) {
   sshmux_server_conn_t *conn = h->data;
@@ -673,3 +637,17 @@ void sshmux__conn_free_mem(sshmux_server_conn_t *conn) {
     conn_finish(conn);
   conn_release(conn);
 }
+
+/* ---- the calls up the stack (server-int.h) ---- */
+
+static const sshmux__srv_ops_t srv_ops = {
+    on_idle,
+    conn_finish,
+    sshmux__transport_disconnect,
+    sshmux__auth_service_request,
+    sshmux__auth_request,
+    sshmux__chan_dispatch,
+    sshmux__global_request,
+    sshmux__chan_reap,
+    sshmux__conn_authed,
+};
