@@ -104,7 +104,8 @@ static void chan_maybe_free(sshmux__rchan_t *rc) {
     return;
   sshmux__list_remove(&rc->link);
   r->nchans--;
-  sshmux__relay_menu_free(rc);
+  if (rc->front != NULL)
+    rc->front->free(rc);
   sshmux__free(rc);
   sshmux__relay_maybe_closed(r);
 }
@@ -243,7 +244,7 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
     }
     rc->down_accepted = 1;
   } else {
-    sshmux__relay_menu_connected(rc); /* a route picked from the menu */
+    rc->front->connected(rc); /* a route picked from the menu */
   }
   if (rc->relay->opts.session_cb != NULL && rc->down != NULL)
     rc->relay->opts.session_cb(
@@ -295,8 +296,8 @@ static void down_data(sshmux_server_channel_t *ch, int stream, const char *buf,
   sshmux__rchan_t *rc = sshmux_server_channel_get_data(ch);
   int w;
 
-  if (rc->menu != NULL && !rc->up_open) {
-    sshmux__relay_menu_input(rc, buf, len);
+  if (rc->front != NULL && !rc->up_open) {
+    rc->front->input(rc, buf, len);
     return;
   }
   if (stream != SSHMUX_STREAM_STDOUT || rc->up == NULL || rc->up_closing ||
@@ -316,7 +317,7 @@ static void down_eof(sshmux_server_channel_t *ch) {
 
   if (rc->up != NULL && rc->up_open && !rc->up_closing)
     (void)sshmux_upchan_send_eof(rc->up);
-  else if (rc->menu != NULL)
+  else if (rc->front != NULL)
     sshmux__relay_finish(rc, 0);
 }
 
@@ -409,8 +410,8 @@ static void down_request(sshmux_server_conn_t *conn,
    * it first and answers last. */
   (void)conn;
   if (strcmp(t, "window-change") == 0) {
-    if (rc->menu != NULL && !rc->up_open)
-      (void)sshmux__relay_menu_request(rc, info);
+    if (rc->front != NULL && !rc->up_open)
+      (void)rc->front->request(rc, info);
     else if (rc->up != NULL && rc->up_open && !rc->up_closing)
       (void)sshmux_upchan_window_change(rc->up, info->cols, info->rows,
                                         info->width_px, info->height_px, NULL,
@@ -445,9 +446,9 @@ static void down_request(sshmux_server_conn_t *conn,
   if (strcmp(t, "shell") == 0 || strcmp(t, "exec") == 0 ||
       strcmp(t, "subsystem") == 0)
     rc->started = 1;
-  if (rc->menu != NULL && !rc->up_open) {
+  if (rc->front != NULL && !rc->up_open) {
     /* info is only valid until the reply; the channel ends after it. */
-    int end = sshmux__relay_menu_request(rc, info);
+    int end = rc->front->request(rc, info);
     sshmux_server_request_reply(req, 1);
     if (end >= 0)
       sshmux__relay_finish(rc, end);
