@@ -498,6 +498,7 @@ static int recv_msg_channel_open(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
   sshmux__buf_init(&ch->out[0], SSHMUX__BUF_MAX_STRING * 64);
   sshmux__buf_init(&ch->out[1], SSHMUX__BUF_MAX_STRING * 64);
   sshmux__buf_init(&ch->held, SSHMUX__SRV_CHAN_WINDOW + 65536);
+  sshmux__buf_set_secret(&ch->held); /* decrypted client input */
   ch->info_strs[0] = type;
   ch->info.type_name = type;
   if (strcmp(type, "session") == 0) {

@@ -136,6 +136,11 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
   sshmux__buf_init(&conn->wbuf[0], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->wbuf[1], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->rbuf, SSHMUX__SRV_IN_PACKET_MAX + 2u * 65536u);
+  /* Input is decrypted in place: a password the client tries (never
+   * offered, but sent anyway by some clients) and whatever the user types
+   * into a session pass through here, so it is wiped like OpenSSH's
+   * sshbuf. */
+  sshmux__buf_set_secret(&conn->rbuf);
   sshmux__buf_init(&conn->deferred, 4u * 1024u * 1024u);
   conn->next = srv->conns;
   if (srv->conns)
@@ -162,7 +167,8 @@ static void conn_release(sshmux_server_conn_t *conn) {
   sshmux__buf_free(&conn->wbuf[1]);
   sshmux__buf_free(&conn->rbuf);
   sshmux__free(conn->user);
-  sshmux__free(conn);
+  /* The struct holds the session id (the first exchange hash). */
+  sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);
 }
 
