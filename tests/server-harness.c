@@ -153,6 +153,45 @@ int th_closed(th_t *t) {
   return t->conn->closing;
 }
 
+uint32_t th_u32(th_t *t) {
+  uint32_t v;
+  ASSERT_OK(sshmux__buf_get_u32(&t->msg, &v));
+  return v;
+}
+
+void th_channel_open(th_t *t, uint32_t sender, uint32_t window,
+                     uint32_t maxpkt) {
+  sshmux__buf_t b;
+  sshmux__buf_init(&b, 256);
+  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, "session"));
+  ASSERT_OK(sshmux__buf_put_u32(&b, sender));
+  ASSERT_OK(sshmux__buf_put_u32(&b, window));
+  ASSERT_OK(sshmux__buf_put_u32(&b, maxpkt));
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+}
+
+void th_channel_data(th_t *t, uint32_t id, uint32_t ext, const void *d,
+                     size_t n) {
+  sshmux__buf_t b;
+  uint8_t *p;
+  sshmux__buf_init(&b, n + 64);
+  ASSERT_OK(sshmux__buf_put_u8(&b, ext ? SSH_MSG_CHANNEL_EXTENDED_DATA
+                                       : SSH_MSG_CHANNEL_DATA));
+  ASSERT_OK(sshmux__buf_put_u32(&b, id));
+  if (ext)
+    ASSERT_OK(sshmux__buf_put_u32(&b, ext));
+  ASSERT_OK(sshmux__buf_put_u32(&b, (uint32_t)n));
+  ASSERT_OK(sshmux__buf_put_space(&b, n, &p));
+  if (d != NULL)
+    memcpy(p, d, n);
+  else
+    memset(p, 0, n);
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+}
+
 void th_send_ident(th_t *t) {
   static const char id[] = "SSH-2.0-harness\r\n";
   th_send_raw(t, id, sizeof(id) - 1);

@@ -59,6 +59,15 @@ int th_next(th_t *t);
 void th_expect(th_t *t, int type);
 /* 1 when the connection is closing. */
 int th_closed(th_t *t);
+/* The next u32 of the last message (fails the test if there is none). */
+uint32_t th_u32(th_t *t);
+/* CHANNEL_OPEN "session" from client channel `sender`. */
+void th_channel_open(th_t *t, uint32_t sender, uint32_t window,
+                     uint32_t maxpkt);
+/* CHANNEL_DATA (ext 0) or EXTENDED_DATA of type `ext` to channel id:
+ * n bytes of d, or of zeros when d is NULL. */
+void th_channel_data(th_t *t, uint32_t id, uint32_t ext, const void *d,
+                     size_t n);
 /* Send our identification line ("SSH-2.0-harness"). */
 void th_send_ident(th_t *t);
 /* A whole curve25519-sha256 key exchange as the client, first or re-key

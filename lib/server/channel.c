@@ -602,6 +602,16 @@ static int recv_msg_channel_data(sshmux_server_conn_t *conn,
     return fail_proto(conn, "malformed CHANNEL_DATA");
   if (ch->eof_recv)
     return fail_proto(conn, "channel data after EOF");
+  if (n > SSHMUX__SRV_CHAN_MAXPKT) {
+    /* Above the max packet we advertised: not taken as data, and not
+     * counted against the window either (OpenSSH's channel_input_data
+     * does the same); the peer is told nothing, the log is. */
+    SSHMUX__LOG_INFO("server: %s:%d channel %u: %zu bytes of data, bigger "
+                     "than the max packet %u: dropped",
+                     conn->peer, conn->peer_port, ch->local_id, n,
+                     SSHMUX__SRV_CHAN_MAXPKT);
+    return 0;
+  }
   if (n > ch->rwin)
     return fail_proto(conn, "channel window exceeded");
   ch->rwin -= (uint32_t)n;
