@@ -49,6 +49,7 @@ int sshmux_server_new(uv_loop_t *loop, const sshmux_server_cbs_t *cbs,
   srv->max_auth_tries = 20;
   srv->rekey_bytes = (uint64_t)1 << 30;
   srv->rekey_seconds = 3600;
+  sshmux_server_options_init(&srv->opts);
   if ((r = uv_idle_init(loop, &srv->idle)) != 0) {
     sshmux__free(srv);
     return r;
@@ -94,6 +95,22 @@ int sshmux_server_set_authorized_keys(sshmux_server_t *srv, const char *path) {
   sshmux__free(srv->authorized_keys);
   srv->authorized_keys = copy;
   sshmux__authkeys_drop(srv);
+  return 0;
+}
+
+void sshmux_server_options_init(sshmux_server_options_t *o) {
+  if (o == NULL)
+    return;
+  memset(o, 0, sizeof(*o));
+  o->conn_memory_max = SSHMUX__SRV_CONN_MEMORY_DEFAULT;
+}
+
+int sshmux_server_set_options(sshmux_server_t *srv,
+                              const sshmux_server_options_t *o) {
+  if (srv == NULL || o == NULL ||
+      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN)
+    return SSHMUX_EINVAL;
+  srv->opts = *o;
   return 0;
 }
 
