@@ -182,6 +182,7 @@ static int sign_ecdsa(const sshmux__hostkey_t *hk, const uint8_t *data,
   if (r == 0)
     r = sshmux__buf_put_mpint(inner, sb, sizeof(sb));
 out:
+  sshmux__wipe(hash, sizeof(hash)); /* a digest of H, the session id */
   mbedtls_mpi_free(&d);
   mbedtls_mpi_free(&rr);
   mbedtls_mpi_free(&ss);

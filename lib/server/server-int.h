@@ -36,6 +36,10 @@
 #define SSHMUX__SRV_IN_PACKET_MAX (256u * 1024u) /* packet_length accepted */
 #define SSHMUX__SRV_OUT_PAYLOAD_MAX 32768u /* payload bytes per packet sent */
 #define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
+/* The smallest window a channel is opened with when the connection's
+ * memory budget runs short (below it the open is refused). */
+#define SSHMUX__SRV_CHAN_WINDOW_MIN (64u * 1024u)
+#define SSHMUX__SRV_CONN_MEMORY_DEFAULT (256u * 1024u * 1024u)
 #define SSHMUX__SRV_CHAN_MAXPKT 32768u
 #define SSHMUX__SRV_MAX_CHANNELS 1024u
 #define SSHMUX__SRV_OUT_HIGH (256u * 1024u)  /* stop draining channels above */
@@ -135,17 +139,19 @@ struct sshmux_server_channel_s {
   char *info_strs[4];
   sshmux_server_channel_cbs_t cbs;
   void *data;
-  /* receive side: what the client may still send before our next adjust,
-   * and what was delivered since the last adjust */
-  uint32_t rwin, rconsumed;
+  /* receive side: the window we gave (<= SSHMUX__SRV_CHAN_WINDOW, reserved
+   * from the connection's budget), what the client may still send before
+   * our next adjust, and what was delivered since the last adjust */
+  uint32_t win_max, rwin, rconsumed;
   /* send side: the client's window (never above 2^32-1) and max packet */
   uint64_t twin;
   uint32_t tmax;
   /* queued output: stdout and stderr, each a buffer consumed from pos */
   sshmux__buf_t out[2];
   size_t high_water;
-  /* held input while paused: records [u8 stream][u32 len][bytes] */
-  sshmux__buf_t held;
+  /* held input while paused, per stream (stdout, stderr): only the bytes,
+   * so together never more than win_max */
+  sshmux__buf_t held[2];
   sshmux__reqq_t reqs;
   char *exit_sig_name, *exit_sig_msg;
   uint32_t exit_code;
@@ -233,6 +239,7 @@ struct sshmux_server_conn_s {
   sshmux_server_channel_t **chans;
   uint32_t nchans; /* slots in chans */
   uint32_t live_chans;
+  size_t win_reserved; /* sum of win_max of the channels in chans */
   sshmux__reqq_t greqs;
   sshmux_server_channel_t *ready_head, *ready_tail;
   sshmux_server_channel_t *dead;
@@ -280,6 +287,7 @@ struct sshmux_server_s {
   uint64_t login_grace_ms;
   unsigned max_auth_tries;
   uint64_t rekey_bytes, rekey_seconds;
+  sshmux_server_options_t opts; /* sshmux_server_set_options */
   uv_tcp_t *listener; /* own allocation: a failed one closes while retried */
   uv_idle_t idle;     /* flushes connections marked dirty */
   int listening;      /* listener bound and listening */

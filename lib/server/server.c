@@ -51,6 +51,7 @@ int sshmux_server_new(uv_loop_t *loop, const sshmux_server_cbs_t *cbs,
   srv->max_auth_tries = 20;
   srv->rekey_bytes = (uint64_t)1 << 30;
   srv->rekey_seconds = 3600;
+  sshmux_server_options_init(&srv->opts);
   if ((r = uv_idle_init(loop, &srv->idle)) != 0) {
     sshmux__free(srv);
     return r;
@@ -100,6 +101,22 @@ int sshmux_server_set_authorized_keys(sshmux_server_t *srv, const char *path) {
   return 0;
 }
 
+void sshmux_server_options_init(sshmux_server_options_t *o) {
+  if (o == NULL)
+    return;
+  memset(o, 0, sizeof(*o));
+  o->conn_memory_max = SSHMUX__SRV_CONN_MEMORY_DEFAULT;
+}
+
+int sshmux_server_set_options(sshmux_server_t *srv,
+                              const sshmux_server_options_t *o) {
+  if (srv == NULL || o == NULL ||
+      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN)
+    return SSHMUX_EINVAL;
+  srv->opts = *o;
+  return 0;
+}
+
 void sshmux_server_set_login_grace(sshmux_server_t *srv, uint64_t ms) {
   srv->login_grace_ms = ms;
 }
@@ -139,6 +156,11 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
   sshmux__buf_init(&conn->wbuf[0], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->wbuf[1], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->rbuf, SSHMUX__SRV_IN_PACKET_MAX + 2u * 65536u);
+  /* Input is decrypted in place: a password the client tries (never
+   * offered, but sent anyway by some clients) and whatever the user types
+   * into a session pass through here, so it is wiped like OpenSSH's
+   * sshbuf. */
+  sshmux__buf_set_secret(&conn->rbuf);
   sshmux__buf_init(&conn->deferred, 4u * 1024u * 1024u);
   conn->next = srv->conns;
   if (srv->conns)
@@ -165,7 +187,8 @@ static void conn_release(sshmux_server_conn_t *conn) {
   sshmux__buf_free(&conn->wbuf[1]);
   sshmux__buf_free(&conn->rbuf);
   sshmux__free(conn->user);
-  sshmux__free(conn);
+  /* The struct holds the session id (the first exchange hash). */
+  sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);
 }
 

@@ -540,6 +540,7 @@ static int recv_msg_kex_ecdh_init(sshmux_server_conn_t *conn, const uint8_t *pl,
   sshmux__buf_set_secret(&k);
   sshmux__buf_init(&ks, 4096);
   sshmux__buf_init(&hb, SSHMUX__SRV_IN_PACKET_MAX + 16384);
+  sshmux__buf_set_secret(&hb); /* the exchange-hash input ends with K */
   sshmux__buf_init(&sig, 4096);
   if (hk == NULL) {
     r = SSHMUX_EINTERNAL;
