@@ -257,6 +257,36 @@ int parse_hop(const char *s, char user[64], char host[256], int *port) {
   return 0;
 }
 
+int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
+                   const char *arg, const char *identity, const char *jump,
+                   int line, const char *tag) {
+  char user[64], host[256], port[8], err[SSHMUX_ROUTES_ERR_MAX];
+  const char *kv[12];
+  size_t n = 0;
+  int p, rc;
+
+  if (parse_hop(arg, user, host, &p) != 0) {
+    fprintf(stderr, "%s: %s: expected user@host[:port]\n", tag, arg);
+    return -1;
+  }
+  snprintf(port, sizeof(port), "%d", p);
+  kv[n++] = "host", kv[n++] = host;
+  kv[n++] = "port", kv[n++] = port;
+  kv[n++] = "user", kv[n++] = user;
+  if (identity != NULL)
+    kv[n++] = "identity", kv[n++] = identity;
+  if (!is_jump) {
+    kv[n++] = jump != NULL ? "jump" : "direct";
+    kv[n++] = jump != NULL ? jump : "true";
+  }
+  kv[n] = NULL;
+  rc = is_jump ? sshmux_routes_add_jump(r, name, kv, line, err, sizeof(err))
+               : sshmux_routes_add_route(r, name, kv, line, err, sizeof(err));
+  if (rc != 0)
+    fprintf(stderr, "%s: %s\n", tag, err);
+  return rc == 0 ? 0 : -1;
+}
+
 const sshmux_target_t *route_targets(route_targets_t *c,
                                      const sshmux_route_t *route) {
   const sshmux_route_t *hops[SSHMUX_ROUTES_MAX_CHAIN];

@@ -39,6 +39,15 @@ void prompter_restore_tty(void);
  * options to ssh).  0, or -1 for anything else. */
 int parse_hop(const char *s, char user[64], char host[256], int *port);
 
+/* Add to r the hop name (a jump if is_jump, else a route) for "user@host
+ * [:port]", with identity (an absolute path, may be NULL); a route goes
+ * through the jump named jump, or directly when jump is NULL.  The keys of
+ * a routes file's section, checked by the same code (sshmux_routes_add_*):
+ * errors are printed as "TAG: ORIGIN:LINE: problem".  0 or -1. */
+int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
+                   const char *arg, const char *identity, const char *jump,
+                   int line, const char *tag);
+
 /* A route's chain (sshmux_route_chain) as the pool's targets: t[n - 1] is
  * the route, its .jump points at t[n - 2], and so on.  Holds pointers into
  * the routes object, which must outlive it. */

@@ -366,42 +366,6 @@ static int num_arg(const char *v, unsigned lo, unsigned hi, unsigned *out) {
   return 0;
 }
 
-/* The in-memory route (or with is_jump, the jump "via") for "user@host
- * [:port]": the same keys and checks as a routes file's section, so the
- * same mistakes get the same words.  line is the argument's index. */
-static int add_hop(const char *arg, const char *name, int is_jump, int line,
-                   const char *identity, const char *via) {
-  char user[64], host[256], port[8], err[SSHMUX_ROUTES_ERR_MAX];
-  const char *kv[12];
-  size_t n = 0;
-  int p, rc;
-
-  if (parse_hop(arg, user, host, &p) != 0) {
-    fprintf(stderr, "fleet-exec: %s: expected %suser@host[:port]\n", arg,
-            is_jump ? "" : "a route name or ");
-    return -1;
-  }
-  snprintf(port, sizeof(port), "%d", p);
-  kv[n++] = "host", kv[n++] = host;
-  kv[n++] = "user", kv[n++] = user;
-  kv[n++] = "port", kv[n++] = port;
-  if (identity != NULL)
-    kv[n++] = "identity", kv[n++] = identity;
-  if (!is_jump) {
-    kv[n++] = via != NULL ? "jump" : "direct";
-    kv[n++] = via != NULL ? "via" : "true";
-  }
-  kv[n] = NULL;
-  rc = is_jump
-           ? sshmux_routes_add_jump(F.adhoc, name, kv, line, err, sizeof(err))
-           : sshmux_routes_add_route(F.adhoc, name, kv, line, err, sizeof(err));
-  if (rc != 0) {
-    fprintf(stderr, "fleet-exec: %s\n", err);
-    return -1;
-  }
-  return 0;
-}
-
 int main(int argc, char **argv) {
   const char *routes_path = NULL, *via = NULL, *identity = NULL;
   const char *known_hosts[9] = {NULL};
@@ -499,7 +463,8 @@ int main(int argc, char **argv) {
     }
   }
   if ((rc = sshmux_routes_new(&F.adhoc, "command line", getenv("HOME"))) != 0 ||
-      (via != NULL && add_hop(via, "via", 1, 0, identity, NULL) != 0)) {
+      (via != NULL && routes_add_hop(F.adhoc, 1, "via", via, identity, NULL, 0,
+                                     "fleet-exec") != 0)) {
     if (rc != 0)
       fprintf(stderr, "fleet-exec: %s\n", sshmux_strerror(rc));
     return 1;
@@ -509,7 +474,9 @@ int main(int argc, char **argv) {
     if (strchr(ho->name, '@') != NULL) {
       char name[32];
       snprintf(name, sizeof(name), "host%zu", h);
-      if (add_hop(ho->name, name, 0, (int)h + 1, identity, via) != 0)
+      if (routes_add_hop(F.adhoc, 0, name, ho->name, identity,
+                         via != NULL ? "via" : NULL, (int)h + 1,
+                         "fleet-exec") != 0)
         return 1;
       ho->route = sshmux_routes_find(F.adhoc, name);
     } else if ((ho->route = sshmux_routes_find(F.routes, ho->name)) == NULL) {

@@ -14,9 +14,8 @@
  * to trust an unknown host key) are asked on this program's terminal
  * through the pool's prompt callbacks, while the loop keeps serving.
  *
- * The relay takes its upstream from a routes object, and routes only come
- * from a file (sshmux_routes_load), so the one route is written to a
- * private temporary file, loaded, and the file removed at once.
+ * The relay takes its upstream from a routes object, built here in memory
+ * (sshmux_routes_new): the route "remote" and, with --via, the jump "via".
  *
  * Everything runs on one libuv loop; SIGINT/SIGTERM close the relay, then
  * the pool, and the loop ends when nothing is left. */
@@ -42,54 +41,25 @@ static int stopping;
 
 /* ---- the route ---------------------------------------------------------- */
 
-/* Write the route "remote" (and the jump "via") to a private file, load
- * it, remove the file.  identity is an absolute path or NULL. */
+/* The route "remote" (through the jump "via" if given).  identity is an
+ * absolute path or NULL. */
 static int make_routes(const char *remote, const char *via,
                        const char *identity) {
-  char user[64], host[256], juser[64], jhost[256], ini[2048];
-  char dir[PATH_MAX], path[PATH_MAX + 16], err[SSHMUX_ROUTES_ERR_MAX];
-  const char *tmp = getenv("TMPDIR");
-  int port, jport = 0, n, rc;
+  int rc = sshmux_routes_new(&routes, "command line", getenv("HOME"));
 
-  if (parse_hop(remote, user, host, &port) != 0 ||
-      (via != NULL && parse_hop(via, juser, jhost, &jport) != 0)) {
-    fprintf(stderr, "mini-proxy: expected user@host[:port]\n");
+  if (rc != 0) {
+    fprintf(stderr, "mini-proxy: %s\n", sshmux_strerror(rc));
     return -1;
   }
-  if (identity != NULL && strpbrk(identity, "\r\n;#") != NULL) {
-    fprintf(stderr, "mini-proxy: unusable --identity path\n");
+  if ((via != NULL && routes_add_hop(routes, 1, "via", via, identity, NULL, 0,
+                                     "mini-proxy") != 0) ||
+      routes_add_hop(routes, 0, "remote", remote, identity,
+                     via != NULL ? "via" : NULL, 0, "mini-proxy") != 0) {
+    sshmux_routes_free(routes);
+    routes = NULL;
     return -1;
   }
-  n = snprintf(ini, sizeof(ini),
-               "[routes.remote]\nhost = %s\nport = %d\n"
-               "user = %s\n%s%s%s%s",
-               host, port, user,
-               via != NULL ? "jump = via\n" : "direct = true\n",
-               identity != NULL ? "identity = " : "",
-               identity != NULL ? identity : "", identity != NULL ? "\n" : "");
-  if (via != NULL && n > 0 && (size_t)n < sizeof(ini))
-    n += snprintf(ini + n, sizeof(ini) - (size_t)n,
-                  "[jumps.via]\nhost = %s\nport = %d\nuser = %s\n%s%s%s", jhost,
-                  jport, juser, identity != NULL ? "identity = " : "",
-                  identity != NULL ? identity : "",
-                  identity != NULL ? "\n" : "");
-  snprintf(dir, sizeof(dir), "%s/mini-proxy-XXXXXX",
-           tmp != NULL && *tmp == '/' ? tmp : "/tmp");
-  if (n < 0 || (size_t)n >= sizeof(ini) || mkdtemp(dir) == NULL) {
-    fprintf(stderr, "mini-proxy: cannot write the route: %s\n",
-            strerror(errno));
-    return -1;
-  }
-  snprintf(path, sizeof(path), "%s/routes.ini", dir);
-  rc = sshmux_file_write_atomic(path, ini, (size_t)n, 0600);
-  if (rc != 0)
-    fprintf(stderr, "mini-proxy: %s: %s\n", path, sshmux_strerror(rc));
-  else if ((rc = sshmux_routes_load(&routes, path, getenv("HOME"), err,
-                                    sizeof(err))) != 0)
-    fprintf(stderr, "mini-proxy: %s\n", err);
-  (void)unlink(path);
-  (void)rmdir(dir);
-  return rc == 0 ? 0 : -1;
+  return 0;
 }
 
 /* ---- shutdown ----------------------------------------------------------- */
