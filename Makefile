@@ -58,7 +58,9 @@ LIB_SRCS := $(sort $(wildcard lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
-EXAMPLES := $(notdir $(wildcard examples/*))
+# examples/common/ is not a program: its files are linked into every one.
+EXAMPLES := $(filter-out common,$(notdir $(wildcard examples/*)))
+EXAMPLE_COMMON_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard examples/common/*.c))
 EXAMPLE_BINS := $(EXAMPLES:%=$(B)/examples/%)
 TEST_SRCS := $(sort $(wildcard tests/test-*.c))
 TEST_SUPPORT_SRCS := $(filter-out tests/runner.c,$(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
@@ -122,12 +124,12 @@ $(B)/sshmuxd: $(DAEMON_OBJS) $(STATIC)
 .SECONDEXPANSION:
 # Example objects live under $(B)/obj/ so that $(B)/examples/NAME can be
 # the program itself.
-$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(B)/.flags
+$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(wildcard examples/common/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(STATIC)
+$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(EXAMPLE_COMMON_OBJS) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(DEP_LIBS)
