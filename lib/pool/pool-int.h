@@ -117,7 +117,11 @@ struct sshmux__upconn {
   int rx_paused; /* we stopped the tunnel's reads: `in` is full */
   int pump_full; /* we stopped the tunnel's reads: the pump is full */
 
-  int fd;     /* TCP socket or our socketpair end; -1 */
+  int fd;  /* TCP socket or our socketpair end; -1 */
+  int tcp; /* fd is our TCP socket (a first hop): quick-ACK it */
+  /* Reads that returned data from the TCP socket, and the TCP_QUICKACK
+   * re-arms that followed them (worker and loop; tests compare them). */
+  uint64_t rx_reads, quickacks;
   int ssh_fd; /* the number libssh2 was given (its callbacks see it) */
   uv_poll_t poll;
   int poll_init;
@@ -324,6 +328,9 @@ void sshmux__upconn_shutdown(sshmux__upconn_t *c, int err, const char *why);
 void sshmux__upconn_worker_done(sshmux__upconn_t *c);
 void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch);
 void sshmux__upconn_probe(sshmux__upconn_t *c);
+/* Acknowledge at once what was just read from c's TCP socket (no-op for a
+ * socketpair or the in-memory tunnel). */
+void sshmux__upconn_quickack(sshmux__upconn_t *c);
 int sshmux__upconn_usable(const sshmux__upconn_t *c);
 char *sshmux__target_key(const sshmux_target_t *t);
 
