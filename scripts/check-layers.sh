@@ -100,7 +100,7 @@ FNR == 1 { who = owner(FILENAME) }
 	h = $0
 	sub(/^[^"]*"/, "", h)
 	sub(/".*$/, "", h)
-	if (h ~ /(^|\/)\.\.(\/|$)/) { complain("includes \"" h "\": no ../ paths; write MODULE/FILE.h"); next }
+	if (h ~ /(^|\/)\.\.(\/|$)/ && substr(who, 1, 4) == "lib:") { complain("includes \"" h "\": no ../ paths in the library; write MODULE/FILE.h"); next }
 	# Resolve: the including file'"'"'s own directory first, then -Ilib, -Iinclude.
 	target = ""
 	if (exists(dirname(FILENAME) "/" h)) target = dirname(FILENAME) "/" h
