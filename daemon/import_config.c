@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "routes-int.h"
+#include "routes/routes.h"
 #include "sshcfg.h"
 #include "sshmuxd.h"
 

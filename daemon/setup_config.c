@@ -26,7 +26,7 @@
 
 #include <uv.h>
 
-#include "ssh-crypto.h"
+#include "crypto/crypto.h"
 #include "sshcfg.h"
 #include "sshmuxd.h"
 

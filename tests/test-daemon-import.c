@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../daemon/sshcfg.h"
+#include "sshcfg.h" /* daemon/, through -Idaemon */
 #include "daemon-helpers.h"
 
 static char ssh_dir_env[1200];
