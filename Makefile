@@ -152,9 +152,11 @@ $(B)/tests/runner.o: tests/runner.c $(B)/tests/list.h $(HEADERS) tests/test.h $(
 $(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h tests/fuzz/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Idaemon -c -o $@ $<
 
-$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(STATIC)
+# The daemon's pure parsers (daemon/sshcfg.c) are unit-tested directly.
+TEST_DAEMON_OBJS := $(B)/daemon/sshcfg.o
+$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(TEST_DAEMON_OBJS) $(STATIC)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
