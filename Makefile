@@ -1,7 +1,7 @@
 # libsshmux / sshmuxd -- top-level GNU Makefile.
 #
 # One Makefile, no generated build system.  Sources are picked up by
-# wildcard: every lib/*.c goes into the library, every examples/NAME/*.c into
+# wildcard: every lib/MODULE/*.c goes into the library, every examples/NAME/*.c into
 # examples/NAME, every tests/test-*.c into the test runner (tests register
 # themselves with TEST_IMPL, see tests/test.h).  Objects live under $(B)/.
 #
@@ -11,6 +11,7 @@
 #   make demo       install missing deps, build, show the pool at work
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format / format-check
+#   make check-layers   includes follow the module order (also in check)
 #   V=1             show full commands
 
 VERSION_MAJOR := 0
@@ -53,7 +54,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-LIB_SRCS := $(sort $(wildcard lib/*.c))
+LIB_SRCS := $(sort $(wildcard lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
@@ -64,7 +65,7 @@ TEST_SUPPORT_SRCS := $(filter-out tests/runner.c,$(filter-out $(TEST_SRCS),$(wil
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o) $(TEST_SUPPORT_SRCS:%.c=$(B)/%.o)
 TEST_TOOLS_SRCS := $(sort $(wildcard tests/tools/*.c))
 TEST_TOOLS := $(TEST_TOOLS_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
-HEADERS := $(wildcard include/*.h include/sshmux/*.h lib/*.h)
+HEADERS := $(wildcard include/*.h include/sshmux/*.h lib/*/*.h)
 
 STATIC := $(B)/libsshmux.a
 SONAME := libsshmux.so.$(VERSION_MAJOR)
@@ -77,7 +78,7 @@ SHARED_LDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libsshm
 endif
 
 .PHONY: all lib daemon examples tests check asan demo install uninstall clean \
-	format format-check deps deps-build bench fuzz fuzz-run
+	format format-check deps deps-build bench fuzz fuzz-run check-layers
 .DEFAULT_GOAL := all
 # Objects made through pattern-rule chains (tests/tools/NAME.o) are not
 # throw-away intermediates: deleting them raced with a parallel build.
@@ -180,6 +181,11 @@ $(B)/fuzz/%: tests/fuzz/%.c $(STATIC) $(HEADERS) $(wildcard tests/fuzz/*.h)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< $(STATIC) \
 		$(DEP_LIBS)
 
+# The module layering (docs/architecture.md); make check runs it too, as
+# the test layers_tree_follows_the_order.
+check-layers:
+	@sh scripts/check-layers.sh
+
 deps:
 	@sh scripts/deps.sh
 
@@ -227,7 +233,7 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/pkgconfig/libsshmux.pc $(DESTDIR)$(BINDIR)/sshmuxd
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/sshmux
 
-FORMAT_FILES = $(wildcard include/*.h include/sshmux/*.h lib/*.[ch] daemon/*.[ch] \
+FORMAT_FILES = $(wildcard include/*.h include/sshmux/*.h lib/*/*.[ch] daemon/*.[ch] \
 	examples/*/*.[ch] tests/*.[ch] tests/tools/*.c tests/fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)

@@ -17,8 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "jsonl.h"
+#include "core/core.h"
 #include "sshmuxd.h"
 
 #define REPLY_TIMEOUT_MS 15000

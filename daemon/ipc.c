@@ -35,8 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "jsonl.h"
+#include "core/core.h"
 #include "sshmuxd.h"
 
 #define MAX_PROMPTS 64

@@ -5,7 +5,6 @@
  * protocol-shaped lives in the library.  A new subcommand is one line in
  * the table below plus its own file. */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,106 +57,6 @@ static const sshmuxd_cmd_t *find(const char *name) {
     if (strcmp(commands[i].name, name) == 0)
       return &commands[i];
   return NULL;
-}
-
-void sshmuxd_err(const char *fmt, ...) {
-  va_list ap;
-
-  fputs("sshmuxd: ", stderr);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-
-int sshmuxd_common_option(int c, const char *arg) {
-  sshmux_log_level_t level;
-
-  switch (c) {
-  case OPT_SSH_DIR:
-    if (arg[0] == '\0') {
-      sshmuxd_err("--ssh-dir: empty path");
-      return SSHMUXD_EXIT_USAGE;
-    }
-    sshmuxd_paths_set_ssh_dir(arg);
-    return 0;
-  case OPT_LOG_LEVEL:
-    if (sshmux_log_level_parse(arg, &level) != 0) {
-      sshmuxd_err("--log-level: unknown level '%s' (error, warn, info, "
-                  "debug, trace)",
-                  arg);
-      return SSHMUXD_EXIT_USAGE;
-    }
-    sshmuxd_log_set_level(level);
-    return 0;
-  case OPT_HELP:
-  case 'h':
-    return 1;
-  case '?':
-    return SSHMUXD_EXIT_USAGE; /* getopt printed why */
-  default:
-    return -1;
-  }
-}
-
-int sshmuxd_parse_args(int argc, char **argv, const char *shortopts,
-                       const struct option *opts,
-                       int (*fn)(int c, const char *arg, void *ctx),
-                       void (*cmd_usage)(FILE *f, void *ctx), void *ctx) {
-  int c, r;
-
-  optind = 1;
-  while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-    r = sshmuxd_common_option(c, optarg);
-    if (r < 0)
-      r = fn(c, optarg, ctx);
-    if (r == 1) {
-      cmd_usage(stdout, ctx);
-      return -1;
-    }
-    if (r != 0)
-      return r;
-  }
-  if (optind < argc) {
-    sshmuxd_err("%s: unexpected argument '%s'", argv[0], argv[optind]);
-    return SSHMUXD_EXIT_USAGE;
-  }
-  return sshmuxd_paths_init() == 0 ? 0 : SSHMUXD_EXIT_FAIL;
-}
-
-int sshmuxd_parse_port(const char *arg, int *port) {
-  char *end;
-  long v = strtol(arg, &end, 10);
-
-  if (*arg == '\0' || *end != '\0' || v < 1 || v > 65535) {
-    sshmuxd_err("--port: expected 1-65535, got '%s'", arg);
-    return SSHMUXD_EXIT_USAGE;
-  }
-  *port = (int)v;
-  return 0;
-}
-
-int sshmuxd_load_routes(const char *config, char *path, size_t size,
-                        sshmux_routes_t **routes) {
-  char err[SSHMUX_ROUTES_ERR_MAX];
-  int r;
-
-  if (config == NULL) {
-    if (sshmuxd_default_routes(path, size) != 0)
-      return SSHMUXD_EXIT_FAIL;
-  } else if ((size_t)snprintf(path, size, "%s", config) >= size) {
-    sshmuxd_err("path too long: %s", config);
-    return SSHMUXD_EXIT_FAIL;
-  }
-  r = sshmux_routes_load(routes, path, sshmuxd_home(), err, sizeof(err));
-  if (r != 0) {
-    sshmuxd_err("%s", err);
-    if (r == UV_ENOENT && config == NULL)
-      sshmuxd_err("write your routes there first (format: man sshmuxd, "
-                  "ROUTES FILE), or name another file with --config");
-    return SSHMUXD_EXIT_FAIL;
-  }
-  return 0;
 }
 
 static int cmd_version(int argc, char **argv) {

@@ -27,7 +27,7 @@
 
 #include <uv.h>
 
-#include "routes-int.h"
+#include "routes/routes.h"
 #include "sshmuxd.h"
 
 #define DEFAULT_PORT 2222

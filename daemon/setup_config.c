@@ -26,7 +26,7 @@
 
 #include <uv.h>
 
-#include "ssh-crypto.h"
+#include "crypto/crypto.h"
 #include "sshmuxd.h"
 
 #define HOST_KEY_ALIAS "sshmuxd"

@@ -1,6 +1,8 @@
-/* sshmuxd.h -- what the daemon's modules share: the subcommand table entry,
- * the common options, the paths every command agrees on, and the daemon's
- * own logging.  sshmuxd is one process per invocation, so the resolved
+/* sshmuxd.h -- what the daemon's files share: the subcommand table entry
+ * and the commands (main.c dispatches), the common options, the paths
+ * every command agrees on and the daemon's own logging (all three in the
+ * leaf base.c), helpers (util.c), routes to pool targets (targets.c) and
+ * the control socket.  sshmuxd is one process per invocation, so the resolved
  * paths and the log sink are plain process globals set up once by main(). */
 #ifndef SSHMUXD_H
 #define SSHMUXD_H
@@ -42,6 +44,10 @@ void sshmuxd_tty_prompter_stop(void);
 int sshmuxd_tty_prompter_active(void);
 void sshmuxd_tty_prompter_take(sshmux_prompt_t *p, void *data);
 void sshmuxd_tty_prompter_withdraw(sshmux_prompt_t *p, void *data);
+
+/* ---- errors, options and set-up every command shares (base.c) ----
+ * base.c is the daemon's leaf: it calls nothing else of the daemon's, and
+ * main.c and every command call it (with paths and log, below). */
 
 /* Exit codes: 0 ok, 1 the command failed, 2 bad usage. */
 #define SSHMUXD_EXIT_FAIL 1
@@ -86,7 +92,7 @@ int sshmuxd_parse_port(const char *arg, int *port);
 /* Print "sshmuxd: " + message to stderr. */
 void sshmuxd_err(const char *fmt, ...) SSHMUXD_PRINTF(1, 2);
 
-/* ---- paths (paths.c) ---- */
+/* ---- paths (base.c) ---- */
 
 /* Resolve the paths: the home directory ($HOME, else the password
  * database), the SSH dir (--ssh-dir, else $SSHMUX_SSH_DIR, else
@@ -106,7 +112,7 @@ int sshmuxd_default_routes(char *out, size_t size);
 /* This program's absolute path, for service files. */
 int sshmuxd_self_path(char *out, size_t size);
 
-/* ---- logging (log.c) ---- */
+/* ---- logging (base.c) ---- */
 
 /* The level chosen by --log-level or $SSHMUX_LOG (default info). */
 void sshmuxd_log_set_level(sshmux_log_level_t level);

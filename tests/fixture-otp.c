@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "fixture-otp.h"
-#include "internal.h"
+#include "core/core.h"
 #include "test.h"
 
 /* `unshare -m` gives sshd a private mount namespace; inside it, before

@@ -5,8 +5,8 @@
 #ifndef SSHMUX_SERVER_HARNESS_H
 #define SSHMUX_SERVER_HARNESS_H
 
-#include "buf.h"
-#include "server-int.h"
+#include "core/core.h"
+#include "server/server-int.h"
 #include "test.h"
 
 typedef struct {

@@ -4,7 +4,7 @@
 
 #include <uv.h>
 
-#include "internal.h"
+#include "core/core.h"
 #include "test.h"
 
 TEST_IMPL(core_version) {

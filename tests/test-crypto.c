@@ -1,5 +1,5 @@
 /* test-crypto.c -- known-answer and tamper tests for the server crypto
- * (lib/ssh-crypto-hash.c, -kex.c, -codec.c).  Expected values come from
+ * (lib/crypto/hash.c, -kex.c, -codec.c).  Expected values come from
  * sources independent of our code: the RFCs' published vectors (FIPS 180-2
  * "abc", RFC 4231, RFC 7748 §6.1, RFC 5903 §8.1), constants produced once
  * with python3-cryptography (documented where they appear), and, for the
@@ -7,8 +7,8 @@
  * time on the same inputs (tests/pyref.c). */
 #include <sodium.h>
 
-#include "internal.h"
-#include "ssh-crypto.h"
+#include "core/core.h"
+#include "crypto/crypto.h"
 #include "pyref.h"
 #include "test.h"
 

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "fixture-sshd.h"
-#include "internal.h"
-#include "knownhosts.h"
-#include "ssh-crypto.h"
+#include "core/core.h"
+#include "knownhosts/knownhosts.h"
+#include "crypto/crypto.h"
 #include "test.h"
 
 /* A public key from an ssh-keygen .pub file: its type, base64 text and

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "pool-harness.h"
-#include "pool-int.h"
+#include "pool/pool-int.h"
 
 /* ---- bulk through cat ---- */
 
@@ -253,42 +253,6 @@ TEST_IMPL_T(pool_chan_requests, 60) {
   ASSERT_STR_CONTAINS(out.out, "icrnl"); /* a mode that was kept */
   ph_close(&h);
   ph_sshd_stop(&s);
-  return 0;
-}
-
-TEST_IMPL(pool_pty_modes_trim) {
-  uint8_t in[400], out[400];
-  size_t m = 0, n;
-
-  for (int op = 1; op <= 75; op++) {
-    if ((op > 18 && op < 30) || (op > 42 && op < 50) || (op > 62 && op < 70))
-      continue;
-    in[m++] = (uint8_t)op;
-    sshmux__store_be32(in + m, (uint32_t)op);
-    m += 4;
-  }
-  in[m++] = 0;
-  /* Fits already: unchanged. */
-  n = sshmux__pty_modes_trim(in, m, 0, out);
-  ASSERT_EQ(n, m);
-  ASSERT_MEM_EQ(in, out, m);
-  /* With a 14-byte TERM: cut to fit, END kept, least useful gone first. */
-  n = sshmux__pty_modes_trim(in, m, 14, out);
-  ASSERT_LE(n + 14, 256);
-  ASSERT_EQ(out[n - 1], 0);
-  ASSERT_EQ((n - 1) % 5, 0);
-  for (size_t i = 0; i + 1 < n; i += 5) {
-    ASSERT(out[i] != 52 && out[i] != 37); /* XCASE, IUCLC dropped */
-    ASSERT_EQ(sshmux__load_be32(out + i + 1), out[i]);
-  }
-  {
-    int has_icrnl = 0, has_vintr = 0;
-    for (size_t i = 0; i + 1 < n; i += 5) {
-      has_icrnl |= out[i] == 36;
-      has_vintr |= out[i] == 1;
-    }
-    ASSERT(has_icrnl && has_vintr);
-  }
   return 0;
 }
 

@@ -5,7 +5,7 @@
 
 #include <uv.h>
 
-#include "routes-int.h"
+#include "routes/routes.h"
 #include "test.h"
 
 static const char example[] =

@@ -21,9 +21,9 @@
 
 #include <sodium.h>
 
-#include "buf.h"
+#include "core/core.h"
 #include "fixture-sshd.h"
-#include "ssh-crypto.h"
+#include "crypto/crypto.h"
 #include "test.h"
 
 #define USER "tester"

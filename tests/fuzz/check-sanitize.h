@@ -1,7 +1,7 @@
 /* check-sanitize.h -- the invariant every output of sshmux__sanitize()
- * must satisfy, shared by the unit tests (tests/test-sanitize.c) and the
- * libFuzzer target (tests/fuzz/fuzz-sanitize.c).  Written independently of
- * lib/sanitize.c's decoder on purpose: a bug there must not hide here. */
+ * must satisfy, shared by the unit tests (tests/test-core-sanitize.c) and the
+ * libFuzzer target (tests/fuzz/fuzz-core-sanitize.c).  Written independently of
+ * lib/core/sanitize.c's decoder on purpose: a bug there must not hide here. */
 #ifndef SSHMUX_CHECK_SANITIZE_H
 #define SSHMUX_CHECK_SANITIZE_H
 

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "internal.h"
-#include "knownhosts.h"
+#include "core/core.h"
+#include "knownhosts/knownhosts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "routes-int.h"
+#include "routes/routes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

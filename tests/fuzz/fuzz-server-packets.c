@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server-int.h"
+#include "server/server-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

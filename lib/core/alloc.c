@@ -1,0 +1,139 @@
+/* alloc.c -- the replaceable allocator and the secret-handling helpers.
+ *
+ * Every allocation the library makes goes through the four function
+ * pointers below, including libssh2's (through the sshmux__ssh2_* trio), so
+ * an embedder's allocator sees the whole footprint.  The pointers are global
+ * by design, like uv_replace_allocator(): they are set once before use. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/core.h"
+
+static struct {
+  sshmux_malloc_func malloc_fn;
+  sshmux_realloc_func realloc_fn;
+  sshmux_calloc_func calloc_fn;
+  sshmux_free_func free_fn;
+} allocator = {malloc, realloc, calloc, free};
+
+int sshmux_replace_allocator(sshmux_malloc_func malloc_func,
+                             sshmux_realloc_func realloc_func,
+                             sshmux_calloc_func calloc_func,
+                             sshmux_free_func free_func) {
+  if (malloc_func == NULL || realloc_func == NULL || calloc_func == NULL ||
+      free_func == NULL)
+    return SSHMUX_EINVAL;
+  allocator.malloc_fn = malloc_func;
+  allocator.realloc_fn = realloc_func;
+  allocator.calloc_fn = calloc_func;
+  allocator.free_fn = free_func;
+  return 0;
+}
+
+void *sshmux__malloc(size_t size) {
+  /* malloc(0) may return NULL; callers treat NULL as failure, so ask for 1. */
+  return allocator.malloc_fn(size ? size : 1);
+}
+
+void *sshmux__calloc(size_t count, size_t size) {
+  if (count == 0 || size == 0)
+    return allocator.calloc_fn(1, 1);
+  return allocator.calloc_fn(count, size);
+}
+
+void *sshmux__realloc(void *ptr, size_t size) {
+  if (ptr == NULL)
+    return sshmux__malloc(size);
+  return allocator.realloc_fn(ptr, size ? size : 1);
+}
+
+void *sshmux__reallocarray(void *ptr, size_t count, size_t size) {
+  if (size != 0 && count > SIZE_MAX / size)
+    return NULL;
+  return sshmux__realloc(ptr, count * size);
+}
+
+void sshmux__free(void *ptr) {
+  if (ptr != NULL) {
+    int saved = errno;
+    allocator.free_fn(ptr);
+    errno = saved;
+  }
+}
+
+char *sshmux__strndup(const char *s, size_t n) {
+  size_t len = strnlen(s, n);
+  char *p = sshmux__malloc(len + 1);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, s, len);
+  p[len] = '\0';
+  return p;
+}
+
+char *sshmux__strdup(const char *s) {
+  return sshmux__strndup(s, SIZE_MAX);
+}
+
+char *sshmux__asprintf(const char *fmt, ...) {
+  va_list ap;
+  int n;
+  char *p;
+
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return NULL;
+  p = sshmux__malloc((size_t)n + 1);
+  if (p == NULL)
+    return NULL;
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+void *sshmux__ssh2_alloc(size_t count, void **abstract) {
+  (void)abstract;
+  return sshmux__malloc(count);
+}
+
+void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract) {
+  (void)abstract;
+  return sshmux__realloc(ptr, count);
+}
+
+void sshmux__ssh2_free(void *ptr, void **abstract) {
+  (void)abstract;
+  sshmux__free(ptr);
+}
+
+void sshmux__wipe(void *p, size_t n) {
+  if (p != NULL && n != 0)
+    sodium_memzero(p, n);
+}
+
+void sshmux__free_secret(void *p, size_t n) {
+  sshmux__wipe(p, n);
+  sshmux__free(p);
+}
+
+int sshmux__ct_equal(const void *a, const void *b, size_t n) {
+  const volatile unsigned char *x = a;
+  const volatile unsigned char *y = b;
+  unsigned char acc = 0;
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    acc |= (unsigned char)(x[i] ^ y[i]);
+  return acc == 0;
+}
+
+void sshmux__random(void *buf, size_t n) {
+  randombytes_buf(buf, n);
+}

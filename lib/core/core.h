@@ -1,0 +1,96 @@
+/* core/core.h -- the core module's interface: everything the other modules
+ * may use of lib/core/, and the one core header they include.  Helpers
+ * shared by every module of the library and never exported: the allocator
+ * wrappers, logging, secret wiping, constant-time comparison, base64 and
+ * small utilities, plus the facets in their own headers, included at the
+ * end: the wire buffer (buf.h), the intrusive list (list.h), the sanitiser
+ * (sanitize.h), safe files (safefile.h) and the JSON-lines codec (jsonl.h).
+ * Cross-file internal symbols carry the sshmux__ prefix and hidden visibility
+ * (the Makefile's -fvisibility=hidden), so `nm -D libsshmux.so` shows only the
+ * public API. */
+#ifndef SSHMUX_CORE_H
+#define SSHMUX_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sshmux/common.h"
+#include "sshmux/file.h"
+
+#define SSHMUX__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define SSHMUX__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SSHMUX__MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SSHMUX__CONTAINER_OF(ptr, type, member)                                \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+#if defined(__GNUC__)
+#define SSHMUX__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SSHMUX__UNUSED __attribute__((unused))
+#else
+#define SSHMUX__PRINTF(f, a)
+#define SSHMUX__UNUSED
+#endif
+
+/* Allocation through the replaceable allocator (alloc.c).  sshmux__free(NULL)
+ * is a no-op.  sshmux__calloc and sshmux__reallocarray check for overflow. */
+void *sshmux__malloc(size_t size);
+void *sshmux__calloc(size_t count, size_t size);
+void *sshmux__realloc(void *ptr, size_t size);
+void *sshmux__reallocarray(void *ptr, size_t count, size_t size);
+void sshmux__free(void *ptr);
+char *sshmux__strdup(const char *s);
+char *sshmux__strndup(const char *s, size_t n);
+/* printf into a fresh allocation; NULL on failure. */
+char *sshmux__asprintf(const char *fmt, ...) SSHMUX__PRINTF(1, 2);
+
+/* The libssh2 allocator trio, routing libssh2's allocations through ours.
+ * Pass to libssh2_session_init_ex(sshmux__ssh2_alloc, sshmux__ssh2_free,
+ * sshmux__ssh2_realloc, abstract). */
+void *sshmux__ssh2_alloc(size_t count, void **abstract);
+void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract);
+void sshmux__ssh2_free(void *ptr, void **abstract);
+
+/* Zero memory in a way the compiler may not elide; free after wiping. */
+void sshmux__wipe(void *p, size_t n);
+void sshmux__free_secret(void *p, size_t n);
+/* Constant-time equality of two equal-length buffers: 1 if equal. */
+int sshmux__ct_equal(const void *a, const void *b, size_t n);
+
+/* Logging (log.c).  Cheap when no hook is set or the level is filtered. */
+void sshmux__log(sshmux_log_level_t level, const char *fmt, ...)
+    SSHMUX__PRINTF(2, 3);
+void sshmux__vlog(sshmux_log_level_t level, const char *fmt, va_list ap);
+int sshmux__log_enabled(sshmux_log_level_t level);
+#define SSHMUX__LOG_ERROR(...) sshmux__log(SSHMUX_LOG_ERROR, __VA_ARGS__)
+#define SSHMUX__LOG_WARN(...) sshmux__log(SSHMUX_LOG_WARN, __VA_ARGS__)
+#define SSHMUX__LOG_INFO(...) sshmux__log(SSHMUX_LOG_INFO, __VA_ARGS__)
+#define SSHMUX__LOG_DEBUG(...) sshmux__log(SSHMUX_LOG_DEBUG, __VA_ARGS__)
+#define SSHMUX__LOG_TRACE(...) sshmux__log(SSHMUX_LOG_TRACE, __VA_ARGS__)
+
+/* Translate a libssh2 error code (LIBSSH2_ERROR_*) to SSHMUX_E* (error.c).
+ * The caller keeps libssh2's own message as the object's detail text. */
+int sshmux__err_from_ssh2(int rc);
+/* Translate an mbedTLS error code to SSHMUX_E*; the text goes to the log. */
+int sshmux__err_from_mbedtls(int rc);
+
+/* Fill buf with n bytes from the CSPRNG (libsodium).  Never fails once
+ * sshmux_init() has succeeded. */
+void sshmux__random(void *buf, size_t n);
+
+/* Base64 (encode.c). */
+/* Standard base64 with padding; out must hold 4*ceil(n/3)+1 bytes. */
+size_t sshmux__base64_encode(const uint8_t *in, size_t n, char *out);
+/* Decode standard base64 (padding optional, no white space) into out
+ * (capacity outsz).  Returns the decoded length via *outlen. */
+int sshmux__base64_decode(const char *in, size_t n, uint8_t *out, size_t outsz,
+                          size_t *outlen);
+
+/* The facets (each header states its own contract). */
+#include "core/buf.h"
+#include "core/jsonl.h"
+#include "core/list.h"
+#include "core/safefile.h"
+#include "core/sanitize.h"
+
+#endif

@@ -1,0 +1,348 @@
+/* server-int.h -- the structures shared by the four modules of the SSH
+ * server: server.c (public object, listener, connection lifecycle, socket
+ * I/O), server-transport.c (identification, binary packets, key exchange,
+ * dispatch), server-auth.c (publickey user authentication, authorized_keys)
+ * and server-channel.c (RFC 4254 channels and requests).
+ *
+ * A connection is the equivalent of dropbear's per-process `ses`: one
+ * struct passed explicitly.  Its input is fed through sshmux__conn_input()
+ * and its output collected in two write buffers that are handed to the
+ * socket once per loop iteration; tests and fuzzers drive a connection with
+ * no socket at all (see sshmux__conn_new_mem). */
+#ifndef SSHMUX_SERVER_INT_H
+#define SSHMUX_SERVER_INT_H
+
+#include <uv.h>
+
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "sshmux/server.h"
+
+/* Limits (ssh-server.md §2.2, §4.3). */
+#define SSHMUX__SRV_IN_PACKET_MAX (256u * 1024u) /* packet_length accepted */
+#define SSHMUX__SRV_OUT_PAYLOAD_MAX 32768u /* payload bytes per packet sent */
+#define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
+#define SSHMUX__SRV_CHAN_MAXPKT 32768u
+#define SSHMUX__SRV_MAX_CHANNELS 1024u
+#define SSHMUX__SRV_OUT_HIGH (256u * 1024u)  /* stop draining channels above */
+#define SSHMUX__SRV_IN_PAUSE (1024u * 1024u) /* stop reading socket above */
+#define SSHMUX__SRV_NAME_MAX 64u
+/* Requests awaiting the embedder's answer, per channel and for global
+ * requests: a client may not queue more (memory stays bounded). */
+#define SSHMUX__SRV_MAX_PENDING_REQS 256u
+
+/* SSH message numbers. */
+enum {
+  SSH_MSG_DISCONNECT = 1,
+  SSH_MSG_IGNORE = 2,
+  SSH_MSG_UNIMPLEMENTED = 3,
+  SSH_MSG_DEBUG = 4,
+  SSH_MSG_SERVICE_REQUEST = 5,
+  SSH_MSG_SERVICE_ACCEPT = 6,
+  SSH_MSG_EXT_INFO = 7,
+  SSH_MSG_KEXINIT = 20,
+  SSH_MSG_NEWKEYS = 21,
+  SSH_MSG_KEX_ECDH_INIT = 30,
+  SSH_MSG_KEX_ECDH_REPLY = 31,
+  SSH_MSG_USERAUTH_REQUEST = 50,
+  SSH_MSG_USERAUTH_FAILURE = 51,
+  SSH_MSG_USERAUTH_SUCCESS = 52,
+  SSH_MSG_USERAUTH_BANNER = 53,
+  SSH_MSG_USERAUTH_PK_OK = 60,
+  SSH_MSG_GLOBAL_REQUEST = 80,
+  SSH_MSG_REQUEST_SUCCESS = 81,
+  SSH_MSG_REQUEST_FAILURE = 82,
+  SSH_MSG_CHANNEL_OPEN = 90,
+  SSH_MSG_CHANNEL_OPEN_CONFIRMATION = 91,
+  SSH_MSG_CHANNEL_OPEN_FAILURE = 92,
+  SSH_MSG_CHANNEL_WINDOW_ADJUST = 93,
+  SSH_MSG_CHANNEL_DATA = 94,
+  SSH_MSG_CHANNEL_EXTENDED_DATA = 95,
+  SSH_MSG_CHANNEL_EOF = 96,
+  SSH_MSG_CHANNEL_CLOSE = 97,
+  SSH_MSG_CHANNEL_REQUEST = 98,
+  SSH_MSG_CHANNEL_SUCCESS = 99,
+  SSH_MSG_CHANNEL_FAILURE = 100
+};
+
+/* Disconnect reasons (RFC 4250 §4.2.2). */
+enum {
+  SSH_DISCONNECT_PROTOCOL_ERROR = 2,
+  SSH_DISCONNECT_KEY_EXCHANGE_FAILED = 3,
+  SSH_DISCONNECT_MAC_ERROR = 5,
+  SSH_DISCONNECT_SERVICE_NOT_AVAILABLE = 7,
+  SSH_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED = 8,
+  SSH_DISCONNECT_BY_APPLICATION = 11,
+  SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE = 14
+};
+
+/* authorized_keys options we honour (server-auth.c); anything else makes
+ * the line unusable. */
+#define SSHMUX__AK_NO_PTY 0x01u
+#define SSHMUX__AK_NO_PORT_FWD 0x02u
+#define SSHMUX__AK_NO_AGENT_FWD 0x04u
+#define SSHMUX__AK_NO_X11_FWD 0x08u
+
+typedef struct sshmux__srv_kex_state sshmux__srv_kex_state_t;
+
+/* One request awaiting its answer (channel or global).  Kept in a FIFO so
+ * replies leave in request order. */
+struct sshmux_server_request_s {
+  sshmux_server_conn_t *conn;
+  sshmux_server_channel_t *ch; /* NULL for a global request */
+  struct sshmux_server_request_s *next;
+  sshmux_server_request_info_t info;
+  char *strs[4]; /* owned strings the info points at */
+  uint8_t *modes;
+  unsigned done : 1;     /* answered, waiting for earlier ones */
+  unsigned ok : 1;       /* the answer */
+  unsigned internal : 1; /* answered by the library, never seen outside */
+  unsigned start : 1;    /* a shell/exec/subsystem request */
+  uint32_t port;         /* tcpip-forward allocated port (0: none) */
+  unsigned has_port : 1;
+};
+
+typedef struct {
+  sshmux_server_request_t *head, *tail;
+  unsigned n; /* queued; capped at SSHMUX__SRV_MAX_PENDING_REQS */
+} sshmux__reqq_t;
+
+typedef enum {
+  SSHMUX__CH_OPENING = 0, /* waiting for the embedder's accept/reject */
+  SSHMUX__CH_OPEN = 1,
+  SSHMUX__CH_DEAD = 2 /* rejected or closed both ways; awaiting free */
+} sshmux__ch_state_t;
+
+struct sshmux_server_channel_s {
+  sshmux_server_conn_t *conn;
+  uint32_t local_id, remote_id;
+  sshmux__ch_state_t state;
+  sshmux_server_open_info_t info;
+  char *info_strs[4];
+  sshmux_server_channel_cbs_t cbs;
+  void *data;
+  /* receive side: what the client may still send before our next adjust,
+   * and what was delivered since the last adjust */
+  uint32_t rwin, rconsumed;
+  /* send side: the client's window (never above 2^32-1) and max packet */
+  uint64_t twin;
+  uint32_t tmax;
+  /* queued output: stdout and stderr, each a buffer consumed from pos */
+  sshmux__buf_t out[2];
+  size_t high_water;
+  /* held input while paused: records [u8 stream][u32 len][bytes] */
+  sshmux__buf_t held;
+  sshmux__reqq_t reqs;
+  char *exit_sig_name, *exit_sig_msg;
+  uint32_t exit_code;
+  unsigned paused : 1;
+  unsigned want_drain : 1; /* a write reported "full" */
+  unsigned eof_queued : 1, eof_sent : 1, eof_recv : 1;
+  unsigned exit_queued : 1, exit_is_signal : 1, exit_core : 1, exit_sent : 1;
+  unsigned close_queued : 1, close_sent : 1, close_recv : 1;
+  unsigned started : 1;     /* shell/exec/subsystem accepted */
+  unsigned in_ready : 1;    /* on the connection's ready list */
+  unsigned closed_cb : 1;   /* close callback has run */
+  unsigned eof_cb_done : 1; /* eof callback has run */
+  struct sshmux_server_channel_s *ready_next;
+  struct sshmux_server_channel_s *dead_next;
+};
+
+typedef enum {
+  SSHMUX__CONN_IDENT = 0, /* waiting for the client's version line */
+  SSHMUX__CONN_KEX = 1,   /* first key exchange */
+  SSHMUX__CONN_AUTH = 2,  /* userauth (after SERVICE_ACCEPT) */
+  SSHMUX__CONN_OPEN = 3,  /* authenticated */
+  SSHMUX__CONN_CLOSING = 4
+} sshmux__conn_state_t;
+
+struct sshmux_server_conn_s {
+  sshmux_server_t *srv;
+  struct sshmux_server_conn_s *next, *prev; /* server's list */
+  void *data;
+  sshmux__conn_state_t state;
+  int refs;                  /* library frames on the stack; finish at 0 */
+  int in_cb;                 /* embedder callbacks on the stack; reap at 0 */
+  unsigned held_pending : 1; /* some resumed channel has held input */
+  unsigned closing : 1;      /* no more input processed */
+  unsigned freed : 1;        /* close sequence complete */
+  unsigned mem : 1;          /* no socket: tests and fuzzers */
+  unsigned reported : 1;     /* authenticated: `closed` will be called */
+  unsigned read_paused : 1;
+  unsigned service_ok : 1; /* ssh-userauth accepted */
+  unsigned no_more_sessions : 1;
+  unsigned handles_open : 2; /* tcp and timer handles not yet closed */
+
+  /* socket */
+  uv_tcp_t tcp;
+  uv_timer_t timer; /* login grace, then periodic re-key check */
+  uv_write_t wreq;
+  int writing;           /* a uv_write is in flight on wbuf[wcur ^ 1] */
+  sshmux__buf_t wbuf[2]; /* wbuf[wcur] collects packets */
+  int wcur;
+  sshmux__buf_t rbuf; /* received bytes not yet processed */
+  char peer[64];
+  int peer_port;
+  uint64_t start_ms;
+
+  /* identification */
+  char *v_c; /* client's line without CR LF (for H) */
+  char *v_c_clean;
+
+  /* binary packet protocol */
+  sshmux__codec_t *in, *out;
+  uint32_t seq_in, seq_out;
+  uint32_t in_len; /* packet_length of the packet being read */
+  unsigned in_have_len : 1;
+  uint64_t bytes_since_kex, last_kex_ms;
+  uint64_t packets_in;
+
+  /* key exchange */
+  sshmux__srv_kex_state_t *kex; /* non-NULL while a key exchange runs */
+  uint8_t session_id[SSHMUX__HASH_MAX];
+  size_t session_id_len;
+  unsigned first_kex_done : 1;
+  unsigned strict : 1;
+  unsigned ext_info_c : 1;
+  unsigned out_kex : 1;   /* our KEXINIT sent, our NEWKEYS not yet */
+  sshmux__buf_t deferred; /* non-transport payloads held during KEX:
+                             [u32 len][payload]... */
+  char hostkey_alg[SSHMUX__SRV_NAME_MAX];
+
+  /* authentication */
+  unsigned auth_failures;
+  char *user;
+  char fingerprint[64];
+  unsigned ak_flags; /* SSHMUX__AK_* of the key that authenticated */
+
+  /* connection protocol */
+  sshmux_server_channel_t **chans;
+  uint32_t nchans; /* slots in chans */
+  uint32_t live_chans;
+  sshmux__reqq_t greqs;
+  sshmux_server_channel_t *ready_head, *ready_tail;
+  sshmux_server_channel_t *dead;
+
+  /* memory transport */
+  int (*mem_write)(sshmux_server_conn_t *conn, const uint8_t *p, size_t n);
+  void *mem_data;
+  int disconnect_reason; /* last DISCONNECT we sent (tests) */
+  int last_error;
+};
+
+struct sshmux_server_s {
+  uv_loop_t *loop;
+  sshmux_server_cbs_t cbs;
+  void *data;
+  sshmux__hostkey_t *keys[2]; /* by sshmux__key_type_t */
+  char *authorized_keys;
+  /* The file's text as last read, and what stat() said then: re-read only
+   * when any of these changed (sshmux__authkeys_drop forgets it). */
+  struct {
+    char *text; /* NULL: nothing cached */
+    size_t len;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+  } ak;
+  uint64_t login_grace_ms;
+  unsigned max_auth_tries;
+  uint64_t rekey_bytes, rekey_seconds;
+  uv_tcp_t *listener; /* own allocation: a failed one closes while retried */
+  uv_idle_t idle;     /* flushes connections marked dirty */
+  int listening;      /* listener bound and listening */
+  int closing;
+  int handles_open;
+  void (*close_cb)(sshmux_server_t *);
+  sshmux_server_conn_t *conns;
+  size_t nconns;
+};
+
+/* ---- server.c ---- */
+
+/* A connection with no socket: bytes written go to mem_write (or are
+ * dropped when it is NULL).  Identification is sent at once. */
+int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
+/* Free a memory connection (tests). */
+void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
+/* Schedule a flush of the connection's output and a drain of its ready
+ * channels at the end of this loop iteration. */
+void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn);
+/* Write what is pending now (memory connections: synchronously). */
+void sshmux__conn_flush(sshmux_server_conn_t *conn);
+/* Bytes queued for the socket. */
+size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
+/* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
+ * tear the connection down (deferred while callbacks run). */
+void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
+/* Reference counting around embedder callbacks. */
+void sshmux__conn_ref(sshmux_server_conn_t *conn);
+void sshmux__conn_unref(sshmux_server_conn_t *conn);
+/* Authentication succeeded (server-auth.c -> server.c). */
+void sshmux__conn_authed(sshmux_server_conn_t *conn);
+
+/* ---- server-transport.c ---- */
+
+/* Send our identification and KEXINIT. */
+int sshmux__transport_start(sshmux_server_conn_t *conn);
+/* Process received bytes already appended to conn->rbuf. */
+void sshmux__transport_input(sshmux_server_conn_t *conn);
+/* Feed bytes (copies them into rbuf, then processes): tests and fuzzers. */
+int sshmux__conn_input(sshmux_server_conn_t *conn, const void *p, size_t n);
+/* Outgoing packets: begin a payload with msg type, append fields to the
+ * returned buffer, then end.  Non-transport messages (>= 50) are held
+ * while a key exchange runs and sent after our NEWKEYS. */
+typedef struct {
+  sshmux__buf_t *b;
+  size_t start;
+  int deferred;
+} sshmux__pkt_t;
+int sshmux__pkt_begin(sshmux_server_conn_t *conn, sshmux__pkt_t *p,
+                      uint8_t type);
+int sshmux__pkt_end(sshmux_server_conn_t *conn, sshmux__pkt_t *p);
+/* Send DISCONNECT (best effort). */
+void sshmux__transport_disconnect(sshmux_server_conn_t *conn, uint32_t reason,
+                                  const char *msg);
+/* Start a server-initiated re-key if the limits say so. */
+void sshmux__transport_check_rekey(sshmux_server_conn_t *conn, int force);
+/* Can channel data go out now (no key exchange holding output)? */
+int sshmux__transport_can_send(const sshmux_server_conn_t *conn);
+void sshmux__transport_free(sshmux_server_conn_t *conn);
+/* The algorithm negotiated in the key exchange under way (tests): 0 kex,
+ * 1 host key, 2 cipher in, 3 cipher out, 4 MAC in, 5 MAC out; NULL when no
+ * exchange runs. */
+const char *sshmux__transport_alg(const sshmux_server_conn_t *conn, int which);
+/* Tests and fuzzers: skip the handshake, as if keys were exchanged with
+ * the "none" codec and `user` had authenticated. */
+int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user);
+
+/* ---- server-auth.c ---- */
+
+int sshmux__auth_service_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+int sshmux__auth_request(sshmux_server_conn_t *conn, sshmux__buf_t *b,
+                         const uint8_t *payload, size_t plen);
+/* Forget the cached authorized_keys text. */
+void sshmux__authkeys_drop(sshmux_server_t *srv);
+/* authorized_keys: is blob listed in text?  Returns 1 (listed with only
+ * honoured options; *flags gets SSHMUX__AK_*), 0 otherwise.  Lines that
+ * list the key with an option we do not honour do not match (and are
+ * logged).  Malformed lines are skipped. */
+int sshmux__authkeys_match(const char *text, size_t len, const uint8_t *blob,
+                           size_t blob_len, unsigned *flags);
+
+/* ---- server-channel.c ---- */
+
+int sshmux__chan_dispatch(sshmux_server_conn_t *conn, uint8_t type,
+                          sshmux__buf_t *b);
+int sshmux__global_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+/* Move queued channel output into packets while windows and the
+ * connection allow. */
+void sshmux__chan_pump(sshmux_server_conn_t *conn);
+/* Run close callbacks of every channel (connection ending). */
+void sshmux__chan_teardown(sshmux_server_conn_t *conn);
+/* Release the storage of empty channel buffers (idle connections). */
+void sshmux__chan_trim(sshmux_server_conn_t *conn);
+/* Free channels and requests whose end was deferred. */
+void sshmux__chan_reap(sshmux_server_conn_t *conn);
+void sshmux__chan_free_all(sshmux_server_conn_t *conn);
+
+#endif

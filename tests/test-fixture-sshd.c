@@ -1,0 +1,38 @@
+/* test-fixture-sshd.c -- the real-sshd fixture itself: it starts, a real ssh
+ * client logs in with the throwaway key and runs a command, and it stops. */
+#include <signal.h>
+#include <unistd.h>
+
+#include "fixture-sshd.h"
+#include "test.h"
+
+TEST_IMPL(fixture_sshd_real_login) {
+  test_sshd s;
+  const char *argv[40];
+  const char *const *o;
+  char *out = NULL, *err = NULL;
+  int n = 0, st;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  argv[n++] = "ssh";
+  for (o = test_sshd_client_opts(&s); *o; o++)
+    argv[n++] = *o;
+  argv[n++] = "-l";
+  argv[n++] = s.user;
+  argv[n++] = s.addr;
+  argv[n++] = "echo fixture-ok; exit 3";
+  argv[n] = NULL;
+  st = test_run_simple(argv, &out, &err);
+  if (st != 3)
+    test_sshd_dump_log(&s);
+  ASSERT_EQ(st, 3);
+  ASSERT_STR_EQ(out, "fixture-ok\n");
+  free(out);
+  free(err);
+  test_sshd_stop(&s);
+  /* Stopped means stopped: nothing accepts any more. */
+  ASSERT(test_wait_port(s.port, 0, 300) != 0);
+  return 0;
+}
