@@ -1,17 +1,17 @@
 /* fuzz-server-auth.c -- libFuzzer target for user authentication
- * (server-auth.c): USERAUTH_REQUEST with every method name, publickey
+ * (lib/server/auth.c): USERAUTH_REQUEST with every method name, publickey
  * queries and signed requests whose key and signature blobs are of every
  * type (Ed25519, ECDSA P-256/384/521, RSA with SHA-2, and the refused
  * ssh-rsa, certificates, sk- keys), the failure count and what follows a
- * success.  Input: see fuzz-server.h; flags bits 0-1 say how the embedder's
- * auth callback decides: 0 accept any key (so signatures are verified), 1
- * refuse, 2 the authorized_keys verdict only (file absent: refused), 3 close
- * the connection from inside the callback.  The connection starts after
- * SERVICE_ACCEPT, with the session identifier the test shortcut uses
- * (32 bytes of 0x5a): the seeds (made by tests/fuzz/make-seeds.py) carry
+ * success.  Input: see fuzz-server-common.h; flags bits 0-1 say how the
+ * embedder's auth callback decides: 0 accept any key (so signatures are
+ * verified), 1 refuse, 2 the authorized_keys verdict only (file absent:
+ * refused), 3 close the connection from inside the callback.  The connection
+ * starts after SERVICE_ACCEPT, with the session identifier the test shortcut
+ * uses (32 bytes of 0x5a): the seeds (made by tests/fuzz/make-seeds.py) carry
  * valid signatures over it, so mutations start from requests that would
  * succeed.  Build and run: make fuzz-run. */
-#include "fuzz-server.h"
+#include "fuzz-server-common.h"
 
 static unsigned mode;
 

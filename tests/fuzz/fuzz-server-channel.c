@@ -1,19 +1,19 @@
 /* fuzz-server-channel.c -- libFuzzer target for the connection protocol
- * (server-channel.c): CHANNEL_OPEN of every type (session, direct-tcpip,
+ * (lib/server/channel.c): CHANNEL_OPEN of every type (session, direct-tcpip,
  * direct-streamlocal, x11, forwarded-tcpip, unknown), channel requests
  * (pty-req with its modes, env, exec, shell, subsystem, window-change,
  * signal, break, x11-req, auth-agent-req, exit-status from a client, eow,
  * unknown), data, extended data, window adjusts, EOF and CLOSE in any
- * order.  The connection starts authenticated.  Input: see fuzz-server.h;
- * flags bits pick how the embedder behaves: bit 0 accept opens at once
- * (else every third open waits until the end), bit 1 answer requests
- * later rather than at once, bit 2 echo data back, bit 3 pause reading
+ * order.  The connection starts authenticated.  Input: see
+ * fuzz-server-common.h; flags bits pick how the embedder behaves: bit 0 accept
+ * opens at once (else every third open waits until the end), bit 1 answer
+ * requests later rather than at once, bit 2 echo data back, bit 3 pause reading
  * when data arrives, bit 4 end exec/shell with an exit-signal whose name and
  * message are the request's own bytes (what a hostile upstream's
  * exit-signal turns into on the relay), bit 5 close channels from inside
  * callbacks.  Seeds: tests/fuzz/make-seeds.py.  Build and run: make
  * fuzz-run. */
-#include "fuzz-server.h"
+#include "fuzz-server-common.h"
 
 static unsigned mode, ticks;
 static sshmux_server_request_t *later[64];
@@ -22,7 +22,8 @@ static size_t nlater;
 /* What the embedder does on a request, before answering it. */
 static void act(sshmux_server_channel_t *ch,
                 const sshmux_server_request_info_t *info) {
-  if ((mode & 16) && (info->command != NULL || strcmp(info->type, "shell") == 0))
+  if ((mode & 16) &&
+      (info->command != NULL || strcmp(info->type, "shell") == 0))
     (void)sshmux_server_channel_exit_signal(
         ch, info->command ? info->command : "", ticks & 1,
         info->command ? info->command : "");

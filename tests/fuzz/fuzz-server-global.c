@@ -1,15 +1,15 @@
 /* fuzz-server-global.c -- libFuzzer target for global requests
- * (server-channel.c): tcpip-forward and cancel-tcpip-forward (with the
+ * (lib/server/channel.c): tcpip-forward and cancel-tcpip-forward (with the
  * port the embedder allocates for port 0), streamlocal forwards,
  * no-more-sessions@openssh.com (and a session open after it),
  * keepalive@openssh.com, hostkeys-prove, unknown names, with and without
  * want_reply, answered at once, out of order or at the end, mixed with
  * channel traffic.  The connection starts authenticated.  Input: see
- * fuzz-server.h; flags bits 0-1: 0 answer at once, 1 answer with a port,
+ * fuzz-server-common.h; flags bits 0-1: 0 answer at once, 1 answer with a port,
  * 2 answer at the end in reverse order (replies must still leave in request
  * order), 3 close the connection from the callback.  Seeds:
  * tests/fuzz/make-seeds.py.  Build and run: make fuzz-run. */
-#include "fuzz-server.h"
+#include "fuzz-server-common.h"
 
 static unsigned mode, ticks;
 static sshmux_server_request_t *later[300];
@@ -27,7 +27,8 @@ static void on_global(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
     sshmux_server_request_reply(req, ++ticks & 1);
     break;
   case 1:
-    sshmux_server_request_reply_port(req, info->bind_port ? 0 : 40000 + ticks++);
+    sshmux_server_request_reply_port(req,
+                                     info->bind_port ? 0 : 40000 + ticks++);
     break;
   case 2:
     if (nlater < sizeof(later) / sizeof(later[0]))

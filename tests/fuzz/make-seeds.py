@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make-seeds.py -- writes the seed corpora of the structure-aware server
-fuzz targets (fuzz-server-kex, -auth, -channel, -global) and of fuzz-buf and
-fuzz-ptymodes into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
+fuzz targets (fuzz-server-kex, -auth, -channel, -global) and of fuzz-core-buf and
+fuzz-pool-ptymodes into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
     /usr/bin/python3 tests/fuzz/make-seeds.py
 Input format (fuzz-server.h): a flags byte, then records [u16 BE length]
 [payload]; the target frames each payload as a packet.  Signatures are made
@@ -285,19 +285,19 @@ def global_seeds():
 
 
 def small_seeds():
-    # fuzz-ptymodes: TERM length, then modes.
+    # fuzz-pool-ptymodes: TERM length, then modes.
     m = b"".join(bytes([op]) + u32(v) for op, v in
                  [(1, 3), (2, 28), (52, 0), (37, 0), (128, 38400), (129, 38400)] +
                  [(op, 1) for op in range(30, 60)]) + b"\x00"
-    write("fuzz-ptymodes", "xterm", bytes([14]) + m)
-    write("fuzz-ptymodes", "long-term", bytes([200]) + m)
-    write("fuzz-ptymodes", "junk", bytes([5]) + m[:17] + b"\xff" + m[17:40])
-    # fuzz-buf: k operation bytes, then data.
+    write("fuzz-pool-ptymodes", "xterm", bytes([14]) + m)
+    write("fuzz-pool-ptymodes", "long-term", bytes([200]) + m)
+    write("fuzz-pool-ptymodes", "junk", bytes([5]) + m[:17] + b"\xff" + m[17:40])
+    # fuzz-core-buf: k operation bytes, then data.
     data = u32(3) + b"abc" + u32(1) + b"\x80" + u32(2) + b"\x00\x80" + \
         s("curve25519-sha256,a") + b"\x01" + struct.pack(">Q", 7) + b"xyz"
     ops = bytes([0x75, 0x56, 0x77, 0x77, 0x58, 0x01, 0x03, 0x44, 0x09, 0x0b, 0x2c, 0x0a, 0x02])
-    write("fuzz-buf", "mixed", bytes([len(ops)]) + ops + data)
-    write("fuzz-buf", "caps", bytes([6, 0x15, 0x05, 0x75, 0x1b, 0x7b, 0x7c]) + u32(300) + b"x" * 300)
+    write("fuzz-core-buf", "mixed", bytes([len(ops)]) + ops + data)
+    write("fuzz-core-buf", "caps", bytes([6, 0x15, 0x05, 0x75, 0x1b, 0x7b, 0x7c]) + u32(300) + b"x" * 300)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-/* fuzz-ptymodes.c -- libFuzzer target for sshmux__pty_modes_trim(), which
+/* fuzz-pool-ptymodes.c -- libFuzzer target for sshmux__pty_modes_trim(), which
  * shortens a client's encoded terminal modes so that TERM + modes fit the
  * 256 bytes libssh2 accepts in a pty-req.  Byte 0 is the TERM length; the
  * rest are the modes as a client sent them (any bytes).  The result must:
@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool-int.h"
+#include "pool/pool-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Opcodes that may be dropped while others are kept (the drop list). */
 static int droppable(uint8_t op) {
-  static const uint8_t list[] = {52, 37, 71, 31,  74,  75, 62, 16, 17, 11, 15,
-                                 18, 6,  7,  90,  92,  93, 39, 40, 33, 30, 32,
+  static const uint8_t list[] = {52, 37, 71, 31, 74, 75, 62, 16,  17, 11, 15,
+                                 18, 6,  7,  90, 92, 93, 39, 40,  33, 30, 32,
                                  34, 35, 73, 56, 57, 58, 41, 128, 129};
   return memchr(list, op, sizeof(list)) != NULL;
 }

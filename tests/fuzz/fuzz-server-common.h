@@ -1,4 +1,4 @@
-/* fuzz-server.h -- what the structure-aware server fuzz targets share
+/* fuzz-server-common.h -- what the structure-aware server fuzz targets share
  * (fuzz-server-kex, -auth, -channel, -global): one in-memory server with
  * both host key types, and the input format they all use.
  *
@@ -14,15 +14,15 @@
  * Everything the server writes goes to fz_out(), which checks the framing
  * of every plaintext packet (length, padding, block size, size cap): a
  * malformed packet of ours is a finding like a crash. */
-#ifndef SSHMUX_FUZZ_SERVER_H
-#define SSHMUX_FUZZ_SERVER_H
+#ifndef SSHMUX_FUZZ_SERVER_COMMON_H
+#define SSHMUX_FUZZ_SERVER_COMMON_H
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server-int.h"
+#include "server/server-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,7 +58,8 @@ static int fz_out(sshmux_server_conn_t *conn, const uint8_t *p, size_t n) {
     if (len < 12 || len > SSHMUX__SRV_IN_PACKET_MAX || (len + 4) % 8 != 0 ||
         q[4] < 4 || q[4] >= len) {
       fprintf(stderr, "server wrote a malformed packet (len %u pad %u)\n",
-              (unsigned)len, (unsigned)(sshmux__buf_remaining(o) > 4 ? q[4] : 0));
+              (unsigned)len,
+              (unsigned)(sshmux__buf_remaining(o) > 4 ? q[4] : 0));
       abort();
     }
     if (sshmux__buf_remaining(o) < 4 + (size_t)len)

@@ -1,5 +1,5 @@
-/* fuzz-buf.c -- libFuzzer target for the wire buffer (buf.c), the reader
- * every parser of network bytes goes through.  Input: byte 0 = number of
+/* fuzz-core-buf.c -- libFuzzer target for the wire buffer (lib/core/buf.c), the
+ * reader every parser of network bytes goes through.  Input: byte 0 = number of
  * operations k, then k operation bytes, then the data the readers parse (a
  * read-only view).  Each operation reads one value with a cap taken from
  * the operation byte and checks the contract of buf.h: a failed read leaves
@@ -16,20 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "internal.h"
+#include "core/buf.h"
+#include "core/core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(c)                                                               \
   do {                                                                         \
     if (!(c)) {                                                                \
-      fprintf(stderr, "fuzz-buf: %s (line %d)\n", #c, __LINE__);               \
+      fprintf(stderr, "fuzz-core-buf: %s (line %d)\n", #c, __LINE__);          \
       abort();                                                                 \
     }                                                                          \
   } while (0)
 
-static const size_t caps[] = {0, 1, 4, 16, 64, 256, 4096, SSHMUX__BUF_MAX_STRING};
+static const size_t caps[] = {0,  1,   4,    16,
+                              64, 256, 4096, SSHMUX__BUF_MAX_STRING};
 static const char server_list[] = "curve25519-sha256,ecdh-sha2-nistp256,"
                                   "ssh-ed25519,aes128-ctr,a,b,,c";
 
@@ -80,12 +81,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   for (size_t i = 0; i < k; i++) {
     uint8_t op = ops[i];
-    size_t cap = caps[(op >> 4) & 7], old = b.pos, rem = sshmux__buf_remaining(&b);
+    size_t cap = caps[(op >> 4) & 7], old = b.pos,
+           rem = sshmux__buf_remaining(&b);
     const uint8_t *at = sshmux__buf_rptr(&b), *p = NULL;
     size_t n = 0;
     uint32_t len = rem >= 4 ? sshmux__load_be32(at) : 0;
     static const size_t fixed[] = {1, 1, 4, 8};
-    size_t used = (op & 15) < 4 ? fixed[op & 15] : (op & 15) == 4 ? cap : 4 + (size_t)len;
+    size_t used = (op & 15) < 4    ? fixed[op & 15]
+                  : (op & 15) == 4 ? cap
+                                   : 4 + (size_t)len;
     int r;
 
     switch (op & 15) {
