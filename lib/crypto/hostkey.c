@@ -17,6 +17,7 @@
  * CSPRNG used for blinding).  Signing uses a group loaded per call, so a key
  * may sign from several threads at once. */
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
@@ -492,7 +493,10 @@ int sshmux__hostkey_load(sshmux__hostkey_t **hk, const char *path) {
   size_t len = 0;
   int r;
 
-  r = sshmux_file_read(path, KEYFILE_MAX, &text, &len);
+  /* StrictModes: a key someone else could replace is not ours. */
+  r = sshmux_path_check_perms(path, geteuid());
+  if (r == 0)
+    r = sshmux_file_read(path, KEYFILE_MAX, &text, &len);
   if (r == SSHMUX_ETOOLONG)
     r = SSHMUX_EBADFORMAT;
   if (r != 0)
