@@ -150,47 +150,6 @@ int sshmux__hostkey_public_blob(const sshmux__hostkey_t *hk,
   return r;
 }
 
-static int sign_ecdsa(const sshmux__hostkey_t *hk, const uint8_t *data,
-                      size_t n, sshmux__buf_t *inner) {
-  mbedtls_ecp_group grp;
-  mbedtls_mpi d, rr, ss;
-  uint8_t hash[32], rb[32], sb[32];
-  int r;
-
-  mbedtls_ecp_group_init(&grp);
-  mbedtls_mpi_init(&d);
-  mbedtls_mpi_init(&rr);
-  mbedtls_mpi_init(&ss);
-  r = sshmux__hash(SSHMUX__SHA256, data, n, hash);
-  if (r != 0)
-    goto out;
-  r = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-  if (r == 0)
-    r = mbedtls_mpi_read_binary(&d, hk->ec_d, sizeof(hk->ec_d));
-  if (r == 0)
-    r = mbedtls_ecdsa_sign_det_ext(&grp, &rr, &ss, &d, hash, sizeof(hash),
-                                   MBEDTLS_MD_SHA256, sshmux__mbedtls_rng,
-                                   NULL);
-  if (r == 0)
-    r = mbedtls_mpi_write_binary(&rr, rb, sizeof(rb));
-  if (r == 0)
-    r = mbedtls_mpi_write_binary(&ss, sb, sizeof(sb));
-  if (r != 0) {
-    r = sshmux__err_from_mbedtls(r);
-    goto out;
-  }
-  r = sshmux__buf_put_mpint(inner, rb, sizeof(rb));
-  if (r == 0)
-    r = sshmux__buf_put_mpint(inner, sb, sizeof(sb));
-out:
-  sshmux__wipe(hash, sizeof(hash)); /* a digest of H, the session id */
-  mbedtls_mpi_free(&d);
-  mbedtls_mpi_free(&rr);
-  mbedtls_mpi_free(&ss);
-  mbedtls_ecp_group_free(&grp);
-  return r;
-}
-
 int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
                          size_t n, sshmux__buf_t *out) {
   size_t save = out->len;
@@ -206,7 +165,7 @@ int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
   } else {
     sshmux__buf_t inner;
     sshmux__buf_init(&inner, 256);
-    r = sign_ecdsa(hk, data, n, &inner);
+    r = sshmux__ecdsa_sign(hk->ec_d, sizeof(hk->ec_d), data, n, &inner);
     if (r == 0)
       r = sshmux__buf_put_cstring(out, "ecdsa-sha2-nistp256");
     if (r == 0)
@@ -310,8 +269,8 @@ out:
   return r;
 }
 
-/* Extract and decode the base64 body between the PEM markers into bin. */
-static int pem_decode(const char *text, size_t len, sshmux__buf_t *bin) {
+int sshmux__openssh_pem_decode(const char *text, size_t len,
+                               sshmux__buf_t *bin) {
   const char *p = text, *end = text + len, *body, *stop;
   char *clean = NULL;
   uint8_t *dst;
@@ -413,7 +372,7 @@ int sshmux__hostkey_parse(sshmux__hostkey_t **hk, const char *text,
   sshmux__buf_init(&bin, KEYFILE_MAX);
   sshmux__buf_init(&blob, 1024);
   sshmux__buf_set_secret(&bin);
-  if ((r = pem_decode(text, len, &bin)) != 0)
+  if ((r = sshmux__openssh_pem_decode(text, len, &bin)) != 0)
     goto out;
   r = SSHMUX_EBADFORMAT;
   if (sshmux__buf_get_bytes(&bin, sizeof(AUTH_MAGIC), &magic) != 0 ||
