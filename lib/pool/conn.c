@@ -410,28 +410,6 @@ static LIBSSH2_RECV_FUNC(io_recv) {
   return (ssize_t)n;
 }
 
-/* The stall this removes: an upstream sshd leaves Nagle on for forwarded
- * channels and non-tty sessions, so when it sends two small packets back to
- * back (a jump host passing on the target's exit-status, then EOF and CLOSE)
- * the second waits for our ACK of the first -- and Linux holds that ACK up
- * to 40 ms on its delayed-ACK timer once a connection looks interactive.  A
- * warm `ssh route true` through a jump took ~65 ms instead of ~25.  Linux
- * leaves quick-ack mode after each ACK it sends, so it is re-armed after
- * every pass that read data (the server does the same with ack_now).  Only
- * a first hop has a TCP socket of ours: the connections behind it, chains
- * included, ride its tunnel and their bytes arrive on this socket too. */
-void sshmux__upconn_quickack(sshmux__upconn_t *c) {
-#if defined(TCP_QUICKACK)
-  int one = 1;
-
-  if (c->tcp && c->fd >= 0 &&
-      setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one)) == 0)
-    c->quickacks++;
-#else
-  (void)c;
-#endif
-}
-
 static void read_socket(sshmux__upconn_t *c) {
   int got = 0;
 
