@@ -1,8 +1,22 @@
-/* server-int.h -- the structures shared by the four modules of the SSH
- * server: server.c (public object, listener, connection lifecycle, socket
- * I/O), server-transport.c (identification, binary packets, key exchange,
- * dispatch), server-auth.c (publickey user authentication, authorized_keys)
- * and server-channel.c (RFC 4254 channels and requests).
+/* server/server-int.h -- private to the server module (lib/server/): the
+ * structures its files share.  Other modules use the server only through
+ * the public sshmux/server.h; nothing outside lib/server/ includes this
+ * (scripts/check-layers.sh; tests/test-server-*.c, tests/server-harness.*
+ * and tests/fuzz/fuzz-server-*.c may, white-box).
+ *
+ * The files, bottom layer first; each calls only files listed before it:
+ *   conn.c       the connection object's shared operations: references,
+ *                the fatal-error path, output-queue size, mark dirty
+ *   transport.c  identification, binary packets, key exchange, dispatch
+ *   auth.c       publickey user authentication, authorized_keys
+ *   channel.c    RFC 4254 channels and requests
+ *   server.c     the public object, listener, connection lifecycle, socket
+ *                I/O, the end-of-iteration pass
+ * The calls that must go up the stack -- the transport handing a message to
+ * the user-auth or connection layer, auth reporting success, conn.c sending
+ * a DISCONNECT or finishing a connection -- go through the server's ops
+ * table (sshmux__srv_ops_t below), which server.c installs: no file names a
+ * function of a file above it.
  *
  * A connection is the equivalent of dropbear's per-process `ses`: one
  * struct passed explicitly.  Its input is fed through sshmux__conn_input()
@@ -22,6 +36,10 @@
 #define SSHMUX__SRV_IN_PACKET_MAX (256u * 1024u) /* packet_length accepted */
 #define SSHMUX__SRV_OUT_PAYLOAD_MAX 32768u /* payload bytes per packet sent */
 #define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
+/* The smallest window a channel is opened with when the connection's
+ * memory budget runs short (below it the open is refused). */
+#define SSHMUX__SRV_CHAN_WINDOW_MIN (64u * 1024u)
+#define SSHMUX__SRV_CONN_MEMORY_DEFAULT (256u * 1024u * 1024u)
 #define SSHMUX__SRV_CHAN_MAXPKT 32768u
 #define SSHMUX__SRV_MAX_CHANNELS 1024u
 #define SSHMUX__SRV_OUT_HIGH (256u * 1024u)  /* stop draining channels above */
@@ -121,17 +139,19 @@ struct sshmux_server_channel_s {
   char *info_strs[4];
   sshmux_server_channel_cbs_t cbs;
   void *data;
-  /* receive side: what the client may still send before our next adjust,
-   * and what was delivered since the last adjust */
-  uint32_t rwin, rconsumed;
+  /* receive side: the window we gave (<= SSHMUX__SRV_CHAN_WINDOW, reserved
+   * from the connection's budget), what the client may still send before
+   * our next adjust, and what was delivered since the last adjust */
+  uint32_t win_max, rwin, rconsumed;
   /* send side: the client's window (never above 2^32-1) and max packet */
   uint64_t twin;
   uint32_t tmax;
   /* queued output: stdout and stderr, each a buffer consumed from pos */
   sshmux__buf_t out[2];
   size_t high_water;
-  /* held input while paused: records [u8 stream][u32 len][bytes] */
-  sshmux__buf_t held;
+  /* held input while paused, per stream (stdout, stderr): only the bytes,
+   * so together never more than win_max */
+  sshmux__buf_t held[2];
   sshmux__reqq_t reqs;
   char *exit_sig_name, *exit_sig_msg;
   uint32_t exit_code;
@@ -219,6 +239,7 @@ struct sshmux_server_conn_s {
   sshmux_server_channel_t **chans;
   uint32_t nchans; /* slots in chans */
   uint32_t live_chans;
+  size_t win_reserved; /* sum of win_max of the channels in chans */
   sshmux__reqq_t greqs;
   sshmux_server_channel_t *ready_head, *ready_tail;
   sshmux_server_channel_t *dead;
@@ -230,8 +251,27 @@ struct sshmux_server_conn_s {
   int last_error;
 };
 
+/* The calls up the stack (see the header), installed by server.c. */
+typedef struct {
+  uv_idle_cb pass; /* server.c: the end-of-iteration flush and reap */
+  void (*finish)(sshmux_server_conn_t *conn); /* server.c: tear down */
+  void (*disconnect)(sshmux_server_conn_t *conn, uint32_t reason,
+                     const char *msg); /* transport.c */
+  /* transport.c's dispatch: ssh-userauth service, USERAUTH_REQUEST,
+   * connection-protocol messages (80-127), GLOBAL_REQUEST, and freeing
+   * channels whose end was deferred. */
+  int (*service_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+  int (*userauth)(sshmux_server_conn_t *conn, sshmux__buf_t *b,
+                  const uint8_t *payload, size_t plen);
+  int (*channel)(sshmux_server_conn_t *conn, uint8_t type, sshmux__buf_t *b);
+  int (*global_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+  void (*reap)(sshmux_server_conn_t *conn);
+  void (*authed)(sshmux_server_conn_t *conn); /* auth.c -> server.c */
+} sshmux__srv_ops_t;
+
 struct sshmux_server_s {
   uv_loop_t *loop;
+  const sshmux__srv_ops_t *ops; /* calls up the stack (server.c's table) */
   sshmux_server_cbs_t cbs;
   void *data;
   sshmux__hostkey_t *keys[2]; /* by sshmux__key_type_t */
@@ -247,6 +287,7 @@ struct sshmux_server_s {
   uint64_t login_grace_ms;
   unsigned max_auth_tries;
   uint64_t rekey_bytes, rekey_seconds;
+  sshmux_server_options_t opts; /* sshmux_server_set_options */
   uv_tcp_t *listener; /* own allocation: a failed one closes while retried */
   uv_idle_t idle;     /* flushes connections marked dirty */
   int listening;      /* listener bound and listening */
@@ -257,18 +298,11 @@ struct sshmux_server_s {
   size_t nconns;
 };
 
-/* ---- server.c ---- */
+/* ---- conn.c (bottom) ---- */
 
-/* A connection with no socket: bytes written go to mem_write (or are
- * dropped when it is NULL).  Identification is sent at once. */
-int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
-/* Free a memory connection (tests). */
-void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
 /* Schedule a flush of the connection's output and a drain of its ready
  * channels at the end of this loop iteration. */
 void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn);
-/* Write what is pending now (memory connections: synchronously). */
-void sshmux__conn_flush(sshmux_server_conn_t *conn);
 /* Bytes queued for the socket. */
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
@@ -277,10 +311,8 @@ void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
 /* Reference counting around embedder callbacks. */
 void sshmux__conn_ref(sshmux_server_conn_t *conn);
 void sshmux__conn_unref(sshmux_server_conn_t *conn);
-/* Authentication succeeded (server-auth.c -> server.c). */
-void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
-/* ---- server-transport.c ---- */
+/* ---- transport.c ---- */
 
 /* Send our identification and KEXINIT. */
 int sshmux__transport_start(sshmux_server_conn_t *conn);
@@ -315,7 +347,7 @@ const char *sshmux__transport_alg(const sshmux_server_conn_t *conn, int which);
  * the "none" codec and `user` had authenticated. */
 int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user);
 
-/* ---- server-auth.c ---- */
+/* ---- auth.c ---- */
 
 int sshmux__auth_service_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
 int sshmux__auth_request(sshmux_server_conn_t *conn, sshmux__buf_t *b,
@@ -329,7 +361,7 @@ void sshmux__authkeys_drop(sshmux_server_t *srv);
 int sshmux__authkeys_match(const char *text, size_t len, const uint8_t *blob,
                            size_t blob_len, unsigned *flags);
 
-/* ---- server-channel.c ---- */
+/* ---- channel.c ---- */
 
 int sshmux__chan_dispatch(sshmux_server_conn_t *conn, uint8_t type,
                           sshmux__buf_t *b);
@@ -344,5 +376,17 @@ void sshmux__chan_trim(sshmux_server_conn_t *conn);
 /* Free channels and requests whose end was deferred. */
 void sshmux__chan_reap(sshmux_server_conn_t *conn);
 void sshmux__chan_free_all(sshmux_server_conn_t *conn);
+
+/* ---- server.c (top) ---- */
+
+/* A connection with no socket: bytes written go to mem_write (or are
+ * dropped when it is NULL).  Identification is sent at once. */
+int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
+/* Free a memory connection (tests). */
+void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
+/* Write what is pending now (memory connections: synchronously). */
+void sshmux__conn_flush(sshmux_server_conn_t *conn);
+/* Authentication succeeded (auth.c reaches it as ops->authed). */
+void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
 #endif

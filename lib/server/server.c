@@ -26,6 +26,8 @@
 static void conn_finish(sshmux_server_conn_t *conn);
 static void server_maybe_done(sshmux_server_t *srv);
 
+static const sshmux__srv_ops_t srv_ops;
+
 /* ---- server object ---- */
 
 static void on_idle(uv_idle_t *h);
@@ -49,11 +51,13 @@ int sshmux_server_new(uv_loop_t *loop, const sshmux_server_cbs_t *cbs,
   srv->max_auth_tries = 20;
   srv->rekey_bytes = (uint64_t)1 << 30;
   srv->rekey_seconds = 3600;
+  sshmux_server_options_init(&srv->opts);
   if ((r = uv_idle_init(loop, &srv->idle)) != 0) {
     sshmux__free(srv);
     return r;
   }
   srv->idle.data = srv;
+  srv->ops = &srv_ops;
   srv->handles_open = 1;
   *out = srv;
   return 0;
@@ -97,6 +101,22 @@ int sshmux_server_set_authorized_keys(sshmux_server_t *srv, const char *path) {
   return 0;
 }
 
+void sshmux_server_options_init(sshmux_server_options_t *o) {
+  if (o == NULL)
+    return;
+  memset(o, 0, sizeof(*o));
+  o->conn_memory_max = SSHMUX__SRV_CONN_MEMORY_DEFAULT;
+}
+
+int sshmux_server_set_options(sshmux_server_t *srv,
+                              const sshmux_server_options_t *o) {
+  if (srv == NULL || o == NULL ||
+      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN)
+    return SSHMUX_EINVAL;
+  srv->opts = *o;
+  return 0;
+}
+
 void sshmux_server_set_login_grace(sshmux_server_t *srv, uint64_t ms) {
   srv->login_grace_ms = ms;
 }
@@ -136,6 +156,11 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
   sshmux__buf_init(&conn->wbuf[0], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->wbuf[1], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->rbuf, SSHMUX__SRV_IN_PACKET_MAX + 2u * 65536u);
+  /* Input is decrypted in place: a password the client tries (never
+   * offered, but sent anyway by some clients) and whatever the user types
+   * into a session pass through here, so it is wiped like OpenSSH's
+   * sshbuf. */
+  sshmux__buf_set_secret(&conn->rbuf);
   sshmux__buf_init(&conn->deferred, 4u * 1024u * 1024u);
   conn->next = srv->conns;
   if (srv->conns)
@@ -162,22 +187,9 @@ static void conn_release(sshmux_server_conn_t *conn) {
   sshmux__buf_free(&conn->wbuf[1]);
   sshmux__buf_free(&conn->rbuf);
   sshmux__free(conn->user);
-  sshmux__free(conn);
+  /* The struct holds the session id (the first exchange hash). */
+  sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);
-}
-
-size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn) {
-  return conn->wbuf[0].len + conn->wbuf[1].len;
-}
-
-void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn) {
-  sshmux_server_t *srv = conn->srv;
-
-  if (conn->mem && srv->closing)
-    return;
-  if (!uv_is_active((uv_handle_t *)&srv->idle) &&
-      !uv_is_closing((uv_handle_t *)&srv->idle))
-    uv_idle_start(&srv->idle, on_idle);
 }
 
 static void on_write(uv_write_t *req, int status);
@@ -260,31 +272,6 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 /* ---- lifecycle ---- */
-
-void sshmux__conn_ref(sshmux_server_conn_t *conn) {
-  conn->refs++;
-}
-
-void sshmux__conn_unref(sshmux_server_conn_t *conn) {
-  if (--conn->refs == 0 && conn->closing && !conn->freed)
-    conn_finish(conn);
-}
-
-void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason,
-                       const char *msg) {
-  if (conn->closing)
-    return;
-  if (reason > 0) {
-    SSHMUX__LOG_INFO("server: %s:%d: %s", conn->peer, conn->peer_port, msg);
-    sshmux__transport_disconnect(conn, (uint32_t)reason, msg);
-  } else if (msg != NULL) {
-    SSHMUX__LOG_INFO("server: %s:%d: %s", conn->peer, conn->peer_port, msg);
-  }
-  conn->closing = 1;
-  conn->state = SSHMUX__CONN_CLOSING;
-  if (conn->refs == 0)
-    conn_finish(conn);
-}
 
 static void on_handle_closed(uv_handle_t *h) {
   sshmux_server_conn_t *conn = h->data;
@@ -673,3 +660,17 @@ void sshmux__conn_free_mem(sshmux_server_conn_t *conn) {
     conn_finish(conn);
   conn_release(conn);
 }
+
+/* ---- the calls up the stack (server-int.h) ---- */
+
+static const sshmux__srv_ops_t srv_ops = {
+    on_idle,
+    conn_finish,
+    sshmux__transport_disconnect,
+    sshmux__auth_service_request,
+    sshmux__auth_request,
+    sshmux__chan_dispatch,
+    sshmux__global_request,
+    sshmux__chan_reap,
+    sshmux__conn_authed,
+};

@@ -540,6 +540,7 @@ static int recv_msg_kex_ecdh_init(sshmux_server_conn_t *conn, const uint8_t *pl,
   sshmux__buf_set_secret(&k);
   sshmux__buf_init(&ks, 4096);
   sshmux__buf_init(&hb, SSHMUX__SRV_IN_PACKET_MAX + 16384);
+  sshmux__buf_set_secret(&hb); /* the exchange-hash input ends with K */
   sshmux__buf_init(&sig, 4096);
   if (hk == NULL) {
     r = SSHMUX_EINTERNAL;
@@ -728,9 +729,9 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
   sshmux__buf_view(&b, pl, n);
   b.pos = 1;
   if (type == SSH_MSG_SERVICE_REQUEST)
-    return sshmux__auth_service_request(conn, &b);
+    return conn->srv->ops->service_request(conn, &b);
   if (type == SSH_MSG_USERAUTH_REQUEST)
-    return sshmux__auth_request(conn, &b, pl, n);
+    return conn->srv->ops->userauth(conn, &b, pl, n);
   if (type >= SSH_MSG_GLOBAL_REQUEST && type <= 127) {
     if (conn->state != SSHMUX__CONN_OPEN) {
       sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,
@@ -738,9 +739,9 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
       return SSHMUX_EPROTO;
     }
     if (type == SSH_MSG_GLOBAL_REQUEST)
-      return sshmux__global_request(conn, &b);
+      return conn->srv->ops->global_request(conn, &b);
     if (type >= SSH_MSG_CHANNEL_OPEN && type <= SSH_MSG_CHANNEL_FAILURE)
-      return sshmux__chan_dispatch(conn, type, &b);
+      return conn->srv->ops->channel(conn, type, &b);
   }
   /* Unknown message number: UNIMPLEMENTED with its sequence number. */
   if ((r = send_unimplemented(conn, seq)) != 0) {
@@ -828,7 +829,7 @@ void sshmux__transport_input(sshmux_server_conn_t *conn) {
       r = packet_step(conn);
     if (r <= 0)
       break;
-    sshmux__chan_reap(conn);
+    conn->srv->ops->reap(conn);
   }
   if (!conn->closing)
     sshmux__transport_check_rekey(conn, 0);
