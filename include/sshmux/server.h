@@ -239,6 +239,18 @@ typedef struct {
    * are refused with SSHMUX_OPEN_RESOURCE_SHORTAGE ("connection memory
    * budget exhausted").  Default 256 MiB; at least 64 KiB. */
   size_t conn_memory_max;
+  /* MaxStartups (OpenSSH's start:rate:full, default 10:30:100): once
+   * `startups_begin` connections have not authenticated, each new one makes
+   * the server drop the OLDEST of them with probability startups_rate %,
+   * rising linearly to 100 % at `startups_full`, so at most startups_full
+   * are ever held and a new client always gets its chance.  startups_full
+   * 0: no limit.  begin <= full, rate <= 100. */
+  unsigned startups_begin, startups_rate, startups_full;
+  /* The largest packet_length accepted before authentication (default
+   * 8192; at least 4712, what a publickey login signed with RSA-16384
+   * needs; at most 262144, the limit after authentication).  Applies to
+   * connections not yet authenticated at once. */
+  size_t preauth_packet_max;
 } sshmux_server_options_t;
 
 /* Fill *o with the defaults above. */

@@ -20,6 +20,24 @@
 
 /* Limits (ssh-server.md §2.2, §4.3). */
 #define SSHMUX__SRV_IN_PACKET_MAX (256u * 1024u) /* packet_length accepted */
+/* Before authentication, packets are much smaller.  The biggest a real
+ * client sends is a publickey USERAUTH_REQUEST signed with RSA-16384: type
+ * 1, user (we read at most 256) 260, "ssh-connection" 18, "publickey" 13,
+ * TRUE 1, "rsa-sha2-512" 16, the key blob 4 + (11 + 7 + 2053) = 2075, the
+ * signature 4 + (16 + 2052) = 2072: 4456 bytes of payload, so a
+ * packet_length of at most 1 + 4456 + 255 (padding) = 4712.  The default
+ * leaves room for long KEXINIT lists. */
+#define SSHMUX__SRV_PREAUTH_NEED 4712u
+#define SSHMUX__SRV_PREAUTH_DEFAULT 8192u
+/* The read buffer holds one packet at the limit plus what one read may
+ * bring beyond it (authenticated), or little more than the packet (not yet:
+ * the MAC, a partial next one, an identification line). */
+#define SSHMUX__SRV_RBUF_SLACK (2u * 65536u)
+#define SSHMUX__SRV_RBUF_SLACK_PREAUTH 1024u
+/* MaxStartups defaults (OpenSSH's 10:30:100). */
+#define SSHMUX__SRV_STARTUPS_BEGIN 10u
+#define SSHMUX__SRV_STARTUPS_RATE 30u
+#define SSHMUX__SRV_STARTUPS_FULL 100u
 #define SSHMUX__SRV_OUT_PAYLOAD_MAX 32768u /* payload bytes per packet sent */
 #define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
 /* The smallest window a channel is opened with when the connection's
@@ -77,6 +95,7 @@ enum {
   SSH_DISCONNECT_SERVICE_NOT_AVAILABLE = 7,
   SSH_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED = 8,
   SSH_DISCONNECT_BY_APPLICATION = 11,
+  SSH_DISCONNECT_TOO_MANY_CONNECTIONS = 12,
   SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE = 14
 };
 
@@ -178,6 +197,7 @@ struct sshmux_server_conn_s {
   unsigned service_ok : 1; /* ssh-userauth accepted */
   unsigned no_more_sessions : 1;
   unsigned handles_open : 2; /* tcp and timer handles not yet closed */
+  unsigned unauth : 1;       /* counted in srv->n_unauth (MaxStartups) */
 
   /* socket */
   uv_tcp_t tcp;
@@ -263,6 +283,9 @@ struct sshmux_server_s {
   void (*close_cb)(sshmux_server_t *);
   sshmux_server_conn_t *conns;
   size_t nconns;
+  size_t n_unauth;         /* socket connections not (yet) authenticated */
+  uint64_t startups_drops; /* dropped by MaxStartups, for the log */
+  uint64_t startups_log_ms;
 };
 
 /* ---- server.c ---- */
@@ -277,6 +300,9 @@ void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
 void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn);
 /* Write what is pending now (memory connections: synchronously). */
 void sshmux__conn_flush(sshmux_server_conn_t *conn);
+/* Set conn->rbuf's cap for the connection's stage: a packet at the limit
+ * of sshmux__transport_in_limit plus the stage's slack. */
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn);
 /* Bytes queued for the socket. */
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
@@ -292,6 +318,9 @@ void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
 /* Send our identification and KEXINIT. */
 int sshmux__transport_start(sshmux_server_conn_t *conn);
+/* The largest packet_length accepted now: 256 KiB once authenticated,
+ * the server's preauth_packet_max before. */
+size_t sshmux__transport_in_limit(const sshmux_server_conn_t *conn);
 /* Process received bytes already appended to conn->rbuf. */
 void sshmux__transport_input(sshmux_server_conn_t *conn);
 /* Feed bytes (copies them into rbuf, then processes): tests and fuzzers. */

@@ -24,6 +24,7 @@
 #include "server/server-int.h"
 
 static void conn_finish(sshmux_server_conn_t *conn);
+static void unauth_done(sshmux_server_conn_t *conn);
 static void server_maybe_done(sshmux_server_t *srv);
 
 /* ---- server object ---- */
@@ -103,12 +104,20 @@ void sshmux_server_options_init(sshmux_server_options_t *o) {
     return;
   memset(o, 0, sizeof(*o));
   o->conn_memory_max = SSHMUX__SRV_CONN_MEMORY_DEFAULT;
+  o->startups_begin = SSHMUX__SRV_STARTUPS_BEGIN;
+  o->startups_rate = SSHMUX__SRV_STARTUPS_RATE;
+  o->startups_full = SSHMUX__SRV_STARTUPS_FULL;
+  o->preauth_packet_max = SSHMUX__SRV_PREAUTH_DEFAULT;
 }
 
 int sshmux_server_set_options(sshmux_server_t *srv,
                               const sshmux_server_options_t *o) {
   if (srv == NULL || o == NULL ||
-      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN)
+      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN ||
+      o->preauth_packet_max < SSHMUX__SRV_PREAUTH_NEED ||
+      o->preauth_packet_max > SSHMUX__SRV_IN_PACKET_MAX ||
+      (o->startups_full != 0 &&
+       (o->startups_begin > o->startups_full || o->startups_rate > 100)))
     return SSHMUX_EINVAL;
   srv->opts = *o;
   return 0;
@@ -152,7 +161,8 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
    * backstop against a bug. */
   sshmux__buf_init(&conn->wbuf[0], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->wbuf[1], 16u * 1024u * 1024u);
-  sshmux__buf_init(&conn->rbuf, SSHMUX__SRV_IN_PACKET_MAX + 2u * 65536u);
+  sshmux__buf_init(&conn->rbuf, 0);
+  sshmux__conn_rbuf_limit(conn);
   /* Input is decrypted in place: a password the client tries (never
    * offered, but sent anyway by some clients) and whatever the user types
    * into a session pass through here, so it is wiped like OpenSSH's
@@ -178,6 +188,7 @@ static void conn_release(sshmux_server_conn_t *conn) {
   if (conn->next)
     conn->next->prev = conn->prev;
   srv->nconns--;
+  unauth_done(conn);
   sshmux__chan_free_all(conn);
   sshmux__transport_free(conn);
   sshmux__buf_free(&conn->wbuf[0]);
@@ -187,6 +198,73 @@ static void conn_release(sshmux_server_conn_t *conn) {
   /* The struct holds the session id (the first exchange hash). */
   sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);
+}
+
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn) {
+  conn->rbuf.max =
+      sshmux__transport_in_limit(conn) + (conn->state == SSHMUX__CONN_OPEN
+                                              ? SSHMUX__SRV_RBUF_SLACK
+                                              : SSHMUX__SRV_RBUF_SLACK_PREAUTH);
+  /* Never below what is already held (the limit only rises in practice:
+   * authentication, or an embedder raising preauth_packet_max). */
+  if (conn->rbuf.max < conn->rbuf.cap)
+    conn->rbuf.max = conn->rbuf.cap;
+}
+
+/* A connection stops counting towards MaxStartups once it authenticated
+ * or started to close. */
+static void unauth_done(sshmux_server_conn_t *conn) {
+  if (conn->unauth) {
+    conn->unauth = 0;
+    conn->srv->n_unauth--;
+  }
+}
+
+/* MaxStartups with random early drop (OpenSSH's drop_connection(): from
+ * `begin` unauthenticated connections on, with probability rate %, rising
+ * linearly to 100 % at `full`) -- but the connection dropped is the OLDEST
+ * unauthenticated one, not the newcomer.  Refusing newcomers (OpenSSH)
+ * lets a flood that holds its connections for the login grace lock every
+ * legitimate client out; dropping the oldest bounds the flood the same
+ * way while a real login, which completes in milliseconds on loopback,
+ * is long done before it becomes the oldest. */
+static void startups_admit(sshmux_server_t *srv) {
+  const sshmux_server_options_t *o = &srv->opts;
+  sshmux_server_conn_t *c, *victim = NULL;
+  size_t n = srv->n_unauth;
+  uint32_t r;
+  unsigned p;
+
+  if (o->startups_full == 0 || n < o->startups_begin)
+    return;
+  if (n >= o->startups_full || o->startups_rate >= 100) {
+    p = 100;
+  } else {
+    p = (unsigned)((100u - o->startups_rate) * (n - o->startups_begin) /
+                   (o->startups_full - o->startups_begin)) +
+        o->startups_rate;
+  }
+  sshmux__random(&r, sizeof(r));
+  if (r % 100u >= p)
+    return;
+  for (c = srv->conns; c != NULL; c = c->next)
+    if (c->unauth && !c->closing)
+      victim = c; /* the list is newest first: the last one is the oldest */
+  if (victim == NULL)
+    return;
+  srv->startups_drops++;
+  if (uv_now(srv->loop) - srv->startups_log_ms >= 10000 ||
+      srv->startups_log_ms == 0) {
+    srv->startups_log_ms = uv_now(srv->loop);
+    SSHMUX__LOG_INFO("server: %zu connections not authenticated "
+                     "(MaxStartups %u:%u:%u): dropping the oldest, %s:%d "
+                     "(%llu dropped so far)",
+                     n, o->startups_begin, o->startups_rate, o->startups_full,
+                     victim->peer, victim->peer_port,
+                     (unsigned long long)srv->startups_drops);
+  }
+  sshmux__conn_fail(victim, SSH_DISCONNECT_TOO_MANY_CONNECTIONS,
+                    "too many unauthenticated connections");
 }
 
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn) {
@@ -305,6 +383,7 @@ void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason,
   }
   conn->closing = 1;
   conn->state = SSHMUX__CONN_CLOSING;
+  unauth_done(conn);
   if (conn->refs == 0)
     conn_finish(conn);
 }
@@ -397,6 +476,8 @@ void sshmux__conn_authed(sshmux_server_conn_t *conn) {
   uint64_t every = srv->rekey_seconds < 60 ? srv->rekey_seconds : 60;
 
   conn->state = SSHMUX__CONN_OPEN;
+  unauth_done(conn);
+  sshmux__conn_rbuf_limit(conn);
   if (!conn->mem) {
     /* The grace timer becomes the periodic re-key check. */
     uv_timer_stop(&conn->timer);
@@ -418,7 +499,10 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   sshmux__buf_t *b = &conn->rbuf;
 
   (void)hint;
-  if (sshmux__buf_reserve(b, 32768) != 0) {
+  sshmux__conn_rbuf_limit(conn);
+  if (b->max <= b->len ||
+      sshmux__buf_reserve(b, SSHMUX__MIN((size_t)32768, b->max - b->len)) !=
+          0) {
     buf->base = NULL;
     buf->len = 0;
     return;
@@ -512,6 +596,9 @@ static void on_connection(uv_stream_t *ls, int status) {
       conn->peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
   }
+  startups_admit(srv);
+  conn->unauth = 1;
+  srv->n_unauth++;
   uv_timer_start(&conn->timer, on_timer, srv->login_grace_ms, 0);
   if ((r = sshmux__transport_start(conn)) != 0 ||
       (r = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read)) != 0) {

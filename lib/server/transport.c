@@ -751,6 +751,11 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
   return 0;
 }
 
+size_t sshmux__transport_in_limit(const sshmux_server_conn_t *conn) {
+  return conn->state == SSHMUX__CONN_OPEN ? SSHMUX__SRV_IN_PACKET_MAX
+                                          : conn->srv->opts.preauth_packet_max;
+}
+
 /* One packet: 1 processed, 0 incomplete, < 0 failed. */
 static int packet_step(sshmux_server_conn_t *conn) {
   sshmux__buf_t *b = &conn->rbuf;
@@ -767,7 +772,8 @@ static int packet_step(sshmux_server_conn_t *conn) {
     if (sshmux__codec_open_length(conn->in, conn->seq_in, pkt, &len) != 0)
       goto badlen;
     block = sshmux__codec_block(conn->in);
-    if (len > SSHMUX__SRV_IN_PACKET_MAX || len < 6 || 4 + (size_t)len < first)
+    if (len > sshmux__transport_in_limit(conn) || len < 6 ||
+        4 + (size_t)len < first)
       goto badlen;
     if ((sshmux__codec_len_excluded(conn->in) ? len : len + 4) % block != 0)
       goto badlen;
@@ -848,7 +854,12 @@ int sshmux__conn_input(sshmux_server_conn_t *conn, const void *p, size_t n) {
   if (conn->closing)
     return SSHMUX_ECLOSED;
   while (n > 0) {
-    size_t chunk = SSHMUX__MIN(n, (size_t)65536);
+    size_t chunk = SSHMUX__MIN(n, (size_t)65536), room;
+    sshmux__conn_rbuf_limit(conn);
+    room = conn->rbuf.max - conn->rbuf.len;
+    if (room == 0)
+      return SSHMUX_ETOOLONG;
+    chunk = SSHMUX__MIN(chunk, room);
     if ((r = sshmux__buf_put_bytes(&conn->rbuf, p, chunk)) != 0)
       return r;
     p = (const uint8_t *)p + chunk;
