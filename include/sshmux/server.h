@@ -239,12 +239,14 @@ typedef struct {
    * are refused with SSHMUX_OPEN_RESOURCE_SHORTAGE ("connection memory
    * budget exhausted").  Default 256 MiB; at least 64 KiB. */
   size_t conn_memory_max;
-  /* MaxStartups (OpenSSH's start:rate:full, default 10:30:100): once
+  /* MaxStartups (OpenSSH's start:rate:full; default 64:30:256): once
    * `startups_begin` connections have not authenticated, each new one makes
-   * the server drop the OLDEST of them with probability startups_rate %,
-   * rising linearly to 100 % at `startups_full`, so at most startups_full
-   * are ever held and a new client always gets its chance.  startups_full
-   * 0: no limit.  begin <= full, rate <= 100. */
+   * the server drop, with probability startups_rate % rising linearly to
+   * 100 % at `startups_full`, the OLDEST of them that has waited a second;
+   * only when none has and startups_full are held is the newcomer refused.
+   * So at most startups_full are held, and a flood holding its connections
+   * cannot keep a real client out.  startups_full 0: no limit.  begin <=
+   * full, rate <= 100. */
   unsigned startups_begin, startups_rate, startups_full;
   /* The largest packet_length accepted before authentication (default
    * 8192; at least 4712, what a publickey login signed with RSA-16384

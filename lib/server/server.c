@@ -220,24 +220,30 @@ static void unauth_done(sshmux_server_conn_t *conn) {
   }
 }
 
-/* MaxStartups with random early drop (OpenSSH's drop_connection(): from
- * `begin` unauthenticated connections on, with probability rate %, rising
- * linearly to 100 % at `full`) -- but the connection dropped is the OLDEST
- * unauthenticated one, not the newcomer.  Refusing newcomers (OpenSSH)
- * lets a flood that holds its connections for the login grace lock every
- * legitimate client out; dropping the oldest bounds the flood the same
- * way while a real login, which completes in milliseconds on loopback,
- * is long done before it becomes the oldest. */
-static void startups_admit(sshmux_server_t *srv) {
+/* MaxStartups with random early drop, OpenSSH's drop_connection() rule:
+ * from `begin` unauthenticated connections on, a drop happens with
+ * probability rate %, rising linearly to 100 % at `full`.  What is dropped
+ * differs: the OLDEST unauthenticated connection, provided it has waited
+ * SSHMUX__SRV_STARTUPS_MIN_AGE_MS; only when none has and `full` are held
+ * is the newcomer refused.  Refusing newcomers (OpenSSH) lets a flood that
+ * holds its connections for the login grace lock every legitimate client
+ * out; dropping the oldest bounds the flood the same way while a real
+ * login, which completes in milliseconds, is done long before it is the
+ * oldest -- and the age rule spares a burst of real logins starting
+ * together.  Returns 1 to admit the newcomer, 0 to refuse it. */
+static int startups_admit(sshmux_server_t *srv) {
   const sshmux_server_options_t *o = &srv->opts;
   sshmux_server_conn_t *c, *victim = NULL;
   size_t n = srv->n_unauth;
+  uint64_t now = uv_now(srv->loop);
   uint32_t r;
   unsigned p;
+  int full;
 
   if (o->startups_full == 0 || n < o->startups_begin)
-    return;
-  if (n >= o->startups_full || o->startups_rate >= 100) {
+    return 1;
+  full = n >= o->startups_full;
+  if (full || o->startups_rate >= 100) {
     p = 100;
   } else {
     p = (unsigned)((100u - o->startups_rate) * (n - o->startups_begin) /
@@ -246,25 +252,27 @@ static void startups_admit(sshmux_server_t *srv) {
   }
   sshmux__random(&r, sizeof(r));
   if (r % 100u >= p)
-    return;
+    return 1;
   for (c = srv->conns; c != NULL; c = c->next)
-    if (c->unauth && !c->closing)
+    if (c->unauth && !c->closing &&
+        now - c->start_ms >= SSHMUX__SRV_STARTUPS_MIN_AGE_MS)
       victim = c; /* the list is newest first: the last one is the oldest */
-  if (victim == NULL)
-    return;
+  if (victim == NULL && !full)
+    return 1;
   srv->startups_drops++;
-  if (uv_now(srv->loop) - srv->startups_log_ms >= 10000 ||
-      srv->startups_log_ms == 0) {
-    srv->startups_log_ms = uv_now(srv->loop);
+  if (now - srv->startups_log_ms >= 10000 || srv->startups_log_ms == 0) {
+    srv->startups_log_ms = now;
     SSHMUX__LOG_INFO("server: %zu connections not authenticated "
-                     "(MaxStartups %u:%u:%u): dropping the oldest, %s:%d "
-                     "(%llu dropped so far)",
+                     "(MaxStartups %u:%u:%u): %s (%llu dropped so far)",
                      n, o->startups_begin, o->startups_rate, o->startups_full,
-                     victim->peer, victim->peer_port,
+                     victim ? "dropping the oldest" : "refusing a new one",
                      (unsigned long long)srv->startups_drops);
   }
+  if (victim == NULL)
+    return 0;
   sshmux__conn_fail(victim, SSH_DISCONNECT_TOO_MANY_CONNECTIONS,
                     "too many unauthenticated connections");
+  return 1;
 }
 
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn) {
@@ -596,7 +604,12 @@ static void on_connection(uv_stream_t *ls, int status) {
       conn->peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
   }
-  startups_admit(srv);
+  if (!startups_admit(srv)) {
+    /* Closed before a byte is sent, as sshd does past MaxStartups. */
+    conn->closing = conn->freed = 1;
+    close_handles(conn);
+    return;
+  }
   conn->unauth = 1;
   srv->n_unauth++;
   uv_timer_start(&conn->timer, on_timer, srv->login_grace_ms, 0);
