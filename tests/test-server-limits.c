@@ -375,3 +375,143 @@ TEST_IMPL(server_preauth_packet_limit) {
   th_free(&t);
   return 0;
 }
+
+/* ---- 5. the guessed first kex packet; re-keys that never finish ---- */
+
+/* KEXINIT with the given kex and host key lists, every cipher and MAC of
+ * ours, and first_kex_packet_follows. */
+static void kexinit_follows(th_t *t, const char *kex, const char *hk) {
+  static const uint8_t cookie[16];
+  sshmux__buf_t b;
+  int i;
+  sshmux__buf_init(&b, 4096);
+  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_KEXINIT));
+  ASSERT_OK(sshmux__buf_put_bytes(&b, cookie, 16));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, kex));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, hk));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(&b, SSHMUX__CIPHER_ALGS));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(&b, SSHMUX__MAC_ALGS));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(&b, "none"));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(&b, ""));
+  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  ASSERT_OK(sshmux__buf_put_u32(&b, 0));
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+}
+
+static void ecdh_init(th_t *t) {
+  uint8_t m[1 + 4 + 32] = {SSH_MSG_KEX_ECDH_INIT, 0, 0, 0, 32};
+  sshmux__random(m + 5, 32);
+  th_send(t, m, sizeof(m));
+}
+
+/* A guess is right when the client's first kex and host key names are
+ * the server's first ones (RFC 4253 §7.1, OpenSSH's proposals_match):
+ * then the guessed ECDH_INIT is the real one.  A client that puts
+ * curve25519-sha256@libssh.org first guesses wrong by that rule, however
+ * alike the two names are, and knows it: its guessed packet is ignored
+ * and the one it sends next is answered, under the name negotiated. */
+TEST_IMPL(server_kex_guess_libssh_name) {
+  th_t t;
+
+  /* Right guess with our first names: answered at once. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  kexinit_follows(&t, "curve25519-sha256,curve25519-sha256@libssh.org",
+                  "ssh-ed25519");
+  ecdh_init(&t);
+  th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
+  th_free(&t);
+  /* The @libssh.org name first: the guess is dropped, the next one
+   * answered, and the exchange runs as curve25519-sha256@libssh.org. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  kexinit_follows(&t, "curve25519-sha256@libssh.org,curve25519-sha256",
+                  "ssh-ed25519");
+  ASSERT_STR_EQ(sshmux__transport_alg(t.conn, 0),
+                "curve25519-sha256@libssh.org");
+  ecdh_init(&t);
+  ASSERT(!th_closed(&t));
+  while (th_next(&t) != -1)
+    ASSERT(t.msg.data[0] != SSH_MSG_KEX_ECDH_REPLY);
+  ecdh_init(&t);
+  ASSERT(!th_closed(&t));
+  th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
+  th_free(&t);
+  /* The right kex name but another first host key: wrong as well. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  kexinit_follows(&t, "curve25519-sha256", "ecdsa-sha2-nistp256,ssh-ed25519");
+  ecdh_init(&t);
+  ASSERT_EQ(th_next(&t), SSH_MSG_KEXINIT); /* ours; no reply to the guess */
+  ASSERT_EQ(th_next(&t), -1);
+  ecdh_init(&t);
+  th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
+  th_free(&t);
+  return 0;
+}
+
+/* A re-key the server starts and the client never answers, while the
+ * client keeps asking for replies (which wait for the new keys): it ends
+ * after kex_timeout_ms, long before the queue of held replies could grow
+ * to its cap. */
+TEST_IMPL(server_rekey_unanswered_times_out) {
+  static const uint8_t ka[] = {SSH_MSG_GLOBAL_REQUEST,
+                               0,
+                               0,
+                               0,
+                               21,
+                               'k',
+                               'e',
+                               'e',
+                               'p',
+                               'a',
+                               'l',
+                               'i',
+                               'v',
+                               'e',
+                               '@',
+                               'o',
+                               'p',
+                               'e',
+                               'n',
+                               's',
+                               's',
+                               'h',
+                               '.',
+                               'c',
+                               'o',
+                               'm',
+                               1};
+  sshmux_server_options_t o;
+  th_t t;
+  int i;
+
+  th_init(&t, NULL, 1, "u");
+  sshmux_server_options_init(&o);
+  ASSERT_EQ(o.kex_timeout_ms, 60000);
+  o.kex_timeout_ms = 300;
+  ASSERT_OK(sshmux_server_set_options(t.srv, &o));
+  th_send(&t, ka, sizeof(ka));
+  th_expect(&t, SSH_MSG_REQUEST_FAILURE); /* answered while no re-key runs */
+  sshmux__transport_check_rekey(t.conn, 1);
+  th_expect(&t, SSH_MSG_KEXINIT);
+  for (i = 0; i < 100000 && !th_closed(&t); i++) {
+    th_send(&t, ka, sizeof(ka));
+    ASSERT_EQ(th_next(&t), -1); /* held until the new keys */
+    if (i % 100 == 0) {
+      usleep(10000);
+      th_run(&t);
+    }
+  }
+  ASSERT(th_closed(&t));
+  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
+  ASSERT_GT(i, 100); /* it did wait: held replies were taken meanwhile */
+  ASSERT_LT(t.conn->deferred.len, 1024u * 1024u);
+  th_free(&t);
+  return 0;
+}

@@ -253,6 +253,11 @@ typedef struct {
    * needs; at most 262144, the limit after authentication).  Applies to
    * connections not yet authenticated at once. */
   size_t preauth_packet_max;
+  /* A key re-exchange must be over this long after it started (default
+   * 60000 ms): a client that never answers the server's KEXINIT (while
+   * replies to it wait for the new keys) is disconnected, reason 3.  At
+   * least 1. */
+  uint64_t kex_timeout_ms;
 } sshmux_server_options_t;
 
 /* Fill *o with the defaults above. */

@@ -34,6 +34,7 @@
  * the MAC, a partial next one, an identification line). */
 #define SSHMUX__SRV_RBUF_SLACK (2u * 65536u)
 #define SSHMUX__SRV_RBUF_SLACK_PREAUTH 1024u
+#define SSHMUX__SRV_KEX_TIMEOUT_DEFAULT 60000u
 /* MaxStartups defaults.  OpenSSH's are 10:30:100, for a server on the
  * internet; ours is the local multiplexer, where 50 logins starting at
  * once are normal (an editor opening its channels, a script fanning out:
@@ -231,6 +232,7 @@ struct sshmux_server_conn_s {
 
   /* key exchange */
   sshmux__srv_kex_state_t *kex; /* non-NULL while a key exchange runs */
+  uint64_t kex_start_ms;        /* when it started (our KEXINIT) */
   uint8_t session_id[SSHMUX__HASH_MAX];
   size_t session_id_len;
   unsigned first_kex_done : 1;
@@ -314,6 +316,8 @@ size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
  * tear the connection down (deferred while callbacks run). */
 void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
+/* A re-key started: arm the connection's timer for its deadline. */
+void sshmux__conn_kex_started(sshmux_server_conn_t *conn);
 /* Reference counting around embedder callbacks. */
 void sshmux__conn_ref(sshmux_server_conn_t *conn);
 void sshmux__conn_unref(sshmux_server_conn_t *conn);
@@ -347,6 +351,9 @@ void sshmux__transport_disconnect(sshmux_server_conn_t *conn, uint32_t reason,
                                   const char *msg);
 /* Start a server-initiated re-key if the limits say so. */
 void sshmux__transport_check_rekey(sshmux_server_conn_t *conn, int force);
+/* A re-key has run longer than the server's kex_timeout_ms?  Then the
+ * connection is failed (KEY_EXCHANGE_FAILED) and 1 returned. */
+int sshmux__transport_kex_overdue(sshmux_server_conn_t *conn);
 /* Can channel data go out now (no key exchange holding output)? */
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn);
 void sshmux__transport_free(sshmux_server_conn_t *conn);

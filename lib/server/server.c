@@ -108,6 +108,7 @@ void sshmux_server_options_init(sshmux_server_options_t *o) {
   o->startups_rate = SSHMUX__SRV_STARTUPS_RATE;
   o->startups_full = SSHMUX__SRV_STARTUPS_FULL;
   o->preauth_packet_max = SSHMUX__SRV_PREAUTH_DEFAULT;
+  o->kex_timeout_ms = SSHMUX__SRV_KEX_TIMEOUT_DEFAULT;
 }
 
 int sshmux_server_set_options(sshmux_server_t *srv,
@@ -116,6 +117,7 @@ int sshmux_server_set_options(sshmux_server_t *srv,
       o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN ||
       o->preauth_packet_max < SSHMUX__SRV_PREAUTH_NEED ||
       o->preauth_packet_max > SSHMUX__SRV_IN_PACKET_MAX ||
+      o->kex_timeout_ms == 0 ||
       (o->startups_full != 0 &&
        (o->startups_begin > o->startups_full || o->startups_rate > 100)))
     return SSHMUX_EINVAL;
@@ -463,6 +465,8 @@ static void on_timer(uv_timer_t *t) {
                       "login grace time exceeded");
     return;
   }
+  if (sshmux__transport_kex_overdue(conn))
+    return;
   sshmux__transport_check_rekey(conn, 0);
   /* Idle connections give their buffers back (an idle session costs
    * little more than its structs); busy ones keep them, so the data path
@@ -479,9 +483,22 @@ static void on_timer(uv_timer_t *t) {
   sshmux__conn_mark_dirty(conn);
 }
 
+/* After authentication the timer checks the re-key limits this often. */
+static uint64_t periodic_ms(const sshmux_server_t *srv) {
+  return (srv->rekey_seconds < 60 ? srv->rekey_seconds : 60) * 1000;
+}
+
+void sshmux__conn_kex_started(sshmux_server_conn_t *conn) {
+  if (conn->mem || conn->state != SSHMUX__CONN_OPEN || conn->closing)
+    return;
+  /* Fire at the deadline, then periodically again as before. */
+  uv_timer_start(&conn->timer, on_timer, conn->srv->opts.kex_timeout_ms + 1,
+                 periodic_ms(conn->srv));
+}
+
 void sshmux__conn_authed(sshmux_server_conn_t *conn) {
   sshmux_server_t *srv = conn->srv;
-  uint64_t every = srv->rekey_seconds < 60 ? srv->rekey_seconds : 60;
+  uint64_t every = periodic_ms(srv) / 1000;
 
   conn->state = SSHMUX__CONN_OPEN;
   unauth_done(conn);

@@ -45,6 +45,10 @@ int sshmux__pkt_begin(sshmux_server_conn_t *conn, sshmux__pkt_t *p,
   int r;
 
   if (type >= SSH_MSG_USERAUTH_REQUEST && conn->out_kex) {
+    /* Held until our NEWKEYS: bounded by the deferred buffer's cap and,
+     * for a client that never answers a re-key, by time. */
+    if (sshmux__transport_kex_overdue(conn))
+      return SSHMUX_ECLOSED;
     p->b = &conn->deferred;
     p->deferred = 1;
     p->start = p->b->len;
@@ -151,6 +155,16 @@ static int send_unimplemented(sshmux_server_conn_t *conn, uint32_t seq) {
   if ((r = sshmux__buf_put_u32(p.b, seq)) != 0)
     return r;
   return sshmux__pkt_end(conn, &p);
+}
+
+int sshmux__transport_kex_overdue(sshmux_server_conn_t *conn) {
+  if (conn->closing || !conn->first_kex_done || conn->kex == NULL ||
+      uv_now(conn->srv->loop) - conn->kex_start_ms <
+          conn->srv->opts.kex_timeout_ms)
+    return 0;
+  sshmux__conn_fail(conn, SSH_DISCONNECT_KEY_EXCHANGE_FAILED,
+                    "re-key not completed in time");
+  return 1;
 }
 
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn) {
@@ -279,6 +293,9 @@ static int send_kexinit(sshmux_server_conn_t *conn) {
     sshmux__buf_init(&kex->i_c, SSHMUX__SRV_IN_PACKET_MAX);
     sshmux__buf_init(&kex->i_s, 4096);
     conn->kex = kex;
+    conn->kex_start_ms = uv_now(conn->srv->loop);
+    if (conn->first_kex_done)
+      sshmux__conn_kex_started(conn);
   }
   kex = conn->kex;
   hostkey_list(conn, hk, sizeof(hk));
@@ -426,13 +443,20 @@ static int recv_msg_kexinit(sshmux_server_conn_t *conn, const uint8_t *pl,
     return SSHMUX_ENOALGO;
   }
   if (follows) {
-    /* The guess is right iff both first names match ours (§2.3). */
-    char ourfirst[SSHMUX__SRV_NAME_MAX];
+    /* The guess is right iff both first names match ours (§2.3, RFC 4253
+     * §7.1, OpenSSH's proposals_match): curve25519-sha256@libssh.org
+     * first is a wrong guess however alike the names, and the client,
+     * applying the same rule, sends its ECDH_INIT again. */
+    char ourfirst[SSHMUX__SRV_NAME_MAX], kexfirst[SSHMUX__SRV_NAME_MAX];
+    const char *kc = strchr(SSHMUX__KEX_ALGS, ',');
+    size_t kfl =
+        kc ? (size_t)(kc - SSHMUX__KEX_ALGS) : strlen(SSHMUX__KEX_ALGS);
+    snprintf(kexfirst, sizeof(kexfirst), "%.*s", (int)kfl, SSHMUX__KEX_ALGS);
     const char *comma = strchr(ours, ',');
     size_t fl = comma ? (size_t)(comma - ours) : strlen(ours);
     memcpy(ourfirst, ours, SSHMUX__MIN(fl, sizeof(ourfirst) - 1));
     ourfirst[SSHMUX__MIN(fl, sizeof(ourfirst) - 1)] = '\0';
-    if (!first_name_is(lists[0], lens[0], "curve25519-sha256") ||
+    if (!first_name_is(lists[0], lens[0], kexfirst) ||
         !first_name_is(lists[1], lens[1], ourfirst))
       kex->ignore_next = 1;
   }
@@ -819,6 +843,7 @@ void sshmux__transport_input(sshmux_server_conn_t *conn) {
   int r;
 
   sshmux__conn_ref(conn);
+  (void)sshmux__transport_kex_overdue(conn);
   while (!conn->closing) {
     if (!conn->mem && sshmux__conn_out_queued(conn) > SSHMUX__SRV_IN_PAUSE) {
       /* The client does not read: stop reading it too (server.c resumes
