@@ -381,24 +381,9 @@ TEST_IMPL(server_preauth_packet_limit) {
 /* KEXINIT with the given kex and host key lists, every cipher and MAC of
  * ours, and first_kex_packet_follows. */
 static void kexinit_follows(th_t *t, const char *kex, const char *hk) {
-  static const uint8_t cookie[16];
   sshmux__buf_t b;
-  int i;
   sshmux__buf_init(&b, 4096);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_KEXINIT));
-  ASSERT_OK(sshmux__buf_put_bytes(&b, cookie, 16));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, kex));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, hk));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&b, SSHMUX__CIPHER_ALGS));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&b, SSHMUX__MAC_ALGS));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&b, "none"));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&b, ""));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 0));
+  th_put_kexinit(&b, kex, hk, SSHMUX__CIPHER_ALGS, SSHMUX__MAC_ALGS, 1);
   th_send(t, b.data, b.len);
   sshmux__buf_free(&b);
 }
@@ -460,33 +445,6 @@ TEST_IMPL(server_kex_guess_libssh_name) {
  * after kex_timeout_ms, long before the queue of held replies could grow
  * to its cap. */
 TEST_IMPL(server_rekey_unanswered_times_out) {
-  static const uint8_t ka[] = {SSH_MSG_GLOBAL_REQUEST,
-                               0,
-                               0,
-                               0,
-                               21,
-                               'k',
-                               'e',
-                               'e',
-                               'p',
-                               'a',
-                               'l',
-                               'i',
-                               'v',
-                               'e',
-                               '@',
-                               'o',
-                               'p',
-                               'e',
-                               'n',
-                               's',
-                               's',
-                               'h',
-                               '.',
-                               'c',
-                               'o',
-                               'm',
-                               1};
   sshmux_server_options_t o;
   th_t t;
   int i;
@@ -496,12 +454,12 @@ TEST_IMPL(server_rekey_unanswered_times_out) {
   ASSERT_EQ(o.kex_timeout_ms, 60000);
   o.kex_timeout_ms = 300;
   ASSERT_OK(sshmux_server_set_options(t.srv, &o));
-  th_send(&t, ka, sizeof(ka));
+  th_keepalive(&t);
   th_expect(&t, SSH_MSG_REQUEST_FAILURE); /* answered while no re-key runs */
   sshmux__transport_check_rekey(t.conn, 1);
   th_expect(&t, SSH_MSG_KEXINIT);
   for (i = 0; i < 100000 && !th_closed(&t); i++) {
-    th_send(&t, ka, sizeof(ka));
+    th_keepalive(&t);
     ASSERT_EQ(th_next(&t), -1); /* held until the new keys */
     if (i % 100 == 0) {
       usleep(10000);
