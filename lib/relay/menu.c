@@ -37,6 +37,8 @@ struct sshmux__menu {
   int connecting; /* a route was picked, upstream channel opening */
   char line[MENU_LINE_MAX];
   size_t len;
+  int hold; /* hold mode: routed, accepted early for a prompt (prompt.c) */
+  int eof;  /* the client sent EOF before the upstream opened */
   /* Keys typed while the route's channel opens, sent once it is open. */
   char ahead[MENU_AHEAD_MAX];
   size_t nahead;
@@ -45,6 +47,28 @@ struct sshmux__menu {
 int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
   rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
   return rc->menu != NULL ? 0 : SSHMUX_ENOMEM;
+}
+
+int sshmux__relay_menu_hold(sshmux__rchan_t *rc) {
+  if (sshmux__relay_menu_start(rc) != 0)
+    return SSHMUX_ENOMEM;
+  rc->menu->hold = 1;
+  return 0;
+}
+
+int sshmux__relay_menu_started(const sshmux__rchan_t *rc) {
+  return rc->menu != NULL && rc->menu->start != START_NONE;
+}
+
+int sshmux__relay_menu_has_pty(const sshmux__rchan_t *rc) {
+  return rc->menu != NULL && rc->menu->have_pty;
+}
+
+int sshmux__relay_menu_eof(sshmux__rchan_t *rc) {
+  if (rc->menu == NULL || !(rc->menu->hold || rc->menu->connecting))
+    return 0;
+  rc->menu->eof = 1;
+  return 1;
 }
 
 void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
@@ -60,6 +84,7 @@ void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
     sshmux__free(m->env_value[i]);
   }
   sshmux__free(m->start_arg);
+  sshmux__wipe(m->ahead, sizeof(m->ahead)); /* may hold typed secrets */
   sshmux__free(m);
   rc->menu = NULL;
 }
@@ -165,6 +190,11 @@ int sshmux__relay_menu_request(sshmux__rchan_t *rc,
                                : m->start == START_SUBSYSTEM ? info->subsystem
                                                              : NULL,
                                &oom);
+    if (!oom && m->hold) {
+      /* Routed, held for a prompt: now its pty is known. */
+      sshmux__relay_prompt_ready(rc);
+      return -1;
+    }
     if (!oom && m->have_pty) {
       show(rc);
       return -1;
@@ -234,7 +264,14 @@ void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
-  if (m->connecting) {
+  if (rc->ask != NULL) {
+    size_t used = sshmux__relay_prompt_input(rc, buf, len);
+    buf += used;
+    len -= used;
+    if ((m = rc->menu) == NULL || len == 0 || rc->down_closing)
+      return;
+  }
+  if (m->connecting || m->hold) {
     size_t n = SSHMUX__MIN(len, sizeof(m->ahead) - m->nahead);
     memcpy(m->ahead + m->nahead, buf, n);
     m->nahead += n;
@@ -307,6 +344,8 @@ void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
   if (err == 0 && m->nahead > 0 &&
       sshmux_upchan_write(rc->up, m->ahead, m->nahead) < 0)
     err = SSHMUX_ECLOSED;
+  if (err == 0 && m->eof)
+    (void)sshmux_upchan_send_eof(rc->up);
   sshmux__relay_menu_free(rc);
   if (err != 0) {
     sshmux__relay_note(rc, "sshmux: %s", sshmux_strerror(err));

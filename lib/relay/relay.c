@@ -95,6 +95,8 @@ void sshmux__relay_finish(sshmux__rchan_t *rc, int exit_code) {
     (void)sshmux_server_channel_exit_status(rc->down, (uint32_t)exit_code);
   close_down(rc);
   close_up(rc);
+  /* It waits no more (closing): a prompt shown here moves on. */
+  sshmux__relay_prompt_detach(rc);
 }
 
 static void chan_maybe_free(sshmux__rchan_t *rc) {
@@ -104,6 +106,8 @@ static void chan_maybe_free(sshmux__rchan_t *rc) {
     return;
   sshmux__list_remove(&rc->link);
   r->nchans--;
+  if (rc->ask != NULL)
+    sshmux__relay_prompt_detach(rc);
   sshmux__relay_menu_free(rc);
   sshmux__free(rc);
   sshmux__relay_maybe_closed(r);
@@ -232,6 +236,8 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
     return;
   }
   rc->up_open = 1;
+  if (rc->ask != NULL || !sshmux__list_empty(&rc->relay->asks))
+    sshmux__relay_prompt_detach(rc); /* it waits no more */
   if (rc->down == NULL) {
     close_up(rc);
     return;
@@ -316,7 +322,7 @@ static void down_eof(sshmux_server_channel_t *ch) {
 
   if (rc->up != NULL && rc->up_open && !rc->up_closing)
     (void)sshmux_upchan_send_eof(rc->up);
-  else if (rc->menu != NULL)
+  else if (rc->menu != NULL && !sshmux__relay_menu_eof(rc))
     sshmux__relay_finish(rc, 0);
 }
 
@@ -339,6 +345,7 @@ static void down_close(sshmux_server_channel_t *ch) {
   }
   rc->down = NULL;
   close_up(rc);
+  sshmux__relay_prompt_detach(rc);
   chan_maybe_free(rc);
 }
 
@@ -600,6 +607,7 @@ int sshmux_relay_new(uv_loop_t *loop, sshmux_pool_t *pool,
   if (r->opts.down_hwm == 0)
     r->opts.down_hwm = DEFAULT_DOWN_HWM;
   sshmux__list_init(&r->chans);
+  sshmux__list_init(&r->asks);
   memset(&cbs, 0, sizeof(cbs));
   cbs.auth = opts->auth;
   cbs.auth_data = opts->auth_data;
@@ -648,6 +656,7 @@ void sshmux_relay_close(sshmux_relay_t *r, sshmux_relay_close_cb close_cb,
   r->closing = 1;
   r->close_cb = close_cb;
   r->close_data = data;
+  sshmux__relay_prompt_close_all(r);
   /* Channels still opening upstream have a client channel that the server
    * close will end; the rest follow their close callbacks. */
   for (l = r->chans.next; l != &r->chans; l = l->next) {

@@ -1,0 +1,280 @@
+/* test-relay-ttyprompt.c -- a login's question asked where the person is:
+ * `ssh -t route` in a real terminal (tmux) to an upstream that asks a
+ * one-time code (the PAM/pam_oath fixture), with no prompt agent, no
+ * askpass and serve without a terminal.  The banner and the question show
+ * in that pane, the code typed there (not echoed) logs in, a second `ssh`
+ * asks nothing; ^C at the question ends that session cleanly and the
+ * daemon keeps serving; two sessions waiting on one login see one
+ * question; without a pty but on a "desktop" (DISPLAY set) the
+ * SSH_ASKPASS program answers and notify-send is called; with neither the
+ * login fails closed at once. */
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture-otp.h"
+#include "relay-harness.h"
+#include "tmux.h"
+
+static const char *tmux_sock(void) {
+  static char p[700];
+  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
+  return p;
+}
+
+static int tmux(const char *const *args) {
+  const char *argv[24];
+  size_t n = 0;
+
+  argv[n++] = "tmux";
+  argv[n++] = "-S";
+  argv[n++] = tmux_sock();
+  for (; *args != NULL && n < 23; args++)
+    argv[n++] = *args;
+  argv[n] = NULL;
+  return test_run_simple(argv, NULL, NULL);
+}
+
+static void wait_for(const char *pane, const char *what, int ms) {
+  test_tmux_wait(tmux_sock(), pane, what, ms, pane);
+}
+
+static void keys(const char *pane, const char *k, int enter) {
+  ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", pane, "-l", k, NULL}), 0);
+  if (enter)
+    ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", pane, "Enter", NULL}),
+              0);
+}
+
+/* `ssh -t ROUTE` in a new tmux session named pane; its exit status is
+ * printed after it. */
+static void start_ssh(rh_t *h, const char *pane, const char *route) {
+  char cmd[1500];
+
+  snprintf(cmd, sizeof(cmd), "ssh -F %s -t %s; echo \"ssh-exit=$?\"; sleep 60",
+           h->cfg, route);
+  ASSERT_EQ(tmux((const char *[]){"new-session", "-d", "-s", pane, "-x", "100",
+                                  "-y", "30", "sh", "-c", cmd, NULL}),
+            0);
+}
+
+typedef struct {
+  test_otp_sshd o;
+  rh_t h;
+} env_t;
+
+static int setup(env_t *e) {
+  memset(e, 0, sizeof(*e));
+  TEST_REQUIRE_ROOT("PAM authentication and mount namespaces");
+  TEST_REQUIRE_PROGRAM("unshare");
+  TEST_REQUIRE_PROGRAM("oathtool");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("tmux");
+  ASSERT_EQ(test_otp_sshd_start(&e->o, NULL), 0);
+  rh_init(&e->h);
+  rh_route(&e->h, "otp", &e->o.sshd, NULL);
+  return 0;
+}
+
+static void teardown(env_t *e) {
+  (void)tmux((const char *[]){"kill-server", NULL});
+  rh_stop(&e->h);
+  test_otp_sshd_stop(&e->o);
+}
+
+static char *serve_log(rh_t *h) {
+  char path[700];
+  snprintf(path, sizeof(path), "%s/sshmux.log", h->dir);
+  return test_read_file(path, NULL);
+}
+
+TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
+  env_t e;
+  char code[7], *out = NULL, *err = NULL, *pane, *log;
+  int st, r;
+
+  if ((r = setup(&e)) != 0)
+    return r;
+  rh_start(&e.h, NULL); /* in the background: no terminal of its own */
+  start_ssh(&e.h, "a", "otp");
+  wait_for("a", "=== sshmux: login to", 45000);
+  wait_for("a", "One-time password", 5000);
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL);
+  ASSERT_STR_CONTAINS(pane, e.o.sshd.user);
+  free(pane);
+  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
+  keys("a", code, 1);
+  keys("a", "echo hel''lo-$((6*7))", 1);
+  wait_for("a", "hello-42", 45000);
+  /* The code was never echoed. */
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL && strstr(pane, code) == NULL);
+  free(pane);
+  /* A second session reuses the login: nothing is asked (and nobody could
+   * answer here: no pty, no agent, no askpass). */
+  st = test_run_simple(
+      rh_ssh(&e.h, (const char *[]){"otp", "echo second", NULL}), &out, &err);
+  if (st != 0)
+    fprintf(stderr, "%s\n%s\n", out, err);
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_CONTAINS(out, "second");
+  free(out);
+  free(err);
+  keys("a", "exit", 1);
+  wait_for("a", "ssh-exit=0", 20000);
+  log = serve_log(&e.h);
+  ASSERT_STR_CONTAINS(log, "on a client's terminal");
+  free(log);
+  teardown(&e);
+  return 0;
+}
+
+TEST_IMPL_T(relay_prompt_ctrl_c, 120) {
+  env_t e;
+  char code[7];
+  int r;
+
+  if ((r = setup(&e)) != 0)
+    return r;
+  rh_start(&e.h, NULL);
+  start_ssh(&e.h, "a", "otp");
+  wait_for("a", "One-time password", 45000);
+  ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "a", "C-c", NULL}), 0);
+  wait_for("a", "login cancelled", 20000);
+  wait_for("a", "ssh-exit=130", 20000);
+  ASSERT_EQ(kill(e.h.pid, 0), 0); /* the daemon is still there... */
+  /* ...and serving: a new session is asked, answered and logs in. */
+  start_ssh(&e.h, "b", "otp");
+  wait_for("b", "One-time password", 45000);
+  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
+  keys("b", code, 1);
+  keys("b", "echo after-$((40+2))-cancel", 1);
+  wait_for("b", "after-42-cancel", 45000);
+  keys("b", "exit", 1);
+  wait_for("b", "ssh-exit=0", 20000);
+  teardown(&e);
+  return 0;
+}
+
+/* Two sessions wait on one login: one question, in one terminal. */
+TEST_IMPL_T(relay_prompt_one_question, 120) {
+  env_t e;
+  char code[7], *pa, *pb;
+  int r;
+  const char *asked, *other;
+
+  if ((r = setup(&e)) != 0)
+    return r;
+  rh_start(&e.h, NULL);
+  start_ssh(&e.h, "a", "otp");
+  start_ssh(&e.h, "b", "otp");
+  {
+    uint64_t end = test_now_ms() + 45000;
+    for (;;) {
+      pa = test_tmux_capture(tmux_sock(), "a");
+      pb = test_tmux_capture(tmux_sock(), "b");
+      if ((pa && strstr(pa, "One-time password")) ||
+          (pb && strstr(pb, "One-time password")))
+        break;
+      ASSERT(test_now_ms() < end);
+      free(pa);
+      free(pb);
+      usleep(100000);
+    }
+  }
+  asked = pa && strstr(pa, "One-time password") ? "a" : "b";
+  other = asked[0] == 'a' ? "b" : "a";
+  free(pa);
+  free(pb);
+  /* Give the other one time to show a second question if it would. */
+  usleep(1500000);
+  pb = test_tmux_capture(tmux_sock(), other);
+  ASSERT(pb != NULL);
+  ASSERT(strstr(pb, "One-time password") == NULL);
+  ASSERT(strstr(pb, "=== sshmux") == NULL);
+  free(pb);
+  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
+  keys(asked, code, 1);
+  keys("a", "echo in-a-$((1+1))", 1);
+  keys("b", "echo in-b-$((2+2))", 1);
+  wait_for("a", "in-a-2", 45000);
+  wait_for("b", "in-b-4", 45000);
+  teardown(&e);
+  return 0;
+}
+
+/* No pty: on a desktop (DISPLAY set) the SSH_ASKPASS program answers and a
+ * notification is sent; with neither, the login fails closed at once. */
+TEST_IMPL_T(relay_prompt_desktop_askpass, 120) {
+  env_t e;
+  char code[7], bin[700], script[1400], askpass[700], notes[700];
+  char *out = NULL, *err = NULL, *data;
+  int st, r;
+  uint64_t t0;
+
+  if ((r = setup(&e)) != 0)
+    return r;
+  /* First without a desktop: refused at once, with today's message. */
+  ASSERT_EQ(unsetenv("DISPLAY"), 0);
+  ASSERT_EQ(unsetenv("WAYLAND_DISPLAY"), 0);
+  rh_start(&e.h, NULL);
+  t0 = test_now_ms();
+  st = test_run_simple(rh_ssh(&e.h, (const char *[]){"otp", "echo x", NULL}),
+                       &out, &err);
+  ASSERT_NE(st, 0);
+  ASSERT_LT(test_now_ms() - t0, 60000); /* not the 90 s prompt timeout */
+  ASSERT_STR_CONTAINS(err, "cancelled");
+  free(out);
+  free(err);
+  rh_stop(&e.h);
+  data = serve_log(&e.h);
+  ASSERT_STR_CONTAINS(data, "no prompt agent is running");
+  free(data);
+
+  /* A desktop: a fake notify-send on PATH records its arguments. */
+  snprintf(bin, sizeof(bin), "%s", test_path("bin"));
+  ASSERT_EQ(mkdir(bin, 0700), 0);
+  snprintf(notes, sizeof(notes), "%s", test_path("notes"));
+  snprintf(script, sizeof(script), "%s/notify-send", bin);
+  {
+    char body[1500];
+    snprintf(body, sizeof(body), "#!/bin/sh\necho \"$@\" >> '%s'\n", notes);
+    ASSERT_EQ(test_write_file(script, body, 0700), 0);
+  }
+  {
+    char path[4096];
+    const char *old = getenv("PATH");
+    snprintf(path, sizeof(path), "%s:%s", bin, old ? old : "/usr/bin:/bin");
+    ASSERT_EQ(setenv("PATH", path, 1), 0);
+  }
+  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
+  snprintf(askpass, sizeof(askpass), "%s", test_path("askpass.sh"));
+  ASSERT_EQ(test_otp_askpass(askpass, code), 0);
+  ASSERT_EQ(setenv("DISPLAY", ":99", 1), 0);
+  ASSERT_EQ(setenv("SSH_ASKPASS", askpass, 1), 0);
+  e.h.port = 0; /* a new serve: wait for its new port, in a new log */
+  unlink(e.h.log);
+  rh_start(&e.h, NULL);
+  st = test_run_simple(
+      rh_ssh(&e.h, (const char *[]){"otp", "echo desk-ok", NULL}), &out, &err);
+  if (st != 0) {
+    fprintf(stderr, "%s\n%s\n", out, err);
+    rh_dump(&e.h);
+  }
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_CONTAINS(out, "desk-ok");
+  free(out);
+  free(err);
+  {
+    uint64_t end = test_now_ms() + 10000;
+    while ((data = test_read_file(notes, NULL)) == NULL && test_now_ms() < end)
+      usleep(50000);
+  }
+  ASSERT(data != NULL);
+  ASSERT_STR_CONTAINS(data, "sshmux: an answer is needed");
+  free(data);
+  teardown(&e);
+  return 0;
+}
