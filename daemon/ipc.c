@@ -13,6 +13,8 @@
  *    can stop the loop from serving the others.
  *  - prompts: the pool's prompt handler.  A prompt goes to the subscribed
  *    agents (`sshmuxd prompt`), else to the configured askpass program,
+ *    else to the waiting client's terminal (serve's relay), serve's own
+ *    terminal, a desktop ssh-askpass,
  *    else it is refused at once: fail closed, never a hang.  Any client
  *    may list and answer pending prompts.
  *  - streams: `connect` turns a client's connection into raw bytes both

@@ -2,7 +2,9 @@
  * bridged to one upstream channel (the pool's), for every channel of every
  * client.  This file owns the per-channel state machine, request
  * forwarding, the forwarding policy checks and the back-pressure wiring;
- * relay-menu.c owns the route menu shown to unknown user names.
+ * menu.c owns the route menu shown to unknown user names (and the hold
+ * mode of sessions accepted early), prompt.c the login questions asked in
+ * a client's terminal.
  *
  * Shape of a relayed channel (docs/relay.md has the diagram):
  *
