@@ -877,9 +877,9 @@ static int intern_jump(hop_t *h, const char *base) {
   for (k = 1; k < 100; k++) {
     int used = 0;
     if (k == 1)
-      snprintf(h->name, sizeof(h->name), "%s", b);
+      snprintf(h->name, sizeof(h->name), "%.60s", b);
     else
-      snprintf(h->name, sizeof(h->name), "%s-%zu", b, k);
+      snprintf(h->name, sizeof(h->name), "%.60s-%zu", b, k);
     if (strcmp(h->name, SSHMUX_ROUTES_DEFAULT_JUMP) == 0)
       continue;
     for (i = 0; i < G.nhops; i++)

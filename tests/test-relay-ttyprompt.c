@@ -278,3 +278,47 @@ TEST_IMPL_T(relay_prompt_desktop_askpass, 120) {
   teardown(&e);
   return 0;
 }
+
+/* The usual case: the bastion asks the code.  The session to the target
+ * behind it waits for the jump's login, and is asked in its terminal. */
+TEST_IMPL_T(relay_prompt_jump_otp, 120) {
+  env_t e;
+  test_sshd t;
+  char code[7], ini[2048], *pane;
+  int r;
+
+  if ((r = setup(&e)) != 0)
+    return r;
+  ASSERT_EQ(test_sshd_start(&t, NULL), 0);
+  snprintf(ini, sizeof(ini),
+           "[jumps.bastion]\nhost = %s\nport = %d\nuser = %s\n\n"
+           "[routes.inner]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
+           "jump = bastion\n",
+           e.o.sshd.addr, e.o.sshd.port, e.o.sshd.user, t.addr, t.port, t.user,
+           t.client_key);
+  rh_routes_text(&e.h, ini);
+  rh_known(&e.h, &t);
+  rh_name(&e.h, "inner");
+  rh_start(&e.h, NULL);
+  start_ssh(&e.h, "a", "inner");
+  wait_for("a", "One-time password", 45000);
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL);
+  {
+    char want[256];
+    /* The banner names the bastion, the host that asks. */
+    snprintf(want, sizeof(want), "login to %s@%s:%d", e.o.sshd.user,
+             e.o.sshd.addr, e.o.sshd.port);
+    ASSERT_STR_CONTAINS(pane, want);
+  }
+  free(pane);
+  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
+  keys("a", code, 1);
+  keys("a", "echo behind-$((40+2))-bastion", 1);
+  wait_for("a", "behind-42-bastion", 45000);
+  keys("a", "exit", 1);
+  wait_for("a", "ssh-exit=0", 20000);
+  teardown(&e);
+  test_sshd_stop(&t);
+  return 0;
+}
