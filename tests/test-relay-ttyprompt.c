@@ -257,14 +257,27 @@ TEST_IMPL_T(relay_prompt_desktop_askpass, 120) {
   e.h.port = 0; /* a new serve: wait for its new port, in a new log */
   unlink(e.h.log);
   rh_start(&e.h, NULL);
-  st = test_run_simple(
-      rh_ssh(&e.h, (const char *[]){"otp", "echo desk-ok", NULL}), &out, &err);
+  /* Its stdin (300000 bytes, far more than is kept while the login runs)
+   * arrives whole once the login is done. */
+  {
+    test_cmd_t c;
+    static char in[300000];
+    memset(&c, 0, sizeof(c));
+    memset(in, 'x', sizeof(in));
+    c.argv = rh_ssh(&e.h, (const char *[]){"otp", "echo desk-ok; wc -c", NULL});
+    c.in = in;
+    c.in_len = sizeof(in);
+    c.out = &out;
+    c.err = &err;
+    c.timeout_ms = 60000;
+    ASSERT_EQ(test_run(&c, &st), 0);
+  }
   if (st != 0) {
     fprintf(stderr, "%s\n%s\n", out, err);
     rh_dump(&e.h);
   }
   ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "desk-ok");
+  ASSERT_STR_CONTAINS(out, "desk-ok\n300000");
   free(out);
   free(err);
   {

@@ -39,9 +39,13 @@ struct sshmux__menu {
   size_t len;
   int hold; /* hold mode: routed, accepted early for a prompt (prompt.c) */
   int eof;  /* the client sent EOF before the upstream opened */
-  /* Keys typed while the route's channel opens, sent once it is open. */
-  char ahead[MENU_AHEAD_MAX];
+  /* Bytes the client sent while the route's channel opens (keys, or a
+   * command's stdin), sent once it is open.  Past MENU_AHEAD_MAX the
+   * client's reads are stopped (paused), so the server holds the rest
+   * within the channel window: at most MENU_AHEAD_MAX plus one packet. */
+  char *ahead;
   size_t nahead;
+  int paused;
 };
 
 int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
@@ -84,7 +88,8 @@ void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
     sshmux__free(m->env_value[i]);
   }
   sshmux__free(m->start_arg);
-  sshmux__wipe(m->ahead, sizeof(m->ahead)); /* may hold typed secrets */
+  if (m->ahead != NULL) /* may hold typed secrets */
+    sshmux__free_secret(m->ahead, m->nahead);
   sshmux__free(m);
   rc->menu = NULL;
 }
@@ -272,9 +277,23 @@ void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
       return;
   }
   if (m->connecting || m->hold) {
-    size_t n = SSHMUX__MIN(len, sizeof(m->ahead) - m->nahead);
-    memcpy(m->ahead + m->nahead, buf, n);
-    m->nahead += n;
+    char *na = sshmux__malloc(m->nahead + len);
+    if (na == NULL) {
+      sshmux__relay_note(rc, "sshmux: out of memory");
+      sshmux__relay_finish(rc, 255);
+      return;
+    }
+    if (m->nahead > 0)
+      memcpy(na, m->ahead, m->nahead);
+    memcpy(na + m->nahead, buf, len);
+    if (m->ahead != NULL)
+      sshmux__free_secret(m->ahead, m->nahead);
+    m->ahead = na;
+    m->nahead += len;
+    if (m->nahead >= MENU_AHEAD_MAX && !m->paused && rc->down != NULL) {
+      sshmux_server_channel_read_stop(rc->down);
+      m->paused = 1;
+    }
     return;
   }
   for (i = 0; i < len && m != NULL && m->shown; i++) {
@@ -341,9 +360,17 @@ void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
       break;
     }
   }
-  if (err == 0 && m->nahead > 0 &&
-      sshmux_upchan_write(rc->up, m->ahead, m->nahead) < 0)
-    err = SSHMUX_ECLOSED;
+  if (err == 0 && m->nahead > 0) {
+    int w = sshmux_upchan_write(rc->up, m->ahead, m->nahead);
+    if (w < 0)
+      err = SSHMUX_ECLOSED;
+    else if (w == 1 && m->paused)
+      rc->down_paused = 1; /* resumed by the upstream's drain */
+    else if (m->paused && rc->down != NULL)
+      sshmux_server_channel_read_start(rc->down);
+  } else if (err == 0 && m->paused && rc->down != NULL) {
+    sshmux_server_channel_read_start(rc->down);
+  }
   if (err == 0 && m->eof)
     (void)sshmux_upchan_send_eof(rc->up);
   sshmux__relay_menu_free(rc);
