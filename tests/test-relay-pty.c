@@ -15,16 +15,7 @@ static const char *tmux_sock(void) {
 }
 
 static int tmux(const char *const *args) {
-  const char *argv[24];
-  size_t n = 0;
-
-  argv[n++] = "tmux";
-  argv[n++] = "-S";
-  argv[n++] = tmux_sock();
-  for (; *args != NULL && n < 23; args++)
-    argv[n++] = *args;
-  argv[n] = NULL;
-  return test_run_simple(argv, NULL, NULL);
+  return test_tmux_run(tmux_sock(), args);
 }
 
 /* Wait until the pane shows `what`; fail with the pane after ms. */
