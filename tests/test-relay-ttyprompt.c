@@ -7,7 +7,8 @@
  * daemon keeps serving; two sessions waiting on one login see one
  * question; without a pty but on a "desktop" (DISPLAY set) the
  * SSH_ASKPASS program answers and notify-send is called; with neither the
- * login fails closed at once. */
+ * login fails closed at once; a hostile server's escapes in its prompt
+ * never act on the terminal. */
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -324,5 +325,112 @@ TEST_IMPL_T(relay_prompt_jump_otp, 120) {
   wait_for("a", "ssh-exit=0", 20000);
   teardown(&e);
   test_sshd_stop(&t);
+  return 0;
+}
+
+/* A hostile upstream (paramiko, keyboard-interactive only) puts terminal
+ * escapes in the name, instruction and question of its prompt: window
+ * title (OSC), clear screen, colours, an 8-bit CSI.  In the client's
+ * terminal none of them acts: the pane's title is unchanged and only the
+ * plain words show; the answer still logs in. */
+static const char hostile_py[] =
+    "import socket, sys, threading, time, paramiko\n"
+    "port, keyfile = int(sys.argv[1]), sys.argv[2]\n"
+    "key = paramiko.Ed25519Key.from_private_key_file(keyfile)\n"
+    "NAME = '\\x1b]2;PWNED\\x07Evil\\x1b[2J name'\n"
+    "INSTR = 'instr\\x1b[31mRED\\x1b[0m \\x9b6n end'\n"
+    "PROMPT = 'Code\\x1b]0;PWNED2\\x07: '\n"
+    "class S(paramiko.ServerInterface):\n"
+    "  def get_allowed_auths(self, u): return 'keyboard-interactive'\n"
+    "  def check_auth_interactive(self, u, sub):\n"
+    "    q = paramiko.InteractiveQuery(NAME, INSTR)\n"
+    "    q.add_prompt(PROMPT, False)\n"
+    "    return q\n"
+    "  def check_auth_interactive_response(self, r):\n"
+    "    ok = list(r) == ['424242']\n"
+    "    return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED\n"
+    "  def check_channel_request(self, kind, cid):\n"
+    "    return paramiko.OPEN_SUCCEEDED\n"
+    "  def check_channel_pty_request(self, *a): return True\n"
+    "  def check_channel_env_request(self, *a): return True\n"
+    "  def check_channel_shell_request(self, ch):\n"
+    "    def run():\n"
+    "      ch.sendall(b'evil-shell-ready\\r\\n')\n"
+    "      time.sleep(1)\n"
+    "      ch.send_exit_status(0)\n"
+    "      ch.close()\n"
+    "    threading.Thread(target=run, daemon=True).start()\n"
+    "    return True\n"
+    "ls = socket.socket()\n"
+    "ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "ls.bind(('127.0.0.1', port)); ls.listen(5)\n"
+    "while True:\n"
+    "  c, _ = ls.accept()\n"
+    "  try:\n"
+    "    t = paramiko.Transport(c)\n"
+    "    t.add_server_key(key)\n"
+    "    t.start_server(server=S())\n"
+    "  except Exception:\n"
+    "    pass  # the port probe, or a client gone\n";
+
+TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
+  rh_t h;
+  char script[700], hk[700], ini[1024], portstr[16], *pane, *title = NULL;
+  int pid, port;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  if (test_run_simple(
+          (const char *[]){"/usr/bin/python3", "-c", "import paramiko", NULL},
+          NULL, NULL) != 0) {
+    if (test_in_ci())
+      test_fail(__FILE__, __LINE__, "python3-paramiko is missing");
+    fprintf(stderr, "skip: python3-paramiko is not installed\n");
+    return TEST_SKIP;
+  }
+  snprintf(script, sizeof(script), "%s", test_path("hostile.py"));
+  ASSERT_EQ(test_write_file(script, hostile_py, 0600), 0);
+  snprintf(hk, sizeof(hk), "%s", test_path("hostile_host_key"));
+  ASSERT_EQ(test_keygen("ed25519", hk, NULL), 0);
+  port = test_free_port();
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  pid = test_spawn(
+      (const char *[]){"/usr/bin/python3", script, portstr, hk, NULL},
+      test_path("hostile.log"));
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(test_wait_port(port, 1, 20000), 0);
+  rh_init(&h);
+  snprintf(ini, sizeof(ini),
+           "[routes.evil]\nhost = 127.0.0.1\nport = %d\nuser = someone\n"
+           "direct = true\naccept_new_hostkey = true\n",
+           port);
+  rh_routes_text(&h, ini);
+  rh_name(&h, "evil");
+  rh_start(&h, NULL);
+  start_ssh(&h, "a", "evil");
+  wait_for("a", "Code:", 45000);
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL);
+  ASSERT_STR_CONTAINS(pane, "=== sshmux: login to someone@127.0.0.1:");
+  ASSERT_STR_CONTAINS(pane, "Evil name");
+  ASSERT_STR_CONTAINS(pane, "instrRED");
+  ASSERT(strstr(pane, "PWNED") == NULL);
+  ASSERT(strstr(pane, "6n") == NULL);
+  ASSERT(strstr(pane, "[31m") == NULL);
+  free(pane);
+  (void)test_run_simple((const char *[]){"tmux", "-S", tmux_sock(), "display",
+                                         "-p", "-t", "a", "#{pane_title}",
+                                         NULL},
+                        &title, NULL);
+  ASSERT(title != NULL);
+  ASSERT(strstr(title, "PWNED") == NULL);
+  free(title);
+  keys("a", "424242", 1);
+  wait_for("a", "evil-shell-ready", 45000);
+  wait_for("a", "ssh-exit=0", 20000);
+  (void)tmux((const char *[]){"kill-server", NULL});
+  rh_stop(&h);
+  test_kill(pid);
   return 0;
 }
