@@ -434,3 +434,54 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
   test_kill(pid);
   return 0;
 }
+
+/* The other kinds in the client's terminal: an unknown host key (yes/no,
+ * with its fingerprint), then the passphrase of an encrypted identity. */
+TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
+  test_sshd s;
+  test_sshd_opts so;
+  rh_t h;
+  char key[600], ini[2048], kh[700], *pub, *pane;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("tmux");
+  snprintf(key, sizeof(key), "%s", test_path("enc_key"));
+  ASSERT_EQ(test_keygen("ed25519", key, "s3cret phrase"), 0);
+  snprintf(kh, sizeof(kh), "%s.pub", key);
+  pub = test_read_file(kh, NULL);
+  ASSERT(pub != NULL);
+  memset(&so, 0, sizeof(so));
+  so.extra_authorized_keys = pub;
+  ASSERT_EQ(test_sshd_start(&s, &so), 0);
+  free(pub);
+  rh_init(&h);
+  /* No known_hosts entry: the host key is asked about. */
+  snprintf(ini, sizeof(ini),
+           "[routes.r1]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
+           "direct = true\n",
+           s.addr, s.port, s.user, key);
+  rh_routes_text(&h, ini);
+  rh_name(&h, "r1");
+  rh_start(&h, NULL);
+  start_ssh(&h, "a", "r1");
+  wait_for("a", "Trust it and remember it? (yes/no):", 45000);
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL);
+  ASSERT_STR_CONTAINS(pane, "The upstream host key is not known: ssh-");
+  ASSERT_STR_CONTAINS(pane, "SHA256:");
+  free(pane);
+  keys("a", "yes", 1);
+  wait_for("a", "passphrase", 45000);
+  keys("a", "s3cret phrase", 1);
+  keys("a", "echo key-$((40+2))-ok", 1);
+  wait_for("a", "key-42-ok", 45000);
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL && strstr(pane, "s3cret") == NULL); /* not echoed */
+  free(pane);
+  keys("a", "exit", 1);
+  wait_for("a", "ssh-exit=0", 20000);
+  (void)tmux((const char *[]){"kill-server", NULL});
+  rh_stop(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
