@@ -8,11 +8,7 @@
 #include "relay-harness.h"
 #include "tmux.h"
 
-static const char *tmux_sock(void) {
-  static char p[700];
-  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
-  return p;
-}
+#define tmux_sock test_tmux_sock
 
 static int tmux(const char *const *args) {
   return test_tmux_run(tmux_sock(), args);

@@ -17,11 +17,7 @@
 #include "relay-harness.h"
 #include "tmux.h"
 
-static const char *tmux_sock(void) {
-  static char p[700];
-  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
-  return p;
-}
+#define tmux_sock test_tmux_sock
 
 static int tmux(const char *const *args) {
   return test_tmux_run(tmux_sock(), args);
@@ -439,29 +435,14 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
  * with its fingerprint), then the passphrase of an encrypted identity. */
 TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   test_sshd s;
-  test_sshd_opts so;
   rh_t h;
-  char key[600], ini[2048], kh[700], *pub, *pane;
+  char key[600], *pane;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("tmux");
   snprintf(key, sizeof(key), "%s", test_path("enc_key"));
-  ASSERT_EQ(test_keygen("ed25519", key, "s3cret phrase"), 0);
-  snprintf(kh, sizeof(kh), "%s.pub", key);
-  pub = test_read_file(kh, NULL);
-  ASSERT(pub != NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = pub;
-  ASSERT_EQ(test_sshd_start(&s, &so), 0);
-  free(pub);
   rh_init(&h);
-  /* No known_hosts entry: the host key is asked about. */
-  snprintf(ini, sizeof(ini),
-           "[routes.r1]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
-           "direct = true\n",
-           s.addr, s.port, s.user, key);
-  rh_routes_text(&h, ini);
-  rh_name(&h, "r1");
+  rh_route_encrypted(&h, "r1", &s, key, "s3cret phrase");
   rh_start(&h, NULL);
   start_ssh(&h, "a", "r1");
   wait_for("a", "Trust it and remember it? (yes/no):", 45000);

@@ -47,3 +47,9 @@ int test_tmux_run(const char *sock, const char *const *args) {
   argv[n] = NULL;
   return test_run_simple(argv, NULL, NULL);
 }
+
+const char *test_tmux_sock(void) {
+  static char p[700];
+  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
+  return p;
+}

@@ -11,6 +11,8 @@ char *test_tmux_capture(const char *sock, const char *target);
 void test_tmux_wait(const char *sock, const char *target, const char *what,
                     int ms, const char *label);
 
+/* <test dir>/tmux.sock, the socket a test's own tmux server uses. */
+const char *test_tmux_sock(void);
 /* Run `tmux -S sock ARGS...` (args NULL-terminated, at most 20); its exit
  * status. */
 int test_tmux_run(const char *sock, const char *const *args);
