@@ -538,6 +538,16 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   ASSERT_STR_CONTAINS(list, "through-otp");
   free(list);
   ipct_stop_clean(pid);
+  /* The code went where it belonged and nowhere else: not in the logs. */
+  {
+    char *l1 = test_read_file(dtest_ssh_path("sshmux.log"), NULL);
+    char *l2 = test_read_file(test_path("daemon.log"), NULL);
+    ASSERT(l1 != NULL && strstr(l1, "answered") != NULL);
+    ASSERT(strstr(l1, code) == NULL);
+    ASSERT(l2 == NULL || strstr(l2, code) == NULL);
+    free(l1);
+    free(l2);
+  }
   runtime_remove();
   test_otp_sshd_stop(&o);
   test_sshd_stop(&t);
