@@ -614,7 +614,9 @@ static int run(sshmux__upconn_t *c) {
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, (void *)count_send);
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, (void *)count_recv);
   libssh2_session_set_blocking(c->s, 1);
-  libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
+  /* The pool's connect timeout covers the handshake too: a server that
+   * accepts TCP and then says nothing fails within it. */
+  libssh2_session_set_timeout(c->s, (long)c->pool->o.connect_timeout_ms);
   rc = libssh2_session_handshake(c->s, c->fd);
   if (rc != 0)
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),
