@@ -220,9 +220,9 @@ static int check_config(const char *path, char **err) {
 }
 
 TEST_IMPL(security_routes_file_writable_or_symlink_refused) {
-  const char *routes = test_path("routes.ini");
-  char *err = NULL;
+  char routes[700], *err = NULL;
 
+  snprintf(routes, sizeof(routes), "%s", test_path("routes.ini"));
   ASSERT_EQ(test_write_file(routes, "[routes.a]\nhost = h\nuser = u\n", 0600),
             0);
   ASSERT_EQ(check_config(routes, &err), 0);
@@ -316,8 +316,9 @@ TEST_IMPL(security_route_values_reject_cr_lf_nul) {
       T("[routes.a]\nhost = h\nuser = u\nidentity = ~/k\0x\n", 4),
 #undef T
   };
-  const char *path = test_path("r.ini");
+  char path[700];
 
+  snprintf(path, sizeof(path), "%s", test_path("r.ini"));
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     char want[64], *err = NULL;
     FILE *f = fopen(path, "wb");
