@@ -484,20 +484,7 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   /* A login waiting for its one-time code. */
   lister = test_spawn(wait_args, test_path("list.json"));
   ASSERT_GT(lister, 0);
-  {
-    uint64_t end = test_now_ms() + 10000;
-    const char *status[] = {"status", "--json", NULL};
-    char *out = NULL;
-    for (;;) {
-      ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-      if (strstr(out, "\"agents\":1,") != NULL)
-        break;
-      free(out);
-      ASSERT(test_now_ms() < end);
-      usleep(30000);
-    }
-    free(out);
-  }
+  ipct_wait_agents(1);
   bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
   ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
   list = test_read_file(test_path("list.json"), NULL);
@@ -521,16 +508,7 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   open_paths(0);
   /* The login is still waiting; the user answers it. */
   ASSERT_EQ(kill(bg, 0), 0);
-  {
-    const char *answer[] = {"prompt", "--answer", idbuf, NULL};
-    char in[16], *out = NULL, *err = NULL;
-    snprintf(in, sizeof(in), "%s\n", code);
-    st = ipct_run(answer, in, &out, &err);
-    if (st != 0)
-      fprintf(stderr, "answer: %s %s\n", out, err);
-    ASSERT_EQ(st, 0);
-    free(out), free(err);
-  }
+  ipct_answer(idbuf, code);
   st = ipct_wait_exit(bg, 30000);
   if (st != 0)
     ipct_dump();
