@@ -6,6 +6,9 @@
  *   lost" on its stderr, the bytes it got a prefix of the stream), serve's
  * memory comes back to where it was, and once the upstream is back (same port,
  * same keys) a new ssh gets through;
+ * - the client SIGKILLed in the middle of a bulk transfer: serve closes
+ *   the upstream channel (the command there ends), its memory comes back,
+ *   and the pooled connection serves the next client;
  * - the upstream SIGSTOPped (wedged, TCP still up): with the route's
  *   keepalive at 1 s the dependent session ends within the keepalive bound
  *   (3 probes unanswered) instead of hanging, and serve stays responsive;
@@ -159,6 +162,79 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   free(err);
   rh_stop(&h);
   ph_sshd_stop(&s);
+  return 0;
+}
+
+/* Is a process whose command line contains needle running? */
+static int running(const char *needle) {
+  const char *argv[] = {"pgrep", "-f", needle, NULL};
+  return test_run_simple(argv, NULL, NULL) == 0;
+}
+
+TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
+  test_sshd s;
+  rh_t h;
+  char bulk[700], cmd[2048], *out = NULL;
+  /* A size no other test uses: it names the upstream command. */
+  const char *remote = "exec head -c 2000000017 /dev/zero";
+  long rss0, rss1;
+  int pid, st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("pgrep");
+  snprintf(bulk, sizeof(bulk), "%s", test_path("bulk.out"));
+  start(&h, &s, NULL);
+  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
+                            NULL, NULL),
+            0);
+  rss0 = rh_rss_kib(&h);
+  {
+    const char *const *argv = rh_ssh(&h, (const char *[]){"r", remote, NULL});
+    size_t o = 0;
+    for (size_t i = 0; argv[i] != NULL; i++)
+      o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
+    snprintf(cmd + o, sizeof(cmd) - o, "> '%s'", bulk);
+  }
+  /* exec: the shell becomes ssh, so the pid is the client's. */
+  {
+    char full[2200];
+    snprintf(full, sizeof(full), "exec %s", cmd);
+    pid = test_spawn((const char *[]){"sh", "-c", full, NULL},
+                     test_path("bulk.log"));
+  }
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 600 && file_size(bulk) < 4 * 1024 * 1024; i++)
+    usleep(50000);
+  ASSERT_GE(file_size(bulk), 4 * 1024 * 1024);
+  ASSERT(running("head -c 2000000017"));
+  /* The client vanishes mid-stream. */
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_EQ(ipct_wait_exit(pid, 10000), 128 + SIGKILL);
+  /* serve closes the upstream channel: the command upstream ends. */
+  for (int i = 0; i < 400 && running("head -c 2000000017"); i++)
+    usleep(50000);
+  ASSERT(!running("head -c 2000000017"));
+  /* Memory back near its baseline (see above for the ASan bound). */
+  {
+    long bound = (rh_sanitized() ? 300 : 16) * 1024L;
+    for (int i = 0; i < 100; i++) {
+      rss1 = rh_rss_kib(&h);
+      if (rss1 < rss0 + bound)
+        break;
+      usleep(100000);
+    }
+    ASSERT_LT(rss1, rss0 + bound);
+  }
+  /* And the pooled connection serves the next client. */
+  ASSERT_EQ(
+      test_run_simple(rh_ssh(&h, (const char *[]){"r", "echo next", NULL}),
+                      &out, NULL),
+      0);
+  ASSERT_STR_EQ(out, "next\n");
+  free(out);
+  (void)st;
+  rh_stop(&h);
+  test_sshd_stop(&s);
   return 0;
 }
 
