@@ -6,19 +6,20 @@
  * CSI clear screen, C1 controls, non-ASCII) and one 30000-byte prompt; an
  * exec that answers and then ends with an exit-signal whose name and
  * message are escape-laden garbage, followed by data and an EOF for the
- * channel after its CLOSE; and, in a second mode, a 1 MiB prompt that no
- * SSH client should accept.  (The long prompt of the first mode is 30000
- * bytes: libssh2 1.10 drops packets over 40000 bytes, which is what the
- * 1 MiB mode shows.)
+ * channel after its CLOSE; and, in other modes, a 1 MiB prompt that no
+ * SSH client should accept, 90 questions in one round (libssh2 1.10 itself
+ * refuses more than 100), and keyboard-interactive rounds that never end.
+ * (The long prompt of the first mode is 30000 bytes: libssh2 1.10 drops
+ * packets over 40000 bytes, which is what the 1 MiB mode shows.)
  *
  * Proves: the text the askpass program is shown is sanitised (no ESC, no C0
  * other than newline, no C1, valid UTF-8) and capped, and still carries the
  * target; the login and the session work, the output arrives, the
  * garbage exit-signal is not passed on (exit status 255, a logged note
  * instead); messages after CLOSE do not keep the session open; the
- * daemon's log holds no raw escape; the 1 MiB
- * prompt fails that login with a message while the daemon keeps serving
- * another route. */
+ * daemon's log holds no raw escape; each flood fails that login with a
+ * message (ours: at most 32 questions a round, 64 rounds a login), nobody is
+ * asked anything, and the daemon keeps serving another route. */
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,11 +49,18 @@ static const char server_py[] =
     "'instruction')\n"
     "        if mode == 'huge':\n"
     "            q.add_prompt('H' * (1 << 20) + ': ', False)\n"
+    "        elif mode == 'many':\n"
+    "            for i in range(90):\n"
+    "                q.add_prompt('q', False)\n"
+    "        elif mode == 'rounds':\n"
+    "            pass\n"
     "        else:\n"
     "            q.add_prompt(ESC + 'Code\\xff\\xfe: ', False)\n"
     "            q.add_prompt('L' * 30000 + ESC + ': ', True)\n"
     "        return q\n"
     "    def check_auth_interactive_response(self, responses):\n"
+    "        if mode == 'rounds':\n"
+    "            return paramiko.server.InteractiveQuery('', 'again ' + ESC)\n"
     "        ok = len(responses) == 2 and all(r == '42' for r in responses)\n"
     "        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED\n"
     "    def check_channel_request(self, kind, chanid):\n"
@@ -143,6 +151,17 @@ static int start_hostile(rh_t *h, const char *mode, int *pid) {
   }
   free(pub);
   return port;
+}
+
+static int count_files(const char *dir) {
+  char cmd[800], *out = NULL;
+  int n;
+  snprintf(cmd, sizeof(cmd), "ls '%s' | wc -l", dir);
+  ASSERT_EQ(
+      test_run_simple((const char *[]){"sh", "-c", cmd, NULL}, &out, NULL), 0);
+  n = atoi(out);
+  free(out);
+  return n;
 }
 
 /* No byte of text is an escape or control the terminal would act on. */
@@ -254,13 +273,18 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
     free(text);
   }
 
-  /* A 1 MiB prompt: that login fails with a message... */
-  test_kill(hpid);
-  {
-    int port2 = start_hostile(&h, "huge", &hpid);
-    (void)port2;
-    /* (the route still points at the first port: restart serve on a route
-     * file naming the new one) */
+  /* Three floods, each against a fresh server: a 1 MiB prompt (more than
+   * libssh2 takes in one packet), 90 questions in one round, and rounds
+   * that never end.  Each fails that login with a message, and quickly. */
+  for (int m = 0; m < 3; m++) {
+    static const char *const modes[] = {"huge", "many", "rounds"};
+    static const char *const logged[] = {"", "90 questions at once",
+                                         "more than 64 rounds"};
+    int asked0 = count_files(seen), port2;
+    char lp[800];
+    test_kill(hpid);
+    port2 = start_hostile(&h, modes[m], &hpid);
+    /* serve again, on a routes file naming the new port */
     rh_stop(&h);
     snprintf(routes, sizeof(routes),
              "[defaults]\naskpass = %s\n\n[routes.evil]\nhost = 127.0.0.1\n"
@@ -276,33 +300,41 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
       rh_routes_text(&h, buf);
     }
     h.port = 0;
-    snprintf(h.log, sizeof(h.log), "%s", test_path("serve2.log"));
+    snprintf(h.log, sizeof(h.log), "%s/serve-%s.log", test_path("."), modes[m]);
     rh_start(&h, NULL);
+    memset(&c, 0, sizeof(c));
+    /* LogLevel INFO (ssh's default; the harness runs ERROR): the channel
+     * open failure and its reason are shown at INFO. */
+    c.argv = rh_ssh(
+        &h, (const char *[]){"-o", "LogLevel=INFO", "evil", "anything", NULL});
+    c.out = &out;
+    c.err = &err;
+    c.timeout_ms = 90000;
+    ASSERT_EQ(test_run(&c, &st), 0);
+    ASSERT_NE(st, 0);
+    printf("# %s: %s\n", modes[m], err ? err : "");
+    ASSERT_STR_CONTAINS(err, "sshmux: route 'evil'");
+    assert_clean("client stderr", err, strlen(err));
+    free(out);
+    free(err);
+    /* Nobody was asked anything. */
+    ASSERT_EQ(count_files(seen), asked0);
+    snprintf(lp, sizeof(lp), "%s/sshmux.log", h.dir);
+    text = test_read_file(lp, &len);
+    ASSERT(text != NULL);
+    assert_clean("sshmux.log", text, len);
+    ASSERT_STR_CONTAINS(text, logged[m]);
+    free(text);
+    /* ... and the daemon goes on serving the good route. */
+    memset(&c, 0, sizeof(c));
+    c.argv = rh_ssh(&h, (const char *[]){"good", "echo still-here", NULL});
+    c.out = &out;
+    c.timeout_ms = 60000;
+    ASSERT_EQ(test_run(&c, &st), 0);
+    ASSERT_EQ(st, 0);
+    ASSERT_STR_EQ(out, "still-here\n");
+    free(out);
   }
-  memset(&c, 0, sizeof(c));
-  /* LogLevel INFO (ssh's default; the harness runs ERROR): the channel
-   * open failure and its reason are shown at INFO. */
-  c.argv = rh_ssh(
-      &h, (const char *[]){"-o", "LogLevel=INFO", "evil", "anything", NULL});
-  c.out = &out;
-  c.err = &err;
-  c.timeout_ms = 90000;
-  ASSERT_EQ(test_run(&c, &st), 0);
-  ASSERT_NE(st, 0);
-  printf("# 1 MiB prompt: %s\n", err ? err : "");
-  ASSERT_STR_CONTAINS(err, "sshmux: route 'evil'");
-  assert_clean("client stderr (huge)", err, strlen(err));
-  free(out);
-  free(err);
-  /* ... and the daemon goes on serving the good route. */
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"good", "echo still-here", NULL});
-  c.out = &out;
-  c.timeout_ms = 60000;
-  ASSERT_EQ(test_run(&c, &st), 0);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "still-here\n");
-  free(out);
   (void)pid;
   rh_stop(&h);
   test_kill(hpid);
