@@ -6,7 +6,8 @@
  * CSI clear screen, C1 controls, non-ASCII) and one 30000-byte prompt; an
  * exec that answers and then ends with an exit-signal whose name and
  * message are escape-laden garbage, followed by data and an EOF for the
- * channel after its CLOSE; and, in other modes, a 1 MiB prompt that no
+ * channel after its CLOSE; an exec that sends 12.8 MB ignoring the
+ * window; and, in other modes, a 1 MiB prompt that no
  * SSH client should accept, 90 questions in one round (libssh2 1.10 itself
  * refuses more than 100), and keyboard-interactive rounds that never end.
  * (The long prompt of the first mode is 30000 bytes: libssh2 1.10 drops
@@ -70,6 +71,16 @@ static const char server_py[] =
     "        return True\n"
     "def run(ch, cmd):\n"
     "    t = ch.get_transport()\n"
+    "    if cmd == b'flood':\n"
+    "        for i in range(400):\n"
+    "            m = Message()\n"
+    "            m.add_byte(cMSG_CHANNEL_DATA)\n"
+    "            m.add_int(ch.remote_chanid)\n"
+    "            m.add_string(b'F' * 32000)\n"
+    "            t._send_user_message(m)\n"
+    "        ch.send_exit_status(0)\n"
+    "        ch.close()\n"
+    "        return\n"
     "    ch.sendall(b'output-ok\\n')\n"
     "    m = Message()\n"
     "    m.add_byte(cMSG_CHANNEL_REQUEST)\n"
@@ -244,6 +255,28 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
   assert_clean("client stderr", err, strlen(err));
   free(out);
   free(err);
+
+  /* 12.8 MB of data that ignores the window we gave (2 MiB): bounded,
+   * the session ends, serve's memory does not follow the flood. */
+  {
+    long rss0 = rh_rss_kib(&h), rss1;
+    size_t got;
+    memset(&c, 0, sizeof(c));
+    c.argv = rh_ssh(&h, (const char *[]){"evil", "flood", NULL});
+    c.out = &out;
+    c.err = &err;
+    c.timeout_ms = 90000;
+    ASSERT_EQ(test_run(&c, &st), 0);
+    got = out != NULL ? strlen(out) : 0;
+    rss1 = rh_rss_kib(&h);
+    printf("# window flood: status %d, %zu bytes delivered, RSS %ld -> %ld "
+           "KiB\n",
+           st, got, rss0, rss1);
+    ASSERT_LE(got, (size_t)400 * 32000);
+    ASSERT_LT(rss1, rss0 + (rh_sanitized() ? 300 : 64) * 1024L);
+    free(out);
+    free(err);
+  }
 
   /* What the person was shown: both questions, sanitised, capped. */
   for (int q = 0; q < 2; q++) {
