@@ -58,7 +58,9 @@ LIB_SRCS := $(sort $(wildcard lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
-EXAMPLES := $(notdir $(wildcard examples/*))
+# examples/common/ is not a program: its files are linked into every one.
+EXAMPLES := $(filter-out common,$(notdir $(wildcard examples/*)))
+EXAMPLE_COMMON_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard examples/common/*.c))
 EXAMPLE_BINS := $(EXAMPLES:%=$(B)/examples/%)
 TEST_SRCS := $(sort $(wildcard tests/test-*.c))
 TEST_SUPPORT_SRCS := $(filter-out tests/runner.c,$(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
@@ -125,12 +127,12 @@ $(B)/sshmuxd: $(DAEMON_OBJS) $(STATIC)
 .SECONDEXPANSION:
 # Example objects live under $(B)/obj/ so that $(B)/examples/NAME can be
 # the program itself.
-$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(B)/.flags
+$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(wildcard examples/common/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(STATIC)
+$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(EXAMPLE_COMMON_OBJS) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(DEP_LIBS)
@@ -153,9 +155,11 @@ $(B)/tests/runner.o: tests/runner.c $(B)/tests/list.h $(HEADERS) tests/test.h $(
 $(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h tests/fuzz/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Idaemon -c -o $@ $<
 
-$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(STATIC)
+# The daemon's pure parsers (daemon/sshcfg.c) are unit-tested directly.
+TEST_DAEMON_OBJS := $(B)/daemon/sshcfg.o
+$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(TEST_DAEMON_OBJS) $(STATIC)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
@@ -213,8 +217,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(abspath $(B))
 
+# The bench's own tools (stopwatch, delay proxy): built for `make bench` only.
+BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+$(B)/bench/%: bench/%.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(DEP_LIBS)
+
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@sh bench/run.sh $(abspath $(B))
 
 install: all

@@ -424,6 +424,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   }
   /* Signed data: string session_id || the request up to the signature. */
   sshmux__buf_init(&data, SSHMUX__SRV_IN_PACKET_MAX + 128);
+  sshmux__buf_set_secret(&data); /* it begins with the session id */
   r = sshmux__buf_put_string(&data, conn->session_id, conn->session_id_len);
   if (r == 0)
     r = sshmux__buf_put_bytes(&data, pl, sig_off);
@@ -452,7 +453,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   }
   SSHMUX__LOG_INFO("server: %s:%d accepted \"%s\" with %s", conn->peer,
                    conn->peer_port, shown, fp);
-  sshmux__conn_authed(conn);
+  conn->srv->ops->authed(conn);
   return 0;
 malformed:
   sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,
