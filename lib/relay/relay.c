@@ -179,6 +179,22 @@ static void up_on_eof(sshmux_upchan_t *up) {
     (void)sshmux_server_channel_eof(rc->down);
 }
 
+/* An exit-signal name as RFC 4254 §6.10 has them ("KILL", "name@domain"):
+ * a hostile upstream's name is never passed on to a client that may print
+ * it. */
+static int signal_name_ok(const char *s) {
+  size_t n = strlen(s);
+
+  if (n == 0 || n > 32)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= '0' && s[i] <= '9') || s[i] == '@' || s[i] == '.' ||
+          s[i] == '-' || s[i] == '_'))
+      return 0;
+  return 1;
+}
+
 static void up_on_closed(sshmux_upchan_t *up, int status) {
   sshmux__rchan_t *rc = sshmux_upchan_get_data(up);
   const char *sig;
@@ -188,8 +204,13 @@ static void up_on_closed(sshmux_upchan_t *up, int status) {
     if (status < 0) {
       sshmux__relay_note(rc, "sshmux: upstream channel lost: %s (%s)",
                          sshmux_strerror(status), sshmux_upchan_last_error(up));
-    } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL) {
+    } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL &&
+               signal_name_ok(sig)) {
       (void)sshmux_server_channel_exit_signal(rc->down, sig, 0, "");
+    } else if (sig != NULL) {
+      sshmux__relay_note(rc, "sshmux: the upstream ended the session with a "
+                             "malformed signal name");
+      (void)sshmux_server_channel_exit_status(rc->down, 255);
     } else if (rc->started) {
       (void)sshmux_server_channel_exit_status(
           rc->down, (uint32_t)sshmux_upchan_exit_status(up));
