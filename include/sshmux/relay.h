@@ -48,6 +48,25 @@ extern "C" {
 
 typedef struct sshmux_relay_s sshmux_relay_t;
 
+/* What a relayed channel's tap (sshmux_relay_options_t.tap_cb) is told. */
+typedef enum {
+  SSHMUX_RELAY_TAP_OPEN = 1,   /* relayed from now on; route, user set */
+  SSHMUX_RELAY_TAP_INPUT = 2,  /* bytes from the client, passed upstream */
+  SSHMUX_RELAY_TAP_OUTPUT = 3, /* bytes from upstream, passed to the client */
+  SSHMUX_RELAY_TAP_CLOSE = 4   /* the channel is over: the last event */
+} sshmux_relay_tap_event_t;
+
+typedef struct {
+  sshmux_relay_tap_event_t event;
+  uint64_t id; /* the relayed channel: unique within its relay */
+  sshmux_server_channel_type_t type;
+  const char *route; /* the route's name (every event) */
+  const char *user;  /* the client's user name (OPEN only, else NULL) */
+  int stream;        /* OUTPUT: SSHMUX_STREAM_STDOUT or _STDERR */
+  const char *buf;   /* INPUT/OUTPUT: the bytes, valid during the call */
+  size_t len;
+} sshmux_relay_tap_t;
+
 typedef struct {
   /* The routes (borrowed: must outlive the relay).  Required. */
   const sshmux_routes_t *routes;
@@ -74,6 +93,16 @@ typedef struct {
   void (*session_cb)(sshmux_relay_t *relay, sshmux_server_channel_type_t type,
                      const char *route, const char *user, void *data);
   void *session_data;
+  /* Called on the loop thread for every relayed channel (sessions and
+   * forwardings): OPEN once it is relayed (when session_cb runs), then
+   * every chunk of bytes each way as it is passed on, then CLOSE exactly
+   * once -- also when the relay closes.  For session recordings
+   * (typescripts) and audit logs; the tap sees the bytes, it cannot change
+   * them.  It must not call relay functions (it runs inside the relay's
+   * data path).  NULL: none. */
+  void (*tap_cb)(sshmux_relay_t *relay, const sshmux_relay_tap_t *ev,
+                 void *data);
+  void *tap_data;
 } sshmux_relay_options_t;
 
 /* Fill *o with the defaults above (routes NULL). */
@@ -100,6 +129,38 @@ typedef void (*sshmux_relay_close_cb)(sshmux_relay_t *relay, void *data);
 SSHMUX_EXTERN void sshmux_relay_close(sshmux_relay_t *relay,
                                       sshmux_relay_close_cb close_cb,
                                       void *data);
+
+/* ---- prompts in the client's own terminal ---- */
+
+/* The prompt is the caller's again: no session waiting for its login has a
+ * terminal (or those that had went away before an answer). */
+typedef void (*sshmux_relay_declined_cb)(sshmux_relay_t *relay,
+                                         sshmux_prompt_t *prompt, void *data);
+
+/* Offer prompt (one the embedder got from the pool's prompt handler) to
+ * the client sessions of this relay that wait for the login asking it.
+ * SSHMUX_ENOTFOUND (at once): none waits, or none can ever show it; the
+ * prompt is still the caller's.  0: the relay holds the prompt.  It then
+ * accepts the waiting session channels early (their requests are kept and
+ * replayed once the upstream opens; a login that fails then ends them with
+ * a message and exit status 255 instead of a refused open) and asks in the
+ * terminal of the first that has a pty: a banner naming the target, the
+ * server's text (sanitised), the answer read hidden unless the server
+ * allows echo; ^C cancels the prompt and ends that session.  The relay
+ * answers or cancels the prompt itself; only one terminal asks it.  When
+ * none of the waiting sessions turns out to have a pty, declined(relay,
+ * prompt, data) runs (later, never from inside this call; NULL: the prompt
+ * is cancelled instead) and the prompt is the caller's again.
+ * SSHMUX_EINVAL for NULL arguments, SSHMUX_ENOMEM. */
+SSHMUX_EXTERN int sshmux_relay_ask(sshmux_relay_t *relay,
+                                   sshmux_prompt_t *prompt,
+                                   sshmux_relay_declined_cb declined,
+                                   void *data);
+/* The pool withdrew prompt (its withdrawn callback): when the relay holds
+ * it, it stops asking, releases it (sshmux_prompt_cancel) and returns 1;
+ * else 0 and nothing happens. */
+SSHMUX_EXTERN int sshmux_relay_withdraw(sshmux_relay_t *relay,
+                                        sshmux_prompt_t *prompt);
 
 SSHMUX_EXTERN void sshmux_relay_set_data(sshmux_relay_t *relay, void *data);
 SSHMUX_EXTERN void *sshmux_relay_get_data(const sshmux_relay_t *relay);

@@ -178,11 +178,11 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
   if (t != NULL ? t->jump != NULL : from->jump != NULL) {
     sshmux__upconn_t *j;
     if (t != NULL) {
-      j = sshmux__pool_place(p, t->jump, NULL, 0, NULL, err);
+      j = p->ops->place(p, t->jump, NULL, 0, NULL, err);
     } else if (sshmux__upconn_usable(from->jump)) {
       j = from->jump;
     } else {
-      j = sshmux__pool_place(p, NULL, from->jump, 0, from->jump, err);
+      j = p->ops->place(p, NULL, from->jump, 0, from->jump, err);
     }
     if (j == NULL)
       goto fail;
@@ -224,57 +224,6 @@ void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
   sshmux__upconn_schedule(c);
 }
 
-/* ---- channels closed by their owner, waiting for the server ---- */
-
-typedef struct {
-  sshmux__link_t link;
-  LIBSSH2_CHANNEL *lch;
-  int session;
-} zombie_t;
-
-int sshmux__upconn_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch,
-                         int session) {
-  zombie_t *z = sshmux__calloc(1, sizeof(*z));
-
-  if (z == NULL)
-    return SSHMUX_ENOMEM;
-  z->lch = lch;
-  z->session = session;
-  sshmux__list_push(&c->zombies, &z->link);
-  if (session)
-    c->zombie_sessions++; /* the server still counts it (MaxSessions) */
-  return 0;
-}
-
-/* Free the channels whose server CLOSE arrived; 1 if any. */
-static int reap_zombies(sshmux__upconn_t *c) {
-  sshmux__link_t *l, *next;
-  int progress = 0;
-
-  for (l = c->zombies.next; l != &c->zombies; l = next) {
-    zombie_t *z = SSHMUX__CONTAINER_OF(l, zombie_t, link);
-    next = l->next;
-    if (libssh2_channel_free(z->lch) == LIBSSH2_ERROR_EAGAIN)
-      continue;
-    sshmux__list_remove(&z->link);
-    if (z->session)
-      c->zombie_sessions--;
-    sshmux__free(z);
-    progress = 1;
-  }
-  return progress;
-}
-
-/* Forget them without libssh2 (the session is being freed with them). */
-static void drop_zombies(sshmux__upconn_t *c) {
-  while (!sshmux__list_empty(&c->zombies)) {
-    zombie_t *z = SSHMUX__CONTAINER_OF(c->zombies.next, zombie_t, link);
-    sshmux__list_remove(&z->link);
-    sshmux__free(z);
-  }
-  c->zombie_sessions = 0;
-}
-
 /* ---- teardown ---- */
 
 /* Drop the jump tunnel and its pump (the inner session sees EOF). */
@@ -291,7 +240,7 @@ static void close_tunnel(sshmux__upconn_t *c) {
 }
 
 static void teardown(sshmux__upconn_t *c) {
-  drop_zombies(c);
+  sshmux__zombies_drop(c);
   if (c->s != NULL) {
     /* With our callbacks, and reads failing, libssh2 neither blocks nor
      * reports EAGAIN while it frees the channels it still knows. */
@@ -461,28 +410,6 @@ static LIBSSH2_RECV_FUNC(io_recv) {
   return (ssize_t)n;
 }
 
-/* The stall this removes: an upstream sshd leaves Nagle on for forwarded
- * channels and non-tty sessions, so when it sends two small packets back to
- * back (a jump host passing on the target's exit-status, then EOF and CLOSE)
- * the second waits for our ACK of the first -- and Linux holds that ACK up
- * to 40 ms on its delayed-ACK timer once a connection looks interactive.  A
- * warm `ssh route true` through a jump took ~65 ms instead of ~25.  Linux
- * leaves quick-ack mode after each ACK it sends, so it is re-armed after
- * every pass that read data (the server does the same with ack_now).  Only
- * a first hop has a TCP socket of ours: the connections behind it, chains
- * included, ride its tunnel and their bytes arrive on this socket too. */
-void sshmux__upconn_quickack(sshmux__upconn_t *c) {
-#if defined(TCP_QUICKACK)
-  int one = 1;
-
-  if (c->tcp && c->fd >= 0 &&
-      setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one)) == 0)
-    c->quickacks++;
-#else
-  (void)c;
-#endif
-}
-
 static void read_socket(sshmux__upconn_t *c) {
   int got = 0;
 
@@ -593,7 +520,7 @@ static void session_refused(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
     uv_timer_start(&c->hold_timer, on_hold, p->o.session_retry_ms, 0);
     return;
   }
-  nc = sshmux__pool_place(p, NULL, c, 1, c, &err);
+  nc = p->ops->place(p, NULL, c, 1, c, &err);
   if (nc == NULL) {
     sshmux__upchan_fail_open(ch, err, "no second upstream connection");
     return;
@@ -709,7 +636,7 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     if (rc > 0)
       progress = 1;
   }
-  if (rc >= 0 && reap_zombies(c))
+  if (rc >= 0 && sshmux__zombies_reap(c))
     progress = 1;
   if (rc < 0) {
     char mb[SSHMUX__ERRLEN];

@@ -2,7 +2,9 @@
  * bridged to one upstream channel (the pool's), for every channel of every
  * client.  This file owns the per-channel state machine, request
  * forwarding, the forwarding policy checks and the back-pressure wiring;
- * relay-menu.c owns the route menu shown to unknown user names.
+ * menu.c owns the route menu shown to unknown user names (and the hold
+ * mode of sessions accepted early), prompt.c the login questions asked in
+ * a client's terminal.
  *
  * Shape of a relayed channel (docs/relay.md has the diagram):
  *
@@ -95,6 +97,30 @@ void sshmux__relay_finish(sshmux__rchan_t *rc, int exit_code) {
     (void)sshmux_server_channel_exit_status(rc->down, (uint32_t)exit_code);
   close_down(rc);
   close_up(rc);
+  /* It waits no more (closing): a prompt shown here moves on. */
+  sshmux__relay_prompt_detach(rc);
+}
+
+void sshmux__relay_tap(sshmux__rchan_t *rc, sshmux_relay_tap_event_t ev,
+                       int stream, const char *buf, size_t len) {
+  sshmux_relay_t *r = rc->relay;
+  sshmux_relay_tap_t t;
+
+  if (r->opts.tap_cb == NULL || rc->route == NULL ||
+      (ev == SSHMUX_RELAY_TAP_OPEN) == rc->tapped)
+    return;
+  memset(&t, 0, sizeof(t));
+  t.event = ev;
+  t.id = rc->id;
+  t.type = rc->type;
+  t.route = sshmux_route_name(rc->route);
+  if (ev == SSHMUX_RELAY_TAP_OPEN && rc->down != NULL)
+    t.user = sshmux_server_conn_user(sshmux_server_channel_conn(rc->down));
+  t.stream = stream;
+  t.buf = buf;
+  t.len = len;
+  rc->tapped = ev != SSHMUX_RELAY_TAP_CLOSE;
+  r->opts.tap_cb(r, &t, r->opts.tap_data);
 }
 
 static void chan_maybe_free(sshmux__rchan_t *rc) {
@@ -102,8 +128,11 @@ static void chan_maybe_free(sshmux__rchan_t *rc) {
 
   if (rc->down != NULL || rc->up != NULL)
     return;
+  sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_CLOSE, 0, NULL, 0);
   sshmux__list_remove(&rc->link);
   r->nchans--;
+  if (rc->ask != NULL)
+    sshmux__relay_prompt_detach(rc);
   sshmux__relay_menu_free(rc);
   sshmux__free(rc);
   sshmux__relay_maybe_closed(r);
@@ -155,6 +184,8 @@ static void up_on_data(sshmux_upchan_t *up, int stream, const char *buf,
   if (rc->down == NULL || rc->down_closing)
     return; /* the client is gone; upstream is being closed */
   w = sshmux_server_channel_write(rc->down, stream, buf, len);
+  if (w >= 0)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_OUTPUT, stream, buf, len);
   if (w == 1 || w == SSHMUX_EBUSY) {
     /* The client reads slower than upstream produces: let upstream's
      * window run dry until the queue drains. */
@@ -173,6 +204,22 @@ static void up_on_eof(sshmux_upchan_t *up) {
     (void)sshmux_server_channel_eof(rc->down);
 }
 
+/* An exit-signal name as RFC 4254 §6.10 has them ("KILL", "name@domain"):
+ * a hostile upstream's name is never passed on to a client that may print
+ * it. */
+static int signal_name_ok(const char *s) {
+  size_t n = strlen(s);
+
+  if (n == 0 || n > 32)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= '0' && s[i] <= '9') || s[i] == '@' || s[i] == '.' ||
+          s[i] == '-' || s[i] == '_'))
+      return 0;
+  return 1;
+}
+
 static void up_on_closed(sshmux_upchan_t *up, int status) {
   sshmux__rchan_t *rc = sshmux_upchan_get_data(up);
   const char *sig;
@@ -182,8 +229,13 @@ static void up_on_closed(sshmux_upchan_t *up, int status) {
     if (status < 0) {
       sshmux__relay_note(rc, "sshmux: upstream channel lost: %s (%s)",
                          sshmux_strerror(status), sshmux_upchan_last_error(up));
-    } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL) {
+    } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL &&
+               signal_name_ok(sig)) {
       (void)sshmux_server_channel_exit_signal(rc->down, sig, 0, "");
+    } else if (sig != NULL) {
+      sshmux__relay_note(rc, "sshmux: the upstream ended the session with a "
+                             "malformed signal name");
+      (void)sshmux_server_channel_exit_status(rc->down, 255);
     } else if (rc->started) {
       (void)sshmux_server_channel_exit_status(
           rc->down, (uint32_t)sshmux_upchan_exit_status(up));
@@ -232,6 +284,8 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
     return;
   }
   rc->up_open = 1;
+  if (rc->ask != NULL || !sshmux__list_empty(&rc->relay->asks))
+    sshmux__relay_prompt_detach(rc); /* it waits no more */
   if (rc->down == NULL) {
     close_up(rc);
     return;
@@ -250,6 +304,8 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
         rc->relay, rc->type, sshmux_route_name(rc->route),
         sshmux_server_conn_user(sshmux_server_channel_conn(rc->down)),
         rc->relay->opts.session_data);
+  if (rc->down != NULL)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_OPEN, 0, NULL, 0);
 }
 
 int sshmux__relay_open_up(sshmux__rchan_t *rc) {
@@ -303,6 +359,8 @@ static void down_data(sshmux_server_channel_t *ch, int stream, const char *buf,
       !rc->up_open)
     return;
   w = sshmux_upchan_write(rc->up, buf, len);
+  if (w >= 0)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_INPUT, stream, buf, len);
   if (w == 1) {
     sshmux_server_channel_read_stop(ch);
     rc->down_paused = 1;
@@ -316,7 +374,7 @@ static void down_eof(sshmux_server_channel_t *ch) {
 
   if (rc->up != NULL && rc->up_open && !rc->up_closing)
     (void)sshmux_upchan_send_eof(rc->up);
-  else if (rc->menu != NULL)
+  else if (rc->menu != NULL && !sshmux__relay_menu_eof(rc))
     sshmux__relay_finish(rc, 0);
 }
 
@@ -339,6 +397,7 @@ static void down_close(sshmux_server_channel_t *ch) {
   }
   rc->down = NULL;
   close_up(rc);
+  sshmux__relay_prompt_detach(rc);
   chan_maybe_free(rc);
 }
 
@@ -497,6 +556,7 @@ static void srv_channel_open(sshmux_server_conn_t *conn,
     return;
   }
   rc->relay = r;
+  rc->id = ++r->next_id;
   rc->down = ch;
   rc->type = info->type;
   rc->route = conn_route(r, conn);
@@ -600,6 +660,7 @@ int sshmux_relay_new(uv_loop_t *loop, sshmux_pool_t *pool,
   if (r->opts.down_hwm == 0)
     r->opts.down_hwm = DEFAULT_DOWN_HWM;
   sshmux__list_init(&r->chans);
+  sshmux__list_init(&r->asks);
   memset(&cbs, 0, sizeof(cbs));
   cbs.auth = opts->auth;
   cbs.auth_data = opts->auth_data;
@@ -648,6 +709,7 @@ void sshmux_relay_close(sshmux_relay_t *r, sshmux_relay_close_cb close_cb,
   r->closing = 1;
   r->close_cb = close_cb;
   r->close_data = data;
+  sshmux__relay_prompt_close_all(r);
   /* Channels still opening upstream have a client channel that the server
    * close will end; the rest follow their close callbacks. */
   for (l = r->chans.next; l != &r->chans; l = l->next) {
