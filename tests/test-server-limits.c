@@ -25,8 +25,8 @@ static void on_data(sshmux_server_channel_t *ch, int stream, const char *buf,
 
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
-  static const sshmux_server_channel_cbs_t cbs = {NULL, on_data, NULL, NULL,
-                                                  NULL};
+  static const sshmux_server_channel_cbs_t cbs = {NULL, on_data, NULL,
+                                                  NULL, NULL,    NULL};
   (void)conn, (void)info;
   g_ch = ch;
   g_opens++;

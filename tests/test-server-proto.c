@@ -672,8 +672,8 @@ static void on_close(sshmux_server_channel_t *ch) {
 
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
-  static const sshmux_server_channel_cbs_t cbs = {on_request, on_data, on_eof,
-                                                  on_drain, on_close};
+  static const sshmux_server_channel_cbs_t cbs = {on_request, on_data,  on_eof,
+                                                  on_drain,   on_close, NULL};
   (void)conn;
   g_ch = ch;
   sshmux_server_channel_set_cbs(ch, &cbs);
@@ -1022,8 +1022,8 @@ static void on_request_ignored(sshmux_server_conn_t *conn,
 static void on_open_accept(sshmux_server_conn_t *conn,
                            sshmux_server_channel_t *ch,
                            const sshmux_server_open_info_t *info) {
-  static const sshmux_server_channel_cbs_t cbs = {on_request_ignored, NULL,
-                                                  NULL, NULL, NULL};
+  static const sshmux_server_channel_cbs_t cbs = {
+      on_request_ignored, NULL, NULL, NULL, NULL, NULL};
   (void)conn, (void)info;
   sshmux_server_channel_set_cbs(ch, &cbs);
   ASSERT_OK(sshmux_server_channel_accept(ch));
@@ -1052,6 +1052,139 @@ TEST_IMPL(server_request_queue_bounded) {
   ASSERT(th_closed(&t));
   ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
   sshmux__buf_free(&ex);
+  th_free(&t);
+  return 0;
+}
+
+/* ---- the client's CLOSE before the exit status ---- */
+
+static int g_rclose, g_rclose_mode; /* 0 defer, 1 close with status 9 */
+
+static void on_remote_close(sshmux_server_channel_t *ch) {
+  g_rclose++;
+  /* Output can no longer be queued; the exit status still can. */
+  ASSERT_ERR(sshmux_server_channel_write(ch, SSHMUX_STREAM_STDOUT, "x", 1),
+             SSHMUX_ECLOSED);
+  if (g_rclose_mode == 1) {
+    ASSERT_OK(sshmux_server_channel_exit_status(ch, 9));
+    sshmux_server_channel_close(ch);
+  }
+}
+
+static void on_exec_ok(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
+                       sshmux_server_request_t *req,
+                       const sshmux_server_request_info_t *info) {
+  (void)conn, (void)ch, (void)info;
+  sshmux_server_request_reply(req, 1);
+}
+
+static void on_open_rclose(sshmux_server_conn_t *conn,
+                           sshmux_server_channel_t *ch,
+                           const sshmux_server_open_info_t *info) {
+  static const sshmux_server_channel_cbs_t with = {
+      on_exec_ok, on_data, NULL, NULL, on_close, on_remote_close};
+  static const sshmux_server_channel_cbs_t without = {
+      on_exec_ok, on_data, NULL, NULL, on_close, NULL};
+  (void)conn, (void)info;
+  g_ch = ch;
+  sshmux_server_channel_set_cbs(ch, g_rclose_mode == 2 ? &without : &with);
+  ASSERT_OK(sshmux_server_channel_accept(ch));
+}
+
+/* The next message is exit-status `code` for the client's channel 5. */
+static void expect_exit_status(th_t *t, uint32_t code) {
+  char *name;
+  int want;
+
+  ASSERT_EQ(th_next(t), SSH_MSG_CHANNEL_REQUEST);
+  ASSERT_EQ(msg_u32(t), 5);
+  ASSERT_OK(sshmux__buf_get_cstring(&t->msg, 64, &name));
+  ASSERT_STR_EQ(name, "exit-status");
+  sshmux__free(name);
+  ASSERT_OK(sshmux__buf_get_bool(&t->msg, &want));
+  ASSERT_EQ(want, 0);
+  ASSERT_EQ(msg_u32(t), code);
+}
+
+/* An exec whose output and EOF went out; then the client (as an OpenSSH
+ * ControlMaster does for a mux session) sends EOF and CLOSE at once. */
+static uint32_t exec_then_client_close(th_t *t) {
+  sshmux_server_cbs_t cbs;
+  sshmux__buf_t ex;
+  uint32_t id;
+
+  memset(&cbs, 0, sizeof(cbs));
+  cbs.channel_open = on_open_rclose;
+  g_closed = g_rclose = 0;
+  th_init(t, &cbs, 1, "u");
+  open_session(t, 65536, 16384);
+  ASSERT_EQ(th_next(t), SSH_MSG_CHANNEL_OPEN_CONFIRMATION);
+  ASSERT_EQ(msg_u32(t), 5);
+  id = msg_u32(t);
+  sshmux__buf_init(&ex, 64);
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "true"));
+  send_request(t, id, "exec", 1, &ex);
+  sshmux__buf_free(&ex);
+  ASSERT_EQ(th_next(t), SSH_MSG_CHANNEL_SUCCESS);
+  ASSERT_EQ(sshmux_server_channel_write(g_ch, SSHMUX_STREAM_STDOUT, "out", 3),
+            0);
+  ASSERT_OK(sshmux_server_channel_eof(g_ch));
+  th_run(t);
+  ASSERT_EQ(th_next(t), SSH_MSG_CHANNEL_DATA);
+  ASSERT_EQ(th_next(t), SSH_MSG_CHANNEL_EOF);
+  send_msg(t, SSH_MSG_CHANNEL_EOF, 1, (const uint32_t[]){id}, NULL);
+  send_msg(t, SSH_MSG_CHANNEL_CLOSE, 1, (const uint32_t[]){id}, NULL);
+  return id;
+}
+
+TEST_IMPL(server_exit_status_after_client_close) {
+  uint32_t id;
+  th_t t;
+
+  /* remote_close set, the embedder closes later: our CLOSE waits, and the
+   * exit status that comes meanwhile goes out before it. */
+  g_rclose_mode = 0;
+  id = exec_then_client_close(&t);
+  ASSERT_EQ(g_rclose, 1);
+  ASSERT_EQ(g_closed, 0);
+  th_run(&t);
+  ASSERT_EQ(th_next(&t), -1); /* no CLOSE yet */
+  /* Whatever the client sends after its CLOSE is moot, not an error. */
+  send_data(&t, id, 10);
+  send_msg(&t, SSH_MSG_CHANNEL_CLOSE, 1, (const uint32_t[]){id}, NULL);
+  ASSERT(!th_closed(&t));
+  ASSERT_EQ(g_rclose, 1);
+  ASSERT_EQ(g_data, 0);
+  ASSERT_OK(sshmux_server_channel_exit_status(g_ch, 7));
+  sshmux_server_channel_close(g_ch);
+  th_run(&t);
+  expect_exit_status(&t, 7);
+  ASSERT_EQ(th_next(&t), SSH_MSG_CHANNEL_CLOSE);
+  ASSERT_EQ(msg_u32(&t), 5);
+  ASSERT_EQ(th_next(&t), -1);
+  ASSERT_EQ(g_closed, 1);
+  /* The channel is gone both ways: its id is free again. */
+  send_msg(&t, SSH_MSG_CHANNEL_EOF, 1, (const uint32_t[]){id}, NULL);
+  ASSERT(th_closed(&t));
+  th_free(&t);
+
+  /* remote_close closes at once, with a status: both go out at once. */
+  g_rclose_mode = 1;
+  (void)exec_then_client_close(&t);
+  ASSERT_EQ(g_rclose, 1);
+  ASSERT_EQ(g_closed, 1);
+  expect_exit_status(&t, 9);
+  ASSERT_EQ(th_next(&t), SSH_MSG_CHANNEL_CLOSE);
+  ASSERT_EQ(th_next(&t), -1);
+  th_free(&t);
+
+  /* Without remote_close: answered at once, as before. */
+  g_rclose_mode = 2;
+  (void)exec_then_client_close(&t);
+  ASSERT_EQ(g_rclose, 0);
+  ASSERT_EQ(g_closed, 1);
+  ASSERT_EQ(th_next(&t), SSH_MSG_CHANNEL_CLOSE);
+  ASSERT_EQ(th_next(&t), -1);
   th_free(&t);
   return 0;
 }

@@ -171,9 +171,9 @@ typedef void (*sshmux_server_request_cb)(
  * callbacks (what arrives is held, within the window, until read_start). */
 typedef void (*sshmux_server_data_cb)(sshmux_server_channel_t *ch, int stream,
                                       const char *buf, size_t len);
-/* The client sent EOF, or the queue fell below half the high-water mark
- * after a write reported it full, or the channel is gone.  After the close
- * callback returns the channel is freed. */
+/* The client sent EOF or CLOSE, or the queue fell below half the
+ * high-water mark after a write reported it full, or the channel is gone. After
+ * the close callback returns the channel is freed. */
 typedef void (*sshmux_server_channel_cb)(sshmux_server_channel_t *ch);
 
 typedef struct {
@@ -182,6 +182,16 @@ typedef struct {
   sshmux_server_channel_cb eof;     /* client EOF (optional) */
   sshmux_server_channel_cb drain;   /* writable again (optional) */
   sshmux_server_channel_cb close;   /* channel gone (optional) */
+  /* The client sent CLOSE (optional).  NULL: the library answers it at
+   * once and the close callback follows.  Set: our CLOSE waits for
+   * sshmux_server_channel_close() (from here or later, e.g. once the exit
+   * status is known: OpenSSH's sshd, too, sends a session's exit status
+   * after the client's CLOSE when its child exits later).  Meanwhile
+   * nothing more is delivered, queued output is dropped and writes fail
+   * (SSHMUX_ECLOSED), but _eof, _exit_status and _exit_signal still work.
+   * The embedder must close the channel (the connection's end does it
+   * too). */
+  sshmux_server_channel_cb remote_close;
 } sshmux_server_channel_cbs_t;
 
 /* ---- the server ---- */
@@ -332,8 +342,8 @@ SSHMUX_EXTERN int sshmux_server_channel_reject(sshmux_server_channel_t *ch,
  * when the queue is below the high-water mark afterwards, 1 when it is at
  * or above it (stop producing until the drain callback), or a negative
  * error: SSHMUX_EBUSY when the queue already holds 4 times the high-water
- * mark (nothing queued), SSHMUX_ECLOSED after EOF/close, SSHMUX_EINVAL
- * before accept.  The bytes are copied. */
+ * mark (nothing queued), SSHMUX_ECLOSED after EOF/close or the client's
+ * CLOSE, SSHMUX_EINVAL before accept.  The bytes are copied. */
 SSHMUX_EXTERN int sshmux_server_channel_write(sshmux_server_channel_t *ch,
                                               int stream, const void *data,
                                               size_t len);
@@ -359,7 +369,9 @@ SSHMUX_EXTERN int sshmux_server_channel_exit_signal(sshmux_server_channel_t *ch,
                                                     const char *msg);
 /* Close: the queued data, EOF, exit status and CLOSE go out in that order;
  * when the client's CLOSE has also arrived, the close callback runs and
- * the channel is freed.  Idempotent.  Unanswered requests are dropped. */
+ * the channel is freed.  Idempotent.  Unanswered requests are dropped.
+ * After the client's CLOSE (see remote_close) only EOF, exit status and
+ * CLOSE go out. */
 SSHMUX_EXTERN void sshmux_server_channel_close(sshmux_server_channel_t *ch);
 SSHMUX_EXTERN const sshmux_server_open_info_t *
 sshmux_server_channel_info(const sshmux_server_channel_t *ch);

@@ -48,6 +48,7 @@ typedef struct sshmux__rchan {
   unsigned up_closing : 1;    /* sshmux_upchan_close called */
   unsigned up_paused : 1;     /* upstream reads stopped: client queue full */
   unsigned started : 1;       /* shell/exec/subsystem was requested */
+  unsigned up_eof : 1;        /* upstream sent EOF (its exit status follows) */
   unsigned tapped : 1;        /* the tap was told OPEN (so owes it CLOSE) */
   uint64_t id;                /* for the tap */
 } sshmux__rchan_t;

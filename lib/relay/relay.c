@@ -14,7 +14,9 @@
  *   OPEN      data both ways; requests forwarded in order, each reply
  *             passed back; EOF passed on after the queued data.
  *   CLOSING   one side ended: upstream finished -> exit-status/signal then
- *             CLOSE downstream; client CLOSE -> upstream channel closed.
+ *             CLOSE downstream; client CLOSE -> upstream channel closed,
+ *             except after the upstream's EOF on a session: then our
+ *             CLOSE waits for the upstream's, to carry its exit status.
  *
  * A relayed channel is freed only when BOTH halves have said they are gone
  * (the server's close callback, the pool's close or open-failure
@@ -200,6 +202,7 @@ static void up_on_data(sshmux_upchan_t *up, int stream, const char *buf,
 static void up_on_eof(sshmux_upchan_t *up) {
   sshmux__rchan_t *rc = sshmux_upchan_get_data(up);
 
+  rc->up_eof = 1;
   if (rc->down != NULL && !rc->down_closing)
     (void)sshmux_server_channel_eof(rc->down);
 }
@@ -387,6 +390,21 @@ static void down_drain(sshmux_server_channel_t *ch) {
   }
 }
 
+/* The client sent CLOSE.  After the upstream's EOF a session's exit
+ * status is on its way (the pool has it when the upstream channel closes,
+ * up_on_closed): an OpenSSH ControlMaster closes a mux session right after
+ * our EOF, and its client still needs the status, so our CLOSE waits for
+ * it, as sshd's would wait for its child.  Otherwise the client gave up
+ * on the channel: end it now (down_close then closes upstream). */
+static void down_remote_close(sshmux_server_channel_t *ch) {
+  sshmux__rchan_t *rc = sshmux_server_channel_get_data(ch);
+
+  if (rc->type == SSHMUX_CHANNEL_SESSION && rc->up_eof && rc->up != NULL &&
+      !rc->up_closing)
+    return;
+  close_down(rc);
+}
+
 static void down_close(sshmux_server_channel_t *ch) {
   sshmux__rchan_t *rc = sshmux_server_channel_get_data(ch);
 
@@ -522,7 +540,8 @@ static void down_request(sshmux_server_conn_t *conn,
 }
 
 static const sshmux_server_channel_cbs_t down_cbs = {
-    down_request, down_data, down_eof, down_drain, down_close};
+    down_request, down_data,  down_eof,
+    down_drain,   down_close, down_remote_close};
 
 /* ---- the server's callbacks ---- */
 

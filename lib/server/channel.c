@@ -37,6 +37,7 @@
 
 static void chan_finish(sshmux_server_channel_t *ch);
 static void ready_add(sshmux_server_channel_t *ch);
+static int chan_drain(sshmux_server_channel_t *ch, size_t budget);
 
 static int fail_oom(sshmux_server_conn_t *conn) {
   sshmux__conn_fail(conn, SSH_DISCONNECT_BY_APPLICATION, "out of memory");
@@ -420,7 +421,7 @@ void sshmux__chan_free_all(sshmux_server_conn_t *conn) {
 static void maybe_adjust(sshmux_server_channel_t *ch) {
   sshmux__pkt_t p;
 
-  if (ch->paused || ch->eof_recv || ch->close_sent ||
+  if (ch->paused || ch->eof_recv || ch->close_sent || ch->close_recv ||
       ch->state != SSHMUX__CH_OPEN || ch->rconsumed < ch->win_max / 3)
     return;
   if (sshmux__pkt_begin(ch->conn, &p, SSH_MSG_CHANNEL_WINDOW_ADJUST) != 0 ||
@@ -441,7 +442,7 @@ static size_t held(const sshmux_server_channel_t *ch) {
 
 static void deliver_eof(sshmux_server_channel_t *ch) {
   if (ch->eof_cb_done || !ch->eof_recv || ch->paused || held(ch) > 0 ||
-      ch->state != SSHMUX__CH_OPEN)
+      ch->close_recv || ch->state != SSHMUX__CH_OPEN)
     return;
   ch->eof_cb_done = 1;
   if (ch->cbs.eof != NULL)
@@ -721,17 +722,36 @@ static int recv_msg_channel_request(sshmux_server_conn_t *conn,
   return 0;
 }
 
+/* The client's CLOSE.  Queued output and held input are moot now (the
+ * client wants neither).  Our CLOSE answers it (RFC 4254 §5.3) once the
+ * embedder closed too: at once without a remote_close callback, else when
+ * it calls sshmux_server_channel_close() -- which may be later, so that a
+ * session's exit status can still go out before our CLOSE, as OpenSSH's
+ * sshd sends it after a client's CLOSE once the child is reaped (an OpenSSH
+ * ControlMaster closes a mux session right after our EOF, before an exit
+ * status that follows it). */
 static int recv_msg_channel_close(sshmux_server_conn_t *conn,
                                   sshmux_server_channel_t *ch) {
+  int s;
+
   ch->close_recv = 1;
-  if (!ch->close_sent) {
-    /* Answer CLOSE with CLOSE at once; queued output is moot now. */
-    ch->close_sent = 1;
-    if (send_simple(conn, SSH_MSG_CHANNEL_CLOSE, ch->remote_id) != 0)
-      return fail_oom(conn);
+  for (s = 0; s < 2; s++) {
+    sshmux__buf_free(&ch->out[s]);
+    sshmux__buf_free(&ch->held[s]);
   }
-  chan_finish(ch);
-  return 0;
+  ch->want_drain = 0;
+  if (ch->close_sent) {
+    chan_finish(ch);
+    return 0;
+  }
+  if (!ch->close_queued && ch->cbs.remote_close != NULL) {
+    CALLBACK(conn, ch->cbs.remote_close(ch));
+    if (ch->state != SSHMUX__CH_OPEN || !ch->close_queued)
+      return 0; /* the connection ended, or the embedder closes later */
+  }
+  ch->close_queued = 1;
+  (void)chan_drain(ch, 0); /* EOF, exit status, CLOSE; the close callback */
+  return conn->closing ? SSHMUX_ECLOSED : 0;
 }
 
 int sshmux__chan_dispatch(sshmux_server_conn_t *conn, uint8_t type,
@@ -746,6 +766,8 @@ int sshmux__chan_dispatch(sshmux_server_conn_t *conn, uint8_t type,
   ch = chan_lookup(conn, id);
   if (ch == NULL || ch->state != SSHMUX__CH_OPEN)
     return fail_proto(conn, "message for a channel that is not open");
+  if (ch->close_recv)
+    return 0; /* the client sent CLOSE: whatever follows is moot */
   switch (type) {
   case SSH_MSG_CHANNEL_WINDOW_ADJUST:
     if (sshmux__buf_get_u32(b, &n) != 0)
@@ -1017,7 +1039,7 @@ int sshmux_server_channel_write(sshmux_server_channel_t *ch, int stream,
   if (ch->state == SSHMUX__CH_OPENING)
     return SSHMUX_EINVAL;
   if (ch->state != SSHMUX__CH_OPEN || ch->eof_queued || ch->close_queued ||
-      ch->close_sent || ch->conn->closing)
+      ch->close_sent || ch->close_recv || ch->conn->closing)
     return SSHMUX_ECLOSED;
   total = queued(ch);
   if (total >= 4 * ch->high_water) {

@@ -83,8 +83,8 @@ static void on_close(sshmux_server_channel_t *ch) {
 
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
-  static const sshmux_server_channel_cbs_t cbs = {on_request, on_data, on_eof,
-                                                  on_drain, on_close};
+  static const sshmux_server_channel_cbs_t cbs = {on_request, on_data,  on_eof,
+                                                  on_drain,   on_close, NULL};
   (void)conn;
   if (info->type_name == NULL)
     abort();

@@ -52,7 +52,7 @@ static void on_drain(sshmux_server_channel_t *ch) {
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
   static const sshmux_server_channel_cbs_t cbs = {on_request, on_data, on_eof,
-                                                  on_drain, NULL};
+                                                  on_drain,   NULL,    NULL};
   (void)conn, (void)info;
   sshmux_server_channel_set_cbs(ch, &cbs);
   if (++ticks % 9 == 0)
