@@ -11,7 +11,9 @@
  * when data arrives, bit 4 end exec/shell with an exit-signal whose name and
  * message are the request's own bytes (what a hostile upstream's
  * exit-signal turns into on the relay), bit 5 close channels from inside
- * callbacks.  Seeds: tests/fuzz/make-seeds.py.  Build and run: make
+ * callbacks, bit 6 take the client's CLOSE (remote_close) and answer it
+ * at once or only when the connection ends (the relay waits for an exit
+ * status).  Seeds: tests/fuzz/make-seeds.py.  Build and run: make
  * fuzz-run. */
 #include "fuzz-server-common.h"
 
@@ -81,14 +83,26 @@ static void on_close(sshmux_server_channel_t *ch) {
   nlater = j;
 }
 
+/* The client's CLOSE: writes must fail now; the exit status may still be
+ * set; our CLOSE goes now or with the connection. */
+static void on_remote_close(sshmux_server_channel_t *ch) {
+  if (sshmux_server_channel_write(ch, SSHMUX_STREAM_STDOUT, "x", 1) >= 0)
+    abort();
+  (void)sshmux_server_channel_exit_status(ch, ticks);
+  if (++ticks % 2 == 0)
+    sshmux_server_channel_close(ch);
+}
+
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
   static const sshmux_server_channel_cbs_t cbs = {on_request, on_data,  on_eof,
                                                   on_drain,   on_close, NULL};
+  static const sshmux_server_channel_cbs_t rcbs = {
+      on_request, on_data, on_eof, on_drain, on_close, on_remote_close};
   (void)conn;
   if (info->type_name == NULL)
     abort();
-  sshmux_server_channel_set_cbs(ch, &cbs);
+  sshmux_server_channel_set_cbs(ch, (mode & 64) ? &rcbs : &cbs);
   ++ticks;
   if (info->type != SSHMUX_CHANNEL_SESSION && ticks % 2 == 0)
     (void)sshmux_server_channel_reject(ch, 1, "fuzz");
