@@ -1,8 +1,22 @@
-/* server-int.h -- the structures shared by the four modules of the SSH
- * server: server.c (public object, listener, connection lifecycle, socket
- * I/O), server-transport.c (identification, binary packets, key exchange,
- * dispatch), server-auth.c (publickey user authentication, authorized_keys)
- * and server-channel.c (RFC 4254 channels and requests).
+/* server/server-int.h -- private to the server module (lib/server/): the
+ * structures its files share.  Other modules use the server only through
+ * the public sshmux/server.h; nothing outside lib/server/ includes this
+ * (scripts/check-layers.sh; tests/test-server-*.c, tests/server-harness.*
+ * and tests/fuzz/fuzz-server-*.c may, white-box).
+ *
+ * The files, bottom layer first; each calls only files listed before it:
+ *   conn.c       the connection object's shared operations: references,
+ *                the fatal-error path, output-queue size, mark dirty
+ *   transport.c  identification, binary packets, key exchange, dispatch
+ *   auth.c       publickey user authentication, authorized_keys
+ *   channel.c    RFC 4254 channels and requests
+ *   server.c     the public object, listener, connection lifecycle, socket
+ *                I/O, the end-of-iteration pass
+ * The calls that must go up the stack -- the transport handing a message to
+ * the user-auth or connection layer, auth reporting success, conn.c sending
+ * a DISCONNECT or finishing a connection -- go through the server's ops
+ * table (sshmux__srv_ops_t below), which server.c installs: no file names a
+ * function of a file above it.
  *
  * A connection is the equivalent of dropbear's per-process `ses`: one
  * struct passed explicitly.  Its input is fed through sshmux__conn_input()
@@ -265,8 +279,29 @@ struct sshmux_server_conn_s {
   int last_error;
 };
 
+/* The calls up the stack (see the header), installed by server.c. */
+typedef struct {
+  uv_idle_cb pass; /* server.c: the end-of-iteration flush and reap */
+  void (*finish)(sshmux_server_conn_t *conn); /* server.c: tear down */
+  void (*disconnect)(sshmux_server_conn_t *conn, uint32_t reason,
+                     const char *msg); /* transport.c */
+  /* transport.c's dispatch: ssh-userauth service, USERAUTH_REQUEST,
+   * connection-protocol messages (80-127), GLOBAL_REQUEST, and freeing
+   * channels whose end was deferred. */
+  int (*service_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+  int (*userauth)(sshmux_server_conn_t *conn, sshmux__buf_t *b,
+                  const uint8_t *payload, size_t plen);
+  int (*channel)(sshmux_server_conn_t *conn, uint8_t type, sshmux__buf_t *b);
+  int (*global_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+  void (*reap)(sshmux_server_conn_t *conn);
+  void (*authed)(sshmux_server_conn_t *conn); /* auth.c -> server.c */
+  /* transport.c -> server.c: a re-key began; arm its deadline */
+  void (*kex_started)(sshmux_server_conn_t *conn);
+} sshmux__srv_ops_t;
+
 struct sshmux_server_s {
   uv_loop_t *loop;
+  const sshmux__srv_ops_t *ops; /* calls up the stack (server.c's table) */
   sshmux_server_cbs_t cbs;
   void *data;
   sshmux__hostkey_t *keys[2]; /* by sshmux__key_type_t */
@@ -296,35 +331,24 @@ struct sshmux_server_s {
   uint64_t startups_log_ms;
 };
 
-/* ---- server.c ---- */
+/* ---- conn.c (bottom) ---- */
 
-/* A connection with no socket: bytes written go to mem_write (or are
- * dropped when it is NULL).  Identification is sent at once. */
-int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
-/* Free a memory connection (tests). */
-void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
 /* Schedule a flush of the connection's output and a drain of its ready
  * channels at the end of this loop iteration. */
 void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn);
-/* Write what is pending now (memory connections: synchronously). */
-void sshmux__conn_flush(sshmux_server_conn_t *conn);
-/* Set conn->rbuf's cap for the connection's stage: a packet at the limit
- * of sshmux__transport_in_limit plus the stage's slack. */
-void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn);
 /* Bytes queued for the socket. */
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
  * tear the connection down (deferred while callbacks run). */
 void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
-/* A re-key started: arm the connection's timer for its deadline. */
-void sshmux__conn_kex_started(sshmux_server_conn_t *conn);
+/* The connection stops counting towards MaxStartups (authenticated or
+ * closing); idempotent. */
+void sshmux__conn_unauth_done(sshmux_server_conn_t *conn);
 /* Reference counting around embedder callbacks. */
 void sshmux__conn_ref(sshmux_server_conn_t *conn);
 void sshmux__conn_unref(sshmux_server_conn_t *conn);
-/* Authentication succeeded (server-auth.c -> server.c). */
-void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
-/* ---- server-transport.c ---- */
+/* ---- transport.c ---- */
 
 /* Send our identification and KEXINIT. */
 int sshmux__transport_start(sshmux_server_conn_t *conn);
@@ -356,6 +380,9 @@ void sshmux__transport_check_rekey(sshmux_server_conn_t *conn, int force);
 int sshmux__transport_kex_overdue(sshmux_server_conn_t *conn);
 /* Can channel data go out now (no key exchange holding output)? */
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn);
+/* (transport.c) Set conn->rbuf's cap for the connection's stage: a packet at
+ * the limit of sshmux__transport_in_limit plus the stage's slack. */
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn);
 void sshmux__transport_free(sshmux_server_conn_t *conn);
 /* The algorithm negotiated in the key exchange under way (tests): 0 kex,
  * 1 host key, 2 cipher in, 3 cipher out, 4 MAC in, 5 MAC out; NULL when no
@@ -365,7 +392,7 @@ const char *sshmux__transport_alg(const sshmux_server_conn_t *conn, int which);
  * the "none" codec and `user` had authenticated. */
 int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user);
 
-/* ---- server-auth.c ---- */
+/* ---- auth.c ---- */
 
 int sshmux__auth_service_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
 int sshmux__auth_request(sshmux_server_conn_t *conn, sshmux__buf_t *b,
@@ -379,7 +406,7 @@ void sshmux__authkeys_drop(sshmux_server_t *srv);
 int sshmux__authkeys_match(const char *text, size_t len, const uint8_t *blob,
                            size_t blob_len, unsigned *flags);
 
-/* ---- server-channel.c ---- */
+/* ---- channel.c ---- */
 
 int sshmux__chan_dispatch(sshmux_server_conn_t *conn, uint8_t type,
                           sshmux__buf_t *b);
@@ -394,5 +421,17 @@ void sshmux__chan_trim(sshmux_server_conn_t *conn);
 /* Free channels and requests whose end was deferred. */
 void sshmux__chan_reap(sshmux_server_conn_t *conn);
 void sshmux__chan_free_all(sshmux_server_conn_t *conn);
+
+/* ---- server.c (top) ---- */
+
+/* A connection with no socket: bytes written go to mem_write (or are
+ * dropped when it is NULL).  Identification is sent at once. */
+int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
+/* Free a memory connection (tests). */
+void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
+/* Write what is pending now (memory connections: synchronously). */
+void sshmux__conn_flush(sshmux_server_conn_t *conn);
+/* Authentication succeeded (auth.c reaches it as ops->authed). */
+void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
 #endif

@@ -24,8 +24,9 @@
 #include "server/server-int.h"
 
 static void conn_finish(sshmux_server_conn_t *conn);
-static void unauth_done(sshmux_server_conn_t *conn);
 static void server_maybe_done(sshmux_server_t *srv);
+
+static const sshmux__srv_ops_t srv_ops;
 
 /* ---- server object ---- */
 
@@ -56,6 +57,7 @@ int sshmux_server_new(uv_loop_t *loop, const sshmux_server_cbs_t *cbs,
     return r;
   }
   srv->idle.data = srv;
+  srv->ops = &srv_ops;
   srv->handles_open = 1;
   *out = srv;
   return 0;
@@ -190,7 +192,7 @@ static void conn_release(sshmux_server_conn_t *conn) {
   if (conn->next)
     conn->next->prev = conn->prev;
   srv->nconns--;
-  unauth_done(conn);
+  sshmux__conn_unauth_done(conn);
   sshmux__chan_free_all(conn);
   sshmux__transport_free(conn);
   sshmux__buf_free(&conn->wbuf[0]);
@@ -200,26 +202,6 @@ static void conn_release(sshmux_server_conn_t *conn) {
   /* The struct holds the session id (the first exchange hash). */
   sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);
-}
-
-void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn) {
-  conn->rbuf.max =
-      sshmux__transport_in_limit(conn) + (conn->state == SSHMUX__CONN_OPEN
-                                              ? SSHMUX__SRV_RBUF_SLACK
-                                              : SSHMUX__SRV_RBUF_SLACK_PREAUTH);
-  /* Never below what is already held (the limit only rises in practice:
-   * authentication, or an embedder raising preauth_packet_max). */
-  if (conn->rbuf.max < conn->rbuf.cap)
-    conn->rbuf.max = conn->rbuf.cap;
-}
-
-/* A connection stops counting towards MaxStartups once it authenticated
- * or started to close. */
-static void unauth_done(sshmux_server_conn_t *conn) {
-  if (conn->unauth) {
-    conn->unauth = 0;
-    conn->srv->n_unauth--;
-  }
 }
 
 /* MaxStartups with random early drop, OpenSSH's drop_connection() rule:
@@ -275,20 +257,6 @@ static int startups_admit(sshmux_server_t *srv) {
   sshmux__conn_fail(victim, SSH_DISCONNECT_TOO_MANY_CONNECTIONS,
                     "too many unauthenticated connections");
   return 1;
-}
-
-size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn) {
-  return conn->wbuf[0].len + conn->wbuf[1].len;
-}
-
-void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn) {
-  sshmux_server_t *srv = conn->srv;
-
-  if (conn->mem && srv->closing)
-    return;
-  if (!uv_is_active((uv_handle_t *)&srv->idle) &&
-      !uv_is_closing((uv_handle_t *)&srv->idle))
-    uv_idle_start(&srv->idle, on_idle);
 }
 
 static void on_write(uv_write_t *req, int status);
@@ -371,32 +339,6 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 /* ---- lifecycle ---- */
-
-void sshmux__conn_ref(sshmux_server_conn_t *conn) {
-  conn->refs++;
-}
-
-void sshmux__conn_unref(sshmux_server_conn_t *conn) {
-  if (--conn->refs == 0 && conn->closing && !conn->freed)
-    conn_finish(conn);
-}
-
-void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason,
-                       const char *msg) {
-  if (conn->closing)
-    return;
-  if (reason > 0) {
-    SSHMUX__LOG_INFO("server: %s:%d: %s", conn->peer, conn->peer_port, msg);
-    sshmux__transport_disconnect(conn, (uint32_t)reason, msg);
-  } else if (msg != NULL) {
-    SSHMUX__LOG_INFO("server: %s:%d: %s", conn->peer, conn->peer_port, msg);
-  }
-  conn->closing = 1;
-  conn->state = SSHMUX__CONN_CLOSING;
-  unauth_done(conn);
-  if (conn->refs == 0)
-    conn_finish(conn);
-}
 
 static void on_handle_closed(uv_handle_t *h) {
   sshmux_server_conn_t *conn = h->data;
@@ -488,7 +430,7 @@ static uint64_t periodic_ms(const sshmux_server_t *srv) {
   return (srv->rekey_seconds < 60 ? srv->rekey_seconds : 60) * 1000;
 }
 
-void sshmux__conn_kex_started(sshmux_server_conn_t *conn) {
+static void conn_kex_started(sshmux_server_conn_t *conn) {
   if (conn->mem || conn->state != SSHMUX__CONN_OPEN || conn->closing)
     return;
   /* Fire at the deadline, then periodically again as before. */
@@ -501,7 +443,7 @@ void sshmux__conn_authed(sshmux_server_conn_t *conn) {
   uint64_t every = periodic_ms(srv) / 1000;
 
   conn->state = SSHMUX__CONN_OPEN;
-  unauth_done(conn);
+  sshmux__conn_unauth_done(conn);
   sshmux__conn_rbuf_limit(conn);
   if (!conn->mem) {
     /* The grace timer becomes the periodic re-key check. */
@@ -813,3 +755,18 @@ void sshmux__conn_free_mem(sshmux_server_conn_t *conn) {
     conn_finish(conn);
   conn_release(conn);
 }
+
+/* ---- the calls up the stack (server-int.h) ---- */
+
+static const sshmux__srv_ops_t srv_ops = {
+    on_idle,
+    conn_finish,
+    sshmux__transport_disconnect,
+    sshmux__auth_service_request,
+    sshmux__auth_request,
+    sshmux__chan_dispatch,
+    sshmux__global_request,
+    sshmux__chan_reap,
+    sshmux__conn_authed,
+    conn_kex_started,
+};

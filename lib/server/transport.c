@@ -295,7 +295,7 @@ static int send_kexinit(sshmux_server_conn_t *conn) {
     conn->kex = kex;
     conn->kex_start_ms = uv_now(conn->srv->loop);
     if (conn->first_kex_done)
-      sshmux__conn_kex_started(conn);
+      conn->srv->ops->kex_started(conn);
   }
   kex = conn->kex;
   hostkey_list(conn, hk, sizeof(hk));
@@ -753,9 +753,9 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
   sshmux__buf_view(&b, pl, n);
   b.pos = 1;
   if (type == SSH_MSG_SERVICE_REQUEST)
-    return sshmux__auth_service_request(conn, &b);
+    return conn->srv->ops->service_request(conn, &b);
   if (type == SSH_MSG_USERAUTH_REQUEST)
-    return sshmux__auth_request(conn, &b, pl, n);
+    return conn->srv->ops->userauth(conn, &b, pl, n);
   if (type >= SSH_MSG_GLOBAL_REQUEST && type <= 127) {
     if (conn->state != SSHMUX__CONN_OPEN) {
       sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,
@@ -763,9 +763,9 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
       return SSHMUX_EPROTO;
     }
     if (type == SSH_MSG_GLOBAL_REQUEST)
-      return sshmux__global_request(conn, &b);
+      return conn->srv->ops->global_request(conn, &b);
     if (type >= SSH_MSG_CHANNEL_OPEN && type <= SSH_MSG_CHANNEL_FAILURE)
-      return sshmux__chan_dispatch(conn, type, &b);
+      return conn->srv->ops->channel(conn, type, &b);
   }
   /* Unknown message number: UNIMPLEMENTED with its sequence number. */
   if ((r = send_unimplemented(conn, seq)) != 0) {
@@ -860,7 +860,7 @@ void sshmux__transport_input(sshmux_server_conn_t *conn) {
       r = packet_step(conn);
     if (r <= 0)
       break;
-    sshmux__chan_reap(conn);
+    conn->srv->ops->reap(conn);
   }
   if (!conn->closing)
     sshmux__transport_check_rekey(conn, 0);
@@ -951,4 +951,17 @@ int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user) {
       return SSHMUX_ENOMEM;
   }
   return conn->v_c ? 0 : SSHMUX_ENOMEM;
+}
+
+/* ---- the read buffer follows the stage's packet limit ---- */
+
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn) {
+  conn->rbuf.max =
+      sshmux__transport_in_limit(conn) + (conn->state == SSHMUX__CONN_OPEN
+                                              ? SSHMUX__SRV_RBUF_SLACK
+                                              : SSHMUX__SRV_RBUF_SLACK_PREAUTH);
+  /* Never below what is already held (the limit only rises in practice:
+   * authentication, or an embedder raising preauth_packet_max). */
+  if (conn->rbuf.max < conn->rbuf.cap)
+    conn->rbuf.max = conn->rbuf.cap;
 }
