@@ -215,40 +215,41 @@ static int try_agent(sshmux__upconn_t *c) {
   return ok ? 0 : -1;
 }
 
-/* Is this private key file encrypted?  OpenSSH format: the cipher name
- * after "openssh-key-v1\0" is not "none"; PEM: an ENCRYPTED marker. */
-static int key_encrypted(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[1024];
+int sshmux__key_text_encrypted(const char *text, size_t len) {
+  const char *p = text, *end = text + len;
   char *b64 = NULL;
-  size_t n = 0, cap = 0;
+  size_t n = 0;
   int openssh = 0, enc = 0;
 
-  if (f == NULL)
-    return 0;
-  while (fgets(line, sizeof(line), f) != NULL) {
-    if (strstr(line, "ENCRYPTED") != NULL)
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    const char *line = p;
+
+    p += l + (nl != NULL);
+    if (memmem(line, l, "ENCRYPTED", 9) != NULL)
       enc = 1;
-    if (strstr(line, "BEGIN OPENSSH PRIVATE KEY") != NULL) {
+    if (memmem(line, l, "BEGIN OPENSSH PRIVATE KEY", 25) != NULL) {
       openssh = 1;
       continue;
     }
-    if (strstr(line, "-----END") != NULL)
+    if (memmem(line, l, "-----END", 8) != NULL)
       break;
-    if (openssh && n < 4096) {
-      size_t l = strcspn(line, "\r\n");
-      if (n + l + 1 > cap) {
-        char *nb = sshmux__realloc(b64, n + l + 1);
-        if (nb == NULL)
-          break;
-        b64 = nb;
-        cap = n + l + 1;
-      }
+    while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == '\n'))
+      l--;
+    /* The cipher name is in the first few hundred bytes: 4 KiB of base64
+     * is plenty, and bounds the work on a huge file. */
+    if (openssh && n < 4096 && l > 0) {
+      char *nb;
+      l = SSHMUX__MIN(l, 4096 - n);
+      nb = sshmux__realloc(b64, n + l + 1);
+      if (nb == NULL)
+        break;
+      b64 = nb;
       memcpy(b64 + n, line, l);
       n += l;
     }
   }
-  fclose(f);
   if (openssh && b64 != NULL) {
     uint8_t raw[3072];
     size_t rl = 0;
@@ -267,6 +268,27 @@ static int key_encrypted(const char *path) {
     }
   }
   sshmux__free(b64);
+  return enc;
+}
+
+/* Is this private key file encrypted?  Its first 64 KiB decide. */
+static int key_encrypted(const char *path) {
+  FILE *f = fopen(path, "r");
+  char *text;
+  size_t n;
+  int enc;
+
+  if (f == NULL)
+    return 0;
+  text = sshmux__malloc(65536);
+  if (text == NULL) {
+    fclose(f);
+    return 0;
+  }
+  n = fread(text, 1, 65536, f);
+  fclose(f);
+  enc = sshmux__key_text_encrypted(text, n);
+  sshmux__free(text);
   return enc;
 }
 
@@ -558,8 +580,13 @@ static LIBSSH2_RECV_FUNC(count_recv) {
   ssize_t r = recv(socket, buffer, length, flags);
   if (r < 0)
     return -errno;
-  if (socket == c->fd)
+  if (socket == c->fd && r > 0) {
     c->w_bytes_in += (uint64_t)r;
+    if (c->tcp) { /* the login's round trips wait on ACKs too */
+      c->rx_reads++;
+      sshmux__upconn_quickack(c);
+    }
+  }
   return r;
 }
 

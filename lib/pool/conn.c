@@ -411,6 +411,8 @@ static LIBSSH2_RECV_FUNC(io_recv) {
 }
 
 static void read_socket(sshmux__upconn_t *c) {
+  int got = 0;
+
   for (;;) {
     size_t room;
     ssize_t r;
@@ -423,18 +425,23 @@ static void read_socket(sshmux__upconn_t *c) {
     if (r > 0) {
       c->in.len += (size_t)r;
       c->bytes_in += (uint64_t)r;
+      got = 1;
       if ((size_t)r < room)
-        return;
+        break;
       continue;
     }
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      return;
+      break;
     c->in_eof = 1;
     if (r < 0)
       c->io_error = errno;
-    return;
+    break;
+  }
+  if (got && c->tcp) {
+    c->rx_reads++;
+    sshmux__upconn_quickack(c);
   }
 }
 
@@ -879,6 +886,7 @@ static void try_connect(sshmux__upconn_t *c, int last_err) {
       continue;
     }
     c->fd = fd;
+    c->tcp = 1;
     if (uv_poll_init(c->pool->loop, &c->poll, fd) != 0) {
       close(fd);
       c->fd = -1;

@@ -117,7 +117,11 @@ struct sshmux__upconn {
   int rx_paused; /* we stopped the tunnel's reads: `in` is full */
   int pump_full; /* we stopped the tunnel's reads: the pump is full */
 
-  int fd;     /* TCP socket or our socketpair end; -1 */
+  int fd;  /* TCP socket or our socketpair end; -1 */
+  int tcp; /* fd is our TCP socket (a first hop): quick-ACK it */
+  /* Reads that returned data from the TCP socket, and the TCP_QUICKACK
+   * re-arms that followed them (worker and loop; tests compare them). */
+  uint64_t rx_reads, quickacks;
   int ssh_fd; /* the number libssh2 was given (its callbacks see it) */
   uv_poll_t poll;
   int poll_init;
@@ -324,6 +328,9 @@ void sshmux__upconn_shutdown(sshmux__upconn_t *c, int err, const char *why);
 void sshmux__upconn_worker_done(sshmux__upconn_t *c);
 void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch);
 void sshmux__upconn_probe(sshmux__upconn_t *c);
+/* Acknowledge at once what was just read from c's TCP socket (no-op for a
+ * socketpair or the in-memory tunnel). */
+void sshmux__upconn_quickack(sshmux__upconn_t *c);
 int sshmux__upconn_usable(const sshmux__upconn_t *c);
 char *sshmux__target_key(const sshmux_target_t *t);
 
@@ -356,6 +363,11 @@ size_t sshmux__pty_modes_trim(const uint8_t *in, size_t n, size_t term_len,
 
 /* auth.c: the worker thread's entry point. */
 void sshmux__upauth_main(void *arg);
+/* auth.c: does this private key file text say it is encrypted (so its
+ * passphrase must be asked)?  OpenSSH format: the cipher name after
+ * "openssh-key-v1\0" is not "none"; PEM: an ENCRYPTED marker (Proc-Type
+ * or "BEGIN ENCRYPTED PRIVATE KEY").  1 or 0; any bytes are safe. */
+int sshmux__key_text_encrypted(const char *text, size_t len);
 
 /* prompt.c */
 typedef struct sshmux_prompt_s sshmux__prompt_t;
