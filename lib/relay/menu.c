@@ -10,14 +10,7 @@
  * 255 (what ssh itself uses for its own failures).  Once a route is chosen
  * the upstream channel is opened and the remembered requests are replayed
  * (env through the chosen route's allowlist); from then on relay.c bridges
- * the channel like any other.
- *
- * The same keeping of requests serves prompt.c, the layer above: a routed
- * session accepted early so that a login's question can be asked on its
- * pty is put in hold mode (sshmux__relay_menu_hold: no menu is drawn), and
- * prompt.c's own front end keeps its requests, type-ahead and EOF through
- * the sshmux__relay_menu_keep* functions below and replays them with
- * sshmux__relay_menu_replay once the upstream opens. */
+ * the channel like any other. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +35,10 @@ struct sshmux__menu {
   char *start_arg;
   int shown;      /* the list is on screen, reading a choice */
   int connecting; /* a route was picked, upstream channel opening */
-  int hold;       /* hold mode: routed, accepted early (prompt.c) */
-  int eof;        /* the client sent EOF before the upstream opened */
   char line[MENU_LINE_MAX];
   size_t len;
+  int hold; /* hold mode: routed, accepted early for a prompt (prompt.c) */
+  int eof;  /* the client sent EOF before the upstream opened */
   /* Bytes the client sent while the route's channel opens (keys, or a
    * command's stdin), sent once it is open.  Past MENU_AHEAD_MAX the
    * client's reads are stopped (paused), so the server holds the rest
@@ -54,6 +47,33 @@ struct sshmux__menu {
   size_t nahead;
   int paused;
 };
+
+int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
+  rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
+  return rc->menu != NULL ? 0 : SSHMUX_ENOMEM;
+}
+
+int sshmux__relay_menu_hold(sshmux__rchan_t *rc) {
+  if (sshmux__relay_menu_start(rc) != 0)
+    return SSHMUX_ENOMEM;
+  rc->menu->hold = 1;
+  return 0;
+}
+
+int sshmux__relay_menu_started(const sshmux__rchan_t *rc) {
+  return rc->menu != NULL && rc->menu->start != START_NONE;
+}
+
+int sshmux__relay_menu_has_pty(const sshmux__rchan_t *rc) {
+  return rc->menu != NULL && rc->menu->have_pty;
+}
+
+int sshmux__relay_menu_eof(sshmux__rchan_t *rc) {
+  if (rc->menu == NULL || !(rc->menu->hold || rc->menu->connecting))
+    return 0;
+  rc->menu->eof = 1;
+  return 1;
+}
 
 void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
   sshmux__menu_t *m = rc->menu;
@@ -72,7 +92,6 @@ void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
     sshmux__free_secret(m->ahead, m->nahead);
   sshmux__free(m);
   rc->menu = NULL;
-  rc->front = NULL;
 }
 
 static void out(sshmux__rchan_t *rc, const char *s) {
@@ -138,8 +157,8 @@ static char *dup_or_null(const char *s, int *oom) {
   return d;
 }
 
-int sshmux__relay_menu_keep(sshmux__rchan_t *rc,
-                            const sshmux_server_request_info_t *info) {
+int sshmux__relay_menu_request(sshmux__rchan_t *rc,
+                               const sshmux_server_request_info_t *info) {
   sshmux__menu_t *m = rc->menu;
   const char *t = info->type;
   char names[300];
@@ -176,8 +195,11 @@ int sshmux__relay_menu_keep(sshmux__rchan_t *rc,
                                : m->start == START_SUBSYSTEM ? info->subsystem
                                                              : NULL,
                                &oom);
-    if (!oom && m->hold)
-      return -1; /* routed: prompt.c decides what the pty is for */
+    if (!oom && m->hold) {
+      /* Routed, held for a prompt: now its pty is known. */
+      sshmux__relay_prompt_ready(rc);
+      return -1;
+    }
     if (!oom && m->have_pty) {
       show(rc);
       return -1;
@@ -242,52 +264,36 @@ static void choose(sshmux__rchan_t *rc) {
   }
 }
 
-void sshmux__relay_menu_keep_input(sshmux__rchan_t *rc, const char *buf,
-                                   size_t len) {
-  sshmux__menu_t *m = rc->menu;
-  char *na;
-
-  if (m == NULL || len == 0)
-    return;
-  if ((na = sshmux__malloc(m->nahead + len)) == NULL) {
-    sshmux__relay_note(rc, "sshmux: out of memory");
-    sshmux__relay_finish(rc, 255);
-    return;
-  }
-  if (m->nahead > 0)
-    memcpy(na, m->ahead, m->nahead);
-  memcpy(na + m->nahead, buf, len);
-  if (m->ahead != NULL)
-    sshmux__free_secret(m->ahead, m->nahead);
-  m->ahead = na;
-  m->nahead += len;
-  if (m->nahead >= MENU_AHEAD_MAX && !m->paused && rc->down != NULL) {
-    sshmux_server_channel_read_stop(rc->down);
-    m->paused = 1;
-  }
-}
-
-int sshmux__relay_menu_keep_eof(sshmux__rchan_t *rc) {
-  if (rc->menu == NULL || !(rc->menu->hold || rc->menu->connecting))
-    return 0;
-  rc->menu->eof = 1;
-  return 1;
-}
-
-int sshmux__relay_menu_started(const sshmux__rchan_t *rc) {
-  return rc->menu != NULL && rc->menu->start != START_NONE;
-}
-
-int sshmux__relay_menu_has_pty(const sshmux__rchan_t *rc) {
-  return rc->menu != NULL && rc->menu->have_pty;
-}
-
-static void menu_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
+void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
+                              size_t len) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
-  if (m->connecting) {
-    sshmux__relay_menu_keep_input(rc, buf, len);
+  if (rc->ask != NULL) {
+    size_t used = sshmux__relay_prompt_input(rc, buf, len);
+    buf += used;
+    len -= used;
+    if ((m = rc->menu) == NULL || len == 0 || rc->down_closing)
+      return;
+  }
+  if (m->connecting || m->hold) {
+    char *na = sshmux__malloc(m->nahead + len);
+    if (na == NULL) {
+      sshmux__relay_note(rc, "sshmux: out of memory");
+      sshmux__relay_finish(rc, 255);
+      return;
+    }
+    if (m->nahead > 0)
+      memcpy(na, m->ahead, m->nahead);
+    memcpy(na + m->nahead, buf, len);
+    if (m->ahead != NULL)
+      sshmux__free_secret(m->ahead, m->nahead);
+    m->ahead = na;
+    m->nahead += len;
+    if (m->nahead >= MENU_AHEAD_MAX && !m->paused && rc->down != NULL) {
+      sshmux_server_channel_read_stop(rc->down);
+      m->paused = 1;
+    }
     return;
   }
   for (i = 0; i < len && m != NULL && m->shown; i++) {
@@ -296,7 +302,7 @@ static void menu_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
       choose(rc);
       m = rc->menu;
       if (m != NULL && m->connecting) {
-        menu_input(rc, buf + i + 1, len - i - 1);
+        sshmux__relay_menu_input(rc, buf + i + 1, len - i - 1);
         return;
       }
     } else if (c == 3 || c == 4) { /* ^C, ^D */
@@ -327,7 +333,7 @@ static void start_done(sshmux_upchan_t *up, int status, void *data) {
   }
 }
 
-void sshmux__relay_menu_replay(sshmux__rchan_t *rc) {
+void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
   int err = 0;
@@ -372,26 +378,4 @@ void sshmux__relay_menu_replay(sshmux__rchan_t *rc) {
     sshmux__relay_note(rc, "sshmux: %s", sshmux_strerror(err));
     sshmux__relay_finish(rc, 255);
   }
-}
-
-/* The menu as the channel's front end (relay-int.h): relay.c reaches the
- * functions above only through this table. */
-static const sshmux__front_t menu_front = {
-    sshmux__relay_menu_keep, menu_input, sshmux__relay_menu_replay,
-    sshmux__relay_menu_free, sshmux__relay_menu_keep_eof};
-
-int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
-  rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
-  if (rc->menu == NULL)
-    return SSHMUX_ENOMEM;
-  rc->front = &menu_front;
-  return 0;
-}
-
-int sshmux__relay_menu_hold(sshmux__rchan_t *rc, const sshmux__front_t *front) {
-  if (sshmux__relay_menu_start(rc) != 0)
-    return SSHMUX_ENOMEM;
-  rc->menu->hold = 1;
-  rc->front = front;
-  return 0;
 }

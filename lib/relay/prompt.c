@@ -5,9 +5,8 @@
  * is open, so while the login runs the client has sent no pty-req yet and
  * there is no terminal to write to.  When the embedder offers a prompt,
  * every session channel waiting for that login (sshmux_upchan_awaits_prompt)
- * is therefore accepted at once and put in hold mode (menu.c) with this
- * file's front end (held_front): its requests, type-ahead and EOF are kept
- * by menu.c and replayed once the upstream opens.  The first of them whose
+ * is therefore accepted at once and put in hold mode (menu.c): its requests
+ * are kept and replayed once the upstream opens.  The first of them whose
  * start request shows a pty gets the question: a banner naming the target,
  * the server's name and instruction, then each question, read with minimal
  * line editing (backspace, ^U), echoed only when the server allows it; ^C
@@ -95,17 +94,10 @@ static int hostkey(const sshmux__rask_t *a) {
 }
 
 /* May rc be asked a's question (or is it at least still waiting)? */
-static const sshmux__front_t held_front;
-
-/* Does rc wait for the login asking p, and can it be held?  (A session of
- * the route menu has the menu's front end, which reads its keys itself:
- * it just waits.) */
 static int candidate(const sshmux__rchan_t *rc, const sshmux_prompt_t *p) {
   return rc->type == SSHMUX_CHANNEL_SESSION && rc->route != NULL &&
          rc->down != NULL && !rc->down_closing && rc->up != NULL &&
          !rc->up_open && !rc->up_closing &&
-         (rc->front == &held_front ||
-          (rc->front == NULL && !rc->down_accepted)) &&
          sshmux_upchan_awaits_prompt(rc->up, p);
 }
 
@@ -177,7 +169,7 @@ static int evaluate(sshmux__rask_t *a) {
 
   for (l = r->chans.next; l != &r->chans; l = l->next) {
     sshmux__rchan_t *rc = SSHMUX__CONTAINER_OF(l, sshmux__rchan_t, link);
-    if (rc->front != &held_front || !candidate(rc, a->p))
+    if (rc->menu == NULL || !candidate(rc, a->p))
       continue;
     if (!sshmux__relay_menu_started(rc)) {
       pending = 1;
@@ -197,11 +189,11 @@ static void decline(sshmux__rask_t *a) {
   sshmux_relay_declined_cb cb = a->declined;
   void *data = a->data;
 
+  ask_free(a);
   SSHMUX__LOG_DEBUG("relay: no waiting session with a terminal for the "
                     "prompt of %s",
                     sshmux_prompt_target(p));
-  ask_free(a);
-  if (cb != NULL && !r->closing)
+  if (cb != NULL)
     cb(r, p, data);
   else
     sshmux_prompt_cancel(p);
@@ -219,7 +211,7 @@ static void hold_waiting(sshmux__rask_t *a) {
     sshmux__rchan_t *rc = SSHMUX__CONTAINER_OF(l, sshmux__rchan_t, link);
     if (!candidate(rc, a->p) || rc->down_accepted)
       continue;
-    if (sshmux__relay_menu_hold(rc, &held_front) != 0)
+    if (sshmux__relay_menu_hold(rc) != 0)
       continue; /* out of memory: it just waits as before */
     if (sshmux_server_channel_accept(rc->down) != 0) {
       sshmux__relay_menu_free(rc);
@@ -301,10 +293,11 @@ int sshmux_relay_withdraw(sshmux_relay_t *r, sshmux_prompt_t *p) {
   return 0;
 }
 
-/* rc stops waiting for its login (upstream open, channel freed): the
- * prompt shown on it moves to another waiting session or goes back to the
- * embedder; unplaced prompts are looked at again. */
-static void detach(sshmux__rchan_t *rc) {
+void sshmux__relay_prompt_ready(sshmux__rchan_t *rc) {
+  recheck(rc->relay);
+}
+
+void sshmux__relay_prompt_detach(sshmux__rchan_t *rc) {
   sshmux__rask_t *a = rc->ask;
 
   if (a != NULL) {
@@ -376,10 +369,8 @@ static void submit(sshmux__rask_t *a) {
   }
 }
 
-/* Keys from a client while a prompt is shown on it: consumes what belongs
- * to the answer and returns how many bytes it took (the rest is type-ahead
- * for the session). */
-static size_t prompt_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
+size_t sshmux__relay_prompt_input(sshmux__rchan_t *rc, const char *buf,
+                                  size_t len) {
   sshmux__rask_t *a = rc->ask;
   size_t i;
 
@@ -422,41 +413,3 @@ static size_t prompt_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
   }
   return i;
 }
-
-/* ---- the front end of a held session (relay-int.h) ---- */
-
-/* A request before the upstream opens: kept by menu.c; once the start
- * request came, the session's pty is known and prompts are looked at. */
-static int held_request(sshmux__rchan_t *rc,
-                        const sshmux_server_request_info_t *info) {
-  int end = sshmux__relay_menu_keep(rc, info);
-
-  if (end < 0 && sshmux__relay_menu_started(rc))
-    recheck(rc->relay);
-  return end;
-}
-
-static void held_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
-  if (rc->ask != NULL) {
-    size_t used = prompt_input(rc, buf, len);
-    buf += used;
-    len -= used;
-    if (len == 0 || rc->menu == NULL || rc->down_closing)
-      return;
-  }
-  sshmux__relay_menu_keep_input(rc, buf, len);
-}
-
-static void held_connected(sshmux__rchan_t *rc) {
-  detach(rc);
-  sshmux__relay_menu_replay(rc);
-}
-
-static void held_free(sshmux__rchan_t *rc) {
-  detach(rc);
-  sshmux__relay_menu_free(rc);
-}
-
-static const sshmux__front_t held_front = {held_request, held_input,
-                                           held_connected, held_free,
-                                           sshmux__relay_menu_keep_eof};
