@@ -172,8 +172,8 @@ typedef void (*sshmux_server_request_cb)(
 typedef void (*sshmux_server_data_cb)(sshmux_server_channel_t *ch, int stream,
                                       const char *buf, size_t len);
 /* The client sent EOF or CLOSE, or the queue fell below half the
- * high-water mark after a write reported it full, or the channel is gone. After
- * the close callback returns the channel is freed. */
+ * high-water mark after a write reported it full, or the channel is
+ * gone.  After the close callback returns the channel is freed. */
 typedef void (*sshmux_server_channel_cb)(sshmux_server_channel_t *ch);
 
 typedef struct {

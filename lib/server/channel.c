@@ -746,8 +746,10 @@ static int recv_msg_channel_close(sshmux_server_conn_t *conn,
   }
   if (!ch->close_queued && ch->cbs.remote_close != NULL) {
     CALLBACK(conn, ch->cbs.remote_close(ch));
+    if (conn->closing)
+      return SSHMUX_ECLOSED; /* the embedder closed the connection */
     if (ch->state != SSHMUX__CH_OPEN || !ch->close_queued)
-      return 0; /* the connection ended, or the embedder closes later */
+      return 0; /* it closes the channel later */
   }
   ch->close_queued = 1;
   (void)chan_drain(ch, 0); /* EOF, exit status, CLOSE; the close callback */
