@@ -25,6 +25,9 @@ typedef struct {
 /* Make the SSH dir; known_hosts gets the fixture's lines for every
  * upstream sshd given later with rh_route. */
 void rh_init(rh_t *h);
+/* Start a fixture sshd s (default options), rh_init(h), and
+ * rh_route(h, route, s, extra): the usual start of a relay test. */
+void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra);
 /* Add [routes.NAME] for sshd s (direct, the fixture's client key) with
  * extra INI lines (may be NULL; each ending in "\n"). */
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra);
@@ -39,6 +42,12 @@ void rh_known(rh_t *h, test_sshd *s);
  * args]`, wait for its "serving on" line, write the ssh_config (Host *
  * -> 127.0.0.1:port, User = the host name given). */
 void rh_start(rh_t *h, const char *const *extra_args);
+/* Start sshd s that accepts an ed25519 key encrypted with passphrase
+ * (written to key_path), and add [routes.NAME] for it with that identity
+ * and NO known_hosts entry: logging in asks to trust the host key, then
+ * the passphrase. */
+void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
+                        const char *key_path, const char *passphrase);
 /* Stop it (SIGTERM: an orderly shutdown) and fail the test if its log
  * holds a sanitizer report. */
 void rh_stop(rh_t *h);

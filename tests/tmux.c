@@ -14,6 +14,17 @@ char *test_tmux_capture(const char *sock, const char *target) {
   return out;
 }
 
+void test_tmux_type(const char *sock, const char *target, const char *keys) {
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", target, "-l", keys, NULL},
+                            NULL, NULL),
+            0);
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", target, "Enter", NULL},
+                            NULL, NULL),
+            0);
+}
+
 void test_tmux_wait(const char *sock, const char *target, const char *what,
                     int ms, const char *label) {
   uint64_t end = test_now_ms() + (uint64_t)ms;
@@ -33,4 +44,23 @@ void test_tmux_wait(const char *sock, const char *target, const char *what,
     free(pane);
     usleep(100000);
   }
+}
+
+int test_tmux_run(const char *sock, const char *const *args) {
+  const char *argv[24];
+  size_t n = 0;
+
+  argv[n++] = "tmux";
+  argv[n++] = "-S";
+  argv[n++] = sock;
+  for (; *args != NULL && n < 23; args++)
+    argv[n++] = *args;
+  argv[n] = NULL;
+  return test_run_simple(argv, NULL, NULL);
+}
+
+const char *test_tmux_sock(void) {
+  static char p[700];
+  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
+  return p;
 }

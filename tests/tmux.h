@@ -10,5 +10,14 @@ char *test_tmux_capture(const char *sock, const char *target);
  * label and fail the test. */
 void test_tmux_wait(const char *sock, const char *target, const char *what,
                     int ms, const char *label);
+/* Type keys (literally) into that pane, then Enter; fails the test if
+ * tmux does. */
+void test_tmux_type(const char *sock, const char *target, const char *keys);
+
+/* <test dir>/tmux.sock, the socket a test's own tmux server uses. */
+const char *test_tmux_sock(void);
+/* Run `tmux -S sock ARGS...` (args NULL-terminated, at most 20); its exit
+ * status. */
+int test_tmux_run(const char *sock, const char *const *args);
 
 #endif

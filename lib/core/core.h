@@ -5,6 +5,9 @@
  * small utilities, plus the facets in their own headers, included at the
  * end: the wire buffer (buf.h), the intrusive list (list.h), the sanitiser
  * (sanitize.h), safe files (safefile.h) and the JSON-lines codec (jsonl.h).
+ * Its files, bottom layer first, each calling only files of lower layers:
+ * alloc.c, log.c < error.c < version.c < buf.c, encode.c, jsonl.c,
+ * sanitize.c, safefile.c (scripts/check-layers.sh checks the order).
  * Cross-file internal symbols carry the sshmux__ prefix and hidden visibility
  * (the Makefile's -fvisibility=hidden), so `nm -D libsshmux.so` shows only the
  * public API. */
@@ -77,6 +80,19 @@ int sshmux__err_from_mbedtls(int rc);
 /* Fill buf with n bytes from the CSPRNG (libsodium).  Never fails once
  * sshmux_init() has succeeded. */
 void sshmux__random(void *buf, size_t n);
+
+/* Cheap random bytes for SSH packet padding: a ChaCha20 keystream under a
+ * key drawn once from sshmux__random, one nonce per call.  libsodium's
+ * randombytes_buf is a getrandom() system call per call -- one per packet
+ * sent.  Not for keys or nonces. */
+typedef struct {
+  uint8_t key[32];
+  uint64_t n;
+} sshmux__padrng_t;
+void sshmux__padrng_init(sshmux__padrng_t *g);
+void sshmux__padrng_bytes(sshmux__padrng_t *g, void *buf, size_t n);
+/* Wipe the key. */
+void sshmux__padrng_free(sshmux__padrng_t *g);
 
 /* Base64 (encode.c). */
 /* Standard base64 with padding; out must hold 4*ceil(n/3)+1 bytes. */

@@ -1,14 +1,21 @@
 /* crypto/crypto.h -- the cryptography of the local SSH server, behind one
  * narrow interface: hashing, key exchange, key derivation, the packet codec
  * (cipher + MAC/AEAD for one direction), host keys (generate, load, save,
- * sign) and user public-key signature verification.  mbedTLS and libsodium
- * appear only in the files implementing this header (lib/crypto/ files);
- * the transport and authentication code never sees them.
+ * sign), user public-key signature verification, and the user's own
+ * private keys for logging in upstream (parse, sign; bcrypt_pbkdf).  mbedTLS
+ * and libsodium appear only in the files implementing this header (lib/crypto/
+ * files); the transport and authentication code never sees them.
  *
  * Every function returns 0 or a negative SSHMUX_E* code.  Secrets (shared
  * secret, derived keys, private keys) are wiped when released.  Algorithm
  * names are the SSH wire names; the exact lists the server offers are in
- * ssh-server.md §1.3 and exported below as comma-separated strings. */
+ * ssh-server.md §1.3 and exported below as comma-separated strings.
+ *
+ * This is the crypto module's interface (server, knownhosts and pool use
+ * it).  Its files, bottom layer first, each calling only files of lower
+ * layers: hash.c (hashes, HMAC, KDF, fingerprints) < bcrypt.c, codec.c,
+ * kex.c, pubkey.c < userkey.c (private keys, the OpenSSH key armour) <
+ * hostkey.c (scripts/check-layers.sh checks the order). */
 #ifndef SSHMUX_SSH_CRYPTO_H
 #define SSHMUX_SSH_CRYPTO_H
 
@@ -203,6 +210,63 @@ int sshmux__hostkey_public_blob(const sshmux__hostkey_t *hk,
  * without an outer length prefix. */
 int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
                          size_t n, sshmux__buf_t *out);
+
+/* The base64 body between "-----BEGIN/END OPENSSH PRIVATE KEY-----"
+ * markers of text, decoded and appended to bin (mark it secret).  In
+ * userkey.c, below hostkey.c, which uses it for host key files.
+ * SSHMUX_EBADFORMAT without the markers or with bad base64. */
+#define SSHMUX__OPENSSH_PEM_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
+#define SSHMUX__OPENSSH_PEM_END "-----END OPENSSH PRIVATE KEY-----"
+int sshmux__openssh_pem_decode(const char *text, size_t len,
+                               sshmux__buf_t *bin);
+/* ECDSA (RFC 5656) with the private scalar d (big-endian, 32, 48 or 66
+ * bytes: nistp256/384/521, hashed with SHA-256/384/512), deterministic k:
+ * appends "mpint r, mpint s" to out.  grp_cache: NULL to load the curve
+ * per call (any thread), or a key's own slot (starting NULL) keeping the
+ * loaded group across calls -- then one thread at a time per slot; the
+ * owner frees it with mbedtls_ecp_group_free() and sshmux__free(). */
+int sshmux__ecdsa_sign(const uint8_t *d, size_t dlen, const uint8_t *data,
+                       size_t n, void **grp_cache, sshmux__buf_t *out);
+
+/* ---- user private keys (logging in upstream; crypto/userkey.c) ---- */
+
+typedef struct sshmux__userkey sshmux__userkey_t;
+/* Parse a private key file's text: OpenSSH format (unencrypted, or bcrypt
+ * + AES-CTR/CBC/GCM), PEM PKCS#1 RSA / SEC1 EC (optionally with OpenSSL's
+ * encryption header) or PKCS#8 (plain or encrypted); Ed25519, ECDSA
+ * P-256/384/521 and RSA (1024..8192 bits).  passphrase may be NULL.
+ * SSHMUX_EAUTH: encrypted and the passphrase is missing or wrong;
+ * SSHMUX_EUNSUPPORTED: another key type (DSA, sk-*, ...), cipher or KDF;
+ * SSHMUX_EBADFORMAT: malformed or inconsistent. */
+int sshmux__userkey_parse(sshmux__userkey_t **k, const char *text, size_t len,
+                          const char *passphrase);
+/* 1 if the text is a passphrase-protected key, 0 if not, < 0 if it is an
+ * OpenSSH-format file that cannot be read. */
+int sshmux__userkey_needs_passphrase(const char *text, size_t len);
+/* Wipes and frees; NULL is fine. */
+void sshmux__userkey_free(sshmux__userkey_t *k);
+/* The key type inside its public blob: "ssh-ed25519", "ssh-rsa",
+ * "ecdsa-sha2-nistp256", ... */
+const char *sshmux__userkey_type(const sshmux__userkey_t *k);
+/* Append the public key blob (no outer length prefix) to out. */
+int sshmux__userkey_public_blob(const sshmux__userkey_t *k, sshmux__buf_t *out);
+/* Sign data for signature algorithm alg -- the key type, or for RSA
+ * "rsa-sha2-512" / "rsa-sha2-256" (SHA-1 "ssh-rsa" is refused:
+ * SSHMUX_EUNSUPPORTED) -- appending the raw signature (the second string
+ * of the signature blob: 64 bytes, "mpint r, mpint s", or the modulus-sized
+ * RSA signature) to out.  Safe from several threads at once. */
+int sshmux__userkey_sign(const sshmux__userkey_t *k, const char *alg,
+                         const uint8_t *data, size_t n, sshmux__buf_t *out);
+
+/* bcrypt_pbkdf (OpenBSD; OpenSSH's key-file KDF): keylen bytes from
+ * passphrase and salt with `rounds` iterations.  Intermediates wiped. */
+int sshmux__bcrypt_pbkdf(const char *pass, size_t passlen, const uint8_t *salt,
+                         size_t saltlen, uint8_t *key, size_t keylen,
+                         unsigned rounds);
+/* Tests only: one Blowfish block (ECB) with the plain key schedule, to
+ * check our Blowfish and its pi table against another implementation. */
+int sshmux__blowfish_ecb_test(const uint8_t *key, size_t keylen,
+                              const uint8_t in[8], uint8_t out[8]);
 
 /* ---- user public keys ---- */
 

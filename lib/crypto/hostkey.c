@@ -14,9 +14,11 @@
  *
  * Signing follows RFC 8709 (Ed25519 over the data itself) and RFC 5656
  * (ECDSA over SHA-256 of the data, deterministic k per RFC 6979 with the
- * CSPRNG used for blinding).  Signing uses a group loaded per call, so a key
- * may sign from several threads at once. */
+ * CSPRNG used for blinding).  A P-256 key keeps the curve group it loaded
+ * for its first signature (sshmux__ecdsa_sign's cache), so a host key signs
+ * on one thread at a time: the server's loop. */
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
@@ -26,8 +28,8 @@
 #include "core/core.h"
 #include "crypto/crypto.h"
 
-#define PEM_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
-#define PEM_END "-----END OPENSSH PRIVATE KEY-----"
+#define PEM_BEGIN SSHMUX__OPENSSH_PEM_BEGIN
+#define PEM_END SSHMUX__OPENSSH_PEM_END
 #define AUTH_MAGIC "openssh-key-v1" /* followed by a NUL on the wire */
 /* Our key files are ~0.5 KiB; this bounds what load() reads and parses. */
 #define KEYFILE_MAX (64 * 1024)
@@ -41,6 +43,12 @@ struct sshmux__hostkey {
   uint8_t ec_d[32]; /* P-256 private scalar, big-endian */
   uint8_t ec_q[65]; /* 0x04 || X || Y */
   char *comment;    /* from the file, or NULL */
+  /* P-256 signing: the group, loaded at the first signature and kept, so
+   * that mbedTLS keeps its table of multiples of G (public values) instead
+   * of rebuilding it for every signature -- the larger part of a P-256
+   * signature's cost.  A host key signs on one thread at a time (the
+   * server's loop). */
+  mbedtls_ecp_group *grp;
 };
 
 static const char *type_name(sshmux__key_type_t t) {
@@ -55,6 +63,10 @@ void sshmux__hostkey_free(sshmux__hostkey_t *hk) {
   if (hk == NULL)
     return;
   sshmux__free(hk->comment);
+  if (hk->grp != NULL) {
+    mbedtls_ecp_group_free(hk->grp);
+    sshmux__free(hk->grp);
+  }
   sshmux__free_secret(hk, sizeof(*hk));
 }
 
@@ -149,46 +161,6 @@ int sshmux__hostkey_public_blob(const sshmux__hostkey_t *hk,
   return r;
 }
 
-static int sign_ecdsa(const sshmux__hostkey_t *hk, const uint8_t *data,
-                      size_t n, sshmux__buf_t *inner) {
-  mbedtls_ecp_group grp;
-  mbedtls_mpi d, rr, ss;
-  uint8_t hash[32], rb[32], sb[32];
-  int r;
-
-  mbedtls_ecp_group_init(&grp);
-  mbedtls_mpi_init(&d);
-  mbedtls_mpi_init(&rr);
-  mbedtls_mpi_init(&ss);
-  r = sshmux__hash(SSHMUX__SHA256, data, n, hash);
-  if (r != 0)
-    goto out;
-  r = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-  if (r == 0)
-    r = mbedtls_mpi_read_binary(&d, hk->ec_d, sizeof(hk->ec_d));
-  if (r == 0)
-    r = mbedtls_ecdsa_sign_det_ext(&grp, &rr, &ss, &d, hash, sizeof(hash),
-                                   MBEDTLS_MD_SHA256, sshmux__mbedtls_rng,
-                                   NULL);
-  if (r == 0)
-    r = mbedtls_mpi_write_binary(&rr, rb, sizeof(rb));
-  if (r == 0)
-    r = mbedtls_mpi_write_binary(&ss, sb, sizeof(sb));
-  if (r != 0) {
-    r = sshmux__err_from_mbedtls(r);
-    goto out;
-  }
-  r = sshmux__buf_put_mpint(inner, rb, sizeof(rb));
-  if (r == 0)
-    r = sshmux__buf_put_mpint(inner, sb, sizeof(sb));
-out:
-  mbedtls_mpi_free(&d);
-  mbedtls_mpi_free(&rr);
-  mbedtls_mpi_free(&ss);
-  mbedtls_ecp_group_free(&grp);
-  return r;
-}
-
 int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
                          size_t n, sshmux__buf_t *out) {
   size_t save = out->len;
@@ -204,7 +176,8 @@ int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
   } else {
     sshmux__buf_t inner;
     sshmux__buf_init(&inner, 256);
-    r = sign_ecdsa(hk, data, n, &inner);
+    r = sshmux__ecdsa_sign(hk->ec_d, sizeof(hk->ec_d), data, n,
+                           (void **)&((sshmux__hostkey_t *)hk)->grp, &inner);
     if (r == 0)
       r = sshmux__buf_put_cstring(out, "ecdsa-sha2-nistp256");
     if (r == 0)
@@ -308,46 +281,6 @@ out:
   return r;
 }
 
-/* Extract and decode the base64 body between the PEM markers into bin. */
-static int pem_decode(const char *text, size_t len, sshmux__buf_t *bin) {
-  const char *p = text, *end = text + len, *body, *stop;
-  char *clean = NULL;
-  uint8_t *dst;
-  size_t nclean = 0, outlen;
-  int r;
-
-  /* The BEGIN marker must start a line; leading blank lines are allowed. */
-  while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
-    p++;
-  if ((size_t)(end - p) < strlen(PEM_BEGIN) ||
-      memcmp(p, PEM_BEGIN, strlen(PEM_BEGIN)) != 0)
-    return SSHMUX_EBADFORMAT;
-  body = p + strlen(PEM_BEGIN);
-  for (stop = body; stop < end; stop++)
-    if ((size_t)(end - stop) >= strlen(PEM_END) &&
-        memcmp(stop, PEM_END, strlen(PEM_END)) == 0)
-      break;
-  if (stop >= end)
-    return SSHMUX_EBADFORMAT;
-  clean = sshmux__malloc((size_t)(stop - body) + 1);
-  if (clean == NULL)
-    return SSHMUX_ENOMEM;
-  for (p = body; p < stop; p++) {
-    if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-      continue;
-    clean[nclean++] = *p;
-  }
-  r = sshmux__buf_put_space(bin, nclean / 4 * 3 + 3, &dst);
-  if (r == 0) {
-    r = sshmux__base64_decode(clean, nclean, dst, nclean / 4 * 3 + 3, &outlen);
-    bin->len = r == 0 ? (size_t)(dst - bin->data) + outlen : 0;
-  }
-  if (r == SSHMUX_ETOOLONG)
-    r = SSHMUX_EBADFORMAT;
-  sshmux__free_secret(clean, (size_t)(stop - body) + 1);
-  return r;
-}
-
 /* Does the string s[0..n) equal the C string want? */
 static int str_is(const uint8_t *s, size_t n, const char *want) {
   return n == strlen(want) && memcmp(s, want, n) == 0;
@@ -411,7 +344,7 @@ int sshmux__hostkey_parse(sshmux__hostkey_t **hk, const char *text,
   sshmux__buf_init(&bin, KEYFILE_MAX);
   sshmux__buf_init(&blob, 1024);
   sshmux__buf_set_secret(&bin);
-  if ((r = pem_decode(text, len, &bin)) != 0)
+  if ((r = sshmux__openssh_pem_decode(text, len, &bin)) != 0)
     goto out;
   r = SSHMUX_EBADFORMAT;
   if (sshmux__buf_get_bytes(&bin, sizeof(AUTH_MAGIC), &magic) != 0 ||
@@ -494,7 +427,10 @@ int sshmux__hostkey_load(sshmux__hostkey_t **hk, const char *path) {
   size_t len = 0;
   int r;
 
-  r = sshmux_file_read(path, KEYFILE_MAX, &text, &len);
+  /* StrictModes: a key someone else could replace is not ours. */
+  r = sshmux_path_check_perms(path, geteuid());
+  if (r == 0)
+    r = sshmux_file_read(path, KEYFILE_MAX, &text, &len);
   if (r == SSHMUX_ETOOLONG)
     r = SSHMUX_EBADFORMAT;
   if (r != 0)

@@ -215,40 +215,41 @@ static int try_agent(sshmux__upconn_t *c) {
   return ok ? 0 : -1;
 }
 
-/* Is this private key file encrypted?  OpenSSH format: the cipher name
- * after "openssh-key-v1\0" is not "none"; PEM: an ENCRYPTED marker. */
-static int key_encrypted(const char *path) {
-  FILE *f = fopen(path, "r");
-  char line[1024];
+int sshmux__key_text_encrypted(const char *text, size_t len) {
+  const char *p = text, *end = text + len;
   char *b64 = NULL;
-  size_t n = 0, cap = 0;
+  size_t n = 0;
   int openssh = 0, enc = 0;
 
-  if (f == NULL)
-    return 0;
-  while (fgets(line, sizeof(line), f) != NULL) {
-    if (strstr(line, "ENCRYPTED") != NULL)
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    const char *line = p;
+
+    p += l + (nl != NULL);
+    if (memmem(line, l, "ENCRYPTED", 9) != NULL)
       enc = 1;
-    if (strstr(line, "BEGIN OPENSSH PRIVATE KEY") != NULL) {
+    if (memmem(line, l, "BEGIN OPENSSH PRIVATE KEY", 25) != NULL) {
       openssh = 1;
       continue;
     }
-    if (strstr(line, "-----END") != NULL)
+    if (memmem(line, l, "-----END", 8) != NULL)
       break;
-    if (openssh && n < 4096) {
-      size_t l = strcspn(line, "\r\n");
-      if (n + l + 1 > cap) {
-        char *nb = sshmux__realloc(b64, n + l + 1);
-        if (nb == NULL)
-          break;
-        b64 = nb;
-        cap = n + l + 1;
-      }
+    while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == '\n'))
+      l--;
+    /* The cipher name is in the first few hundred bytes: 4 KiB of base64
+     * is plenty, and bounds the work on a huge file. */
+    if (openssh && n < 4096 && l > 0) {
+      char *nb;
+      l = SSHMUX__MIN(l, 4096 - n);
+      nb = sshmux__realloc(b64, n + l + 1);
+      if (nb == NULL)
+        break;
+      b64 = nb;
       memcpy(b64 + n, line, l);
       n += l;
     }
   }
-  fclose(f);
   if (openssh && b64 != NULL) {
     uint8_t raw[3072];
     size_t rl = 0;
@@ -267,6 +268,27 @@ static int key_encrypted(const char *path) {
     }
   }
   sshmux__free(b64);
+  return enc;
+}
+
+/* Is this private key file encrypted?  Its first 64 KiB decide. */
+static int key_encrypted(const char *path) {
+  FILE *f = fopen(path, "r");
+  char *text;
+  size_t n;
+  int enc;
+
+  if (f == NULL)
+    return 0;
+  text = sshmux__malloc(65536);
+  if (text == NULL) {
+    fclose(f);
+    return 0;
+  }
+  n = fread(text, 1, 65536, f);
+  fclose(f);
+  enc = sshmux__key_text_encrypted(text, n);
+  sshmux__free(text);
   return enc;
 }
 
@@ -341,6 +363,11 @@ static char *clean(const char *s, int len, int nl) {
                           s != NULL && len > 0 ? (size_t)len : 0, nl);
 }
 
+/* What a keyboard-interactive round may ask of a person. */
+#define KBD_MAX_PROMPTS 32
+#define KBD_MAX_INFO 8192
+#define KBD_MAX_ROUNDS 64
+
 static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_cb) {
   sshmux__upconn_t *c = *abstract;
   char *nm = clean(name, name_len, 0),
@@ -351,10 +378,35 @@ static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_cb) {
 
   if (nm == NULL || in == NULL)
     goto out;
+  if (++c->kbd_rounds > KBD_MAX_ROUNDS) {
+    /* A server that never concludes would keep this login (and its worker
+     * thread) forever: libssh2 has no way out of the exchange but a dead
+     * socket, so make it one. */
+    SSHMUX__LOG_WARN("%s: keyboard-interactive: more than %d rounds, "
+                     "giving up",
+                     c->label, KBD_MAX_ROUNDS);
+    (void)shutdown(c->fd, SHUT_RDWR);
+    rc = SSHMUX_EPROTO;
+    goto out;
+  }
+  if (num_prompts > KBD_MAX_PROMPTS) {
+    /* Nobody answers thousands of questions: a server asking them is
+     * flooding the person's screen.  The round is answered empty. */
+    SSHMUX__LOG_WARN("%s: keyboard-interactive: %d questions at once, "
+                     "refused (at most %d)",
+                     c->label, num_prompts, KBD_MAX_PROMPTS);
+    rc = SSHMUX_EPROTO;
+    goto out;
+  }
   if (num_prompts <= 0) {
-    /* Information only: nothing to answer; shown with the next prompt. */
-    char *joined = sshmux__asprintf("%s%s%s", c->info ? c->info : "",
-                                    c->info && *in ? "\n" : "", in);
+    /* Information only: nothing to answer; shown with the next prompt.
+     * Bounded: a server sending round after round of it gets the first
+     * KBD_MAX_INFO bytes shown. */
+    char *joined =
+        c->info != NULL && strlen(c->info) + strlen(in) > KBD_MAX_INFO
+            ? NULL
+            : sshmux__asprintf("%s%s%s", c->info ? c->info : "",
+                               c->info && *in ? "\n" : "", in);
     if (joined != NULL) {
       sshmux__free(c->info);
       c->info = joined;
@@ -488,6 +540,7 @@ static int authenticate(sshmux__upconn_t *c) {
     } else if (!tried_kbd && has_method(methods, "keyboard-interactive")) {
       tried_kbd = 1;
       used = "keyboard-interactive";
+      c->kbd_rounds = 0;
       c->kbd_rc = 0;
       libssh2_session_set_timeout(c->s, 0); /* a person types: see §1.2 */
       ok = libssh2_userauth_keyboard_interactive_ex(
@@ -558,8 +611,13 @@ static LIBSSH2_RECV_FUNC(count_recv) {
   ssize_t r = recv(socket, buffer, length, flags);
   if (r < 0)
     return -errno;
-  if (socket == c->fd)
+  if (socket == c->fd && r > 0) {
     c->w_bytes_in += (uint64_t)r;
+    if (c->tcp) { /* the login's round trips wait on ACKs too */
+      c->rx_reads++;
+      sshmux__upconn_quickack(c);
+    }
+  }
   return r;
 }
 
@@ -592,7 +650,9 @@ static int run(sshmux__upconn_t *c) {
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, (void *)count_send);
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, (void *)count_recv);
   libssh2_session_set_blocking(c->s, 1);
-  libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
+  /* The pool's connect timeout covers the handshake too: a server that
+   * accepts TCP and then says nothing fails within it. */
+  libssh2_session_set_timeout(c->s, (long)c->pool->o.connect_timeout_ms);
   rc = libssh2_session_handshake(c->s, c->fd);
   if (rc != 0)
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),

@@ -1047,11 +1047,19 @@ int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
   if (routes == NULL || path == NULL)
     return SSHMUX_EINVAL;
   *routes = NULL;
-  rc = sshmux_file_read(path, SSHMUX_ROUTES_MAX_FILE, &data, &len);
+  /* StrictModes: the file names programs we run (askpass) and keys we
+   * use; nobody else may be able to write it. */
+  rc = sshmux_path_check_perms(path, geteuid());
+  if (rc == 0)
+    rc = sshmux_file_read(path, SSHMUX_ROUTES_MAX_FILE, &data, &len);
   if (rc != 0) {
     if (err != NULL && err_size > 0)
-      snprintf(err, err_size, "%s: %s", path,
-               rc == SSHMUX_ETOOLONG ? "file too large" : sshmux_strerror(rc));
+      snprintf(
+          err, err_size, "%s: %s", path,
+          rc == SSHMUX_ETOOLONG ? "file too large"
+          : rc == SSHMUX_EPERM
+              ? "writable by others or not ours (chmod go-w; see sshmuxd log)"
+              : sshmux_strerror(rc));
     return rc;
   }
   rc = sshmux__routes_load_buffer(routes, data, len, path, home, err, err_size);
