@@ -13,7 +13,8 @@
  *  - alice's sessions are recorded under LOGDIR/alice/ as 0600
  *    typescript + timing files that `scriptreplay` plays back to the
  *    command's output;
- *  - SIGTERM ends it with status 0. */
+ *  - SIGTERM with a session still running ends it with status 0, and that
+ *    session's recording is closed too. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -317,11 +318,68 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   snprintf(path, sizeof(path), "%s/bob", logs);
   ASSERT(stat(path, &st_) != 0);
 
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  st = wait_exit(pid, 15000);
-  if (st != 0)
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-  ASSERT_EQ(st, 0);
+  /* A session still running when the proxy stops: the relay's close ends
+   * it, and its recording is closed properly too (the tap's CLOSE comes
+   * for every OPEN, also on close). */
+  {
+    char portstr[16], kho[700];
+    const char *argv[] = {"ssh",
+                          "-F",
+                          "/dev/null",
+                          "-p",
+                          portstr,
+                          "-i",
+                          alice,
+                          "-o",
+                          kho,
+                          "-o",
+                          "StrictHostKeyChecking=yes",
+                          "-o",
+                          "BatchMode=yes",
+                          "-o",
+                          "IdentitiesOnly=yes",
+                          "alice@127.0.0.1",
+                          "echo long-one; sleep 60",
+                          NULL};
+    int bg;
+    uint64_t end = test_now_ms() + 30000;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+    bg = test_spawn(argv, test_path("bg.log"));
+    ASSERT(bg > 0);
+    while (count_in_file(test_path("bg.log"), "long-one") == 0) {
+      ASSERT(test_now_ms() < end);
+      usleep(20 * 1000);
+    }
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    st = wait_exit(pid, 15000);
+    if (st != 0)
+      fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT_EQ(st, 0);
+    ASSERT_NE(wait_exit(bg, 15000), 0); /* cut off, not finished */
+  }
+  {
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+    snprintf(path, sizeof(path), "%s/alice", logs);
+    d = opendir(path);
+    ASSERT(d != NULL);
+    while ((de = readdir(d)) != NULL) {
+      char f[1400], *text;
+      size_t l = strlen(de->d_name);
+      if (l < 11 || strcmp(de->d_name + l - 11, ".typescript") != 0)
+        continue;
+      snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+      text = test_read_file(f, NULL);
+      ASSERT(text != NULL);
+      ASSERT_STR_CONTAINS(text, "\nScript done on ");
+      n += strstr(text, "long-one") != NULL;
+      free(text);
+    }
+    closedir(d);
+    ASSERT_EQ(n, 1); /* the cut-off session was recorded and closed */
+  }
   ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
   test_sshd_stop(&s);
   return 0;
