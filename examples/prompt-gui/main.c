@@ -418,7 +418,7 @@ int main(int argc, char **argv) {
   if ((rc = sshmux_routes_new(&routes, "command line", getenv("HOME"))) != 0)
     return 1;
   for (size_t i = 0; i < n; i++) {
-    char name[16];
+    char name[32];
     snprintf(name, sizeof(name), "host%zu", i);
     if (routes_add_hop(routes, 0, name, hosts[i].name,
                        identity != NULL ? identity_abs : NULL, NULL, (int)i + 1,
