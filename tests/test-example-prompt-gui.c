@@ -2,8 +2,10 @@
  * a real terminal (tmux): the login to a real sshd needs the passphrase of
  * an encrypted identity; the question names the target on its own line,
  * the typed passphrase never appears on the screen, and the host is then
- * connected.  The window front end without zenity or yad on PATH says so
- * and exits 1.  (Its dialogs under Xvfb are not tested here.) */
+ * connected.  The window front end under Xvfb: zenity's dialog carries the
+ * target in its title, a screenshot (xwd) shows it drawn, xdotool types
+ * the passphrase and the login goes through; without zenity or yad on
+ * PATH it says so and exits 1. */
 #include <unistd.h>
 
 #include "fixture-sshd.h"
@@ -91,5 +93,144 @@ TEST_IMPL(example_prompt_gui_window_needs_a_dialog_tool) {
   ASSERT_STR_CONTAINS(out, "usage: prompt-gui");
   free(out);
   free(err);
+  return 0;
+}
+
+/* The window front end for real: Xvfb, zenity, xdotool.  The dialog's
+ * title names the target host, a screenshot of the screen shows something
+ * drawn (not the blank root), xdotool types the passphrase into the
+ * dialog, and the login goes through. */
+static int find_window(const char *title, char *wid, size_t size, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+
+  for (;;) {
+    char *out = NULL;
+    const char *argv[] = {"xdotool", "search", "--name", title, NULL};
+    int st = test_run_simple(argv, &out, NULL);
+    if (st == 0 && out != NULL && out[0] >= '0' && out[0] <= '9') {
+      snprintf(wid, size, "%.*s", (int)strcspn(out, "\n"), out);
+      free(out);
+      return 0;
+    }
+    free(out);
+    if (test_now_ms() > end)
+      return -1;
+    usleep(200 * 1000);
+  }
+}
+
+/* Distinct 32-bit words in the pixel part of an XWD dump: a blank screen
+ * has one or two, a drawn dialog hundreds. */
+static size_t distinct_pixels(const char *path) {
+  size_t len = 0, n = 0;
+  unsigned char *d = (unsigned char *)test_read_file(path, &len);
+  static uint32_t seen[4096];
+
+  if (d == NULL || len < 8192) {
+    free(d);
+    return 0;
+  }
+  for (size_t i = len / 4 * 4 - 4; i >= 4096 && n < 4096; i -= 4 * 7) {
+    uint32_t v;
+    size_t k;
+    memcpy(&v, d + i, 4);
+    for (k = 0; k < n && seen[k] != v; k++)
+      ;
+    if (k == n)
+      seen[n++] = v;
+  }
+  free(d);
+  return n;
+}
+
+TEST_IMPL_T(example_prompt_gui_window_under_xvfb, 180) {
+  static test_sshd s;
+  test_sshd_opts o = {0};
+  char key[600], title[256], wid[32], disp[16], sock[64], hostarg[128],
+      shot[600], plog[600];
+  char *pub;
+  int xpid, pid, dnum = 70 + (int)(getpid() % 50), st;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("Xvfb");
+  TEST_REQUIRE_PROGRAM("zenity");
+  TEST_REQUIRE_PROGRAM("xdotool");
+  TEST_REQUIRE_PROGRAM("xwd");
+  snprintf(key, sizeof(key), "%s", test_path("locked"));
+  snprintf(shot, sizeof(shot), "%s", test_path("shot.xwd"));
+  snprintf(plog, sizeof(plog), "%s", test_path("pg.log"));
+  ASSERT_OK(test_keygen("ed25519", key, "pw-secret-42"));
+  {
+    char pp[700];
+    snprintf(pp, sizeof(pp), "%s.pub", key);
+    pub = test_read_file(pp, NULL);
+  }
+  ASSERT(pub != NULL);
+  o.extra_authorized_keys = pub;
+  ASSERT_OK(test_sshd_start(&s, &o));
+  free(pub);
+  /* A display of our own. */
+  for (;; dnum++) {
+    snprintf(sock, sizeof(sock), "/tmp/.X11-unix/X%d", dnum);
+    if (access(sock, F_OK) != 0)
+      break;
+  }
+  snprintf(disp, sizeof(disp), ":%d", dnum);
+  {
+    const char *argv[] = {"Xvfb",       disp,        "-screen", "0",
+                          "800x600x24", "-nolisten", "tcp",     NULL};
+    xpid = test_spawn(argv, test_path("xvfb.log"));
+  }
+  ASSERT(xpid > 0);
+  {
+    uint64_t end = test_now_ms() + 20000;
+    while (access(sock, F_OK) != 0) {
+      ASSERT(test_now_ms() < end);
+      usleep(50 * 1000);
+    }
+  }
+  ASSERT_OK(setenv("DISPLAY", disp, 1));
+  snprintf(hostarg, sizeof(hostarg), "%s@127.0.0.1:%d", s.user, s.port);
+  {
+    const char *argv[] = {
+        pg(),          "--frontend", "window", "--known-hosts",
+        s.known_hosts, "--identity", key,      hostarg,
+        NULL};
+    pid = test_spawn(argv, plog);
+  }
+  ASSERT(pid > 0);
+  /* The target host is in the dialog's title. */
+  snprintf(title, sizeof(title), "sshmux login: %s", hostarg);
+  if (find_window(title, wid, sizeof(wid), 60000) != 0) {
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT(!"no dialog window");
+  }
+  usleep(500 * 1000); /* let it draw */
+  {
+    const char *argv[] = {"xwd", "-root", "-silent", "-out", shot, NULL};
+    ASSERT_EQ(test_run_simple(argv, NULL, NULL), 0);
+  }
+  ASSERT_GT(distinct_pixels(shot), 20);
+  {
+    const char *focus[] = {"xdotool", "windowfocus", "--sync", wid, NULL};
+    const char *type[] = {"xdotool", "type",         "--delay",
+                          "20",      "pw-secret-42", NULL};
+    const char *ret[] = {"xdotool", "key", "Return", NULL};
+    ASSERT_EQ(test_run_simple(focus, NULL, NULL), 0);
+    ASSERT_EQ(test_run_simple(type, NULL, NULL), 0);
+    ASSERT_EQ(test_run_simple(ret, NULL, NULL), 0);
+  }
+  st = test_wait_exit(pid, 60000);
+  if (st != 0)
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+  ASSERT_EQ(st, 0);
+  {
+    char want[200];
+    snprintf(want, sizeof(want), "%s: connected", hostarg);
+    ASSERT_EQ(test_count_in_file(plog, want), 1);
+  }
+  ASSERT_EQ(test_count_in_file(plog, "pw-secret-42"), 0);
+  test_kill(xpid);
+  test_sshd_stop(&s);
   return 0;
 }
