@@ -20,6 +20,7 @@ struct sshmux_relay_s {
   size_t nchans;
   uint64_t next_id;    /* the tap's id of the next relayed channel */
   sshmux__link_t asks; /* sshmux__rask_t: prompts held (prompt.c) */
+  uint64_t next_id;    /* the tap's id of the next relayed channel */
   int closing, finished;
   sshmux_relay_close_cb close_cb;
   void *close_data;
