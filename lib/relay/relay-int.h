@@ -18,7 +18,6 @@ struct sshmux_relay_s {
   sshmux_relay_options_t opts;
   sshmux__link_t chans; /* every sshmux__rchan_t alive */
   size_t nchans;
-  uint64_t next_id;    /* the tap's id of the next relayed channel */
   sshmux__link_t asks; /* sshmux__rask_t: prompts held (prompt.c) */
   uint64_t next_id;    /* the tap's id of the next relayed channel */
   int closing, finished;
