@@ -26,14 +26,6 @@ static int count_in(const char *text, const char *needle) {
   return n;
 }
 
-static int count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
-  int n = count_in(text, needle);
-
-  free(text);
-  return n;
-}
-
 static const char *fleet(void) {
   static char path[1024];
 
@@ -52,7 +44,7 @@ TEST_IMPL_T(example_fleet_exec_two_rounds_reuse, 120) {
   for (int i = 0; i < NSSHD; i++) {
     test_sshd_opts o = {.name = names[i]};
     ASSERT_EQ(test_sshd_start(&s[i], &o), 0);
-    conns0[i] = count_in_file(s[i].log, "Connection from");
+    conns0[i] = test_count_in_file(s[i].log, "Connection from");
   }
   /* Routes for the first two; the third comes from the command line. */
   for (int i = 0; i < 2; i++)
@@ -116,11 +108,11 @@ TEST_IMPL_T(example_fleet_exec_two_rounds_reuse, 120) {
   ASSERT_EQ(count_in(out, "3 connects, 3 logins"), 2);
   /* And each sshd's: one TCP connection accepted, one login. */
   for (int i = 0; i < NSSHD; i++) {
-    int n = count_in_file(s[i].log, "Connection from") - conns0[i];
+    int n = test_count_in_file(s[i].log, "Connection from") - conns0[i];
     if (n != 1)
       test_sshd_dump_log(&s[i]);
     ASSERT_EQ(n, 1);
-    ASSERT_EQ(count_in_file(s[i].log, "Accepted publickey"), 1);
+    ASSERT_EQ(test_count_in_file(s[i].log, "Accepted publickey"), 1);
   }
   /* Not a terminal: no progress line, no escape sequences. */
   ASSERT(strstr(err, "\033[") == NULL);

@@ -13,7 +13,8 @@
  *  - alice's sessions are recorded under LOGDIR/alice/ as 0600
  *    typescript + timing files that `scriptreplay` plays back to the
  *    command's output;
- *  - SIGTERM ends it with status 0. */
+ *  - SIGTERM with a session still running ends it with status 0, and that
+ *    session's recording is closed too. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -22,48 +23,6 @@
 
 #include "fixture-sshd.h"
 #include "test.h"
-
-static int count_in(const char *text, const char *needle) {
-  int n = 0;
-
-  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
-       s += strlen(needle))
-    n++;
-  return n;
-}
-
-static int count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
-  int n = count_in(text, needle);
-
-  free(text);
-  return n;
-}
-
-static int wait_for_text(const char *path, const char *needle, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-
-  while (count_in_file(path, needle) == 0) {
-    if (test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-  return 0;
-}
-
-static int wait_exit(int pid, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-  int st;
-
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0 || test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-}
 
 /* Run ssh to the proxy as user with key: base options, then extra (a
  * NULL-terminated list, may be NULL), then user@127.0.0.1 and cmd (may be
@@ -195,11 +154,11 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
     pid = test_spawn(argv, plog);
   }
   ASSERT(pid > 0);
-  if (wait_for_text(plog, "jump-proxy: listening on", 15000) != 0) {
+  if (test_wait_for_text(plog, "jump-proxy: listening on", 15000) != 0) {
     fprintf(stderr, "%s", test_read_file(plog, NULL));
     ASSERT(!"jump-proxy did not start");
   }
-  ASSERT_EQ(count_in_file(plog, "reachable from other machines"), 1);
+  ASSERT_EQ(test_count_in_file(plog, "reachable from other machines"), 1);
   snprintf(path, sizeof(path), "%s.pub", hostkey);
   pub = test_read_file(path, NULL);
   ASSERT(pub != NULL);
@@ -285,11 +244,13 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   }
   /* One pooled upstream login for everything the proxy did (both users,
    * sessions and the forwarding), plus the end-to-end login over -W. */
-  if (count_in_file(s.log, "Accepted publickey") != 2)
+  if (test_count_in_file(s.log, "Accepted publickey") != 2)
     test_sshd_dump_log(&s);
-  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 2);
-  ASSERT_EQ(count_in_file(plog, "alice: session channel to route alice"), 2);
-  ASSERT_EQ(count_in_file(plog, "alice: forwarding channel to route alice"), 1);
+  ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 2);
+  ASSERT_EQ(test_count_in_file(plog, "alice: session channel to route alice"),
+            2);
+  ASSERT_EQ(
+      test_count_in_file(plog, "alice: forwarding channel to route alice"), 1);
 
   /* alice's session logs: private, and scriptreplay plays them back. */
   snprintf(path, sizeof(path), "%s/alice", logs);
@@ -317,12 +278,69 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   snprintf(path, sizeof(path), "%s/bob", logs);
   ASSERT(stat(path, &st_) != 0);
 
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  st = wait_exit(pid, 15000);
-  if (st != 0)
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-  ASSERT_EQ(st, 0);
-  ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
+  /* A session still running when the proxy stops: the relay's close ends
+   * it, and its recording is closed properly too (the tap's CLOSE comes
+   * for every OPEN, also on close). */
+  {
+    char portstr[16], kho[700];
+    const char *argv[] = {"ssh",
+                          "-F",
+                          "/dev/null",
+                          "-p",
+                          portstr,
+                          "-i",
+                          alice,
+                          "-o",
+                          kho,
+                          "-o",
+                          "StrictHostKeyChecking=yes",
+                          "-o",
+                          "BatchMode=yes",
+                          "-o",
+                          "IdentitiesOnly=yes",
+                          "alice@127.0.0.1",
+                          "echo long-one; sleep 60",
+                          NULL};
+    int bg;
+    uint64_t end = test_now_ms() + 30000;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+    bg = test_spawn(argv, test_path("bg.log"));
+    ASSERT(bg > 0);
+    while (test_count_in_file(test_path("bg.log"), "long-one") == 0) {
+      ASSERT(test_now_ms() < end);
+      usleep(20 * 1000);
+    }
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    st = test_wait_exit(pid, 15000);
+    if (st != 0)
+      fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT_EQ(st, 0);
+    ASSERT_NE(test_wait_exit(bg, 15000), 0); /* cut off, not finished */
+  }
+  {
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+    snprintf(path, sizeof(path), "%s/alice", logs);
+    d = opendir(path);
+    ASSERT(d != NULL);
+    while ((de = readdir(d)) != NULL) {
+      char f[1400], *text;
+      size_t l = strlen(de->d_name);
+      if (l < 11 || strcmp(de->d_name + l - 11, ".typescript") != 0)
+        continue;
+      snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+      text = test_read_file(f, NULL);
+      ASSERT(text != NULL);
+      ASSERT_STR_CONTAINS(text, "\nScript done on ");
+      n += strstr(text, "long-one") != NULL;
+      free(text);
+    }
+    closedir(d);
+    ASSERT_EQ(n, 1); /* the cut-off session was recorded and closed */
+  }
+  ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
   test_sshd_stop(&s);
   return 0;
 }

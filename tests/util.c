@@ -29,6 +29,31 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
   exit(1);
 }
 
+int test_wait_for_text(const char *path, const char *needle, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+
+  while (test_count_in_file(path, needle) == 0) {
+    if (test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+int test_wait_exit(int pid, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+  int st;
+
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0 || test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+}
+
 uint64_t test_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -14,9 +14,17 @@
  * callback runs there.  Logins run in worker threads (libssh2's
  * keyboard-interactive API is synchronous); see docs/pool.md.
  *
- * Callbacks: a function that returns an error never calls its callback; one
- * that returns 0 calls it exactly once, never from inside the call itself.
- * Every object may be closed from inside any of its callbacks. */
+ * The callback contract (the same in every header; docs/ABI.md):
+ *  1. a function that returns an error never calls its callback;
+ *  2. an operation that was started (returned 0) completes exactly once,
+ *     later, never from inside the call: open_cb once per channel, a
+ *     request's cb once per request, on_closed at most once -- also when
+ *     the object is closed first (then with SSHMUX_ECLOSED);
+ *  3. every object may be closed from inside any of its callbacks; its
+ *     memory is freed only after its close callback has returned;
+ *  4. nothing about an object is called after its close callback (the
+ *     pool's close_cb is the last call of all).
+ * tests/test-contract.c checks each point for the pool and its channels. */
 #ifndef SSHMUX_POOL_H
 #define SSHMUX_POOL_H
 

@@ -390,9 +390,12 @@ int sshmux__hostkey_parse(sshmux__hostkey_t **hk, const char *text,
       r = SSHMUX_EBADFORMAT;
     goto out;
   }
-  r = SSHMUX_EBADFORMAT;
-  if (sshmux__buf_get_cstring(&pb, FIELD_MAX, &comment) != 0)
+  if ((r = sshmux__buf_get_cstring(&pb, FIELD_MAX, &comment)) != 0) {
+    if (r != SSHMUX_ENOMEM) /* out of memory copying it is not bad input */
+      r = SSHMUX_EBADFORMAT;
     goto out;
+  }
+  r = SSHMUX_EBADFORMAT;
   /* Padding 1, 2, 3, ... up to the end (PROTOCOL.key). */
   for (uint8_t i = 1; sshmux__buf_remaining(&pb) > 0; i++) {
     uint8_t v;

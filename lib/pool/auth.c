@@ -663,6 +663,7 @@ static int run(sshmux__upconn_t *c) {
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),
                 "SSH handshake with %s failed: %s", c->label,
                 sshmux__ssh2_error(c->s, text, sizeof(text)));
+  c->handshake_done = 1;
   if ((rc = check_hostkey(c)) != 0)
     return rc;
   if ((rc = authenticate(c)) != 0)
@@ -677,7 +678,10 @@ void sshmux__upauth_main(void *arg) {
 
   if (rc != 0 && c->s != NULL) {
     libssh2_session_set_timeout(c->s, 2000);
-    if (!aborted(c))
+    /* Only over an established transport: after a failed key exchange
+     * there is nothing to say it on, and libssh2 1.10 crashes trying
+     * when the exchange failed for memory (found by test-oom). */
+    if (!aborted(c) && c->handshake_done)
       libssh2_session_disconnect(c->s, "authentication failed");
     libssh2_session_free(c->s);
     c->s = NULL;

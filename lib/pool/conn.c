@@ -743,6 +743,18 @@ static void on_timer(uv_timer_t *t) {
 
 /* ---- connecting ---- */
 
+/* Count login workers.  While one runs, the loop has nothing else of this
+ * connection to wait on (its poll and timer are stopped: the worker owns
+ * the socket), so the pool's async handle, unreferenced otherwise, holds
+ * the loop alive until the worker reports back: uv_run(UV_RUN_DEFAULT)
+ * must not return in the middle of a login. */
+static void workers_add(sshmux_pool_t *p, int d) {
+  if (d > 0 && p->nworkers++ == 0)
+    uv_ref((uv_handle_t *)&p->async);
+  else if (d < 0 && --p->nworkers == 0)
+    uv_unref((uv_handle_t *)&p->async);
+}
+
 static void start_worker(sshmux__upconn_t *c) {
   uv_timer_stop(&c->timer);
   if (c->poll_init) {
@@ -752,10 +764,10 @@ static void start_worker(sshmux__upconn_t *c) {
   c->state = SSHMUX__UC_AUTH;
   c->ssh_fd = c->fd;
   c->worker_running = 1;
-  c->pool->nworkers++;
+  workers_add(c->pool, 1);
   if (uv_thread_create(&c->thread, sshmux__upauth_main, c) != 0) {
     c->worker_running = 0;
-    c->pool->nworkers--;
+    workers_add(c->pool, -1);
     sshmux__upconn_fail(c, SSHMUX_ENOMEM, "cannot start a login thread");
   }
 }
@@ -765,7 +777,7 @@ void sshmux__upconn_worker_done(sshmux__upconn_t *c) {
 
   uv_thread_join(&c->thread);
   c->worker_running = 0;
-  p->nworkers--;
+  workers_add(p, -1);
   if (c->state == SSHMUX__UC_DEAD) {
     /* Aborted while the worker ran: finish the teardown it held up. */
     if (!c->freeing)

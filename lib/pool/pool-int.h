@@ -169,9 +169,10 @@ struct sshmux__upconn {
   struct sshmux_prompt_s *cur_prompt; /* under pool->mu */
   sshmux__event_t done_ev;            /* posted when the worker finishes */
   int worker_rc;                      /* worker's result, read after done */
-  char worker_err[SSHMUX__ERRLEN];    /* worker's error text */
-  int kbd_rc;                         /* a prompt failure inside kbd-int */
-  unsigned kbd_rounds;                /* kbd-int rounds of this attempt */
+  int handshake_done; /* worker: keys exchanged, a DISCONNECT can be sent */
+  char worker_err[SSHMUX__ERRLEN]; /* worker's error text */
+  int kbd_rc;                      /* a prompt failure inside kbd-int */
+  unsigned kbd_rounds;             /* kbd-int rounds of this attempt */
   char *info; /* pending info-only kbd-int text (worker only) */
 
   int dirty; /* in pool->dirty */

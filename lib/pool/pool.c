@@ -148,7 +148,7 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
   p->o.known_hosts = NULL;
   if (opts != NULL && opts->known_hosts_write != NULL)
     p->known_hosts_write = sshmux__strdup(opts->known_hosts_write);
-  else if (n > 0)
+  else if (n > 0 && p->known_hosts[0] != NULL) /* NULL: its copy failed */
     p->known_hosts_write = sshmux__strdup(p->known_hosts[0]);
   if (n > 0 && p->known_hosts_write == NULL)
     rc = SSHMUX_ENOMEM;
