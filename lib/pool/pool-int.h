@@ -71,8 +71,9 @@ struct sshmux__upconn {
   /* The target, copied (read-only while the worker runs). */
   char *user, *host;
   int port;
-  char **identities; /* NULL-terminated */
-  char *password;    /* secret, may be NULL */
+  char **identities;    /* NULL-terminated */
+  char *identity_agent; /* NULL = $SSH_AUTH_SOCK, "none", or a socket path */
+  char *password;       /* secret, may be NULL */
   int idle_timeout_s, max_lifetime_s, accept_new;
   unsigned keepalive_ms; /* probe interval; 0 = no probes */
 
@@ -143,6 +144,9 @@ struct sshmux__upconn {
   char worker_err[SSHMUX__ERRLEN];    /* worker's error text */
   int kbd_rc;                         /* a prompt failure inside kbd-int */
   char *info; /* pending info-only kbd-int text (worker only) */
+  /* Why a key was skipped (passphrase not given, unreadable file), added
+   * to the final error (worker only). */
+  char auth_note[SSHMUX__ERRLEN];
 
   int dirty; /* in pool->dirty */
   sshmux__link_t dirty_link;
@@ -246,6 +250,10 @@ struct sshmux_pool_s {
   sshmux__link_t dirty;
 
   sshmux__link_t conns;
+  /* Private keys decrypted with a passphrase the person typed, kept for
+   * the pool's life so it is asked once (auth.c; under mu; wiped when the
+   * pool is freed). */
+  sshmux__link_t keycache;
   unsigned nconns_alive; /* conns not yet freed (in the list or dying) */
   unsigned nchans;       /* embedder channels not yet freed */
   unsigned nworkers;
@@ -320,8 +328,38 @@ const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n);
 size_t sshmux__pty_modes_trim(const uint8_t *in, size_t n, size_t term_len,
                               uint8_t *out);
 
-/* upauth.c: the worker thread's entry point. */
+/* auth.c: the worker thread's entry point. */
 void sshmux__upauth_main(void *arg);
+/* auth.c: wipe and free the decrypted-key cache (pool freeing; no worker
+ * runs any more). */
+void sshmux__keycache_clear(sshmux_pool_t *p);
+
+/* agent.c: an ssh-agent client for the login worker.  Every call is
+ * bounded by its timeout and returns SSHMUX_ECLOSED soon after
+ * cancelled(cdata) becomes true. */
+typedef struct sshmux__agent sshmux__agent_t;
+typedef struct {
+  uint8_t *blob; /* public key blob */
+  size_t blob_len;
+  char *comment;
+} sshmux__agent_key_t;
+/* Connect to the agent at path and list its keys.  Errors: UV_ENOENT /
+ * UV_ECONNREFUSED / UV_EACCES (no agent there), SSHMUX_ETIMEOUT,
+ * SSHMUX_EDISCONNECTED, SSHMUX_EPROTO (not an agent). */
+int sshmux__agent_open(sshmux__agent_t **a, const char *path,
+                       int (*cancelled)(void *), void *cdata,
+                       unsigned timeout_ms);
+size_t sshmux__agent_count(const sshmux__agent_t *a);
+const sshmux__agent_key_t *sshmux__agent_key(const sshmux__agent_t *a,
+                                             size_t i);
+/* Have the agent sign data with the key blob for signature algorithm alg
+ * (rsa-sha2-512/256 set the agent's SHA-2 flags); appends the raw
+ * signature (inside the signature blob) to sig.  SSHMUX_EAUTH when the
+ * agent refuses (e.g. an ssh-add -c confirmation was denied). */
+int sshmux__agent_sign(sshmux__agent_t *a, const uint8_t *blob, size_t bn,
+                       const uint8_t *data, size_t n, const char *alg,
+                       unsigned timeout_ms, sshmux__buf_t *sig);
+void sshmux__agent_close(sshmux__agent_t *a);
 
 /* prompt.c */
 typedef struct sshmux_prompt_s sshmux__prompt_t;
