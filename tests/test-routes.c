@@ -475,3 +475,37 @@ TEST_IMPL(routes_buffer_loader) {
   ASSERT_STR_CONTAINS(err, "mem:1: unknown section [x]");
   return 0;
 }
+
+/* identity_agent: an absolute or ~/ socket path, or none; per hop (jumps
+ * too), never in [defaults]; NULL when not set (SSH_AUTH_SOCK). */
+TEST_IMPL(routes_identity_agent) {
+  sshmux_routes_t *r = load_ok("[jumps.j]\nhost = b\nuser = ops\n"
+                               "identity_agent = /run/agent.sock\n"
+                               "[routes.a]\nhost = h\nuser = u\njump = j\n"
+                               "identity_agent = ~/.ssh/agent.sock\n"
+                               "[routes.b]\nhost = h\nuser = u\n"
+                               "identity_agent = none\n"
+                               "[routes.c]\nhost = h\nuser = u\n");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find_jump(r, "j")),
+                "/run/agent.sock");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "a")),
+                "/home/u/.ssh/agent.sock");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "b")),
+                "none");
+  ASSERT(sshmux_route_identity_agent(sshmux_routes_find(r, "c")) == NULL);
+  sshmux_routes_free(r);
+  expect_error(ROUTE "identity_agent = agent.sock\n", 4,
+               "identity_agent 'agent.sock' must be an absolute path or start "
+               "with ~/");
+  expect_error(ROUTE "identity_agent = $SSH_AUTH_SOCK\n", 4,
+               "environment variables are not expanded");
+  expect_error(ROUTE "identity_agent = /a\nidentity_agent = /b\n", 5,
+               "duplicate key 'identity_agent'");
+  expect_error("[defaults]\nidentity_agent = /a\n", 2, "identity_agent");
+  {
+    char text[400];
+    snprintf(text, sizeof(text), ROUTE "identity_agent = /%0120d\n", 0);
+    expect_error(text, 4, "shorter than 108 bytes");
+  }
+  return 0;
+}

@@ -23,7 +23,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/buf.h"
 #include "pool/pool-int.h"
 
 #define AGENT_MAX_LEN (256 * 1024)
