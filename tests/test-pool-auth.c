@@ -368,15 +368,25 @@ TEST_IMPL_T(pool_auth_encrypted_once, 180) {
     tb = ta;
     tb.port = b.port;
     memset(&ja, 0, sizeof(ja));
-    ph_exec(&h, &ta, "echo a-ok", &ja);
-    ph_run_until(&h, &ja.done, 60000);
+    memset(&jb, 0, sizeof(jb));
+    if (k % 2 == 0) {
+      /* One after the other. */
+      ph_exec(&h, &ta, "echo a-ok", &ja);
+      ph_run_until(&h, &ja.done, 60000);
+      ASSERT_EQ(ja.open_status, 0);
+      ASSERT_EQ(ps.asked, 1);
+      ph_exec(&h, &tb, "echo b-ok", &jb);
+      ph_run_until(&h, &jb.done, 60000);
+    } else {
+      /* Both logins at once: one asks, the other waits for its answer. */
+      ph_exec(&h, &ta, "echo a-ok", &ja);
+      ph_exec(&h, &tb, "echo b-ok", &jb);
+      ph_run_until(&h, &ja.done, 60000);
+      ph_run_until(&h, &jb.done, 60000);
+    }
     ASSERT_EQ(ja.open_status, 0);
     ASSERT_STR_EQ(ja.out, "a-ok\n");
-    ASSERT_EQ(ps.asked, 1);
     ASSERT_STR_CONTAINS(ps.text, key);
-    memset(&jb, 0, sizeof(jb));
-    ph_exec(&h, &tb, "echo b-ok", &jb);
-    ph_run_until(&h, &jb.done, 60000);
     ASSERT_EQ(jb.open_status, 0);
     ASSERT_STR_EQ(jb.out, "b-ok\n");
     ASSERT_EQ(ps.asked, 1); /* not asked again */
@@ -616,6 +626,37 @@ TEST_IMPL_T(pool_auth_agent_dead, 120) {
   }
   ASSERT_STR_CONTAINS(lib_log, "stale.sock");
   ASSERT_STR_CONTAINS(lib_log, "trying the next method");
+  /* Something that is not an agent: it answers garbage, or hangs up. */
+  for (int mode = 0; mode < 2; mode++) {
+    char prog[1200], sock[600];
+    int pid;
+    snprintf(sock, sizeof(sock), "%s",
+             test_path(mode ? "hangup.sock" : "garbage.sock"));
+    snprintf(prog, sizeof(prog),
+             "import socket\n"
+             "s=socket.socket(socket.AF_UNIX)\n"
+             "s.bind('%s')\n"
+             "s.listen(4)\n"
+             "while True:\n"
+             "  c,_=s.accept()\n"
+             "  c.recv(100)\n"
+             "  if %d: c.close()\n"
+             "  else: c.sendall(bytes([0,0,0,6,12,104,101,108,108,111]))\n",
+             sock, mode);
+    pid = test_spawn((const char *[]){"/usr/bin/python3", "-c", prog, NULL},
+                     test_path("fake-agent.log"));
+    for (int i = 0; i < 100 && access(sock, F_OK) != 0; i++)
+      usleep(50000);
+    ASSERT_EQ(access(sock, F_OK), 0);
+    capture_start();
+    {
+      login_t l = {ids, sock, 1, NULL, NULL};
+      ASSERT_EQ(login(&s, &l, NULL, err, sizeof(err)), 0);
+    }
+    ASSERT_STR_CONTAINS(lib_log, sock);
+    ASSERT_STR_CONTAINS(lib_log, "trying the next method");
+    test_kill(pid);
+  }
   sshmux_set_log_cb(NULL, SSHMUX_LOG_INFO, NULL);
   unsetenv("SSH_AUTH_SOCK");
   test_sshd_stop(&s);

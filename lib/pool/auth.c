@@ -396,11 +396,13 @@ static int offer(sshmux__upconn_t *c, signer_t *x, const char *what,
     return rc;
   }
   x->err = 0;
-  /* The agent may ask a person first (ssh-add -c): our own deadline
-   * (prompt_timeout_ms) bounds the wait, not libssh2's, which counts from
-   * the start of the call (libssh2-1.10.md §1.2). */
-  libssh2_session_set_timeout(c->s,
-                              x->agent != NULL ? 0 : HANDSHAKE_TIMEOUT_MS);
+  /* The agent may ask a person first (ssh-add -c): libssh2's timeout
+   * counts from the start of the call (libssh2-1.10.md §1.2), so it must
+   * cover the agent's own deadline (prompt_timeout_ms) too. */
+  libssh2_session_set_timeout(c->s, x->agent != NULL
+                                        ? (long)c->pool->o.prompt_timeout_ms +
+                                              HANDSHAKE_TIMEOUT_MS
+                                        : HANDSHAKE_TIMEOUT_MS);
   rc = libssh2_userauth_publickey(c->s, c->user, wire.data, wire.len, sign_cb,
                                   &abs);
   libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
