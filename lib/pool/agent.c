@@ -191,13 +191,11 @@ int sshmux__agent_open(sshmux__agent_t **out, const char *path,
     r = uv_translate_sys_error(errno);
     goto fail;
   }
-  /* A local connect either succeeds or fails at once (ENOENT,
-   * ECONNREFUSED, EACCES); only then go non-blocking. */
-  if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    r = uv_translate_sys_error(errno);
-    goto fail;
-  }
-  if (fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK) != 0) {
+  /* Non-blocking from the start: a local connect then succeeds or fails
+   * at once (ENOENT, ECONNREFUSED, EACCES, or EAGAIN when the agent's
+   * backlog is full -- a stuck agent), never waits. */
+  if (fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK) != 0 ||
+      connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
     r = uv_translate_sys_error(errno);
     goto fail;
   }

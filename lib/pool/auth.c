@@ -295,11 +295,6 @@ static int read_pub_blob(const char *key, sshmux__buf_t *out) {
   return r;
 }
 
-/* The type name at the start of a key blob, as a C string in out. */
-static int blob_type(const uint8_t *blob, size_t n, char *out, size_t outsz) {
-  return sshmux__pubkey_blob_type(blob, n, out, outsz);
-}
-
 /* The RSA signature algorithms to offer, best first.  libssh2 1.10 does
  * not send ext-info-c, so the server never tells us its server-sig-algs
  * (RFC 8308): OpenSSH >= 7.2 accepts both SHA-2 variants (and 8.8+ no
@@ -379,7 +374,7 @@ static int offer(sshmux__upconn_t *c, signer_t *x, const char *what,
   void *abs = x;
   int rc;
 
-  if (blob_type(x->blob, x->blob_len, type, sizeof(type)) != 0)
+  if (sshmux__pubkey_blob_type(x->blob, x->blob_len, type, sizeof(type)) != 0)
     return 0;
   sshmux__buf_init(&wire, 64 * 1024);
   if (strcmp(type, x->alg) != 0) {
@@ -437,19 +432,15 @@ static int offer_key(sshmux__upconn_t *c, signer_t *x, const char *what,
   char type[64];
   int r = 0;
 
-  if (blob_type(x->blob, x->blob_len, type, sizeof(type)) != 0)
+  if (sshmux__pubkey_blob_type(x->blob, x->blob_len, type, sizeof(type)) != 0)
     return 0;
   if (strcmp(type, "ssh-rsa") == 0) {
     rsa_algs(c, algs);
   } else if (strcmp(type, "ssh-ed25519") == 0 ||
-             strncmp(type, "ecdsa-sha2-nistp", 16) == 0) {
-    algs[0] = x->key != NULL ? sshmux__userkey_type(x->key) : NULL;
-    if (algs[0] == NULL)
-      algs[0] =
-          strcmp(type, "ssh-ed25519") == 0           ? "ssh-ed25519"
-          : strcmp(type, "ecdsa-sha2-nistp256") == 0 ? "ecdsa-sha2-nistp256"
-          : strcmp(type, "ecdsa-sha2-nistp384") == 0 ? "ecdsa-sha2-nistp384"
-                                                     : "ecdsa-sha2-nistp521";
+             strcmp(type, "ecdsa-sha2-nistp256") == 0 ||
+             strcmp(type, "ecdsa-sha2-nistp384") == 0 ||
+             strcmp(type, "ecdsa-sha2-nistp521") == 0) {
+    algs[0] = type; /* these keys have one signature algorithm: their type */
     algs[1] = NULL;
   } else {
     /* Certificates, security keys (sk-*), DSA: libssh2 1.10 cannot
@@ -524,9 +515,12 @@ static int decrypt_with_prompt(sshmux__upconn_t *c, const char *path,
              path);
     r = ask_secret(c, SSHMUX_PROMPT_PASSPHRASE, name, qtext, &answers);
     if (r != 0) {
-      if (r != SSHMUX_ECLOSED)
+      if (r != SSHMUX_ECLOSED) {
         note(c, "key %s skipped: passphrase not given (%s)", path,
              sshmux_strerror(r));
+        if (c->skip_rc == 0)
+          c->skip_rc = r;
+      }
       return r;
     }
     r = sshmux__userkey_parse(key, text, len, answers[0]);
@@ -914,8 +908,9 @@ static int authenticate(sshmux__upconn_t *c) {
       char *m = sshmux__sanitize(methods, strlen(methods), 0);
       int rc =
           werr(c,
-               tried_pk || tried_kbd || tried_pw ? SSHMUX_EAUTH
-                                                 : SSHMUX_ENOAUTHMETHOD,
+               c->skip_rc != 0                     ? c->skip_rc
+               : tried_pk || tried_kbd || tried_pw ? SSHMUX_EAUTH
+                                                   : SSHMUX_ENOAUTHMETHOD,
                "%s: authentication failed (server offers: %s)%s%s", c->label,
                m ? m : "?", *c->auth_note ? "; " : "", c->auth_note);
       sshmux__free(m);

@@ -147,6 +147,10 @@ struct sshmux__upconn {
   /* Why a key was skipped (passphrase not given, unreadable file), added
    * to the final error (worker only). */
   char auth_note[SSHMUX__ERRLEN];
+  /* The first prompt failure (cancelled, timed out, no handler) that made
+   * a key be skipped: the login's status if nothing else gets in, as it
+   * says more than "authentication failed" (worker only). */
+  int skip_rc;
 
   int dirty; /* in pool->dirty */
   sshmux__link_t dirty_link;
