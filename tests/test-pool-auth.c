@@ -10,13 +10,16 @@
  * again; every agent key is tried in order; a route's identity limits the
  * agent to that key (IdentitiesOnly); identity_agent picks the socket or
  * turns the agent off; a dead agent falls through to the next method with
- * a log line; an `ssh-add -c` key waits for a slow confirmation. */
+ * a log line; an `ssh-add -c` key waits for a slow confirmation; a key
+ * whose passphrase is not given, or a dead agent, falls through to
+ * keyboard-interactive (a real one-time code through PAM). */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "fixture-agent.h"
+#include "fixture-otp.h"
 #include "pool-harness.h"
 
 /* ssh-keygen with extra options (-b BITS, -m FORMAT), no comment games. */
@@ -710,5 +713,82 @@ TEST_IMPL_T(pool_auth_agent_confirm, 150) {
   ASSERT_EQ(access(asked, F_OK), 0);
   test_agent_stop(&ag);
   test_sshd_stop(&s);
+  return 0;
+}
+
+/* Passphrase prompts are cancelled, one-time codes answered. */
+static int cancel_pass_answer_otp(ph_t *h, sshmux_prompt_t *p,
+                                  const char **answers) {
+  if (sshmux_prompt_kind(p) == SSHMUX_PROMPT_PASSPHRASE)
+    return 0;
+  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_KBDINT);
+  static char code[7];
+  ASSERT_OK(test_otp_next_code(h->decide_data, code));
+  answers[0] = code;
+  return 1;
+}
+
+/* The next method after public keys: an encrypted key whose passphrase is
+ * cancelled, then a dead agent, each fall through to keyboard-interactive
+ * on a server that takes either (AuthenticationMethods any). */
+TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
+  test_otp_sshd otp;
+  test_otp_opts oo;
+  test_sshd_opts so;
+  sshmux_pool_options_t o;
+  sshmux_conn_stats_t cs;
+  sshmux_target_t t;
+  char key[600], *pub;
+  const char *ids[2] = {key, NULL};
+  ph_job_t j;
+  size_t n;
+  ph_t h;
+
+  TEST_REQUIRE_ROOT("PAM and mount namespaces");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("oathtool");
+  TEST_REQUIRE_PROGRAM("unshare");
+  snprintf(key, sizeof(key), "%s", test_path("id_enc"));
+  keygen("ed25519", NULL, NULL, "unknown to the person", key);
+  pub = pub_line(key);
+  memset(&so, 0, sizeof(so));
+  so.name = "otpd";
+  so.extra_authorized_keys = pub;
+  memset(&oo, 0, sizeof(oo));
+  oo.either = 1;
+  oo.sshd = &so;
+  ASSERT_OK(test_otp_sshd_start(&otp, &oo));
+  free(pub);
+  for (int round = 0; round < 2; round++) {
+    ph_options(&o, otp.sshd.known_hosts);
+    o.use_agent = 1;
+    ph_init(&h, &o);
+    ph_prompts(&h, cancel_pass_answer_otp, &otp);
+    sshmux_target_init(&t);
+    t.user = otp.sshd.user;
+    t.host = otp.sshd.addr;
+    t.port = otp.sshd.port;
+    if (round == 0) {
+      t.identity_files = ids; /* its passphrase will be cancelled */
+      t.identity_agent = "none";
+    } else {
+      t.identity_agent = test_path("dead-agent.sock");
+    }
+    memset(&j, 0, sizeof(j));
+    ph_exec(&h, &t, "echo otp-ok", &j);
+    ph_run_until(&h, &j.done, 60000);
+    if (j.open_status != 0)
+      test_fail(__FILE__, __LINE__, "round %d: %d %s", round, j.open_status,
+                j.errmsg);
+    ASSERT_STR_EQ(j.out, "otp-ok\n");
+    ASSERT_EQ(h.nprompts, round == 0 ? 2 : 1);
+    ASSERT_EQ(h.prompts[0].kind,
+              round == 0 ? SSHMUX_PROMPT_PASSPHRASE : SSHMUX_PROMPT_KBDINT);
+    ASSERT_OK(sshmux_pool_stats(h.pool, NULL, &cs, 1, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT_STR_EQ(cs.auth_methods, "keyboard-interactive");
+    ph_close(&h);
+  }
+  test_otp_sshd_stop(&otp);
   return 0;
 }
