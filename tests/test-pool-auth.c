@@ -22,36 +22,9 @@
 #include "fixture-otp.h"
 #include "pool-harness.h"
 
-/* ssh-keygen with extra options (-b BITS, -m FORMAT), no comment games. */
 static void keygen(const char *type, const char *bits, const char *format,
                    const char *pass, const char *path) {
-  const char *argv[16];
-  char pub[700];
-  int n = 0;
-
-  unlink(path);
-  snprintf(pub, sizeof(pub), "%s.pub", path);
-  unlink(pub);
-  argv[n++] = "ssh-keygen";
-  argv[n++] = "-q";
-  argv[n++] = "-t";
-  argv[n++] = type;
-  if (bits != NULL) {
-    argv[n++] = "-b";
-    argv[n++] = bits;
-  }
-  if (format != NULL) {
-    argv[n++] = "-m";
-    argv[n++] = format;
-  }
-  argv[n++] = "-N";
-  argv[n++] = pass != NULL ? pass : "";
-  argv[n++] = "-C";
-  argv[n++] = "sshmux-auth-test";
-  argv[n++] = "-f";
-  argv[n++] = path;
-  argv[n] = NULL;
-  ASSERT_EQ(test_run_simple(argv, NULL, NULL), 0);
+  ASSERT_EQ(test_keygen_ex(type, bits, format, pass, path), 0);
 }
 
 /* "SHA256:..." of path.pub, as sshd logs it. */

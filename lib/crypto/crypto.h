@@ -215,6 +215,10 @@ int sshmux__openssh_pem_decode(const char *text, size_t len,
  * appends "mpint r, mpint s" to out. */
 int sshmux__ecdsa_sign(const uint8_t *d, size_t dlen, const uint8_t *data,
                        size_t n, sshmux__buf_t *out);
+/* Q = d*G for the same curves, uncompressed (0x04 || X || Y: 1 + 2*dlen
+ * bytes) into q.  SSHMUX_EBADFORMAT when d is zero or not below the group
+ * order. */
+int sshmux__ecdsa_public(const uint8_t *d, size_t dlen, uint8_t *q);
 
 /* ---- user private keys (logging in upstream; crypto/userkey.c) ---- */
 
