@@ -18,11 +18,18 @@
  * accepted key is appended atomically and a failed append refuses the
  * connection.
  *
- * Authentication order: ssh-agent (SSH_AUTH_SOCK), identity files (an
- * encrypted one asks for its passphrase), keyboard-interactive, password.
- * libssh2 1.10 reports a partial success as a failure, so after a method
- * "fails" the remaining list is asked again; if it changed, the method
- * counted as a partial success and the chain continues. */
+ * Authentication order: public keys, keyboard-interactive, password.
+ * Public keys: the target's identity files only, when it names any
+ * (through the agent when it holds the key, else our own copy of the
+ * private key: OpenSSH's IdentitiesOnly), else every key of the agent
+ * (identity_agent, or SSH_AUTH_SOCK).  Every signature is ours or the
+ * agent's (pool/agent.c), handed to libssh2_userauth_publickey(): RSA as
+ * rsa-sha2-512/256 (see offer() for what libssh2 1.10 puts on the wire).
+ * An encrypted key asks for its passphrase once per pool (the decrypted key
+ * is cached, never the passphrase).  libssh2 1.10 reports a partial
+ * success as a failure, so after a method "fails" the remaining list is
+ * asked again; if it changed, the method counted as a partial success and
+ * the chain continues. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
