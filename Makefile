@@ -58,13 +58,18 @@ LIB_SRCS := $(sort $(wildcard lib/*/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 DAEMON_SRCS := $(sort $(wildcard daemon/*.c))
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/%.o)
-EXAMPLES := $(notdir $(wildcard examples/*))
+# examples/common/ is not a program: its files are linked into every one.
+EXAMPLES := $(filter-out common,$(notdir $(wildcard examples/*)))
+EXAMPLE_COMMON_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard examples/common/*.c))
 EXAMPLE_BINS := $(EXAMPLES:%=$(B)/examples/%)
 TEST_SRCS := $(sort $(wildcard tests/test-*.c))
 TEST_SUPPORT_SRCS := $(filter-out tests/runner.c,$(filter-out $(TEST_SRCS),$(wildcard tests/*.c)))
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o) $(TEST_SUPPORT_SRCS:%.c=$(B)/%.o)
 TEST_TOOLS_SRCS := $(sort $(wildcard tests/tools/*.c))
 TEST_TOOLS := $(TEST_TOOLS_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(B)/tests/fuzz-replay/%)
 HEADERS := $(wildcard include/*.h include/sshmux/*.h lib/*/*.h)
 
 STATIC := $(B)/libsshmux.a
@@ -88,7 +93,7 @@ all: lib daemon examples
 lib: $(STATIC) $(SHARED) $(B)/libsshmux.pc
 daemon: $(B)/sshmuxd
 examples: $(EXAMPLE_BINS)
-tests: $(B)/tests/run-tests $(TEST_TOOLS) all
+tests: $(B)/tests/run-tests $(TEST_TOOLS) $(FUZZ_REPLAYS) all
 
 $(B)/%.o: %.c $(HEADERS) $(B)/.flags
 	@mkdir -p $(dir $@)
@@ -122,12 +127,12 @@ $(B)/sshmuxd: $(DAEMON_OBJS) $(STATIC)
 .SECONDEXPANSION:
 # Example objects live under $(B)/obj/ so that $(B)/examples/NAME can be
 # the program itself.
-$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(B)/.flags
+$(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(wildcard examples/common/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(STATIC)
+$(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(EXAMPLE_COMMON_OBJS) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(DEP_LIBS)
@@ -150,36 +155,41 @@ $(B)/tests/runner.o: tests/runner.c $(B)/tests/list.h $(HEADERS) tests/test.h $(
 $(B)/tests/%.o: tests/%.c $(HEADERS) $(wildcard tests/*.h tests/fuzz/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -Idaemon -c -o $@ $<
 
-$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(STATIC)
+# The daemon's pure parsers (daemon/sshcfg.c) are unit-tested directly.
+TEST_DAEMON_OBJS := $(B)/daemon/sshcfg.o
+$(B)/tests/run-tests: $(B)/tests/runner.o $(TEST_OBJS) $(TEST_DAEMON_OBJS) $(STATIC)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # libFuzzer targets: one tests/fuzz/fuzz-NAME.c per parser, built with clang
 # (ASan + UBSan) into build-fuzz/fuzz/NAME.  `make fuzz-run` runs each for
-# FUZZ_SECONDS, seeded from tests/fuzz/corpus/NAME/ when that exists.
-FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
-FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+# FUZZ_SECONDS (FUZZ_TARGETS: a subset) on build-fuzz/corpus/NAME, seeded
+# from tests/fuzz/corpus/NAME/, and fails on any crash, leak or timeout
+# (scripts/fuzz-run.sh).  The same sources are also linked, with the
+# ordinary compiler, to tests/fuzz/replay.c as $(B)/tests/fuzz-replay/NAME:
+# `make check` replays every committed corpus through them (the test
+# fuzz_corpora_replay), so no libFuzzer is needed for that.
 FUZZ_SECONDS ?= 30
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_MAKE = $(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 \
 	SAN='-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer'
 fuzz:
 	@$(FUZZ_MAKE) $(FUZZ_NAMES:%=build-fuzz/fuzz/%)
 fuzz-run: fuzz
-	@set -e; for f in $(FUZZ_NAMES); do \
-		mkdir -p build-fuzz/corpus/$$f; \
-		seeds=; [ -d tests/fuzz/corpus/$$f ] && seeds=tests/fuzz/corpus/$$f; \
-		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
-		build-fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-			build-fuzz/corpus/$$f $$seeds 2>&1 | tail -3; \
-	done
+	@sh scripts/fuzz-run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(STATIC) $(HEADERS) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< $(STATIC) \
 		$(DEP_LIBS)
+
+$(B)/tests/fuzz-replay/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # The module layering (docs/architecture.md); make check runs it too, as
 # the test layers_tree_follows_the_order.
@@ -207,8 +217,15 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(abspath $(B))
 
+# The bench's own tools (stopwatch, delay proxy): built for `make bench` only.
+BENCH_TOOLS := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+$(B)/bench/%: bench/%.c $(B)/.flags
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(DEP_LIBS)
+
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@sh bench/run.sh $(abspath $(B))
 
 install: all

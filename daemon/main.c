@@ -19,6 +19,8 @@ static int cmd_help(int argc, char **argv);
 static const sshmuxd_cmd_t commands[] = {
     {"check-config", sshmuxd_cmd_check_config,
      "load the routes file and print it, or the FILE:LINE error"},
+    {"import-config", sshmuxd_cmd_import_config,
+     "make routes of the Host entries of ~/.ssh/config (ssh -G)"},
     {"setup-config", sshmuxd_cmd_setup_config,
      "write sshmux-hosts.conf and Include it from the SSH config"},
     {"install", sshmuxd_cmd_install,

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "crypto/crypto.h"
+#include "sshcfg.h"
 #include "sshmuxd.h"
 
 #define HOST_KEY_ALIAS "sshmuxd"
@@ -204,53 +205,14 @@ typedef struct {
 } cfg_line_t;
 
 static void parse_line(cfg_line_t *l) {
-  const char *s = l->start, *e = l->start + l->len, *k;
-  size_t klen;
+  sshmuxd_sshcfg_line_t t;
 
-  if (e > s && e[-1] == '\r')
-    e--;
-  while (s < e && (*s == ' ' || *s == '\t'))
-    s++;
-  k = s;
-  while (s < e && *s != ' ' && *s != '\t' && *s != '=')
-    s++;
-  klen = (size_t)(s - k);
-  while (s < e && (*s == ' ' || *s == '\t'))
-    s++;
-  if (s < e && *s == '=')
-    s++;
-  while (s < e && (*s == ' ' || *s == '\t'))
-    s++;
-  l->is_host = klen == 4 && strncasecmp(k, "host", 4) == 0;
-  l->is_match = klen == 5 && strncasecmp(k, "match", 5) == 0;
-  l->is_include = klen == 7 && strncasecmp(k, "include", 7) == 0;
-  l->args = s;
-  l->args_len = (size_t)(e - s);
-}
-
-/* Next argument of an ssh_config line (double quotes group), into out. */
-static int next_arg(const char **s, const char *e, char *out, size_t size) {
-  const char *p = *s;
-  size_t n = 0;
-
-  while (p < e && (*p == ' ' || *p == '\t'))
-    p++;
-  if (p >= e)
-    return 0;
-  if (*p == '"') {
-    for (p++; p < e && *p != '"'; p++)
-      if (n + 1 < size)
-        out[n++] = *p;
-    if (p < e)
-      p++;
-  } else {
-    for (; p < e && *p != ' ' && *p != '\t'; p++)
-      if (n + 1 < size)
-        out[n++] = *p;
-  }
-  out[n] = '\0';
-  *s = p;
-  return 1;
+  sshmuxd_sshcfg_line(l->start, l->len, &t);
+  l->is_host = sshmuxd_sshcfg_is(&t, "host");
+  l->is_match = sshmuxd_sshcfg_is(&t, "match");
+  l->is_include = sshmuxd_sshcfg_is(&t, "include");
+  l->args = t.args;
+  l->args_len = t.args_len;
 }
 
 /* Route names (comma-separated, into names) that a Host line's patterns
@@ -261,7 +223,7 @@ static int host_conflicts(const cfg_line_t *l, const sshmux_routes_t *routes,
   char pat[256];
   int n = 0;
 
-  while (next_arg(&s, e, pat, sizeof(pat))) {
+  while (sshmuxd_sshcfg_arg(&s, e, pat, sizeof(pat), NULL)) {
     size_t i;
     int hit = 0;
     for (i = 0; i < sshmux_routes_count(routes); i++) {
@@ -306,7 +268,7 @@ static int rewrite_config(sshmuxd_str_t *out, const char *old, size_t len,
       break;
     if (l.is_include) {
       const char *s = l.args, *e = l.args + l.args_len;
-      while (next_arg(&s, e, arg, sizeof(arg)))
+      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL))
         if (strcmp(arg, hosts_path) == 0)
           has_include = 1;
     }

@@ -31,6 +31,7 @@ typedef struct {
 
 int sshmuxd_cmd_check_config(int argc, char **argv);
 int sshmuxd_cmd_setup_config(int argc, char **argv);
+int sshmuxd_cmd_import_config(int argc, char **argv); /* import_config.c */
 int sshmuxd_cmd_install(int argc, char **argv);
 int sshmuxd_cmd_uninstall(int argc, char **argv);
 int sshmuxd_cmd_serve(int argc, char **argv); /* serve.c */

@@ -16,8 +16,17 @@
 # tests/fuzz/fuzz-M-*.c.  The umbrella "sshmux.h" is for programs (daemon,
 # examples, tests), not for the library's own files.
 #
-# Prints one line per offending include, FILE:LINE: what and why, and exits
-# 1 if there is any (0 when clean, 2 on usage errors).  POSIX sh + awk.
+# Inside a module the files are layered too (each module's private header
+# states the order, bottom first): a file may call a function defined in a
+# file of a lower layer, never one of its own layer or above.  The orders
+# are the `order` table of the second check below; calls are found by name
+# (sshmux_* and sshmux__* followed by "(", comments and strings skipped),
+# so calls through a function-pointer table -- how a lower layer reaches a
+# higher one -- pass, as they should.
+#
+# Prints one line per offending include or call, FILE:LINE: what and why,
+# and exits 1 if there is any (0 when clean, 2 on usage errors).  POSIX sh
+# + awk.
 set -eu
 
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -30,7 +39,9 @@ cd "$root"
 files=$(find lib daemon examples tests -type f \( -name '*.c' -o -name '*.h' \) \
 	2>/dev/null | LC_ALL=C sort)
 [ -n "$files" ] || exit 0
+bad=0
 
+# ---- includes go down the module order ----
 # shellcheck disable=SC2086
 awk '
 BEGIN {
@@ -100,7 +111,7 @@ FNR == 1 { who = owner(FILENAME) }
 	h = $0
 	sub(/^[^"]*"/, "", h)
 	sub(/".*$/, "", h)
-	if (h ~ /(^|\/)\.\.(\/|$)/) { complain("includes \"" h "\": no ../ paths; write MODULE/FILE.h"); next }
+	if (h ~ /(^|\/)\.\.(\/|$)/ && substr(who, 1, 4) == "lib:") { complain("includes \"" h "\": no ../ paths in the library; write MODULE/FILE.h"); next }
 	# Resolve: the including file'"'"'s own directory first, then -Ilib, -Iinclude.
 	target = ""
 	if (exists(dirname(FILENAME) "/" h)) target = dirname(FILENAME) "/" h
@@ -146,4 +157,95 @@ FNR == 1 { who = owner(FILENAME) }
 	complain("includes \"" h "\": private to module " m " (" (who == "test" ? "only tests/test-" m "-*.c, tests/" m "-harness.* and tests/fuzz/fuzz-" m "-*.c may" : "programs use a module'"'"'s interface lib/M/M.h, where it has one, or the public API") ")")
 }
 END { exit bad }
-' $files
+' $files || bad=1
+
+# ---- calls between the files of one module go down its layers ----
+lib_c=$(find lib -mindepth 2 -maxdepth 2 -type f -name '*.c' | LC_ALL=C sort)
+# shellcheck disable=SC2086
+[ -z "$lib_c" ] || awk '
+BEGIN {
+	# Per module: layers bottom first, separated by "|"; files in one layer
+	# do not call each other.  A module not listed is not checked.
+	order["core"] = "alloc log | error | version | buf encode jsonl sanitize safefile"
+	order["crypto"] = "hash | bcrypt codec kex pubkey | userkey | hostkey"
+	order["server"] = "conn | transport | auth channel | server"
+	order["pool"] = "loop | prompt agent | auth chan | conn | pool"
+	order["relay"] = "relay | menu"
+	# Named calls up the stack that a module states in its private header.
+	allow["lib/relay/relay.c sshmux__relay_menu_start"] = 1
+	for (m in order) {
+		n = split(order[m], layers, "|")
+		for (i = 1; i <= n; i++) {
+			k = split(layers[i], names, " ")
+			for (j = 1; j <= k; j++) rank[m "/" names[j]] = i
+		}
+	}
+	bad = 0
+}
+function modfile(f,   p) {   # "lib/pool/conn.c" -> "pool/conn"
+	p = substr(f, 5)
+	sub(/\.c$/, "", p)
+	return p
+}
+FNR == 1 { nfiles++; fname[nfiles] = FILENAME; incomment = 0; pending = "" }
+{
+	line = $0
+	# Strip comments (also across lines) and string literals.
+	out = ""
+	while (line != "") {
+		if (incomment) {
+			e = index(line, "*/")
+			if (!e) { line = ""; break }
+			line = substr(line, e + 2); incomment = 0; continue
+		}
+		b = index(line, "/*")
+		if (!b) { out = out line; break }
+		out = out substr(line, 1, b - 1); line = substr(line, b + 2); incomment = 1
+	}
+	gsub(/"([^"\\]|\\.)*"/, "\"\"", out)
+	sub(/\/\/.*/, "", out)
+	code[FILENAME, FNR] = out
+	nlines[FILENAME] = FNR
+	# A definition: a non-static line at column 0 naming sshmux_*( whose
+	# statement ends in "{" rather than ";".
+	if (pending != "") {
+		if (out ~ /;[ \t]*$/) pending = ""
+		else if (out ~ /\{[ \t]*$/) { def[pending] = FILENAME; pending = "" }
+	} else if (out ~ /^[a-z]/ && out !~ /^(static|typedef|extern)/ &&
+	    match(out, /sshmux_[a-z0-9_]*\(/)) {
+		nm = substr(out, RSTART, RLENGTH - 1)
+		if (out ~ /\{[ \t]*$/) def[nm] = FILENAME
+		else if (out !~ /;[ \t]*$/) pending = nm
+	}
+}
+END {
+	for (fi = 1; fi <= nfiles; fi++) {
+		f = fname[fi]
+		mf = modfile(f)
+		m = substr(mf, 1, index(mf, "/") - 1)
+		if (!(m in order)) continue
+		if (!(mf in rank)) {
+			printf "%s:1: a file of module %s that its layer order does not name (add it to scripts/check-layers.sh and the module'"'"'s private header)\n", f, m
+			bad = 1
+			continue
+		}
+		for (ln = 1; ln <= nlines[f]; ln++) {
+			rest = code[f, ln]
+			while (match(rest, /sshmux_[a-z0-9_]*[ \t]*\(/)) {
+				nm = substr(rest, RSTART, RLENGTH)
+				sub(/[ \t]*\($/, "", nm)
+				rest = substr(rest, RSTART + RLENGTH)
+				g = def[nm]
+				if (g == "" || g == f) continue
+				mg = modfile(g)
+				if (substr(mg, 1, index(mg, "/") - 1) != m || !(mg in rank)) continue
+				if (rank[mg] < rank[mf] || ((f " " nm) in allow)) continue
+				printf "%s:%d: calls %s() of %s, a layer %s it in module %s (order: %s); call down, or up through a table the top installs\n", f, ln, nm, g, (rank[mg] == rank[mf] ? "beside" : "above"), m, order[m]
+				bad = 1
+			}
+		}
+	}
+	exit bad
+}
+' $lib_c || bad=1
+exit $bad

@@ -20,12 +20,20 @@ const char *dtest_home_path(const char *rel) {
 }
 
 const char *dtest_ssh_path(const char *name) {
-  static char buf[8][1024];
-  static int slot;
-  char *out = buf[slot++ & 7];
+  char rel[512];
 
-  snprintf(out, sizeof(buf[0]), "%s/.ssh/%s", test_path("home"), name);
-  return out;
+  snprintf(rel, sizeof(rel), ".ssh/%s", name);
+  return dtest_home_path(rel);
+}
+
+const char *dtest_sshmuxd(void) {
+  static char p[1100];
+  char real[1024];
+
+  if (realpath(test_build_dir(), real) == NULL)
+    snprintf(real, sizeof(real), "%s", test_build_dir());
+  snprintf(p, sizeof(p), "%s/sshmuxd", real);
+  return p;
 }
 
 int dtest_run(const char *const *args, const char *const *env, char **out,
@@ -66,6 +74,19 @@ void dtest_write(const char *path, const char *text) {
   ASSERT_EQ(test_write_file(path, text, 0600), 0);
 }
 
+void dtest_expect(const char *const *args, int status, const char *out_needle,
+                  const char *err_needle) {
+  char *out = NULL, *err = NULL;
+
+  ASSERT_EQ(dtest_run(args, NULL, &out, &err), status);
+  if (out_needle != NULL)
+    ASSERT_STR_CONTAINS(out, out_needle);
+  if (err_needle != NULL)
+    ASSERT_STR_CONTAINS(err, err_needle);
+  free(out);
+  free(err);
+}
+
 void dtest_setenv_isolated(void) {
   ASSERT_EQ(setenv("HOME", test_path("home"), 1), 0);
   ASSERT_EQ(setenv("XDG_CONFIG_HOME", test_path("home/.config"), 1), 0);
@@ -76,17 +97,15 @@ void dtest_setenv_isolated(void) {
 }
 
 void dtest_fake_systemctl(void) {
-  char script[4096];
-
   mkdir(test_path("bin"), 0700);
-  snprintf(script, sizeof(script),
-           "#!/bin/sh\n"
-           "echo \"$*\" >> '%s'\n"
-           "if [ \"$2\" = daemon-reload ] && [ -n \"$FAKE_SLEEP\" ]; then\n"
-           "  echo $$ > '%s'\n"
-           "  exec /bin/sleep 30\n"
-           "fi\n"
-           "exit 0\n",
-           test_path("calls"), test_path("sleep.pid"));
-  ASSERT_EQ(test_write_file(test_path("bin/systemctl"), script, 0700), 0);
+  test_write_fmt(
+      test_path("bin/systemctl"), 0700,
+      "#!/bin/sh\n"
+      "echo \"$*\" >> '%s'\n"
+      "if [ \"$2\" = daemon-reload ] && [ -n \"$FAKE_SLEEP\" ]; then\n"
+      "  echo $$ > '%s'\n"
+      "  exec /bin/sleep 30\n"
+      "fi\n"
+      "exit 0\n",
+      test_path("calls"), test_path("sleep.pid"));
 }

@@ -13,11 +13,18 @@ void dtest_setup(void);
 /* Paths inside the throwaway home / its .ssh (static rotation of 8). */
 const char *dtest_home_path(const char *rel);
 const char *dtest_ssh_path(const char *name);
+/* Absolute path of build/sshmuxd (static). */
+const char *dtest_sshmuxd(void);
 /* Run build/sshmuxd with args (NULL-terminated, without argv[0]) and extra
  * NAME=VALUE environment entries (may be NULL); captures stdout and
  * stderr (caller frees; NULL to discard).  Returns the exit status. */
 int dtest_run(const char *const *args, const char *const *env, char **out,
               char **err);
+/* dtest_run(args) without extra environment must exit with status, its
+ * stdout holding out_needle and its stderr err_needle (each may be NULL:
+ * not checked). */
+void dtest_expect(const char *const *args, int status, const char *out_needle,
+                  const char *err_needle);
 /* Set the same throwaway environment in this test process (for
  * test_spawn), plus PATH=<test dir>/bin only, so any program sshmuxd runs
  * by name is one the test put there. */

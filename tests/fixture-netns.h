@@ -19,12 +19,23 @@
  * run atexit handlers).
  *
  * Needs root (CAP_NET_ADMIN) and iproute2's `ip`; tests guard with
- * TEST_REQUIRE_ROOT and TEST_REQUIRE_PROGRAM("ip") (skip locally, fail
- * under CI).  Start an sshd inside a namespace with the sshd fixture's
- * `netns` option (test_sshd_opts), which wraps it in `ip netns exec` and
- * waits for its banner from inside that namespace. */
+ * TEST_REQUIRE_NETNS() (skip locally, fail under CI).  Start an sshd inside a
+ * namespace with the sshd fixture's `netns` option (test_sshd_opts), which
+ * wraps it in `ip netns exec` and waits for its banner from inside that
+ * namespace. */
 #ifndef SSHMUX_FIXTURE_NETNS_H
 #define SSHMUX_FIXTURE_NETNS_H
+
+#include "test.h"
+
+/* In a test: skip (under CI: fail) unless this runs as root with `ip` and
+ * an sshd to start inside the namespaces. */
+#define TEST_REQUIRE_NETNS()                                                   \
+  do {                                                                         \
+    TEST_REQUIRE_ROOT("creating network namespaces");                          \
+    TEST_REQUIRE_PROGRAM("ip");                                                \
+    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
+  } while (0)
 
 typedef struct {
   int up; /* created and not yet torn down */

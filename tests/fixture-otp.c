@@ -158,31 +158,22 @@ int test_otp_askpass(const char *path, const char *code) {
 }
 
 const char *const *test_otp_ssh_argv(test_otp_sshd *o, const char *command) {
-  static const char *argv[40];
-  const char *const *opt;
-  int n = 0;
-
-  argv[n++] = "ssh";
+  static test_argv_t a;
   /* ssh keeps the first value of an option: these win over the
    * fixture's BatchMode=yes. */
-  argv[n++] = "-o";
-  argv[n++] = "BatchMode=no";
-  argv[n++] = "-o";
-  argv[n++] = "KbdInteractiveAuthentication=yes";
-  argv[n++] = "-o";
-  argv[n++] = o->with_pubkey
-                  ? "PreferredAuthentications=publickey,keyboard-interactive"
-                  : "PreferredAuthentications=keyboard-interactive";
-  argv[n++] = "-o";
-  argv[n++] = "NumberOfPasswordPrompts=1";
-  for (opt = test_sshd_client_opts(&o->sshd); *opt && n < 34; opt++)
-    argv[n++] = *opt;
-  argv[n++] = "-l";
-  argv[n++] = o->sshd.user;
-  argv[n++] = o->sshd.addr;
-  argv[n++] = command;
-  argv[n] = NULL;
-  return argv;
+  const char *first[] = {
+      "-o",
+      "BatchMode=no",
+      "-o",
+      "KbdInteractiveAuthentication=yes",
+      "-o",
+      o->with_pubkey ? "PreferredAuthentications=publickey,keyboard-interactive"
+                     : "PreferredAuthentications=keyboard-interactive",
+      "-o",
+      "NumberOfPasswordPrompts=1",
+      NULL};
+
+  return test_sshd_ssh_argv(&a, &o->sshd, first, command);
 }
 
 const char *const *test_otp_env(const char *askpass) {

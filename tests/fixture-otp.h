@@ -32,6 +32,17 @@
 
 #include "fixture-sshd.h"
 
+/* In a test: skip (under CI: fail) unless the OTP sshd can run: root
+ * (PAM, a private mount namespace), sshd, ssh, unshare, oathtool. */
+#define TEST_REQUIRE_OTP()                                                     \
+  do {                                                                         \
+    TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");      \
+    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
+    TEST_REQUIRE_PROGRAM("ssh");                                               \
+    TEST_REQUIRE_PROGRAM("unshare");                                           \
+    TEST_REQUIRE_PROGRAM("oathtool");                                          \
+  } while (0)
+
 typedef struct {
   int with_pubkey; /* require publickey, then keyboard-interactive */
   int either;      /* publickey OR keyboard-interactive (AuthenticationMethods

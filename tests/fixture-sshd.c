@@ -278,30 +278,39 @@ void test_sshd_dump_log(const test_sshd *s) {
   free(log);
 }
 
-const char *const *test_sshd_client_opts(test_sshd *s) {
-  static char port[16], id[700], kh[700];
-  static const char *argv[24];
-  int n = 0;
+test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
+                                 const char *listen_addr) {
+  test_sshd_opts o;
 
-  snprintf(port, sizeof(port), "%d", s->port);
+  memset(&o, 0, sizeof(o));
+  o.name = name;
+  o.netns = netns;
+  o.listen_addr = listen_addr;
+  return o;
+}
+
+int test_sshd_log_count(const test_sshd *s, const char *needle) {
+  return test_count_in_file(s->log, needle);
+}
+
+const char *const *test_sshd_client_opts(test_sshd *s) {
+  static char id[700];
+  static test_argv_t a;
+
   snprintf(id, sizeof(id), "%s", s->client_key);
-  snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", s->known_hosts);
-  argv[n++] = "-F";
-  argv[n++] = "/dev/null";
-  argv[n++] = "-p";
-  argv[n++] = port;
-  argv[n++] = "-i";
-  argv[n++] = id;
-  argv[n++] = "-o";
-  argv[n++] = kh;
-  argv[n++] = "-o";
-  argv[n++] = "StrictHostKeyChecking=yes";
-  argv[n++] = "-o";
-  argv[n++] = "BatchMode=yes";
-  argv[n++] = "-o";
-  argv[n++] = "IdentitiesOnly=yes";
-  argv[n++] = "-o";
-  argv[n++] = "GlobalKnownHostsFile=/dev/null";
-  argv[n] = NULL;
-  return argv;
+  memset(&a, 0, sizeof(a));
+  test_argv_ssh_opts(&a, "-p", s->port, id, s->known_hosts);
+  test_argv_add(&a, "-o", "GlobalKnownHostsFile=/dev/null", NULL);
+  return a.v;
+}
+
+const char *const *test_sshd_ssh_argv(test_argv_t *a, test_sshd *s,
+                                      const char *const *first,
+                                      const char *cmd) {
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, "ssh", NULL);
+  test_argv_addv(a, first);
+  test_argv_addv(a, test_sshd_client_opts(s));
+  test_argv_add(a, "-l", s->user, s->addr, cmd, NULL);
+  return a->v;
 }

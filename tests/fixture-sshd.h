@@ -16,6 +16,8 @@
 #ifndef SSHMUX_FIXTURE_SSHD_H
 #define SSHMUX_FIXTURE_SSHD_H
 
+#include "test.h"
+
 typedef struct {
   const char *name;         /* subdirectory name; default "sshd" */
   const char *listen_addr;  /* default "127.0.0.1" */
@@ -52,6 +54,10 @@ typedef struct {
   char host_key_ecdsa[600];
 } test_sshd;
 
+/* Options naming the fixture's directory, listening on listen_addr inside
+ * network namespace netns (both may be NULL: here, on 127.0.0.1). */
+test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
+                                 const char *listen_addr);
 /* Start; returns 0 or prints why to stderr and returns -1. */
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */
@@ -60,10 +66,19 @@ void test_sshd_stop(test_sshd *s);
 void test_sshd_signal(test_sshd *s, int sig);
 /* Print sshd's log to stderr (for failing tests). */
 void test_sshd_dump_log(const test_sshd *s);
+/* How many times needle occurs in sshd's log (0 without a log). */
+int test_sshd_log_count(const test_sshd *s, const char *needle);
 /* Common ssh client options for this sshd, as a NULL-terminated argv
  * fragment held in s: -F /dev/null -p PORT -i KEY -o UserKnownHostsFile=...
  * -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes. */
 const char *const *test_sshd_client_opts(test_sshd *s);
+/* Into a: ssh [first...] [test_sshd_client_opts] -l USER ADDR [cmd], for
+ * test_run.  first (NULL-terminated, may be NULL) are options that win
+ * over the fixture's (ssh keeps the first value of an option); cmd may be
+ * NULL.  Returns a->v. */
+const char *const *test_sshd_ssh_argv(test_argv_t *a, test_sshd *s,
+                                      const char *const *first,
+                                      const char *cmd);
 /* Generate a key pair with ssh-keygen (type "ed25519", "ecdsa", "rsa");
  * writes path and path.pub; returns 0 or -1. */
 int test_keygen(const char *type, const char *path, const char *passphrase);

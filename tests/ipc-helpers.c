@@ -19,16 +19,6 @@ void ipct_env(void) {
   ASSERT_EQ(unsetenv("SSH_AUTH_SOCK"), 0);
 }
 
-const char *ipct_sshmuxd(void) {
-  static char p[1100];
-  char real[1024];
-
-  if (realpath(test_build_dir(), real) == NULL)
-    snprintf(real, sizeof(real), "%s", test_build_dir());
-  snprintf(p, sizeof(p), "%s/sshmuxd", real);
-  return p;
-}
-
 const char *ipct_control_dir(void) {
   static char p[1100];
   snprintf(p, sizeof(p), "%s/sshmux", test_path("run"));
@@ -71,7 +61,7 @@ void ipct_known_hosts(test_sshd *s) {
 }
 
 int ipct_spawn(void) {
-  const char *argv[] = {ipct_sshmuxd(), "control-daemon", "--log-level",
+  const char *argv[] = {dtest_sshmuxd(), "control-daemon", "--log-level",
                         "debug", NULL};
   int pid = test_spawn(argv, test_path("daemon.log"));
   ASSERT_GT(pid, 0);
@@ -144,7 +134,7 @@ int ipct_run(const char *const *args, const char *in, char **out, char **err) {
   size_t n = 0;
   int st = -1;
 
-  argv[n++] = ipct_sshmuxd();
+  argv[n++] = dtest_sshmuxd();
   while (args != NULL && *args != NULL && n < 31)
     argv[n++] = *args++;
   argv[n] = NULL;
@@ -158,27 +148,15 @@ int ipct_run(const char *const *args, const char *in, char **out, char **err) {
   return st;
 }
 
-static const char **proxy_argv(test_sshd *t, const char *via, const char *cmd) {
+static const char *const *proxy_argv(test_sshd *t, const char *via,
+                                     const char *cmd) {
   static char proxy[2400];
-  static const char *argv[48];
-  const char *const *o;
-  int n = 0;
+  static test_argv_t a;
+  const char *first[] = {"-o", proxy, getenv("IPCT_SSH_V") ? "-v" : NULL, NULL};
 
   snprintf(proxy, sizeof(proxy), "ProxyCommand='%s' connect %%h:%%p%s%s",
-           ipct_sshmuxd(), via ? " --via " : "", via ? via : "");
-  argv[n++] = "ssh";
-  if (getenv("IPCT_SSH_V") != NULL)
-    argv[n++] = "-v";
-  for (o = test_sshd_client_opts(t); *o; o++)
-    argv[n++] = *o;
-  argv[n++] = "-o";
-  argv[n++] = proxy;
-  argv[n++] = "-l";
-  argv[n++] = t->user;
-  argv[n++] = t->addr;
-  argv[n++] = cmd;
-  argv[n] = NULL;
-  return argv;
+           dtest_sshmuxd(), via ? " --via " : "", via ? via : "");
+  return test_sshd_ssh_argv(&a, t, first, cmd);
 }
 
 int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,
@@ -274,4 +252,59 @@ int ipct_python(const char *code, const char *json, char **out) {
   c.timeout_ms = 20000;
   ASSERT_EQ(test_run(&c, &st), 0);
   return st;
+}
+
+void ipct_jump_target(test_sshd *j, test_sshd *t, int known) {
+  test_sshd_opts jo = {0}, to = {0};
+
+  jo.name = "jump";
+  to.name = "target";
+  ASSERT_OK(test_sshd_start(j, &jo));
+  ASSERT_OK(test_sshd_start(t, &to));
+  ipct_env();
+  if (known)
+    ipct_known_hosts(j);
+  ipct_routes(ipct_routes_for_jump(j, NULL));
+}
+
+void ipct_wait_output(const char *const *args, const char *needle, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+  char *out = NULL;
+
+  for (;;) {
+    int found;
+    ASSERT_EQ(ipct_run(args, NULL, &out, NULL), 0);
+    found = strstr(out, needle) != NULL;
+    if (found || test_now_ms() >= end) {
+      if (!found)
+        test_fail(__FILE__, __LINE__, "no \"%s\" in: %s", needle, out);
+      free(out);
+      return;
+    }
+    free(out);
+    usleep(50000);
+  }
+}
+
+void ipct_ssh_echo(test_sshd *t, const char *via, const char *word) {
+  char cmd[300], want[300], *out = NULL, *err = NULL;
+  int st;
+
+  snprintf(cmd, sizeof(cmd), "echo %s", word);
+  snprintf(want, sizeof(want), "%s\n", word);
+  st = ipct_ssh_proxy(t, via, cmd, &out, &err);
+  if (st != 0)
+    fprintf(stderr, "ssh: %s\n", err ? err : "");
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_EQ(out, want);
+  free(out);
+  free(err);
+}
+
+void ipct_run_expect(const char *const *args, const char *needle) {
+  char *out = NULL;
+
+  ASSERT_EQ(ipct_run(args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, needle);
+  free(out);
 }

@@ -12,8 +12,6 @@
  * process (children inherit them), SSHMUX_SSH_DIR/SSHMUX_LOG unset; PATH
  * is kept (ssh is needed). */
 void ipct_env(void);
-/* Absolute path of build/sshmuxd. */
-const char *ipct_sshmuxd(void);
 /* The control directory and socket for this environment. */
 const char *ipct_control_dir(void);
 const char *ipct_control_sock(void);
@@ -23,6 +21,16 @@ void ipct_routes(const char *text);
 const char *ipct_routes_for_jump(test_sshd *j, const char *extra);
 /* Append s's known_hosts lines to home/.ssh/known_hosts. */
 void ipct_known_hosts(test_sshd *s);
+/* Start sshds "jump" (j) and "target" (t), then ipct_env() and routes
+ * with [jump] = j; known: j's host keys go to known_hosts too. */
+void ipct_jump_target(test_sshd *j, test_sshd *t, int known);
+/* Poll `sshmuxd ARGS` (every 50 ms, at most ms) until its stdout holds
+ * needle; fails the test otherwise. */
+void ipct_wait_output(const char *const *args, const char *needle, int ms);
+/* `sshmuxd ARGS` must exit 0 with needle in its stdout. */
+void ipct_run_expect(const char *const *args, const char *needle);
+/* ipct_ssh_proxy(t, via, "echo WORD") must exit 0 printing WORD. */
+void ipct_ssh_echo(test_sshd *t, const char *via, const char *word);
 /* Spawn `sshmuxd control-daemon` (output to test_path("daemon.log")) and
  * wait until it answers status; returns its pid. */
 int ipct_start(void);

@@ -1,5 +1,6 @@
 /* pool-harness.c -- see pool-harness.h. */
 #include <dirent.h>
+#include <stddef.h>
 #include <signal.h>
 #include <string.h>
 
@@ -61,17 +62,65 @@ void ph_options(sshmux_pool_options_t *o, const char *known_hosts) {
 }
 
 void ph_target(sshmux_target_t *t, test_sshd *s) {
-  static const char *ids[4][2];
-  static int next;
-  const char **id = ids[next++ % 4];
-
   sshmux_target_init(t);
   t->user = s->user;
   t->host = s->addr;
   t->port = s->port;
-  id[0] = s->client_key;
-  id[1] = NULL;
-  t->identity_files = id;
+  ph_identity(t, s->client_key);
+}
+
+void ph_fixture(ph_t *h, const test_sshd_opts *so) {
+  ASSERT_OK(test_sshd_start(&h->s, so));
+  ph_options(&h->o, h->s.known_hosts);
+  ph_target(&h->t, &h->s);
+}
+
+void ph_setup(ph_t *h, const test_sshd_opts *so) {
+  ph_fixture(h, so);
+  ph_init(h, &h->o);
+}
+
+void ph_teardown(ph_t *h) {
+  ph_close(h);
+  ph_sshd_stop(&h->s);
+}
+
+void ph_sshd_encrypted_key(test_sshd *s, int max_sessions,
+                           const char *passphrase, char *key, size_t keysz) {
+  test_sshd_opts so;
+  char pub[700];
+  char *pubdata;
+
+  snprintf(key, keysz, "%s", test_path("id_enc"));
+  ASSERT_OK(test_keygen("ed25519", key, passphrase));
+  snprintf(pub, sizeof(pub), "%s.pub", key);
+  pubdata = test_read_file(pub, NULL);
+  ASSERT(pubdata != NULL);
+  memset(&so, 0, sizeof(so));
+  so.max_sessions = max_sessions;
+  so.extra_authorized_keys = pubdata;
+  ASSERT_OK(test_sshd_start(s, &so));
+  free(pubdata);
+}
+
+void ph_identity(sshmux_target_t *t, const char *key) {
+  static char paths[4][600];
+  static const char *ids[4][2];
+  static int next;
+  int i = next++ % 4;
+
+  snprintf(paths[i], sizeof(paths[i]), "%s", key);
+  ids[i][0] = paths[i];
+  ids[i][1] = NULL;
+  t->identity_files = ids[i];
+}
+
+sshmux_upchan_spec_t ph_spec(sshmux_upchan_type_t type) {
+  sshmux_upchan_spec_t spec;
+
+  memset(&spec, 0, sizeof(spec));
+  spec.type = type;
+  return spec;
 }
 
 static void log_to_stderr(sshmux_log_level_t level, const char *msg,
@@ -88,7 +137,7 @@ void ph_init(ph_t *h, const sshmux_pool_options_t *o) {
     (void)sshmux_log_level_parse(getenv("PH_LOG"), &lv);
     sshmux_set_log_cb(log_to_stderr, lv, NULL);
   }
-  memset(h, 0, sizeof(*h));
+  memset(h, 0, offsetof(ph_t, s)); /* not the fixture */
   ASSERT_OK(uv_loop_init(&h->loop));
   ASSERT_OK(sshmux_pool_new(&h->loop, o, &h->pool));
   sshmux_pool_set_data(h->pool, h);
@@ -209,8 +258,7 @@ void ph_job_close(ph_job_t *j) {
 void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *j) {
   static const sshmux_upchan_callbacks_t cbs = {job_data, job_eof,
                                                 job_on_closed, NULL};
-  sshmux_upchan_spec_t spec;
-
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   const char *input = j->input; /* callers zero the job, may set input */
 
   memset(j, 0, sizeof(*j));
@@ -218,19 +266,37 @@ void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *j) {
   j->h = h;
   j->cmd = cmd;
   j->exit_status = -100;
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
   ASSERT_OK(
       sshmux_pool_open_channel(h->pool, t, &spec, &cbs, j, job_open, &j->ch));
 }
 
-int ph_log_count(const test_sshd *s, const char *needle) {
-  char *log = test_read_file(s->log, NULL);
-  int n = 0;
-  for (char *p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  free(log);
-  return n;
+int ph_exec_wait(ph_t *h, const sshmux_target_t *t, const char *cmd,
+                 ph_job_t *job, int timeout_ms) {
+  memset(job, 0, sizeof(*job));
+  ph_exec(h, t, cmd, job);
+  ph_run_until(h, &job->done, timeout_ms);
+  return job->open_status;
+}
+
+void ph_exec_started(ph_t *h, const sshmux_target_t *t, ph_job_t *job) {
+  memset(job, 0, sizeof(*job));
+  ph_exec(h, t, "echo started; exec cat", job);
+  for (int i = 0; i < 1000 && strstr(job->out, "started") == NULL; i++)
+    ph_run_for(h, 20);
+  ASSERT_STR_CONTAINS(job->out, "started");
+}
+
+void ph_run_jobs(ph_t *h, ph_job_t *jobs, int n, int timeout_ms) {
+  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
+  int done = 0;
+
+  while (!done) {
+    ASSERT(test_now_ms() < end);
+    ph_run_for(h, 50);
+    done = 1;
+    for (int i = 0; i < n; i++)
+      done &= jobs[i].done;
+  }
 }
 
 /* sshd forks a child per connection, which calls setsid(), and that child

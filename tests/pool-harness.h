@@ -40,6 +40,12 @@ struct ph_s {
   sshmux_prompt_t *pending; /* kept by decide() returning -1 */
   int withdrawn;
   int closed;
+  /* The usual fixture, filled by ph_fixture()/ph_setup() and left alone
+   * by ph_init() (tests with other sshds leave these unused): the sshd,
+   * the pool options ph_init() is given, a target for the sshd. */
+  test_sshd s;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
 };
 
 /* Options: known_hosts = {kh, NULL} (may be NULL), no agent. */
@@ -53,6 +59,25 @@ void ph_run_for(ph_t *h, int ms);
 /* Close the pool, run until it is gone, and close the loop (asserting no
  * handle is left). */
 void ph_close(ph_t *h);
+
+/* Start the fixture sshd h->s with so (may be NULL) and fill h->o
+ * (ph_options for its known_hosts) and h->t (ph_target); no pool yet: the
+ * test may change h->o, then calls ph_init(h, &h->o). */
+void ph_fixture(ph_t *h, const test_sshd_opts *so);
+/* ph_fixture(h, so), then ph_init(h, &h->o): the usual test setup. */
+void ph_setup(ph_t *h, const test_sshd_opts *so);
+/* ph_close(h), then ph_sshd_stop(&h->s): the usual teardown. */
+void ph_teardown(ph_t *h);
+/* Start sshd s (max_sessions, 0 = default) with one more authorized key:
+ * a new ed25519 pair at test_path("id_enc") (written to key[0..keysz))
+ * whose private half is encrypted with passphrase. */
+void ph_sshd_encrypted_key(test_sshd *s, int max_sessions,
+                           const char *passphrase, char *key, size_t keysz);
+/* Make (a copy of) key the only identity file of t (static storage, 4
+ * held at once). */
+void ph_identity(sshmux_target_t *t, const char *key);
+/* A channel spec of this type, everything else zero. */
+sshmux_upchan_spec_t ph_spec(sshmux_upchan_type_t type);
 
 /* Default pool options for tests: the fixture's known_hosts, no agent. */
 void ph_options(sshmux_pool_options_t *o, const char *known_hosts);
@@ -82,6 +107,22 @@ typedef struct {
 /* Open a session channel on target and exec cmd; job->done when finished
  * (channel closed, or open failed). */
 void ph_exec(ph_t *h, const sshmux_target_t *t, const char *cmd, ph_job_t *job);
+/* ph_exec (job zeroed first), then run until job->done (bounded by
+ * timeout_ms); returns job->open_status. */
+int ph_exec_wait(ph_t *h, const sshmux_target_t *t, const char *cmd,
+                 ph_job_t *job, int timeout_ms);
+/* ph_exec "echo started; exec cat" (a session that stays open) and run
+ * until "started" is out (at most 20 s). */
+void ph_exec_started(ph_t *h, const sshmux_target_t *t, ph_job_t *job);
+/* Run the loop until every jobs[0..n) is done; fail after timeout_ms. */
+void ph_run_jobs(ph_t *h, ph_job_t *jobs, int n, int timeout_ms);
+/* In a test: assert job->open_status is 0, printing job->errmsg if not. */
+#define PH_ASSERT_OPENED(job)                                                  \
+  do {                                                                         \
+    if ((job)->open_status != 0)                                               \
+      fprintf(stderr, "open failed: %s\n", (job)->errmsg);                     \
+    ASSERT_OK((job)->open_status);                                             \
+  } while (0)
 /* Close a running job's channel now; job->done when closed. */
 void ph_job_close(ph_job_t *job);
 /* Send sig to every connection sshd serves (each is its own session
@@ -90,7 +131,5 @@ void ph_job_close(ph_job_t *job);
 int ph_signal_sessions(const test_sshd *s, int sig);
 /* Stop sshd and everything it started (sessions, their commands). */
 void ph_sshd_stop(test_sshd *s);
-/* Count lines of the sshd log containing needle. */
-int ph_log_count(const test_sshd *s, const char *needle);
 
 #endif

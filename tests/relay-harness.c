@@ -48,6 +48,12 @@ void rh_routes_text(rh_t *h, const char *text) {
   append(h->routes, text);
 }
 
+void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra) {
+  ASSERT_EQ(test_sshd_start(s, NULL), 0);
+  rh_init(h);
+  rh_route(h, route, s, extra);
+}
+
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra) {
   char buf[2048];
 

@@ -25,6 +25,9 @@ typedef struct {
 /* Make the SSH dir; known_hosts gets the fixture's lines for every
  * upstream sshd given later with rh_route. */
 void rh_init(rh_t *h);
+/* Start a fixture sshd s (default options), rh_init(h), and
+ * rh_route(h, route, s, extra): the usual start of a relay test. */
+void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra);
 /* Add [routes.NAME] for sshd s (direct, the fixture's client key) with
  * extra INI lines (may be NULL; each ending in "\n"). */
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra);

@@ -2,7 +2,10 @@
  * scripts/check-layers.sh finds no include against the dependency order in
  * this tree, and (so that a clean result means something) the same script
  * run over a small tree of ours with one wrong include of each kind names
- * every one of them, FILE:LINE, while passing the right ones beside them.
+ * every one of them, FILE:LINE, while passing the right ones beside them;
+ * and likewise for calls between the files of one module, which must go
+ * down its layers (a call up or beside is named, a comment is not a call,
+ * a file the order does not list is named).
  *
  * The source tree is found from the build directory ($SSHMUX_BUILD/..), as
  * test-build-docs.c finds the pages. */
@@ -76,16 +79,16 @@ TEST_IMPL(layers_check_refuses_wrong_includes) {
       {"include/sshmux/relay.h", "#include \"pool.h\"\n"},
       {"include/sshmux/server.h", "/* public */\n"},
       /* Wrong, one of each kind (the line numbers are asserted). */
-      {"lib/core/up.c", "#include \"core/core.h\"\n"
-                        "#include \"crypto/crypto.h\"\n"},
-      {"lib/pool/side.c", "#include \"pool/pool-int.h\"\n"
+      {"lib/core/buf.c", "#include \"core/core.h\"\n"
+                         "#include \"crypto/crypto.h\"\n"},
+      {"lib/pool/conn.c", "#include \"pool/pool-int.h\"\n"
                           "#include \"server/server-int.h\"\n"},
-      {"lib/relay/facet.c", "#include \"relay/relay-int.h\"\n"
-                            "#include \"core/buf.h\"\n"},
-      {"lib/server/pub.c", "#include \"server/server-int.h\"\n"
-                           "#include \"sshmux/pool.h\"\n"},
+      {"lib/relay/menu.c", "#include \"relay/relay-int.h\"\n"
+                           "#include \"core/buf.h\"\n"},
+      {"lib/server/transport.c", "#include \"server/server-int.h\"\n"
+                                 "#include \"sshmux/pool.h\"\n"},
       {"lib/routes/umb.c", "#include \"sshmux.h\"\n"},
-      {"lib/crypto/dots.c", "#include \"../core/core.h\"\n"},
+      {"lib/crypto/hash.c", "#include \"../core/core.h\"\n"},
       {"daemon/d.c", "#include \"core/core.h\"\n"
                      "#include \"pool/pool-int.h\"\n"},
       {"tests/test-relay-x.c", "#include \"sshmux.h\"\n"
@@ -94,17 +97,17 @@ TEST_IMPL(layers_check_refuses_wrong_includes) {
                                "#include \"core/core.h\"\n"},
       /* Right: a module's own private header, an interface header from
        * below, a public header from below, tests named for the module. */
-      {"lib/relay/ok.c", "#include \"relay/relay-int.h\"\n"
-                         "#include \"core/core.h\"\n"
-                         "#include \"sshmux/pool.h\"\n"
-                         "#include \"sshmux/server.h\"\n"},
+      {"lib/relay/relay.c", "#include \"relay/relay-int.h\"\n"
+                            "#include \"core/core.h\"\n"
+                            "#include \"sshmux/pool.h\"\n"
+                            "#include \"sshmux/server.h\"\n"},
       {"tests/test-pool-x.c", "#include \"pool/pool-int.h\"\n"},
       {"tests/fuzz/fuzz-server-y.c", "#include \"server/server-int.h\"\n"},
   };
   static const char *const want[] = {
-      "lib/core/up.c:2: ",       "lib/pool/side.c:2: ",
-      "lib/relay/facet.c:2: ",   "lib/server/pub.c:2: ",
-      "lib/routes/umb.c:1: ",    "lib/crypto/dots.c:1: ",
+      "lib/core/buf.c:2: ",      "lib/pool/conn.c:2: ",
+      "lib/relay/menu.c:2: ",    "lib/server/transport.c:2: ",
+      "lib/routes/umb.c:1: ",    "lib/crypto/hash.c:1: ",
       "daemon/d.c:2: ",          "tests/test-relay-x.c:2: ",
       "examples/demo/main.c:2: "};
   const char *root = test_path("tree");
@@ -134,9 +137,68 @@ TEST_IMPL(layers_check_refuses_wrong_includes) {
   if (lines != ARRAY_N(want))
     test_fail(__FILE__, __LINE__, "%zu complaints, want %zu:\n%s", lines,
               ARRAY_N(want), out);
-  ASSERT(strstr(out, "lib/relay/ok.c") == NULL);
+  ASSERT(strstr(out, "lib/relay/relay.c") == NULL);
   ASSERT(strstr(out, "tests/test-pool-x.c") == NULL);
   ASSERT(strstr(out, "fuzz-server-y.c") == NULL);
+  free(out);
+  free(err);
+  return 0;
+}
+
+TEST_IMPL(layers_check_refuses_calls_up_a_module) {
+  static const fake_t tree[] = {
+      {"lib/server/conn.c",
+       "void sshmux__conn_ref(int *c) {\n"
+       "  (*c)++;\n"
+       "}\n"
+       "/* a comment naming sshmux__server_pass() is not a call */\n"
+       "void sshmux__conn_fail(int *c) {\n"
+       "  sshmux__server_pass(c);\n" /* up: wrong, line 6 */
+       "  c[0] = 0;\n"
+       "}\n"},
+      {"lib/server/transport.c", "int sshmux__transport_input(int *c,\n"
+                                 "                            int n) {\n"
+                                 "  sshmux__conn_ref(c);\n" /* down: right */
+                                 "  return n;\n"
+                                 "}\n"},
+      {"lib/server/auth.c", "void sshmux__auth_x(int *c) {\n"
+                            "  sshmux__chan_y(c);\n" /* beside: wrong */
+                            "}\n"},
+      {"lib/server/channel.c", "void sshmux__chan_y(int *c) {\n"
+                               "  (void)c;\n"
+                               "}\n"},
+      {"lib/server/server.c",
+       "void sshmux__server_pass(int *c);\n"
+       "void sshmux__server_pass(int *c) {\n"
+       "  (void)sshmux__transport_input(c, 1);\n" /* down: right */
+       "  sshmux__conn_fail(c);\n"
+       "}\n"},
+      {"lib/server/stray.c", "void sshmux__stray(void) {\n}\n"},
+  };
+  const char *root = test_path("tree");
+  char root_copy[1024];
+  char *out = NULL, *err = NULL;
+  size_t lines = 0;
+  int st;
+
+  snprintf(root_copy, sizeof(root_copy), "%s", root);
+  make_tree(root_copy, tree, ARRAY_N(tree));
+  {
+    const char *argv[] = {"sh", script(), root_copy, NULL};
+    st = test_run_simple(argv, &out, &err);
+  }
+  ASSERT_EQ(st, 1);
+  ASSERT(out != NULL);
+  ASSERT_STR_CONTAINS(out, "lib/server/conn.c:6: calls sshmux__server_pass() "
+                           "of lib/server/server.c, a layer above it");
+  ASSERT_STR_CONTAINS(out, "lib/server/auth.c:2: calls sshmux__chan_y() of "
+                           "lib/server/channel.c, a layer beside it");
+  ASSERT_STR_CONTAINS(out, "lib/server/stray.c:1: a file of module server "
+                           "that its layer order does not name");
+  for (const char *p = out; *p; p++)
+    lines += *p == '\n';
+  if (lines != 3)
+    test_fail(__FILE__, __LINE__, "%zu complaints, want 3:\n%s", lines, out);
   free(out);
   free(err);
   return 0;

@@ -190,7 +190,6 @@ TEST_IMPL(ipc_json_writer_roundtrip) {
       NULL};
   test_cmd_t c = {0};
   char *out = NULL;
-  int st;
 
   sshmux__jsonw_init(&w, 4096);
   sshmux__jsonw_obj_open(&w);
@@ -217,8 +216,7 @@ TEST_IMPL(ipc_json_writer_roundtrip) {
     c.in = w.s;
     c.in_len = w.len;
     c.out = &out;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
+    ASSERT_EQ(test_run_status(&c), 0);
     ASSERT_STR_EQ(out, "OK\n");
     free(out);
   }

@@ -21,101 +21,185 @@ static void check_n(const char *in, size_t n, int nl, const char *want,
     test_fail(__FILE__, line, "got \"%s\", want \"%s\"", out, want);
   sshmux__free(out);
 }
-#define CHECK(in, nl, want) check_n(in, sizeof(in) - 1, nl, want, __LINE__)
+
+/* The cases of the tests below that are one input and one expected
+ * output, in one table: the test's name (without "sanitize_"), the input
+ * (its length is sizeof - 1: NULs inside count), nl, the expected text. */
+typedef struct {
+  const char *test;
+  const char *in;
+  size_t len;
+  int nl;
+  const char *want;
+  int line;
+} case_t;
+#define C(test, in, nl, want)                                                  \
+  { test, in, sizeof(in) - 1, nl, want, __LINE__ }
+
+/* clang-format off */
+static const case_t cases[] = {
+    /* sanitize_plain_text */
+    C("plain_text", "", 0, ""),
+    C("plain_text", "Password: ", 0, "Password: "),
+    C("plain_text", "a b!~{}", 1, "a b!~{}"),
+    /* sanitize_csi */
+    C("csi", "\x1b[31mred\x1b[0m", 0, "red"),
+    C("csi", "\x1b[2J\x1b[1;1HPassword:", 0, "Password:"),
+    C("csi", "a\x1b[?25lb", 0, "ab"),       /* private parameter */
+    C("csi", "a\x1b[2 qb", 0, "ab"),        /* intermediate byte */
+    C("csi", "a\x1b[>0;1;2cb", 0, "ab"),    /* device attributes */
+    C("csi", "a\x1b[31\030b", 0, "ab"),     /* CAN aborts */
+    C("csi", "a\x1b[31\032b", 0, "ab"),     /* SUB aborts */
+    C("csi", "a\x1b[31\x1b[32mb", 0, "ab"), /* ESC restarts */
+    C("csi", "a\x1b[1\x01;2mb", 0, "ab"),   /* C0 inside is swallowed */
+    /* 8-bit CSI: the raw byte and the code point U+009B. */
+    C("csi", "a\23331mb", 0, "ab"),
+    C("csi", "a\xc2\23331mb", 0, "ab"),
+    C("csi", "a\x9b?1049hb", 0, "ab"),
+    /* sanitize_osc */
+    C("osc", "\x1b]0;evil title\x07text", 0, "text"),
+    C("osc", "\x1b]0;evil title\x1b\\text", 0, "text"),
+    C("osc", "\x1b]52;c;ZXZpbA==\x07ok", 0, "ok"), /* clipboard write */
+    C("osc", "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", 0, "link"),
+    /* 8-bit OSC and ST, raw and as code points, in all combinations. */
+    C("osc", "a\2350;t\234b", 0, "ab"),
+    C("osc", "a\xc2\2350;t\xc2\234b", 0, "ab"),
+    C("osc", "a\2350;t\007b", 0, "ab"),
+    C("osc", "a\x1b]0;t\xc2\234b", 0, "ab"),
+    /* ESC inside the string not followed by "\" abandons it and starts a
+     * new sequence. */
+    C("osc", "a\x1b]0;t\x1b[31mb", 0, "ab"),
+    C("osc", "a\x1b]0;t\030b", 0, "ab"),
+    /* Newlines and UTF-8 inside are swallowed too. */
+    C("osc", "a\x1b]0;line\nline \xc3\xa9\007b", 1, "ab"),
+    /* sanitize_dcs_sos_pm_apc */
+    /* DCS (sixel), DECRQSS */
+    C("dcs_sos_pm_apc", "a\x1bPq#0;2;0;0;0#0!10~\x1b\\b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x1bP$q\"p\x1b\\b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x1bXsos\x1b\\b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x1b^pm\x1b\\b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x1b_apc\x1b\\b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x1b_apc\007b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x90q\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x98s\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\x9ep\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\237a\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\xc2\x90q\xc2\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\xc2\x98s\xc2\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\xc2\x9ep\xc2\234b", 0, "ab"),
+    C("dcs_sos_pm_apc", "a\xc2\237a\xc2\234b", 0, "ab"),
+    /* sanitize_unterminated */
+    C("unterminated", "ok\x1b", 0, "ok"),
+    C("unterminated", "ok\x1b[", 0, "ok"),
+    C("unterminated", "ok\x1b[12;34", 0, "ok"),
+    C("unterminated", "ok\x1b]0;title never ends, text hidden", 0, "ok"),
+    C("unterminated", "ok\x1bPdcs\nmore\x1b", 1, "ok"),
+    C("unterminated", "ok\x1bXsos", 0, "ok"),
+    C("unterminated", "ok\x1b^pm", 0, "ok"),
+    C("unterminated", "ok\x1b_apc", 0, "ok"),
+    C("unterminated", "ok\23312", 0, "ok"),
+    C("unterminated", "ok\2350;t", 0, "ok"),
+    C("unterminated", "ok\x1b(", 0, "ok"),
+    /* sanitize_esc_single */
+    C("esc_single", "\0337a\0338b", 0, "ab"),   /* save/restore cursor */
+    C("esc_single", "\033cX", 0, "X"),          /* RIS, full reset */
+    C("esc_single", "a\x1b=b\x1b>c", 0, "abc"), /* keypad modes */
+    C("esc_single", "a\033Db\033Mc", 0, "abc"),
+    C("esc_single", "a\x1b\\b", 0, "ab"),       /* stray ST */
+    /* charset designation */
+    C("esc_single", "a\x1b(Bb\x1b)0c", 0, "abc"),
+    C("esc_single", "a\x1b#8b", 0, "ab"),       /* DECALN */
+    C("esc_single", "a\x1b\0337b", 0, "ab"),    /* ESC ESC */
+    /* ESC + control: both dropped */
+    C("esc_single", "a\x1b\001b", 0, "ab"),
+    /* ESC + non-ASCII */
+    C("esc_single", "a\x1b\xc3\251b", 0, "a\xc3\251b"),
+    C("esc_single", "a\x1b\177b", 0, "ab"),
+    /* sanitize_controls */
+    C("controls", "a\177b", 0, "ab"),
+    C("controls", "a\x07\x08\x08\010b", 0, "ab"),
+    C("controls", "a\tb", 0, "a b"),
+    C("controls", "a\xc2\205b", 1, "ab"), /* NEL is not a newline here */
+    /* Bidi overrides cannot reorder what the user reads. */
+    C("controls", "a\xe2\x80\256b\xe2\x81\246c\xe2\x80\x8f", 0, "abc"),
+    /* sanitize_newlines */
+    C("newlines", "a\r\nb\nc\rd", 1, "a\nb\ncd"),
+    C("newlines", "a\r\nb\nc\rd", 0, "a b cd"),
+    C("newlines", "\r\n\r\n", 1, "\n\n"),
+    C("newlines", "a\r\r\nb", 1, "a\nb"),
+    C("newlines", "a\r", 1, "a"),
+    C("newlines", "a\n", 0, "a "),
+    /* sanitize_utf8 */
+    /* Valid multi-byte text of every length is kept byte for byte. */
+    C("utf8", "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9d\x84\x9e "
+      "\xe6\x97\xa5\xe6\x9c\xac \xef\xbf\xbd \xf4\x8f\xbf\xbf",
+      0,
+      "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9d\x84\x9e "
+      "\xe6\x97\xa5\xe6\x9c\xac \xef\xbf\xbd \xf4\x8f\xbf\xbf"),
+    C("utf8", "\xc2\xa0", 0, "\xc2\xa0"), /* U+00A0 is the first non-C1 */
+    /* Invalid bytes become '?', one per byte; continuation bytes in the
+     * C1 range (0x80..0x9f) are C1 controls and vanish. */
+    C("utf8", "a\377b", 0, "a?b"),
+    C("utf8", "a\xfe\xf5\370b", 0, "a???b"),
+    C("utf8", "\xc0\xaf", 0, "??"),         /* overlong "/" */
+    C("utf8", "\xc1\xbf", 0, "??"),         /* overlong DEL */
+    C("utf8", "\xe0\x80\xaf", 0, "??"),     /* overlong 3-byte */
+    C("utf8", "\xf0\x80\x80\xaf", 0, "??"), /* overlong 4-byte */
+    C("utf8", "\xc0\23331mX", 0, "?X"),     /* overlong never hides CSI */
+    C("utf8", "\xed\xa0\x80", 0, "??"),     /* surrogate U+D800 */
+    C("utf8", "\xf4\x90\x80\x80", 0, "?"),  /* U+110000; 0x90, 0x80: C1 */
+    C("utf8", "a\303b", 0, "a?b"),          /* truncated 2-byte */
+    C("utf8", "a\xe2\202b", 0, "a?b"),      /* truncated 3-byte */
+    C("utf8", "a\xe2\x82", 0, "a?"),        /* truncated at the end */
+    C("utf8", "a\260b", 0, "a?b"),          /* lone continuation */
+};
+/* clang-format on */
+
+/* Every case of that test (there is at least one). */
+static void check_group(const char *test) {
+  int n = 0;
+
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    if (strcmp(cases[i].test, test) == 0) {
+      check_n(cases[i].in, cases[i].len, cases[i].nl, cases[i].want,
+              cases[i].line);
+      n++;
+    }
+  ASSERT_GT(n, 0);
+}
 
 TEST_IMPL(sanitize_plain_text) {
-  CHECK("", 0, "");
-  CHECK("Password: ", 0, "Password: ");
-  CHECK("a b!~{}", 1, "a b!~{}");
   {
     char *o = sshmux__sanitize(NULL, 0, 0);
     ASSERT_STR_EQ(o, "");
     sshmux__free(o);
   }
+  check_group("plain_text");
   return 0;
 }
 
 TEST_IMPL(sanitize_csi) {
-  CHECK("\x1b[31mred\x1b[0m", 0, "red");
-  CHECK("\x1b[2J\x1b[1;1HPassword:", 0, "Password:");
-  CHECK("a\x1b[?25lb", 0, "ab");       /* private parameter */
-  CHECK("a\x1b[2 qb", 0, "ab");        /* intermediate byte */
-  CHECK("a\x1b[>0;1;2cb", 0, "ab");    /* device attributes */
-  CHECK("a\x1b[31\030b", 0, "ab");     /* CAN aborts */
-  CHECK("a\x1b[31\032b", 0, "ab");     /* SUB aborts */
-  CHECK("a\x1b[31\x1b[32mb", 0, "ab"); /* ESC restarts */
-  CHECK("a\x1b[1\x01;2mb", 0, "ab");   /* C0 inside is swallowed */
-  /* 8-bit CSI: the raw byte and the code point U+009B. */
-  CHECK("a\23331mb", 0, "ab");
-  CHECK("a\xc2\23331mb", 0, "ab");
-  CHECK("a\x9b?1049hb", 0, "ab");
+  check_group("csi");
   return 0;
 }
 
 TEST_IMPL(sanitize_osc) {
-  CHECK("\x1b]0;evil title\x07text", 0, "text");
-  CHECK("\x1b]0;evil title\x1b\\text", 0, "text");
-  CHECK("\x1b]52;c;ZXZpbA==\x07ok", 0, "ok"); /* clipboard write */
-  CHECK("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", 0, "link");
-  /* 8-bit OSC and ST, raw and as code points, in all combinations. */
-  CHECK("a\2350;t\234b", 0, "ab");
-  CHECK("a\xc2\2350;t\xc2\234b", 0, "ab");
-  CHECK("a\2350;t\007b", 0, "ab");
-  CHECK("a\x1b]0;t\xc2\234b", 0, "ab");
-  /* ESC inside the string not followed by "\" abandons it and starts a
-   * new sequence. */
-  CHECK("a\x1b]0;t\x1b[31mb", 0, "ab");
-  CHECK("a\x1b]0;t\030b", 0, "ab");
-  /* Newlines and UTF-8 inside are swallowed too. */
-  CHECK("a\x1b]0;line\nline \xc3\xa9\007b", 1, "ab");
+  check_group("osc");
   return 0;
 }
 
 TEST_IMPL(sanitize_dcs_sos_pm_apc) {
-  CHECK("a\x1bPq#0;2;0;0;0#0!10~\x1b\\b", 0, "ab"); /* DCS (sixel) */
-  CHECK("a\x1bP$q\"p\x1b\\b", 0, "ab");             /* DECRQSS */
-  CHECK("a\x1bXsos\x1b\\b", 0, "ab");
-  CHECK("a\x1b^pm\x1b\\b", 0, "ab");
-  CHECK("a\x1b_apc\x1b\\b", 0, "ab");
-  CHECK("a\x1b_apc\007b", 0, "ab");
-  CHECK("a\x90q\234b", 0, "ab");
-  CHECK("a\x98s\234b", 0, "ab");
-  CHECK("a\x9ep\234b", 0, "ab");
-  CHECK("a\237a\234b", 0, "ab");
-  CHECK("a\xc2\x90q\xc2\234b", 0, "ab");
-  CHECK("a\xc2\x98s\xc2\234b", 0, "ab");
-  CHECK("a\xc2\x9ep\xc2\234b", 0, "ab");
-  CHECK("a\xc2\237a\xc2\234b", 0, "ab");
+  check_group("dcs_sos_pm_apc");
   return 0;
 }
 
 TEST_IMPL(sanitize_unterminated) {
-  CHECK("ok\x1b", 0, "ok");
-  CHECK("ok\x1b[", 0, "ok");
-  CHECK("ok\x1b[12;34", 0, "ok");
-  CHECK("ok\x1b]0;title never ends, text hidden", 0, "ok");
-  CHECK("ok\x1bPdcs\nmore\x1b", 1, "ok");
-  CHECK("ok\x1bXsos", 0, "ok");
-  CHECK("ok\x1b^pm", 0, "ok");
-  CHECK("ok\x1b_apc", 0, "ok");
-  CHECK("ok\23312", 0, "ok");
-  CHECK("ok\2350;t", 0, "ok");
-  CHECK("ok\x1b(", 0, "ok");
+  check_group("unterminated");
   return 0;
 }
 
 TEST_IMPL(sanitize_esc_single) {
-  CHECK("\0337a\0338b", 0, "ab");   /* save/restore cursor */
-  CHECK("\033cX", 0, "X");          /* RIS, full reset */
-  CHECK("a\x1b=b\x1b>c", 0, "abc"); /* keypad modes */
-  CHECK("a\033Db\033Mc", 0, "abc");
-  CHECK("a\x1b\\b", 0, "ab");               /* stray ST */
-  CHECK("a\x1b(Bb\x1b)0c", 0, "abc");       /* charset designation */
-  CHECK("a\x1b#8b", 0, "ab");               /* DECALN */
-  CHECK("a\x1b\0337b", 0, "ab");            /* ESC ESC */
-  CHECK("a\x1b\001b", 0, "ab");             /* ESC + control: both dropped */
-  CHECK("a\x1b\xc3\251b", 0, "a\xc3\251b"); /* ESC + non-ASCII */
-  CHECK("a\x1b\177b", 0, "ab");
+  check_group("esc_single");
   return 0;
 }
 
@@ -131,9 +215,6 @@ TEST_IMPL(sanitize_controls) {
     check_n(in, 3, 0, "ab", __LINE__);
     check_n(in, 3, 1, "ab", __LINE__);
   }
-  CHECK("a\177b", 0, "ab");
-  CHECK("a\x07\x08\x08\010b", 0, "ab");
-  CHECK("a\tb", 0, "a b");
   /* Every C1 control as a code point, and as a raw byte: those that do
    * not introduce a sequence are simply removed. */
   for (int c = 0x80; c < 0xa0; c++) {
@@ -145,45 +226,17 @@ TEST_IMPL(sanitize_controls) {
     in[1] = (char)c;
     check_n(in, 3, 0, "ab", __LINE__);
   }
-  CHECK("a\xc2\205b", 1, "ab"); /* NEL is not a newline here */
-  /* Bidi overrides cannot reorder what the user reads. */
-  CHECK("a\xe2\x80\256b\xe2\x81\246c\xe2\x80\x8f", 0, "abc");
+  check_group("controls");
   return 0;
 }
 
 TEST_IMPL(sanitize_newlines) {
-  CHECK("a\r\nb\nc\rd", 1, "a\nb\ncd");
-  CHECK("a\r\nb\nc\rd", 0, "a b cd");
-  CHECK("\r\n\r\n", 1, "\n\n");
-  CHECK("a\r\r\nb", 1, "a\nb");
-  CHECK("a\r", 1, "a");
-  CHECK("a\n", 0, "a ");
+  check_group("newlines");
   return 0;
 }
 
 TEST_IMPL(sanitize_utf8) {
-  /* Valid multi-byte text of every length is kept byte for byte. */
-  CHECK("h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9d\x84\x9e "
-        "\xe6\x97\xa5\xe6\x9c\xac \xef\xbf\xbd \xf4\x8f\xbf\xbf",
-        0,
-        "h\xc3\xa9llo w\xc3\xb6rld \xe2\x82\xac \xf0\x9d\x84\x9e "
-        "\xe6\x97\xa5\xe6\x9c\xac \xef\xbf\xbd \xf4\x8f\xbf\xbf");
-  CHECK("\xc2\xa0", 0, "\xc2\xa0"); /* U+00A0 is the first non-C1 */
-  /* Invalid bytes become '?', one per byte; continuation bytes in the
-   * C1 range (0x80..0x9f) are C1 controls and vanish. */
-  CHECK("a\377b", 0, "a?b");
-  CHECK("a\xfe\xf5\370b", 0, "a???b");
-  CHECK("\xc0\xaf", 0, "??");         /* overlong "/" */
-  CHECK("\xc1\xbf", 0, "??");         /* overlong DEL */
-  CHECK("\xe0\x80\xaf", 0, "??");     /* overlong 3-byte */
-  CHECK("\xf0\x80\x80\xaf", 0, "??"); /* overlong 4-byte */
-  CHECK("\xc0\23331mX", 0, "?X");     /* overlong never hides CSI */
-  CHECK("\xed\xa0\x80", 0, "??");     /* surrogate U+D800 */
-  CHECK("\xf4\x90\x80\x80", 0, "?");  /* U+110000; 0x90, 0x80: C1 */
-  CHECK("a\303b", 0, "a?b");          /* truncated 2-byte */
-  CHECK("a\xe2\202b", 0, "a?b");      /* truncated 3-byte */
-  CHECK("a\xe2\x82", 0, "a?");        /* truncated at the end */
-  CHECK("a\260b", 0, "a?b");          /* lone continuation */
+  check_group("utf8");
   return 0;
 }
 

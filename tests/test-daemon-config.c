@@ -70,9 +70,7 @@ TEST_IMPL(daemon_check_config_bad) {
   free(err);
   /* A missing file is an error too, named. */
   args[2] = test_path("none.ini");
-  ASSERT_EQ(dtest_run(args, NULL, NULL, &err), 1);
-  ASSERT_STR_CONTAINS(err, "none.ini: no such file or directory");
-  free(err);
+  dtest_expect(args, 1, NULL, "none.ini: no such file or directory");
   return 0;
 }
 
@@ -82,7 +80,7 @@ TEST_IMPL(daemon_help_and_usage) {
   const char *args[3] = {NULL, "--help", NULL};
   const char *bad[] = {"no-such-command", NULL};
   const char *badopt[] = {"setup-config", "--port", "0", NULL};
-  char *out = NULL, *err = NULL, want[64];
+  char *out = NULL, want[64];
   size_t i;
 
   dtest_setup();
@@ -96,15 +94,9 @@ TEST_IMPL(daemon_help_and_usage) {
   }
   args[0] = "help";
   args[1] = "install";
-  ASSERT_EQ(dtest_run(args, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "usage: sshmuxd install");
-  free(out);
-  ASSERT_EQ(dtest_run(bad, NULL, NULL, &err), 2);
-  ASSERT_STR_CONTAINS(err, "unknown command 'no-such-command'");
-  free(err);
-  ASSERT_EQ(dtest_run(badopt, NULL, NULL, &err), 2);
-  ASSERT_STR_CONTAINS(err, "--port: expected 1-65535");
-  free(err);
+  dtest_expect(args, 0, "usage: sshmuxd install", NULL);
+  dtest_expect(bad, 2, NULL, "unknown command 'no-such-command'");
+  dtest_expect(badopt, 2, NULL, "--port: expected 1-65535");
   return 0;
 }
 
@@ -264,7 +256,7 @@ TEST_IMPL(daemon_setup_config_idempotent) {
 }
 
 TEST_IMPL(daemon_setup_config_conflict) {
-  char *out = NULL, *cfg;
+  char *cfg;
 
   dtest_setup();
   write_routes();
@@ -272,10 +264,10 @@ TEST_IMPL(daemon_setup_config_conflict) {
               "Host *\n  ServerAliveInterval 30\n\n"
               "Host webserver web\n  HostName 10.9.9.9\n  User me\n\n"
               "Host unrelated\n  HostName 10.1.1.1\n");
-  ASSERT_EQ(dtest_run(setup_args, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "config:4: commented out Host block naming "
-                           "route(s) webserver; it also named web");
-  free(out);
+  dtest_expect(setup_args, 0,
+               "config:4: commented out Host block naming "
+               "route(s) webserver; it also named web",
+               NULL);
   cfg = test_read_file(dtest_ssh_path("config"), NULL);
   ASSERT(cfg != NULL);
   ASSERT_STR_CONTAINS(cfg, "Host *\n  ServerAliveInterval 30\n\n");
@@ -312,10 +304,9 @@ TEST_IMPL(daemon_setup_config_symlink_refused) {
   ASSERT_EQ(
       symlink(test_path("real-config"), dtest_ssh_path("sshmux-hosts.conf")),
       0);
-  ASSERT_EQ(dtest_run(setup_args, NULL, NULL, &err), 1);
-  ASSERT_STR_CONTAINS(err, "sshmux-hosts.conf is (or is reached through) a "
-                           "symbolic link");
-  free(err);
+  dtest_expect(setup_args, 1, NULL,
+               "sshmux-hosts.conf is (or is reached through) a "
+               "symbolic link");
   ASSERT(access(dtest_ssh_path("config"), F_OK) != 0);
   return 0;
 }

@@ -18,9 +18,7 @@ static void still_serving(test_sshd *t) {
   const char *status[] = {"status", "--json", NULL};
   char *out = NULL;
 
-  ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "\"ok\":true");
-  free(out);
+  ipct_run_expect(status, "\"ok\":true");
   ASSERT_EQ(ipct_ssh_proxy(t, NULL, "echo fine", &out, NULL), 0);
   ASSERT_STR_EQ(out, "fine\n");
   free(out);
@@ -28,19 +26,12 @@ static void still_serving(test_sshd *t) {
 
 TEST_IMPL_T(daemon_ipc_abuse, 120) {
   test_sshd j, t;
-  test_sshd_opts jo = {0}, to = {0};
   int fds[100], fd, i, bg, pid;
   char *r, *big, *log;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  jo.name = "jump";
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(&j, &jo));
-  ASSERT_OK(test_sshd_start(&t, &to));
-  ipct_env();
-  ipct_known_hosts(&j);
-  ipct_routes(ipct_routes_for_jump(&j, NULL));
+  ipct_jump_target(&j, &t, 1);
   /* A short read timeout so the never-ending line is cut within the test
    * (the default is 30 s). */
   ASSERT_EQ(setenv("SSHMUX_IPC_READ_TIMEOUT_MS", "1500", 1), 0);

@@ -47,16 +47,15 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   ipct_routes(routes);
   /* A fake notify-send first on the daemon's PATH. */
   ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
-  snprintf(cmd, sizeof(cmd),
-           "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\necho >> '%s'\n",
-           test_path("notify.calls"), test_path("notify.calls"));
-  ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
+  test_write_fmt(test_path("bin/notify-send"), 0700,
+                 "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\necho >> '%s'\n",
+                 test_path("notify.calls"), test_path("notify.calls"));
   snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
   ASSERT_EQ(setenv("PATH", path, 1), 0);
   pid = ipct_start();
 
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
-  snprintf(cmd, sizeof(cmd), "'%s' prompt; sleep 30", ipct_sshmuxd());
+  snprintf(cmd, sizeof(cmd), "'%s' prompt; sleep 30", dtest_sshmuxd());
   ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "new-session",
                                              "-d", "-s", "agent", "-x", "120",
                                              "-y", "40", cmd, NULL},
@@ -69,14 +68,7 @@ TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   wait_pane(want);
   wait_pane("(hidden)");
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
-                                             "-t", "agent", "-l", code, NULL},
-                            NULL, NULL),
-            0);
-  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
-                                             "-t", "agent", "Enter", NULL},
-                            NULL, NULL),
-            0);
+  test_tmux_type(sock, "agent", code);
   wait_pane("sent.");
   ASSERT_EQ(ipct_wait_exit(bg, 30000), 0);
   log = test_read_file(test_path("bg.log"), NULL);

@@ -17,11 +17,7 @@
 
 #define REQUIRE_OTP_PEERS()                                                    \
   do {                                                                         \
-    TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");      \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-    TEST_REQUIRE_PROGRAM("unshare");                                           \
-    TEST_REQUIRE_PROGRAM("oathtool");                                          \
+    TEST_REQUIRE_OTP();                                                        \
     TEST_REQUIRE_PROGRAM("/usr/bin/python3");                                  \
   } while (0)
 
@@ -60,8 +56,8 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   test_otp_sshd o;
   test_sshd t;
   const char *status[] = {"status", "--json", NULL};
-  const char *wait_args[] = {ipct_sshmuxd(), "prompt",    "--list", "--json",
-                             "--wait",       "--timeout", "60",     NULL};
+  const char *wait_args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
+                             "--wait",        "--timeout", "60",     NULL};
   char *out = NULL, *err = NULL, *list, *py = NULL, code[7], idbuf[32];
   int lister, bg, st, pid;
 
@@ -131,9 +127,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   free(list);
 
   /* The second ssh through the pooled jump asks nothing (no agent now). */
-  ASSERT_EQ(ipct_ssh_proxy(&t, NULL, "echo pooled", &out, NULL), 0);
-  ASSERT_STR_EQ(out, "pooled\n");
-  free(out);
+  ipct_ssh_echo(&t, NULL, "pooled");
   ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
   ASSERT_STR_CONTAINS(out, "\"logins\":1,");
   ASSERT_STR_CONTAINS(out,
@@ -175,9 +169,7 @@ TEST_IMPL_T(daemon_ipc_otp_askpass, 120) {
   ASSERT_EQ(st, 0);
   ASSERT_STR_EQ(out, "via-askpass\n");
   free(out), free(err);
-  ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "\"logins\":1,");
-  free(out);
+  ipct_run_expect(status, "\"logins\":1,");
   test_otp_sshd_stop(&o);
   test_sshd_stop(&t);
   return 0;
@@ -186,8 +178,8 @@ TEST_IMPL_T(daemon_ipc_otp_askpass, 120) {
 TEST_IMPL_T(daemon_ipc_otp_wrong_answer, 120) {
   test_otp_sshd o;
   test_sshd t;
-  const char *wait_args[] = {ipct_sshmuxd(), "prompt", "--list",
-                             "--json",       "--wait", NULL};
+  const char *wait_args[] = {dtest_sshmuxd(), "prompt", "--list",
+                             "--json",        "--wait", NULL};
   const char *answer[] = {"prompt", "--answer", "1", NULL};
   char *out = NULL, *log, wrong[7], in[16];
   int lister, bg;

@@ -17,18 +17,6 @@
 
 #include "ipc-helpers.h"
 
-static void start_pair(test_sshd *j, test_sshd *t) {
-  test_sshd_opts jo = {0}, to = {0};
-
-  jo.name = "jump";
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(j, &jo));
-  ASSERT_OK(test_sshd_start(t, &to));
-  ipct_env();
-  ipct_known_hosts(j);
-  ipct_routes(ipct_routes_for_jump(j, NULL));
-}
-
 TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
   test_sshd j, t;
   char *out = NULL, *err = NULL, *log;
@@ -41,7 +29,7 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  start_pair(&j, &t);
+  ipct_jump_target(&j, &t, 1);
   pid = ipct_start();
 
   /* First session: the daemon logs in to the jump and tunnels to t. */
@@ -92,25 +80,10 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
   /* An open session, then lock: it keeps working, a new one is refused. */
   bg = ipct_ssh_proxy_spawn(&t, NULL, "sleep 2; echo still-alive",
                             test_path("bg.log"));
-  {
-    /* Wait until its stream is open (status shows 1 stream). */
-    uint64_t end = test_now_ms() + 10000;
-    for (;;) {
-      ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-      st = strstr(out, "connect streams: 1") != NULL;
-      free(out);
-      if (st)
-        break;
-      ASSERT(test_now_ms() < end);
-      usleep(50000);
-    }
-  }
-  ASSERT_EQ(ipct_run(lock, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "locked");
-  free(out);
-  ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "LOCKED");
-  free(out);
+  /* Wait until its stream is open (status shows 1 stream). */
+  ipct_wait_output(status, "connect streams: 1", 10000);
+  ipct_run_expect(lock, "locked");
+  ipct_run_expect(status, "LOCKED");
   st = ipct_ssh_proxy(&t, NULL, "echo refused", &out, &err);
   ASSERT_NE(st, 0);
   ASSERT_STR_CONTAINS(err, "locked");
@@ -123,17 +96,11 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
 
   ASSERT_EQ(ipct_run(unlock, NULL, &out, NULL), 0);
   free(out);
-  ASSERT_EQ(ipct_ssh_proxy(&t, NULL, "echo again", &out, NULL), 0);
-  ASSERT_STR_EQ(out, "again\n");
-  free(out);
+  ipct_ssh_echo(&t, NULL, "again");
   /* Still the one login. */
-  ASSERT_EQ(ipct_run(status_json, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "\"logins\":1,");
-  free(out);
+  ipct_run_expect(status_json, "\"logins\":1,");
 
-  ASSERT_EQ(ipct_run(stop, NULL, &out, NULL), 0);
-  ASSERT_STR_CONTAINS(out, "stopped");
-  free(out);
+  ipct_run_expect(stop, "stopped");
   ASSERT_EQ(ipct_wait_exit(pid, 10000), 0);
   log = test_read_file(test_path("daemon.log"), NULL);
   ASSERT(log == NULL || strstr(log, "Sanitizer") == NULL);
@@ -152,41 +119,23 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
  * known_hosts, and the ssh goes through. */
 TEST_IMPL_T(daemon_ipc_hostkey_prompt_answer, 90) {
   test_sshd j, t;
-  test_sshd_opts jo = {0}, to = {0};
-  const char *wait_args[] = {ipct_sshmuxd(), "prompt", "--list",
-                             "--json",       "--wait", NULL};
-  char *out = NULL, *list, *kh, fp[200], *py = NULL, id[32];
+  const char *wait_args[] = {dtest_sshmuxd(), "prompt", "--list",
+                             "--json",        "--wait", NULL};
+  char *list, *kh, fp[200], *py = NULL, id[32];
   int lister, bg, st, pid;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  jo.name = "jump";
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(&j, &jo));
-  ASSERT_OK(test_sshd_start(&t, &to));
-  ipct_env();
-  /* No known_hosts entry for the jump. */
-  ipct_routes(ipct_routes_for_jump(&j, NULL));
+  ipct_jump_target(&j, &t, 0); /* no known_hosts entry for the jump */
   pid = ipct_start();
   for (int round = 0; round < 2; round++) {
     const char *answer[] = {"prompt", "--answer", id, NULL};
     lister = test_spawn(wait_args, test_path("list.json"));
     ASSERT_GT(lister, 0);
-    {
-      /* Wait until the agent is subscribed. */
-      const char *status[] = {"status", "--json", NULL};
-      uint64_t end = test_now_ms() + 10000;
-      for (;;) {
-        ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-        st = strstr(out, "\"agents\":1,") != NULL;
-        free(out);
-        if (st)
-          break;
-        ASSERT(test_now_ms() < end);
-        usleep(30000);
-      }
-    }
+    /* Wait until the agent is subscribed. */
+    ipct_wait_output((const char *[]){"status", "--json", NULL},
+                     "\"agents\":1,", 10000);
     bg = ipct_ssh_proxy_spawn(&t, NULL, "echo trusted", test_path("bg.log"));
     ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
     list = test_read_file(test_path("list.json"), NULL);

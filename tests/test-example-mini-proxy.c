@@ -18,23 +18,11 @@
 #include "fixture-sshd.h"
 #include "test.h"
 
-/* Count the occurrences of needle in the file at path (0 if unreadable). */
-static int count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
-  int n = 0;
-
-  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
-       s += strlen(needle))
-    n++;
-  free(text);
-  return n;
-}
-
 /* Wait until the file at path contains needle; 0, or -1 after timeout_ms. */
 static int wait_for_text(const char *path, const char *needle, int timeout_ms) {
   uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
 
-  while (count_in_file(path, needle) == 0) {
+  while (test_count_in_file(path, needle) == 0) {
     if (test_now_ms() > end)
       return -1;
     usleep(20 * 1000);
@@ -57,25 +45,68 @@ static int wait_exit(int pid, int timeout_ms) {
   }
 }
 
+/* The paths both tests use, in the test's own directory (each buffer 600
+ * bytes: test_path keeps only 8 at once). */
+static void proxy_paths(char *plog, char *hostkey, char *clientkey,
+                        char *authkeys, char *local_kh) {
+  snprintf(plog, 600, "%s", test_path("proxy.log"));
+  snprintf(hostkey, 600, "%s", test_path("proxy_host_key"));
+  snprintf(clientkey, 600, "%s", test_path("client_key"));
+  snprintf(authkeys, 600, "%s", test_path("client_key.pub"));
+  snprintf(local_kh, 600, "%s", test_path("local_known_hosts"));
+}
+
+/* Wait for mini-proxy's "listening" line in its log plog. */
+static void wait_listening(const char *plog) {
+  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT(!"mini-proxy did not start");
+  }
+}
+
+/* Our ssh trusts the proxy's (freshly generated) host key and no other:
+ * local_kh holds only it, for [127.0.0.1]:port. */
+static void trust_proxy_key(const char *hostkey, int port,
+                            const char *local_kh) {
+  char pubpath[700], khline[1024], *pub;
+
+  snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
+  pub = test_read_file(pubpath, NULL);
+  ASSERT(pub != NULL);
+  snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
+  free(pub);
+  ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+}
+
+/* Into a: ssh to anyone@127.0.0.1:port (the proxy) with key clientkey
+ * and only local_kh's host keys, then extra (NULL-terminated, may be NULL)
+ * and "echo ok; exit 3".  Returns a->v. */
+static const char *const *proxy_ssh(test_argv_t *a, int port,
+                                    const char *clientkey, const char *local_kh,
+                                    const char *const *extra) {
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, "ssh", NULL);
+  test_argv_ssh_opts(a, "-p", port, clientkey, local_kh);
+  test_argv_addv(a, extra);
+  test_argv_add(a, "anyone@127.0.0.1", "echo ok; exit 3", NULL);
+  return a->v;
+}
+
 TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   static test_sshd s;
-  char proxy[1024], remote[128], portstr[16], dest[128], khline[1024];
+  char proxy[1024], remote[128], portstr[16];
   /* Paths in the test's own directory (test_path keeps only 8 at once). */
   char fifo[600], plog[600], hostkey[600], clientkey[600], authkeys[600],
       up_kh[600], local_kh[600], slog[600];
-  char *pub, *out = NULL, *err = NULL;
+  char *out = NULL, *err = NULL;
   int port, ppid, spid, fd, st;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("ssh-keygen");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  proxy_paths(plog, hostkey, clientkey, authkeys, local_kh);
   snprintf(fifo, sizeof(fifo), "%s", test_path("stdin.fifo"));
-  snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
-  snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
-  snprintf(clientkey, sizeof(clientkey), "%s", test_path("client_key"));
-  snprintf(authkeys, sizeof(authkeys), "%s", test_path("client_key.pub"));
   snprintf(up_kh, sizeof(up_kh), "%s", test_path("upstream_known_hosts"));
-  snprintf(local_kh, sizeof(local_kh), "%s", test_path("local_known_hosts"));
   snprintf(slog, sizeof(slog), "%s", test_path("ssh1.log"));
   ASSERT_EQ(test_sshd_start(&s, NULL), 0);
   snprintf(proxy, sizeof(proxy), "%s/examples/mini-proxy", test_build_dir());
@@ -112,45 +143,14 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
     ppid = test_spawn(argv, plog);
   }
   ASSERT(ppid > 0);
-  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"mini-proxy did not start");
-  }
+  wait_listening(plog);
 
-  /* Our ssh trusts the proxy's (freshly generated) host key and no other. */
+  trust_proxy_key(hostkey, port, local_kh);
   {
-    char pubpath[700];
-    snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
-    pub = test_read_file(pubpath, NULL);
-    ASSERT(pub != NULL);
-    snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
-    free(pub);
-    ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
-  }
-  snprintf(dest, sizeof(dest), "anyone@127.0.0.1");
-  {
-    char kho[700];
-    const char *ssh[] = {"ssh",
-                         "-F",
-                         "/dev/null",
-                         "-p",
-                         portstr,
-                         "-i",
-                         clientkey,
-                         "-o",
-                         kho,
-                         "-o",
-                         "StrictHostKeyChecking=yes",
-                         "-o",
-                         "BatchMode=yes",
-                         "-o",
-                         "IdentitiesOnly=yes",
-                         "-o",
-                         "ConnectTimeout=20",
-                         dest,
-                         "echo ok; exit 3",
-                         NULL};
-    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+    test_argv_t a;
+    const char *const *ssh =
+        proxy_ssh(&a, port, clientkey, local_kh,
+                  (const char *[]){"-o", "ConnectTimeout=20", NULL});
 
     /* First session: the upstream login asks about the unknown host key on
      * the proxy's stdin; answer it like a person would. */
@@ -160,7 +160,7 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
       fprintf(stderr, "%s", test_read_file(plog, NULL));
       ASSERT(!"no host-key question");
     }
-    ASSERT_EQ(count_in_file(plog, "login to "), 1);
+    ASSERT_EQ(test_count_in_file(plog, "login to "), 1);
     ASSERT_EQ(write(fd, "yes\n", 4), 4);
     st = wait_exit(spid, 30000);
     out = test_read_file(slog, NULL);
@@ -169,7 +169,7 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
     ASSERT_EQ(st, 3);
     ASSERT_STR_EQ(out, "ok\n");
     free(out);
-    ASSERT_GT(count_in_file(up_kh, "ssh-"), 0); /* the key was trusted */
+    ASSERT_GT(test_count_in_file(up_kh, "ssh-"), 0); /* the key was trusted */
 
     /* Second session: no question, same upstream connection. */
     {
@@ -182,10 +182,10 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
     free(out);
     free(err);
   }
-  ASSERT_EQ(count_in_file(plog, "Trust this host key?"), 1);
-  if (count_in_file(s.log, "Accepted publickey") != 1)
+  ASSERT_EQ(test_count_in_file(plog, "Trust this host key?"), 1);
+  if (test_count_in_file(s.log, "Accepted publickey") != 1)
     test_sshd_dump_log(&s);
-  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 1);
+  ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 1);
 
   /* SIGTERM: relay closed, then the pool; the loop ends, exit 0. */
   ASSERT_EQ(kill(ppid, SIGTERM), 0);
@@ -193,8 +193,8 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   if (st != 0)
     fprintf(stderr, "%s", test_read_file(plog, NULL));
   ASSERT_EQ(st, 0);
-  ASSERT_EQ(count_in_file(plog, "ERROR"), 0);
-  ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
+  ASSERT_EQ(test_count_in_file(plog, "ERROR"), 0);
+  ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
   close(fd);
   test_sshd_stop(&s);
   return 0;
@@ -206,19 +206,15 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
  * sessions cost two logins in all: the jump's and the target's. */
 TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
   static test_sshd s;
-  char proxy[1024], hop[128], portstr[16], khline[1024], kho[700];
+  char proxy[1024], hop[128], portstr[16];
   char plog[600], hostkey[600], clientkey[600], authkeys[600], local_kh[600];
-  char *pub, *out = NULL;
+  char *out = NULL;
   int port, ppid, st;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("ssh-keygen");
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
-  snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
-  snprintf(clientkey, sizeof(clientkey), "%s", test_path("client_key"));
-  snprintf(authkeys, sizeof(authkeys), "%s", test_path("client_key.pub"));
-  snprintf(local_kh, sizeof(local_kh), "%s", test_path("local_known_hosts"));
+  proxy_paths(plog, hostkey, clientkey, authkeys, local_kh);
   ASSERT_EQ(test_sshd_start(&s, NULL), 0);
   ASSERT_EQ(test_keygen("ed25519", clientkey, NULL), 0);
   snprintf(proxy, sizeof(proxy), "%s/examples/mini-proxy", test_build_dir());
@@ -237,41 +233,14 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
     ppid = test_spawn(argv, plog);
   }
   ASSERT(ppid > 0);
-  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"mini-proxy did not start");
-  }
-  ASSERT_EQ(count_in_file(plog, " via "), 1);
-  {
-    char pubpath[700];
-    snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
-    pub = test_read_file(pubpath, NULL);
-    ASSERT(pub != NULL);
-    snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
-    free(pub);
-    ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
-  }
-  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+  wait_listening(plog);
+  ASSERT_EQ(test_count_in_file(plog, " via "), 1);
+  trust_proxy_key(hostkey, port, local_kh);
   for (int round = 0; round < 2; round++) {
-    const char *ssh[] = {"ssh",
-                         "-F",
-                         "/dev/null",
-                         "-p",
-                         portstr,
-                         "-i",
-                         clientkey,
-                         "-o",
-                         kho,
-                         "-o",
-                         "StrictHostKeyChecking=yes",
-                         "-o",
-                         "BatchMode=yes",
-                         "-o",
-                         "IdentitiesOnly=yes",
-                         "anyone@127.0.0.1",
-                         "echo ok; exit 3",
-                         NULL};
-    test_cmd_t c = {.argv = ssh, .out = &out, .timeout_ms = 30000};
+    test_argv_t a;
+    test_cmd_t c = {.argv = proxy_ssh(&a, port, clientkey, local_kh, NULL),
+                    .out = &out,
+                    .timeout_ms = 30000};
     ASSERT_EQ(test_run(&c, &st), 0);
     if (st != 3)
       fprintf(stderr, "proxy: %s", test_read_file(plog, NULL));
@@ -279,9 +248,9 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
     ASSERT_STR_EQ(out, "ok\n");
     free(out);
   }
-  if (count_in_file(s.log, "Accepted publickey") != 2)
+  if (test_count_in_file(s.log, "Accepted publickey") != 2)
     test_sshd_dump_log(&s);
-  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 2);
+  ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 2);
   ASSERT_EQ(kill(ppid, SIGTERM), 0);
   ASSERT_EQ(wait_exit(ppid, 15000), 0);
   test_sshd_stop(&s);

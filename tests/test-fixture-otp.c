@@ -26,13 +26,37 @@ static int login(test_otp_sshd *o, const char *code, const char *command,
   return st;
 }
 
+/* login() must succeed and print exactly want (sshd's log shown if not). */
+static void login_ok(test_otp_sshd *o, const char *code, const char *command,
+                     const char *want) {
+  char *out = NULL, *err = NULL;
+  int st = login(o, code, command, &out, &err);
+
+  if (st != 0) {
+    fprintf(stderr, "ssh: %s\n", err ? err : "");
+    test_sshd_dump_log(&o->sshd);
+  }
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_EQ(out, want);
+  free(out);
+  free(err);
+}
+
+/* login() must be refused by sshd ("Permission denied", no output). */
+static void login_refused(test_otp_sshd *o, const char *code,
+                          const char *command) {
+  char *out = NULL, *err = NULL;
+
+  ASSERT_NE(login(o, code, command, &out, &err), 0);
+  ASSERT_STR_CONTAINS(err, "Permission denied");
+  ASSERT_STR_EQ(out, "");
+  free(out);
+  free(err);
+}
+
 #define REQUIRE_OTP_PEERS()                                                    \
   do {                                                                         \
-    TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");      \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-    TEST_REQUIRE_PROGRAM("unshare");                                           \
-    TEST_REQUIRE_PROGRAM("oathtool");                                          \
+    TEST_REQUIRE_OTP();                                                        \
     if (access("/lib/x86_64-linux-gnu/security/pam_oath.so", F_OK) != 0 &&     \
         access("/usr/lib/x86_64-linux-gnu/security/pam_oath.so", F_OK) != 0 && \
         access("/lib/security/pam_oath.so", F_OK) != 0)                        \
@@ -53,58 +77,26 @@ TEST_IMPL_T(otp_fixture_codes, 90) {
 
   /* A correct code logs in. */
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  st = login(&o, code, "echo otp-ok", &out, &err);
-  if (st != 0) {
-    fprintf(stderr, "ssh: %s\n", err ? err : "");
-    test_sshd_dump_log(&o.sshd);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "otp-ok\n");
-  free(out);
-  free(err);
+  login_ok(&o, code, "echo otp-ok", "otp-ok\n");
   memcpy(used, code, sizeof(used));
 
   /* The same code again is refused: pam_oath really checks it. */
-  st = login(&o, used, "echo again", &out, &err);
-  ASSERT_NE(st, 0);
-  ASSERT_STR_CONTAINS(err, "Permission denied");
-  ASSERT_STR_EQ(out, "");
-  free(out);
-  free(err);
+  login_refused(&o, used, "echo again");
 
   /* A wrong code fails... */
   ASSERT_EQ(test_otp_wrong_code(&o, wrong), 0);
-  st = login(&o, wrong, "echo wrong", &out, &err);
-  ASSERT_NE(st, 0);
-  ASSERT_STR_CONTAINS(err, "Permission denied");
-  ASSERT_STR_EQ(out, "");
-  free(out);
-  free(err);
+  login_refused(&o, wrong, "echo wrong");
 
   /* ...and does not spoil the next correct one. */
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  st = login(&o, code, "echo otp-again", &out, &err);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "otp-again\n");
-  free(out);
-  free(err);
+  login_ok(&o, code, "echo otp-again", "otp-again\n");
 
   /* The fixture's key alone does not get in (no OTP, no login). */
   {
-    const char *argv[40];
-    const char *const *opt;
-    int n = 0;
-    argv[n++] = "ssh";
-    argv[n++] = "-o";
-    argv[n++] = "PreferredAuthentications=publickey";
-    for (opt = test_sshd_client_opts(&o.sshd); *opt; opt++)
-      argv[n++] = *opt;
-    argv[n++] = "-l";
-    argv[n++] = o.sshd.user;
-    argv[n++] = o.sshd.addr;
-    argv[n++] = "true";
-    argv[n] = NULL;
-    st = test_run_simple(argv, &out, &err);
+    test_argv_t a;
+    const char *first[] = {"-o", "PreferredAuthentications=publickey", NULL};
+    st = test_run_simple(test_sshd_ssh_argv(&a, &o.sshd, first, "true"), &out,
+                         &err);
     ASSERT_NE(st, 0);
     free(out);
     free(err);
@@ -140,15 +132,7 @@ TEST_IMPL_T(otp_fixture_key_then_code, 60) {
   free(out);
   free(err);
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  st = login(&o, code, "echo key-and-otp", &out, &err);
-  if (st != 0) {
-    fprintf(stderr, "ssh: %s\n", err ? err : "");
-    test_sshd_dump_log(&o.sshd);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "key-and-otp\n");
-  free(out);
-  free(err);
+  login_ok(&o, code, "echo key-and-otp", "key-and-otp\n");
   /* The server really asked for both. */
   {
     char *log = test_read_file(o.sshd.log, NULL);

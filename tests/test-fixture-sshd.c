@@ -8,23 +8,15 @@
 
 TEST_IMPL(fixture_sshd_real_login) {
   test_sshd s;
-  const char *argv[40];
-  const char *const *o;
+  test_argv_t a;
   char *out = NULL, *err = NULL;
-  int n = 0, st;
+  int st;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("ssh");
   ASSERT_OK(test_sshd_start(&s, NULL));
-  argv[n++] = "ssh";
-  for (o = test_sshd_client_opts(&s); *o; o++)
-    argv[n++] = *o;
-  argv[n++] = "-l";
-  argv[n++] = s.user;
-  argv[n++] = s.addr;
-  argv[n++] = "echo fixture-ok; exit 3";
-  argv[n] = NULL;
-  st = test_run_simple(argv, &out, &err);
+  st = test_run_simple(
+      test_sshd_ssh_argv(&a, &s, NULL, "echo fixture-ok; exit 3"), &out, &err);
   if (st != 3)
     test_sshd_dump_log(&s);
   ASSERT_EQ(st, 3);

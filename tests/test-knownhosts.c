@@ -456,11 +456,11 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
   char pub[700], khopt[700];
   const char *kh = test_path("ssh/known_hosts");
   const char *files[1] = {kh};
-  const char *argv[40];
-  const char *const *o;
+  const char *const *argv;
+  test_argv_t a;
   sshmux__kh_result_t r;
   char *out = NULL, *err = NULL;
-  int n = 0, st;
+  int st;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("ssh");
@@ -477,20 +477,11 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
 
   /* ssh takes the first value of an option, so ours come first. */
   snprintf(khopt, sizeof(khopt), "UserKnownHostsFile=%s", kh);
-  argv[n++] = "ssh";
-  argv[n++] = "-o";
-  argv[n++] = khopt;
-  argv[n++] = "-o";
-  argv[n++] = "StrictHostKeyChecking=yes";
-  argv[n++] = "-o";
-  argv[n++] = "HostKeyAlgorithms=ssh-ed25519";
-  for (o = test_sshd_client_opts(&s); *o; o++)
-    argv[n++] = *o;
-  argv[n++] = "-l";
-  argv[n++] = s.user;
-  argv[n++] = s.addr;
-  argv[n++] = "echo kh-ok";
-  argv[n] = NULL;
+  argv = test_sshd_ssh_argv(
+      &a, &s,
+      (const char *[]){"-o", khopt, "-o", "StrictHostKeyChecking=yes", "-o",
+                       "HostKeyAlgorithms=ssh-ed25519", NULL},
+      "echo kh-ok");
   st = test_run_simple(argv, &out, &err);
   if (st != 0) {
     fprintf(stderr, "ssh stderr: %s\n", err ? err : "");

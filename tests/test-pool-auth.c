@@ -659,13 +659,13 @@ TEST_IMPL_T(pool_auth_agent_confirm, 180) {
   snprintf(yes, sizeof(yes), "%s", test_path("askpass-yes"));
   /* 4 s in make check; SSHMUX_TEST_CONFIRM_DELAY=40 shows an answer slower
    * than libssh2's own 30 s timeout still getting in. */
-  ASSERT_EQ(test_agent_askpass_script(
-                yes,
-                getenv("SSHMUX_TEST_CONFIRM_DELAY") != NULL
-                    ? atoi(getenv("SSHMUX_TEST_CONFIRM_DELAY"))
-                    : 4,
-                0),
-            0);
+  ASSERT_EQ(
+      test_agent_askpass_script(yes,
+                                getenv("SSHMUX_TEST_CONFIRM_DELAY") != NULL
+                                    ? atoi(getenv("SSHMUX_TEST_CONFIRM_DELAY"))
+                                    : 4,
+                                0),
+      0);
   ASSERT_EQ(test_agent_start(&ag, "agent", yes), 0);
   ASSERT_EQ(test_agent_add(&ag, k.rsa, 1), 0);
   unsetenv("SSH_AUTH_SOCK");

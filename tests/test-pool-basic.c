@@ -19,7 +19,7 @@ TEST_IMPL_T(pool_sequential_20, 90) {
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   ASSERT_OK(test_sshd_start(&s, NULL));
-  conns0 = ph_log_count(&s, "Connection from"); /* the fixture's probe */
+  conns0 = test_sshd_log_count(&s, "Connection from"); /* the fixture's probe */
   ph_options(&o, s.known_hosts);
   ph_init(&h, &o);
   ph_target(&t, &s);
@@ -44,11 +44,11 @@ TEST_IMPL_T(pool_sequential_20, 90) {
     ASSERT_EQ(j.exit_status, i % 7);
     ASSERT(j.eof);
     if (i == 0)
-      ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
+      ASSERT_EQ(test_sshd_log_count(&s, "Accepted publickey"), 1);
   }
   /* One TCP connection and one login served all twenty. */
-  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
-  ASSERT_EQ(ph_log_count(&s, "Connection from"), conns0 + 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Connection from"), conns0 + 1);
   ASSERT_OK(sshmux_pool_stats(h.pool, &ps, cs, 4, &n));
   ASSERT_EQ(n, 1);
   ASSERT_EQ(ps.connects, 1);
@@ -79,7 +79,7 @@ TEST_IMPL_T(pool_concurrent_20, 90) {
   memset(&so, 0, sizeof(so));
   so.max_sessions = 30;
   ASSERT_OK(test_sshd_start(&s, &so));
-  conns0 = ph_log_count(&s, "Connection from"); /* the fixture's probe */
+  conns0 = test_sshd_log_count(&s, "Connection from"); /* the fixture's probe */
   ph_options(&o, s.known_hosts);
   ph_init(&h, &o);
   ph_target(&t, &s);
@@ -103,8 +103,8 @@ TEST_IMPL_T(pool_concurrent_20, 90) {
     ASSERT_STR_EQ(j[i].out, want);
     ASSERT_EQ(j[i].exit_status, 0);
   }
-  ASSERT_EQ(ph_log_count(&s, "Connection from"), conns0 + 1);
-  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Connection from"), conns0 + 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Accepted publickey"), 1);
   ASSERT_OK(sshmux_pool_stats(h.pool, &ps, NULL, 0, NULL));
   ASSERT_EQ(ps.connects, 1);
   ASSERT_EQ(ps.channels_opened, 20);

@@ -97,18 +97,12 @@ static void bulk_open(sshmux_upchan_t *ch, int status) {
 TEST_IMPL_T(pool_chan_bulk_backpressure, 90) {
   static const sshmux_upchan_callbacks_t cbs = {bulk_data, NULL, bulk_closed,
                                                 bulk_drain};
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   bulk_t b;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
+  ph_setup(&h, NULL);
   memset(&b, 0, sizeof(b));
   b.h = &h;
   b.src = malloc(BULK);
@@ -117,11 +111,9 @@ TEST_IMPL_T(pool_chan_bulk_backpressure, 90) {
     b.src[i] = (uint8_t)((i * 2654435761u) >> 13);
   uv_timer_init(&h.loop, &b.pause);
   b.pause.data = &b;
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
   spec.write_hwm = 256 * 1024;
-  ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &b, bulk_open, &b.ch));
+  ASSERT_OK(sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, &b, bulk_open,
+                                     &b.ch));
   ph_run_until(&h, &b.closed, 60000);
   ASSERT_EQ(b.sent, BULK);
   ASSERT_EQ(b.got, BULK);
@@ -131,9 +123,8 @@ TEST_IMPL_T(pool_chan_bulk_backpressure, 90) {
   /* The embedder's queue stays near the mark it was told to respect. */
   ASSERT_LE(b.max_queue, 256 * 1024 + 50000);
   uv_close((uv_handle_t *)&b.pause, NULL);
-  ph_close(&h);
+  ph_teardown(&h);
   free(b.src);
-  ph_sshd_stop(&s);
   return 0;
 }
 
@@ -144,21 +135,10 @@ typedef struct {
   int done;
 } reqs_t;
 
-static void req_pty(sshmux_upchan_t *ch, int st, void *d) {
+/* A request's reply: *d = 1 (accepted) or the error. */
+static void req_done(sshmux_upchan_t *ch, int st, void *d) {
   (void)ch;
-  ((reqs_t *)d)->pty = st == 0 ? 1 : st;
-}
-static void req_winch(sshmux_upchan_t *ch, int st, void *d) {
-  (void)ch;
-  ((reqs_t *)d)->winch = st == 0 ? 1 : st;
-}
-static void req_env(sshmux_upchan_t *ch, int st, void *d) {
-  (void)ch;
-  ((reqs_t *)d)->env = st == 0 ? 1 : st;
-}
-static void req_exec(sshmux_upchan_t *ch, int st, void *d) {
-  (void)ch;
-  ((reqs_t *)d)->exec = st == 0 ? 1 : st;
+  *(int *)d = st == 0 ? 1 : st;
 }
 
 static ph_job_t *cur_job;
@@ -199,11 +179,14 @@ static void rq_open(sshmux_upchan_t *ch, int status) {
   modes[m++] = 0;
   ASSERT_EQ(m, 261);
   ASSERT_OK(sshmux_upchan_pty(ch, "xterm-256color", modes, m, 80, 24, 0, 0,
-                              req_pty, r));
-  ASSERT_OK(sshmux_upchan_env(ch, "SSHMUX_NOT_ACCEPTED", "x", req_env, r));
+                              req_done, &r->pty));
+  ASSERT_OK(
+      sshmux_upchan_env(ch, "SSHMUX_NOT_ACCEPTED", "x", req_done, &r->env));
   ASSERT_OK(sshmux_upchan_exec(
-      ch, "sleep 0.3; stty size; tty; stty -a | grep -o 'icrnl'", req_exec, r));
-  ASSERT_OK(sshmux_upchan_window_change(ch, 100, 40, 0, 0, req_winch, r));
+      ch, "sleep 0.3; stty size; tty; stty -a | grep -o 'icrnl'", req_done,
+      &r->exec));
+  ASSERT_OK(
+      sshmux_upchan_window_change(ch, 100, 40, 0, 0, req_done, &r->winch));
 }
 
 static void rq_data(sshmux_upchan_t *ch, int stream, const char *buf,
@@ -223,26 +206,18 @@ static void rq_closed(sshmux_upchan_t *ch, int status) {
 
 TEST_IMPL_T(pool_chan_requests, 60) {
   static const sshmux_upchan_callbacks_t cbs = {rq_data, NULL, rq_closed, NULL};
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   sshmux_upchan_t *ch;
   static ph_job_t out;
   reqs_t r;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
+  ph_setup(&h, NULL);
   memset(&r, 0, sizeof(r));
   cur_job = &out;
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
   ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &r, rq_open, &ch));
+      sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, &r, rq_open, &ch));
   ph_run_until(&h, &r.done, 20000);
   ASSERT_EQ(r.pty, 1);                  /* trimmed to fit, accepted */
   ASSERT_EQ(r.env, SSHMUX_EREQ_FAILED); /* refused, channel goes on */
@@ -251,33 +226,23 @@ TEST_IMPL_T(pool_chan_requests, 60) {
   ASSERT_STR_CONTAINS(out.out, "40 100"); /* the window change arrived */
   ASSERT_STR_CONTAINS(out.out, "/dev/pts/");
   ASSERT_STR_CONTAINS(out.out, "icrnl"); /* a mode that was kept */
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 /* ---- exit signal ---- */
 
 TEST_IMPL_T(pool_chan_exit_signal, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo bye; kill -TERM $$", &a);
-  ph_run_until(&h, &a.done, 10000);
+  ph_setup(&h, NULL);
+  ph_exec_wait(&h, &h.t, "echo bye; kill -TERM $$", &a, 10000);
   ASSERT_STR_EQ(a.out, "bye\n");
   ASSERT_STR_EQ(a.exit_signal, "TERM");
   ASSERT_EQ(a.exit_status, -1);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -341,28 +306,20 @@ static void sock_conn(uv_stream_t *server, int status) {
 
 TEST_IMPL_T(pool_chan_direct, 60) {
   static const sshmux_upchan_callbacks_t cbs = {fwd_data, NULL, NULL, NULL};
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_DIRECT_TCPIP);
   sshmux_pool_stats_t ps;
   fwd_t f;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
+  ph_setup(&h, NULL);
 
   /* direct-tcpip to the sshd's own port: its banner comes back. */
   memset(&f, 0, sizeof(f));
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_DIRECT_TCPIP;
-  spec.host = s.addr;
-  spec.port = s.port;
+  spec.host = h.s.addr;
+  spec.port = h.s.port;
   ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &f, fwd_open, NULL));
+      sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, &f, fwd_open, NULL));
   ph_run_until(&h, &f.closed, 10000);
   ASSERT_EQ(f.status, 1);
   ASSERT(strncmp(f.buf, "SSH-2", 5) == 0);
@@ -371,7 +328,7 @@ TEST_IMPL_T(pool_chan_direct, 60) {
   memset(&f, 0, sizeof(f));
   spec.port = test_free_port();
   ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &f, fwd_open, NULL));
+      sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, &f, fwd_open, NULL));
   ph_run_until(&h, &f.closed, 10000);
   ASSERT_EQ(f.status, SSHMUX_ECHAN_FAILED);
   ASSERT_STR_CONTAINS(f.err, "connect failed");
@@ -384,11 +341,10 @@ TEST_IMPL_T(pool_chan_direct, 60) {
   ASSERT_OK(uv_pipe_bind(&lsock, test_path("sock")));
   ASSERT_OK(uv_listen((uv_stream_t *)&lsock, 4, sock_conn));
   memset(&f, 0, sizeof(f));
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_DIRECT_STREAMLOCAL;
+  spec = ph_spec(SSHMUX_UPCHAN_DIRECT_STREAMLOCAL);
   spec.path = test_path("sock");
   ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &f, fwd_open, NULL));
+      sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, &f, fwd_open, NULL));
   ph_run_until(&h, &f.closed, 10000);
   ASSERT_EQ(f.status, 1);
   ASSERT_STR_EQ(f.buf, "hello");
@@ -396,8 +352,7 @@ TEST_IMPL_T(pool_chan_direct, 60) {
   uv_close((uv_handle_t *)&lsock, NULL);
   if (!uv_is_closing((uv_handle_t *)&csock))
     uv_close((uv_handle_t *)&csock, NULL);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -424,41 +379,31 @@ static void held_closed(sshmux_upchan_t *ch, int status) {
 
 TEST_IMPL_T(pool_chan_close_paths, 60) {
   static const sshmux_upchan_callbacks_t cbs = {NULL, NULL, held_closed, NULL};
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   sshmux_upchan_t *ch;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
+  ph_setup(&h, NULL);
 
   /* Closed while still queued behind the login: open_cb(ECLOSED), then
    * close_cb, both later. */
-  ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, NULL, NULL, pend_open, &ch));
+  ASSERT_OK(sshmux_pool_open_channel(h.pool, &h.t, &spec, NULL, NULL, pend_open,
+                                     &ch));
   sshmux_upchan_close(ch, pend_close_cb);
   ASSERT_EQ(pend_open_status, 1);
   ph_run_until(&h, &pend_closed, 5000);
 
   /* The pool closed under an open channel: on_closed(ECLOSED); the owner
    * closes it and only then does the pool finish closing. */
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a); /* warm connection */
-  ph_run_until(&h, &a.done, 10000);
-  ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, NULL, held_open, &ch));
+  ph_exec_wait(&h, &h.t, "true", &a, 10000); /* warm connection */
+  ASSERT_OK(sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, NULL, held_open,
+                                     &ch));
   ph_run_for(&h, 300);
   ph_close(&h);
   ASSERT_EQ(held_closed_status, SSHMUX_ECLOSED);
-  ph_sshd_stop(&s);
+  ph_sshd_stop(&h.s);
   return 0;
 }
 
@@ -472,44 +417,24 @@ static int keep_pending(ph_t *h, sshmux_prompt_t *p, const char **answers) {
 }
 
 TEST_IMPL_T(pool_prompt_deadline_and_single_prompt, 60) {
-  test_sshd_opts so;
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   static ph_job_t j[5];
-  char key[600], pub[700], *pubdata;
-  const char *ids[2];
-  int done = 0;
+  char key[600];
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  snprintf(key, sizeof(key), "%s", test_path("id_enc"));
-  ASSERT_OK(test_keygen("ed25519", key, "pw"));
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  pubdata = test_read_file(pub, NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = pubdata;
-  ASSERT_OK(test_sshd_start(&s, &so));
-  free(pubdata);
-  ph_options(&o, s.known_hosts);
-  o.prompt_timeout_ms = 400;
-  ph_init(&h, &o);
+  ph_sshd_encrypted_key(&h.s, 0, "pw", key, sizeof(key));
+  ph_options(&h.o, h.s.known_hosts);
+  h.o.prompt_timeout_ms = 400;
+  ph_init(&h, &h.o);
   ph_prompts(&h, keep_pending, NULL);
-  ph_target(&t, &s);
-  ids[0] = key;
-  ids[1] = NULL;
-  t.identity_files = ids;
+  ph_target(&h.t, &h.s);
+  ph_identity(&h.t, key);
 
   /* Five requests, one connection attempt, one prompt; nobody answers in
    * time: the prompt is withdrawn and all five fail with the reason. */
   for (int i = 0; i < 5; i++)
-    ph_exec(&h, &t, "true", &j[i]);
-  while (!done) {
-    ph_run_for(&h, 50);
-    done = 1;
-    for (int i = 0; i < 5; i++)
-      done &= j[i].done;
-  }
+    ph_exec(&h, &h.t, "true", &j[i]);
+  ph_run_jobs(&h, j, 5, 30000);
   ASSERT_EQ(h.nprompts, 1);
   ASSERT_EQ(h.withdrawn, 1);
   for (int i = 0; i < 5; i++)
@@ -518,8 +443,7 @@ TEST_IMPL_T(pool_prompt_deadline_and_single_prompt, 60) {
     const char *late[1] = {"pw"};
     ASSERT_EQ(sshmux_prompt_answer(h.pending, late, 1), SSHMUX_EPROMPT_TIMEOUT);
   }
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -544,23 +468,15 @@ static void wc_open(sshmux_upchan_t *ch, int status) {
 }
 
 TEST_IMPL_T(pool_chan_close_after_write_delivers, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   size_t len = 0;
   char *got = NULL;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
+  ph_setup(&h, NULL);
   ASSERT_OK(
-      sshmux_pool_open_channel(h.pool, &t, &spec, NULL, NULL, wc_open, NULL));
+      sshmux_pool_open_channel(h.pool, &h.t, &spec, NULL, NULL, wc_open, NULL));
   ph_run_until(&h, &wc_closed, 30000);
   /* cat ends when it sees the EOF; give it a moment to finish writing. */
   for (int i = 0; i < 200; i++) {
@@ -574,7 +490,6 @@ TEST_IMPL_T(pool_chan_close_after_write_delivers, 60) {
   ASSERT_EQ(got[0], 'z');
   ASSERT_EQ(got[len - 1], 'z');
   free(got);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }

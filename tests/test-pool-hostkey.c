@@ -48,140 +48,132 @@ static const char *hostkey_line(const test_sshd *s) {
 }
 
 static int run_one(ph_t *h, sshmux_target_t *t, ph_job_t *a) {
-  memset(a, 0, sizeof(*a));
-  ph_exec(h, t, "echo in", a);
-  ph_run_until(h, &a->done, 15000);
-  return a->open_status;
+  return ph_exec_wait(h, t, "echo in", a, 15000);
+}
+
+/* The fixture sshd, with pool options naming the known_hosts file kh. */
+static void start(ph_t *h, const char *kh) {
+  ph_fixture(h, NULL);
+  ph_options(&h->o, kh);
+}
+
+/* start(h, kh), with kh one line "[marker][addr]:port KEY", KEY the
+ * public half of a new ed25519 pair at key (not the sshd's); then the
+ * pool. */
+static void start_other_key(ph_t *h, const char *kh, const char *marker,
+                            const char *key) {
+  const test_sshd *s = &h->s;
+  char line[1200], *pub;
+
+  start(h, kh);
+  ASSERT_OK(test_keygen("ed25519", key, NULL));
+  snprintf(line, sizeof(line), "%s.pub", key);
+  pub = test_read_file(line, NULL);
+  ASSERT(pub != NULL);
+  snprintf(line, sizeof(line), "%s[%s]:%d %s", marker, s->addr, s->port, pub);
+  free(pub);
+  ASSERT_OK(test_write_file(kh, line, 0600));
+  ph_init(h, &h->o);
 }
 
 TEST_IMPL_T(pool_hostkey_unknown_prompt, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   const char *kh = test_path("kh_new");
   char *data;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, kh);
-  ph_target(&t, &s);
+  start(&h, kh);
 
   /* Refused: nothing is written. */
-  ph_init(&h, &o);
+  ph_init(&h, &h.o);
   ph_prompts(&h, decide_hostkey, NULL);
-  ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_EHOSTKEY_REJECTED);
+  ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_EHOSTKEY_REJECTED);
   ASSERT_STR_CONTAINS(a.errmsg, "not accepted");
   ASSERT_EQ(h.nprompts, 1);
-  ASSERT_STR_EQ(h.prompts[0].fingerprint, fingerprint(&s));
-  ASSERT_STR_CONTAINS(h.prompts[0].instruction, fingerprint(&s));
-  ASSERT_STR_CONTAINS(h.prompts[0].target, s.addr);
+  ASSERT_STR_EQ(h.prompts[0].fingerprint, fingerprint(&h.s));
+  ASSERT_STR_CONTAINS(h.prompts[0].instruction, fingerprint(&h.s));
+  ASSERT_STR_CONTAINS(h.prompts[0].target, h.s.addr);
   data = test_read_file(kh, NULL);
   ASSERT(data == NULL || strstr(data, "ssh-ed25519") == NULL);
   free(data);
 
   /* No handler: fails closed. */
   sshmux_pool_set_prompt_handler(h.pool, NULL, NULL, NULL);
-  ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_ENOPROMPTER);
+  ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_ENOPROMPTER);
   ASSERT_STR_CONTAINS(a.errmsg, "unknown");
 
   /* Accepted: appended, and the session runs. */
   ph_prompts(&h, decide_hostkey, "yes");
-  ASSERT_OK(run_one(&h, &t, &a));
+  ASSERT_OK(run_one(&h, &h.t, &a));
   ASSERT_STR_EQ(a.out, "in\n");
   data = test_read_file(kh, NULL);
   {
     char want[700];
-    snprintf(want, sizeof(want), "[%s]:%d %s", s.addr, s.port,
-             hostkey_line(&s));
+    snprintf(want, sizeof(want), "[%s]:%d %s", h.s.addr, h.s.port,
+             hostkey_line(&h.s));
     ASSERT_STR_CONTAINS(data, want);
   }
   free(data);
   ph_close(&h);
 
   /* Now known: a fresh pool logs in without asking. */
-  ph_init(&h, &o);
+  ph_init(&h, &h.o);
   ph_prompts(&h, decide_hostkey, NULL);
-  ASSERT_OK(run_one(&h, &t, &a));
+  ASSERT_OK(run_one(&h, &h.t, &a));
   ASSERT_EQ(h.nprompts, 0);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_hostkey_accept_new_and_append_failure, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   const char *kh = test_path("kh_auto");
   char *data;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
+  start(&h, kh);
 
   /* The append cannot happen (its directory is a file): refused. */
   ASSERT_OK(test_write_file(test_path("notadir"), "x", 0600));
-  ph_options(&o, kh);
-  o.known_hosts_write = test_path("notadir/known_hosts");
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  t.accept_new_hostkey = 1;
-  ASSERT_LT(run_one(&h, &t, &a), 0);
+  h.o.known_hosts_write = test_path("notadir/known_hosts");
+  ph_init(&h, &h.o);
+  h.t.accept_new_hostkey = 1;
+  ASSERT_LT(run_one(&h, &h.t, &a), 0);
   ASSERT_STR_CONTAINS(a.errmsg, "cannot record");
   ph_close(&h);
 
-  ph_options(&o, kh);
-  ph_init(&h, &o);
+  ph_options(&h.o, kh);
+  ph_init(&h, &h.o);
   ph_prompts(&h, decide_hostkey, NULL); /* would refuse if asked */
-  ASSERT_OK(run_one(&h, &t, &a));
+  ASSERT_OK(run_one(&h, &h.t, &a));
   ASSERT_EQ(h.nprompts, 0);
   data = test_read_file(kh, NULL);
-  ASSERT_STR_CONTAINS(data, hostkey_line(&s));
+  ASSERT_STR_CONTAINS(data, hostkey_line(&h.s));
   free(data);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_hostkey_changed_refused, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   const char *kh = test_path("kh_changed");
-  const char *other = test_path("other_key");
-  char line[1200], *pub;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ASSERT_OK(test_keygen("ed25519", other, NULL));
-  snprintf(line, sizeof(line), "%s.pub", other);
-  pub = test_read_file(line, NULL);
-  snprintf(line, sizeof(line), "[%s]:%d %s", s.addr, s.port, pub);
-  free(pub);
-  ASSERT_OK(test_write_file(kh, line, 0600));
-  ph_options(&o, kh);
-  ph_init(&h, &o);
+  start_other_key(&h, kh, "", test_path("other_key"));
   ph_prompts(&h, decide_hostkey, "yes"); /* would accept if (wrongly) asked */
-  ph_target(&t, &s);
-  t.accept_new_hostkey = 1; /* never overrides a changed key */
-  ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_EHOSTKEY_CHANGED);
+  h.t.accept_new_hostkey = 1;            /* never overrides a changed key */
+  ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_EHOSTKEY_CHANGED);
   ASSERT_STR_CONTAINS(a.errmsg, "CHANGED");
-  ASSERT_STR_CONTAINS(a.errmsg, fingerprint(&s));
+  ASSERT_STR_CONTAINS(a.errmsg, fingerprint(&h.s));
   ASSERT_EQ(h.nprompts, 0);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   const char *kh = test_path("kh_forms");
   char line[1200];
   ph_job_t a;
@@ -189,13 +181,11 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("ssh-keygen");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, kh);
-  ph_target(&t, &s);
+  start(&h, kh);
 
   /* Hashed (ssh-keygen -H). */
-  snprintf(line, sizeof(line), "[%s]:%d %s\n", s.addr, s.port,
-           hostkey_line(&s));
+  snprintf(line, sizeof(line), "[%s]:%d %s\n", h.s.addr, h.s.port,
+           hostkey_line(&h.s));
   ASSERT_OK(test_write_file(kh, line, 0600));
   {
     const char *argv[] = {"ssh-keygen", "-H", "-f", kh, NULL};
@@ -205,59 +195,42 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
     ASSERT(data != NULL && strncmp(data, "|1|", 3) == 0);
     free(data);
   }
-  ph_init(&h, &o);
-  ASSERT_OK(run_one(&h, &t, &a)); /* no handler: only a match gets in */
+  ph_init(&h, &h.o);
+  ASSERT_OK(run_one(&h, &h.t, &a)); /* no handler: only a match gets in */
   ph_close(&h);
 
   /* Wildcard and negation: "[127.0.0.?]:PORT,!other". */
-  snprintf(line, sizeof(line), "[127.0.0.?]:%d,!192.0.2.1 %s\n", s.port,
-           hostkey_line(&s));
+  snprintf(line, sizeof(line), "[127.0.0.?]:%d,!192.0.2.1 %s\n", h.s.port,
+           hostkey_line(&h.s));
   ASSERT_OK(test_write_file(kh, line, 0600));
-  ph_init(&h, &o);
-  ASSERT_OK(run_one(&h, &t, &a));
+  ph_init(&h, &h.o);
+  ASSERT_OK(run_one(&h, &h.t, &a));
   ph_close(&h);
 
   /* @revoked: refused even next to a matching line. */
-  snprintf(line, sizeof(line), "[%s]:%d %s\n@revoked * %s\n", s.addr, s.port,
-           hostkey_line(&s), hostkey_line(&s));
+  snprintf(line, sizeof(line), "[%s]:%d %s\n@revoked * %s\n", h.s.addr,
+           h.s.port, hostkey_line(&h.s), hostkey_line(&h.s));
   ASSERT_OK(test_write_file(kh, line, 0600));
-  ph_init(&h, &o);
-  ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_EHOSTKEY_REVOKED);
+  ph_init(&h, &h.o);
+  ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_EHOSTKEY_REVOKED);
   ASSERT_STR_CONTAINS(a.errmsg, "revoked");
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_hostkey_cert_authority_needs_confirmation, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   const char *kh = test_path("kh_ca");
-  const char *ca = test_path("ca_key");
-  char line[1200], *pub;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ASSERT_OK(test_keygen("ed25519", ca, NULL));
-  snprintf(line, sizeof(line), "%s.pub", ca);
-  pub = test_read_file(line, NULL);
-  snprintf(line, sizeof(line), "@cert-authority [%s]:%d %s", s.addr, s.port,
-           pub);
-  free(pub);
-  ASSERT_OK(test_write_file(kh, line, 0600));
-  ph_options(&o, kh);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  t.accept_new_hostkey = 1; /* not honoured while a CA line names the host */
-  ASSERT_EQ(run_one(&h, &t, &a), SSHMUX_ENOPROMPTER);
+  start_other_key(&h, kh, "@cert-authority ", test_path("ca_key"));
+  h.t.accept_new_hostkey = 1; /* not honoured while a CA line names the host */
+  ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_ENOPROMPTER);
   ph_prompts(&h, decide_hostkey, "yes");
-  ASSERT_OK(run_one(&h, &t, &a));
+  ASSERT_OK(run_one(&h, &h.t, &a));
   ASSERT_EQ(h.nprompts, 1);
   ASSERT_STR_CONTAINS(h.prompts[0].instruction, "cert-authority");
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }

@@ -48,25 +48,17 @@ TEST_IMPL_T(pool_jump_host, 90) {
   sshmux_conn_stats_t cs[4];
   static ph_job_t jobs[20];
   size_t n;
-  int done = 0, conns0;
+  int conns0;
   ph_t h;
 
-  TEST_REQUIRE_ROOT("creating network namespaces");
-  TEST_REQUIRE_PROGRAM("ip");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_NETNS();
   ASSERT_OK(test_netns_setup(&topo));
-  memset(&jo, 0, sizeof(jo));
-  jo.name = "jump";
-  jo.netns = topo.ns_j;
-  jo.listen_addr = topo.j_addr;
-  memset(&so, 0, sizeof(so));
-  so.name = "target";
-  so.netns = topo.ns_t;
-  so.listen_addr = topo.t_addr;
+  jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
+  so = test_sshd_opts_in("target", topo.ns_t, topo.t_addr);
   so.max_sessions = 30;
   ASSERT_OK(test_sshd_start(&j, &jo));
   ASSERT_OK(test_sshd_start(&s, &so));
-  conns0 = ph_log_count(&s, "Connection from"); /* the fixture's probe */
+  conns0 = test_sshd_log_count(&s, "Connection from"); /* the fixture's probe */
   /* The target is out of our reach: only the jump gets there. */
   ASSERT(test_wait_addr(topo.t_addr, s.port, 0, 500) != 0);
   ph_options(&o, merge_known_hosts(all, 2));
@@ -81,31 +73,22 @@ TEST_IMPL_T(pool_jump_host, 90) {
    * one tunnel, one target login. */
   for (int i = 0; i < 20; i++)
     ph_exec(&h, &t, "echo via-jump; echo $SSH_CONNECTION", &jobs[i]);
-  while (!done) {
-    ph_run_for(&h, 50);
-    done = 1;
-    for (int i = 0; i < 20; i++)
-      done &= jobs[i].done;
-  }
+  ph_run_jobs(&h, jobs, 20, 60000);
   for (int i = 0; i < 20; i++) {
-    if (jobs[i].open_status != 0)
-      fprintf(stderr, "job %d: %s\n", i, jobs[i].errmsg);
-    ASSERT_OK(jobs[i].open_status);
+    PH_ASSERT_OPENED(&jobs[i]);
     ASSERT_STR_CONTAINS(jobs[i].out, "via-jump\n");
     ASSERT_STR_CONTAINS(jobs[i].out, topo.j_t_addr); /* from J's side */
   }
   /* 20 sequential on the same connections. */
   for (int i = 0; i < 20; i++) {
-    memset(&jobs[0], 0, sizeof(jobs[0]));
-    ph_exec(&h, &t, "echo seq", &jobs[0]);
-    ph_run_until(&h, &jobs[0].done, 30000);
+    ph_exec_wait(&h, &t, "echo seq", &jobs[0], 30000);
     ASSERT_STR_EQ(jobs[0].out, "seq\n");
   }
   /* One login on each: the target's TCP came from the jump's sshd. */
-  ASSERT_EQ(ph_log_count(&j, "Accepted publickey"), 1);
-  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
-  ASSERT_EQ(ph_log_count(&s, "Connection from"), conns0 + 1);
-  ASSERT_GE(ph_log_count(&j, "direct-tcpip"), 1);
+  ASSERT_EQ(test_sshd_log_count(&j, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Connection from"), conns0 + 1);
+  ASSERT_GE(test_sshd_log_count(&j, "direct-tcpip"), 1);
 
   ph_run_for(&h, 1500); /* past the jump's idle timeout */
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
@@ -125,10 +108,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
   }
 
   /* Lose the jump: the target connection and its channel fail at once. */
-  memset(&jobs[0], 0, sizeof(jobs[0]));
-  ph_exec(&h, &t, "echo started; exec cat", &jobs[0]);
-  while (strstr(jobs[0].out, "started") == NULL)
-    ph_run_for(&h, 20);
+  ph_exec_started(&h, &t, &jobs[0]);
   {
     uint64_t t0 = test_now_ms();
     ASSERT_EQ(ph_signal_sessions(&j, SIGKILL), 1);
@@ -160,22 +140,13 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   size_t n;
   ph_t h;
 
-  TEST_REQUIRE_ROOT("creating network namespaces");
-  TEST_REQUIRE_PROGRAM("ip");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_NETNS();
   ASSERT_OK(test_netns_setup(&topo));
   /* j1 on loopback here, j2 in J, the target in T: each hop reaches only
    * the next. */
-  memset(&o1, 0, sizeof(o1));
-  o1.name = "j1";
-  memset(&o2, 0, sizeof(o2));
-  o2.name = "j2";
-  o2.netns = topo.ns_j;
-  o2.listen_addr = topo.j_addr;
-  memset(&so, 0, sizeof(so));
-  so.name = "target";
-  so.netns = topo.ns_t;
-  so.listen_addr = topo.t_addr;
+  o1 = test_sshd_opts_in("j1", NULL, NULL);
+  o2 = test_sshd_opts_in("j2", topo.ns_j, topo.j_addr);
+  so = test_sshd_opts_in("target", topo.ns_t, topo.t_addr);
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
   ASSERT_OK(test_sshd_start(&s, &so));
@@ -186,18 +157,12 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   ph_target(&t, &s);
   t2.jump = &t1;
   t.jump = &t2;
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo two-hops", &a);
-  ph_run_until(&h, &a.done, 20000);
-  if (a.open_status != 0)
-    fprintf(stderr, "%s\n", a.errmsg);
-  ASSERT_OK(a.open_status);
+  ph_exec_wait(&h, &t, "echo two-hops", &a, 20000);
+  PH_ASSERT_OPENED(&a);
   ASSERT_STR_EQ(a.out, "two-hops\n");
   /* The second jump is a pooled target of its own: a session to it reuses
    * the same connections. */
-  memset(&b, 0, sizeof(b));
-  ph_exec(&h, &t2, "echo middle", &b);
-  ph_run_until(&h, &b.done, 20000);
+  ph_exec_wait(&h, &t2, "echo middle", &b, 20000);
   ASSERT_STR_EQ(b.out, "middle\n");
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
   ASSERT_EQ(n, 3);
@@ -209,9 +174,9 @@ TEST_IMPL_T(pool_jump_chain, 90) {
     ASSERT_EQ(find(cs, n, j1.port)->dependents, 1);
     ASSERT_EQ(find(cs, n, j2.port)->dependents, 1);
   }
-  ASSERT_EQ(ph_log_count(&j1, "Accepted publickey"), 1);
-  ASSERT_EQ(ph_log_count(&j2, "Accepted publickey"), 1);
-  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&j1, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&j2, "Accepted publickey"), 1);
+  ASSERT_EQ(test_sshd_log_count(&s, "Accepted publickey"), 1);
   ph_close(&h);
   ph_sshd_stop(&s);
   ph_sshd_stop(&j2);
@@ -224,38 +189,26 @@ TEST_IMPL_T(pool_jump_chain, 90) {
  * request fails with the jump's reason, and the jump connection stays
  * pooled and usable. */
 TEST_IMPL_T(pool_jump_unreachable_target, 60) {
-  test_sshd j;
-  test_sshd_opts jo;
-  sshmux_pool_options_t o;
-  sshmux_target_t jt, t;
+  test_sshd_opts jo = test_sshd_opts_in("jump", NULL, NULL);
+  sshmux_target_t t;
   ph_job_t a;
   size_t n;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  memset(&jo, 0, sizeof(jo));
-  jo.name = "jump";
-  ASSERT_OK(test_sshd_start(&j, &jo));
-  ph_options(&o, j.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&jt, &j);
-  ph_target(&t, &j);
+  ph_setup(&h, &jo); /* h.t: the jump */
+  ph_target(&t, &h.s);
   t.port = test_free_port(); /* closed */
-  t.jump = &jt;
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a);
-  ph_run_until(&h, &a.done, 20000);
+  t.jump = &h.t;
+  ph_exec_wait(&h, &t, "true", &a, 20000);
   ASSERT_EQ(a.open_status, SSHMUX_ECHAN_FAILED);
   ASSERT_STR_CONTAINS(a.errmsg, "cannot reach");
   ASSERT_STR_CONTAINS(a.errmsg, "connect failed");
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, NULL, 0, &n));
   ASSERT_EQ(n, 1); /* the jump itself */
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &jt, "echo jump-ok", &a);
-  ph_run_until(&h, &a.done, 20000);
+  ph_exec_wait(&h, &h.t, "echo jump-ok", &a, 20000);
   ASSERT_STR_EQ(a.out, "jump-ok\n");
-  ph_close(&h);
-  ph_sshd_stop(&j);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -263,33 +216,20 @@ TEST_IMPL_T(pool_jump_unreachable_target, 60) {
  * is found dead by the liveness probe and reaped. */
 TEST_IMPL_T(pool_blackholed_link_reaped, 60) {
   test_netns_topo topo;
-  test_sshd j;
   test_sshd_opts jo;
-  sshmux_pool_options_t o;
-  sshmux_target_t jt;
   ph_job_t a;
   uint64_t t0;
   size_t n;
   ph_t h;
 
-  TEST_REQUIRE_ROOT("creating network namespaces");
-  TEST_REQUIRE_PROGRAM("ip");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_NETNS();
   ASSERT_OK(test_netns_setup(&topo));
-  memset(&jo, 0, sizeof(jo));
-  jo.name = "jump";
-  jo.netns = topo.ns_j;
-  jo.listen_addr = topo.j_addr;
-  ASSERT_OK(test_sshd_start(&j, &jo));
-  ph_options(&o, j.known_hosts);
-  o.keepalive_ms = 400;
-  o.keepalive_count = 3;
-  ph_init(&h, &o);
-  ph_target(&jt, &j);
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &jt, "echo started; exec cat", &a);
-  while (strstr(a.out, "started") == NULL)
-    ph_run_for(&h, 20);
+  jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
+  ph_fixture(&h, &jo); /* h.t: the jump */
+  h.o.keepalive_ms = 400;
+  h.o.keepalive_count = 3;
+  ph_init(&h, &h.o);
+  ph_exec_started(&h, &h.t, &a);
   {
     const char *argv[] = {"ip",         "link", "set", "dev",
                           topo.if_root, "down", NULL};
@@ -301,8 +241,7 @@ TEST_IMPL_T(pool_blackholed_link_reaped, 60) {
   ASSERT_EQ(a.closed_status, SSHMUX_EDEAD);
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, NULL, 0, &n));
   ASSERT_EQ(n, 0);
-  ph_close(&h);
-  ph_sshd_stop(&j);
+  ph_teardown(&h);
   test_netns_teardown(&topo);
   return 0;
 }

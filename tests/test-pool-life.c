@@ -15,29 +15,20 @@ static size_t nconns(ph_t *h) {
 }
 
 TEST_IMPL_T(pool_upstream_killed, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   ph_job_t a, b;
   uint64_t t0;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  memset(&a, 0, sizeof(a));
+  ph_setup(&h, NULL);
   memset(&b, 0, sizeof(b));
-  ph_exec(&h, &t, "echo started; exec cat", &a);
-  ph_exec(&h, &t, "exec cat", &b);
-  while (strstr(a.out, "started") == NULL)
-    ph_run_for(&h, 20);
+  ph_exec(&h, &h.t, "exec cat", &b);
+  ph_exec_started(&h, &h.t, &a);
   ASSERT_EQ(nconns(&h), 1);
   t0 = test_now_ms();
   /* The listener and the connection's own sshd (its own session group). */
-  ASSERT_EQ(ph_signal_sessions(&s, SIGKILL), 1);
-  ph_sshd_stop(&s);
+  ASSERT_EQ(ph_signal_sessions(&h.s, SIGKILL), 1);
+  ph_sshd_stop(&h.s);
   ph_run_until(&h, &a.done, 5000);
   ph_run_until(&h, &b.done, 5000);
   ASSERT_LT(test_now_ms() - t0, 4000); /* promptly, even on a busy box */
@@ -46,42 +37,31 @@ TEST_IMPL_T(pool_upstream_killed, 60) {
   ASSERT_STR_CONTAINS(a.errmsg, "closed by upstream");
   ASSERT_EQ(nconns(&h), 0); /* forgotten */
   /* A new request makes a new attempt, which fails cleanly. */
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a);
-  ph_run_until(&h, &a.done, 5000);
-  ASSERT_EQ(a.open_status, UV_ECONNREFUSED);
+  ASSERT_EQ(ph_exec_wait(&h, &h.t, "true", &a, 5000), UV_ECONNREFUSED);
   ASSERT_STR_CONTAINS(a.errmsg, "cannot connect");
   ph_close(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_upstream_stopped_reaped, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   ph_job_t a;
   uint64_t t0;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  o.keepalive_ms = 400;
-  o.keepalive_count = 3;
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo started; exec cat", &a);
-  while (strstr(a.out, "started") == NULL)
-    ph_run_for(&h, 20);
+  ph_fixture(&h, NULL);
+  h.o.keepalive_ms = 400;
+  h.o.keepalive_count = 3;
+  ph_init(&h, &h.o);
+  ph_exec_started(&h, &h.t, &a);
   /* A quiet but healthy connection survives several intervals. */
   ph_run_for(&h, 2000);
   ASSERT(!a.done);
   ASSERT_EQ(nconns(&h), 1);
   t0 = test_now_ms();
-  ASSERT_EQ(ph_signal_sessions(&s, SIGSTOP), 1);
+  ASSERT_EQ(ph_signal_sessions(&h.s, SIGSTOP), 1);
   ph_run_until(&h, &a.done, 10000);
-  ph_signal_sessions(&s, SIGCONT);
+  ph_signal_sessions(&h.s, SIGCONT);
   /* keepalive_ms * count (1.2 s) plus at most half an interval (and some
    * slack for a loaded machine). */
   ASSERT_LT(test_now_ms() - t0, 4000);
@@ -89,15 +69,11 @@ TEST_IMPL_T(pool_upstream_stopped_reaped, 60) {
   ASSERT_EQ(a.closed_status, SSHMUX_EDEAD);
   ASSERT_STR_CONTAINS(a.errmsg, "no response from upstream");
   ASSERT_EQ(nconns(&h), 0);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_idle_and_lifetime, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   sshmux_conn_stats_t cs[4];
   sshmux_pool_stats_t ps;
   ph_job_t a, b;
@@ -105,18 +81,14 @@ TEST_IMPL_T(pool_idle_and_lifetime, 60) {
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  o.reap_interval_ms = 100;
-  ph_init(&h, &o);
-  ph_target(&t, &s);
+  ph_fixture(&h, NULL);
+  h.o.reap_interval_ms = 100;
+  ph_init(&h, &h.o);
 
   /* Idle: 1 s without channels and it goes. */
-  t.idle_timeout_s = 1;
-  t.max_lifetime_s = 0;
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a);
-  ph_run_until(&h, &a.done, 10000);
+  h.t.idle_timeout_s = 1;
+  h.t.max_lifetime_s = 0;
+  ph_exec_wait(&h, &h.t, "true", &a, 10000);
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
   ASSERT_EQ(n, 1);
   ASSERT_LE(cs[0].expires_in_ms, 1000);
@@ -127,13 +99,9 @@ TEST_IMPL_T(pool_idle_and_lifetime, 60) {
   /* Lifetime: 2 s.  A connection carrying a session drains (takes no new
    * channels) and closes once the session ends; meanwhile a new request
    * gets a fresh connection. */
-  t.idle_timeout_s = 0;
-  t.max_lifetime_s = 2;
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo started; exec cat", &a);
-  for (int i = 0; i < 1000 && strstr(a.out, "started") == NULL; i++)
-    ph_run_for(&h, 20);
-  ASSERT_STR_CONTAINS(a.out, "started");
+  h.t.idle_timeout_s = 0;
+  h.t.max_lifetime_s = 2;
+  ph_exec_started(&h, &h.t, &a);
   for (int i = 0; i < 300; i++) {
     ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
     ASSERT_EQ(n, 1);
@@ -144,10 +112,8 @@ TEST_IMPL_T(pool_idle_and_lifetime, 60) {
   ASSERT_EQ(cs[0].state, SSHMUX_CONN_DRAINING);
   ASSERT_EQ(cs[0].channels, 1);
   ASSERT(!a.done);
-  memset(&b, 0, sizeof(b));
-  t.max_lifetime_s = 0; /* the fresh connection's own settings */
-  ph_exec(&h, &t, "echo fresh", &b);
-  ph_run_until(&h, &b.done, 30000);
+  h.t.max_lifetime_s = 0; /* the fresh connection's own settings */
+  ph_exec_wait(&h, &h.t, "echo fresh", &b, 30000);
   ASSERT_STR_EQ(b.out, "fresh\n");
   ASSERT_OK(sshmux_pool_stats(h.pool, &ps, cs, 4, &n));
   ASSERT_EQ(n, 2);
@@ -161,8 +127,7 @@ TEST_IMPL_T(pool_idle_and_lifetime, 60) {
   }
   ASSERT_EQ(n, 1); /* the drained one is gone, the fresh one lives */
   ASSERT_EQ(cs[0].state, SSHMUX_CONN_ACTIVE);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -191,10 +156,7 @@ static void held_close_cb(sshmux_upchan_t *ch) {
 TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   static const sshmux_upchan_callbacks_t cbs = {held_data, NULL, held_closed,
                                                 NULL};
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   sshmux_upchan_t *held;
   sshmux_conn_stats_t cs[2];
   sshmux_pool_stats_t ps;
@@ -204,16 +166,11 @@ TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
-  ph_target(&t, &s);
-  t.idle_timeout_s = 100;
-  t.max_lifetime_s = 1000;
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
-  ASSERT_OK(sshmux_pool_open_channel(h.pool, &t, &spec, &cbs, &flag, held_open,
-                                     &held));
+  ph_setup(&h, NULL);
+  h.t.idle_timeout_s = 100;
+  h.t.max_lifetime_s = 1000;
+  ASSERT_OK(sshmux_pool_open_channel(h.pool, &h.t, &spec, &cbs, &flag,
+                                     held_open, &held));
   ph_run_until(&h, &flag, 10000);
   ASSERT_EQ(flag, 2);
   ASSERT_OK(sshmux_upchan_shell(held, NULL, NULL));
@@ -221,16 +178,14 @@ TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   sshmux_pool_lock(h.pool);
   ASSERT(sshmux_pool_is_locked(h.pool));
   memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo no", &a);
+  ph_exec(&h, &h.t, "echo no", &a);
   ASSERT(!a.done); /* never from inside the call */
   ph_run_until(&h, &a.done, 30000);
   ASSERT_EQ(a.open_status, SSHMUX_ELOCKED);
   ASSERT_STR_CONTAINS(a.errmsg, "locked");
   ASSERT_EQ(flag, 2); /* the open channel keeps running */
   sshmux_pool_unlock(h.pool);
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo yes", &a);
-  ph_run_until(&h, &a.done, 30000);
+  ph_exec_wait(&h, &h.t, "echo yes", &a, 30000);
   ASSERT_STR_EQ(a.out, "yes\n");
 
   ASSERT_OK(sshmux_pool_stats(h.pool, &ps, cs, 2, &n));
@@ -240,7 +195,7 @@ TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   ASSERT_EQ(ps.channels_opened, 2);
   {
     char want[300];
-    snprintf(want, sizeof(want), "%s@%s:%d", s.user, s.addr, s.port);
+    snprintf(want, sizeof(want), "%s@%s:%d", h.s.user, h.s.addr, h.s.port);
     ASSERT_STR_EQ(cs[0].target, want);
   }
   ASSERT_STR_EQ(cs[0].jump_chain, "");
@@ -269,8 +224,7 @@ TEST_IMPL_T(pool_lock_unlock_and_stats, 60) {
   ASSERT_EQ(cs[0].channels, 0);
   ASSERT_GE(cs[0].idle_ms, 50);
   ASSERT_LE(cs[0].expires_in_ms, 100000);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -283,13 +237,11 @@ static void never_open(sshmux_upchan_t *ch, int status) {
 TEST_IMPL(pool_open_channel_invalid) {
   sshmux_pool_options_t o;
   sshmux_target_t t, a, b;
-  sshmux_upchan_spec_t spec;
+  sshmux_upchan_spec_t spec = ph_spec(SSHMUX_UPCHAN_SESSION);
   ph_t h;
 
   ph_options(&o, NULL);
   ph_init(&h, &o);
-  memset(&spec, 0, sizeof(spec));
-  spec.type = SSHMUX_UPCHAN_SESSION;
   sshmux_target_init(&t);
   t.user = "u";
   ASSERT_ERR(

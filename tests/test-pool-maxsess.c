@@ -30,65 +30,41 @@ static int answer_pw(ph_t *h, sshmux_prompt_t *p, const char **answers) {
 /* answer_pw, then give the key file a new mtime: the pool's decrypted copy
  * is then stale and the next login asks again. */
 static int answer_pw_touch(ph_t *h, sshmux_prompt_t *p, const char **answers) {
-  static const char *key;
   struct timespec ts[2] = {{0, UTIME_OMIT}, {0, 0}};
   if (h->nprompts == 1) {
-    key = test_path("id_enc");
     ts[1].tv_sec = time(NULL) + 100;
-    ASSERT_EQ(utimensat(AT_FDCWD, key, ts, 0), 0);
+    ASSERT_EQ(utimensat(AT_FDCWD, h->t.identity_files[0], ts, 0), 0);
   }
   return answer_pw(h, p, answers);
 }
 
-static void start_with_encrypted_key(test_sshd *s, int max_sessions, char *key,
-                                     size_t keysz) {
-  test_sshd_opts so;
-  char pub[700];
-  char *pubdata;
+/* The sshd (MaxSessions max_sessions), pool options for it, a target
+ * whose only key is encrypted with "correct horse"; no pool yet. */
+static void start_with_encrypted_key(ph_t *h, int max_sessions) {
+  char key[600];
 
-  snprintf(key, keysz, "%s", test_path("id_enc"));
-  ASSERT_OK(test_keygen("ed25519", key, "correct horse"));
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  pubdata = test_read_file(pub, NULL);
-  ASSERT(pubdata != NULL);
-  memset(&so, 0, sizeof(so));
-  so.max_sessions = max_sessions;
-  so.extra_authorized_keys = pubdata;
-  ASSERT_OK(test_sshd_start(s, &so));
-  free(pubdata);
+  ph_sshd_encrypted_key(&h->s, max_sessions, "correct horse", key, sizeof(key));
+  ph_options(&h->o, h->s.known_hosts);
+  ph_target(&h->t, &h->s);
+  ph_identity(&h->t, key);
 }
 
 TEST_IMPL_T(pool_maxsessions_second_connection, 90) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   sshmux_conn_stats_t cs[4];
   static ph_job_t j[3];
-  char key[600];
-  const char *ids[2];
   size_t n;
-  int done = 0, overflow = 0, limit = 0;
+  int overflow = 0, limit = 0;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  start_with_encrypted_key(&s, 2, key, sizeof(key));
-  ph_options(&o, s.known_hosts);
-  ph_init(&h, &o);
+  start_with_encrypted_key(&h, 2);
+  ph_init(&h, &h.o);
   ph_prompts(&h, answer_pw_touch, "correct horse");
-  ph_target(&t, &s);
-  ids[0] = key;
-  ids[1] = NULL;
-  t.identity_files = ids;
   for (int i = 0; i < 3; i++)
-    ph_exec(&h, &t, "sleep 1; echo served", &j[i]);
-  while (!done) {
-    ph_run_for(&h, 50);
-    done = j[0].done && j[1].done && j[2].done;
-  }
+    ph_exec(&h, &h.t, "sleep 1; echo served", &j[i]);
+  ph_run_jobs(&h, j, 3, 60000);
   for (int i = 0; i < 3; i++) {
-    if (j[i].open_status != 0)
-      fprintf(stderr, "job %d: %s\n", i, j[i].errmsg);
-    ASSERT_OK(j[i].open_status);
+    PH_ASSERT_OPENED(&j[i]);
     ASSERT_STR_EQ(j[i].out, "served\n");
   }
   /* Two logins, two prompts (the file changed in between); only the
@@ -97,8 +73,8 @@ TEST_IMPL_T(pool_maxsessions_second_connection, 90) {
   ASSERT_STR_EQ(h.prompts[0].notice, "");
   ASSERT_STR_CONTAINS(h.prompts[1].notice, "refused more sessions");
   ASSERT_STR_CONTAINS(h.prompts[1].notice, "NEW login");
-  ASSERT_STR_CONTAINS(h.prompts[1].target, s.addr);
-  ASSERT_EQ(ph_log_count(&s, "Accepted publickey"), 2);
+  ASSERT_STR_CONTAINS(h.prompts[1].target, h.s.addr);
+  ASSERT_EQ(test_sshd_log_count(&h.s, "Accepted publickey"), 2);
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
   ASSERT_EQ(n, 2);
   for (size_t i = 0; i < n; i++) {
@@ -108,41 +84,26 @@ TEST_IMPL_T(pool_maxsessions_second_connection, 90) {
   }
   ASSERT_EQ(overflow, 1);
   ASSERT_EQ(limit, 2);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
 TEST_IMPL_T(pool_passphrase_wrong_and_no_prompter, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  char key[600];
-  const char *ids[2];
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  start_with_encrypted_key(&s, 0, key, sizeof(key));
-  ph_options(&o, s.known_hosts);
-  ph_target(&t, &s);
-  ids[0] = key;
-  ids[1] = NULL;
-  t.identity_files = ids;
+  start_with_encrypted_key(&h, 0);
 
   /* No handler: fail closed, clearly. */
-  ph_init(&h, &o);
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a);
-  ph_run_until(&h, &a.done, 10000);
+  ph_init(&h, &h.o);
+  ph_exec_wait(&h, &h.t, "true", &a, 10000);
   ASSERT_EQ(a.open_status, SSHMUX_ENOPROMPTER);
   ASSERT_STR_CONTAINS(a.errmsg, "passphrase");
 
   /* Wrong passphrase: the login fails, nothing is kept. */
   ph_prompts(&h, answer_pw, "wrong");
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a);
-  ph_run_until(&h, &a.done, 10000);
+  ph_exec_wait(&h, &h.t, "true", &a, 10000);
   ASSERT_EQ(a.open_status, SSHMUX_EAUTH);
   ASSERT_STR_CONTAINS(a.errmsg, "wrong passphrase");
   ASSERT_EQ(h.nprompts, 3); /* asked three times, as ssh does */
@@ -153,13 +114,10 @@ TEST_IMPL_T(pool_passphrase_wrong_and_no_prompter, 60) {
   }
   /* Right passphrase: served. */
   h.decide_data = "correct horse";
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo ok", &a);
-  ph_run_until(&h, &a.done, 10000);
+  ph_exec_wait(&h, &h.t, "echo ok", &a, 10000);
   ASSERT_STR_EQ(a.out, "ok\n");
   ASSERT_EQ(h.nprompts, 4);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -186,30 +144,20 @@ static void pending_prompt(ph_t *h, const sshmux_target_t *t, ph_job_t *a) {
 /* Under make asan a second answer after the last reference went is a
  * heap-use-after-free unless it is refused without looking at the prompt. */
 TEST_IMPL_T(pool_prompt_answer_twice, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  char key[600];
-  const char *ids[2];
   const char *ans[1] = {"correct horse"};
   sshmux_prompt_t *p;
   ph_job_t a;
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  start_with_encrypted_key(&s, 0, key, sizeof(key));
-  ph_options(&o, s.known_hosts);
-  o.prompt_timeout_ms = 300;
-  ph_target(&t, &s);
-  ids[0] = key;
-  ids[1] = NULL;
-  t.identity_files = ids;
-  ph_init(&h, &o);
+  start_with_encrypted_key(&h, 0);
+  h.o.prompt_timeout_ms = 300;
+  ph_init(&h, &h.o);
   ph_prompts(&h, keep_pending, NULL);
 
   /* Withdrawn at its deadline: the embedder's reference is the last one,
    * the first answer frees the prompt, the second must not touch it. */
-  pending_prompt(&h, &t, &a);
+  pending_prompt(&h, &h.t, &a);
   p = h.pending;
   ph_run_until(&h, &h.withdrawn, 5000);
   ph_run_until(&h, &a.done, 5000);
@@ -219,7 +167,7 @@ TEST_IMPL_T(pool_prompt_answer_twice, 60) {
   sshmux_prompt_cancel(p); /* ignored */
 
   /* Cancelled twice while the worker waits: the login is cancelled once. */
-  pending_prompt(&h, &t, &a);
+  pending_prompt(&h, &h.t, &a);
   p = h.pending;
   sshmux_prompt_cancel(p);
   sshmux_prompt_cancel(p);
@@ -227,8 +175,7 @@ TEST_IMPL_T(pool_prompt_answer_twice, 60) {
   ph_run_until(&h, &a.done, 5000);
   ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
   ASSERT_EQ(h.withdrawn, 1);
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }
 
@@ -243,11 +190,6 @@ static void *flaky_calloc(size_t c, size_t n) {
 }
 
 TEST_IMPL_T(pool_prompt_answer_enomem, 60) {
-  test_sshd s;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
-  char key[600];
-  const char *ids[2];
   const char *ans[1] = {"correct horse"};
   ph_job_t a;
   ph_t h;
@@ -255,37 +197,27 @@ TEST_IMPL_T(pool_prompt_answer_enomem, 60) {
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   ASSERT_OK(
       sshmux_replace_allocator(flaky_malloc, realloc, flaky_calloc, free));
-  start_with_encrypted_key(&s, 0, key, sizeof(key));
-  ph_options(&o, s.known_hosts);
-  ph_target(&t, &s);
-  ids[0] = key;
-  ids[1] = NULL;
-  t.identity_files = ids;
-  ph_init(&h, &o);
+  start_with_encrypted_key(&h, 0);
+  ph_init(&h, &h.o);
   ph_prompts(&h, keep_pending, NULL);
 
-  /* The answer array cannot be allocated. */
-  pending_prompt(&h, &t, &a);
-  atomic_store(&fail_calloc, 1);
-  ASSERT_EQ(sshmux_prompt_answer(h.pending, ans, 1), SSHMUX_ENOMEM);
-  ASSERT_EQ(atomic_load(&fail_calloc), 0);
-  ph_run_until(&h, &a.done, 5000);
-  ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
-
-  /* The copy of the answer cannot be allocated. */
-  pending_prompt(&h, &t, &a);
-  atomic_store(&fail_malloc, 1);
-  ASSERT_EQ(sshmux_prompt_answer(h.pending, ans, 1), SSHMUX_ENOMEM);
-  ASSERT_EQ(atomic_load(&fail_malloc), 0);
-  ph_run_until(&h, &a.done, 5000);
-  ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
+  /* The answer array (calloc), then the copy of the answer (malloc),
+   * cannot be allocated. */
+  for (int i = 0; i < 2; i++) {
+    atomic_int *fail = i == 0 ? &fail_calloc : &fail_malloc;
+    pending_prompt(&h, &h.t, &a);
+    atomic_store(fail, 1);
+    ASSERT_EQ(sshmux_prompt_answer(h.pending, ans, 1), SSHMUX_ENOMEM);
+    ASSERT_EQ(atomic_load(fail), 0);
+    ph_run_until(&h, &a.done, 5000);
+    ASSERT_EQ(a.open_status, SSHMUX_EPROMPT_CANCELLED);
+  }
 
   /* And a good answer still works. */
-  pending_prompt(&h, &t, &a);
+  pending_prompt(&h, &h.t, &a);
   ASSERT_OK(sshmux_prompt_answer(h.pending, ans, 1));
   ph_run_until(&h, &a.done, 10000);
   ASSERT_STR_EQ(a.out, "ok\n");
-  ph_close(&h);
-  ph_sshd_stop(&s);
+  ph_teardown(&h);
   return 0;
 }

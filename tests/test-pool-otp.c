@@ -68,9 +68,7 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
   /* A wrong code: the login fails cleanly, nothing is kept. */
   ASSERT_OK(test_otp_wrong_code(&otp, wrong));
   h.decide_data = wrong;
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "true", &a);
-  ph_run_until(&h, &a.done, 20000);
+  ph_exec_wait(&h, &t, "true", &a, 20000);
   ASSERT_EQ(a.open_status, SSHMUX_EAUTH);
   ASSERT_EQ(h.nprompts, 1);
   ASSERT_STR_CONTAINS(h.prompts[0].target, s->addr);
@@ -86,9 +84,7 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
   while (h.pending == NULL)
     ph_run_for(&h, 20);
   ASSERT_EQ(h.nprompts, 2);
-  memset(&b, 0, sizeof(b));
-  ph_exec(&h, &pt, "echo meanwhile", &b);
-  ph_run_until(&h, &b.done, 10000);
+  ph_exec_wait(&h, &pt, "echo meanwhile", &b, 10000);
   ASSERT_STR_EQ(b.out, "meanwhile\n");
   ASSERT(!a.done);
   {
@@ -106,9 +102,7 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
   ASSERT_STR_EQ(a.out, "otp-ok\n");
 
   /* The second session asks nothing. */
-  memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo again", &a);
-  ph_run_until(&h, &a.done, 10000);
+  ph_exec_wait(&h, &t, "echo again", &a, 10000);
   ASSERT_STR_EQ(a.out, "again\n");
   ASSERT_EQ(h.nprompts, 2);
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 2, &n));

@@ -23,14 +23,8 @@ static void jsetup(jenv_t *e) {
   char buf[1024];
 
   ASSERT_EQ(test_netns_setup(&e->topo), 0);
-  memset(&jo, 0, sizeof(jo));
-  jo.name = "jump";
-  jo.netns = e->topo.ns_j;
-  jo.listen_addr = e->topo.j_addr;
-  memset(&so, 0, sizeof(so));
-  so.name = "target";
-  so.netns = e->topo.ns_t;
-  so.listen_addr = e->topo.t_addr;
+  jo = test_sshd_opts_in("jump", e->topo.ns_j, e->topo.j_addr);
+  so = test_sshd_opts_in("target", e->topo.ns_t, e->topo.t_addr);
   ASSERT_EQ(test_sshd_start(&e->j, &jo), 0);
   ASSERT_EQ(test_sshd_start(&e->t, &so), 0);
   rh_init(&e->h);
@@ -63,10 +57,8 @@ static void sha256_of(const char *path, char out[65]) {
 
 #define REQUIRE_NETNS()                                                        \
   do {                                                                         \
-    TEST_REQUIRE_ROOT("creating network namespaces");                          \
-    TEST_REQUIRE_PROGRAM("ip");                                                \
+    TEST_REQUIRE_NETNS();                                                      \
     TEST_REQUIRE_PROGRAM("ssh");                                               \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
   } while (0)
 
 /* Bulk each way: SSHMUX_TEST_BULK_MB (default 32; bench/ runs 256). */
@@ -74,7 +66,7 @@ TEST_IMPL_T(relay_jump_bulk, 120) {
   jenv_t e;
   char cmd[3000], src[65], up[65], down[65];
   const char *mb_env = getenv("SSHMUX_TEST_BULK_MB");
-  int mb = mb_env != NULL ? atoi(mb_env) : 32, st;
+  int mb = mb_env != NULL ? atoi(mb_env) : 32;
   char in[700], remote[700], back[700];
 
   REQUIRE_NETNS();
@@ -86,34 +78,19 @@ TEST_IMPL_T(relay_jump_bulk, 120) {
   snprintf(back, sizeof(back), "%s", test_path("bulk.back"));
   snprintf(cmd, sizeof(cmd), "head -c %d /dev/urandom > %s", mb * 1024 * 1024,
            in);
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"sh", "-c", cmd, NULL}, NULL, NULL), 0);
+  ASSERT_EQ(test_run_sh(cmd, 0), 0);
   sha256_of(in, src);
   jsetup(&e);
   /* Up: the target writes what it reads (the same file system: the
    * namespaces share it) and prints its digest. */
   snprintf(cmd, sizeof(cmd), "ssh -F %s t 'cat > %s' < %s", e.h.cfg, remote,
            in);
-  {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = (const char *[]){"sh", "-c", cmd, NULL};
-    c.timeout_ms = 100000;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-  }
+  ASSERT_EQ(test_run_sh(cmd, 100000), 0);
   sha256_of(remote, up);
   ASSERT_STR_EQ(up, src);
   snprintf(cmd, sizeof(cmd), "ssh -F %s t 'cat %s' > %s", e.h.cfg, remote,
            back);
-  {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = (const char *[]){"sh", "-c", cmd, NULL};
-    c.timeout_ms = 100000;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-  }
+  ASSERT_EQ(test_run_sh(cmd, 100000), 0);
   sha256_of(back, down);
   ASSERT_STR_EQ(down, src);
   jteardown(&e);
@@ -128,8 +105,7 @@ static void make_tree(const char *root) {
            "&& printf 'hello\\n' > %s/top.txt && : > %s/c/empty && "
            "chmod 640 %s/top.txt",
            root, root, root, root, root, root);
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"sh", "-c", cmd, NULL}, NULL, NULL), 0);
+  ASSERT_EQ(test_run_sh(cmd, 0), 0);
 }
 
 static void same_tree(const char *a, const char *b) {
@@ -142,11 +118,21 @@ static void same_tree(const char *a, const char *b) {
   free(out);
 }
 
+/* Run argv: it must exit 0 (its output shown if not). */
+static void run_ok(const char *const *argv) {
+  char *out = NULL, *err = NULL;
+  int st = test_run_simple(argv, &out, &err);
+
+  if (st != 0)
+    fprintf(stderr, "%s: %s\n%s\n", argv[0], out ? out : "", err ? err : "");
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+}
+
 TEST_IMPL_T(relay_jump_sftp_scp, 90) {
   jenv_t e;
   char batch[4096], dst[1024], src[512];
-  char *out = NULL, *err = NULL;
-  int st;
 
   REQUIRE_NETNS();
   TEST_REQUIRE_PROGRAM("sftp");
@@ -160,14 +146,8 @@ TEST_IMPL_T(relay_jump_sftp_scp, 90) {
            test_path("sftp.remote"), test_path("sftp.remote"),
            test_path("sftp.back"), test_path("sftp.remote"));
   ASSERT_EQ(test_write_file(test_path("batch"), batch, 0600), 0);
-  st = test_run_simple((const char *[]){"sftp", "-F", e.h.cfg, "-b",
-                                        test_path("batch"), "t", NULL},
-                       &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+  run_ok((const char *[]){"sftp", "-F", e.h.cfg, "-b", test_path("batch"), "t",
+                          NULL});
   {
     char a[65], b[65];
     snprintf(dst, sizeof(dst), "%s/a/b/bin", src);
@@ -178,22 +158,12 @@ TEST_IMPL_T(relay_jump_sftp_scp, 90) {
 
   /* scp -r over the sftp protocol, then the legacy scp protocol (-O). */
   snprintf(dst, sizeof(dst), "t:%s", test_path("scp1"));
-  st = test_run_simple(
-      (const char *[]){"scp", "-F", e.h.cfg, "-q", "-p", "-r", src, dst, NULL},
-      NULL, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n", err);
-  ASSERT_EQ(st, 0);
-  free(err);
+  run_ok(
+      (const char *[]){"scp", "-F", e.h.cfg, "-q", "-p", "-r", src, dst, NULL});
   same_tree(src, test_path("scp1"));
   snprintf(dst, sizeof(dst), "t:%s", test_path("scp1"));
-  st = test_run_simple((const char *[]){"scp", "-F", e.h.cfg, "-O", "-q", "-r",
-                                        dst, test_path("scp2"), NULL},
-                       NULL, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n", err);
-  ASSERT_EQ(st, 0);
-  free(err);
+  run_ok((const char *[]){"scp", "-F", e.h.cfg, "-O", "-q", "-r", dst,
+                          test_path("scp2"), NULL});
   same_tree(src, test_path("scp2"));
   jteardown(&e);
   return 0;
@@ -229,6 +199,29 @@ static char *curl(const char *const *argv) {
   return out;
 }
 
+/* curl url through the SOCKS proxy (host:port, names resolved there): the
+ * body must be want. */
+static void socks_get(const char *proxy, const char *url, const char *want) {
+  char *out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
+                                    "--socks5-hostname", proxy, url, NULL});
+
+  ASSERT_STR_EQ(out, want);
+  free(out);
+}
+
+/* ssh -N FLAG SPEC t in the background (log in the test dir), once its
+ * forwarding listens on 127.0.0.1:port; its pid. */
+static int spawn_forward(jenv_t *e, const char *flag, const char *spec,
+                         const char *log, int port) {
+  int pid = test_spawn(
+      rh_ssh(&e->h, (const char *[]){"-N", "-o", "ExitOnForwardFailure=yes",
+                                     flag, spec, "t", NULL}),
+      test_path(log));
+
+  ASSERT_EQ(test_wait_port(port, 0, 15000), 0);
+  return pid;
+}
+
 TEST_IMPL_T(relay_jump_forwarding, 90) {
   jenv_t e;
   int hpid, spid, lport = test_free_port(), dport, st;
@@ -246,11 +239,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
 
   /* ssh -L */
   snprintf(fwd, sizeof(fwd), "%d:127.0.0.1:8765", lport);
-  spid = test_spawn(
-      rh_ssh(&e.h, (const char *[]){"-N", "-o", "ExitOnForwardFailure=yes",
-                                    "-L", fwd, "t", NULL}),
-      test_path("ssh-L.log"));
-  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
+  spid = spawn_forward(&e, "-L", fwd, "ssh-L.log", lport);
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello.txt", lport);
   out = curl((const char *[]){"curl", "-sS", "--max-time", "20", url, NULL});
   ASSERT_STR_EQ(out, "hello from T\n");
@@ -260,17 +249,9 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   /* ssh -D: SOCKS with names resolved upstream ("localhost" is T's). */
   dport = test_free_port();
   snprintf(dyn, sizeof(dyn), "%d", dport);
-  spid = test_spawn(
-      rh_ssh(&e.h, (const char *[]){"-N", "-o", "ExitOnForwardFailure=yes",
-                                    "-D", dyn, "t", NULL}),
-      test_path("ssh-D.log"));
-  ASSERT_EQ(test_wait_port(dport, 0, 15000), 0);
+  spid = spawn_forward(&e, "-D", dyn, "ssh-D.log", dport);
   snprintf(proxy, sizeof(proxy), "127.0.0.1:%d", dport);
-  out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
-                              "--socks5-hostname", proxy,
-                              "http://localhost:8765/hello.txt", NULL});
-  ASSERT_STR_EQ(out, "hello from T\n");
-  free(out);
+  socks_get(proxy, "http://localhost:8765/hello.txt", "hello from T\n");
   /* Lateral movement: T's own non-loopback address is not in the
    * default allowlist. */
   snprintf(url, sizeof(url), "http://%s:8765/hello.txt", e.topo.j_t_addr);
@@ -300,7 +281,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
 TEST_IMPL_T(relay_jump_vscode_style, 90) {
   jenv_t e;
   int hpid, spid, dport = test_free_port();
-  char script[1024], cmd[2048], proxy[64], *out, www[700];
+  char cmd[2048], proxy[64], www[700];
   uint64_t end;
 
   REQUIRE_NETNS();
@@ -311,13 +292,12 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   ASSERT_EQ(test_write_file(test_path("www2/x"), "vscode-ok\n", 0644), 0);
   jsetup(&e);
   hpid = http_server(&e, 8766, www);
-  snprintf(script, sizeof(script),
-           "echo \"listeningOn==8766==\"\n"
-           "echo started > %s\n"
-           "while [ ! -f %s ]; do sleep 0.1; done\n"
-           "echo \"exitCode==0==\"\n",
-           test_path("started"), test_path("stop"));
-  ASSERT_EQ(test_write_file(test_path("script.sh"), script, 0600), 0);
+  test_write_fmt(test_path("script.sh"), 0600,
+                 "echo \"listeningOn==8766==\"\n"
+                 "echo started > %s\n"
+                 "while [ ! -f %s ]; do sleep 0.1; done\n"
+                 "echo \"exitCode==0==\"\n",
+                 test_path("started"), test_path("stop"));
   snprintf(cmd, sizeof(cmd),
            "ssh -F %s -T -D %d -o ControlMaster=no t bash < %s > %s", e.h.cfg,
            dport, test_path("script.sh"), test_path("vs.out"));
@@ -330,11 +310,7 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   }
   ASSERT_EQ(test_wait_port(dport, 0, 15000), 0);
   snprintf(proxy, sizeof(proxy), "127.0.0.1:%d", dport);
-  out = curl((const char *[]){"curl", "-sS", "--max-time", "20",
-                              "--socks5-hostname", proxy,
-                              "http://127.0.0.1:8766/x", NULL});
-  ASSERT_STR_EQ(out, "vscode-ok\n");
-  free(out);
+  socks_get(proxy, "http://127.0.0.1:8766/x", "vscode-ok\n");
   ASSERT_EQ(test_write_file(test_path("stop"), "", 0600), 0);
   end = test_now_ms() + 45000;
   for (;;) {

@@ -8,23 +8,12 @@
 
 #include "relay-harness.h"
 
-/* Lines of `log` containing `what`. */
-static int count_in(const char *path, const char *what) {
-  char *data = test_read_file(path, NULL), *p;
-  int n = 0;
-
-  for (p = data; p != NULL && (p = strstr(p, what)) != NULL; p++)
-    n++;
-  free(data);
-  return n;
-}
-
 static void many(int n, int max_sessions, int *logins) {
   test_sshd s;
   test_sshd_opts so;
   rh_t h;
   char script[4096], path[700];
-  int st, i;
+  int i;
 
   memset(&so, 0, sizeof(so));
   so.max_sessions = max_sessions;
@@ -44,14 +33,7 @@ static void many(int n, int max_sessions, int *logins) {
            "done\nwait\n",
            n, h.cfg, test_path("bar"), test_path("bar"), n, test_path("."));
   ASSERT_EQ(mkdir(test_path("bar"), 0777), 0);
-  {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = (const char *[]){"sh", "-c", script, NULL};
-    c.timeout_ms = 120000;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-  }
+  ASSERT_EQ(test_run_sh(script, 120000), 0);
   for (i = 1; i <= n; i++) {
     char want[32], *got;
     snprintf(path, sizeof(path), "%s/out.%d", test_path("."), i);
@@ -63,8 +45,8 @@ static void many(int n, int max_sessions, int *logins) {
     free(got);
   }
   snprintf(path, sizeof(path), "%s/sshmux.log", h.dir);
-  *logins = count_in(path, "logged in (publickey)");
-  ASSERT_EQ(count_in(s.log, "Accepted publickey"), *logins);
+  *logins = test_count_in_file(path, "logged in (publickey)");
+  ASSERT_EQ(test_sshd_log_count(&s, "Accepted publickey"), *logins);
   rh_stop(&h);
   test_sshd_stop(&s);
 }
@@ -138,9 +120,7 @@ TEST_IMPL_T(relay_stalled_peer_bounded_memory, 90) {
   int pid;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   rh_start(&h, NULL);
   /* Warm the upstream connection so its buffers are in the baseline. */
   ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r1", "true", NULL}),
@@ -148,30 +128,28 @@ TEST_IMPL_T(relay_stalled_peer_bounded_memory, 90) {
             0);
   base = rh_rss_kib(&h);
 
-  /* A producer upstream, a client that never reads its stdout. */
-  snprintf(cmd, sizeof(cmd),
-           "ssh -F %s r1 'echo > %s; cat /dev/zero' | sleep 60", h.cfg,
-           test_path("started1"));
-  pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL}, NULL);
-  wait_file(test_path("started1"));
-  peak = settled_rss(&h);
-  fprintf(stderr, "stalled reader: base %ld KiB, settled at %ld KiB\n", base,
-          peak);
-  /* Bounded: the windows and queues of one channel, not a stream. */
-  ASSERT_LT(peak - base, bound);
-  test_kill(pid);
+  for (int i = 0; i < 2; i++) {
+    /* A producer upstream and a client that never reads its stdout; then
+     * a client that never stops writing and an upstream that never
+     * reads.  Each command line takes the config and a "started" file. */
+    static const char *const what[2] = {"stalled reader", "stalled writer"};
+    static const char *const fmt[2] = {
+        "ssh -F %s r1 'echo > %s; cat /dev/zero' | sleep 60",
+        "cat /dev/zero | ssh -F %s r1 'echo > %s; sleep 60'"};
+    char started[700];
 
-  /* A client that never stops writing, an upstream that never reads. */
-  snprintf(cmd, sizeof(cmd),
-           "cat /dev/zero | ssh -F %s r1 'echo > %s; sleep 60'", h.cfg,
-           test_path("started2"));
-  pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL}, NULL);
-  wait_file(test_path("started2"));
-  peak = settled_rss(&h);
-  fprintf(stderr, "stalled writer: base %ld KiB, settled at %ld KiB\n", base,
-          peak);
-  ASSERT_LT(peak - base, bound);
-  test_kill(pid);
+    snprintf(started, sizeof(started), "%s",
+             test_path(i ? "started2" : "started1"));
+    snprintf(cmd, sizeof(cmd), fmt[i], h.cfg, started);
+    pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL}, NULL);
+    wait_file(started);
+    peak = settled_rss(&h);
+    fprintf(stderr, "%s: base %ld KiB, settled at %ld KiB\n", what[i], base,
+            peak);
+    /* Bounded: the windows and queues of one channel, not a stream. */
+    ASSERT_LT(peak - base, bound);
+    test_kill(pid);
+  }
   rh_stop(&h);
   test_sshd_stop(&s);
   return 0;

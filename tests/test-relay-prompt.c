@@ -19,14 +19,7 @@ static void wait_pane(const char *what) {
 }
 
 static void type(const char *keys) {
-  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
-                                             "-t", "srv", "-l", keys, NULL},
-                            NULL, NULL),
-            0);
-  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
-                                             "-t", "srv", "Enter", NULL},
-                            NULL, NULL),
-            0);
+  test_tmux_type(sock, "srv", keys);
 }
 
 TEST_IMPL_T(relay_prompts_on_serve_terminal, 90) {

@@ -33,9 +33,7 @@ static void wait_for(const char *what, int ms) {
 }
 
 static void type(const char *keys) {
-  ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "t", "-l", keys, NULL}),
-            0);
-  ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "t", "Enter", NULL}), 0);
+  test_tmux_type(tmux_sock(), "t", keys);
 }
 
 static void start_tmux(rh_t *h, const char *route) {
@@ -47,15 +45,21 @@ static void start_tmux(rh_t *h, const char *route) {
             0);
 }
 
+/* Leave the remote shell, end tmux, stop serve and the sshd. */
+static void finish(rh_t *h, test_sshd *s) {
+  type("exit");
+  (void)tmux((const char *[]){"kill-server", NULL});
+  rh_stop(h);
+  test_sshd_stop(s);
+}
+
 TEST_IMPL_T(relay_pty_tmux, 60) {
   test_sshd s;
   rh_t h;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("tmux");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   rh_start(&h, NULL);
   start_tmux(&h, "r1");
   /* The remote shell's prompt names the remote user. */
@@ -70,10 +74,7 @@ TEST_IMPL_T(relay_pty_tmux, 60) {
             0);
   type("clear; stty size");
   wait_for("30 100", 10000);
-  type("exit");
-  (void)tmux((const char *[]){"kill-server", NULL});
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  finish(&h, &s);
   return 0;
 }
 
@@ -83,9 +84,7 @@ TEST_IMPL_T(relay_pty_route_menu, 60) {
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("tmux");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "alpha", &s, NULL);
+  rh_setup(&h, &s, "alpha", NULL);
   rh_route(&h, "beta", &s, NULL);
   rh_name(&h, "nosuch");
   rh_start(&h, NULL);
@@ -98,9 +97,6 @@ TEST_IMPL_T(relay_pty_route_menu, 60) {
   wait_for("connecting to beta", 10000);
   type("echo via-$((40+2))-menu");
   wait_for("via-42-menu", 45000);
-  type("exit");
-  (void)tmux((const char *[]){"kill-server", NULL});
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  finish(&h, &s);
   return 0;
 }

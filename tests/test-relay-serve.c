@@ -89,9 +89,7 @@ TEST_IMPL(relay_serve_pub_fallback) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   /* No sshmux-authorized-keys; the local key's .pub in the SSH dir. */
   snprintf(path, sizeof(path), "%s/sshmux-authorized-keys", h.dir);
   ASSERT_EQ(unlink(path), 0);

@@ -8,9 +8,7 @@
 #include "relay-harness.h"
 
 static void setup(rh_t *h, test_sshd *s) {
-  ASSERT_EQ(test_sshd_start(s, NULL), 0);
-  rh_init(h);
-  rh_route(h, "r1", s, NULL);
+  rh_setup(h, s, "r1", NULL);
   rh_start(h, NULL);
 }
 
@@ -46,21 +44,14 @@ TEST_IMPL(relay_exit_status) {
  * status, stdout and stderr must be the same. */
 static void same_as_direct(rh_t *h, test_sshd *s, const char *cmd,
                            int expect_status) {
-  const char *dv[40];
-  const char *const *o = test_sshd_client_opts(s);
+  test_argv_t direct;
   char *out1 = NULL, *err1 = NULL, *out2 = NULL, *err2 = NULL;
   int st1, st2;
-  size_t n = 0;
 
-  dv[n++] = "ssh";
-  for (; *o != NULL; o++)
-    dv[n++] = *o;
-  dv[n++] = "-o";
-  dv[n++] = "LogLevel=ERROR";
-  dv[n++] = s->addr;
-  dv[n++] = cmd;
-  dv[n] = NULL;
-  st1 = test_run_simple(dv, &out1, &err1);
+  st1 = test_run_simple(
+      test_sshd_ssh_argv(&direct, s,
+                         (const char *[]){"-o", "LogLevel=ERROR", NULL}, cmd),
+      &out1, &err1);
   st2 = test_run_simple(rh_ssh(h, (const char *[]){"r1", cmd, NULL}), &out2,
                         &err2);
   ASSERT_EQ(st1, expect_status);
@@ -132,7 +123,6 @@ TEST_IMPL(relay_env_policy) {
   char *out = NULL;
   const char *env[] = {"LANG=C.UTF-8", "SECRET_X=1", "LC_FOO=bar", NULL};
   test_cmd_t c;
-  int st;
   test_sshd_opts so;
 
   TEST_REQUIRE_PROGRAM("ssh");
@@ -148,8 +138,7 @@ TEST_IMPL(relay_env_policy) {
                                   "echo \"$LANG|$LC_FOO|$SECRET_X\"", NULL});
   c.env = env;
   c.out = &out;
-  ASSERT_EQ(test_run(&c, &st), 0);
-  ASSERT_EQ(st, 0);
+  ASSERT_EQ(test_run_status(&c), 0);
   ASSERT_STR_EQ(out, "C.UTF-8|bar|\n");
   free(out);
   rh_stop(&h);
@@ -164,9 +153,7 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   rh_name(&h, "nosuch");
   rh_start(&h, NULL);
   st = test_run_simple(rh_ssh(&h, (const char *[]){"nosuch", "true", NULL}),
@@ -190,28 +177,37 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   return 0;
 }
 
+/* ssh OPT r1 "echo WORD" with env: the session runs (exit 0, WORD out)
+ * and ssh's stderr holds note. */
+static void refused_with_note(rh_t *h, const char *opt, const char *const *env,
+                              const char *word, const char *note) {
+  char cmd[100], want[100], *out = NULL, *err = NULL;
+  test_cmd_t c = {0};
+
+  snprintf(cmd, sizeof(cmd), "echo %s", word);
+  snprintf(want, sizeof(want), "%s\n", word);
+  c.argv = rh_ssh(h, (const char *[]){opt, "r1", cmd, NULL});
+  c.env = env;
+  c.out = &out;
+  c.err = &err;
+  ASSERT_EQ(test_run_status(&c), 0);
+  ASSERT_STR_EQ(out, want);
+  ASSERT_STR_CONTAINS(err, note);
+  free(out);
+  free(err);
+}
+
 /* Refused, with a note on stderr, and the session goes on. */
 TEST_IMPL(relay_refusals_are_clear) {
   test_sshd s;
   rh_t h;
-  char *out = NULL, *err = NULL;
+  char *err = NULL;
   const char *env[] = {"DISPLAY=:77", NULL};
-  test_cmd_t c;
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
   setup(&h, &s);
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"-X", "r1", "echo x-ok", NULL});
-  c.env = env;
-  c.out = &out;
-  c.err = &err;
-  ASSERT_EQ(test_run(&c, &st), 0);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "x-ok\n");
-  ASSERT_STR_CONTAINS(err, "X11 forwarding is not relayed");
-  free(out);
-  free(err);
+  refused_with_note(&h, "-X", env, "x-ok", "X11 forwarding is not relayed");
   /* Agent forwarding (ssh -A asks only when an agent is there). */
   if (test_which("ssh-agent") != NULL) {
     char agent_env[800];
@@ -223,17 +219,8 @@ TEST_IMPL(relay_refusals_are_clear) {
       usleep(50000);
     snprintf(agent_env, sizeof(agent_env), "SSH_AUTH_SOCK=%s",
              test_path("agent.sock"));
-    memset(&c, 0, sizeof(c));
-    c.argv = rh_ssh(&h, (const char *[]){"-A", "r1", "echo a-ok", NULL});
-    c.env = aenv;
-    c.out = &out;
-    c.err = &err;
-    ASSERT_EQ(test_run(&c, &st), 0);
-    ASSERT_EQ(st, 0);
-    ASSERT_STR_EQ(out, "a-ok\n");
-    ASSERT_STR_CONTAINS(err, "agent forwarding is not relayed");
-    free(out);
-    free(err);
+    refused_with_note(&h, "-A", aenv, "a-ok",
+                      "agent forwarding is not relayed");
     test_kill(apid);
   }
   /* Remote forwarding: ssh -R is refused and ssh says so. */
@@ -299,9 +286,7 @@ TEST_IMPL(relay_streamlocal_policy) {
   snprintf(sock, sizeof(sock), "%s", test_path("echo.sock"));
   snprintf(quoted, sizeof(quoted), "'%s'", sock);
   epid = unix_echo(quoted);
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, NULL);
+  rh_setup(&h, &s, "r1", NULL);
   snprintf(extra, sizeof(extra), "forward_allow = %s\n", sock);
   rh_route(&h, "r2", &s, extra);
   rh_start(&h, NULL);
@@ -347,15 +332,15 @@ TEST_IMPL(relay_streamlocal_policy) {
 TEST_IMPL(relay_session_notification) {
   test_sshd s;
   rh_t h;
-  char path[2048], cmd[1024];
+  char path[2048];
   char *calls, *log;
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
   ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
-  snprintf(cmd, sizeof(cmd), "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\n",
-           test_path("notify.calls"));
-  ASSERT_EQ(test_write_file(test_path("bin/notify-send"), cmd, 0700), 0);
+  test_write_fmt(test_path("bin/notify-send"), 0700,
+                 "#!/bin/sh\nprintf '%%s|' \"$@\" >> '%s'\n",
+                 test_path("notify.calls"));
   snprintf(path, sizeof(path), "%s:%s", test_path("bin"), getenv("PATH"));
   ASSERT_EQ(setenv("PATH", path, 1), 0);
   ASSERT_OK(test_sshd_start(&s, NULL));
@@ -387,15 +372,6 @@ TEST_IMPL(relay_session_notification) {
   return 0;
 }
 
-static int count_in_log(const test_sshd *s, const char *needle) {
-  char *log = test_read_file(s->log, NULL);
-  int n = 0;
-  for (char *p = log; p != NULL && (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  free(log);
-  return n;
-}
-
 /* A route's keepalive reaches the pool: with keepalive = 1 a silent
  * 3-second command sees the upstream probed (the default 15 s would send
  * none). */
@@ -406,18 +382,16 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  rh_init(&h);
-  rh_route(&h, "r1", &s, "keepalive = 1\n");
+  rh_setup(&h, &s, "r1", "keepalive = 1\n");
   rh_start(&h, NULL);
   st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "sleep 3", NULL}),
                        &out, &err);
   ASSERT_EQ(st, 0);
   free(out);
   free(err);
-  if (count_in_log(&s, "liveness-probe@sshmux") < 2)
+  if (test_sshd_log_count(&s, "liveness-probe@sshmux") < 2)
     rh_dump(&h);
-  ASSERT_GE(count_in_log(&s, "liveness-probe@sshmux"), 2);
+  ASSERT_GE(test_sshd_log_count(&s, "liveness-probe@sshmux"), 2);
   rh_stop(&h);
   test_sshd_stop(&s);
   return 0;

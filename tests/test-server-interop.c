@@ -32,6 +32,7 @@
 typedef struct {
   int pid;
   int port;
+  char port_s[16]; /* port as text, for the clients' command lines */
   char log[600];
 } es_t;
 
@@ -88,6 +89,7 @@ static void es_start(es_t *e, const char *extra1, const char *extra2) {
     usleep(10000);
   }
   ASSERT_GT(e->port, 0);
+  snprintf(e->port_s, sizeof(e->port_s), "%d", e->port);
   /* known_hosts for OpenSSH: both host keys under [127.0.0.1]:PORT. */
   {
     char kh[4096], *ed = test_read_file(test_path("hostkey.pub"), NULL),
@@ -126,51 +128,47 @@ static void es_stop(es_t *e) {
   free(log);
 }
 
-/* ssh with our options, then extra args (NULL-terminated), then the
- * destination and command.  Returns the exit status. */
+/* Into a: ssh, extra args (NULL-terminated), our options, dest and cmd
+ * (may be NULL).  Returns a->v. */
+static const char *const *ssh_argv(test_argv_t *a, const es_t *e,
+                                   const char *const *extra, const char *dest,
+                                   const char *cmd) {
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, "ssh", NULL);
+  /* The caller's options first: for ssh the first value given wins. */
+  test_argv_addv(a, extra);
+  test_argv_ssh_opts(a, "-p", e->port, NULL, test_path("known_hosts"));
+  test_argv_add(a, "-o", "LogLevel=ERROR", dest, cmd, NULL);
+  return a->v;
+}
+
+/* ssh_argv to USER@127.0.0.1, run with stdin in[0..in_len).  Returns the
+ * exit status. */
 static int run_ssh(const es_t *e, const char *const *extra, const char *cmd,
                    const char *in, size_t in_len, char **out, size_t *out_len,
                    char **err) {
-  static char port[16], kh[700], dest[64];
-  const char *argv[48];
-  test_cmd_t c;
-  int n = 0, st = -1;
+  test_argv_t a;
 
-  snprintf(port, sizeof(port), "%d", e->port);
-  snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", test_path("known_hosts"));
-  snprintf(dest, sizeof(dest), USER "@127.0.0.1");
-  argv[n++] = "ssh";
-  /* The caller's options first: for ssh the first value given wins. */
-  while (extra && *extra && n < 30)
-    argv[n++] = *extra++;
-  argv[n++] = "-F";
-  argv[n++] = "/dev/null";
-  argv[n++] = "-p";
-  argv[n++] = port;
-  argv[n++] = "-o";
-  argv[n++] = kh;
-  argv[n++] = "-o";
-  argv[n++] = "StrictHostKeyChecking=yes";
-  argv[n++] = "-o";
-  argv[n++] = "BatchMode=yes";
-  argv[n++] = "-o";
-  argv[n++] = "IdentitiesOnly=yes";
-  argv[n++] = "-o";
-  argv[n++] = "LogLevel=ERROR";
-  argv[n++] = dest;
-  if (cmd)
-    argv[n++] = cmd;
-  argv[n] = NULL;
-  memset(&c, 0, sizeof(c));
-  c.argv = argv;
-  c.in = in;
-  c.in_len = in_len;
-  c.out = out;
-  c.out_len = out_len;
-  c.err = err;
-  c.timeout_ms = 60000;
-  ASSERT_OK(test_run(&c, &st));
-  return st;
+  ssh_argv(&a, e, extra, USER "@127.0.0.1", cmd);
+  return test_run_status(&(test_cmd_t){.argv = a.v,
+                                       .in = in,
+                                       .in_len = in_len,
+                                       .out = out,
+                                       .out_len = out_len,
+                                       .err = err,
+                                       .timeout_ms = 60000});
+}
+
+/* Run a client's argv with stdin `in` (NULL: none) and the extra
+ * environment env (may be NULL); its exit status. */
+static int run_client(const char *const *argv, const char *in, char **out,
+                      char **err, const char *const *env) {
+  return test_run_status(&(test_cmd_t){.argv = argv,
+                                       .in = in ? in : "",
+                                       .in_len = in ? strlen(in) : 0,
+                                       .out = out,
+                                       .err = err,
+                                       .env = env});
 }
 
 #define ID "-i", test_path("id")
@@ -239,27 +237,10 @@ TEST_IMPL_T(server_interop_openssh, 120) {
   /* Stopping the server with a session still open is clean too: the
    * session stays idle in `cat` while echo-server gets SIGTERM. */
   {
-    static char port[16];
-    const char *argv[] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          port,
-                          "-i",
-                          test_path("id"),
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "StrictHostKeyChecking=no",
-                          "-o",
-                          "UserKnownHostsFile=/dev/null",
-                          "-N",
-                          "-o",
-                          "LogLevel=ERROR",
-                          USER "@127.0.0.1",
-                          NULL};
-    snprintf(port, sizeof(port), "%d", e.port);
-    live_pid = test_spawn(argv, test_path("live.log"));
+    test_argv_t a;
+    const char *extra[] = {ID, "-N", NULL};
+    live_pid = test_spawn(ssh_argv(&a, &e, extra, USER "@127.0.0.1", NULL),
+                          test_path("live.log"));
     ASSERT_GT(live_pid, 0);
   }
   /* Keepalives are answered (the client would drop us otherwise). */
@@ -393,12 +374,8 @@ static const es_t *g_es;
 
 static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
                      char **err) {
-  static char port[16], fp[128];
-  const char *argv[16];
-  test_cmd_t c;
-  int st = -1;
+  static char fp[128];
 
-  snprintf(port, sizeof(port), "%d", e->port);
   if (fp[0] == '\0') {
     /* The host key's SHA256 fingerprint, as ssh-keygen -l prints it. */
     const char *kg[] = {"ssh-keygen", "-lf", test_path("hostkey.pub"), NULL};
@@ -407,27 +384,10 @@ static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
     ASSERT(sscanf(o, "%*d %127s", fp) == 1);
     free(o);
   }
-  argv[0] = "plink";
-  argv[1] = "-batch";
-  argv[2] = "-P";
-  argv[3] = port;
-  argv[4] = "-hostkey";
-  argv[5] = fp;
-  argv[6] = "-i";
-  argv[7] = test_path("id.ppk");
-  argv[8] = "-l";
-  argv[9] = USER;
-  argv[10] = "127.0.0.1";
-  argv[11] = cmd;
-  argv[12] = NULL;
-  memset(&c, 0, sizeof(c));
-  c.argv = argv;
-  c.in = in ? in : "";
-  c.in_len = in ? strlen(in) : 0;
-  c.out = out;
-  c.err = err;
-  ASSERT_OK(test_run(&c, &st));
-  return st;
+  return run_client((const char *[]){"plink", "-batch", "-P", e->port_s,
+                                     "-hostkey", fp, "-i", test_path("id.ppk"),
+                                     "-l", USER, "127.0.0.1", cmd, NULL},
+                    in, out, err, NULL);
 }
 
 TEST_IMPL_T(server_interop_plink, 120) {
@@ -450,33 +410,14 @@ TEST_IMPL_T(server_interop_plink, 120) {
 
 static int run_dbclient(const es_t *e, const char *cmd, const char *in,
                         char **out, char **err) {
-  static char port[16], home[700];
-  const char *argv[16], *env[2];
-  test_cmd_t c;
-  int st = -1;
+  static char home[700];
 
-  snprintf(port, sizeof(port), "%d", e->port);
   snprintf(home, sizeof(home), "HOME=%s", test_path("dbhome"));
-  argv[0] = "dbclient";
-  argv[1] = "-y"; /* accept and remember the host key (in our HOME) */
-  argv[2] = "-p";
-  argv[3] = port;
-  argv[4] = "-i";
-  argv[5] = test_path("id.db");
-  argv[6] = USER "@127.0.0.1";
-  argv[7] = cmd;
-  argv[8] = NULL;
-  env[0] = home;
-  env[1] = NULL;
-  memset(&c, 0, sizeof(c));
-  c.argv = argv;
-  c.in = in ? in : "";
-  c.in_len = in ? strlen(in) : 0;
-  c.out = out;
-  c.err = err;
-  c.env = env;
-  ASSERT_OK(test_run(&c, &st));
-  return st;
+  /* -y: accept and remember the host key (in our HOME). */
+  return run_client((const char *[]){"dbclient", "-y", "-p", e->port_s, "-i",
+                                     test_path("id.db"), USER "@127.0.0.1", cmd,
+                                     NULL},
+                    in, out, err, (const char *[]){home, NULL});
 }
 
 TEST_IMPL_T(server_interop_dbclient, 120) {
@@ -521,27 +462,9 @@ static int run_paramiko(const es_t *e, const char *cmd, const char *in,
       "st = o.channel.recv_exit_status()\n"
       "c.close()\n"
       "sys.exit(st)\n";
-  static char port[16];
-  const char *argv[8];
-  test_cmd_t c;
-  int st = -1;
-
-  snprintf(port, sizeof(port), "%d", e->port);
-  argv[0] = "/usr/bin/python3";
-  argv[1] = "-c";
-  argv[2] = script;
-  argv[3] = port;
-  argv[4] = test_path("id");
-  argv[5] = cmd;
-  argv[6] = NULL;
-  memset(&c, 0, sizeof(c));
-  c.argv = argv;
-  c.in = in ? in : "";
-  c.in_len = in ? strlen(in) : 0;
-  c.out = out;
-  c.err = err;
-  ASSERT_OK(test_run(&c, &st));
-  return st;
+  return run_client((const char *[]){"/usr/bin/python3", "-c", script,
+                                     e->port_s, test_path("id"), cmd, NULL},
+                    in, out, err, NULL);
 }
 
 TEST_IMPL_T(server_interop_paramiko, 120) {
@@ -566,29 +489,13 @@ TEST_IMPL_T(server_interop_paramiko, 120) {
 
 static int run_libssh2(const es_t *e, const char *cmd, const char *in,
                        char **out, char **err) {
-  static char port[16], tool[600];
-  const char *argv[10];
-  test_cmd_t c;
-  int st = -1;
+  static char tool[600];
 
-  snprintf(port, sizeof(port), "%d", e->port);
   snprintf(tool, sizeof(tool), "%s/tests/tools/ssh2-client", test_build_dir());
-  argv[0] = tool;
-  argv[1] = "127.0.0.1";
-  argv[2] = port;
-  argv[3] = USER;
-  argv[4] = test_path("id");
-  argv[5] = cmd;
-  argv[6] = in ? "--stdin" : NULL;
-  argv[7] = NULL;
-  memset(&c, 0, sizeof(c));
-  c.argv = argv;
-  c.in = in;
-  c.in_len = in ? strlen(in) : 0;
-  c.out = out;
-  c.err = err;
-  ASSERT_OK(test_run(&c, &st));
-  return st;
+  return run_client((const char *[]){tool, "127.0.0.1", e->port_s, USER,
+                                     test_path("id"), cmd,
+                                     in ? "--stdin" : NULL, NULL},
+                    in, out, err, NULL);
 }
 
 TEST_IMPL_T(server_interop_libssh2, 120) {
@@ -669,35 +576,12 @@ TEST_IMPL_T(server_interop_refusals, 120) {
   }
   /* The right key for a user the embedder does not know. */
   {
-    const char *extra[] = {ID, "-l", "mallory", NULL};
-    static char port[16];
-    const char *argv[] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          port,
-                          "-i",
-                          test_path("id"),
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "StrictHostKeyChecking=no",
-                          "-o",
-                          "UserKnownHostsFile=/dev/null",
-                          "-o",
-                          "LogLevel=ERROR",
-                          "mallory@127.0.0.1",
-                          "true",
-                          NULL};
-    test_cmd_t c;
-    int st = -1;
-    (void)extra;
-    snprintf(port, sizeof(port), "%d", e.port);
-    memset(&c, 0, sizeof(c));
-    c.argv = argv;
-    c.err = &err;
-    ASSERT_OK(test_run(&c, &st));
-    ASSERT_EQ(st, 255);
+    const char *extra[] = {ID, NULL};
+    test_argv_t a;
+    test_cmd_t c = {.argv =
+                        ssh_argv(&a, &e, extra, "mallory@127.0.0.1", "true"),
+                    .err = &err};
+    ASSERT_EQ(test_run_status(&c), 255);
     ASSERT_STR_CONTAINS(err, "Permission denied (publickey)");
     free(err);
   }
@@ -1227,5 +1111,88 @@ TEST_IMPL_T(server_interop_stalled_reader_shutdown, 60) {
   ASSERT_LT(test_now_ms() - t0, 6000);
   ASSERT_GE(test_now_ms() - t0, 1000); /* it did wait for the write */
   close(mc_held_fd);
+  return 0;
+}
+
+/* ---- a flood of connections that never authenticate ---- */
+
+static long rss_kib(int pid) {
+  char path[64], *st;
+  const char *p;
+  long kib = -1;
+  snprintf(path, sizeof(path), "/proc/%d/status", pid);
+  st = test_read_file(path, NULL);
+  p = st != NULL ? strstr(st, "VmRSS:") : NULL;
+  if (p != NULL)
+    kib = atol(p + 6);
+  free(st);
+  return kib;
+}
+
+/* 600 connections each send an identification line and 6000 bytes of a
+ * 7008-byte packet (under the pre-authentication packet limit, so only
+ * the limit on unauthenticated connections can stop them) and then hold
+ * the connection.  The server keeps at most MaxStartups' `full` (256) of
+ * them; once they have waited a second, a real `ssh` still logs in while
+ * the flood is held (the oldest is dropped for it), and the server's
+ * memory stays bounded. */
+TEST_IMPL_T(server_interop_preauth_flood, 120) {
+  enum { FLOOD = 600 };
+  static int fds[FLOOD];
+  static uint8_t part[6000 + 64];
+  char *out = NULL, *err = NULL;
+  long rss0, rss1;
+  int i, alive = 0;
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  rss0 = rss_kib(e.pid);
+  memcpy(part, "SSH-2.0-flood\r\n", 15);
+  sshmux__store_be32(part + 15, 7004); /* packet_length: 7008 on the wire */
+  part[19] = 4;
+  part[20] = 2; /* IGNORE */
+  for (i = 0; i < FLOOD; i++) {
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)e.port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fds[i], 0);
+    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    /* A connection the server already dropped refuses the write: fine. */
+    (void)send(fds[i], part, 15 + 6000, MSG_NOSIGNAL);
+  }
+  /* Every connection was seen (each gets the server's banner first). */
+  for (i = 0; i < FLOOD; i++) {
+    struct pollfd pf = {fds[i], POLLIN, 0};
+    ASSERT_EQ(poll(&pf, 1, 20000), 1);
+  }
+  usleep(300000);
+  for (i = 0; i < FLOOD; i++) {
+    uint8_t b[4096];
+    ssize_t r;
+    fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    while ((r = read(fds[i], b, sizeof(b))) > 0)
+      ;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      alive++;
+  }
+  rss1 = rss_kib(e.pid);
+  printf("# flood of %d: %d held by the server, RSS %ld -> %ld KiB\n", FLOOD,
+         alive, rss0, rss1);
+  ASSERT_LE(alive, 256);
+  ASSERT_GE(alive, 64);
+  usleep(1500000); /* the flood is old enough to give way */
+  /* While the flood is held, a real client gets in. */
+  ASSERT_EQ(run_openssh(&e, "hello during the flood", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "hello during the flood\n");
+  free(out), free(err);
+  ASSERT_LT(rss1 - rss0, 32 * 1024);
+  for (i = 0; i < FLOOD; i++)
+    close(fds[i]);
+  es_stop(&e);
   return 0;
 }

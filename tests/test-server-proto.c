@@ -13,30 +13,11 @@
 
 /* ---- helpers ---- */
 
-static void put_kexinit(sshmux__buf_t *b, const char *kex, const char *hk,
-                        const char *enc, const char *mac, int follows) {
-  static const uint8_t cookie[16];
-  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_KEXINIT));
-  ASSERT_OK(sshmux__buf_put_bytes(b, cookie, 16));
-  ASSERT_OK(sshmux__buf_put_cstring(b, kex));
-  ASSERT_OK(sshmux__buf_put_cstring(b, hk));
-  ASSERT_OK(sshmux__buf_put_cstring(b, enc));
-  ASSERT_OK(sshmux__buf_put_cstring(b, enc));
-  ASSERT_OK(sshmux__buf_put_cstring(b, mac));
-  ASSERT_OK(sshmux__buf_put_cstring(b, mac));
-  ASSERT_OK(sshmux__buf_put_cstring(b, "none"));
-  ASSERT_OK(sshmux__buf_put_cstring(b, "none"));
-  ASSERT_OK(sshmux__buf_put_cstring(b, ""));
-  ASSERT_OK(sshmux__buf_put_cstring(b, ""));
-  ASSERT_OK(sshmux__buf_put_bool(b, follows));
-  ASSERT_OK(sshmux__buf_put_u32(b, 0));
-}
-
 static void send_kexinit(th_t *t, const char *kex, const char *hk,
                          const char *enc, const char *mac, int follows) {
   sshmux__buf_t b;
   sshmux__buf_init(&b, 4096);
-  put_kexinit(&b, kex, hk, enc, mac, follows);
+  th_put_kexinit(&b, kex, hk, enc, mac, follows);
   th_send(t, b.data, b.len);
   sshmux__buf_free(&b);
 }
@@ -72,6 +53,25 @@ static void send_msg(th_t *t, uint8_t type, int nu32, const uint32_t *u,
   sshmux__buf_free(&b);
 }
 
+/* th_init (handshake, not authenticated), the client's identification
+ * and its KEXINIT. */
+static void kex_start(th_t *t, const char *kex, const char *hk, const char *enc,
+                      const char *mac, int follows) {
+  th_init(t, NULL, 0, NULL);
+  send_ident(t);
+  send_kexinit(t, kex, hk, enc, mac, follows);
+}
+
+/* In a test: the connection is closing (with DISCONNECT reason, unless
+ * reason is 0); then th_free. */
+#define ASSERT_CLOSED_FREE(t, reason)                                          \
+  do {                                                                         \
+    ASSERT(th_closed(t));                                                      \
+    if ((reason) != 0)                                                         \
+      ASSERT_EQ((t)->conn->disconnect_reason, (reason));                       \
+    th_free(t);                                                                \
+  } while (0)
+
 #define ALL_CIPHERS SSHMUX__CIPHER_ALGS
 #define ALL_MACS SSHMUX__MAC_ALGS
 
@@ -86,71 +86,59 @@ TEST_IMPL(server_authkeys_parse) {
   static const uint8_t other[sizeof(blob)] = {0,   0,   0,   11,  's', 's', 'h',
                                               '-', 'e', 'd', '2', '5', '5', '1',
                                               '9', 0,   0,   0,   32,  9};
+  /* Each text with K for blob's base64 and O for other's; match is what
+   * sshmux__authkeys_match must say, and then flags must equal `flags`
+   * (exact) or hold at least those bits. */
+  static const struct {
+    const char *text;
+    int match, exact;
+    unsigned flags;
+  } cases[] = {
+      /* Plain, with comments, blank lines and CRLF. */
+      {"# a comment\n\n   \nssh-ed25519 O other@host\r\nssh-ed25519 K "
+       "me@host\n",
+       1, 1, 0},
+      /* Not listed. */
+      {"ssh-ed25519 O\n", 0, 0, 0},
+      /* Honoured options become flags. */
+      {"no-pty,No-Port-Forwarding ssh-ed25519 K\n", 1, 1,
+       SSHMUX__AK_NO_PTY | SSHMUX__AK_NO_PORT_FWD},
+      {"restrict ssh-ed25519 K\n", 1, 0, SSHMUX__AK_NO_AGENT_FWD},
+      /* Options we do not honour refuse the key, even with a quoted comma
+       * and space in the value; the first line naming the key decides. */
+      {"command=\"echo a, b\",no-pty ssh-ed25519 K\nssh-ed25519 K\n", 0, 0, 0},
+      {"from=\"127.0.0.1\" ssh-ed25519 K\n", 0, 0, 0},
+      {"restrict,pty ssh-ed25519 K\n", 0, 0, 0},
+      /* A malformed line is skipped; a later good one still counts. */
+      {"command=\"unterminated ssh-ed25519 K\nssh-ed25519 !!!!\n"
+       "ssh-ed25519 K\n",
+       1, 0, 0},
+      /* The line's type must be the blob's type. */
+      {"ssh-rsa K\n", 0, 0, 0},
+      /* No trailing newline, tabs as separators. */
+      {"ssh-ed25519\tK", 1, 0, 0},
+  };
   char b64[256], b64o[256], text[2048];
-  unsigned flags;
 
   sshmux__base64_encode(blob, sizeof(blob), b64);
   sshmux__base64_encode(other, sizeof(other), b64o);
-  /* Plain, with comments, blank lines and CRLF. */
-  snprintf(text, sizeof(text),
-           "# a comment\n\n   \nssh-ed25519 %s other@host\r\nssh-ed25519 %s "
-           "me@host\n",
-           b64o, b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      1);
-  ASSERT_EQ(flags, 0);
-  /* Not listed. */
-  snprintf(text, sizeof(text), "ssh-ed25519 %s\n", b64o);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      0);
-  /* Honoured options become flags. */
-  snprintf(text, sizeof(text), "no-pty,No-Port-Forwarding ssh-ed25519 %s\n",
-           b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      1);
-  ASSERT_EQ(flags, SSHMUX__AK_NO_PTY | SSHMUX__AK_NO_PORT_FWD);
-  snprintf(text, sizeof(text), "restrict ssh-ed25519 %s\n", b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      1);
-  ASSERT(flags & SSHMUX__AK_NO_AGENT_FWD);
-  /* Options we do not honour refuse the key, even with a quoted comma and
-   * space in the value; the first line naming the key decides. */
-  snprintf(text, sizeof(text),
-           "command=\"echo a, b\",no-pty ssh-ed25519 %s\nssh-ed25519 %s\n", b64,
-           b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      0);
-  snprintf(text, sizeof(text), "from=\"127.0.0.1\" ssh-ed25519 %s\n", b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      0);
-  snprintf(text, sizeof(text), "restrict,pty ssh-ed25519 %s\n", b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      0);
-  /* A malformed line is skipped; a later good one still counts. */
-  snprintf(text, sizeof(text),
-           "command=\"unterminated ssh-ed25519 %s\nssh-ed25519 !!!!\n"
-           "ssh-ed25519 %s\n",
-           b64, b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      1);
-  /* The line's type must be the blob's type. */
-  snprintf(text, sizeof(text), "ssh-rsa %s\n", b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      0);
-  /* No trailing newline, tabs as separators. */
-  snprintf(text, sizeof(text), "ssh-ed25519\t%s", b64);
-  ASSERT_EQ(
-      sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
-      1);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    size_t n = 0;
+    unsigned flags = 0;
+
+    for (const char *c = cases[i].text; *c != '\0'; c++) {
+      const char *sub = *c == 'K' ? b64 : *c == 'O' ? b64o : NULL;
+      n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+                            sub != NULL ? sub : (char[2]){*c, 0});
+    }
+    ASSERT_EQ(
+        sshmux__authkeys_match(text, strlen(text), blob, sizeof(blob), &flags),
+        cases[i].match);
+    if (cases[i].exact)
+      ASSERT_EQ(flags, cases[i].flags);
+    else
+      ASSERT_EQ(flags & cases[i].flags, cases[i].flags);
+  }
   return 0;
 }
 
@@ -181,8 +169,8 @@ TEST_IMPL(server_ident_and_early_kexinit) {
     uint8_t hdr[5];
     size_t pad;
     sshmux__buf_init(&k, 4096);
-    put_kexinit(&k, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS,
-                0);
+    th_put_kexinit(&k, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS,
+                   ALL_MACS, 0);
     pad = 8 - (5 + k.len) % 8;
     if (pad < 4)
       pad += 8;
@@ -203,8 +191,7 @@ TEST_IMPL(server_ident_and_early_kexinit) {
   /* Not SSH: refused. */
   th_init(&t, NULL, 0, NULL);
   th_send_raw(&t, "GET / HTTP/1.1\r\n", 16);
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   /* An endless line: refused after 255 bytes. */
   th_init(&t, NULL, 0, NULL);
   {
@@ -212,8 +199,7 @@ TEST_IMPL(server_ident_and_early_kexinit) {
     memset(junk, 'S', sizeof(junk));
     th_send_raw(&t, junk, sizeof(junk));
   }
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   return 0;
 }
 
@@ -221,11 +207,9 @@ TEST_IMPL(server_kexinit_negotiation) {
   th_t t;
 
   /* The client's order decides; AES-CTR needs a MAC. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "sntrup761x25519-sha512@openssh.com,ecdh-sha2-nistp256",
-               "ssh-rsa,ssh-ed25519", "aes256-cbc,aes256-ctr,aes128-ctr",
-               "umac-64@openssh.com,hmac-sha2-512,hmac-sha2-256", 0);
+  kex_start(&t, "sntrup761x25519-sha512@openssh.com,ecdh-sha2-nistp256",
+            "ssh-rsa,ssh-ed25519", "aes256-cbc,aes256-ctr,aes128-ctr",
+            "umac-64@openssh.com,hmac-sha2-512,hmac-sha2-256", 0);
   ASSERT(!th_closed(&t));
   ASSERT_STR_EQ(sshmux__transport_alg(t.conn, 0), "ecdh-sha2-nistp256");
   ASSERT_STR_EQ(sshmux__transport_alg(t.conn, 1), "ssh-ed25519");
@@ -234,10 +218,8 @@ TEST_IMPL(server_kexinit_negotiation) {
   th_free(&t);
 
   /* AEAD: no MAC in common is fine, none is used. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "curve25519-sha256@libssh.org,ext-info-c", "ssh-ed25519",
-               "aes128-gcm@openssh.com", "hmac-md5", 0);
+  kex_start(&t, "curve25519-sha256@libssh.org,ext-info-c", "ssh-ed25519",
+            "aes128-gcm@openssh.com", "hmac-md5", 0);
   ASSERT(!th_closed(&t));
   ASSERT_STR_EQ(sshmux__transport_alg(t.conn, 0),
                 "curve25519-sha256@libssh.org");
@@ -248,36 +230,25 @@ TEST_IMPL(server_kexinit_negotiation) {
   th_free(&t);
 
   /* Nothing in common: DISCONNECT(3). */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "curve25519-sha256", "ssh-ed25519", "aes128-cbc", ALL_MACS,
-               0);
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
-  th_free(&t);
+  kex_start(&t, "curve25519-sha256", "ssh-ed25519", "aes128-cbc", ALL_MACS, 0);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
   /* Pseudo-algorithms are never selected. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "ext-info-c,kex-strict-c-v00@openssh.com", "ssh-ed25519",
-               ALL_CIPHERS, ALL_MACS, 0);
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
-  th_free(&t);
+  kex_start(&t, "ext-info-c,kex-strict-c-v00@openssh.com", "ssh-ed25519",
+            ALL_CIPHERS, ALL_MACS, 0);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
   /* Compression other than none only: refused. */
   th_init(&t, NULL, 0, NULL);
   send_ident(&t);
   {
     sshmux__buf_t b;
     sshmux__buf_init(&b, 4096);
-    put_kexinit(&b, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS,
-                0);
+    th_put_kexinit(&b, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS,
+                   ALL_MACS, 0);
     /* Malformed: truncated before the reserved field. */
     th_send(&t, b.data, b.len - 3);
     sshmux__buf_free(&b);
   }
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_PROTOCOL_ERROR);
   return 0;
 }
 
@@ -286,15 +257,11 @@ TEST_IMPL(server_strict_kex) {
   th_t t;
 
   /* Strict: IGNORE before the first NEWKEYS is fatal ... */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "curve25519-sha256,kex-strict-c-v00@openssh.com",
-               "ssh-ed25519", ALL_CIPHERS, ALL_MACS, 0);
+  kex_start(&t, "curve25519-sha256,kex-strict-c-v00@openssh.com", "ssh-ed25519",
+            ALL_CIPHERS, ALL_MACS, 0);
   ASSERT(t.conn->strict);
   th_send(&t, ignore, sizeof(ignore));
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_PROTOCOL_ERROR);
   /* ... and so is a strict KEXINIT that is not packet 0. */
   th_init(&t, NULL, 0, NULL);
   send_ident(&t);
@@ -302,14 +269,10 @@ TEST_IMPL(server_strict_kex) {
   ASSERT(!th_closed(&t)); /* not strict yet: IGNORE is legal */
   send_kexinit(&t, "curve25519-sha256,kex-strict-c-v00@openssh.com",
                "ssh-ed25519", ALL_CIPHERS, ALL_MACS, 0);
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   /* Without strict KEX, IGNORE during the exchange is fine, and the
    * exchange completes: KEX_ECDH_REPLY then NEWKEYS. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS,
-               0);
+  kex_start(&t, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS, 0);
   th_send(&t, ignore, sizeof(ignore));
   send_ecdh_init(&t);
   ASSERT(!th_closed(&t));
@@ -317,8 +280,7 @@ TEST_IMPL(server_strict_kex) {
   ASSERT_EQ(th_next(&t), SSH_MSG_NEWKEYS);
   /* Anything but NEWKEYS now is fatal (the client is still in KEX). */
   th_send(&t, (const uint8_t[]){SSH_MSG_SERVICE_REQUEST, 0, 0, 0, 0}, 5);
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   return 0;
 }
 
@@ -327,10 +289,8 @@ TEST_IMPL(server_kex_guess) {
 
   /* Wrong guess (first kex name differs): the next packet is dropped
    * unread, whatever it is, and the exchange then proceeds. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "sntrup761x25519-sha512@openssh.com,curve25519-sha256",
-               "ssh-ed25519", ALL_CIPHERS, ALL_MACS, 1);
+  kex_start(&t, "sntrup761x25519-sha512@openssh.com,curve25519-sha256",
+            "ssh-ed25519", ALL_CIPHERS, ALL_MACS, 1);
   th_send(&t, (const uint8_t[]){SSH_MSG_KEX_ECDH_INIT, 0, 0, 0, 7, 1}, 6);
   ASSERT(!th_closed(&t));
   send_ecdh_init(&t);
@@ -338,23 +298,16 @@ TEST_IMPL(server_kex_guess) {
   th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
   th_free(&t);
   /* Right guess (dbclient): the guessed packet is the real one. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "curve25519-sha256,kexguess2@matt.ucc.asn.au", "ssh-ed25519",
-               ALL_CIPHERS, ALL_MACS, 1);
+  kex_start(&t, "curve25519-sha256,kexguess2@matt.ucc.asn.au", "ssh-ed25519",
+            ALL_CIPHERS, ALL_MACS, 1);
   send_ecdh_init(&t);
   ASSERT(!th_closed(&t));
   th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
   th_free(&t);
   /* A bad ephemeral key (wrong length): KEY_EXCHANGE_FAILED. */
-  th_init(&t, NULL, 0, NULL);
-  send_ident(&t);
-  send_kexinit(&t, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS,
-               0);
+  kex_start(&t, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS, 0);
   th_send(&t, (const uint8_t[]){SSH_MSG_KEX_ECDH_INIT, 0, 0, 0, 1, 9}, 6);
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
   return 0;
 }
 
@@ -371,29 +324,23 @@ TEST_IMPL(server_packet_framing) {
   pkt[4] = 3;
   pkt[5] = SSH_MSG_IGNORE;
   th_send_raw(&t, pkt, 16);
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_PROTOCOL_ERROR);
   /* Padding that leaves no payload. */
   th_init(&t, NULL, 1, "u");
   sshmux__store_be32(pkt, 12);
   pkt[4] = 11;
   th_send_raw(&t, pkt, 16);
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   /* Oversize length: refused before any allocation for it. */
   th_init(&t, NULL, 1, "u");
   sshmux__store_be32(pkt, 300u * 1024u);
   th_send_raw(&t, pkt, 8);
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_PROTOCOL_ERROR);
   /* Not a multiple of the block size. */
   th_init(&t, NULL, 1, "u");
   sshmux__store_be32(pkt, 13);
   th_send_raw(&t, pkt, 17);
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   /* A byte at a time is fine. */
   th_init(&t, NULL, 1, "u");
   {
@@ -486,15 +433,12 @@ TEST_IMPL(server_unimplemented_and_gates) {
   th_init(&t, NULL, 1, NULL);
   send_msg(&t, SSH_MSG_GLOBAL_REQUEST, 0, NULL,
            (const char *const[]){"keepalive@openssh.com", NULL});
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_PROTOCOL_ERROR);
   /* DISCONNECT from the client ends it quietly. */
   th_init(&t, NULL, 1, "u");
   send_msg(&t, SSH_MSG_DISCONNECT, 1, (const uint32_t[]){11},
            (const char *const[]){"bye", "", NULL});
-  ASSERT(th_closed(&t));
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, 0);
   return 0;
 }
 
@@ -522,28 +466,90 @@ static void send_userauth(th_t *t, const char *user, const char *method,
   sshmux__buf_free(&b);
 }
 
+/* Query publickey auth for "alice" with blob (not signed); the answer
+ * must be `want`. */
+static void query_key(th_t *t, const sshmux__buf_t *blob, int want) {
+  sshmux__buf_t ex;
+
+  sshmux__buf_init(&ex, 65536);
+  ASSERT_OK(sshmux__buf_put_bool(&ex, 0));
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
+  send_userauth(t, "alice", "publickey", &ex);
+  ASSERT_EQ(th_next(t), want);
+  sshmux__buf_free(&ex);
+}
+
+/* Send a signed publickey request for "alice" with blob, signed by key. */
+static void send_signed(th_t *t, sshmux__hostkey_t *key,
+                        const sshmux__buf_t *blob) {
+  sshmux__buf_t sd, sig, ex;
+
+  sshmux__buf_init(&sd, 65536);
+  sshmux__buf_init(&sig, 4096);
+  sshmux__buf_init(&ex, 65536);
+  ASSERT_OK(sshmux__buf_put_string(&sd, t->conn->session_id,
+                                   t->conn->session_id_len));
+  ASSERT_OK(sshmux__buf_put_u8(&sd, SSH_MSG_USERAUTH_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "alice"));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-connection"));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "publickey"));
+  ASSERT_OK(sshmux__buf_put_bool(&sd, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(&sd, blob->data, blob->len));
+  ASSERT_OK(sshmux__hostkey_sign(key, sd.data, sd.len, &sig));
+  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
+  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
+  send_userauth(t, "alice", "publickey", &ex);
+  sshmux__buf_free(&sd);
+  sshmux__buf_free(&sig);
+  sshmux__buf_free(&ex);
+}
+
+/* Authenticate "alice" with key (listed in ak) through a signed publickey
+ * request. */
+static void sign_in(th_t *t, sshmux__hostkey_t *key,
+                    const sshmux__buf_t *blob) {
+  send_signed(t, key, blob);
+  ASSERT_EQ(th_next(t), SSH_MSG_USERAUTH_SUCCESS);
+}
+
+/* A new Ed25519 key, its public blob (blob initialised here) and its
+ * authorized_keys line (line: 512 bytes). */
+static sshmux__hostkey_t *new_user_key(sshmux__buf_t *blob, char *line) {
+  sshmux__hostkey_t *key;
+
+  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
+  sshmux__buf_init(blob, 4096);
+  ASSERT_OK(sshmux__hostkey_public_blob(key, blob));
+  memcpy(line, "ssh-ed25519 ", 12);
+  sshmux__base64_encode(blob->data, blob->len, line + 12);
+  strcat(line, " user@test\n");
+  return key;
+}
+
+/* th_init authenticating (shortcut), authorized_keys from ak. */
+static void th_init_ak(th_t *t, const sshmux_server_cbs_t *cbs) {
+  th_init(t, cbs, 1, NULL);
+  ASSERT_OK(sshmux_server_set_authorized_keys(t->srv, test_path("ak")));
+}
+
 TEST_IMPL(server_auth_publickey) {
   sshmux_server_cbs_t cbs;
   sshmux__hostkey_t *user_key, *stranger;
-  sshmux__buf_t blob, sblob, ex, signed_data, sig;
-  char line[512];
+  sshmux__buf_t blob, sblob, ex;
+  char line[512], sline[512];
   th_t t;
 
-  ASSERT_OK(sshmux__hostkey_generate(&user_key, SSHMUX__KEY_ED25519));
-  ASSERT_OK(sshmux__hostkey_generate(&stranger, SSHMUX__KEY_ED25519));
-  sshmux__buf_init(&blob, 4096);
-  sshmux__buf_init(&sblob, 4096);
-  ASSERT_OK(sshmux__hostkey_public_blob(user_key, &blob));
-  ASSERT_OK(sshmux__hostkey_public_blob(stranger, &sblob));
-  memcpy(line, "ssh-ed25519 ", 12);
-  sshmux__base64_encode(blob.data, blob.len, line + 12);
-  strcat(line, " user@test\n");
+  stranger = new_user_key(&sblob, sline);
+  user_key = new_user_key(&blob, line);
   ASSERT_OK(test_write_file(test_path("ak"), line, 0600));
 
   memset(&cbs, 0, sizeof(cbs));
   cbs.authed = on_authed;
-  th_init(&t, &cbs, 1, NULL);
-  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  th_init_ak(&t, &cbs);
   sshmux_server_set_max_auth_tries(t.srv, 4);
   /* none and password: FAILURE naming only publickey. */
   send_userauth(&t, "alice", "none", NULL);
@@ -560,19 +566,9 @@ TEST_IMPL(server_auth_publickey) {
   send_userauth(&t, "alice", "password", &ex);
   ASSERT_EQ(th_next(&t), SSH_MSG_USERAUTH_FAILURE);
   /* Query with a key that is not listed: FAILURE. */
-  sshmux__buf_reset(&ex);
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 0));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, sblob.data, sblob.len));
-  send_userauth(&t, "alice", "publickey", &ex);
-  ASSERT_EQ(th_next(&t), SSH_MSG_USERAUTH_FAILURE);
+  query_key(&t, &sblob, SSH_MSG_USERAUTH_FAILURE);
   /* Query with the listed key: PK_OK echoing alg and blob. */
-  sshmux__buf_reset(&ex);
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 0));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob.data, blob.len));
-  send_userauth(&t, "alice", "publickey", &ex);
-  ASSERT_EQ(th_next(&t), SSH_MSG_USERAUTH_PK_OK);
+  query_key(&t, &blob, SSH_MSG_USERAUTH_PK_OK);
   {
     const uint8_t *p;
     size_t n;
@@ -583,38 +579,11 @@ TEST_IMPL(server_auth_publickey) {
     ASSERT_MEM_EQ(p, blob.data, n);
   }
   /* A signed request with a bad signature: FAILURE. */
-  sshmux__buf_init(&signed_data, 65536);
-  sshmux__buf_init(&sig, 4096);
-  ASSERT_OK(sshmux__buf_put_string(&signed_data, t.conn->session_id,
-                                   t.conn->session_id_len));
-  ASSERT_OK(sshmux__buf_put_u8(&signed_data, SSH_MSG_USERAUTH_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&signed_data, "alice"));
-  ASSERT_OK(sshmux__buf_put_cstring(&signed_data, "ssh-connection"));
-  ASSERT_OK(sshmux__buf_put_cstring(&signed_data, "publickey"));
-  ASSERT_OK(sshmux__buf_put_bool(&signed_data, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&signed_data, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&signed_data, blob.data, blob.len));
-  ASSERT_OK(
-      sshmux__hostkey_sign(stranger, signed_data.data, signed_data.len, &sig));
-  sshmux__buf_reset(&ex);
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob.data, blob.len));
-  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
-  send_userauth(&t, "alice", "publickey", &ex);
+  send_signed(&t, stranger, &blob);
   ASSERT_EQ(th_next(&t), SSH_MSG_USERAUTH_FAILURE);
   ASSERT_EQ(g_authed, 0);
   /* The right signature: SUCCESS, the connection reports its user. */
-  sshmux__buf_reset(&sig);
-  ASSERT_OK(
-      sshmux__hostkey_sign(user_key, signed_data.data, signed_data.len, &sig));
-  sshmux__buf_reset(&ex);
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob.data, blob.len));
-  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
-  send_userauth(&t, "alice", "publickey", &ex);
-  ASSERT_EQ(th_next(&t), SSH_MSG_USERAUTH_SUCCESS);
+  sign_in(&t, user_key, &blob);
   ASSERT_EQ(g_authed, 1);
   ASSERT_STR_EQ(g_user, "alice");
   ASSERT(strncmp(sshmux_server_conn_key_fingerprint(t.conn), "SHA256:", 7) ==
@@ -645,8 +614,6 @@ TEST_IMPL(server_auth_publickey) {
   sshmux__buf_free(&ex);
   sshmux__buf_free(&blob);
   sshmux__buf_free(&sblob);
-  sshmux__buf_free(&signed_data);
-  sshmux__buf_free(&sig);
   sshmux__hostkey_free(user_key);
   sshmux__hostkey_free(stranger);
   return 0;
@@ -719,14 +686,28 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
   }
 }
 
+/* Append CHANNEL_OPEN of type with the client's channel id, window and
+ * maximum packet size (type-specific fields may follow). */
+static void put_channel_open(sshmux__buf_t *b, const char *type, uint32_t id,
+                             uint32_t window, uint32_t maxpkt) {
+  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_CHANNEL_OPEN));
+  ASSERT_OK(sshmux__buf_put_cstring(b, type));
+  ASSERT_OK(sshmux__buf_put_u32(b, id));
+  ASSERT_OK(sshmux__buf_put_u32(b, window));
+  ASSERT_OK(sshmux__buf_put_u32(b, maxpkt));
+}
+
+/* Append GLOBAL_REQUEST name with want_reply (request fields may follow). */
+static void put_global(sshmux__buf_t *b, const char *name, int want_reply) {
+  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_GLOBAL_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(b, name));
+  ASSERT_OK(sshmux__buf_put_bool(b, want_reply));
+}
+
 static void open_session(th_t *t, uint32_t window, uint32_t maxpkt) {
   sshmux__buf_t b;
   sshmux__buf_init(&b, 256);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "session"));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 5)); /* client's id */
-  ASSERT_OK(sshmux__buf_put_u32(&b, window));
-  ASSERT_OK(sshmux__buf_put_u32(&b, maxpkt));
+  put_channel_open(&b, "session", 5, window, maxpkt); /* client's id 5 */
   th_send(t, b.data, b.len);
   sshmux__buf_free(&b);
 }
@@ -944,29 +925,19 @@ TEST_IMPL(server_channel_limits) {
     send_data(&t, id, 32768);
   ASSERT(!th_closed(&t));
   send_data(&t, id, 1);
-  ASSERT(th_closed(&t));
-  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
-  th_free(&t);
+  ASSERT_CLOSED_FREE(&t, SSH_DISCONNECT_PROTOCOL_ERROR);
 
   /* Unknown channel types are refused by the library; direct-tcpip
    * reaches the embedder with its fields (which refuses it here). */
   th_init(&t, &cbs, 1, "u");
   sshmux__buf_init(&b, 512);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "x11"));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
+  put_channel_open(&b, "x11", 1, 1000, 1000);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), SSH_MSG_CHANNEL_OPEN_FAILURE);
   ASSERT_EQ(msg_u32(&t), 1);
   ASSERT_EQ(msg_u32(&t), SSHMUX_OPEN_UNKNOWN_CHANNEL_TYPE);
   sshmux__buf_reset(&b);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_CHANNEL_OPEN));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "direct-tcpip"));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 2));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
-  ASSERT_OK(sshmux__buf_put_u32(&b, 1000));
+  put_channel_open(&b, "direct-tcpip", 2, 1000, 1000);
   ASSERT_OK(sshmux__buf_put_cstring(&b, "example.org"));
   ASSERT_OK(sshmux__buf_put_u32(&b, 80));
   ASSERT_OK(sshmux__buf_put_cstring(&b, "127.0.0.1"));
@@ -984,15 +955,11 @@ TEST_IMPL(server_channel_limits) {
 
   th_init(&t, &cbs, 1, "u");
   sshmux__buf_init(&b, 512);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "keepalive@openssh.com"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  put_global(&b, "keepalive@openssh.com", 1);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), SSH_MSG_REQUEST_FAILURE);
   sshmux__buf_reset(&b);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "no-more-sessions@openssh.com"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 0));
+  put_global(&b, "no-more-sessions@openssh.com", 0);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), -1);
   g_ch = NULL;
@@ -1026,18 +993,14 @@ TEST_IMPL(server_global_requests_ordered) {
   g_nreqs = 0;
   th_init(&t, &cbs, 1, "u");
   sshmux__buf_init(&b, 512);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "tcpip-forward"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  put_global(&b, "tcpip-forward", 1);
   ASSERT_OK(sshmux__buf_put_cstring(&b, "localhost"));
   ASSERT_OK(sshmux__buf_put_u32(&b, 0));
   th_send(&t, b.data, b.len);
   ASSERT_EQ(g_nreqs, 1);
   /* A keepalive behind it waits for it. */
   sshmux__buf_reset(&b);
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "keepalive@openssh.com"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  put_global(&b, "keepalive@openssh.com", 1);
   th_send(&t, b.data, b.len);
   ASSERT_EQ(th_next(&t), -1);
   sshmux_server_request_reply_port(g_reqs[0], 4242);
@@ -1137,36 +1100,6 @@ static void on_conn_closed(sshmux_server_conn_t *conn) {
   g_closed++;
 }
 
-/* Authenticate "alice" with key (listed in ak) through a signed publickey
- * request. */
-static void sign_in(th_t *t, sshmux__hostkey_t *key,
-                    const sshmux__buf_t *blob) {
-  sshmux__buf_t sd, sig, ex;
-
-  sshmux__buf_init(&sd, 65536);
-  sshmux__buf_init(&sig, 4096);
-  sshmux__buf_init(&ex, 65536);
-  ASSERT_OK(sshmux__buf_put_string(&sd, t->conn->session_id,
-                                   t->conn->session_id_len));
-  ASSERT_OK(sshmux__buf_put_u8(&sd, SSH_MSG_USERAUTH_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "alice"));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-connection"));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "publickey"));
-  ASSERT_OK(sshmux__buf_put_bool(&sd, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&sd, blob->data, blob->len));
-  ASSERT_OK(sshmux__hostkey_sign(key, sd.data, sd.len, &sig));
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
-  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
-  send_userauth(t, "alice", "publickey", &ex);
-  ASSERT_EQ(th_next(t), SSH_MSG_USERAUTH_SUCCESS);
-  sshmux__buf_free(&sd);
-  sshmux__buf_free(&sig);
-  sshmux__buf_free(&ex);
-}
-
 /* `closed` is told of every authenticated connection that ends, whether
  * or not `authed` is set; never of one that did not authenticate. */
 TEST_IMPL(server_closed_without_authed) {
@@ -1176,33 +1109,25 @@ TEST_IMPL(server_closed_without_authed) {
   char line[512];
   th_t t;
 
-  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
-  sshmux__buf_init(&blob, 4096);
-  ASSERT_OK(sshmux__hostkey_public_blob(key, &blob));
-  memcpy(line, "ssh-ed25519 ", 12);
-  sshmux__base64_encode(blob.data, blob.len, line + 12);
-  strcat(line, " user@test\n");
+  key = new_user_key(&blob, line);
   ASSERT_OK(test_write_file(test_path("ak"), line, 0600));
   memset(&cbs, 0, sizeof(cbs));
   cbs.closed = on_conn_closed;
 
   /* Not authenticated: not told. */
-  th_init(&t, &cbs, 1, NULL);
-  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  th_init_ak(&t, &cbs);
   th_free(&t);
   ASSERT_EQ(g_closed, 0);
 
   /* Authenticated, no `authed` callback: told once. */
-  th_init(&t, &cbs, 1, NULL);
-  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  th_init_ak(&t, &cbs);
   sign_in(&t, key, &blob);
   th_free(&t);
   ASSERT_EQ(g_closed, 1);
 
   /* With `authed` too: told once more. */
   cbs.authed = on_authed;
-  th_init(&t, &cbs, 1, NULL);
-  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  th_init_ak(&t, &cbs);
   sign_in(&t, key, &blob);
   ASSERT_EQ(g_authed, 1);
   th_free(&t);
@@ -1221,18 +1146,6 @@ static long long rchar(void) {
   return n;
 }
 
-static void query_key(th_t *t, const sshmux__buf_t *blob, int want) {
-  sshmux__buf_t ex;
-
-  sshmux__buf_init(&ex, 65536);
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 0));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
-  send_userauth(t, "alice", "publickey", &ex);
-  ASSERT_EQ(th_next(t), want);
-  sshmux__buf_free(&ex);
-}
-
 /* authorized_keys is checked for every key offered but read again only
  * when it changed (a 1 MiB file offered 3 more times reads < 1 MiB), and
  * an edit still applies at the next check. */
@@ -1246,20 +1159,14 @@ TEST_IMPL(server_authkeys_cached) {
   th_t t;
 
   ASSERT(text != NULL);
-  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
-  sshmux__buf_init(&blob, 4096);
-  ASSERT_OK(sshmux__hostkey_public_blob(key, &blob));
-  memcpy(line, "ssh-ed25519 ", 12);
-  sshmux__base64_encode(blob.data, blob.len, line + 12);
-  strcat(line, " user@test\n");
+  key = new_user_key(&blob, line);
   while (n < 1024u * 1024u)
     n += (size_t)snprintf(text + n, cap - n, "# padding line %zu\n", n);
   n += (size_t)snprintf(text + n, cap - n, "%s", line);
   ASSERT_OK(test_write_file(test_path("ak"), text, 0600));
 
   memset(&cbs, 0, sizeof(cbs));
-  th_init(&t, &cbs, 1, NULL);
-  ASSERT_OK(sshmux_server_set_authorized_keys(t.srv, test_path("ak")));
+  th_init_ak(&t, &cbs);
   query_key(&t, &blob, SSH_MSG_USERAUTH_PK_OK);
   before = rchar();
   ASSERT_GE(before, 0);

@@ -89,23 +89,20 @@ void test_fail(const char *file, int line, const char *fmt, ...)
                 (size_t)(n));                                                  \
   } while (0)
 
-/* Skip (or, under CI, fail) unless `prog` is found on PATH or is an
- * absolute path that exists. */
-#define TEST_REQUIRE_PROGRAM(prog)                                             \
+/* In a test: return what `check` (a test_require_* call) says unless 0. */
+#define TEST_REQUIRE_(check)                                                   \
   do {                                                                         \
-    int r_ = test_require_program(prog);                                       \
+    int r_ = (check);                                                          \
     if (r_ != 0)                                                               \
       return r_;                                                               \
   } while (0)
+/* Skip (or, under CI, fail) unless `prog` is found on PATH or is an
+ * absolute path that exists. */
+#define TEST_REQUIRE_PROGRAM(prog) TEST_REQUIRE_(test_require_program(prog))
 int test_require_program(const char *prog);
 /* Skip (or, under CI, fail) unless running as root; why says what needs it
  * (network namespaces, PAM, chown).  Same convention as above. */
-#define TEST_REQUIRE_ROOT(why)                                                 \
-  do {                                                                         \
-    int r_ = test_require_root(why);                                           \
-    if (r_ != 0)                                                               \
-      return r_;                                                               \
-  } while (0)
+#define TEST_REQUIRE_ROOT(why) TEST_REQUIRE_(test_require_root(why))
 int test_require_root(const char *why);
 /* Full path of prog on PATH (or in /usr/sbin, /sbin), or NULL.  Static. */
 const char *test_which(const char *prog);
@@ -136,9 +133,36 @@ typedef struct {
   const char *const *env; /* extra NAME=VALUE entries, NULL-terminated */
 } test_cmd_t;
 int test_run(const test_cmd_t *cmd, int *status);
+/* test_run(cmd), failing the test if it cannot run; the exit status (-1
+ * on timeout). */
+int test_run_status(const test_cmd_t *cmd);
+/* sh -c script (no stdin, output not captured: the script redirects it),
+ * bounded by timeout_ms (0 = 30 s); its exit status, as test_run_status. */
+int test_run_sh(const char *script, int timeout_ms);
 /* Shorthand: run argv with no stdin; returns the exit status (or -1). The
  * captured stdout is returned in *out if out != NULL. */
 int test_run_simple(const char *const *argv, char **out, char **err);
+
+/* An argv built a word at a time, NULL-terminated all along (a.v is
+ * ready for test_run).  Zero it first (test_argv_t a = {0}).  Words are
+ * not copied, except those test_argv_ssh_opts formats into a itself. */
+typedef struct {
+  const char *v[64];
+  int n;
+  char port[16];
+  char known_hosts[1100];
+} test_argv_t;
+/* Append the words given up to a NULL; fails the test when a is full. */
+void test_argv_add(test_argv_t *a, ...) __attribute__((sentinel));
+/* Append a NULL-terminated array of words (NULL: none). */
+void test_argv_addv(test_argv_t *a, const char *const *words);
+/* Append the options the tests give OpenSSH's ssh/scp/sftp for a server
+ * on `port` whose host keys are in known_hosts: -F /dev/null PORT_FLAG
+ * PORT [-i KEY] -o UserKnownHostsFile=KH -o StrictHostKeyChecking=yes -o
+ * BatchMode=yes -o IdentitiesOnly=yes (port_flag "-p" for ssh, "-P" for
+ * scp and sftp; key may be NULL). */
+void test_argv_ssh_opts(test_argv_t *a, const char *port_flag, int port,
+                        const char *key, const char *known_hosts);
 
 /* Start a program in the background (in the test's process group, so the
  * runner kills it if the test dies), stdout and
@@ -149,6 +173,12 @@ void test_kill(int pid);
 
 /* Read a whole file into a fresh NUL-terminated buffer (NULL on error). */
 char *test_read_file(const char *path, size_t *len);
+/* Write the printf-formatted text to path with mode; fails the test on
+ * error. */
+void test_write_fmt(const char *path, int mode, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* How many times needle occurs in the file at path (0 if unreadable). */
+int test_count_in_file(const char *path, const char *needle);
 /* Write a file with the given mode; returns 0 or -1. */
 int test_write_file(const char *path, const char *data, int mode);
 

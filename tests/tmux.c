@@ -14,6 +14,17 @@ char *test_tmux_capture(const char *sock, const char *target) {
   return out;
 }
 
+void test_tmux_type(const char *sock, const char *target, const char *keys) {
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", target, "-l", keys, NULL},
+                            NULL, NULL),
+            0);
+  ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "send-keys",
+                                             "-t", target, "Enter", NULL},
+                            NULL, NULL),
+            0);
+}
+
 void test_tmux_wait(const char *sock, const char *target, const char *what,
                     int ms, const char *label) {
   uint64_t end = test_now_ms() + (uint64_t)ms;

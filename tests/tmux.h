@@ -10,5 +10,8 @@ char *test_tmux_capture(const char *sock, const char *target);
  * label and fail the test. */
 void test_tmux_wait(const char *sock, const char *target, const char *what,
                     int ms, const char *label);
+/* Type keys (literally) into that pane, then Enter; fails the test if
+ * tmux does. */
+void test_tmux_type(const char *sock, const char *target, const char *keys);
 
 #endif

@@ -61,26 +61,32 @@ const char *test_which(const char *prog) {
   return NULL;
 }
 
-int test_require_program(const char *prog) {
-  if (test_which(prog) != NULL)
-    return 0;
+/* A requirement not met: say so; a failure (1) under CI, else a skip. */
+static int unmet(const char *what) {
   if (test_in_ci()) {
-    fprintf(stderr, "required program %s is missing (CI: failure)\n", prog);
+    fprintf(stderr, "%s (CI: failure)\n", what);
     return 1;
   }
-  fprintf(stderr, "skipped: program %s not found\n", prog);
+  fprintf(stderr, "skipped: %s\n", what);
   return TEST_SKIP;
 }
 
+int test_require_program(const char *prog) {
+  char what[600];
+
+  if (test_which(prog) != NULL)
+    return 0;
+  snprintf(what, sizeof(what), "required program %s is missing", prog);
+  return unmet(what);
+}
+
 int test_require_root(const char *why) {
+  char what[600];
+
   if (geteuid() == 0)
     return 0;
-  if (test_in_ci()) {
-    fprintf(stderr, "not root, but %s needs root (CI: failure)\n", why);
-    return 1;
-  }
-  fprintf(stderr, "skipped: %s needs root\n", why);
-  return TEST_SKIP;
+  snprintf(what, sizeof(what), "not root, but %s needs root", why);
+  return unmet(what);
 }
 
 const char *test_build_dir(void) {
@@ -130,6 +136,61 @@ char *test_read_file(const char *path, size_t *len) {
   if (len)
     *len = n;
   return buf;
+}
+
+void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
+  char *text = NULL;
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vasprintf(&text, fmt, ap);
+  va_end(ap);
+  if (n < 0 || test_write_file(path, text, mode) != 0)
+    test_fail(__FILE__, __LINE__, "cannot write %s", path);
+  free(text);
+}
+
+int test_count_in_file(const char *path, const char *needle) {
+  char *text = test_read_file(path, NULL);
+  int n = 0;
+
+  for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
+       p += strlen(needle))
+    n++;
+  free(text);
+  return n;
+}
+
+void test_argv_addv(test_argv_t *a, const char *const *words) {
+  for (; words != NULL && *words != NULL; words++) {
+    if (a->n + 1 >= (int)(sizeof(a->v) / sizeof(a->v[0])))
+      test_fail(__FILE__, __LINE__, "argv full at \"%s\"", *words);
+    a->v[a->n++] = *words;
+    a->v[a->n] = NULL;
+  }
+}
+
+void test_argv_add(test_argv_t *a, ...) {
+  const char *w;
+  va_list ap;
+
+  va_start(ap, a);
+  while ((w = va_arg(ap, const char *)) != NULL)
+    test_argv_addv(a, (const char *[]){w, NULL});
+  va_end(ap);
+}
+
+void test_argv_ssh_opts(test_argv_t *a, const char *port_flag, int port,
+                        const char *key, const char *known_hosts) {
+  snprintf(a->port, sizeof(a->port), "%d", port);
+  snprintf(a->known_hosts, sizeof(a->known_hosts), "UserKnownHostsFile=%s",
+           known_hosts);
+  test_argv_add(a, "-F", "/dev/null", port_flag, a->port, NULL);
+  if (key != NULL)
+    test_argv_add(a, "-i", key, NULL);
+  test_argv_add(a, "-o", a->known_hosts, "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", NULL);
 }
 
 int test_write_file(const char *path, const char *data, int mode) {
@@ -294,6 +355,21 @@ int test_run(const test_cmd_t *cmd, int *status) {
   free(co.buf);
   free(ce.buf);
   return 0;
+}
+
+int test_run_status(const test_cmd_t *cmd) {
+  int st = -1, r = test_run(cmd, &st);
+
+  if (r != 0)
+    test_fail(__FILE__, __LINE__, "cannot run %s: %s", cmd->argv[0],
+              strerror(-r));
+  return st;
+}
+
+int test_run_sh(const char *script, int timeout_ms) {
+  return test_run_status(
+      &(test_cmd_t){.argv = (const char *[]){"sh", "-c", script, NULL},
+                    .timeout_ms = timeout_ms});
 }
 
 int test_run_simple(const char *const *argv, char **out, char **err) {

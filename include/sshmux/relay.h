@@ -48,6 +48,25 @@ extern "C" {
 
 typedef struct sshmux_relay_s sshmux_relay_t;
 
+/* What a relayed channel's tap (sshmux_relay_options_t.tap_cb) is told. */
+typedef enum {
+  SSHMUX_RELAY_TAP_OPEN = 1,   /* relayed from now on; route, user set */
+  SSHMUX_RELAY_TAP_INPUT = 2,  /* bytes from the client, passed upstream */
+  SSHMUX_RELAY_TAP_OUTPUT = 3, /* bytes from upstream, passed to the client */
+  SSHMUX_RELAY_TAP_CLOSE = 4   /* the channel is over: the last event */
+} sshmux_relay_tap_event_t;
+
+typedef struct {
+  sshmux_relay_tap_event_t event;
+  uint64_t id; /* the relayed channel: unique within its relay */
+  sshmux_server_channel_type_t type;
+  const char *route; /* the route's name (every event) */
+  const char *user;  /* the client's user name (OPEN only, else NULL) */
+  int stream;        /* OUTPUT: SSHMUX_STREAM_STDOUT or _STDERR */
+  const char *buf;   /* INPUT/OUTPUT: the bytes, valid during the call */
+  size_t len;
+} sshmux_relay_tap_t;
+
 typedef struct {
   /* The routes (borrowed: must outlive the relay).  Required. */
   const sshmux_routes_t *routes;
@@ -74,6 +93,16 @@ typedef struct {
   void (*session_cb)(sshmux_relay_t *relay, sshmux_server_channel_type_t type,
                      const char *route, const char *user, void *data);
   void *session_data;
+  /* Called on the loop thread for every relayed channel (sessions and
+   * forwardings): OPEN once it is relayed (when session_cb runs), then
+   * every chunk of bytes each way as it is passed on, then CLOSE exactly
+   * once -- also when the relay closes.  For session recordings
+   * (typescripts) and audit logs; the tap sees the bytes, it cannot change
+   * them.  It must not call relay functions (it runs inside the relay's
+   * data path).  NULL: none. */
+  void (*tap_cb)(sshmux_relay_t *relay, const sshmux_relay_tap_t *ev,
+                 void *data);
+  void *tap_data;
 } sshmux_relay_options_t;
 
 /* Fill *o with the defaults above (routes NULL). */

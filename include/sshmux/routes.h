@@ -70,7 +70,20 @@
  * other control characters except tab, and must be shorter than inih's line
  * limit (SSHMUX_ROUTES_MAX_LINE); unknown sections and keys, duplicate
  * sections and keys, a missing host or user, bad ports, numbers and
- * booleans, unknown jump names and jump cycles are errors. */
+ * booleans, unknown jump names and jump cycles are errors.
+ *
+ * Routes without a file: sshmux_routes_new() makes an empty object and
+ * sshmux_routes_add_route() / sshmux_routes_add_jump() add hops given as
+ * the file's key = value pairs, checked by the same code as the file's
+ * lines, so the rules and the words of every error are the same; errors
+ * read "ORIGIN:LINE: problem" with the origin and line the caller gives
+ * (its own config file, "command line", ...).  The object is valid after
+ * every call: an add that does not validate changes nothing, and a jump
+ * still in use cannot be removed.  Add a jump before the hops that name it.
+ * Changing an object is not thread-safe against its readers, and removing a
+ * hop frees it: change routes only on the thread that uses them, and never
+ * remove a hop whose sshmux_route_t another object (a relay session) still
+ * holds. */
 #ifndef SSHMUX_ROUTES_H
 #define SSHMUX_ROUTES_H
 
@@ -111,7 +124,48 @@ SSHMUX_EXTERN int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
 /* NULL is a no-op. */
 SSHMUX_EXTERN void sshmux_routes_free(sshmux_routes_t *routes);
 
-/* The path it was loaded from. */
+/* An empty routes object (no routes, no jumps, built-in defaults).  origin
+ * names it in error messages and is what sshmux_routes_path() returns; home
+ * expands "~/" in identity values (NULL: such values are an error).  Both
+ * are copied.  Returns 0, SSHMUX_EINVAL or SSHMUX_ENOMEM; free the object
+ * with sshmux_routes_free(). */
+SSHMUX_EXTERN int sshmux_routes_new(sshmux_routes_t **routes,
+                                    const char *origin, const char *home);
+
+/* Add the route (or jump) name, set by settings: a NULL-terminated list of
+ * key, value pairs with the keys and value syntax of a [routes.NAME]
+ * ([jumps.NAME]) section, e.g. {"host", "10.0.0.10", "user", "deploy",
+ * NULL}.  The jump named SSHMUX_ROUTES_DEFAULT_JUMP is the file's [jump]:
+ * routes without jump or direct go through it, also those added before it.
+ * line is where the caller's own source says this (> 0), or 0 for none;
+ * errors read "ORIGIN:LINE: problem" (or "ORIGIN: problem" for line 0),
+ * as sshmux_routes_load() writes them.  Works on loaded objects too.
+ * Returns 0; SSHMUX_EEXISTS for a name already used by a hop of the same
+ * kind; SSHMUX_ECONFIG for anything the file would refuse (bad name, key
+ * or value, missing host or user, unknown jump, cycle, too long a chain);
+ * SSHMUX_ENOMEM; SSHMUX_EINVAL for NULL arguments or an odd list.  On any
+ * error the object is unchanged. */
+SSHMUX_EXTERN int sshmux_routes_add_route(sshmux_routes_t *routes,
+                                          const char *name,
+                                          const char *const *settings, int line,
+                                          char *err, size_t err_size);
+SSHMUX_EXTERN int sshmux_routes_add_jump(sshmux_routes_t *routes,
+                                         const char *name,
+                                         const char *const *settings, int line,
+                                         char *err, size_t err_size);
+
+/* Remove and free a route: every pointer to it becomes invalid, and later
+ * routes move down one index.  Returns 0 or SSHMUX_ENOTFOUND. */
+SSHMUX_EXTERN int sshmux_routes_remove_route(sshmux_routes_t *routes,
+                                             const char *name);
+/* Remove and free a jump that no hop goes through.  Returns 0,
+ * SSHMUX_ENOTFOUND, or SSHMUX_EBUSY with "ORIGIN: jump 'X' is used by
+ * route 'Y'" in err (if not NULL). */
+SSHMUX_EXTERN int sshmux_routes_remove_jump(sshmux_routes_t *routes,
+                                            const char *name, char *err,
+                                            size_t err_size);
+
+/* The path it was loaded from, or the origin given to sshmux_routes_new. */
 SSHMUX_EXTERN const char *sshmux_routes_path(const sshmux_routes_t *routes);
 
 /* Routes in file order: i in [0, count). */
@@ -156,7 +210,8 @@ SSHMUX_EXTERN int sshmux_route_accept_new_hostkey(const sshmux_route_t *route);
  * directly. */
 SSHMUX_EXTERN const sshmux_route_t *
 sshmux_route_via(const sshmux_route_t *route);
-/* The line of its section header in the file. */
+/* The line of its section header in the file, or the line given when it
+ * was added in memory (0 for none). */
 SSHMUX_EXTERN int sshmux_route_line(const sshmux_route_t *route);
 /* The policies as text, for display: the value as written, or the default
  * ("loopback", and for env "LANG,LC_*,TERM,COLORTERM"). */

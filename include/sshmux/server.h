@@ -227,6 +227,45 @@ SSHMUX_EXTERN void sshmux_server_set_max_auth_tries(sshmux_server_t *srv,
 SSHMUX_EXTERN void sshmux_server_set_rekey_limits(sshmux_server_t *srv,
                                                   uint64_t bytes,
                                                   uint64_t seconds);
+/* Limits against hostile clients, set together (see docs/server.md).  Fill
+ * the struct with sshmux_server_options_init(), change what you need, then
+ * sshmux_server_set_options().  New values apply to connections and
+ * channels opened afterwards. */
+typedef struct {
+  /* The memory one connection may make the server hold for its channels'
+   * input: the sum of the windows given to its channels (a paused
+   * channel's client may fill its whole window).  Each channel gets 2 MiB
+   * while the budget lasts, then what is left; below 64 KiB left, opens
+   * are refused with SSHMUX_OPEN_RESOURCE_SHORTAGE ("connection memory
+   * budget exhausted").  Default 256 MiB; at least 64 KiB. */
+  size_t conn_memory_max;
+  /* MaxStartups (OpenSSH's start:rate:full; default 64:30:256): once
+   * `startups_begin` connections have not authenticated, each new one makes
+   * the server drop, with probability startups_rate % rising linearly to
+   * 100 % at `startups_full`, the OLDEST of them that has waited a second;
+   * only when none has and startups_full are held is the newcomer refused.
+   * So at most startups_full are held, and a flood holding its connections
+   * cannot keep a real client out.  startups_full 0: no limit.  begin <=
+   * full, rate <= 100. */
+  unsigned startups_begin, startups_rate, startups_full;
+  /* The largest packet_length accepted before authentication (default
+   * 8192; at least 4712, what a publickey login signed with RSA-16384
+   * needs; at most 262144, the limit after authentication).  Applies to
+   * connections not yet authenticated at once. */
+  size_t preauth_packet_max;
+  /* A key re-exchange must be over this long after it started (default
+   * 60000 ms): a client that never answers the server's KEXINIT (while
+   * replies to it wait for the new keys) is disconnected, reason 3.  At
+   * least 1. */
+  uint64_t kex_timeout_ms;
+} sshmux_server_options_t;
+
+/* Fill *o with the defaults above. */
+SSHMUX_EXTERN void sshmux_server_options_init(sshmux_server_options_t *o);
+/* Apply *o (copied).  SSHMUX_EINVAL for a NULL argument or a value out of
+ * range (nothing is changed then). */
+SSHMUX_EXTERN int sshmux_server_set_options(sshmux_server_t *srv,
+                                            const sshmux_server_options_t *o);
 /* Listen on host:port (numeric address; port 0 picks one).  Returns 0,
  * SSHMUX_EINVAL (bad arguments, already listening, closing),
  * SSHMUX_ENOTFOUND (no host key added yet) or the libuv error of bind or

@@ -237,7 +237,9 @@ int sshmux__buf_put_space(sshmux__buf_t *b, size_t n, uint8_t **p) {
 
   if (r != 0)
     return r;
-  *p = b->data + b->len;
+  /* Zero bytes on a buffer never written to: no storage, and NULL + 0 is
+   * undefined; nothing may be written through *p then anyway. */
+  *p = b->data != NULL ? b->data + b->len : NULL;
   b->len += n;
   return 0;
 }

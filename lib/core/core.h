@@ -5,6 +5,9 @@
  * small utilities, plus the facets in their own headers, included at the
  * end: the wire buffer (buf.h), the intrusive list (list.h), the sanitiser
  * (sanitize.h), safe files (safefile.h) and the JSON-lines codec (jsonl.h).
+ * Its files, bottom layer first, each calling only files of lower layers:
+ * alloc.c, log.c < error.c < version.c < buf.c, encode.c, jsonl.c,
+ * sanitize.c, safefile.c (scripts/check-layers.sh checks the order).
  * Cross-file internal symbols carry the sshmux__ prefix and hidden visibility
  * (the Makefile's -fvisibility=hidden), so `nm -D libsshmux.so` shows only the
  * public API. */

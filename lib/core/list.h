@@ -34,6 +34,18 @@ static inline void sshmux__list_remove(sshmux__link_t *l) {
   l->next->prev = l->prev;
   l->prev = l->next = l;
 }
+/* Move every element of src to dst (dst's old contents are forgotten: it
+ * must be empty or unused); src is left empty.  O(1). */
+static inline void sshmux__list_take(sshmux__link_t *dst, sshmux__link_t *src) {
+  sshmux__list_init(dst);
+  if (sshmux__list_empty(src))
+    return;
+  dst->next = src->next;
+  dst->prev = src->prev;
+  dst->next->prev = dst;
+  dst->prev->next = dst;
+  sshmux__list_init(src);
+}
 /* A link that is in no list points at itself. */
 static inline int sshmux__list_linked(const sshmux__link_t *l) {
   return l->next != l;

@@ -9,7 +9,13 @@
  * Every function returns 0 or a negative SSHMUX_E* code.  Secrets (shared
  * secret, derived keys, private keys) are wiped when released.  Algorithm
  * names are the SSH wire names; the exact lists the server offers are in
- * ssh-server.md §1.3 and exported below as comma-separated strings. */
+ * ssh-server.md §1.3 and exported below as comma-separated strings.
+ *
+ * This is the crypto module's interface (server, knownhosts and pool use
+ * it).  Its files, bottom layer first, each calling only files of lower
+ * layers: hash.c (hashes, HMAC, KDF, fingerprints) < bcrypt.c, codec.c,
+ * kex.c, pubkey.c < userkey.c (private keys, the OpenSSH key armour) <
+ * hostkey.c (scripts/check-layers.sh checks the order). */
 #ifndef SSHMUX_SSH_CRYPTO_H
 #define SSHMUX_SSH_CRYPTO_H
 
@@ -206,8 +212,11 @@ int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
                          size_t n, sshmux__buf_t *out);
 
 /* The base64 body between "-----BEGIN/END OPENSSH PRIVATE KEY-----"
- * markers of text, decoded and appended to bin (mark it secret).
+ * markers of text, decoded and appended to bin (mark it secret).  In
+ * userkey.c, below hostkey.c, which uses it for host key files.
  * SSHMUX_EBADFORMAT without the markers or with bad base64. */
+#define SSHMUX__OPENSSH_PEM_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
+#define SSHMUX__OPENSSH_PEM_END "-----END OPENSSH PRIVATE KEY-----"
 int sshmux__openssh_pem_decode(const char *text, size_t len,
                                sshmux__buf_t *bin);
 /* ECDSA (RFC 5656) with the private scalar d (big-endian, 32, 48 or 66

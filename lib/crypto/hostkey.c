@@ -17,6 +17,7 @@
  * CSPRNG used for blinding).  Signing uses a group loaded per call, so a key
  * may sign from several threads at once. */
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
@@ -26,8 +27,8 @@
 #include "core/core.h"
 #include "crypto/crypto.h"
 
-#define PEM_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
-#define PEM_END "-----END OPENSSH PRIVATE KEY-----"
+#define PEM_BEGIN SSHMUX__OPENSSH_PEM_BEGIN
+#define PEM_END SSHMUX__OPENSSH_PEM_END
 #define AUTH_MAGIC "openssh-key-v1" /* followed by a NUL on the wire */
 /* Our key files are ~0.5 KiB; this bounds what load() reads and parses. */
 #define KEYFILE_MAX (64 * 1024)
@@ -232,46 +233,6 @@ out:
   return r;
 }
 
-int sshmux__openssh_pem_decode(const char *text, size_t len,
-                               sshmux__buf_t *bin) {
-  const char *p = text, *end = text + len, *body, *stop;
-  char *clean = NULL;
-  uint8_t *dst;
-  size_t nclean = 0, outlen;
-  int r;
-
-  /* The BEGIN marker must start a line; leading blank lines are allowed. */
-  while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
-    p++;
-  if ((size_t)(end - p) < strlen(PEM_BEGIN) ||
-      memcmp(p, PEM_BEGIN, strlen(PEM_BEGIN)) != 0)
-    return SSHMUX_EBADFORMAT;
-  body = p + strlen(PEM_BEGIN);
-  for (stop = body; stop < end; stop++)
-    if ((size_t)(end - stop) >= strlen(PEM_END) &&
-        memcmp(stop, PEM_END, strlen(PEM_END)) == 0)
-      break;
-  if (stop >= end)
-    return SSHMUX_EBADFORMAT;
-  clean = sshmux__malloc((size_t)(stop - body) + 1);
-  if (clean == NULL)
-    return SSHMUX_ENOMEM;
-  for (p = body; p < stop; p++) {
-    if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-      continue;
-    clean[nclean++] = *p;
-  }
-  r = sshmux__buf_put_space(bin, nclean / 4 * 3 + 3, &dst);
-  if (r == 0) {
-    r = sshmux__base64_decode(clean, nclean, dst, nclean / 4 * 3 + 3, &outlen);
-    bin->len = r == 0 ? (size_t)(dst - bin->data) + outlen : 0;
-  }
-  if (r == SSHMUX_ETOOLONG)
-    r = SSHMUX_EBADFORMAT;
-  sshmux__free_secret(clean, (size_t)(stop - body) + 1);
-  return r;
-}
-
 /* Does the string s[0..n) equal the C string want? */
 static int str_is(const uint8_t *s, size_t n, const char *want) {
   return n == strlen(want) && memcmp(s, want, n) == 0;
@@ -415,7 +376,10 @@ int sshmux__hostkey_load(sshmux__hostkey_t **hk, const char *path) {
   size_t len = 0;
   int r;
 
-  r = sshmux_file_read(path, KEYFILE_MAX, &text, &len);
+  /* StrictModes: a key someone else could replace is not ours. */
+  r = sshmux_path_check_perms(path, geteuid());
+  if (r == 0)
+    r = sshmux_file_read(path, KEYFILE_MAX, &text, &len);
   if (r == SSHMUX_ETOOLONG)
     r = SSHMUX_EBADFORMAT;
   if (r != 0)

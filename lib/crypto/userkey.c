@@ -707,3 +707,47 @@ int sshmux__userkey_needs_passphrase(const char *text, size_t len) {
   sshmux__buf_free(&bin);
   return r;
 }
+
+/* ---- the OpenSSH private-key armour (also host keys, hostkey.c) ---- */
+
+int sshmux__openssh_pem_decode(const char *text, size_t len,
+                               sshmux__buf_t *bin) {
+  const char *p = text, *end = text + len, *body, *stop;
+  char *clean = NULL;
+  uint8_t *dst;
+  size_t nclean = 0, outlen;
+  int r;
+
+  /* The BEGIN marker must start a line; leading blank lines are allowed. */
+  while (p < end && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
+    p++;
+  if ((size_t)(end - p) < strlen(SSHMUX__OPENSSH_PEM_BEGIN) ||
+      memcmp(p, SSHMUX__OPENSSH_PEM_BEGIN, strlen(SSHMUX__OPENSSH_PEM_BEGIN)) !=
+          0)
+    return SSHMUX_EBADFORMAT;
+  body = p + strlen(SSHMUX__OPENSSH_PEM_BEGIN);
+  for (stop = body; stop < end; stop++)
+    if ((size_t)(end - stop) >= strlen(SSHMUX__OPENSSH_PEM_END) &&
+        memcmp(stop, SSHMUX__OPENSSH_PEM_END,
+               strlen(SSHMUX__OPENSSH_PEM_END)) == 0)
+      break;
+  if (stop >= end)
+    return SSHMUX_EBADFORMAT;
+  clean = sshmux__malloc((size_t)(stop - body) + 1);
+  if (clean == NULL)
+    return SSHMUX_ENOMEM;
+  for (p = body; p < stop; p++) {
+    if (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
+      continue;
+    clean[nclean++] = *p;
+  }
+  r = sshmux__buf_put_space(bin, nclean / 4 * 3 + 3, &dst);
+  if (r == 0) {
+    r = sshmux__base64_decode(clean, nclean, dst, nclean / 4 * 3 + 3, &outlen);
+    bin->len = r == 0 ? (size_t)(dst - bin->data) + outlen : 0;
+  }
+  if (r == SSHMUX_ETOOLONG)
+    r = SSHMUX_EBADFORMAT;
+  sshmux__free_secret(clean, (size_t)(stop - body) + 1);
+  return r;
+}

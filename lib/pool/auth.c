@@ -967,8 +967,13 @@ static LIBSSH2_RECV_FUNC(count_recv) {
   ssize_t r = recv(socket, buffer, length, flags);
   if (r < 0)
     return -errno;
-  if (socket == c->fd)
+  if (socket == c->fd && r > 0) {
     c->w_bytes_in += (uint64_t)r;
+    if (c->tcp) { /* the login's round trips wait on ACKs too */
+      c->rx_reads++;
+      sshmux__upconn_quickack(c);
+    }
+  }
   return r;
 }
 

@@ -22,6 +22,8 @@
 #include "pool/pool-int.h"
 #include "core/core.h"
 
+static int zombie_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch, int session);
+
 static void chan_errmsg(sshmux_upchan_t *ch, const char *msg) {
   snprintf(ch->errmsg, sizeof(ch->errmsg), "%s", msg != NULL ? msg : "");
 }
@@ -273,17 +275,6 @@ static int chan_level(int rc) {
   }
 }
 
-const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n) {
-  char *m = NULL, *clean;
-  int len = 0;
-
-  libssh2_session_last_error(s, &m, &len, 0);
-  clean = sshmux__sanitize(m != NULL ? m : "", m != NULL ? (size_t)len : 0, 0);
-  snprintf(buf, n, "%s", clean != NULL ? clean : "");
-  sshmux__free(clean);
-  return buf;
-}
-
 static int run_req(sshmux_upchan_t *ch, sshmux__req_t *r) {
   LIBSSH2_CHANNEL *l = ch->lch;
 
@@ -412,7 +403,7 @@ static int close_step(sshmux_upchan_t *ch, int progress) {
    * (OpenSSH sends it when the command exits).  The owner need not wait
    * for that: the connection keeps the libssh2 channel until then. */
   if (rc == LIBSSH2_ERROR_EAGAIN &&
-      sshmux__upconn_adopt(c, ch->lch, ch->type == SSHMUX_UPCHAN_SESSION) != 0)
+      zombie_adopt(c, ch->lch, ch->type == SSHMUX_UPCHAN_SESSION) != 0)
     return progress;
   detach(ch);
   finish(ch);
@@ -836,4 +827,55 @@ void sshmux_upchan_close(sshmux_upchan_t *ch, sshmux_upchan_close_cb close_cb) {
       finish(ch);
     break;
   }
+}
+
+/* ---- channels closed by their owner, waiting for the server ---- */
+
+typedef struct {
+  sshmux__link_t link;
+  LIBSSH2_CHANNEL *lch;
+  int session;
+} zombie_t;
+
+static int zombie_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch,
+                        int session) {
+  zombie_t *z = sshmux__calloc(1, sizeof(*z));
+
+  if (z == NULL)
+    return SSHMUX_ENOMEM;
+  z->lch = lch;
+  z->session = session;
+  sshmux__list_push(&c->zombies, &z->link);
+  if (session)
+    c->zombie_sessions++; /* the server still counts it (MaxSessions) */
+  return 0;
+}
+
+/* Free the channels whose server CLOSE arrived; 1 if any. */
+int sshmux__zombies_reap(sshmux__upconn_t *c) {
+  sshmux__link_t *l, *next;
+  int progress = 0;
+
+  for (l = c->zombies.next; l != &c->zombies; l = next) {
+    zombie_t *z = SSHMUX__CONTAINER_OF(l, zombie_t, link);
+    next = l->next;
+    if (libssh2_channel_free(z->lch) == LIBSSH2_ERROR_EAGAIN)
+      continue;
+    sshmux__list_remove(&z->link);
+    if (z->session)
+      c->zombie_sessions--;
+    sshmux__free(z);
+    progress = 1;
+  }
+  return progress;
+}
+
+/* Forget them without libssh2 (the session is being freed with them). */
+void sshmux__zombies_drop(sshmux__upconn_t *c) {
+  while (!sshmux__list_empty(&c->zombies)) {
+    zombie_t *z = SSHMUX__CONTAINER_OF(c->zombies.next, zombie_t, link);
+    sshmux__list_remove(&z->link);
+    sshmux__free(z);
+  }
+  c->zombie_sessions = 0;
 }

@@ -184,11 +184,11 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
   if (t != NULL ? t->jump != NULL : from->jump != NULL) {
     sshmux__upconn_t *j;
     if (t != NULL) {
-      j = sshmux__pool_place(p, t->jump, NULL, 0, NULL, err);
+      j = p->ops->place(p, t->jump, NULL, 0, NULL, err);
     } else if (sshmux__upconn_usable(from->jump)) {
       j = from->jump;
     } else {
-      j = sshmux__pool_place(p, NULL, from->jump, 0, from->jump, err);
+      j = p->ops->place(p, NULL, from->jump, 0, from->jump, err);
     }
     if (j == NULL)
       goto fail;
@@ -230,57 +230,6 @@ void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
   sshmux__upconn_schedule(c);
 }
 
-/* ---- channels closed by their owner, waiting for the server ---- */
-
-typedef struct {
-  sshmux__link_t link;
-  LIBSSH2_CHANNEL *lch;
-  int session;
-} zombie_t;
-
-int sshmux__upconn_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch,
-                         int session) {
-  zombie_t *z = sshmux__calloc(1, sizeof(*z));
-
-  if (z == NULL)
-    return SSHMUX_ENOMEM;
-  z->lch = lch;
-  z->session = session;
-  sshmux__list_push(&c->zombies, &z->link);
-  if (session)
-    c->zombie_sessions++; /* the server still counts it (MaxSessions) */
-  return 0;
-}
-
-/* Free the channels whose server CLOSE arrived; 1 if any. */
-static int reap_zombies(sshmux__upconn_t *c) {
-  sshmux__link_t *l, *next;
-  int progress = 0;
-
-  for (l = c->zombies.next; l != &c->zombies; l = next) {
-    zombie_t *z = SSHMUX__CONTAINER_OF(l, zombie_t, link);
-    next = l->next;
-    if (libssh2_channel_free(z->lch) == LIBSSH2_ERROR_EAGAIN)
-      continue;
-    sshmux__list_remove(&z->link);
-    if (z->session)
-      c->zombie_sessions--;
-    sshmux__free(z);
-    progress = 1;
-  }
-  return progress;
-}
-
-/* Forget them without libssh2 (the session is being freed with them). */
-static void drop_zombies(sshmux__upconn_t *c) {
-  while (!sshmux__list_empty(&c->zombies)) {
-    zombie_t *z = SSHMUX__CONTAINER_OF(c->zombies.next, zombie_t, link);
-    sshmux__list_remove(&z->link);
-    sshmux__free(z);
-  }
-  c->zombie_sessions = 0;
-}
-
 /* ---- teardown ---- */
 
 /* Drop the jump tunnel and its pump (the inner session sees EOF). */
@@ -297,7 +246,7 @@ static void close_tunnel(sshmux__upconn_t *c) {
 }
 
 static void teardown(sshmux__upconn_t *c) {
-  drop_zombies(c);
+  sshmux__zombies_drop(c);
   if (c->s != NULL) {
     /* With our callbacks, and reads failing, libssh2 neither blocks nor
      * reports EAGAIN while it frees the channels it still knows. */
@@ -468,6 +417,8 @@ static LIBSSH2_RECV_FUNC(io_recv) {
 }
 
 static void read_socket(sshmux__upconn_t *c) {
+  int got = 0;
+
   for (;;) {
     size_t room;
     ssize_t r;
@@ -480,18 +431,23 @@ static void read_socket(sshmux__upconn_t *c) {
     if (r > 0) {
       c->in.len += (size_t)r;
       c->bytes_in += (uint64_t)r;
+      got = 1;
       if ((size_t)r < room)
-        return;
+        break;
       continue;
     }
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      return;
+      break;
     c->in_eof = 1;
     if (r < 0)
       c->io_error = errno;
-    return;
+    break;
+  }
+  if (got && c->tcp) {
+    c->rx_reads++;
+    sshmux__upconn_quickack(c);
   }
 }
 
@@ -570,7 +526,7 @@ static void session_refused(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
     uv_timer_start(&c->hold_timer, on_hold, p->o.session_retry_ms, 0);
     return;
   }
-  nc = sshmux__pool_place(p, NULL, c, 1, c, &err);
+  nc = p->ops->place(p, NULL, c, 1, c, &err);
   if (nc == NULL) {
     sshmux__upchan_fail_open(ch, err, "no second upstream connection");
     return;
@@ -686,7 +642,7 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     if (rc > 0)
       progress = 1;
   }
-  if (rc >= 0 && reap_zombies(c))
+  if (rc >= 0 && sshmux__zombies_reap(c))
     progress = 1;
   if (rc < 0) {
     char mb[SSHMUX__ERRLEN];
@@ -936,6 +892,7 @@ static void try_connect(sshmux__upconn_t *c, int last_err) {
       continue;
     }
     c->fd = fd;
+    c->tcp = 1;
     if (uv_poll_init(c->pool->loop, &c->poll, fd) != 0) {
       close(fd);
       c->fd = -1;

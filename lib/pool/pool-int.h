@@ -1,10 +1,26 @@
-/* pool-int.h -- the private shapes shared by the upstream pool's files:
- * pool.c (the public object, keyed lookup, placement of channel requests,
- * the reaper, stats, the loop-side event plumbing), upconn.c (one upstream
- * connection: connect, the libssh2 I/O layer, the service pass, keepalive
- * and the jump tunnel pump), upchan.c (the channel object the embedder
- * holds), upauth.c (handshake, host key and login in a worker thread) and
- * prompt.c (the prompt object crossing between worker and loop).
+/* pool/pool-int.h -- private to the pool module (lib/pool/): the shapes its
+ * files share.  Other modules use the pool only through the public
+ * sshmux/pool.h and sshmux/prompt.h; nothing outside lib/pool/ includes this
+ * (scripts/check-layers.sh; tests/test-pool-*.c may, white-box).
+ *
+ * The files, bottom layer first; each calls only files listed before it
+ * (the layers below), never one listed after it:
+ *   loop.c    the scheduler: the tick running deferred calls and service
+ *             passes, worker -> loop events, the clock, libssh2 error text
+ *   prompt.c  the prompt object crossing between worker and loop
+ *   agent.c   an ssh-agent client for the login worker (same layer as
+ *             prompt.c: neither calls the other)
+ *   auth.c    handshake, host key and login, in a worker thread
+ *   chan.c    the channel object the embedder holds (+ closed "zombies")
+ *   conn.c    one upstream connection: connect, the libssh2 I/O layer, the
+ *             service pass, keepalive and the jump tunnel pump
+ *   pool.c    the public object: keyed lookup, placement of channel
+ *             requests, the reaper, stats, close
+ * Where a lower layer must reach a higher one (the tick runs a
+ * connection's service pass, a worker's end or a prompt event reaches the
+ * loop, a connection needs its jump placed, the pool's last handle closes)
+ * it calls through the pool's ops table, which pool.c installs: no file
+ * names a function of a file above it.
  *
  * Threading invariant: everything here is touched only by the loop thread,
  * EXCEPT (a) a connection's libssh2 session, fd, target fields and auth
@@ -39,6 +55,19 @@ typedef struct {
   void *ptr;
 } sshmux__event_t;
 
+/* ---- calls up the stack (installed by pool.c, see the header) ---- */
+typedef struct sshmux__upconn sshmux__upconn_t;
+typedef struct {
+  void (*service)(sshmux__upconn_t *c);     /* conn.c: one service pass */
+  void (*worker_done)(sshmux__upconn_t *c); /* conn.c: the login ended */
+  void (*event)(sshmux_pool_t *p, sshmux__event_t *ev); /* prompt.c */
+  void (*finish)(sshmux_pool_t *p); /* pool.c: close handles, then free */
+  /* pool.c: the connection for target t (see sshmux__pool_place) */
+  sshmux__upconn_t *(*place)(sshmux_pool_t *p, const sshmux_target_t *t,
+                             const sshmux__upconn_t *from, int session,
+                             const sshmux__upconn_t *exclude, int *err);
+} sshmux__pool_ops_t;
+
 /* ---- sizes ---- */
 #define SSHMUX__IN_MAX (256u * 1024u)         /* socket bytes not yet parsed */
 #define SSHMUX__OUT_HWM (1024u * 1024u)       /* stop channel writes above */
@@ -49,8 +78,6 @@ typedef struct {
 #define SSHMUX__CHAN_PACKET 32768u
 #define SSHMUX__PASS_BUDGET (128u * 1024u) /* bytes per channel per pass */
 #define SSHMUX__ERRLEN 256
-
-typedef struct sshmux__upconn sshmux__upconn_t;
 
 typedef enum {
   SSHMUX__UC_CONNECTING = 0, /* DNS / TCP / tunnel open */
@@ -93,7 +120,11 @@ struct sshmux__upconn {
   int rx_paused; /* we stopped the tunnel's reads: `in` is full */
   int pump_full; /* we stopped the tunnel's reads: the pump is full */
 
-  int fd;     /* TCP socket or our socketpair end; -1 */
+  int fd;  /* TCP socket or our socketpair end; -1 */
+  int tcp; /* fd is our TCP socket (a first hop): quick-ACK it */
+  /* Reads that returned data from the TCP socket, and the TCP_QUICKACK
+   * re-arms that followed them (worker and loop; tests compare them). */
+  uint64_t rx_reads, quickacks;
   int ssh_fd; /* the number libssh2 was given (its callbacks see it) */
   uv_poll_t poll;
   int poll_init;
@@ -235,6 +266,7 @@ struct sshmux_upchan_s {
 
 struct sshmux_pool_s {
   uv_loop_t *loop;
+  const sshmux__pool_ops_t *ops; /* calls up the stack (pool.c's table) */
   void *data;
   char **known_hosts; /* NULL-terminated */
   size_t n_known_hosts;
@@ -272,21 +304,31 @@ struct sshmux_pool_s {
   sshmux_pool_stats_t stats;
 };
 
-/* pool.c */
+/* loop.c (bottom) */
 uint64_t sshmux__pool_now(sshmux_pool_t *p);
 void sshmux__pool_defer(sshmux_pool_t *p, sshmux__deferred_t *d,
                         void (*fn)(sshmux__deferred_t *d));
 void sshmux__pool_kick(sshmux_pool_t *p);
 void sshmux__pool_post(sshmux_pool_t *p, sshmux__event_t *ev); /* any thread */
+/* Mark c for a service pass in the next tick. */
+void sshmux__upconn_schedule(sshmux__upconn_t *c);
+/* The uv_async callback that brings posted events to the loop. */
+void sshmux__pool_on_async(uv_async_t *h);
+/* Finish a closing pool once nothing keeps it alive (ops->finish). */
+void sshmux__pool_maybe_finish_close(sshmux_pool_t *p);
+/* libssh2's last error text, sanitised (it may quote the peer), in buf. */
+const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n);
+
+/* pool.c (top) */
 /* Find or create the connection serving target key for a channel of the
  * given kind (sessions honour learned MaxSessions limits).  exclude is a
- * connection not to use.  NULL on failure (*err set). */
+ * connection not to use.  NULL on failure (*err set).  Lower layers reach
+ * it as p->ops->place. */
 sshmux__upconn_t *sshmux__pool_place(sshmux_pool_t *p, const sshmux_target_t *t,
                                      const sshmux__upconn_t *from, int session,
                                      const sshmux__upconn_t *exclude, int *err);
-void sshmux__pool_maybe_finish_close(sshmux_pool_t *p);
 
-/* upconn.c */
+/* conn.c */
 sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
                                      const sshmux__upconn_t *from,
                                      const char *key, int *err);
@@ -300,16 +342,13 @@ void sshmux__upconn_shutdown(sshmux__upconn_t *c, int err, const char *why);
 void sshmux__upconn_worker_done(sshmux__upconn_t *c);
 void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch);
 void sshmux__upconn_probe(sshmux__upconn_t *c);
+/* Acknowledge at once what was just read from c's TCP socket (no-op for a
+ * socketpair or the in-memory tunnel). */
+void sshmux__upconn_quickack(sshmux__upconn_t *c);
 int sshmux__upconn_usable(const sshmux__upconn_t *c);
 char *sshmux__target_key(const sshmux_target_t *t);
 
-/* Take over a libssh2 channel whose owner closed it while the server has
- * not answered the CLOSE yet (OpenSSH answers when the command exits):
- * the connection frees it later.  0 or SSHMUX_ENOMEM. */
-int sshmux__upconn_adopt(sshmux__upconn_t *c, LIBSSH2_CHANNEL *lch,
-                         int session);
-
-/* upchan.c */
+/* chan.c */
 sshmux_upchan_t *sshmux__upchan_new(sshmux_pool_t *p,
                                     const sshmux_upchan_spec_t *spec,
                                     const sshmux_upchan_callbacks_t *cbs,
@@ -326,8 +365,12 @@ void sshmux__upchan_opened(sshmux_upchan_t *ch, LIBSSH2_CHANNEL *lch);
 /* One service step; returns 1 on progress, or a negative libssh2 error
  * that is fatal for the connection. */
 int sshmux__upchan_service(sshmux_upchan_t *ch);
-/* libssh2's last error text, sanitised (it may quote the peer), in buf. */
-const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n);
+/* Channels whose owner closed them while the server had not answered the
+ * CLOSE yet (OpenSSH answers when the command exits) wait on c->zombies:
+ * reap frees those whose CLOSE arrived (1 if any), drop forgets them all
+ * (the session is being freed with them). */
+int sshmux__zombies_reap(sshmux__upconn_t *c);
+void sshmux__zombies_drop(sshmux__upconn_t *c);
 /* pty modes trimmed to fit libssh2's 256-byte limit with term. */
 size_t sshmux__pty_modes_trim(const uint8_t *in, size_t n, size_t term_len,
                               uint8_t *out);

@@ -18,6 +18,8 @@
 
 #include "pool/pool-int.h"
 
+static const sshmux__pool_ops_t pool_ops;
+
 void sshmux_pool_options_init(sshmux_pool_options_t *o) {
   memset(o, 0, sizeof(*o));
   o->use_agent = 1;
@@ -37,105 +39,6 @@ void sshmux_target_init(sshmux_target_t *t) {
   t->idle_timeout_s = -1;
   t->max_lifetime_s = -1;
   t->keepalive_s = -1;
-}
-
-uint64_t sshmux__pool_now(sshmux_pool_t *p) {
-  return uv_now(p->loop);
-}
-
-static void on_tick(uv_idle_t *h);
-
-static void tick_start(sshmux_pool_t *p) {
-  if (!p->tick_active) {
-    uv_idle_start(&p->tick, on_tick);
-    p->tick_active = 1;
-  }
-}
-
-void sshmux__pool_defer(sshmux_pool_t *p, sshmux__deferred_t *d,
-                        void (*fn)(sshmux__deferred_t *d)) {
-  if (sshmux__list_linked(&d->link))
-    return;
-  d->fn = fn;
-  sshmux__list_push(&p->deferred, &d->link);
-  tick_start(p);
-}
-
-void sshmux__pool_kick(sshmux_pool_t *p) {
-  tick_start(p);
-}
-
-void sshmux__upconn_schedule(sshmux__upconn_t *c) {
-  if (c->dirty || c->freeing)
-    return;
-  c->dirty = 1;
-  sshmux__list_push(&c->pool->dirty, &c->dirty_link);
-  tick_start(c->pool);
-}
-
-static void list_take(sshmux__link_t *dst, sshmux__link_t *src) {
-  sshmux__list_init(dst);
-  if (sshmux__list_empty(src))
-    return;
-  dst->next = src->next;
-  dst->prev = src->prev;
-  dst->next->prev = dst;
-  dst->prev->next = dst;
-  sshmux__list_init(src);
-}
-
-/* One round of deferred calls and service passes per loop iteration: work
- * queued while running waits for the next iteration, so a callback that
- * keeps queueing cannot starve the loop. */
-static void on_tick(uv_idle_t *h) {
-  sshmux_pool_t *p = SSHMUX__CONTAINER_OF(h, sshmux_pool_t, tick);
-  sshmux__link_t q;
-
-  list_take(&q, &p->deferred);
-  while (!sshmux__list_empty(&q)) {
-    sshmux__deferred_t *d =
-        SSHMUX__CONTAINER_OF(q.next, sshmux__deferred_t, link);
-    sshmux__list_remove(&d->link);
-    d->fn(d);
-  }
-  list_take(&q, &p->dirty);
-  while (!sshmux__list_empty(&q)) {
-    sshmux__upconn_t *c =
-        SSHMUX__CONTAINER_OF(q.next, sshmux__upconn_t, dirty_link);
-    sshmux__list_remove(&c->dirty_link);
-    c->dirty = 0;
-    sshmux__upconn_service(c);
-  }
-  if (sshmux__list_empty(&p->deferred) && sshmux__list_empty(&p->dirty)) {
-    uv_idle_stop(&p->tick);
-    p->tick_active = 0;
-  }
-  sshmux__pool_maybe_finish_close(p);
-}
-
-void sshmux__pool_post(sshmux_pool_t *p, sshmux__event_t *ev) {
-  uv_mutex_lock(&p->mu);
-  sshmux__list_push(&p->events, &ev->link);
-  uv_mutex_unlock(&p->mu);
-  uv_async_send(&p->async);
-}
-
-static void on_async(uv_async_t *h) {
-  sshmux_pool_t *p = SSHMUX__CONTAINER_OF(h, sshmux_pool_t, async);
-  sshmux__link_t q;
-
-  uv_mutex_lock(&p->mu);
-  list_take(&q, &p->events);
-  uv_mutex_unlock(&p->mu);
-  while (!sshmux__list_empty(&q)) {
-    sshmux__event_t *ev = SSHMUX__CONTAINER_OF(q.next, sshmux__event_t, link);
-    sshmux__list_remove(&ev->link);
-    if (ev->kind == SSHMUX__EV_DONE)
-      sshmux__upconn_worker_done(ev->ptr);
-    else
-      sshmux__prompt_event(p, ev);
-  }
-  sshmux__pool_maybe_finish_close(p);
 }
 
 /* Idle and lifetime expiry.  An expired connection that still carries
@@ -212,6 +115,7 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
   if (p == NULL)
     return SSHMUX_ENOMEM;
   p->loop = loop;
+  p->ops = &pool_ops;
   if (opts != NULL)
     p->o = *opts;
   else
@@ -265,7 +169,7 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
   sshmux__list_init(&p->dirty);
   sshmux__list_init(&p->conns);
   sshmux__list_init(&p->keycache);
-  if ((rc = uv_async_init(loop, &p->async, on_async)) != 0) {
+  if ((rc = uv_async_init(loop, &p->async, sshmux__pool_on_async)) != 0) {
     pool_free(p);
     return rc;
   }
@@ -287,7 +191,7 @@ static void on_pool_handle_closed(uv_handle_t *h) {
   if (--p->handles_open > 0)
     return;
   /* Workers are gone, so nothing can post any more: drop leftovers. */
-  list_take(&q, &p->events);
+  sshmux__list_take(&q, &p->events);
   while (!sshmux__list_empty(&q)) {
     sshmux__event_t *ev = SSHMUX__CONTAINER_OF(q.next, sshmux__event_t, link);
     sshmux__list_remove(&ev->link);
@@ -299,18 +203,19 @@ static void on_pool_handle_closed(uv_handle_t *h) {
   pool_free(p);
 }
 
-void sshmux__pool_maybe_finish_close(sshmux_pool_t *p) {
-  if (!p->closing || p->closing == 2)
-    return;
-  if (p->nchans > 0 || p->nconns_alive > 0 || p->nworkers > 0 ||
-      !sshmux__list_empty(&p->deferred) || !sshmux__list_empty(&p->dirty))
-    return;
-  p->closing = 2;
+/* The pool is done (sshmux__pool_maybe_finish_close found nothing left):
+ * close its handles; on_pool_handle_closed frees it. */
+static void finish_close(sshmux_pool_t *p) {
   p->async.data = p->tick.data = p->reaper.data = p;
   uv_close((uv_handle_t *)&p->async, on_pool_handle_closed);
   uv_close((uv_handle_t *)&p->tick, on_pool_handle_closed);
   uv_close((uv_handle_t *)&p->reaper, on_pool_handle_closed);
 }
+
+/* What the layers below call back into (see pool-int.h). */
+static const sshmux__pool_ops_t pool_ops = {
+    sshmux__upconn_service, sshmux__upconn_worker_done, sshmux__prompt_event,
+    finish_close, sshmux__pool_place};
 
 void sshmux_pool_close(sshmux_pool_t *p, sshmux_pool_close_cb close_cb,
                        void *data) {
@@ -330,7 +235,7 @@ void sshmux_pool_close(sshmux_pool_t *p, sshmux_pool_close_cb close_cb,
     sshmux__upconn_shutdown(c, SSHMUX_ECLOSED, "pool closed");
   }
   /* Make sure the tick runs at least once to finish the close. */
-  tick_start(p);
+  sshmux__pool_kick(p);
 }
 
 void sshmux_pool_set_prompt_handler(sshmux_pool_t *p, sshmux_prompt_cb prompt,

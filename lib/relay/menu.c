@@ -42,12 +42,7 @@ struct sshmux__menu {
   size_t nahead;
 };
 
-int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
-  rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
-  return rc->menu != NULL ? 0 : SSHMUX_ENOMEM;
-}
-
-void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
+static void menu_free(sshmux__rchan_t *rc) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
@@ -62,6 +57,7 @@ void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
   sshmux__free(m->start_arg);
   sshmux__free(m);
   rc->menu = NULL;
+  rc->front = NULL;
 }
 
 static void out(sshmux__rchan_t *rc, const char *s) {
@@ -127,8 +123,8 @@ static char *dup_or_null(const char *s, int *oom) {
   return d;
 }
 
-int sshmux__relay_menu_request(sshmux__rchan_t *rc,
-                               const sshmux_server_request_info_t *info) {
+static int menu_request(sshmux__rchan_t *rc,
+                        const sshmux_server_request_info_t *info) {
   sshmux__menu_t *m = rc->menu;
   const char *t = info->type;
   char names[300];
@@ -229,8 +225,7 @@ static void choose(sshmux__rchan_t *rc) {
   }
 }
 
-void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
-                              size_t len) {
+static void menu_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
@@ -246,7 +241,7 @@ void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
       choose(rc);
       m = rc->menu;
       if (m != NULL && m->connecting) {
-        sshmux__relay_menu_input(rc, buf + i + 1, len - i - 1);
+        menu_input(rc, buf + i + 1, len - i - 1);
         return;
       }
     } else if (c == 3 || c == 4) { /* ^C, ^D */
@@ -277,7 +272,7 @@ static void start_done(sshmux_upchan_t *up, int status, void *data) {
   }
 }
 
-void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
+static void menu_connected(sshmux__rchan_t *rc) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
   int err = 0;
@@ -307,9 +302,22 @@ void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
   if (err == 0 && m->nahead > 0 &&
       sshmux_upchan_write(rc->up, m->ahead, m->nahead) < 0)
     err = SSHMUX_ECLOSED;
-  sshmux__relay_menu_free(rc);
+  menu_free(rc);
   if (err != 0) {
     sshmux__relay_note(rc, "sshmux: %s", sshmux_strerror(err));
     sshmux__relay_finish(rc, 255);
   }
+}
+
+/* The menu as the channel's front end (relay-int.h): relay.c reaches the
+ * functions above only through this table. */
+static const sshmux__front_t menu_front = {menu_request, menu_input,
+                                           menu_connected, menu_free};
+
+int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
+  rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
+  if (rc->menu == NULL)
+    return SSHMUX_ENOMEM;
+  rc->front = &menu_front;
+  return 0;
 }

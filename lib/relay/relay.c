@@ -97,14 +97,38 @@ void sshmux__relay_finish(sshmux__rchan_t *rc, int exit_code) {
   close_up(rc);
 }
 
+void sshmux__relay_tap(sshmux__rchan_t *rc, sshmux_relay_tap_event_t ev,
+                       int stream, const char *buf, size_t len) {
+  sshmux_relay_t *r = rc->relay;
+  sshmux_relay_tap_t t;
+
+  if (r->opts.tap_cb == NULL || rc->route == NULL ||
+      (ev == SSHMUX_RELAY_TAP_OPEN) == rc->tapped)
+    return;
+  memset(&t, 0, sizeof(t));
+  t.event = ev;
+  t.id = rc->id;
+  t.type = rc->type;
+  t.route = sshmux_route_name(rc->route);
+  if (ev == SSHMUX_RELAY_TAP_OPEN && rc->down != NULL)
+    t.user = sshmux_server_conn_user(sshmux_server_channel_conn(rc->down));
+  t.stream = stream;
+  t.buf = buf;
+  t.len = len;
+  rc->tapped = ev != SSHMUX_RELAY_TAP_CLOSE;
+  r->opts.tap_cb(r, &t, r->opts.tap_data);
+}
+
 static void chan_maybe_free(sshmux__rchan_t *rc) {
   sshmux_relay_t *r = rc->relay;
 
   if (rc->down != NULL || rc->up != NULL)
     return;
+  sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_CLOSE, 0, NULL, 0);
   sshmux__list_remove(&rc->link);
   r->nchans--;
-  sshmux__relay_menu_free(rc);
+  if (rc->front != NULL)
+    rc->front->free(rc);
   sshmux__free(rc);
   sshmux__relay_maybe_closed(r);
 }
@@ -156,6 +180,8 @@ static void up_on_data(sshmux_upchan_t *up, int stream, const char *buf,
   if (rc->down == NULL || rc->down_closing)
     return; /* the client is gone; upstream is being closed */
   w = sshmux_server_channel_write(rc->down, stream, buf, len);
+  if (w >= 0)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_OUTPUT, stream, buf, len);
   if (w == 1 || w == SSHMUX_EBUSY) {
     /* The client reads slower than upstream produces: let upstream's
      * window run dry until the queue drains. */
@@ -244,13 +270,15 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
     }
     rc->down_accepted = 1;
   } else {
-    sshmux__relay_menu_connected(rc); /* a route picked from the menu */
+    rc->front->connected(rc); /* a route picked from the menu */
   }
   if (rc->relay->opts.session_cb != NULL && rc->down != NULL)
     rc->relay->opts.session_cb(
         rc->relay, rc->type, sshmux_route_name(rc->route),
         sshmux_server_conn_user(sshmux_server_channel_conn(rc->down)),
         rc->relay->opts.session_data);
+  if (rc->down != NULL)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_OPEN, 0, NULL, 0);
 }
 
 int sshmux__relay_open_up(sshmux__rchan_t *rc) {
@@ -296,14 +324,16 @@ static void down_data(sshmux_server_channel_t *ch, int stream, const char *buf,
   sshmux__rchan_t *rc = sshmux_server_channel_get_data(ch);
   int w;
 
-  if (rc->menu != NULL && !rc->up_open) {
-    sshmux__relay_menu_input(rc, buf, len);
+  if (rc->front != NULL && !rc->up_open) {
+    rc->front->input(rc, buf, len);
     return;
   }
   if (stream != SSHMUX_STREAM_STDOUT || rc->up == NULL || rc->up_closing ||
       !rc->up_open)
     return;
   w = sshmux_upchan_write(rc->up, buf, len);
+  if (w >= 0)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_INPUT, stream, buf, len);
   if (w == 1) {
     sshmux_server_channel_read_stop(ch);
     rc->down_paused = 1;
@@ -317,7 +347,7 @@ static void down_eof(sshmux_server_channel_t *ch) {
 
   if (rc->up != NULL && rc->up_open && !rc->up_closing)
     (void)sshmux_upchan_send_eof(rc->up);
-  else if (rc->menu != NULL)
+  else if (rc->front != NULL)
     sshmux__relay_finish(rc, 0);
 }
 
@@ -410,8 +440,8 @@ static void down_request(sshmux_server_conn_t *conn,
    * it first and answers last. */
   (void)conn;
   if (strcmp(t, "window-change") == 0) {
-    if (rc->menu != NULL && !rc->up_open)
-      (void)sshmux__relay_menu_request(rc, info);
+    if (rc->front != NULL && !rc->up_open)
+      (void)rc->front->request(rc, info);
     else if (rc->up != NULL && rc->up_open && !rc->up_closing)
       (void)sshmux_upchan_window_change(rc->up, info->cols, info->rows,
                                         info->width_px, info->height_px, NULL,
@@ -446,9 +476,9 @@ static void down_request(sshmux_server_conn_t *conn,
   if (strcmp(t, "shell") == 0 || strcmp(t, "exec") == 0 ||
       strcmp(t, "subsystem") == 0)
     rc->started = 1;
-  if (rc->menu != NULL && !rc->up_open) {
+  if (rc->front != NULL && !rc->up_open) {
     /* info is only valid until the reply; the channel ends after it. */
-    int end = sshmux__relay_menu_request(rc, info);
+    int end = rc->front->request(rc, info);
     sshmux_server_request_reply(req, 1);
     if (end >= 0)
       sshmux__relay_finish(rc, end);
@@ -498,6 +528,7 @@ static void srv_channel_open(sshmux_server_conn_t *conn,
     return;
   }
   rc->relay = r;
+  rc->id = ++r->next_id;
   rc->down = ch;
   rc->type = info->type;
   rc->route = conn_route(r, conn);

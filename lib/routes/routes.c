@@ -15,7 +15,15 @@
  * and folds [defaults] into every hop.
  *
  * Everything goes into one object that is either returned complete or
- * freed: a config is never half-loaded. */
+ * freed: a config is never half-loaded.
+ *
+ * Hops built in memory (sshmux_routes_add_route/_jump) go through the same
+ * code: new_hop() is what a section header does, each key, value pair is
+ * handed to handler() as inih hands it a line, and validate() runs over
+ * the whole object afterwards.  An addition that fails is taken out again
+ * and the object revalidated, so it is valid after every call.  Lines:
+ * a hop added without a caller's line gets LINE_NONE, which counts as "set"
+ * in settings_t.line[] but is never printed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +45,9 @@
 #define PATH_MAX_LEN 4095
 #define TIME_MAX 1000000000u
 #define MAX_SECTIONS 10000
+/* settings_t.line[] / hop line for something given in memory without a
+ * line number: non-zero ("set"), never shown in a message. */
+#define LINE_NONE (-1)
 
 enum {
   K_HOST,
@@ -132,7 +143,8 @@ struct sshmux_route {
 };
 
 struct sshmux_routes {
-  char *path;
+  char *path; /* the file, or the origin given to sshmux_routes_new */
+  char *home; /* for "~/" in identity values added later; NULL = none */
   sshmux_route_t **routes; /* file order */
   size_t nroutes;
   sshmux_route_t **jumps; /* file order */
@@ -295,6 +307,8 @@ static int is_space(char c) {
 /* ---- the line reader ---- */
 
 static int section_header(parse_t *p, char *line, size_t n);
+static int new_hop(parse_t *p, int is_jump, const char *hopname,
+                   const char *section);
 
 /* Does a key line have '=' or ':' before any inline comment (" ;"), as
  * inih requires? */
@@ -433,7 +447,6 @@ static int section_header(parse_t *p, char *line, size_t n) {
   char name[SSHMUX_ROUTES_MAX_LINE + 1], q[64];
   const char *close = memchr(line, ']', n);
   const char *rest, *hopname;
-  sshmux_route_t *hop, *dup;
   size_t len;
   int is_jump;
 
@@ -491,11 +504,29 @@ static int section_header(parse_t *p, char *line, size_t n) {
          NAME_MAX_LEN);
     return -1;
   }
+  return new_hop(p, is_jump, hopname, name);
+}
+
+/* Start the hop hopname (a section [section], or one added in memory when
+ * section is NULL): checks the name is new, creates the hop and makes it
+ * the current one.  Returns 0, or -1 after recording the error. */
+static int new_hop(parse_t *p, int is_jump, const char *hopname,
+                   const char *section) {
+  sshmux_route_t *hop, *dup;
+
   dup = is_jump ? find_in(p->r->jumps, p->r->njumps, hopname)
                 : find_in(p->r->routes, p->r->nroutes, hopname);
   if (dup != NULL) {
-    fail(p, p->lineno, "duplicate section [%s] (first on line %d)", name,
-         dup->line);
+    if (section == NULL) {
+      fail(p, p->lineno, "duplicate %s '%s'", is_jump ? "jump" : "route",
+           hopname);
+      p->failed = SSHMUX_EEXISTS;
+    } else if (dup->line > 0) {
+      fail(p, p->lineno, "duplicate section [%s] (first on line %d)", section,
+           dup->line);
+    } else {
+      fail(p, p->lineno, "duplicate section [%s]", section);
+    }
     return -1;
   }
   if (p->r->nroutes + p->r->njumps >= MAX_SECTIONS) {
@@ -754,9 +785,11 @@ static int handler(void *user, const char *section, const char *name,
                 : p->sec == S_JUMP   ? "jump"
                                      : "route");
   s = p->sec == S_DEFAULTS ? &p->r->defaults : &h->s;
-  if (s->line[k])
+  if (s->line[k] > 0)
     return fail(p, p->lineno, "duplicate key '%s' (first on line %d)", name,
                 s->line[k]);
+  if (s->line[k])
+    return fail(p, p->lineno, "duplicate key '%s'", name);
   s->line[k] = p->lineno;
   /* The reader refused white space at the line's ends and inih strips it
    * around '=', so these hold already; checked again because a value with
@@ -769,8 +802,13 @@ static int handler(void *user, const char *section, const char *name,
                 "value of '%s' has leading or trailing white "
                 "space",
                 name);
-  if (strpbrk(value, "\r\n\t") != NULL)
-    return fail(p, p->lineno, "control character in value of '%s'", name);
+  for (size_t i = 0; i < vlen; i++)
+    if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+      return fail(p, p->lineno, "control character in value of '%s'", name);
+  /* A file's lines cannot be longer; values given in memory can. */
+  if (vlen > SSHMUX_ROUTES_MAX_LINE)
+    return fail(p, p->lineno, "value of '%s' longer than %d characters", name,
+                SSHMUX_ROUTES_MAX_LINE);
 
   r = set_settings(p, s, k, value);
   if (r <= 0)
@@ -971,6 +1009,7 @@ void sshmux_routes_free(sshmux_routes_t *r) {
   sshmux__free((void *)(uintptr_t)r->env.text);
   sshmux__free(r->askpass);
   sshmux__free(r->path);
+  sshmux__free(r->home);
   sshmux__free(r);
 }
 
@@ -992,7 +1031,8 @@ int sshmux__routes_load_buffer(sshmux_routes_t **routes, const char *data,
   p.err_size = err_size;
   p.sec = S_NONE;
   p.r = sshmux__calloc(1, sizeof(*p.r));
-  if (p.r == NULL || (p.r->path = sshmux__strdup(filename)) == NULL) {
+  if (p.r == NULL || (p.r->path = sshmux__strdup(filename)) == NULL ||
+      (home != NULL && (p.r->home = sshmux__strdup(home)) == NULL)) {
     fail_nomem(&p);
     goto out;
   }
@@ -1031,16 +1071,172 @@ int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
   if (routes == NULL || path == NULL)
     return SSHMUX_EINVAL;
   *routes = NULL;
-  rc = sshmux_file_read(path, SSHMUX_ROUTES_MAX_FILE, &data, &len);
+  /* StrictModes: the file names programs we run (askpass) and keys we
+   * use; nobody else may be able to write it. */
+  rc = sshmux_path_check_perms(path, geteuid());
+  if (rc == 0)
+    rc = sshmux_file_read(path, SSHMUX_ROUTES_MAX_FILE, &data, &len);
   if (rc != 0) {
     if (err != NULL && err_size > 0)
-      snprintf(err, err_size, "%s: %s", path,
-               rc == SSHMUX_ETOOLONG ? "file too large" : sshmux_strerror(rc));
+      snprintf(
+          err, err_size, "%s: %s", path,
+          rc == SSHMUX_ETOOLONG ? "file too large"
+          : rc == SSHMUX_EPERM
+              ? "writable by others or not ours (chmod go-w; see sshmuxd log)"
+              : sshmux_strerror(rc));
     return rc;
   }
   rc = sshmux__routes_load_buffer(routes, data, len, path, home, err, err_size);
   sshmux__free(data);
   return rc;
+}
+
+/* ---- building in memory ---- */
+
+int sshmux_routes_new(sshmux_routes_t **routes, const char *origin,
+                      const char *home) {
+  sshmux_routes_t *r;
+
+  if (routes == NULL)
+    return SSHMUX_EINVAL;
+  *routes = NULL;
+  if (origin == NULL)
+    return SSHMUX_EINVAL;
+  r = sshmux__calloc(1, sizeof(*r));
+  if (r == NULL || (r->path = sshmux__strdup(origin)) == NULL ||
+      (home != NULL && (r->home = sshmux__strdup(home)) == NULL)) {
+    sshmux_routes_free(r);
+    return SSHMUX_ENOMEM;
+  }
+  *routes = r;
+  return 0;
+}
+
+/* Take v[i] out of a vector, keeping the order. */
+static void vec_remove(sshmux_route_t **v, size_t *n, size_t i) {
+  memmove(v + i, v + i + 1, (*n - i - 1) * sizeof(*v));
+  (*n)--;
+}
+
+/* Recompute every hop's via and defaults after a hop was taken out; the
+ * object was valid with it and every hop it had is still there. */
+static void revalidate(sshmux_routes_t *r) {
+  parse_t p;
+
+  memset(&p, 0, sizeof(p));
+  p.r = r;
+  p.filename = r->path;
+  (void)validate(&p); /* cannot fail: see above */
+}
+
+static int add_hop(sshmux_routes_t *r, int is_jump, const char *name,
+                   const char *const *settings, int line, char *err,
+                   size_t err_size) {
+  parse_t p;
+  char q[64];
+  size_t n;
+
+  if (r == NULL || name == NULL || settings == NULL)
+    return SSHMUX_EINVAL;
+  for (n = 0; settings[n] != NULL; n++)
+    ;
+  if (n % 2 != 0)
+    return SSHMUX_EINVAL;
+  memset(&p, 0, sizeof(p));
+  p.r = r;
+  p.filename = r->path;
+  p.home = r->home;
+  p.err = err;
+  p.err_size = err_size;
+  p.lineno = line > 0 ? line : LINE_NONE;
+  if (!valid_name(name)) {
+    fail(&p, p.lineno,
+         "invalid %s name '%s': names are 1-%d of A-Z a-z 0-9 . _ -",
+         is_jump ? "jump" : "route", quote(name, q, sizeof(q)), NAME_MAX_LEN);
+    return p.failed;
+  }
+  if (new_hop(&p, is_jump, name, NULL) != 0)
+    return p.failed;
+  for (size_t i = 0; i < n && !p.failed; i += 2)
+    (void)handler(&p, NULL, settings[i], settings[i + 1]);
+  if (!p.failed)
+    (void)validate(&p);
+  if (p.failed) { /* take it out again: the object stays as it was */
+    if (is_jump)
+      vec_remove(r->jumps, &r->njumps, r->njumps - 1);
+    else
+      vec_remove(r->routes, &r->nroutes, r->nroutes - 1);
+    hop_free(p.cur);
+    revalidate(r);
+    return p.failed;
+  }
+  return 0;
+}
+
+int sshmux_routes_add_route(sshmux_routes_t *r, const char *name,
+                            const char *const *settings, int line, char *err,
+                            size_t err_size) {
+  return add_hop(r, 0, name, settings, line, err, err_size);
+}
+
+int sshmux_routes_add_jump(sshmux_routes_t *r, const char *name,
+                           const char *const *settings, int line, char *err,
+                           size_t err_size) {
+  return add_hop(r, 1, name, settings, line, err, err_size);
+}
+
+static size_t index_of(sshmux_route_t *const *v, size_t n, const char *name) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (strcmp(v[i]->name, name) == 0)
+      break;
+  return i;
+}
+
+int sshmux_routes_remove_route(sshmux_routes_t *r, const char *name) {
+  size_t i;
+  sshmux_route_t *h;
+
+  if (r == NULL || name == NULL)
+    return SSHMUX_EINVAL;
+  if ((i = index_of(r->routes, r->nroutes, name)) == r->nroutes)
+    return SSHMUX_ENOTFOUND;
+  h = r->routes[i];
+  vec_remove(r->routes, &r->nroutes, i);
+  hop_free(h); /* nothing goes through a route */
+  return 0;
+}
+
+int sshmux_routes_remove_jump(sshmux_routes_t *r, const char *name, char *err,
+                              size_t err_size) {
+  parse_t p;
+  sshmux_route_t *j;
+  size_t i, k;
+
+  if (r == NULL || name == NULL)
+    return SSHMUX_EINVAL;
+  if ((i = index_of(r->jumps, r->njumps, name)) == r->njumps)
+    return SSHMUX_ENOTFOUND;
+  j = r->jumps[i];
+  memset(&p, 0, sizeof(p));
+  p.r = r;
+  p.filename = r->path;
+  p.err = err;
+  p.err_size = err_size;
+  for (k = 0; k < r->njumps + r->nroutes; k++) {
+    const sshmux_route_t *h =
+        k < r->njumps ? r->jumps[k] : r->routes[k - r->njumps];
+    if (h->via == j) {
+      fail(&p, 0, "jump '%s' is used by %s '%s'", j->name,
+           h->is_jump ? "jump" : "route", h->name);
+      return SSHMUX_EBUSY;
+    }
+  }
+  vec_remove(r->jumps, &r->njumps, i);
+  hop_free(j);
+  revalidate(r);
+  return 0;
 }
 
 /* ---- queries ---- */
@@ -1118,7 +1314,7 @@ const sshmux_route_t *sshmux_route_via(const sshmux_route_t *h) {
   return h->via;
 }
 int sshmux_route_line(const sshmux_route_t *h) {
-  return h->line;
+  return h->line > 0 ? h->line : 0;
 }
 
 const char *sshmux_route_forward_allow_text(const sshmux_route_t *h) {

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "server/server-int.h"
@@ -311,8 +312,12 @@ static int authkeys_text(sshmux_server_t *srv, const char **text, size_t *len) {
       srv->ak.size != (uint64_t)st.st_size || srv->ak.mtime_ns != mt ||
       srv->ak.ctime_ns != ct) {
     sshmux__authkeys_drop(srv);
-    if ((r = sshmux_file_read(srv->authorized_keys, AK_FILE_MAX, &data, &n)) !=
-        0)
+    /* StrictModes: a file someone else could write lists keys someone else
+     * chose.  Checked on every re-read; replacing or editing the file (the
+     * only way to change what it says) changes what lstat() reports. */
+    if ((r = sshmux_path_check_perms(srv->authorized_keys, geteuid())) != 0 ||
+        (r = sshmux_file_read(srv->authorized_keys, AK_FILE_MAX, &data, &n)) !=
+            0)
       return r;
     /* Described by the stat before the read: a change during the read
      * makes the next check differ and read again. */
@@ -419,6 +424,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   }
   /* Signed data: string session_id || the request up to the signature. */
   sshmux__buf_init(&data, SSHMUX__SRV_IN_PACKET_MAX + 128);
+  sshmux__buf_set_secret(&data); /* it begins with the session id */
   r = sshmux__buf_put_string(&data, conn->session_id, conn->session_id_len);
   if (r == 0)
     r = sshmux__buf_put_bytes(&data, pl, sig_off);
@@ -447,7 +453,7 @@ static int auth_publickey(sshmux_server_conn_t *conn, sshmux__buf_t *b,
   }
   SSHMUX__LOG_INFO("server: %s:%d accepted \"%s\" with %s", conn->peer,
                    conn->peer_port, shown, fp);
-  sshmux__conn_authed(conn);
+  conn->srv->ops->authed(conn);
   return 0;
 malformed:
   sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,

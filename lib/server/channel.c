@@ -328,7 +328,8 @@ static void chan_release(sshmux_server_channel_t *ch) {
     sshmux__free(ch->info_strs[i]);
   sshmux__buf_free(&ch->out[0]);
   sshmux__buf_free(&ch->out[1]);
-  sshmux__buf_free(&ch->held);
+  sshmux__buf_free(&ch->held[0]);
+  sshmux__buf_free(&ch->held[1]);
   reqq_free(&ch->reqs);
   sshmux__free(ch->exit_sig_name);
   sshmux__free(ch->exit_sig_msg);
@@ -347,6 +348,7 @@ static void chan_finish(sshmux_server_channel_t *ch) {
   if (ch->local_id < conn->nchans && conn->chans[ch->local_id] == ch) {
     conn->chans[ch->local_id] = NULL;
     conn->live_chans--;
+    conn->win_reserved -= ch->win_max;
   }
   if (!ch->closed_cb) {
     ch->closed_cb = 1;
@@ -380,8 +382,9 @@ void sshmux__chan_trim(sshmux_server_conn_t *conn) {
     for (j = 0; j < 2; j++)
       if (sshmux__buf_remaining(&ch->out[j]) == 0)
         sshmux__buf_free(&ch->out[j]);
-    if (sshmux__buf_remaining(&ch->held) == 0)
-      sshmux__buf_free(&ch->held);
+    for (j = 0; j < 2; j++)
+      if (sshmux__buf_remaining(&ch->held[j]) == 0)
+        sshmux__buf_free(&ch->held[j]);
   }
 }
 
@@ -418,8 +421,7 @@ static void maybe_adjust(sshmux_server_channel_t *ch) {
   sshmux__pkt_t p;
 
   if (ch->paused || ch->eof_recv || ch->close_sent ||
-      ch->state != SSHMUX__CH_OPEN ||
-      ch->rconsumed < SSHMUX__SRV_CHAN_WINDOW / 3)
+      ch->state != SSHMUX__CH_OPEN || ch->rconsumed < ch->win_max / 3)
     return;
   if (sshmux__pkt_begin(ch->conn, &p, SSH_MSG_CHANNEL_WINDOW_ADJUST) != 0 ||
       sshmux__buf_put_u32(p.b, ch->remote_id) != 0 ||
@@ -432,36 +434,45 @@ static void maybe_adjust(sshmux_server_channel_t *ch) {
   ch->rconsumed = 0;
 }
 
+static size_t held(const sshmux_server_channel_t *ch) {
+  return sshmux__buf_remaining(&ch->held[0]) +
+         sshmux__buf_remaining(&ch->held[1]);
+}
+
 static void deliver_eof(sshmux_server_channel_t *ch) {
-  if (ch->eof_cb_done || !ch->eof_recv || ch->paused ||
-      sshmux__buf_remaining(&ch->held) > 0 || ch->state != SSHMUX__CH_OPEN)
+  if (ch->eof_cb_done || !ch->eof_recv || ch->paused || held(ch) > 0 ||
+      ch->state != SSHMUX__CH_OPEN)
     return;
   ch->eof_cb_done = 1;
   if (ch->cbs.eof != NULL)
     CALLBACK(ch->conn, ch->cbs.eof(ch));
 }
 
-/* Hand held input to a resumed channel, record by record, stopping if the
- * embedder pauses again. */
+/* Hand held input to a resumed channel, stdout then stderr, at most a max
+ * packet per call, stopping if the embedder pauses again.  The two streams
+ * are held apart (as the two output queues are): each keeps its order,
+ * and a client's stdin and its rare extended data have no order between
+ * them that a process could observe. */
 static void deliver_held(sshmux_server_channel_t *ch) {
-  sshmux__buf_t *h = &ch->held;
+  int s;
 
-  while (!ch->paused && ch->state == SSHMUX__CH_OPEN &&
-         sshmux__buf_remaining(h) >= 5) {
-    uint8_t stream;
-    uint32_t len;
-    const uint8_t *d;
-    (void)sshmux__buf_get_u8(h, &stream);
-    (void)sshmux__buf_get_u32(h, &len);
-    (void)sshmux__buf_get_bytes(h, len, &d);
-    ch->rconsumed += len;
-    if (ch->cbs.data != NULL)
-      CALLBACK(ch->conn, ch->cbs.data(ch, stream, (const char *)d, len));
+  for (s = 0; s < 2; s++) {
+    sshmux__buf_t *h = &ch->held[s];
+    while (!ch->paused && ch->state == SSHMUX__CH_OPEN &&
+           sshmux__buf_remaining(h) > 0) {
+      size_t len = SSHMUX__MIN(sshmux__buf_remaining(h),
+                               (size_t)SSHMUX__SRV_CHAN_MAXPKT);
+      const uint8_t *d = sshmux__buf_rptr(h);
+      h->pos += len;
+      ch->rconsumed += (uint32_t)len;
+      if (ch->cbs.data != NULL)
+        CALLBACK(ch->conn, ch->cbs.data(ch, s, (const char *)d, len));
+    }
+    if (sshmux__buf_remaining(h) == 0)
+      sshmux__buf_free(h);
+    else
+      sshmux__buf_compact(h);
   }
-  if (sshmux__buf_remaining(h) == 0)
-    sshmux__buf_free(h);
-  else
-    sshmux__buf_compact(h);
   maybe_adjust(ch);
   deliver_eof(ch);
 }
@@ -497,7 +508,11 @@ static int recv_msg_channel_open(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
   ch->high_water = DEFAULT_HIGH_WATER;
   sshmux__buf_init(&ch->out[0], SSHMUX__BUF_MAX_STRING * 64);
   sshmux__buf_init(&ch->out[1], SSHMUX__BUF_MAX_STRING * 64);
-  sshmux__buf_init(&ch->held, SSHMUX__SRV_CHAN_WINDOW + 65536);
+  /* Held input is bounded by the window we give (win_max, below). */
+  sshmux__buf_init(&ch->held[0], SSHMUX__SRV_CHAN_WINDOW);
+  sshmux__buf_init(&ch->held[1], SSHMUX__SRV_CHAN_WINDOW);
+  sshmux__buf_set_secret(&ch->held[0]); /* decrypted client input */
+  sshmux__buf_set_secret(&ch->held[1]);
   ch->info_strs[0] = type;
   ch->info.type_name = type;
   if (strcmp(type, "session") == 0) {
@@ -549,6 +564,22 @@ static int recv_msg_channel_open(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
     reason = SSHMUX_OPEN_RESOURCE_SHORTAGE;
     why = "too many channels";
   }
+  if (reason == 0) {
+    /* The window is what the client may make us hold (a paused channel
+     * keeps all of it), so the connection's budget is shared out as
+     * windows: 2 MiB while it lasts, what is left after that, and no
+     * channel at all below SSHMUX__SRV_CHAN_WINDOW_MIN. */
+    size_t budget = srv->opts.conn_memory_max;
+    size_t left = budget > conn->win_reserved ? budget - conn->win_reserved : 0;
+    ch->win_max = (uint32_t)SSHMUX__MIN(left, (size_t)SSHMUX__SRV_CHAN_WINDOW);
+    if (ch->win_max < SSHMUX__SRV_CHAN_WINDOW_MIN) {
+      reason = SSHMUX_OPEN_RESOURCE_SHORTAGE;
+      why = "connection memory budget exhausted";
+      SSHMUX__LOG_INFO("server: %s:%d channel refused: memory budget of %zu "
+                       "bytes in use by %u channels",
+                       conn->peer, conn->peer_port, budget, conn->live_chans);
+    }
+  }
   if (reason != 0) {
     sshmux__pkt_t p;
     if ((r = sshmux__pkt_begin(conn, &p, SSH_MSG_CHANNEL_OPEN_FAILURE)) != 0 ||
@@ -581,6 +612,7 @@ static int recv_msg_channel_open(sshmux_server_conn_t *conn, sshmux__buf_t *b) {
   ch->local_id = id;
   conn->chans[id] = ch;
   conn->live_chans++;
+  conn->win_reserved += ch->win_max;
   ch->state = SSHMUX__CH_OPENING;
   CALLBACK(conn, srv->cbs.channel_open(conn, ch, &ch->info));
   return 0;
@@ -601,6 +633,16 @@ static int recv_msg_channel_data(sshmux_server_conn_t *conn,
     return fail_proto(conn, "malformed CHANNEL_DATA");
   if (ch->eof_recv)
     return fail_proto(conn, "channel data after EOF");
+  if (n > SSHMUX__SRV_CHAN_MAXPKT) {
+    /* Above the max packet we advertised: not taken as data, and not
+     * counted against the window either (OpenSSH's channel_input_data
+     * does the same); the peer is told nothing, the log is. */
+    SSHMUX__LOG_INFO("server: %s:%d channel %u: %zu bytes of data, bigger "
+                     "than the max packet %u: dropped",
+                     conn->peer, conn->peer_port, ch->local_id, n,
+                     SSHMUX__SRV_CHAN_MAXPKT);
+    return 0;
+  }
   if (n > ch->rwin)
     return fail_proto(conn, "channel window exceeded");
   ch->rwin -= (uint32_t)n;
@@ -613,12 +655,11 @@ static int recv_msg_channel_data(sshmux_server_conn_t *conn,
     maybe_adjust(ch);
     return 0;
   }
-  if (ch->paused || sshmux__buf_remaining(&ch->held) > 0) {
-    /* Bounded by our window: held bytes are never re-credited until
-     * delivered. */
-    if (sshmux__buf_put_u8(&ch->held, (uint8_t)stream) != 0 ||
-        sshmux__buf_put_u32(&ch->held, (uint32_t)n) != 0 ||
-        sshmux__buf_put_bytes(&ch->held, d, n) != 0)
+  if (ch->paused || sshmux__buf_remaining(&ch->held[stream]) > 0) {
+    /* Only the bytes are kept, no per-packet record, so what is held is
+     * bounded by our window whatever the packet sizes: held bytes are
+     * never re-credited until delivered. */
+    if (sshmux__buf_put_bytes(&ch->held[stream], d, n) != 0)
       return fail_oom(conn);
     return 0;
   }
@@ -930,13 +971,13 @@ int sshmux_server_channel_accept(sshmux_server_channel_t *ch) {
   if (sshmux__pkt_begin(conn, &p, SSH_MSG_CHANNEL_OPEN_CONFIRMATION) != 0 ||
       sshmux__buf_put_u32(p.b, ch->remote_id) != 0 ||
       sshmux__buf_put_u32(p.b, ch->local_id) != 0 ||
-      sshmux__buf_put_u32(p.b, SSHMUX__SRV_CHAN_WINDOW) != 0 ||
+      sshmux__buf_put_u32(p.b, ch->win_max) != 0 ||
       sshmux__buf_put_u32(p.b, SSHMUX__SRV_CHAN_MAXPKT) != 0 ||
       sshmux__pkt_end(conn, &p) != 0) {
     fail_oom(conn);
     return SSHMUX_ENOMEM;
   }
-  ch->rwin = SSHMUX__SRV_CHAN_WINDOW;
+  ch->rwin = ch->win_max;
   ch->state = SSHMUX__CH_OPEN;
   if (queued(ch) > 0)
     ready_add(ch);

@@ -1,8 +1,22 @@
-/* server-int.h -- the structures shared by the four modules of the SSH
- * server: server.c (public object, listener, connection lifecycle, socket
- * I/O), server-transport.c (identification, binary packets, key exchange,
- * dispatch), server-auth.c (publickey user authentication, authorized_keys)
- * and server-channel.c (RFC 4254 channels and requests).
+/* server/server-int.h -- private to the server module (lib/server/): the
+ * structures its files share.  Other modules use the server only through
+ * the public sshmux/server.h; nothing outside lib/server/ includes this
+ * (scripts/check-layers.sh; tests/test-server-*.c, tests/server-harness.*
+ * and tests/fuzz/fuzz-server-*.c may, white-box).
+ *
+ * The files, bottom layer first; each calls only files listed before it:
+ *   conn.c       the connection object's shared operations: references,
+ *                the fatal-error path, output-queue size, mark dirty
+ *   transport.c  identification, binary packets, key exchange, dispatch
+ *   auth.c       publickey user authentication, authorized_keys
+ *   channel.c    RFC 4254 channels and requests
+ *   server.c     the public object, listener, connection lifecycle, socket
+ *                I/O, the end-of-iteration pass
+ * The calls that must go up the stack -- the transport handing a message to
+ * the user-auth or connection layer, auth reporting success, conn.c sending
+ * a DISCONNECT or finishing a connection -- go through the server's ops
+ * table (sshmux__srv_ops_t below), which server.c installs: no file names a
+ * function of a file above it.
  *
  * A connection is the equivalent of dropbear's per-process `ses`: one
  * struct passed explicitly.  Its input is fed through sshmux__conn_input()
@@ -20,8 +34,37 @@
 
 /* Limits (ssh-server.md §2.2, §4.3). */
 #define SSHMUX__SRV_IN_PACKET_MAX (256u * 1024u) /* packet_length accepted */
+/* Before authentication, packets are much smaller.  The biggest a real
+ * client sends is a publickey USERAUTH_REQUEST signed with RSA-16384: type
+ * 1, user (we read at most 256) 260, "ssh-connection" 18, "publickey" 13,
+ * TRUE 1, "rsa-sha2-512" 16, the key blob 4 + (11 + 7 + 2053) = 2075, the
+ * signature 4 + (16 + 2052) = 2072: 4456 bytes of payload, so a
+ * packet_length of at most 1 + 4456 + 255 (padding) = 4712.  The default
+ * leaves room for long KEXINIT lists. */
+#define SSHMUX__SRV_PREAUTH_NEED 4712u
+#define SSHMUX__SRV_PREAUTH_DEFAULT 8192u
+/* The read buffer holds one packet at the limit plus what one read may
+ * bring beyond it (authenticated), or little more than the packet (not yet:
+ * the MAC, a partial next one, an identification line). */
+#define SSHMUX__SRV_RBUF_SLACK (2u * 65536u)
+#define SSHMUX__SRV_RBUF_SLACK_PREAUTH 1024u
+#define SSHMUX__SRV_KEX_TIMEOUT_DEFAULT 60000u
+/* MaxStartups defaults.  OpenSSH's are 10:30:100, for a server on the
+ * internet; ours is the local multiplexer, where 50 logins starting at
+ * once are normal (an editor opening its channels, a script fanning out:
+ * test-relay-load.c), so the drops start later. */
+#define SSHMUX__SRV_STARTUPS_BEGIN 64u
+#define SSHMUX__SRV_STARTUPS_RATE 30u
+#define SSHMUX__SRV_STARTUPS_FULL 256u
+/* An unauthenticated connection is dropped for a newcomer only after
+ * waiting this long (a real login takes milliseconds). */
+#define SSHMUX__SRV_STARTUPS_MIN_AGE_MS 1000u
 #define SSHMUX__SRV_OUT_PAYLOAD_MAX 32768u /* payload bytes per packet sent */
 #define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
+/* The smallest window a channel is opened with when the connection's
+ * memory budget runs short (below it the open is refused). */
+#define SSHMUX__SRV_CHAN_WINDOW_MIN (64u * 1024u)
+#define SSHMUX__SRV_CONN_MEMORY_DEFAULT (256u * 1024u * 1024u)
 #define SSHMUX__SRV_CHAN_MAXPKT 32768u
 #define SSHMUX__SRV_MAX_CHANNELS 1024u
 #define SSHMUX__SRV_OUT_HIGH (256u * 1024u)  /* stop draining channels above */
@@ -73,6 +116,7 @@ enum {
   SSH_DISCONNECT_SERVICE_NOT_AVAILABLE = 7,
   SSH_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED = 8,
   SSH_DISCONNECT_BY_APPLICATION = 11,
+  SSH_DISCONNECT_TOO_MANY_CONNECTIONS = 12,
   SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE = 14
 };
 
@@ -121,17 +165,19 @@ struct sshmux_server_channel_s {
   char *info_strs[4];
   sshmux_server_channel_cbs_t cbs;
   void *data;
-  /* receive side: what the client may still send before our next adjust,
-   * and what was delivered since the last adjust */
-  uint32_t rwin, rconsumed;
+  /* receive side: the window we gave (<= SSHMUX__SRV_CHAN_WINDOW, reserved
+   * from the connection's budget), what the client may still send before
+   * our next adjust, and what was delivered since the last adjust */
+  uint32_t win_max, rwin, rconsumed;
   /* send side: the client's window (never above 2^32-1) and max packet */
   uint64_t twin;
   uint32_t tmax;
   /* queued output: stdout and stderr, each a buffer consumed from pos */
   sshmux__buf_t out[2];
   size_t high_water;
-  /* held input while paused: records [u8 stream][u32 len][bytes] */
-  sshmux__buf_t held;
+  /* held input while paused, per stream (stdout, stderr): only the bytes,
+   * so together never more than win_max */
+  sshmux__buf_t held[2];
   sshmux__reqq_t reqs;
   char *exit_sig_name, *exit_sig_msg;
   uint32_t exit_code;
@@ -172,6 +218,7 @@ struct sshmux_server_conn_s {
   unsigned service_ok : 1; /* ssh-userauth accepted */
   unsigned no_more_sessions : 1;
   unsigned handles_open : 2; /* tcp and timer handles not yet closed */
+  unsigned unauth : 1;       /* counted in srv->n_unauth (MaxStartups) */
 
   /* socket */
   uv_tcp_t tcp;
@@ -199,6 +246,7 @@ struct sshmux_server_conn_s {
 
   /* key exchange */
   sshmux__srv_kex_state_t *kex; /* non-NULL while a key exchange runs */
+  uint64_t kex_start_ms;        /* when it started (our KEXINIT) */
   uint8_t session_id[SSHMUX__HASH_MAX];
   size_t session_id_len;
   unsigned first_kex_done : 1;
@@ -219,6 +267,7 @@ struct sshmux_server_conn_s {
   sshmux_server_channel_t **chans;
   uint32_t nchans; /* slots in chans */
   uint32_t live_chans;
+  size_t win_reserved; /* sum of win_max of the channels in chans */
   sshmux__reqq_t greqs;
   sshmux_server_channel_t *ready_head, *ready_tail;
   sshmux_server_channel_t *dead;
@@ -230,8 +279,29 @@ struct sshmux_server_conn_s {
   int last_error;
 };
 
+/* The calls up the stack (see the header), installed by server.c. */
+typedef struct {
+  uv_idle_cb pass; /* server.c: the end-of-iteration flush and reap */
+  void (*finish)(sshmux_server_conn_t *conn); /* server.c: tear down */
+  void (*disconnect)(sshmux_server_conn_t *conn, uint32_t reason,
+                     const char *msg); /* transport.c */
+  /* transport.c's dispatch: ssh-userauth service, USERAUTH_REQUEST,
+   * connection-protocol messages (80-127), GLOBAL_REQUEST, and freeing
+   * channels whose end was deferred. */
+  int (*service_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+  int (*userauth)(sshmux_server_conn_t *conn, sshmux__buf_t *b,
+                  const uint8_t *payload, size_t plen);
+  int (*channel)(sshmux_server_conn_t *conn, uint8_t type, sshmux__buf_t *b);
+  int (*global_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
+  void (*reap)(sshmux_server_conn_t *conn);
+  void (*authed)(sshmux_server_conn_t *conn); /* auth.c -> server.c */
+  /* transport.c -> server.c: a re-key began; arm its deadline */
+  void (*kex_started)(sshmux_server_conn_t *conn);
+} sshmux__srv_ops_t;
+
 struct sshmux_server_s {
   uv_loop_t *loop;
+  const sshmux__srv_ops_t *ops; /* calls up the stack (server.c's table) */
   sshmux_server_cbs_t cbs;
   void *data;
   sshmux__hostkey_t *keys[2]; /* by sshmux__key_type_t */
@@ -247,6 +317,7 @@ struct sshmux_server_s {
   uint64_t login_grace_ms;
   unsigned max_auth_tries;
   uint64_t rekey_bytes, rekey_seconds;
+  sshmux_server_options_t opts; /* sshmux_server_set_options */
   uv_tcp_t *listener; /* own allocation: a failed one closes while retried */
   uv_idle_t idle;     /* flushes connections marked dirty */
   int listening;      /* listener bound and listening */
@@ -255,35 +326,35 @@ struct sshmux_server_s {
   void (*close_cb)(sshmux_server_t *);
   sshmux_server_conn_t *conns;
   size_t nconns;
+  size_t n_unauth;         /* socket connections not (yet) authenticated */
+  uint64_t startups_drops; /* dropped by MaxStartups, for the log */
+  uint64_t startups_log_ms;
 };
 
-/* ---- server.c ---- */
+/* ---- conn.c (bottom) ---- */
 
-/* A connection with no socket: bytes written go to mem_write (or are
- * dropped when it is NULL).  Identification is sent at once. */
-int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
-/* Free a memory connection (tests). */
-void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
 /* Schedule a flush of the connection's output and a drain of its ready
  * channels at the end of this loop iteration. */
 void sshmux__conn_mark_dirty(sshmux_server_conn_t *conn);
-/* Write what is pending now (memory connections: synchronously). */
-void sshmux__conn_flush(sshmux_server_conn_t *conn);
 /* Bytes queued for the socket. */
 size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
  * tear the connection down (deferred while callbacks run). */
 void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
+/* The connection stops counting towards MaxStartups (authenticated or
+ * closing); idempotent. */
+void sshmux__conn_unauth_done(sshmux_server_conn_t *conn);
 /* Reference counting around embedder callbacks. */
 void sshmux__conn_ref(sshmux_server_conn_t *conn);
 void sshmux__conn_unref(sshmux_server_conn_t *conn);
-/* Authentication succeeded (server-auth.c -> server.c). */
-void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
-/* ---- server-transport.c ---- */
+/* ---- transport.c ---- */
 
 /* Send our identification and KEXINIT. */
 int sshmux__transport_start(sshmux_server_conn_t *conn);
+/* The largest packet_length accepted now: 256 KiB once authenticated,
+ * the server's preauth_packet_max before. */
+size_t sshmux__transport_in_limit(const sshmux_server_conn_t *conn);
 /* Process received bytes already appended to conn->rbuf. */
 void sshmux__transport_input(sshmux_server_conn_t *conn);
 /* Feed bytes (copies them into rbuf, then processes): tests and fuzzers. */
@@ -304,8 +375,14 @@ void sshmux__transport_disconnect(sshmux_server_conn_t *conn, uint32_t reason,
                                   const char *msg);
 /* Start a server-initiated re-key if the limits say so. */
 void sshmux__transport_check_rekey(sshmux_server_conn_t *conn, int force);
+/* A re-key has run longer than the server's kex_timeout_ms?  Then the
+ * connection is failed (KEY_EXCHANGE_FAILED) and 1 returned. */
+int sshmux__transport_kex_overdue(sshmux_server_conn_t *conn);
 /* Can channel data go out now (no key exchange holding output)? */
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn);
+/* (transport.c) Set conn->rbuf's cap for the connection's stage: a packet at
+ * the limit of sshmux__transport_in_limit plus the stage's slack. */
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn);
 void sshmux__transport_free(sshmux_server_conn_t *conn);
 /* The algorithm negotiated in the key exchange under way (tests): 0 kex,
  * 1 host key, 2 cipher in, 3 cipher out, 4 MAC in, 5 MAC out; NULL when no
@@ -315,7 +392,7 @@ const char *sshmux__transport_alg(const sshmux_server_conn_t *conn, int which);
  * the "none" codec and `user` had authenticated. */
 int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user);
 
-/* ---- server-auth.c ---- */
+/* ---- auth.c ---- */
 
 int sshmux__auth_service_request(sshmux_server_conn_t *conn, sshmux__buf_t *b);
 int sshmux__auth_request(sshmux_server_conn_t *conn, sshmux__buf_t *b,
@@ -329,7 +406,7 @@ void sshmux__authkeys_drop(sshmux_server_t *srv);
 int sshmux__authkeys_match(const char *text, size_t len, const uint8_t *blob,
                            size_t blob_len, unsigned *flags);
 
-/* ---- server-channel.c ---- */
+/* ---- channel.c ---- */
 
 int sshmux__chan_dispatch(sshmux_server_conn_t *conn, uint8_t type,
                           sshmux__buf_t *b);
@@ -344,5 +421,17 @@ void sshmux__chan_trim(sshmux_server_conn_t *conn);
 /* Free channels and requests whose end was deferred. */
 void sshmux__chan_reap(sshmux_server_conn_t *conn);
 void sshmux__chan_free_all(sshmux_server_conn_t *conn);
+
+/* ---- server.c (top) ---- */
+
+/* A connection with no socket: bytes written go to mem_write (or are
+ * dropped when it is NULL).  Identification is sent at once. */
+int sshmux__conn_new_mem(sshmux_server_t *srv, sshmux_server_conn_t **out);
+/* Free a memory connection (tests). */
+void sshmux__conn_free_mem(sshmux_server_conn_t *conn);
+/* Write what is pending now (memory connections: synchronously). */
+void sshmux__conn_flush(sshmux_server_conn_t *conn);
+/* Authentication succeeded (auth.c reaches it as ops->authed). */
+void sshmux__conn_authed(sshmux_server_conn_t *conn);
 
 #endif

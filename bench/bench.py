@@ -1,0 +1,852 @@
+#!/usr/bin/python3
+"""bench/bench.py BUILD_DIR -- sshmuxd side by side with OpenSSH, one run.
+
+Started by bench/run.sh (`make bench`).  Everything runs on 127.0.0.1 against
+throwaway OpenSSH sshds (a target, a jump host, one for idle sessions) with
+their own keys and HOME; sshmuxd is the one in BUILD_DIR.  Pairs are timed
+INTERLEAVED (A B C A B C ...) by BUILD_DIR/bench/timeit, which waits for each
+command with a blocking wait4(); this script only orchestrates and counts.
+
+Sections (BENCH_ONLY="warm jump ..." runs a subset, in this order):
+  warm       warm attach: sshmuxd (raw / as setup-config writes it) vs
+             ControlMaster warm vs cold direct ssh; handshake alone with
+             examples/echo-server; `ssh -V`
+  jump       the same through a jump host (ControlMaster over ProxyJump)
+  delay      the delay proxy (25 ms one way) on the upstream hop: its RTT,
+             warm attach and throughput through it, vs the window/RTT bound
+  bulk       BENCH_BULK_MB (1024) MiB down and up: sshmuxd vs direct vs
+             ControlMaster, CPU seconds per GiB of every process
+  sftp       BENCH_SFTP_MB (256) MiB get and put
+  many       BENCH_MANY (200) concurrent `ssh route 'echo N'`
+  rss        sshmuxd RSS per idle open session (BENCH_IDLE = 50)
+  stability  BENCH_INSTANCES (10) fresh daemons x BENCH_PER (20) sessions
+Results: docs/benchmarks.md (between the bench markers; the prose around
+them is kept), docs/benchmarks.png, and BUILD_DIR/bench/results.json.
+Knobs: BENCH_RUNS (15 rounds for latency), BENCH_BULK_RUNS (3),
+BENCH_DELAY_MS (25), BENCH_OUT (docs/benchmarks.md).
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+B = os.path.abspath(sys.argv[1])
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEIT = os.path.join(B, "bench", "timeit")
+PROXY = os.path.join(B, "bench", "delay-proxy")
+ALL = "warm jump delay bulk sftp many rss stability".split()
+ONLY = os.environ.get("BENCH_ONLY", " ".join(ALL)).split()
+RUNS = int(os.environ.get("BENCH_RUNS", "15"))
+BULK_MB = int(os.environ.get("BENCH_BULK_MB", "1024"))
+BULK_RUNS = int(os.environ.get("BENCH_BULK_RUNS", "3"))
+SFTP_MB = int(os.environ.get("BENCH_SFTP_MB", "256"))
+DELAY_MB = int(os.environ.get("BENCH_DELAY_MB", "256"))
+DELAY_MS = int(os.environ.get("BENCH_DELAY_MS", "25"))
+MANY = int(os.environ.get("BENCH_MANY", "200"))
+IDLE = int(os.environ.get("BENCH_IDLE", "50"))
+INSTANCES = int(os.environ.get("BENCH_INSTANCES", "10"))
+PER = int(os.environ.get("BENCH_PER", "20"))
+OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "docs", "benchmarks.md"))
+HZ = os.sysconf("SC_CLK_TCK")
+
+for s in ONLY:
+    if s not in ALL:
+        sys.exit("bench: unknown section %r (known: %s)" % (s, " ".join(ALL)))
+
+W = tempfile.mkdtemp(prefix="sshmux-bench.", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+os.chmod(W, 0o700)
+os.environ["XDG_RUNTIME_DIR"] = W + "/run"
+os.mkdir(W + "/run", 0o700)
+PROCS = []
+RESULTS = {"sections": {}}
+ROWS = []  # (section, what, A, B, ratio-or-None, target text, met-or-None)
+NOTES = []
+
+
+def log(*a):
+    print("bench:", *a, flush=True)
+
+
+def sh(*argv, **kw):
+    return subprocess.run(argv, check=True, **kw)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, what, secs=10):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("bench: %s did not listen on %d" % (what, port))
+
+
+def start(argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    PROCS.append(p)
+    return p
+
+
+def cleanup():
+    for p in PROCS:
+        if p.poll() is None:
+            p.terminate()
+    for p in PROCS:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for cm in ("cm-direct", "cm-jump", "cm-slow"):
+        if os.path.exists("%s/%s.sock" % (W, cm)):
+            subprocess.run(["ssh", "-F", W + "/cfg", "-S", "%s/%s.sock" % (W, cm), "-O", "exit", "direct"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(W, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- statistics
+
+def pct(v, p):
+    v = sorted(v)
+    if not v:
+        return float("nan")
+    k = max(0, min(len(v) - 1, int(-(-p * len(v) // 100)) - 1))  # nearest rank
+    return v[k]
+
+
+def med(v):
+    v = sorted(v)
+    n = len(v)
+    return float("nan") if n == 0 else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
+
+
+def summary(v):
+    return {"n": len(v), "median": med(v), "min": min(v), "max": max(v),
+            "p90": pct(v, 90), "p99": pct(v, 99)}
+
+
+def fmt_ms(s):
+    return "%.1f ms (%.1f–%.1f, p90 %.1f)" % (s["median"], s["min"], s["max"], s["p90"])
+
+
+# ------------------------------------------------------------------ timing
+
+def proc_cpu(pid):
+    """utime+stime+cutime+cstime of pid, seconds (0 when gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            f = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in f[11:15]) / HZ
+    except OSError:
+        return 0.0
+
+
+def tree_cpu(root):
+    """CPU seconds of root and every live descendant; reaped descendants are in
+    their parents' cutime/cstime, so the sum covers the whole tree."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    total, todo = 0.0, [root]
+    while todo:
+        p = todo.pop()
+        total += proc_cpu(p)
+        todo.extend(kids.get(p, []))
+    return total
+
+
+def spec_line(name, argv, feed=0, drain=0):
+    return "\t".join([name, str(feed), str(drain)] + list(argv))
+
+
+def interleave(cmds, rounds, tag, cpu_of=None):
+    """cmds: [(name, argv, feed, drain)].  Returns {name: [ (ms, user, sys,
+    status, outbytes, extra_cpu) ]}.  cpu_of: {label: pid-or-callable} whose
+    CPU is sampled around each single run (then each run is its own timeit
+    call; the duration is still timeit's)."""
+    res = {c[0]: [] for c in cmds}
+    out = "%s/%s.tsv" % (W, tag)
+    if cpu_of is None:
+        with open(W + "/spec", "w") as f:
+            for c in cmds:
+                f.write(spec_line(c[0], c[1], c[2], c[3]) + "\n")
+        sh(TIMEIT, "rounds", str(rounds), W + "/spec", out)
+        lines = [(l.rstrip("\n").split("\t"), {}) for l in open(out)]
+    else:
+        lines = []
+        for _ in range(rounds):
+            for c in cmds:
+                with open(W + "/spec", "w") as f:
+                    f.write(spec_line(c[0], c[1], c[2], c[3]) + "\n")
+                before = {k: v() for k, v in cpu_of.items()}
+                sh(TIMEIT, "rounds", "1", W + "/spec", out)
+                after = {k: v() for k, v in cpu_of.items()}
+                lines.append((open(out).read().rstrip("\n").split("\t"),
+                              {k: after[k] - before[k] for k in cpu_of}))
+    for f, extra in lines:
+        res[f[1]].append((float(f[2]), float(f[3]), float(f[4]), int(f[5]), int(f[6]), extra))
+    for name, runs in res.items():
+        bad = [r for r in runs if r[3] != 0]
+        if bad:
+            log("WARNING: %s: %d of %d runs failed (status %d)" % (name, len(bad), len(runs), bad[0][3]))
+            NOTES.append("%s: %d of %d runs failed" % (name, len(bad), len(runs)))
+    return res
+
+
+def ms_of(runs):
+    return [r[0] for r in runs if r[3] == 0]
+
+
+def paired_ratio(a, b):
+    """Median over rounds of A_i / B_i (each pair ran back to back)."""
+    r = [x[0] / y[0] for x, y in zip(a, b) if x[3] == 0 and y[3] == 0 and y[0] > 0]
+    return med(r)
+
+
+def row(section, what, a, b, ratio, target, met):
+    ROWS.append((section, what, a, b, ratio, target, met))
+
+
+# ------------------------------------------------------------------ set-up
+
+def keygen(path):
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path)
+
+
+def sshd(name, port):
+    d = "%s/%s" % (W, name)
+    os.mkdir(d)
+    with open(d + "/sshd_config", "w") as f:
+        f.write("""ListenAddress 127.0.0.1:{port}
+HostKey {W}/host_ed25519
+AuthorizedKeysFile {W}/authorized_keys
+PidFile none
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding yes
+MaxSessions 400
+MaxStartups 400:30:800
+Subsystem sftp internal-sftp
+LogLevel ERROR
+SetEnv HOME={d}
+""".format(port=port, W=W, d=d))
+    if os.getuid() == 0:
+        os.makedirs("/run/sshd", exist_ok=True)
+    p = start(["/usr/sbin/sshd", "-D", "-f", d + "/sshd_config", "-E", d + "/log"])
+    wait_port(port, "sshd " + name)
+    return p
+
+
+def machine():
+    cpu = "?"
+    for l in open("/proc/cpuinfo"):
+        if l.startswith("model name"):
+            cpu = l.split(":", 1)[1].strip()
+            break
+    flags = open("/proc/cpuinfo").read()
+    aes = "aes" in re.findall(r"^flags\s*:(.*)$", flags, re.M)[0].split() if "flags" in flags else False
+    mem = int(open("/proc/meminfo").readline().split()[1]) // 1024
+    ver = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+    l2 = subprocess.run(["pkg-config", "--modversion", "libssh2"], capture_output=True, text=True).stdout.strip()
+    uv = subprocess.run(["pkg-config", "--modversion", "libuv"], capture_output=True, text=True).stdout.strip()
+    mb = "?"
+    try:
+        mb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libmbedcrypto7"],
+                            capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "aes_ni": aes, "mem_mib": mem,
+            "kernel": os.uname().release, "openssh": ver, "libssh2": l2, "libuv": uv,
+            "mbedtls": mb, "load_start": open("/proc/loadavg").read().split()[:3]}
+
+
+def setup():
+    keygen(W + "/host_ed25519")
+    keygen(W + "/id_up")
+    shutil.copy(W + "/id_up.pub", W + "/authorized_keys")
+    global T, J, I, D, SSHD_T, SSHD_J, SSHD_I, USER
+    USER = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    T, J, I = free_port(), free_port(), free_port()
+    SSHD_T = sshd("target", T)
+    SSHD_J = sshd("jump", J)
+    SSHD_I = sshd("idle", I)
+    hk = " ".join(open(W + "/host_ed25519.pub").read().split()[:2])
+    with open(W + "/known_hosts", "w") as f:
+        for p in (T, J, I):
+            f.write("[127.0.0.1]:%d %s\n" % (p, hk))
+    # the delay proxy in front of the target (the upstream hop only)
+    px = start([PROXY, "--to", str(T), "--delay-ms", str(DELAY_MS)],
+               stdout=subprocess.PIPE, text=True)
+    D = int(px.stdout.readline().split()[-1])
+    with open(W + "/known_hosts", "a") as f:
+        f.write("[127.0.0.1]:%d %s\n" % (D, hk))
+    # sshmuxd's SSH dir
+    sd = W + "/sshdir"
+    os.mkdir(sd, 0o700)
+    shutil.copy(W + "/known_hosts", sd + "/known_hosts")
+    keygen(sd + "/id_ed25519")
+    shutil.copy(sd + "/id_ed25519.pub", sd + "/sshmux-authorized-keys")
+    with open(sd + "/sshmux-routes.ini", "w") as f:
+        f.write("""[jump]
+host = 127.0.0.1
+port = {J}
+user = {U}
+identity = {W}/id_up
+
+[routes.r1]
+host = 127.0.0.1
+port = {T}
+user = {U}
+identity = {W}/id_up
+direct = true
+
+[routes.rj]
+host = 127.0.0.1
+port = {T}
+user = {U}
+identity = {W}/id_up
+
+[routes.rslow]
+host = 127.0.0.1
+port = {D}
+user = {U}
+identity = {W}/id_up
+direct = true
+
+[routes.idle]
+host = 127.0.0.1
+port = {I}
+user = {U}
+identity = {W}/id_up
+direct = true
+""".format(J=J, T=T, D=D, I=I, U=USER, W=W))
+    # echo-server: the client handshake with our server, nothing upstream
+    global ECHO
+    ECHO = free_port()
+    start([B + "/examples/echo-server", "--port", str(ECHO), "--host-key", W + "/echo_hostkey",
+           "--authorized-keys", sd + "/id_ed25519.pub"], stdout=subprocess.DEVNULL,
+          stderr=subprocess.DEVNULL)
+    wait_port(ECHO, "echo-server")
+    with open(W + "/cfg", "w") as f:
+        for r in ("r1", "rj", "rslow", "idle"):
+            f.write("Host %s\n  User %s\n" % (r, r))
+        f.write("""Host r1 rj rslow idle
+  HostName 127.0.0.1
+  Port MPORT
+  IdentityFile {sd}/id_ed25519
+  UserKnownHostsFile {W}/relay_known_hosts
+  StrictHostKeyChecking accept-new
+Host echo
+  HostName 127.0.0.1
+  Port {E}
+  IdentityFile {sd}/id_ed25519
+  UserKnownHostsFile {W}/echo_known_hosts
+  StrictHostKeyChecking accept-new
+Host direct
+  HostName 127.0.0.1
+  Port {T}
+Host jumped
+  HostName 127.0.0.1
+  Port {T}
+  ProxyJump jumphost
+Host jumphost
+  HostName 127.0.0.1
+  Port {J}
+Host slow
+  HostName 127.0.0.1
+  Port {D}
+Host direct jumped jumphost slow
+  User {U}
+  IdentityFile {W}/id_up
+  UserKnownHostsFile {W}/known_hosts
+  StrictHostKeyChecking yes
+Host *
+  IdentitiesOnly yes
+  BatchMode yes
+  ControlMaster no
+  ControlPath none
+  LogLevel ERROR
+""".format(sd=sd, W=W, E=ECHO, T=T, J=J, D=D, U=USER))
+    start_daemon()
+    # the client config `sshmuxd setup-config` writes (into sshmuxd's SSH dir)
+    sh(B + "/sshmuxd", "setup-config", "--ssh-dir", sd, "--port", str(MPORT),
+       "--log-level", "error", stdout=subprocess.DEVNULL)
+    with open(W + "/cfg-setup", "w") as f:
+        f.write("Include %s/config\nHost *\n  BatchMode yes\n  LogLevel ERROR\n" % sd)
+    for cm, host in (("cm-direct", "direct"), ("cm-jump", "jumped"), ("cm-slow", "slow")):
+        sh("ssh", "-F", W + "/cfg", "-o", "ControlMaster=yes", "-o",
+           "ControlPath=%s/%s.sock" % (W, cm), "-o", "ControlPersist=yes", "-fN", host)
+    for h in ("r1", "rj", "rslow", "echo"):  # warm: logins, known_hosts
+        sh("ssh", "-F", W + "/cfg", h, "true")
+    sh("ssh", "-F", W + "/cfg-setup", "r1", "true")
+
+
+def start_daemon():
+    global SM, MPORT
+    logf = open(W + "/serve.log", "w")
+    SM = start([B + "/sshmuxd", "serve", "--port", "0", "--ssh-dir", W + "/sshdir",
+                "--log-level", "warn"], stdout=logf, stderr=subprocess.STDOUT,
+               stdin=subprocess.DEVNULL)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        m = re.search(r"serving on 127\.0\.0\.1:(\d+)", open(W + "/serve.log").read())
+        if m:
+            MPORT = int(m.group(1))
+            break
+        time.sleep(0.05)
+    else:
+        sys.exit("bench: sshmuxd did not start:\n" + open(W + "/serve.log").read())
+    cfg = W + "/cfg"
+    if os.path.exists(cfg):
+        s = re.sub(r"(Host r1 rj rslow idle\n  HostName 127.0.0.1\n  Port )\S+",
+                   r"\g<1>%d" % MPORT, open(cfg).read())
+        open(cfg, "w").write(s)
+
+
+def stop_daemon():
+    SM.terminate()
+    SM.wait(10)
+
+
+def ssh(host, *cmd, cfg=None, cm=None):
+    a = ["ssh", "-F", cfg or W + "/cfg"]
+    if cm:
+        a += ["-o", "ControlPath=%s/%s.sock" % (W, cm)]
+    return a + [host] + list(cmd)
+
+
+def cm_pid(cm):
+    r = subprocess.run(["ssh", "-F", W + "/cfg", "-S", "%s/%s.sock" % (W, cm), "-O", "check", "direct"],
+                       capture_output=True, text=True)
+    m = re.search(r"pid=(\d+)", r.stderr + r.stdout)
+    return int(m.group(1)) if m else 0
+
+
+# ------------------------------------------------------------------ sections
+
+def sec_warm():
+    cmds = [("sshmuxd", ssh("r1", "true"), 0, 0),
+            ("sshmuxd-setup-config", ssh("r1", "true", cfg=W + "/cfg-setup"), 0, 0),
+            ("controlmaster", ssh("direct", "true", cm="cm-direct"), 0, 0),
+            ("cold-direct", ssh("direct", "true"), 0, 0),
+            ("echo-server", ssh("echo", "true"), 0, 0),
+            ("ssh-V", ["ssh", "-V"], 0, 0)]
+    r = interleave(cmds, RUNS, "warm")
+    s = {k: summary(ms_of(v)) for k, v in r.items()}
+    RESULTS["sections"]["warm"] = s
+    cm = s["controlmaster"]
+    for k, label in (("sshmuxd", "warm `ssh r true`, raw config"),
+                     ("sshmuxd-setup-config", "warm `ssh r true`, setup-config's config")):
+        rt = paired_ratio(r[k], r["controlmaster"])
+        row("warm", label, "sshmuxd " + fmt_ms(s[k]), "ControlMaster " + fmt_ms(cm), rt,
+            "≤ 1.10×, p90 ≤ 1.25× CM median",
+            rt <= 1.10 and s[k]["p90"] <= 1.25 * cm["median"])
+    rc = paired_ratio(r["cold-direct"], r["sshmuxd"])
+    row("warm", "cold direct `ssh` vs warm sshmuxd", "cold " + fmt_ms(s["cold-direct"]),
+        "sshmuxd " + fmt_ms(s["sshmuxd"]), rc, "≥ 5× (cold / warm)", rc >= 5)
+    row("warm", "breakdown: `ssh` to examples/echo-server (our server, no upstream)",
+        "echo-server " + fmt_ms(s["echo-server"]), "`ssh -V` " + fmt_ms(s["ssh-V"]),
+        paired_ratio(r["echo-server"], r["ssh-V"]), "", None)
+    up = s["sshmuxd"]["median"] - s["echo-server"]["median"]
+    NOTES.append("warm attach breakdown (medians): `ssh -V` (client start-up) %.1f ms; "
+                 "client handshake with our server (echo-server) %.1f ms; the rest of a "
+                 "warm sshmuxd attach (relay + upstream channel open, exec, exit) %.1f ms; "
+                 "ControlMaster's whole attach %.1f ms."
+                 % (s["ssh-V"]["median"], s["echo-server"]["median"], up, cm["median"]))
+
+
+def sec_jump():
+    cmds = [("sshmuxd-jump", ssh("rj", "true"), 0, 0),
+            ("controlmaster-jump", ssh("jumped", "true", cm="cm-jump"), 0, 0),
+            ("cold-jump", ssh("jumped", "true"), 0, 0)]
+    r = interleave(cmds, RUNS, "jump")
+    s = {k: summary(ms_of(v)) for k, v in r.items()}
+    RESULTS["sections"]["jump"] = s
+    rt = paired_ratio(r["sshmuxd-jump"], r["controlmaster-jump"])
+    row("jump", "warm `ssh r true` through a jump host", "sshmuxd " + fmt_ms(s["sshmuxd-jump"]),
+        "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"]), rt, "≤ 1.10×",
+        rt <= 1.10)
+    rc = paired_ratio(r["cold-jump"], r["sshmuxd-jump"])
+    row("jump", "cold `ssh -J` vs warm sshmuxd through the jump",
+        "cold " + fmt_ms(s["cold-jump"]), "sshmuxd " + fmt_ms(s["sshmuxd-jump"]), rc,
+        "≥ 5×", rc >= 5)
+
+
+def measure_rtt(port, n=20):
+    c = socket.create_connection(("127.0.0.1", port))
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    v = []
+    for _ in range(n):
+        t = time.perf_counter()
+        c.sendall(b"x")
+        if not c.recv(16):
+            break
+        v.append((time.perf_counter() - t) * 1e3)
+    c.close()
+    return v
+
+
+def sec_delay():
+    # 1. the proxy's added RTT, against a TCP echo service (same binary, delay)
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    eport = ls.getsockname()[1]
+
+    def echo():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+            c.close()
+    threading.Thread(target=echo, daemon=True).start()
+    px = start([PROXY, "--to", str(eport), "--delay-ms", str(DELAY_MS)],
+               stdout=subprocess.PIPE, text=True)
+    pport = int(px.stdout.readline().split()[-1])
+    direct = summary(measure_rtt(eport))
+    via = summary(measure_rtt(pport))
+    px.terminate()
+    ls.close()
+    added = via["median"] - direct["median"]
+    RESULTS["sections"]["delay_rtt"] = {"direct": direct, "proxy": via, "added_ms": added}
+    row("delay", "delay proxy's RTT (1-byte ping-pong, TCP echo)",
+        "through it " + fmt_ms(via), "direct " + fmt_ms(direct), None,
+        "added ≈ %d ms" % (2 * DELAY_MS), abs(added - 2 * DELAY_MS) < 0.2 * DELAY_MS)
+    rtt_s = via["median"] / 1e3
+    # 2. warm attach through it
+    cmds = [("sshmuxd-slow", ssh("rslow", "true"), 0, 0),
+            ("controlmaster-slow", ssh("slow", "true", cm="cm-slow"), 0, 0),
+            ("cold-slow", ssh("slow", "true"), 0, 0)]
+    r = interleave(cmds, max(5, RUNS // 2), "slow")
+    s = {k: summary(ms_of(v)) for k, v in r.items()}
+    RESULTS["sections"]["delay_warm"] = s
+    rt = paired_ratio(r["sshmuxd-slow"], r["controlmaster-slow"])
+    row("delay", "warm `ssh r true`, %d ms RTT upstream" % round(via["median"]),
+        "sshmuxd " + fmt_ms(s["sshmuxd-slow"]), "ControlMaster " + fmt_ms(s["controlmaster-slow"]),
+        rt, "≤ 1.10×", rt <= 1.10)
+    # 3. throughput through it, against the window/RTT bound
+    n = DELAY_MB << 20
+    cmds = [("sshmuxd-slow-down", ssh("rslow", "head -c %d /dev/zero" % n), 0, 1),
+            ("direct-slow-down", ssh("slow", "head -c %d /dev/zero" % n), 0, 1)]
+    r = interleave(cmds, max(1, BULK_RUNS - 1), "slowbulk")
+    window = 2 * 1024 * 1024
+    bound = window / rtt_s / 2**20
+    RESULTS["sections"]["delay_bulk"] = {k: [x[0] for x in v] for k, v in r.items()}
+    res = {}
+    for k, v in r.items():
+        ok = [x for x in v if x[3] == 0 and x[4] == n]
+        if len(ok) != len(v):
+            NOTES.append("%s: %d of %d transfers short or failed" % (k, len(v) - len(ok), len(v)))
+        res[k] = max(DELAY_MB / (x[0] / 1e3) for x in ok) if ok else float("nan")
+    row("delay", "%d MiB download over the %d ms path (best run, MiB/s)"
+        % (DELAY_MB, round(via["median"])),
+        "sshmuxd %.1f" % res["sshmuxd-slow-down"], "direct ssh %.1f" % res["direct-slow-down"],
+        res["sshmuxd-slow-down"] / res["direct-slow-down"], "≥ 0.90×", None)
+    row("delay", "same, vs the 2 MiB-window/RTT bound (%.1f MiB/s)" % bound,
+        "sshmuxd %.1f" % res["sshmuxd-slow-down"], "bound %.1f" % bound,
+        res["sshmuxd-slow-down"] / bound, "≥ 0.90× of bound", res["sshmuxd-slow-down"] / bound >= 0.9)
+
+
+def bulk_cpu_sources(cm):
+    src = {"sshmuxd": lambda: proc_cpu(SM.pid), "sshd": lambda: tree_cpu(SSHD_T.pid)}
+    pid = cm_pid(cm)
+    if pid:
+        src["cm-master"] = lambda: proc_cpu(pid)
+    return src
+
+
+def sec_bulk():
+    n = BULK_MB << 20
+    cmds = []
+    for d in ("down", "up"):
+        for name, host, cm in (("sshmuxd", "r1", None), ("direct", "direct", None),
+                               ("controlmaster", "direct", "cm-direct")):
+            cmd = "head -c %d /dev/zero" % n if d == "down" else "cat >/dev/null"
+            cmds.append(("%s-%s" % (name, d), ssh(host, cmd, cm=cm),
+                         n if d == "up" else 0, 1 if d == "down" else 0))
+    r = interleave(cmds, BULK_RUNS, "bulk", cpu_of=bulk_cpu_sources("cm-direct"))
+    out = {}
+    for k, v in r.items():
+        ok = [x for x in v if x[3] == 0 and (k.endswith("up") or x[4] == n)]
+        if len(ok) != len(v):
+            NOTES.append("%s: %d of %d transfers short or failed" % (k, len(v) - len(ok), len(v)))
+        mbs = [BULK_MB / (x[0] / 1e3) for x in ok]
+        gib = BULK_MB / 1024
+        cpu = {"ssh client": med([(x[1] + x[2]) / gib for x in ok])}
+        for lbl in ok[0][5] if ok else []:
+            cpu[lbl] = med([x[5][lbl] / gib for x in ok])
+        out[k] = {"mib_s": mbs, "best": max(mbs) if mbs else float("nan"),
+                  "median": med(mbs), "cpu_s_per_gib": cpu}
+    RESULTS["sections"]["bulk"] = out
+    for d in ("down", "up"):
+        a, b, c = out["sshmuxd-" + d], out["direct-" + d], out["controlmaster-" + d]
+        rt = paired_ratio(r["direct-" + d], r["sshmuxd-" + d])  # time ratio = throughput ratio
+        row("bulk", "%d MiB %s, MiB/s (median of %d)" % (BULK_MB, "download" if d == "down" else "upload", BULK_RUNS),
+            "sshmuxd %.0f" % a["median"], "direct ssh %.0f, ControlMaster %.0f" % (b["median"], c["median"]),
+            rt, "≥ 0.90× direct", rt >= 0.90)
+        row("bulk", "same, vs ControlMaster (no handshake either side)", "sshmuxd %.0f" % a["median"],
+            "ControlMaster %.0f" % c["median"], paired_ratio(r["controlmaster-" + d], r["sshmuxd-" + d]),
+            "", None)
+        for k, v in (("sshmuxd", a), ("direct", b), ("controlmaster", c)):
+            NOTES.append("CPU s per GiB, %s %s: %s" % (k, d, ", ".join(
+                "%s %.2f" % (p, s) for p, s in v["cpu_s_per_gib"].items()
+                if not (k != "controlmaster" and p == "cm-master") and not (k != "sshmuxd" and p == "sshmuxd"))))
+
+
+def sec_sftp():
+    n = SFTP_MB << 20
+    big = W + "/big"
+    with open(big, "wb") as f:
+        f.truncate(n)
+    cmds = []
+    for d, line in (("get", "get %s /dev/null\n" % big), ("put", "put %s /dev/null\n" % big)):
+        bf = "%s/sftp-%s" % (W, d)
+        open(bf, "w").write(line)
+        for name, host, cm in (("sshmuxd", "r1", None), ("direct", "direct", None),
+                               ("controlmaster", "direct", "cm-direct")):
+            a = ["sftp", "-q", "-b", bf, "-F", W + "/cfg"]
+            if cm:
+                a += ["-o", "ControlPath=%s/%s.sock" % (W, cm)]
+            cmds.append(("%s-%s" % (name, d), a + [host], 0, 0))
+    r = interleave(cmds, BULK_RUNS, "sftp")
+    out = {k: [SFTP_MB / (x[0] / 1e3) for x in v if x[3] == 0] for k, v in r.items()}
+    RESULTS["sections"]["sftp"] = out
+    for d in ("get", "put"):
+        rt = paired_ratio(r["direct-" + d], r["sshmuxd-" + d])
+        row("sftp", "sftp %s %d MiB, MiB/s (median of %d)" % (d, SFTP_MB, BULK_RUNS),
+            "sshmuxd %.0f" % med(out["sshmuxd-" + d]),
+            "direct %.0f, ControlMaster %.0f" % (med(out["direct-" + d]), med(out["controlmaster-" + d])),
+            rt, "≥ 0.90× direct", rt >= 0.90)
+
+
+def sec_many():
+    res = {}
+    for name, argv in (("sshmuxd", ssh("r1", "echo {}")),
+                       ("controlmaster", ssh("direct", "echo {}", cm="cm-direct"))):
+        d = "%s/many-%s" % (W, name)
+        os.mkdir(d)
+        sh(TIMEIT, "parallel", str(MANY), d, d + ".tsv", *argv)
+        ok, ms = 0, []
+        for l in open(d + ".tsv"):
+            i, t, st = l.split()
+            ms.append(float(t))
+            if st == "0" and open("%s/%s.out" % (d, i)).read() == i + "\n":
+                ok += 1
+        res[name] = {"ok": ok, "n": MANY, **summary(ms)}
+    RESULTS["sections"]["many"] = res
+    a, c = res["sshmuxd"], res["controlmaster"]
+    row("many", "%d concurrent `ssh r 'echo N'`: right answers, p50 / p99 attach" % MANY,
+        "sshmuxd %d/%d, %.0f / %.0f ms (max %.0f)" % (a["ok"], MANY, a["median"], a["p99"], a["max"]),
+        "ControlMaster %d/%d, %.0f / %.0f ms (max %.0f)" % (c["ok"], MANY, c["median"], c["p99"], c["max"]),
+        a["p99"] / c["p99"], "all succeed", a["ok"] == MANY)
+
+
+def rss(pid):
+    for l in open("/proc/%d/status" % pid):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1])
+    return 0
+
+
+def sec_rss():
+    sh(*ssh("idle", "true"))
+    time.sleep(0.5)
+    r0 = rss(SM.pid)
+    kids = []
+    for i in range(IDLE):
+        f = open("%s/idle.%d" % (W, i), "w")
+        kids.append(subprocess.Popen(ssh("idle", "echo up-%d; exec sleep 600" % i), stdout=f,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
+    end = time.monotonic() + 60
+    up = 0
+    while time.monotonic() < end:
+        up = sum(1 for i in range(IDLE) if open("%s/idle.%d" % (W, i)).read().startswith("up-"))
+        if up >= IDLE:
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    r1 = rss(SM.pid)
+    for k in kids:
+        k.terminate()
+    for k in kids:
+        k.wait()
+    per = (r1 - r0) / max(1, up)
+    RESULTS["sections"]["rss"] = {"before_kib": r0, "after_kib": r1, "sessions": up, "per_kib": per}
+    row("rss", "sshmuxd RSS per open idle session (%d sessions)" % up,
+        "%.1f KiB" % per, "%d → %d KiB" % (r0, r1), None, "≤ 64 KiB", per <= 64 and up == IDLE)
+
+
+def sec_stability():
+    inst = []
+    allr = []
+    for i in range(INSTANCES):
+        stop_daemon()
+        start_daemon()
+        sh(*ssh("r1", "true"))  # the cold login of this instance
+        r = interleave([("sshmuxd", ssh("r1", "true"), 0, 0),
+                        ("controlmaster", ssh("direct", "true", cm="cm-direct"), 0, 0)],
+                       PER, "stab%d" % i)
+        v = ms_of(r["sshmuxd"])
+        allr.append(paired_ratio(r["sshmuxd"], r["controlmaster"]))
+        inst.append({"sshmuxd": summary(v), "controlmaster": summary(ms_of(r["controlmaster"]))})
+    RESULTS["sections"]["stability"] = inst
+    worst = max(x["sshmuxd"]["p99"] for x in inst)
+    p50s = [x["sshmuxd"]["median"] for x in inst]
+    row("stability", "%d fresh daemons × %d warm attaches: per-instance p50 range, worst p99" % (INSTANCES, PER),
+        "sshmuxd p50 %.1f–%.1f ms, worst p99 %.1f ms" % (min(p50s), max(p50s), worst),
+        "ControlMaster p50 %.1f ms" % med([x["controlmaster"]["median"] for x in inst]),
+        med(allr), "no instance stalls (p99 ≤ 2× p50)",
+        all(x["sshmuxd"]["p99"] <= 2 * x["sshmuxd"]["median"] for x in inst))
+
+
+# ------------------------------------------------------------------ report
+
+def plot(png):
+    """Warm-attach medians with min/max bars, one group per comparison."""
+    rows = []
+    for sec, key, label in (("warm", "sshmuxd", "sshmuxd"), ("warm", "sshmuxd-setup-config", "sshmuxd\\n(setup-config)"),
+                            ("warm", "controlmaster", "ControlMaster"), ("warm", "echo-server", "echo-server\\nhandshake"),
+                            ("warm", "ssh-V", "ssh -V"), ("jump", "sshmuxd-jump", "sshmuxd\\njump"),
+                            ("jump", "controlmaster-jump", "CM over\\nProxyJump"),
+                            ("delay_warm", "sshmuxd-slow", "sshmuxd\\n50 ms RTT"),
+                            ("delay_warm", "controlmaster-slow", "CM\\n50 ms RTT")):
+        s = RESULTS["sections"].get(sec, {}).get(key)
+        if s:
+            rows.append((label, s["median"], s["min"], s["p90"]))
+    if not rows or shutil.which("gnuplot") is None:
+        return False
+    dat = W + "/plot.dat"
+    with open(dat, "w") as f:
+        for i, (l, m, lo, hi) in enumerate(rows):
+            f.write('%d "%s" %.3f %.3f %.3f\n' % (i, l, m, lo, hi))
+    gp = """set terminal pngcairo size 1100,520 font ",10"
+set output "{png}"
+set title "Warm attach (`ssh route true`): median, bar = min..p90, ms (lower is better)"
+set style fill solid 0.6
+set boxwidth 0.6
+set yrange [0:*]
+set grid ytics
+set xtics rotate by 0 scale 0
+unset key
+plot "{dat}" using 1:3:xtic(2) with boxes lc rgb "#4477aa", \\
+     "{dat}" using 1:3:4:5 with yerrorbars lc rgb "black" pt 0, \\
+     "{dat}" using 1:($3+2):(sprintf("%.1f",$3)) with labels offset 0,1
+""".format(png=png, dat=dat)
+    open(W + "/plot.gp", "w").write(gp)
+    return subprocess.run(["gnuplot", W + "/plot.gp"]).returncode == 0
+
+
+def report(mach, secs_run, wall):
+    L = []
+    L.append("<!-- bench:begin (written by `make bench`; edit the text outside these markers) -->")
+    L.append("")
+    L.append("### Last run")
+    L.append("")
+    L.append("`make bench` on %s UTC, sections: %s; %.0f s wall."
+             % (time.strftime("%Y-%m-%d %H:%M", time.gmtime()), " ".join(secs_run), wall))
+    L.append("")
+    L.append("Machine: %s, %d CPUs (AES-NI: %s), %d MiB RAM, Linux %s; %s; libssh2 %s, libuv %s, mbedTLS %s. "
+             "Load average at start %s, at end %s. **This machine is shared with other engineers "
+             "and was not idle**: absolute times carry their noise; the ratios come from "
+             "interleaved runs (A B A B …) and are the median over rounds of the per-round ratio."
+             % (mach["cpu"], mach["cpus"], "yes" if mach["aes_ni"] else "no", mach["mem_mib"], mach["kernel"],
+                mach["openssh"], mach["libssh2"], mach["libuv"], mach["mbedtls"],
+                " ".join(mach["load_start"]), " ".join(open("/proc/loadavg").read().split()[:3])))
+    L.append("")
+    L.append("| section | what | ours | theirs | ratio | target | met |")
+    L.append("|---|---|---|---|---|---|---|")
+    for sec, what, a, b, rt, tgt, met in ROWS:
+        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            sec, what, a, b, "" if rt is None else "%.2f×" % rt, tgt,
+            "" if met is None else ("yes" if met else "**no**")))
+    L.append("")
+    L.append("Latency cells: median (min–max, p90) over %d interleaved rounds. "
+             "Throughput ratios are time ratios (direct time / sshmuxd time), so > 1 means faster." % RUNS)
+    L.append("")
+    for n in NOTES:
+        L.append("- " + n)
+    L.append("")
+    if os.path.exists(os.path.join(os.path.dirname(OUT), "benchmarks.png")):
+        L.append("![warm attach](benchmarks.png)")
+        L.append("")
+    L.append("<!-- bench:end -->")
+    block = "\n".join(L)
+    old = open(OUT).read() if os.path.exists(OUT) else "# Benchmarks\n\n"
+    if "<!-- bench:begin" in old:
+        new = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda m: block, old, flags=re.S)
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    tmp = OUT + ".tmp"
+    open(tmp, "w").write(new)
+    os.replace(tmp, OUT)
+
+
+def main():
+    t0 = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    try:
+        mach = machine()
+        log("set-up in", W)
+        setup()
+        ran = []
+        for s in ALL:
+            if s in ONLY:
+                t = time.monotonic()
+                log("section", s)
+                globals()["sec_" + s]()
+                log("section %s took %.0f s" % (s, time.monotonic() - t))
+                ran.append(s)
+        RESULTS["machine"] = mach
+        RESULTS["rows"] = ROWS
+        RESULTS["notes"] = NOTES
+        with open(os.path.join(B, "bench", "results.json"), "w") as f:
+            json.dump(RESULTS, f, indent=1)
+        if "warm" in ONLY:
+            png = os.path.join(os.path.dirname(OUT), "benchmarks.png")
+            if not plot(png):
+                log("no plot (gnuplot missing or failed)")
+        report(mach, ran, time.monotonic() - t0)
+        for r in ROWS:
+            log("%s | %s | %s | %s | %s | %s" % (r[0], r[1], r[2], r[3],
+                                                  "" if r[4] is None else "%.2fx" % r[4],
+                                                  "" if r[6] is None else ("met" if r[6] else "NOT MET")))
+        for n in NOTES:
+            log(n)
+        log("wrote", OUT, "in %.0f s" % (time.monotonic() - t0))
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+/* examples/common/common.h -- what the example programs share: a terminal
+ * prompter, "user@host[:port]" parsing and a route's chain as pool targets.
+ *
+ * The prompter answers the pool's prompt callbacks through a person on this
+ * program's stdin.
+ *
+ * Prompts queue up; the first one is on screen.  stdin is read line by line
+ * through libuv (a tty or a pipe), so typing never blocks the loop; input
+ * of secrets is not echoed on a terminal.  Every prompt handed over is
+ * answered or cancelled exactly once, which is what releases it (see
+ * sshmux/prompt.h).  When stdin is neither a terminal nor a pipe, or once
+ * it reaches EOF, every prompt is cancelled: the login fails closed.
+ *
+ * The pieces are not specific to any one example, so they are compiled
+ * into each of them (the Makefile links examples/common/ into every
+ * examples/NAME program). */
+#ifndef EXAMPLES_COMMON_H
+#define EXAMPLES_COMMON_H
+
+#include <uv.h>
+
+#include "sshmux.h"
+
+/* Read stdin on loop and install the prompt handler on pool.  tag prefixes
+ * every line shown ("fleet-exec").  Returns 1 when stdin can answer, 0
+ * when every prompt will be refused (a note is printed to stderr). */
+int prompter_start(uv_loop_t *loop, sshmux_pool_t *pool, const char *tag);
+/* Stop reading stdin and cancel every queued prompt (before closing the
+ * pool).  Safe to call twice. */
+void prompter_stop(void);
+/* Number of prompts waiting for the person (e.g. to pause a progress
+ * line while one is on screen). */
+size_t prompter_pending(void);
+/* Turn echo back on if a secret was being typed (at exit). */
+void prompter_restore_tty(void);
+
+/* "user@host[:port]" into its parts: user < 64, host < 256 bytes, made of
+ * [A-Za-z0-9._-] only (so nothing typed can add lines to a routes file or
+ * options to ssh).  0, or -1 for anything else. */
+int parse_hop(const char *s, char user[64], char host[256], int *port);
+
+/* Add to r the hop name (a jump if is_jump, else a route) for "user@host
+ * [:port]", with identity (an absolute path, may be NULL); a route goes
+ * through the jump named jump, or directly when jump is NULL.  The keys of
+ * a routes file's section, checked by the same code (sshmux_routes_add_*):
+ * errors are printed as "TAG: ORIGIN:LINE: problem".  0 or -1. */
+int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
+                   const char *arg, const char *identity, const char *jump,
+                   int line, const char *tag);
+
+/* A route's chain (sshmux_route_chain) as the pool's targets: t[n - 1] is
+ * the route, its .jump points at t[n - 2], and so on.  Holds pointers into
+ * the routes object, which must outlive it. */
+typedef struct {
+  sshmux_target_t t[SSHMUX_ROUTES_MAX_CHAIN];
+  const char *ids[SSHMUX_ROUTES_MAX_CHAIN][2];
+  size_t n;
+} route_targets_t;
+/* Fill *c from route; returns the route's own target (&c->t[n - 1]), or
+ * NULL if the chain does not fit (never for a loaded routes object). */
+const sshmux_target_t *route_targets(route_targets_t *c,
+                                     const sshmux_route_t *route);
+
+#endif

@@ -1,0 +1,151 @@
+/* pool/loop.c -- the pool's bottom layer: its scheduler on the loop thread.
+ * One uv_idle tick per loop iteration runs the deferred calls (how "never
+ * from inside the call" is kept) and then the service pass of every
+ * connection marked dirty; worker threads post events (prompts, a finished
+ * login) that a uv_async brings to the loop.  It also holds the small
+ * helpers every file of the pool uses (the clock, libssh2's error text).
+ *
+ * Nothing here calls up into the files above it by name: the service pass,
+ * a finished worker, a prompt event and the pool's final close go through
+ * the pool's ops table (pool-int.h), which pool.c -- the top -- installs. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "pool/pool-int.h"
+
+uint64_t sshmux__pool_now(sshmux_pool_t *p) {
+  return uv_now(p->loop);
+}
+
+static void on_tick(uv_idle_t *h);
+
+static void tick_start(sshmux_pool_t *p) {
+  if (!p->tick_active) {
+    uv_idle_start(&p->tick, on_tick);
+    p->tick_active = 1;
+  }
+}
+
+void sshmux__pool_defer(sshmux_pool_t *p, sshmux__deferred_t *d,
+                        void (*fn)(sshmux__deferred_t *d)) {
+  if (sshmux__list_linked(&d->link))
+    return;
+  d->fn = fn;
+  sshmux__list_push(&p->deferred, &d->link);
+  tick_start(p);
+}
+
+void sshmux__pool_kick(sshmux_pool_t *p) {
+  tick_start(p);
+}
+
+void sshmux__upconn_schedule(sshmux__upconn_t *c) {
+  if (c->dirty || c->freeing)
+    return;
+  c->dirty = 1;
+  sshmux__list_push(&c->pool->dirty, &c->dirty_link);
+  tick_start(c->pool);
+}
+
+/* One round of deferred calls and service passes per loop iteration: work
+ * queued while running waits for the next iteration, so a callback that
+ * keeps queueing cannot starve the loop. */
+static void on_tick(uv_idle_t *h) {
+  sshmux_pool_t *p = SSHMUX__CONTAINER_OF(h, sshmux_pool_t, tick);
+  sshmux__link_t q;
+
+  sshmux__list_take(&q, &p->deferred);
+  while (!sshmux__list_empty(&q)) {
+    sshmux__deferred_t *d =
+        SSHMUX__CONTAINER_OF(q.next, sshmux__deferred_t, link);
+    sshmux__list_remove(&d->link);
+    d->fn(d);
+  }
+  sshmux__list_take(&q, &p->dirty);
+  while (!sshmux__list_empty(&q)) {
+    sshmux__upconn_t *c =
+        SSHMUX__CONTAINER_OF(q.next, sshmux__upconn_t, dirty_link);
+    sshmux__list_remove(&c->dirty_link);
+    c->dirty = 0;
+    p->ops->service(c);
+  }
+  if (sshmux__list_empty(&p->deferred) && sshmux__list_empty(&p->dirty)) {
+    uv_idle_stop(&p->tick);
+    p->tick_active = 0;
+  }
+  sshmux__pool_maybe_finish_close(p);
+}
+
+void sshmux__pool_post(sshmux_pool_t *p, sshmux__event_t *ev) {
+  uv_mutex_lock(&p->mu);
+  sshmux__list_push(&p->events, &ev->link);
+  uv_mutex_unlock(&p->mu);
+  uv_async_send(&p->async);
+}
+
+void sshmux__pool_on_async(uv_async_t *h) {
+  sshmux_pool_t *p = SSHMUX__CONTAINER_OF(h, sshmux_pool_t, async);
+  sshmux__link_t q;
+
+  uv_mutex_lock(&p->mu);
+  sshmux__list_take(&q, &p->events);
+  uv_mutex_unlock(&p->mu);
+  while (!sshmux__list_empty(&q)) {
+    sshmux__event_t *ev = SSHMUX__CONTAINER_OF(q.next, sshmux__event_t, link);
+    sshmux__list_remove(&ev->link);
+    if (ev->kind == SSHMUX__EV_DONE)
+      p->ops->worker_done(ev->ptr);
+    else
+      p->ops->event(p, ev);
+  }
+  sshmux__pool_maybe_finish_close(p);
+}
+
+/* libssh2's last error text, sanitised (it may quote the peer). */
+const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n) {
+  char *m = NULL, *clean;
+  int len = 0;
+
+  libssh2_session_last_error(s, &m, &len, 0);
+  clean = sshmux__sanitize(m != NULL ? m : "", m != NULL ? (size_t)len : 0, 0);
+  snprintf(buf, n, "%s", clean != NULL ? clean : "");
+  sshmux__free(clean);
+  return buf;
+}
+
+/* The stall this removes: an upstream sshd leaves Nagle on for forwarded
+ * channels and non-tty sessions, so when it sends two small packets back to
+ * back (a jump host passing on the target's exit-status, then EOF and CLOSE)
+ * the second waits for our ACK of the first -- and Linux holds that ACK up
+ * to 40 ms on its delayed-ACK timer once a connection looks interactive.  A
+ * warm `ssh route true` through a jump took ~65 ms instead of ~25.  Linux
+ * leaves quick-ack mode after each ACK it sends, so it is re-armed after
+ * every pass that read data (the server does the same with ack_now).  Only
+ * a first hop has a TCP socket of ours: the connections behind it, chains
+ * included, ride its tunnel and their bytes arrive on this socket too. */
+void sshmux__upconn_quickack(sshmux__upconn_t *c) {
+#if defined(TCP_QUICKACK)
+  int one = 1;
+
+  if (c->tcp && c->fd >= 0 &&
+      setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one)) == 0)
+    c->quickacks++;
+#else
+  (void)c;
+#endif
+}
+
+/* Called whenever something that keeps a closing pool alive may have gone:
+ * once no channel, connection, worker, deferred call or service pass is
+ * left, the pool's handles are closed (ops->finish) and it is freed. */
+void sshmux__pool_maybe_finish_close(sshmux_pool_t *p) {
+  if (!p->closing || p->closing == 2)
+    return;
+  if (p->nchans > 0 || p->nconns_alive > 0 || p->nworkers > 0 ||
+      !sshmux__list_empty(&p->deferred) || !sshmux__list_empty(&p->dirty))
+    return;
+  p->closing = 2;
+  p->ops->finish(p);
+}

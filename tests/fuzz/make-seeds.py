@@ -1,0 +1,308 @@
+#!/usr/bin/python3
+"""make-seeds.py -- writes the seed corpora of the structure-aware server
+fuzz targets (fuzz-server-kex, -auth, -channel, -global) and of fuzz-core-buf and
+fuzz-pool-ptymodes into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
+    /usr/bin/python3 tests/fuzz/make-seeds.py
+Input format (fuzz-server.h): a flags byte, then records [u16 BE length]
+[payload]; the target frames each payload as a packet.  Signatures are made
+with python3-cryptography over the session identifier of the test shortcut
+(32 bytes of 0x5a), with throwaway keys made here.  The output is committed;
+re-running it changes only the randomised signatures and ECDH points."""
+import os
+import struct
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+OUT = "tests/fuzz/corpus"
+SID = b"\x5a" * 32
+
+
+def u32(v):
+    return struct.pack(">I", v)
+
+
+def s(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return u32(len(b)) + b
+
+
+def mpint(v):
+    if v == 0:
+        return u32(0)
+    b = v.to_bytes((v.bit_length() + 8) // 8, "big")
+    if b[0] == 0 and len(b) > 1 and not b[1] & 0x80:
+        b = b[1:]
+    return s(b)
+
+
+def boolean(v):
+    return b"\x01" if v else b"\x00"
+
+
+def nl(*names):
+    return s(",".join(names))
+
+
+def records(flags, *payloads):
+    out = bytes([flags])
+    for p in payloads:
+        out += struct.pack(">H", len(p)) + p
+    return out
+
+
+def write(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ---- key exchange ----
+def kexinit(kex, hostkey, ciphers, macs, follows=False):
+    return (bytes([20]) + os.urandom(16) + nl(*kex) + nl(*hostkey) +
+            nl(*ciphers) + nl(*ciphers) + nl(*macs) + nl(*macs) + nl("none") +
+            nl("none") + nl() + nl() + boolean(follows) + u32(0))
+
+
+KEX_OPENSSH = ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256",
+               "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256",
+               "ext-info-c", "kex-strict-c-v00@openssh.com"]
+HK = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"]
+CIPH = ["chacha20-poly1305@openssh.com", "aes128-ctr", "aes256-ctr",
+        "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+MACS = ["umac-64-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
+        "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256"]
+
+
+def x25519_pub():
+    return x25519.X25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def p256_pub():
+    return ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+
+def kex_seeds():
+    t = "fuzz-server-kex"
+    ecdh = bytes([30]) + s(x25519_pub())
+    newkeys = bytes([21])
+    write(t, "openssh", records(0, kexinit(KEX_OPENSSH, HK, CIPH, MACS), ecdh,
+                                newkeys) + os.urandom(64))
+    write(t, "p256", records(0, kexinit(["ecdh-sha2-nistp256"],
+                                        ["ecdsa-sha2-nistp256"], ["aes128-ctr"],
+                                        ["hmac-sha2-256-etm@openssh.com"]),
+                             bytes([30]) + s(p256_pub()), newkeys))
+    write(t, "gcm", records(0, kexinit(["curve25519-sha256", "ext-info-c"],
+                                       ["ssh-ed25519"],
+                                       ["aes256-gcm@openssh.com"], ["hmac-sha2-256"]),
+                            ecdh, newkeys))
+    # A wrong guess: the packet that follows must be ignored.
+    write(t, "guess-right", records(0, kexinit(["curve25519-sha256", "ecdh-sha2-nistp256"],
+                                               ["ssh-ed25519"], CIPH, MACS, True),
+                                    ecdh, newkeys))
+    write(t, "guess-wrong-p256", records(0, kexinit(["ecdh-sha2-nistp256", "curve25519-sha256"],
+                                                    ["ssh-ed25519"], CIPH, MACS, True),
+                                         ecdh, bytes([30]) + s(p256_pub()), newkeys))
+    write(t, "guess-wrong", records(0, kexinit(["sntrup761x25519-sha512@openssh.com",
+                                                "curve25519-sha256"],
+                                               ["ssh-ed25519"], CIPH, MACS, True),
+                                    bytes([30]) + s(os.urandom(1190)), ecdh, newkeys))
+    write(t, "noalgo", records(0, kexinit(["diffie-hellman-group1-sha1"], ["ssh-dss"],
+                                          ["3des-cbc"], ["hmac-md5"])))
+    write(t, "ignore-debug", records(0, bytes([2]) + s("x"),
+                                     bytes([4, 1]) + s("dbg") + s(""),
+                                     kexinit(KEX_OPENSSH[:4], HK, CIPH, MACS),
+                                     bytes([2]) + s("y"), ecdh, newkeys))
+    write(t, "rekey", records(1, kexinit(["curve25519-sha256"], HK, CIPH, MACS),
+                              bytes([2]) + s("ignored"), ecdh, newkeys))
+
+
+# ---- user authentication ----
+def ed_key():
+    k = ed25519.Ed25519PrivateKey.generate()
+    pub = k.public_key().public_bytes(serialization.Encoding.Raw,
+                                      serialization.PublicFormat.Raw)
+    blob = s("ssh-ed25519") + s(pub)
+    return "ssh-ed25519", blob, lambda m: s("ssh-ed25519") + s(k.sign(m))
+
+
+def ec_key(curve, name, h):
+    k = ec.generate_private_key(curve)
+    q = k.public_key().public_bytes(serialization.Encoding.X962,
+                                    serialization.PublicFormat.UncompressedPoint)
+    alg = "ecdsa-sha2-" + name
+    blob = s(alg) + s(name) + s(q)
+
+    def sign(m):
+        r, ss = decode_dss_signature(k.sign(m, ec.ECDSA(h)))
+        return s(alg) + s(mpint(r) + mpint(ss))
+    return alg, blob, sign
+
+
+rsa_k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+rsa_blob = s("ssh-rsa") + mpint(rsa_k.public_key().public_numbers().e) + \
+    mpint(rsa_k.public_key().public_numbers().n)
+
+
+def rsa_key(alg, h):
+    return alg, rsa_blob, lambda m: s(alg) + s(rsa_k.sign(m, padding.PKCS1v15(), h))
+
+
+def userauth(user, alg, blob, sign):
+    body = bytes([50]) + s(user) + s("ssh-connection") + s("publickey") + \
+        boolean(sign is not None) + s(alg) + s(blob)
+    if sign is None:
+        return body
+    return body + s(sign(s(SID) + body))
+
+
+def session_open(cid=0):
+    return bytes([90]) + s("session") + u32(cid) + u32(2 * 1024 * 1024) + u32(32768)
+
+
+def auth_seeds():
+    t = "fuzz-server-auth"
+    keys = {"ed25519": ed_key(),
+            "nistp256": ec_key(ec.SECP256R1(), "nistp256", hashes.SHA256()),
+            "nistp384": ec_key(ec.SECP384R1(), "nistp384", hashes.SHA384()),
+            "nistp521": ec_key(ec.SECP521R1(), "nistp521", hashes.SHA512()),
+            "rsa-sha2-256": rsa_key("rsa-sha2-256", hashes.SHA256()),
+            "rsa-sha2-512": rsa_key("rsa-sha2-512", hashes.SHA512()),
+            "ssh-rsa-sha1": rsa_key("ssh-rsa", hashes.SHA1())}
+    none = bytes([50]) + s("me") + s("ssh-connection") + s("none")
+    for name, (alg, blob, sign) in keys.items():
+        write(t, name, records(0, none, userauth("me", alg, blob, None),
+                               userauth("me", alg, blob, sign), session_open(),
+                               userauth("me", alg, blob, sign)))
+    alg, blob, sign = keys["ed25519"]
+    write(t, "refused", records(1, userauth("me", alg, blob, sign)))
+    write(t, "authorized-keys", records(2, userauth("me", alg, blob, None)))
+    write(t, "close-in-callback", records(3, userauth("me", alg, blob, sign)))
+    pw = bytes([50]) + s("me") + s("ssh-connection") + s("password") + \
+        boolean(False) + s("hunter2")
+    kbd = bytes([50]) + s("me") + s("ssh-connection") + \
+        s("keyboard-interactive") + s("") + s("")
+    hb = bytes([50]) + s("me") + s("ssh-connection") + s("hostbased") + \
+        s("ssh-ed25519") + s(blob) + s("h") + s("me") + s("sig")
+    svc = bytes([50]) + s("me") + s("ssh-bogus") + s("none")
+    write(t, "other-methods", records(0, pw, kbd, hb, svc, none))
+    cert = s("ssh-ed25519-cert-v01@openssh.com") + s(os.urandom(32)) + blob[19:]
+    sk = s("sk-ssh-ed25519@openssh.com") + blob[19:] + s("ssh:")
+    write(t, "cert-sk", records(0, userauth("me", "ssh-ed25519-cert-v01@openssh.com",
+                                            cert, sign),
+                                userauth("me", "sk-ssh-ed25519@openssh.com", sk, sign),
+                                userauth("me", "rsa-sha2-256", blob, sign)))
+    write(t, "twenty-failures", records(1, *[userauth("me", alg, blob, sign)] * 21))
+
+
+# ---- channels ----
+def chreq(cid, typ, want, body=b""):
+    return bytes([98]) + u32(cid) + s(typ) + boolean(want) + body
+
+
+def modes(*pairs):
+    return s(b"".join(bytes([op]) + u32(v) for op, v in pairs) + b"\x00")
+
+
+def channel_seeds():
+    t = "fuzz-server-channel"
+    pty = chreq(0, "pty-req", True, s("xterm-256color") + u32(80) + u32(24) +
+                u32(640) + u32(480) +
+                modes((1, 3), (2, 28), (3, 127), (53, 1), (128, 38400), (129, 38400)))
+    env = chreq(0, "env", True, s("LANG") + s("C.UTF-8"))
+    env2 = chreq(0, "env", False, s("LD_PRELOAD") + s("/tmp/x.so"))
+    winch = chreq(0, "window-change", False, u32(132) + u32(50) + u32(0) + u32(0))
+    sig = chreq(0, "signal", False, s("INT"))
+    brk = chreq(0, "break", True, u32(500))
+    x11 = chreq(0, "x11-req", True, boolean(False) + s("MIT-MAGIC-COOKIE-1") +
+                s("00" * 16) + u32(0))
+    agent = chreq(0, "auth-agent-req@openssh.com", True)
+    data = bytes([94]) + u32(0) + s("hello\n")
+    ext = bytes([95]) + u32(0) + u32(1) + s("err")
+    adj = bytes([93]) + u32(0) + u32(65536)
+    eof = bytes([96]) + u32(0)
+    close = bytes([97]) + u32(0)
+    write(t, "shell", records(0x05, session_open(), pty, env, env2, x11, agent,
+                              chreq(0, "shell", True), data, winch, sig, brk, ext,
+                              adj, eof, close))
+    write(t, "exec-signal", records(0x17, session_open(),
+                                    chreq(0, "exec", True, s("\x1b]0;owned\x07uptime")),
+                                    data, eof))
+    write(t, "subsystem", records(0x23, session_open(), session_open(1),
+                                  chreq(1, "subsystem", True, s("sftp")),
+                                  bytes([94]) + u32(1) + s("\x00\x00\x00\x05\x01\x00\x00\x00\x03"),
+                                  chreq(0, "exec", True, s("true")),
+                                  chreq(0, "exec", True, s("second")),
+                                  bytes([97]) + u32(1), close))
+    tcp = bytes([90]) + s("direct-tcpip") + u32(2) + u32(65536) + u32(16384) + \
+        s("127.0.0.1") + u32(22) + s("127.0.0.1") + u32(5555)
+    sl = bytes([90]) + s("direct-streamlocal@openssh.com") + u32(3) + u32(65536) + \
+        u32(16384) + s("/run/x.sock") + s("") + u32(0)
+    x11o = bytes([90]) + s("x11") + u32(4) + u32(65536) + u32(16384) + s("1.2.3.4") + u32(6000)
+    fwd = bytes([90]) + s("forwarded-tcpip") + u32(5) + u32(65536) + u32(16384) + \
+        s("a") + u32(1) + s("b") + u32(2)
+    bogus = bytes([90]) + s("bogus") + u32(6) + u32(0) + u32(0)
+    write(t, "opens", records(0x0c, tcp, sl, x11o, fwd, bogus,
+                              bytes([94]) + u32(2) + s("GET / HTTP/1.0\r\n\r\n"),
+                              bytes([93]) + u32(2) + u32(0xffffffff),
+                              bytes([93]) + u32(2) + u32(0xffffffff),
+                              bytes([96]) + u32(2), bytes([97]) + u32(2)))
+    write(t, "requests", records(0x02, session_open(),
+                                 chreq(0, "keepalive@openssh.com", True),
+                                 chreq(0, "eow@openssh.com", False),
+                                 chreq(0, "exit-status", False, u32(3)),
+                                 chreq(0, "winadj@putty.projects.tartarus.org", True),
+                                 chreq(0, "unknown", True),
+                                 chreq(7, "shell", True),
+                                 bytes([99]) + u32(0), bytes([100]) + u32(0)))
+    big = bytes([94]) + u32(0) + s(os.urandom(32000))
+    write(t, "window", records(0x0c, bytes([90]) + s("session") + u32(0) + u32(64) + u32(16),
+                               chreq(0, "shell", True), big, big, adj, big))
+
+
+def global_seeds():
+    t = "fuzz-server-global"
+    def g(typ, want, body=b""):
+        return bytes([80]) + s(typ) + boolean(want) + body
+    fwd = g("tcpip-forward", True, s("127.0.0.1") + u32(0))
+    fwd2 = g("tcpip-forward", True, s("localhost") + u32(8080))
+    cancel = g("cancel-tcpip-forward", True, s("127.0.0.1") + u32(8080))
+    slf = g("streamlocal-forward@openssh.com", True, s("/tmp/s"))
+    slc = g("cancel-streamlocal-forward@openssh.com", False, s("/tmp/s"))
+    ka = g("keepalive@openssh.com", True)
+    nms = g("no-more-sessions@openssh.com", False)
+    prove = g("hostkeys-prove-00@openssh.com", True, s(b"\x00\x00\x00\x0bssh-ed25519"))
+    for mode in range(4):
+        write(t, "mode%d" % mode, records(mode, fwd, fwd2, ka, cancel, slf, slc,
+                                          prove, session_open(), nms, session_open(1)))
+    write(t, "hostkeys", records(0, g("hostkeys-00@openssh.com", False, s("blob")),
+                                 g("x" * 64, True), g("", True)))
+
+
+def small_seeds():
+    # fuzz-pool-ptymodes: TERM length, then modes.
+    m = b"".join(bytes([op]) + u32(v) for op, v in
+                 [(1, 3), (2, 28), (52, 0), (37, 0), (128, 38400), (129, 38400)] +
+                 [(op, 1) for op in range(30, 60)]) + b"\x00"
+    write("fuzz-pool-ptymodes", "xterm", bytes([14]) + m)
+    write("fuzz-pool-ptymodes", "long-term", bytes([200]) + m)
+    write("fuzz-pool-ptymodes", "junk", bytes([5]) + m[:17] + b"\xff" + m[17:40])
+    # fuzz-core-buf: k operation bytes, then data.
+    data = u32(3) + b"abc" + u32(1) + b"\x80" + u32(2) + b"\x00\x80" + \
+        s("curve25519-sha256,a") + b"\x01" + struct.pack(">Q", 7) + b"xyz"
+    ops = bytes([0x75, 0x56, 0x77, 0x77, 0x58, 0x01, 0x03, 0x44, 0x09, 0x0b, 0x2c, 0x0a, 0x02])
+    write("fuzz-core-buf", "mixed", bytes([len(ops)]) + ops + data)
+    write("fuzz-core-buf", "caps", bytes([6, 0x15, 0x05, 0x75, 0x1b, 0x7b, 0x7c]) + u32(300) + b"x" * 300)
+
+
+if __name__ == "__main__":
+    kex_seeds()
+    auth_seeds()
+    channel_seeds()
+    global_seeds()
+    small_seeds()

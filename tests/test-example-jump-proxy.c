@@ -1,0 +1,353 @@
+/* test-example-jump-proxy.c -- examples/jump-proxy with the real OpenSSH
+ * client in front and a real sshd behind, listening on 0.0.0.0 (it is told
+ * to; it says so):
+ *
+ *  - alice logs in with her key from USERS/alice.keys and runs a command
+ *    on her route twice (output and exit status intact); bob's key is
+ *    refused for alice;
+ *  - `ssh -W` through alice reaches the sshd's own port, which alice's
+ *    forward_allow lists (an ssh over it logs in end to end); bob's route
+ *    allows nothing, so his -W is refused;
+ *  - every upstream login rides one pooled connection (one "Accepted
+ *    publickey" for the proxy's upstream, one for the ssh over -W);
+ *  - alice's sessions are recorded under LOGDIR/alice/ as 0600
+ *    typescript + timing files that `scriptreplay` plays back to the
+ *    command's output;
+ *  - SIGTERM ends it with status 0. */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture-sshd.h"
+#include "test.h"
+
+static int count_in(const char *text, const char *needle) {
+  int n = 0;
+
+  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
+       s += strlen(needle))
+    n++;
+  return n;
+}
+
+static int count_in_file(const char *path, const char *needle) {
+  char *text = test_read_file(path, NULL);
+  int n = count_in(text, needle);
+
+  free(text);
+  return n;
+}
+
+static int wait_for_text(const char *path, const char *needle, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+
+  while (count_in_file(path, needle) == 0) {
+    if (test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+static int wait_exit(int pid, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+  int st;
+
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0 || test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+}
+
+/* Run ssh to the proxy as user with key: base options, then extra (a
+ * NULL-terminated list, may be NULL), then user@127.0.0.1 and cmd (may be
+ * NULL).  Returns the exit status; output in *out, stderr in *err. */
+static int ssh_proxy(int port, const char *kh, const char *key,
+                     const char *user, const char *const *extra,
+                     const char *cmd, char **out, char **err) {
+  static char portstr[16], kho[700], dest[128];
+  const char *argv[48] = {"ssh",
+                          "-F",
+                          "/dev/null",
+                          "-p",
+                          portstr,
+                          "-i",
+                          key,
+                          "-o",
+                          kho,
+                          "-o",
+                          "StrictHostKeyChecking=yes",
+                          "-o",
+                          "BatchMode=yes",
+                          "-o",
+                          "IdentitiesOnly=yes",
+                          "-o",
+                          "ConnectTimeout=20"};
+  int n = 17, st = -1;
+
+  snprintf(portstr, sizeof(portstr), "%d", port);
+  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", kh);
+  snprintf(dest, sizeof(dest), "%s@127.0.0.1", user);
+  for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+    argv[n++] = extra[i];
+  argv[n++] = dest;
+  if (cmd != NULL)
+    argv[n++] = cmd;
+  argv[n] = NULL;
+  {
+    test_cmd_t c = {.argv = argv, .out = out, .err = err, .timeout_ms = 60000};
+    if (test_run(&c, &st) != 0)
+      return -1;
+  }
+  return st;
+}
+
+/* The one file in dir ending in suffix, as a path in buf; 0 or -1. */
+static int find_one(const char *dir, const char *suffix, char *buf,
+                    size_t size) {
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  int found = 0;
+
+  if (d == NULL)
+    return -1;
+  while ((de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name), m = strlen(suffix);
+    if (n > m && strcmp(de->d_name + n - m, suffix) == 0) {
+      snprintf(buf, size, "%s/%s", dir, de->d_name);
+      found++;
+    }
+  }
+  closedir(d);
+  return found >= 1 ? 0 : -1;
+}
+
+TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
+  static test_sshd s;
+  char proxy[1024], listen[64], routes[2048], khline[1024], path[700];
+  char plog[600], hostkey[600], alice[600], bob[600], local_kh[600], users[600],
+      logs[600], ts[1400], timing[1400];
+  char *out = NULL, *err = NULL, *pub;
+  struct stat st_;
+  int port, pid, st;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAM("scriptreplay");
+  snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
+  snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
+  snprintf(alice, sizeof(alice), "%s", test_path("alice"));
+  snprintf(bob, sizeof(bob), "%s", test_path("bob"));
+  snprintf(local_kh, sizeof(local_kh), "%s", test_path("local_known_hosts"));
+  snprintf(users, sizeof(users), "%s", test_path("users"));
+  snprintf(logs, sizeof(logs), "%s", test_path("logs"));
+  ASSERT_EQ(test_sshd_start(&s, NULL), 0);
+  ASSERT_EQ(test_keygen("ed25519", alice, NULL), 0);
+  ASSERT_EQ(test_keygen("ed25519", bob, NULL), 0);
+  ASSERT_EQ(mkdir(users, 0700), 0);
+  {
+    const char *who[2] = {"alice", "bob"};
+    for (int i = 0; i < 2; i++) {
+      char src[700], dst[700];
+      snprintf(src, sizeof(src), "%s.pub", i == 0 ? alice : bob);
+      snprintf(dst, sizeof(dst), "%s/%s.keys", users, who[i]);
+      pub = test_read_file(src, NULL);
+      ASSERT(pub != NULL);
+      ASSERT_EQ(test_write_file(dst, pub, 0600), 0);
+      free(pub);
+    }
+  }
+  /* Both routes reach the same upstream with the same login, so they share
+   * one pooled connection; only alice may forward, and only to the sshd. */
+  snprintf(routes, sizeof(routes),
+           "[routes.alice]\nhost = 127.0.0.1\nport = %d\nuser = %s\n"
+           "identity = %s\ndirect = true\nforward_allow = 127.0.0.1:%d\n"
+           "[routes.bob]\nhost = 127.0.0.1\nport = %d\nuser = %s\n"
+           "identity = %s\ndirect = true\nforward_allow = none\n",
+           s.port, s.user, s.client_key, s.port, s.port, s.user, s.client_key);
+  ASSERT_EQ(test_write_file(test_path("routes.ini"), routes, 0600), 0);
+
+  snprintf(proxy, sizeof(proxy), "%s/examples/jump-proxy", test_build_dir());
+  port = test_free_port();
+  snprintf(listen, sizeof(listen), "0.0.0.0:%d", port);
+  {
+    const char *argv[] = {proxy,
+                          "--listen",
+                          listen,
+                          "--host-key",
+                          hostkey,
+                          "--routes",
+                          test_path("routes.ini"),
+                          "--users",
+                          users,
+                          "--known-hosts",
+                          s.known_hosts,
+                          "--log-dir",
+                          logs,
+                          NULL};
+    pid = test_spawn(argv, plog);
+  }
+  ASSERT(pid > 0);
+  if (wait_for_text(plog, "jump-proxy: listening on", 15000) != 0) {
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT(!"jump-proxy did not start");
+  }
+  ASSERT_EQ(count_in_file(plog, "reachable from other machines"), 1);
+  snprintf(path, sizeof(path), "%s.pub", hostkey);
+  pub = test_read_file(path, NULL);
+  ASSERT(pub != NULL);
+  snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
+  free(pub);
+  ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+
+  /* alice, twice: her route, her command's output and status. */
+  for (int round = 0; round < 2; round++) {
+    st = ssh_proxy(port, local_kh, alice, "alice", NULL,
+                   "echo hello-alice; exit 5", &out, &err);
+    if (st != 5)
+      fprintf(stderr, "ssh: %s\nproxy: %s", err, test_read_file(plog, NULL));
+    ASSERT_EQ(st, 5);
+    ASSERT_STR_EQ(out, "hello-alice\n");
+    free(out);
+    free(err);
+  }
+  /* bob's key is not alice's. */
+  st = ssh_proxy(port, local_kh, bob, "alice", NULL, "echo no", &out, &err);
+  ASSERT_EQ(st, 255);
+  ASSERT_STR_CONTAINS(err, "Permission denied");
+  free(out);
+  free(err);
+  /* Nor is anyone without a keys file or a route. */
+  st = ssh_proxy(port, local_kh, alice, "mallory", NULL, "echo no", &out, &err);
+  ASSERT_EQ(st, 255);
+  free(out);
+  free(err);
+
+  /* -W through alice: an ssh logs in to the sshd over the forwarding. */
+  {
+    char pc[2400], sshport[16], kho[700], dest[128];
+    const char *argv[] = {"ssh",
+                          "-F",
+                          "/dev/null",
+                          "-p",
+                          sshport,
+                          "-i",
+                          s.client_key,
+                          "-o",
+                          kho,
+                          "-o",
+                          "StrictHostKeyChecking=yes",
+                          "-o",
+                          "BatchMode=yes",
+                          "-o",
+                          "IdentitiesOnly=yes",
+                          "-o",
+                          pc,
+                          dest,
+                          "echo via-w",
+                          NULL};
+    test_cmd_t c = {
+        .argv = argv, .out = &out, .err = &err, .timeout_ms = 60000};
+    snprintf(sshport, sizeof(sshport), "%d", s.port);
+    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", s.known_hosts);
+    snprintf(dest, sizeof(dest), "%s@127.0.0.1", s.user);
+    snprintf(pc, sizeof(pc),
+             "ProxyCommand=ssh -F /dev/null -p %d -i %s -o "
+             "UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o "
+             "BatchMode=yes -o IdentitiesOnly=yes -W 127.0.0.1:%%p "
+             "alice@127.0.0.1",
+             port, alice, local_kh);
+    ASSERT_EQ(test_run(&c, &st), 0);
+    if (st != 0)
+      fprintf(stderr, "ssh -W: %s\nproxy: %s", err, test_read_file(plog, NULL));
+    ASSERT_EQ(st, 0);
+    ASSERT_STR_EQ(out, "via-w\n");
+    free(out);
+    free(err);
+  }
+  /* -W through bob: his route allows no forwarding. */
+  {
+    char target[64];
+    const char *extra[] = {"-W", target, NULL};
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
+    st = ssh_proxy(port, local_kh, bob, "bob", extra, NULL, &out, &err);
+    ASSERT_NE(st, 0);
+    ASSERT_STR_CONTAINS(err, "forward_allow");
+    free(out);
+    free(err);
+  }
+  /* One pooled upstream login for everything the proxy did (both users,
+   * sessions and the forwarding), plus the end-to-end login over -W. */
+  if (count_in_file(s.log, "Accepted publickey") != 2)
+    test_sshd_dump_log(&s);
+  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 2);
+  ASSERT_EQ(count_in_file(plog, "alice: session channel to route alice"), 2);
+  ASSERT_EQ(count_in_file(plog, "alice: forwarding channel to route alice"), 1);
+
+  /* alice's session logs: private, and scriptreplay plays them back. */
+  snprintf(path, sizeof(path), "%s/alice", logs);
+  ASSERT_EQ(stat(path, &st_), 0);
+  ASSERT_EQ(st_.st_mode & 0777, 0700);
+  ASSERT_EQ(find_one(path, ".typescript", ts, sizeof(ts)), 0);
+  ASSERT_EQ(find_one(path, ".timing", timing, sizeof(timing)), 0);
+  ASSERT_EQ(stat(ts, &st_), 0);
+  ASSERT_EQ(st_.st_mode & 0777, 0600);
+  {
+    char *text = test_read_file(ts, NULL);
+    ASSERT(text != NULL);
+    ASSERT_EQ(strncmp(text, "Script started on ", 18), 0);
+    ASSERT_STR_CONTAINS(text, "\nhello-alice\n");
+    ASSERT_STR_CONTAINS(text, "\nScript done on ");
+    free(text);
+  }
+  {
+    const char *argv[] = {"scriptreplay", "-t", timing, ts, NULL};
+    ASSERT_EQ(test_run_simple(argv, &out, NULL), 0);
+    ASSERT_EQ(strncmp(out, "hello-alice\n", 12), 0);
+    free(out);
+  }
+  /* No log for bob (his only channel was refused), none for forwardings. */
+  snprintf(path, sizeof(path), "%s/bob", logs);
+  ASSERT(stat(path, &st_) != 0);
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  st = wait_exit(pid, 15000);
+  if (st != 0)
+    fprintf(stderr, "%s", test_read_file(plog, NULL));
+  ASSERT_EQ(st, 0);
+  ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
+  test_sshd_stop(&s);
+  return 0;
+}
+
+TEST_IMPL(example_jump_proxy_usage) {
+  char proxy[1024], *out = NULL, *err = NULL;
+  int st;
+
+  snprintf(proxy, sizeof(proxy), "%s/examples/jump-proxy", test_build_dir());
+  {
+    const char *argv[] = {proxy, "--help", NULL};
+    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
+    ASSERT_EQ(test_run(&c, &st), 0);
+  }
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_CONTAINS(out, "usage: jump-proxy --listen ADDR:PORT");
+  free(out);
+  free(err);
+  {
+    const char *argv[] = {proxy, "--listen", "127.0.0.1:1", NULL};
+    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
+    ASSERT_EQ(test_run(&c, &st), 0);
+  }
+  ASSERT_EQ(st, 2);
+  free(out);
+  free(err);
+  return 0;
+}
