@@ -103,7 +103,7 @@ TEST_IMPL(daemon_import_config) {
   ASSERT_STR_CONTAINS(out, "OK (5 routes, 2 jumps)");
   ASSERT_STR_CONTAINS(out, "target     deploy@web.lab:2222\n"
                            "  chain      j1 -> j2 -> web.lab\n"
-                           "  identity   (default keys)");
+                           "  identity   (every key of the agent)");
   /* The Match block gave db.lab its key; the wildcard its user. */
   {
     char want[1500];

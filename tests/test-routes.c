@@ -507,6 +507,26 @@ TEST_IMPL(routes_identity_agent) {
   expect_error(ROUTE "identity_agent = /a\nidentity_agent = /b\n", 5,
                "duplicate key 'identity_agent'");
   expect_error("[defaults]\nidentity_agent = /a\n", 2, "identity_agent");
+  /* Routes built without a file take it through the same checks. */
+  {
+    char err[SSHMUX_ROUTES_ERR_MAX] = "";
+    ASSERT_OK(sshmux_routes_new(&r, "cli", "/home/u"));
+    ASSERT_OK(sshmux_routes_add_route(r, "x",
+                                      (const char *[]){"host", "h", "user", "u",
+                                                       "identity_agent",
+                                                       "~/a.sock", NULL},
+                                      0, err, sizeof(err)));
+    ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "x")),
+                  "/home/u/a.sock");
+    ASSERT_EQ(sshmux_routes_add_route(r, "y",
+                                      (const char *[]){"host", "h", "user", "u",
+                                                       "identity_agent",
+                                                       "rel.sock", NULL},
+                                      3, err, sizeof(err)),
+              SSHMUX_ECONFIG);
+    ASSERT_STR_CONTAINS(err, "cli:3: identity_agent 'rel.sock'");
+    sshmux_routes_free(r);
+  }
   {
     char text[400];
     snprintf(text, sizeof(text), ROUTE "identity_agent = /%0120d\n", 0);

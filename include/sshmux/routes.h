@@ -113,11 +113,11 @@ typedef struct sshmux_route sshmux_route_t;
 
 /* Load and validate path (read through sshmux_file_read: symlinks refused,
  * at most SSHMUX_ROUTES_MAX_FILE bytes).  home expands a leading "~/" in
- * identity values (NULL: such values are an error).  On success *routes
- * owns everything (free with sshmux_routes_free) and err is untouched; on
- * failure *routes is NULL, nothing is kept, and err (if not NULL) receives
- * "FILE:LINE: problem" or "FILE: problem".  Returns 0, SSHMUX_ECONFIG for an
- * invalid file, or the error that prevented reading it. */
+ * identity and identity_agent values (NULL: such values are an error).  On
+ * success *routes owns everything (free with sshmux_routes_free) and err is
+ * untouched; on failure *routes is NULL, nothing is kept, and err (if not NULL)
+ * receives "FILE:LINE: problem" or "FILE: problem".  Returns 0, SSHMUX_ECONFIG
+ * for an invalid file, or the error that prevented reading it. */
 SSHMUX_EXTERN int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
                                      const char *home, char *err,
                                      size_t err_size);
@@ -126,7 +126,8 @@ SSHMUX_EXTERN void sshmux_routes_free(sshmux_routes_t *routes);
 
 /* An empty routes object (no routes, no jumps, built-in defaults).  origin
  * names it in error messages and is what sshmux_routes_path() returns; home
- * expands "~/" in identity values (NULL: such values are an error).  Both
+ * expands "~/" in identity and identity_agent values (NULL: such values are
+ * an error).  Both
  * are copied.  Returns 0, SSHMUX_EINVAL or SSHMUX_ENOMEM; free the object
  * with sshmux_routes_free(). */
 SSHMUX_EXTERN int sshmux_routes_new(sshmux_routes_t **routes,
