@@ -189,6 +189,38 @@ int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
   return pid;
 }
 
+void ipct_wait_agents(int n) {
+  const char *status[] = {"status", "--json", NULL};
+  char want[32], *out = NULL;
+  uint64_t end = test_now_ms() + 10000;
+
+  snprintf(want, sizeof(want), "\"agents\":%d,", n);
+  for (;;) {
+    ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
+    if (strstr(out, want) != NULL) {
+      free(out);
+      return;
+    }
+    free(out);
+    ASSERT(test_now_ms() < end);
+    usleep(30000);
+  }
+}
+
+void ipct_answer(const char *id, const char *answer) {
+  const char *args[] = {"prompt", "--answer", id, NULL};
+  char in[600], *out = NULL, *err = NULL;
+  int st;
+
+  snprintf(in, sizeof(in), "%s\n", answer);
+  st = ipct_run(args, in, &out, &err);
+  if (st != 0)
+    fprintf(stderr, "answer: %s %s\n", out ? out : "", err ? err : "");
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+}
+
 int ipct_raw_connect(void) {
   struct sockaddr_un sa;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -53,6 +53,11 @@ int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,
 /* The same, started in the background (stdout+stderr to log); the pid. */
 int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
                          const char *log);
+/* Wait (10 s at most) until `status` counts n subscribed agents. */
+void ipct_wait_agents(int n);
+/* `sshmuxd prompt --answer ID` with answer on stdin; fails the test
+ * unless it succeeds. */
+void ipct_answer(const char *id, const char *answer);
 /* A raw connection to the control socket (blocking fd), or -1. */
 int ipct_raw_connect(void);
 /* Send line (newline added) on fd and read one reply line (fresh

@@ -34,24 +34,6 @@ static void setup(test_otp_sshd *o, test_sshd *t, const char *extra) {
   ipct_routes(ipct_routes_for_jump(&o->sshd, extra));
 }
 
-static void wait_agents(int n) {
-  const char *status[] = {"status", "--json", NULL};
-  char want[32], *out = NULL;
-  uint64_t end = test_now_ms() + 10000;
-
-  snprintf(want, sizeof(want), "\"agents\":%d,", n);
-  for (;;) {
-    ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-    if (strstr(out, want) != NULL) {
-      free(out);
-      return;
-    }
-    free(out);
-    ASSERT(test_now_ms() < end);
-    usleep(30000);
-  }
-}
-
 TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   test_otp_sshd o;
   test_sshd t;
@@ -78,7 +60,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   /* A script: wait for the prompt, read it as JSON, answer by id. */
   lister = test_spawn(wait_args, test_path("list.json"));
   ASSERT_GT(lister, 0);
-  wait_agents(1);
+  ipct_wait_agents(1);
   bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
   ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
   list = test_read_file(test_path("list.json"), NULL);
@@ -108,16 +90,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   free(py);
   free(list);
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  {
-    const char *answer[] = {"prompt", "--answer", idbuf, NULL};
-    char in[16];
-    snprintf(in, sizeof(in), "%s\n", code);
-    st = ipct_run(answer, in, &out, &err);
-    if (st != 0)
-      fprintf(stderr, "answer: %s %s\n", out, err);
-    ASSERT_EQ(st, 0);
-    free(out), free(err);
-  }
+  ipct_answer(idbuf, code);
   st = ipct_wait_exit(bg, 30000);
   if (st != 0)
     ipct_dump();
@@ -188,7 +161,7 @@ TEST_IMPL_T(daemon_ipc_otp_wrong_answer, 120) {
   setup(&o, &t, NULL);
   ipct_start();
   lister = test_spawn(wait_args, test_path("list.json"));
-  wait_agents(1);
+  ipct_wait_agents(1);
   bg = ipct_ssh_proxy_spawn(&t, NULL, "echo never", test_path("bg.log"));
   ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
   ASSERT_EQ(test_otp_wrong_code(&o, wrong), 0);

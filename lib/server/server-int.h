@@ -239,7 +239,8 @@ struct sshmux_server_conn_s {
   /* binary packet protocol */
   sshmux__codec_t *in, *out;
   uint32_t seq_in, seq_out;
-  uint32_t in_len; /* packet_length of the packet being read */
+  sshmux__padrng_t padrng; /* padding bytes (no system call per packet) */
+  uint32_t in_len;         /* packet_length of the packet being read */
   unsigned in_have_len : 1;
   uint64_t bytes_since_kex, last_kex_ms;
   uint64_t packets_in;

@@ -179,6 +179,7 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
   srv->conns = conn;
   srv->nconns++;
   conn->start_ms = uv_now(srv->loop);
+  sshmux__padrng_init(&conn->padrng);
   return conn;
 }
 
@@ -199,6 +200,7 @@ static void conn_release(sshmux_server_conn_t *conn) {
   sshmux__buf_free(&conn->wbuf[1]);
   sshmux__buf_free(&conn->rbuf);
   sshmux__free(conn->user);
+  sshmux__padrng_free(&conn->padrng);
   /* The struct holds the session id (the first exchange hash). */
   sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);

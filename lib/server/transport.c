@@ -95,7 +95,7 @@ int sshmux__pkt_end(sshmux_server_conn_t *conn, sshmux__pkt_t *p) {
     b->len = p->start;
     return r;
   }
-  sshmux__random(sp, pad);
+  sshmux__padrng_bytes(&conn->padrng, sp, pad);
   plen = 1 + payload + pad;
   sshmux__store_be32(b->data + p->start, (uint32_t)plen);
   b->data[p->start + 4] = (uint8_t)pad;

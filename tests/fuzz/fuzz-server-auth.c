@@ -42,7 +42,6 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int ready;
-  sshmux_server_conn_t *conn;
 
   if (!ready) {
     sshmux_server_cbs_t cbs;
@@ -55,13 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     ready = 1;
   }
-  if (size < 1 || size > 65536)
-    return 0;
-  mode = data[0];
-  conn = fz_conn("", 0);
-  if (conn == NULL)
-    return 0;
-  fz_feed(conn, data + 1, size - 1);
-  fz_done(conn);
+  if (size > 0) {
+    mode = data[0];
+    fz_one(data, size, "", 0, NULL);
+  }
   return 0;
 }

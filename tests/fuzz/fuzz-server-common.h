@@ -175,4 +175,22 @@ static void fz_done(sshmux_server_conn_t *conn) {
   uv_run(&fz_loop, UV_RUN_NOWAIT);
 }
 
+/* One input: a fresh connection (see fz_conn), the records fed, then
+ * finish(conn) if given (answers the embedder kept back), then freed. */
+static void fz_one(const uint8_t *data, size_t size, const char *user,
+                   int kex, void (*finish)(sshmux_server_conn_t *conn)) {
+  sshmux_server_conn_t *conn;
+
+  if (size < 1 || size > 65536 || (conn = fz_conn(user, kex)) == NULL)
+    return;
+  fz_feed(conn, data + 1, size - 1);
+  if (finish != NULL && !conn->closing) {
+    finish(conn);
+    if (!conn->closing)
+      sshmux__conn_flush(conn);
+    uv_run(&fz_loop, UV_RUN_NOWAIT);
+  }
+  fz_done(conn);
+}
+
 #endif

@@ -12,7 +12,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static int ready;
-  sshmux_server_conn_t *conn;
 
   if (!ready) {
     sshmux_server_cbs_t cbs;
@@ -20,12 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_setup(&cbs);
     ready = 1;
   }
-  if (size < 1 || size > 65536)
-    return 0;
-  conn = fz_conn((data[0] & 1) ? "fuzz" : NULL, !(data[0] & 1));
-  if (conn == NULL)
-    return 0;
-  fz_feed(conn, data + 1, size - 1);
-  fz_done(conn);
+  if (size > 0)
+    fz_one(data, size, (data[0] & 1) ? "fuzz" : NULL, !(data[0] & 1), NULL);
   return 0;
 }
