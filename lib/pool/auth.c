@@ -835,11 +835,16 @@ out:
   if (rc != 0 && c->kbd_rc == 0)
     c->kbd_rc = rc;
   for (int i = 0; i < num_prompts; i++) {
-    /* libssh2 frees these with the session allocator, i.e. ours.  A failed
-     * prompt answers empty strings: the server then refuses the round. */
+    /* libssh2 frees these with the session allocator, so they come from
+     * it (which wipes them, answers being one-time codes and passwords).
+     * A failed prompt answers empty strings: the server then refuses the
+     * round. */
     const char *a = rc == 0 && answers != NULL ? answers[i] : "";
-    responses[i].text = sshmux__strdup(a);
-    responses[i].length = responses[i].text ? (unsigned)strlen(a) : 0;
+    size_t al = strlen(a);
+    responses[i].text = sshmux__ssh2_alloc(al + 1, NULL);
+    if (responses[i].text != NULL)
+      memcpy(responses[i].text, a, al + 1);
+    responses[i].length = responses[i].text ? (unsigned)al : 0;
   }
   sshmux__prompt_answers_free(answers,
                               (size_t)(num_prompts > 0 ? num_prompts : 0));
