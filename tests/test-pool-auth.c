@@ -12,15 +12,18 @@
  * turns the agent off; a dead agent falls through to the next method with
  * a log line; an `ssh-add -c` key waits for a slow confirmation; a key
  * whose passphrase is not given, or a dead agent, falls through to
- * keyboard-interactive (a real one-time code through PAM). */
+ * keyboard-interactive (a real one-time code through PAM); the passphrase
+ * and the decrypted key are wiped before their memory is freed. */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "fixture-agent.h"
 #include "fixture-otp.h"
 #include "pool-harness.h"
+#include "scan-alloc.h"
 
 static void keygen(const char *type, const char *bits, const char *format,
                    const char *pass, const char *path) {
@@ -771,5 +774,92 @@ TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
     ph_close(&h);
   }
   test_otp_sshd_stop(&otp);
+  return 0;
+}
+
+/* The Ed25519 seed inside an unencrypted OpenSSH key file: the private
+ * section holds string(seed || pk); pk comes from the .pub line.  Decoded
+ * on the stack (no library allocation: the scan must not see it). */
+static void ed25519_seed(const char *key, uint8_t seed[32]) {
+  static uint8_t raw[4096], pk[64];
+  char *text = test_read_file(key, NULL), b64[6000], pub[700], *pl, *sp;
+  size_t n = 0, rl = 0, pn = 0;
+  int found = 0;
+
+  ASSERT(text != NULL);
+  for (char *p = strchr(text, '\n') + 1; *p && strncmp(p, "-----END", 8); p++)
+    if (*p != '\n' && n < sizeof(b64))
+      b64[n++] = *p;
+  ASSERT_OK(sshmux__base64_decode(b64, n, raw, sizeof(raw), &rl));
+  snprintf(pub, sizeof(pub), "%s.pub", key);
+  pl = test_read_file(pub, NULL);
+  ASSERT(pl != NULL);
+  sp = strchr(pl, ' ') + 1;
+  ASSERT_OK(sshmux__base64_decode(sp, strcspn(sp, " \n"), pk, sizeof(pk), &pn));
+  ASSERT_EQ(pn, 51); /* string "ssh-ed25519", string pk(32) */
+  for (size_t i = 0; i + 4 + 64 <= rl; i++)
+    if (memcmp(raw + i, "\0\0\0\x40", 4) == 0 &&
+        memcmp(raw + i + 4 + 32, pk + 19, 32) == 0) {
+      memcpy(seed, raw + i + 4, 32);
+      found = 1;
+      break;
+    }
+  ASSERT(found);
+  free(text);
+  free(pl);
+}
+
+/* Every block the library frees -- its own and libssh2's -- is scanned
+ * (tests/scan-alloc.h) after a login with an encrypted key and the pool's
+ * close: neither the passphrase nor the decrypted private key is left in
+ * freed memory (the key cache is wiped when the pool goes). */
+TEST_IMPL_T(pool_auth_secrets_wiped, 90) {
+  static const char pass[] = "the passphrase to look for";
+  char key[600];
+  const char *keys[2] = {key, NULL};
+  pass_t ps = {pass, 0, 0, ""};
+  uint8_t seed[32];
+  test_sshd s;
+  ph_job_t j;
+  ph_t h;
+  sshmux_pool_options_t o;
+  sshmux_target_t t;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  scan_alloc_install();
+  snprintf(key, sizeof(key), "%s", test_path("id_scan"));
+  keygen("ed25519", NULL, NULL, NULL, key);
+  ed25519_seed(key, seed);
+  ASSERT_EQ(test_run_simple((const char *[]){"ssh-keygen", "-q", "-p", "-P", "",
+                                             "-N", pass, "-f", key, NULL},
+                            NULL, NULL),
+            0);
+  start_sshd(&s, "sshd", keys);
+  scan_alloc_needle("the passphrase", pass, sizeof(pass));
+  scan_alloc_needle("the private key's seed", seed, sizeof(seed));
+  ph_options(&o, s.known_hosts);
+  ph_init(&h, &o);
+  ph_prompts(&h, answer_pass, &ps);
+  sshmux_target_init(&t);
+  t.user = s.user;
+  t.host = s.addr;
+  t.port = s.port;
+  t.identity_files = keys;
+  t.identity_agent = "none";
+  memset(&j, 0, sizeof(j));
+  ph_exec(&h, &t, "echo scan-ok", &j);
+  ph_run_until(&h, &j.done, 60000);
+  ASSERT_EQ(j.open_status, 0);
+  ASSERT_STR_EQ(j.out, "scan-ok\n");
+  ASSERT_EQ(ps.asked, 1);
+  ph_close(&h);
+  scan_alloc_check();
+  test_sshd_stop(&s);
+  printf("# %zu freed blocks scanned\n", scan_alloc_scanned());
+  ASSERT_GT(scan_alloc_scanned(), 50);
+  if (scan_alloc_hits()[0] != '\0')
+    test_fail(__FILE__, __LINE__, "left in freed memory: %s",
+              scan_alloc_hits());
+  sshmux__wipe(seed, sizeof(seed));
   return 0;
 }

@@ -343,8 +343,9 @@ static LIBSSH2_USERAUTH_PUBLICKEY_SIGN_FUNC(sign_cb) {
   else
     r = sshmux__userkey_sign(x->key, x->alg, data, data_len, &out);
   if (r == 0) {
-    /* libssh2 frees it with the session allocator, i.e. ours. */
-    *sig = sshmux__malloc(out.len);
+    /* libssh2 frees it with the session allocator: it must come from
+     * sshmux__ssh2_alloc (its blocks carry their size, to be wiped). */
+    *sig = sshmux__ssh2_alloc(out.len, NULL);
     if (*sig == NULL)
       r = SSHMUX_ENOMEM;
     else {
