@@ -85,5 +85,9 @@ const char *const *test_sshd_ssh_argv(test_argv_t *a, test_sshd *s,
 /* Generate a key pair with ssh-keygen (type "ed25519", "ecdsa", "rsa");
  * writes path and path.pub; returns 0 or -1. */
 int test_keygen(const char *type, const char *path, const char *passphrase);
+/* The same with ssh-keygen's -b BITS and -m FORMAT ("PEM", "PKCS8"), each
+ * NULL for ssh-keygen's default. */
+int test_keygen_ex(const char *type, const char *bits, const char *format,
+                   const char *passphrase, const char *path);
 
 #endif

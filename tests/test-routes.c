@@ -480,3 +480,57 @@ TEST_IMPL(routes_buffer_loader) {
   ASSERT_STR_CONTAINS(err, "mem:1: unknown section [x]");
   return 0;
 }
+
+/* identity_agent: an absolute or ~/ socket path, or none; per hop (jumps
+ * too), never in [defaults]; NULL when not set (SSH_AUTH_SOCK). */
+TEST_IMPL(routes_identity_agent) {
+  sshmux_routes_t *r = load_ok("[jumps.j]\nhost = b\nuser = ops\n"
+                               "identity_agent = /run/agent.sock\n"
+                               "[routes.a]\nhost = h\nuser = u\njump = j\n"
+                               "identity_agent = ~/.ssh/agent.sock\n"
+                               "[routes.b]\nhost = h\nuser = u\n"
+                               "identity_agent = none\n"
+                               "[routes.c]\nhost = h\nuser = u\n");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find_jump(r, "j")),
+                "/run/agent.sock");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "a")),
+                "/home/u/.ssh/agent.sock");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "b")),
+                "none");
+  ASSERT(sshmux_route_identity_agent(sshmux_routes_find(r, "c")) == NULL);
+  sshmux_routes_free(r);
+  expect_error(ROUTE "identity_agent = agent.sock\n", 4,
+               "identity_agent 'agent.sock' must be an absolute path or start "
+               "with ~/");
+  expect_error(ROUTE "identity_agent = $SSH_AUTH_SOCK\n", 4,
+               "environment variables are not expanded");
+  expect_error(ROUTE "identity_agent = /a\nidentity_agent = /b\n", 5,
+               "duplicate key 'identity_agent'");
+  expect_error("[defaults]\nidentity_agent = /a\n", 2, "identity_agent");
+  /* Routes built without a file take it through the same checks. */
+  {
+    char err[SSHMUX_ROUTES_ERR_MAX] = "";
+    ASSERT_OK(sshmux_routes_new(&r, "cli", "/home/u"));
+    ASSERT_OK(sshmux_routes_add_route(r, "x",
+                                      (const char *[]){"host", "h", "user", "u",
+                                                       "identity_agent",
+                                                       "~/a.sock", NULL},
+                                      0, err, sizeof(err)));
+    ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "x")),
+                  "/home/u/a.sock");
+    ASSERT_EQ(sshmux_routes_add_route(r, "y",
+                                      (const char *[]){"host", "h", "user", "u",
+                                                       "identity_agent",
+                                                       "rel.sock", NULL},
+                                      3, err, sizeof(err)),
+              SSHMUX_ECONFIG);
+    ASSERT_STR_CONTAINS(err, "cli:3: identity_agent 'rel.sock'");
+    sshmux_routes_free(r);
+  }
+  {
+    char text[400];
+    snprintf(text, sizeof(text), ROUTE "identity_agent = /%0120d\n", 0);
+    expect_error(text, 4, "shorter than 108 bytes");
+  }
+  return 0;
+}

@@ -117,6 +117,11 @@ typedef struct sshmux_target_s {
    * only when TCP gives up).  Like the timeouts, taken from the target
    * that opened the connection. */
   int keepalive_s;
+  /* The ssh-agent to use: NULL = $SSH_AUTH_SOCK (when the pool's use_agent
+   * is set), "none" = no agent, else the agent socket's path.  With
+   * identity_files set, only agent keys matching one of those files
+   * (their .pub) are offered, like OpenSSH's IdentitiesOnly. */
+  const char *identity_agent;
 } sshmux_target_t;
 
 /* Fill *t: port 22, pool-default timeouts, everything else empty. */

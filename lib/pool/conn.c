@@ -62,6 +62,7 @@ static void free_fields(sshmux__upconn_t *c) {
   for (size_t i = 0; c->identities != NULL && c->identities[i]; i++)
     sshmux__free(c->identities[i]);
   sshmux__free(c->identities);
+  sshmux__free(c->identity_agent);
   if (c->password != NULL)
     sshmux__free_secret(c->password, strlen(c->password));
   sshmux__free(c->user);
@@ -121,6 +122,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
   sshmux__upconn_t *c = sshmux__calloc(1, sizeof(*c));
   size_t n = 0;
   const char *const *ids;
+  const char *agent = NULL;
 
   *err = SSHMUX_ENOMEM;
   if (c == NULL)
@@ -151,6 +153,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
     c->keepalive_ms = t->keepalive_s < 0 ? p->o.keepalive_ms
                                          : (unsigned)t->keepalive_s * 1000u;
     ids = t->identity_files;
+    agent = t->identity_agent;
   } else {
     c->user = sshmux__strdup(from->user);
     c->host = sshmux__strdup(from->host);
@@ -161,7 +164,10 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
     c->accept_new = from->accept_new;
     c->keepalive_ms = from->keepalive_ms;
     ids = (const char *const *)from->identities;
+    agent = from->identity_agent;
   }
+  if (agent != NULL && (c->identity_agent = sshmux__strdup(agent)) == NULL)
+    goto fail;
   while (ids != NULL && ids[n] != NULL)
     n++;
   c->identities = sshmux__calloc(n + 1, sizeof(char *));
