@@ -459,8 +459,8 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   test_sshd t;
   test_otp_opts oo = {0};
   test_sshd_opts to = {0};
-  const char *wait_args[] = {ipct_sshmuxd(), "prompt",    "--list", "--json",
-                             "--wait",       "--timeout", "60",     NULL};
+  const char *wait_args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
+                             "--wait",        "--timeout", "60",     NULL};
   char *list, *py = NULL, code[7], idbuf[32], line[256];
   int pid, lister, bg, st;
 
