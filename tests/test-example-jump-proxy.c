@@ -23,85 +23,24 @@
 #include "fixture-sshd.h"
 #include "test.h"
 
-static int count_in(const char *text, const char *needle) {
-  int n = 0;
-
-  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
-       s += strlen(needle))
-    n++;
-  return n;
-}
-
-static int count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
-  int n = count_in(text, needle);
-
-  free(text);
-  return n;
-}
-
-static int wait_for_text(const char *path, const char *needle, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-
-  while (count_in_file(path, needle) == 0) {
-    if (test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-  return 0;
-}
-
-static int wait_exit(int pid, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-  int st;
-
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0 || test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-}
-
 /* Run ssh to the proxy as user with key: base options, then extra (a
  * NULL-terminated list, may be NULL), then user@127.0.0.1 and cmd (may be
  * NULL).  Returns the exit status; output in *out, stderr in *err. */
 static int ssh_proxy(int port, const char *kh, const char *key,
                      const char *user, const char *const *extra,
                      const char *cmd, char **out, char **err) {
-  static char portstr[16], kho[700], dest[128];
-  const char *argv[48] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          portstr,
-                          "-i",
-                          key,
-                          "-o",
-                          kho,
-                          "-o",
-                          "StrictHostKeyChecking=yes",
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "IdentitiesOnly=yes",
-                          "-o",
-                          "ConnectTimeout=20"};
-  int n = 17, st = -1;
+  char dest[128];
+  test_argv_t a = {0};
+  int st = -1;
 
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", kh);
   snprintf(dest, sizeof(dest), "%s@127.0.0.1", user);
-  for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
-    argv[n++] = extra[i];
-  argv[n++] = dest;
-  if (cmd != NULL)
-    argv[n++] = cmd;
-  argv[n] = NULL;
+  test_argv_add(&a, "ssh", NULL);
+  test_argv_ssh_opts(&a, "-p", port, key, kh);
+  test_argv_add(&a, "-o", "ConnectTimeout=20", NULL);
+  test_argv_addv(&a, extra);
+  test_argv_add(&a, dest, cmd, NULL);
   {
-    test_cmd_t c = {.argv = argv, .out = out, .err = err, .timeout_ms = 60000};
+    test_cmd_t c = {.argv = a.v, .out = out, .err = err, .timeout_ms = 60000};
     if (test_run(&c, &st) != 0)
       return -1;
   }
@@ -195,11 +134,11 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
     pid = test_spawn(argv, plog);
   }
   ASSERT(pid > 0);
-  if (wait_for_text(plog, "jump-proxy: listening on", 15000) != 0) {
+  if (test_wait_text(plog, "jump-proxy: listening on", 15000) != 0) {
     fprintf(stderr, "%s", test_read_file(plog, NULL));
     ASSERT(!"jump-proxy did not start");
   }
-  ASSERT_EQ(count_in_file(plog, "reachable from other machines"), 1);
+  ASSERT_EQ(test_count_in_file(plog, "reachable from other machines"), 1);
   snprintf(path, sizeof(path), "%s.pub", hostkey);
   pub = test_read_file(path, NULL);
   ASSERT(pub != NULL);
@@ -232,32 +171,13 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
 
   /* -W through alice: an ssh logs in to the sshd over the forwarding. */
   {
-    char pc[2400], sshport[16], kho[700], dest[128];
-    const char *argv[] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          sshport,
-                          "-i",
-                          s.client_key,
-                          "-o",
-                          kho,
-                          "-o",
-                          "StrictHostKeyChecking=yes",
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "IdentitiesOnly=yes",
-                          "-o",
-                          pc,
-                          dest,
-                          "echo via-w",
-                          NULL};
-    test_cmd_t c = {
-        .argv = argv, .out = &out, .err = &err, .timeout_ms = 60000};
-    snprintf(sshport, sizeof(sshport), "%d", s.port);
-    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", s.known_hosts);
-    snprintf(dest, sizeof(dest), "%s@127.0.0.1", s.user);
+    char pc[2400];
+    test_argv_t a;
+    test_cmd_t c = {.argv = test_sshd_ssh_argv(
+                        &a, &s, (const char *[]){"-o", pc, NULL}, "echo via-w"),
+                    .out = &out,
+                    .err = &err,
+                    .timeout_ms = 60000};
     snprintf(pc, sizeof(pc),
              "ProxyCommand=ssh -F /dev/null -p %d -i %s -o "
              "UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o "
@@ -285,11 +205,13 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   }
   /* One pooled upstream login for everything the proxy did (both users,
    * sessions and the forwarding), plus the end-to-end login over -W. */
-  if (count_in_file(s.log, "Accepted publickey") != 2)
+  if (test_count_in_file(s.log, "Accepted publickey") != 2)
     test_sshd_dump_log(&s);
-  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 2);
-  ASSERT_EQ(count_in_file(plog, "alice: session channel to route alice"), 2);
-  ASSERT_EQ(count_in_file(plog, "alice: forwarding channel to route alice"), 1);
+  ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 2);
+  ASSERT_EQ(test_count_in_file(plog, "alice: session channel to route alice"),
+            2);
+  ASSERT_EQ(
+      test_count_in_file(plog, "alice: forwarding channel to route alice"), 1);
 
   /* alice's session logs: private, and scriptreplay plays them back. */
   snprintf(path, sizeof(path), "%s/alice", logs);
@@ -318,11 +240,11 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   ASSERT(stat(path, &st_) != 0);
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
-  st = wait_exit(pid, 15000);
+  st = test_wait_exit(pid, 15000);
   if (st != 0)
     fprintf(stderr, "%s", test_read_file(plog, NULL));
   ASSERT_EQ(st, 0);
-  ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
+  ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
   test_sshd_stop(&s);
   return 0;
 }

@@ -18,33 +18,6 @@
 #include "fixture-sshd.h"
 #include "test.h"
 
-/* Wait until the file at path contains needle; 0, or -1 after timeout_ms. */
-static int wait_for_text(const char *path, const char *needle, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
-
-  while (test_count_in_file(path, needle) == 0) {
-    if (test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-  return 0;
-}
-
-/* Reap pid within timeout_ms; its exit status, 128+signal, or -1. */
-static int wait_exit(int pid, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
-  int st;
-
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0 || test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-}
-
 /* The paths both tests use, in the test's own directory (each buffer 600
  * bytes: test_path keeps only 8 at once). */
 static void proxy_paths(char *plog, char *hostkey, char *clientkey,
@@ -58,7 +31,7 @@ static void proxy_paths(char *plog, char *hostkey, char *clientkey,
 
 /* Wait for mini-proxy's "listening" line in its log plog. */
 static void wait_listening(const char *plog) {
-  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
+  if (test_wait_text(plog, "mini-proxy: listening on", 15000) != 0) {
     fprintf(stderr, "%s", test_read_file(plog, NULL));
     ASSERT(!"mini-proxy did not start");
   }
@@ -156,13 +129,13 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
      * the proxy's stdin; answer it like a person would. */
     spid = test_spawn(ssh, slog);
     ASSERT(spid > 0);
-    if (wait_for_text(plog, "Trust this host key?", 30000) != 0) {
+    if (test_wait_text(plog, "Trust this host key?", 30000) != 0) {
       fprintf(stderr, "%s", test_read_file(plog, NULL));
       ASSERT(!"no host-key question");
     }
     ASSERT_EQ(test_count_in_file(plog, "login to "), 1);
     ASSERT_EQ(write(fd, "yes\n", 4), 4);
-    st = wait_exit(spid, 30000);
+    st = test_wait_exit(spid, 30000);
     out = test_read_file(slog, NULL);
     if (st != 3)
       fprintf(stderr, "ssh: %s\nproxy: %s", out, test_read_file(plog, NULL));
@@ -189,7 +162,7 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
 
   /* SIGTERM: relay closed, then the pool; the loop ends, exit 0. */
   ASSERT_EQ(kill(ppid, SIGTERM), 0);
-  st = wait_exit(ppid, 15000);
+  st = test_wait_exit(ppid, 15000);
   if (st != 0)
     fprintf(stderr, "%s", test_read_file(plog, NULL));
   ASSERT_EQ(st, 0);
@@ -252,7 +225,7 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
     test_sshd_dump_log(&s);
   ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 2);
   ASSERT_EQ(kill(ppid, SIGTERM), 0);
-  ASSERT_EQ(wait_exit(ppid, 15000), 0);
+  ASSERT_EQ(test_wait_exit(ppid, 15000), 0);
   test_sshd_stop(&s);
   return 0;
 }

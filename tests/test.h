@@ -177,8 +177,15 @@ char *test_read_file(const char *path, size_t *len);
  * error. */
 void test_write_fmt(const char *path, int mode, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* How many times needle occurs in the file at path (0 if unreadable). */
+/* How many times needle occurs in text (0 for NULL), not overlapping. */
+int test_count(const char *text, const char *needle);
+/* The same for the file at path (0 if unreadable). */
 int test_count_in_file(const char *path, const char *needle);
+/* Wait until the file at path holds needle: 0, or -1 after ms. */
+int test_wait_text(const char *path, const char *needle, int ms);
+/* Reap pid within ms: its exit status, 128+signal, or -1 (timeout, or
+ * not our child). */
+int test_wait_exit(int pid, int ms);
 /* Write a file with the given mode; returns 0 or -1. */
 int test_write_file(const char *path, const char *data, int mode);
 

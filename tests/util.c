@@ -151,15 +151,46 @@ void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
   free(text);
 }
 
-int test_count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
+int test_count(const char *text, const char *needle) {
   int n = 0;
 
   for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
        p += strlen(needle))
     n++;
+  return n;
+}
+
+int test_count_in_file(const char *path, const char *needle) {
+  char *text = test_read_file(path, NULL);
+  int n = test_count(text, needle);
+
   free(text);
   return n;
+}
+
+int test_wait_text(const char *path, const char *needle, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+
+  while (test_count_in_file(path, needle) == 0) {
+    if (test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+int test_wait_exit(int pid, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+  int st;
+
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0 || test_now_ms() > end)
+      return -1;
+    usleep(10 * 1000);
+  }
 }
 
 void test_argv_addv(test_argv_t *a, const char *const *words) {
