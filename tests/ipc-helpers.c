@@ -114,18 +114,7 @@ void ipct_stop_clean(int pid) {
 }
 
 int ipct_wait_exit(int pid, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
-  int st;
-
-  while (test_now_ms() < end) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0)
-      return -1;
-    usleep(10000);
-  }
-  return -1;
+  return test_wait_exit(pid, timeout_ms);
 }
 
 int ipct_run(const char *const *args, const char *in, char **out, char **err) {
@@ -307,4 +296,43 @@ void ipct_run_expect(const char *const *args, const char *needle) {
   ASSERT_EQ(ipct_run(args, NULL, &out, NULL), 0);
   ASSERT_STR_CONTAINS(out, needle);
   free(out);
+}
+
+void ipct_otp_jump_target(test_otp_sshd *o, test_sshd *t, const char *extra) {
+  test_otp_opts oo = {0};
+  test_sshd_opts to = {0};
+
+  oo.with_pubkey = 1;
+  ASSERT_EQ(test_otp_sshd_start(o, &oo), 0);
+  to.name = "target";
+  ASSERT_OK(test_sshd_start(t, &to));
+  ipct_env();
+  ipct_known_hosts(&o->sshd);
+  ipct_routes(ipct_routes_for_jump(&o->sshd, extra));
+}
+
+void ipct_answer(const char *id, const char *answer) {
+  const char *args[] = {"prompt", "--answer", id, NULL};
+  char in[300], *out = NULL, *err = NULL;
+  int st;
+
+  snprintf(in, sizeof(in), "%s\n", answer);
+  st = ipct_run(args, in, &out, &err);
+  if (st != 0)
+    fprintf(stderr, "answer: %s %s\n", out, err);
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+}
+
+void ipct_bg_ok(int pid, const char *log, const char *needle) {
+  int st = ipct_wait_exit(pid, 30000);
+  char *text;
+
+  if (st != 0)
+    ipct_dump();
+  ASSERT_EQ(st, 0);
+  text = test_read_file(test_path(log), NULL);
+  ASSERT_STR_CONTAINS(text, needle);
+  free(text);
 }

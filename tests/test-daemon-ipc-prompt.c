@@ -21,19 +21,6 @@
     TEST_REQUIRE_PROGRAM("/usr/bin/python3");                                  \
   } while (0)
 
-static void setup(test_otp_sshd *o, test_sshd *t, const char *extra) {
-  test_otp_opts oo = {0};
-  test_sshd_opts to = {0};
-
-  oo.with_pubkey = 1;
-  ASSERT_EQ(test_otp_sshd_start(o, &oo), 0);
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(t, &to));
-  ipct_env();
-  ipct_known_hosts(&o->sshd);
-  ipct_routes(ipct_routes_for_jump(&o->sshd, extra));
-}
-
 static void wait_agents(int n) {
   const char *status[] = {"status", "--json", NULL};
   char want[32], *out = NULL;
@@ -62,7 +49,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   int lister, bg, st, pid;
 
   REQUIRE_OTP_PEERS();
-  setup(&o, &t, NULL);
+  ipct_otp_jump_target(&o, &t, NULL);
   pid = ipct_start();
 
   /* Nobody to answer: refused at once, with what to do. */
@@ -108,23 +95,8 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   free(py);
   free(list);
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
-  {
-    const char *answer[] = {"prompt", "--answer", idbuf, NULL};
-    char in[16];
-    snprintf(in, sizeof(in), "%s\n", code);
-    st = ipct_run(answer, in, &out, &err);
-    if (st != 0)
-      fprintf(stderr, "answer: %s %s\n", out, err);
-    ASSERT_EQ(st, 0);
-    free(out), free(err);
-  }
-  st = ipct_wait_exit(bg, 30000);
-  if (st != 0)
-    ipct_dump();
-  ASSERT_EQ(st, 0);
-  list = test_read_file(test_path("bg.log"), NULL);
-  ASSERT_STR_CONTAINS(list, "through-otp");
-  free(list);
+  ipct_answer(idbuf, code);
+  ipct_bg_ok(bg, "bg.log", "through-otp");
 
   /* The second ssh through the pooled jump asks nothing (no agent now). */
   ipct_ssh_echo(&t, NULL, "pooled");
@@ -149,7 +121,7 @@ TEST_IMPL_T(daemon_ipc_otp_askpass, 120) {
   REQUIRE_OTP_PEERS();
   /* [defaults] must come first in the file: put it in a routes file of
    * our own. */
-  setup(&o, &t, NULL);
+  ipct_otp_jump_target(&o, &t, NULL);
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
   ASSERT_EQ(test_otp_askpass(test_path("askpass.sh"), code), 0);
   snprintf(extra, sizeof(extra), "[defaults]\naskpass = %s\n",
@@ -185,7 +157,7 @@ TEST_IMPL_T(daemon_ipc_otp_wrong_answer, 120) {
   int lister, bg;
 
   REQUIRE_OTP_PEERS();
-  setup(&o, &t, NULL);
+  ipct_otp_jump_target(&o, &t, NULL);
   ipct_start();
   lister = test_spawn(wait_args, test_path("list.json"));
   wait_agents(1);
