@@ -52,6 +52,21 @@ static void on_withdrawn(sshmux_prompt_t *p, void *data) {
   h->withdrawn++;
 }
 
+const char *ph_known_hosts(test_sshd *const *s, int n) {
+  const char *path = test_path("known_hosts");
+  FILE *f = fopen(path, "w");
+
+  ASSERT(f != NULL);
+  for (int i = 0; i < n; i++) {
+    char *kh = test_read_file(s[i]->known_hosts, NULL);
+    ASSERT(kh != NULL);
+    fputs(kh, f);
+    free(kh);
+  }
+  fclose(f);
+  return path;
+}
+
 void ph_options(sshmux_pool_options_t *o, const char *known_hosts) {
   static const char *kh[2];
   sshmux_pool_options_init(o);

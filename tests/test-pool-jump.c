@@ -11,21 +11,6 @@
 #include "fixture-netns.h"
 #include "pool-harness.h"
 
-/* One known_hosts file naming every fixture's host keys. */
-static const char *merge_known_hosts(test_sshd *const *s, int n) {
-  const char *path = test_path("known_hosts");
-  FILE *f = fopen(path, "w");
-  ASSERT(f != NULL);
-  for (int i = 0; i < n; i++) {
-    char *kh = test_read_file(s[i]->known_hosts, NULL);
-    ASSERT(kh != NULL);
-    fputs(kh, f);
-    free(kh);
-  }
-  fclose(f);
-  return path;
-}
-
 static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs, size_t n,
                                        int port) {
   char suffix[16];
@@ -61,7 +46,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
   conns0 = test_sshd_log_count(&s, "Connection from"); /* the fixture's probe */
   /* The target is out of our reach: only the jump gets there. */
   ASSERT(test_wait_addr(topo.t_addr, s.port, 0, 500) != 0);
-  ph_options(&o, merge_known_hosts(all, 2));
+  ph_options(&o, ph_known_hosts(all, 2));
   o.reap_interval_ms = 100;
   ph_init(&h, &o);
   ph_target(&jt, &j);
@@ -150,7 +135,7 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
   ASSERT_OK(test_sshd_start(&s, &so));
-  ph_options(&o, merge_known_hosts(all, 3));
+  ph_options(&o, ph_known_hosts(all, 3));
   ph_init(&h, &o);
   ph_target(&t1, &j1);
   ph_target(&t2, &j2);
