@@ -41,27 +41,15 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
+  static const sshmux_server_cbs_t cbs = {.auth = on_auth,
+                                          .channel_open = on_open};
   sshmux_server_conn_t *conn;
 
-  if (!ready) {
-    sshmux_server_cbs_t cbs;
-    memset(&cbs, 0, sizeof(cbs));
-    cbs.auth = on_auth;
-    cbs.channel_open = on_open;
-    fz_setup(&cbs);
-    if (sshmux_server_set_authorized_keys(fz_srv,
-                                          "/nonexistent/fuzz-authorized-keys"))
-      abort();
-    ready = 1;
-  }
-  if (size < 1 || size > 65536)
+  if (!fz_begin(&cbs, size))
     return 0;
   mode = data[0];
-  conn = fz_conn("", 0);
-  if (conn == NULL)
-    return 0;
-  fz_feed(conn, data + 1, size - 1);
-  fz_done(conn);
+  conn = fz_start("", 0, data, size);
+  if (conn != NULL)
+    fz_done(conn);
   return 0;
 }

@@ -97,32 +97,21 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
+  static const sshmux_server_cbs_t cbs = {.channel_open = on_open};
   sshmux_server_conn_t *conn;
 
-  if (!ready) {
-    sshmux_server_cbs_t cbs;
-    memset(&cbs, 0, sizeof(cbs));
-    cbs.channel_open = on_open;
-    fz_setup(&cbs);
-    ready = 1;
-  }
-  if (size < 1 || size > 65536)
+  if (!fz_begin(&cbs, size))
     return 0;
   mode = data[0];
   ticks = 0;
   nlater = 0;
-  conn = fz_conn("fuzz", 0);
+  conn = fz_start("fuzz", 0, data, size);
   if (conn == NULL)
     return 0;
-  fz_feed(conn, data + 1, size - 1);
   /* The answers that waited, oldest first, while the connection lives. */
   for (size_t i = 0; i < nlater && !conn->closing; i++)
     sshmux_server_request_reply(later[i], (unsigned)i & 1);
   nlater = 0;
-  if (!conn->closing)
-    sshmux__conn_flush(conn);
-  uv_run(&fz_loop, UV_RUN_NOWAIT);
-  fz_done(conn);
+  fz_flush_done(conn);
   return 0;
 }

@@ -175,4 +175,40 @@ static void fz_done(sshmux_server_conn_t *conn) {
   uv_run(&fz_loop, UV_RUN_NOWAIT);
 }
 
+/* How every target begins: the server made once with cbs (and an
+ * authorized_keys path that does not exist: nothing is listed), and 0 when
+ * this input is skipped (empty, or over 64 KiB). */
+static int fz_begin(const sshmux_server_cbs_t *cbs, size_t size) {
+  static int ready;
+
+  if (!ready) {
+    fz_setup(cbs);
+    if (sshmux_server_set_authorized_keys(fz_srv,
+                                          "/nonexistent/fuzz-authorized-keys"))
+      abort();
+    ready = 1;
+  }
+  return size >= 1 && size <= 65536;
+}
+
+/* A connection (fz_conn(user, kex)) fed the records after the flags byte:
+ * data[1..size); NULL when none could be made. */
+static sshmux_server_conn_t *fz_start(const char *user, int kex,
+                                      const uint8_t *data, size_t size) {
+  sshmux_server_conn_t *conn = fz_conn(user, kex);
+
+  if (conn != NULL)
+    fz_feed(conn, data + 1, size - 1);
+  return conn;
+}
+
+/* Send what the connection queued (unless it is closing), run the loop
+ * once, free it. */
+static inline void fz_flush_done(sshmux_server_conn_t *conn) {
+  if (!conn->closing)
+    sshmux__conn_flush(conn);
+  uv_run(&fz_loop, UV_RUN_NOWAIT);
+  fz_done(conn);
+}
+
 #endif

@@ -11,21 +11,13 @@
 #include "fuzz-server-common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
+  static const sshmux_server_cbs_t cbs;
   sshmux_server_conn_t *conn;
 
-  if (!ready) {
-    sshmux_server_cbs_t cbs;
-    memset(&cbs, 0, sizeof(cbs));
-    fz_setup(&cbs);
-    ready = 1;
-  }
-  if (size < 1 || size > 65536)
+  if (!fz_begin(&cbs, size))
     return 0;
-  conn = fz_conn((data[0] & 1) ? "fuzz" : NULL, !(data[0] & 1));
-  if (conn == NULL)
-    return 0;
-  fz_feed(conn, data + 1, size - 1);
-  fz_done(conn);
+  conn = fz_start((data[0] & 1) ? "fuzz" : NULL, !(data[0] & 1), data, size);
+  if (conn != NULL)
+    fz_done(conn);
   return 0;
 }
