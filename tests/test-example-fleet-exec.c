@@ -115,47 +115,18 @@ TEST_IMPL_T(example_fleet_exec_two_rounds_reuse, 120) {
 }
 
 TEST_IMPL(example_fleet_exec_usage) {
-  char *out = NULL, *err = NULL;
-  int st;
-
-  {
-    const char *argv[] = {fleet(), "--help", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "usage: fleet-exec [options] HOST... -- COMMAND");
-  ASSERT_STR_CONTAINS(out, "--rounds N");
-  free(out);
-  free(err);
-  {
-    const char *argv[] = {fleet(), "web1", NULL}; /* no command */
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 2);
-  ASSERT_STR_CONTAINS(err, "usage:");
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){fleet(), "--help", NULL}, 0,
+                  "usage: fleet-exec [options] HOST... -- COMMAND", NULL);
+  test_expect_run((const char *[]){fleet(), "--help", NULL}, 0, "--rounds N",
+                  NULL);
+  /* No command. */
+  test_expect_run((const char *[]){fleet(), "web1", NULL}, 2, NULL, "usage:");
   /* A bad user@host is refused with the routes' own words. */
-  {
-    const char *argv[] = {fleet(), "u@h:0", "--", "true", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 1);
-  ASSERT_STR_CONTAINS(err, "fleet-exec: u@h:0: expected");
-  free(out);
-  free(err);
-  {
-    const char *argv[] = {fleet(), "--parallel", "0", "u@h",
-                          "--",    "true",       NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 2);
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){fleet(), "u@h:0", "--", "true", NULL}, 1,
+                  NULL, "fleet-exec: u@h:0: expected");
+  test_expect_run(
+      (const char *[]){fleet(), "--parallel", "0", "u@h", "--", "true", NULL},
+      2, NULL, NULL);
   return 0;
 }
 

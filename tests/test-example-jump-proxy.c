@@ -134,10 +134,8 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
     pid = test_spawn(argv, plog);
   }
   ASSERT(pid > 0);
-  if (test_wait_text(plog, "jump-proxy: listening on", 15000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"jump-proxy did not start");
-  }
+  test_expect_text(plog, "jump-proxy: listening on", 15000,
+                   "jump-proxy did not start");
   ASSERT_EQ(test_count_in_file(plog, "reachable from other machines"), 1);
   snprintf(path, sizeof(path), "%s.pub", hostkey);
   pub = test_read_file(path, NULL);
@@ -250,26 +248,12 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
 }
 
 TEST_IMPL(example_jump_proxy_usage) {
-  char proxy[1024], *out = NULL, *err = NULL;
-  int st;
+  char proxy[1024];
 
   snprintf(proxy, sizeof(proxy), "%s/examples/jump-proxy", test_build_dir());
-  {
-    const char *argv[] = {proxy, "--help", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "usage: jump-proxy --listen ADDR:PORT");
-  free(out);
-  free(err);
-  {
-    const char *argv[] = {proxy, "--listen", "127.0.0.1:1", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 2);
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){proxy, "--help", NULL}, 0,
+                  "usage: jump-proxy --listen ADDR:PORT", NULL);
+  test_expect_run((const char *[]){proxy, "--listen", "127.0.0.1:1", NULL}, 2,
+                  NULL, NULL);
   return 0;
 }

@@ -31,10 +31,8 @@ static void proxy_paths(char *plog, char *hostkey, char *clientkey,
 
 /* Wait for mini-proxy's "listening" line in its log plog. */
 static void wait_listening(const char *plog) {
-  if (test_wait_text(plog, "mini-proxy: listening on", 15000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"mini-proxy did not start");
-  }
+  test_expect_text(plog, "mini-proxy: listening on", 15000,
+                   "mini-proxy did not start");
 }
 
 /* Our ssh trusts the proxy's (freshly generated) host key and no other:
@@ -129,10 +127,8 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
      * the proxy's stdin; answer it like a person would. */
     spid = test_spawn(ssh, slog);
     ASSERT(spid > 0);
-    if (test_wait_text(plog, "Trust this host key?", 30000) != 0) {
-      fprintf(stderr, "%s", test_read_file(plog, NULL));
-      ASSERT(!"no host-key question");
-    }
+    test_expect_text(plog, "Trust this host key?", 30000,
+                     "no host-key question");
     ASSERT_EQ(test_count_in_file(plog, "login to "), 1);
     ASSERT_EQ(write(fd, "yes\n", 4), 4);
     st = test_wait_exit(spid, 30000);

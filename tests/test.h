@@ -139,6 +139,15 @@ int test_run_status(const test_cmd_t *cmd);
 /* sh -c script (no stdin, output not captured: the script redirects it),
  * bounded by timeout_ms (0 = 30 s); its exit status, as test_run_status. */
 int test_run_sh(const char *script, int timeout_ms);
+/* Run argv with no stdin: it must exit with status, its stdout holding
+ * out_needle and its stderr err_needle (each may be NULL: not checked);
+ * both are printed when the status is not the one expected. */
+void test_expect_run(const char *const *argv, int status,
+                     const char *out_needle, const char *err_needle);
+/* Wait (test_wait_text) until the file at path holds needle; after ms,
+ * print the file and fail the test, saying what did not happen. */
+void test_expect_text(const char *path, const char *needle, int ms,
+                      const char *what);
 /* Shorthand: run argv with no stdin; returns the exit status (or -1). The
  * captured stdout is returned in *out if out != NULL. */
 int test_run_simple(const char *const *argv, char **out, char **err);

@@ -403,6 +403,36 @@ int test_run_sh(const char *script, int timeout_ms) {
                     .timeout_ms = timeout_ms});
 }
 
+void test_expect_run(const char *const *argv, int status,
+                     const char *out_needle, const char *err_needle) {
+  char *out = NULL, *err = NULL;
+  int st =
+      test_run_status(&(test_cmd_t){.argv = argv, .out = &out, .err = &err});
+
+  if (st != status)
+    fprintf(stderr, "%s: exit %d\n%s\n%s\n", argv[0], st, out ? out : "",
+            err ? err : "");
+  ASSERT_EQ(st, status);
+  if (out_needle != NULL)
+    ASSERT_STR_CONTAINS(out, out_needle);
+  if (err_needle != NULL)
+    ASSERT_STR_CONTAINS(err, err_needle);
+  free(out);
+  free(err);
+}
+
+void test_expect_text(const char *path, const char *needle, int ms,
+                      const char *what) {
+  char *text;
+
+  if (test_wait_text(path, needle, ms) == 0)
+    return;
+  text = test_read_file(path, NULL);
+  fprintf(stderr, "---- %s ----\n%s\n", path, text ? text : "(none)");
+  free(text);
+  test_fail(__FILE__, __LINE__, "%s (no \"%s\" after %d ms)", what, needle, ms);
+}
+
 int test_run_simple(const char *const *argv, char **out, char **err) {
   test_cmd_t c = {0};
   int st = -1;
