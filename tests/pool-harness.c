@@ -138,6 +138,14 @@ sshmux_upchan_spec_t ph_spec(sshmux_upchan_type_t type) {
   return spec;
 }
 
+void ph_chain(sshmux_target_t *t, test_sshd *const *s, int n) {
+  for (int i = 0; i < n; i++) {
+    ph_target(&t[i], s[i]);
+    if (i > 0)
+      t[i].jump = &t[i - 1];
+  }
+}
+
 static void log_to_stderr(sshmux_log_level_t level, const char *msg,
                           void *data) {
   (void)data;

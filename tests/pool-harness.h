@@ -86,6 +86,9 @@ const char *ph_known_hosts(test_sshd *const *s, int n);
 void ph_options(sshmux_pool_options_t *o, const char *known_hosts);
 /* A target for the fixture sshd s using its client key. */
 void ph_target(sshmux_target_t *t, test_sshd *s);
+/* Targets t[i] for s[i], i < n, each reached through the one before it
+ * (t[0] directly): a jump chain ending at t[n - 1]. */
+void ph_chain(sshmux_target_t *t, test_sshd *const *s, int n);
 
 typedef struct {
   ph_t *h;

@@ -25,7 +25,7 @@ TEST_IMPL_T(pool_quickack_every_hop, 90) {
   test_sshd j1, j2, s;
   test_sshd_opts o1, o2, so;
   sshmux_pool_options_t o;
-  sshmux_target_t t1, t2, t;
+  sshmux_target_t hop[3], *t = &hop[2];
   sshmux__upconn_t *c1, *c2, *ct;
   uint64_t reads0, acks0;
   ph_job_t job;
@@ -45,14 +45,10 @@ TEST_IMPL_T(pool_quickack_every_hop, 90) {
   ASSERT_OK(test_sshd_start(&s, &so));
   ph_options(&o, ph_known_hosts((test_sshd *[]){&j1, &j2, &s}, 3));
   ph_init(&h, &o);
-  ph_target(&t1, &j1);
-  ph_target(&t2, &j2);
-  ph_target(&t, &s);
-  t2.jump = &t1;
-  t.jump = &t2;
+  ph_chain(hop, (test_sshd *[]){&j1, &j2, &s}, 3);
 
   memset(&job, 0, sizeof(job));
-  ph_exec(&h, &t, "echo first", &job);
+  ph_exec(&h, t, "echo first", &job);
   ph_run_until(&h, &job.done, 30000);
   if (job.open_status != 0)
     fprintf(stderr, "%s\n", job.errmsg);
@@ -83,7 +79,7 @@ TEST_IMPL_T(pool_quickack_every_hop, 90) {
   acks0 = c1->quickacks;
   for (int i = 0; i < 5; i++) {
     memset(&job, 0, sizeof(job));
-    ph_exec(&h, &t, "echo warm", &job);
+    ph_exec(&h, t, "echo warm", &job);
     ph_run_until(&h, &job.done, 30000);
     ASSERT_OK(job.open_status);
     ASSERT_STR_EQ(job.out, "warm\n");
