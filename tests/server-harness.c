@@ -308,3 +308,25 @@ void th_client_kex(th_t *t, const char *cipher, const char *mac,
     *out = kx;
   sodium_memzero(&kx, sizeof(kx));
 }
+
+void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
+                  const char *user, const uint8_t *sid, size_t sid_len,
+                  sshmux__buf_t *sd, sshmux__buf_t *ex) {
+  sshmux__buf_t sig;
+
+  sshmux__buf_init(&sig, 4096);
+  ASSERT_OK(sshmux__buf_put_string(sd, sid, sid_len));
+  ASSERT_OK(sshmux__buf_put_u8(sd, SSH_MSG_USERAUTH_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, user));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, "ssh-connection"));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, "publickey"));
+  ASSERT_OK(sshmux__buf_put_bool(sd, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(sd, blob->data, blob->len));
+  ASSERT_OK(sshmux__hostkey_sign(key, sd->data, sd->len, &sig));
+  ASSERT_OK(sshmux__buf_put_bool(ex, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(ex, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(ex, blob->data, blob->len));
+  ASSERT_OK(sshmux__buf_put_string(ex, sig.data, sig.len));
+  sshmux__buf_free(&sig);
+}

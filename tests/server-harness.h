@@ -70,6 +70,13 @@ void th_channel_data(th_t *t, uint32_t id, uint32_t ext, const void *d,
                      size_t n);
 /* Send our identification line ("SSH-2.0-harness"). */
 void th_send_ident(th_t *t);
+/* A signed publickey request for user with the Ed25519 key (blob: its
+ * public blob): into sd (initialised by the caller, e.g. secret-marked)
+ * the data to sign, session id sid[0..sid_len) first; into ex what follows
+ * "publickey" in USERAUTH_REQUEST (TRUE, the algorithm, blob, signature). */
+void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
+                  const char *user, const uint8_t *sid, size_t sid_len,
+                  sshmux__buf_t *sd, sshmux__buf_t *ex);
 /* A whole curve25519-sha256 key exchange as the client, first or re-key
  * (whoever started it: the server's KEXINIT is awaited if it has not come
  * yet, other messages before it are skipped): KEXINIT, ECDH_INIT, the

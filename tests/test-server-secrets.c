@@ -165,33 +165,19 @@ static void send_userauth(th_t *t, const char *method,
  * the client's own buffer is secret-marked too. */
 static void sign_in(th_t *t) {
   sshmux__hostkey_t *key;
-  sshmux__buf_t blob, sd, sig, ex;
+  sshmux__buf_t blob, sd, ex;
 
   ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
   sshmux__buf_init(&blob, 4096);
   sshmux__buf_init(&sd, 65536);
-  sshmux__buf_init(&sig, 4096);
   sshmux__buf_init(&ex, 65536);
   sshmux__buf_set_secret(&sd);
   ASSERT_OK(sshmux__hostkey_public_blob(key, &blob));
-  ASSERT_OK(sshmux__buf_put_string(&sd, t->session_id, 32));
-  ASSERT_OK(sshmux__buf_put_u8(&sd, SSH_MSG_USERAUTH_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "alice"));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-connection"));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "publickey"));
-  ASSERT_OK(sshmux__buf_put_bool(&sd, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&sd, blob.data, blob.len));
-  ASSERT_OK(sshmux__hostkey_sign(key, sd.data, sd.len, &sig));
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob.data, blob.len));
-  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
+  th_signed_pk(key, &blob, "alice", t->session_id, 32, &sd, &ex);
   send_userauth(t, "publickey", &ex);
   ASSERT_EQ(th_next(t), SSH_MSG_USERAUTH_SUCCESS);
   sshmux__buf_free(&blob);
   sshmux__buf_free(&sd);
-  sshmux__buf_free(&sig);
   sshmux__buf_free(&ex);
   sshmux__hostkey_free(key);
 }
