@@ -69,7 +69,7 @@ static int find_one(const char *dir, const char *suffix, char *buf,
 
 TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   static test_sshd s;
-  char proxy[1024], listen[64], routes[2048], khline[1024], path[700];
+  char proxy[1024], listen[64], routes[2048], path[700];
   char plog[600], hostkey[600], alice[600], bob[600], local_kh[600], users[600],
       logs[600], ts[1400], timing[1400];
   char *out = NULL, *err = NULL, *pub;
@@ -137,12 +137,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   test_expect_text(plog, "jump-proxy: listening on", 15000,
                    "jump-proxy did not start");
   ASSERT_EQ(test_count_in_file(plog, "reachable from other machines"), 1);
-  snprintf(path, sizeof(path), "%s.pub", hostkey);
-  pub = test_read_file(path, NULL);
-  ASSERT(pub != NULL);
-  snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
-  free(pub);
-  ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+  test_trust_host_key(local_kh, port, hostkey);
 
   /* alice, twice: her route, her command's output and status. */
   for (int round = 0; round < 2; round++) {

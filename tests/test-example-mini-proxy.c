@@ -35,20 +35,6 @@ static void wait_listening(const char *plog) {
                    "mini-proxy did not start");
 }
 
-/* Our ssh trusts the proxy's (freshly generated) host key and no other:
- * local_kh holds only it, for [127.0.0.1]:port. */
-static void trust_proxy_key(const char *hostkey, int port,
-                            const char *local_kh) {
-  char pubpath[700], khline[1024], *pub;
-
-  snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
-  pub = test_read_file(pubpath, NULL);
-  ASSERT(pub != NULL);
-  snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
-  free(pub);
-  ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
-}
-
 /* Into a: ssh to anyone@127.0.0.1:port (the proxy) with key clientkey
  * and only local_kh's host keys, then extra (NULL-terminated, may be NULL)
  * and "echo ok; exit 3".  Returns a->v. */
@@ -116,7 +102,7 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   ASSERT(ppid > 0);
   wait_listening(plog);
 
-  trust_proxy_key(hostkey, port, local_kh);
+  test_trust_host_key(local_kh, port, hostkey);
   {
     test_argv_t a;
     const char *const *ssh =
@@ -204,7 +190,7 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
   ASSERT(ppid > 0);
   wait_listening(plog);
   ASSERT_EQ(test_count_in_file(plog, " via "), 1);
-  trust_proxy_key(hostkey, port, local_kh);
+  test_trust_host_key(local_kh, port, hostkey);
   for (int round = 0; round < 2; round++) {
     test_argv_t a;
     test_cmd_t c = {.argv = proxy_ssh(&a, port, clientkey, local_kh, NULL),

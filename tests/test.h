@@ -144,6 +144,11 @@ int test_run_sh(const char *script, int timeout_ms);
  * both are printed when the status is not the one expected. */
 void test_expect_run(const char *const *argv, int status,
                      const char *out_needle, const char *err_needle);
+/* The checks of test_expect_run on a run already made (what names it):
+ * st is its exit status, out and err its output, freed here. */
+void test_expect_result(const char *what, int st, int status, char *out,
+                        char *err, const char *out_needle,
+                        const char *err_needle);
 /* Wait (test_wait_text) until the file at path holds needle; after ms,
  * print the file and fail the test, saying what did not happen. */
 void test_expect_text(const char *path, const char *needle, int ms,
@@ -186,6 +191,10 @@ char *test_read_file(const char *path, size_t *len);
  * error. */
 void test_write_fmt(const char *path, int mode, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Write known_hosts file kh holding only the public half of the host key
+ * hostkey (hostkey.pub) for [127.0.0.1]:port: a client trusts that
+ * server and no other. */
+void test_trust_host_key(const char *kh, int port, const char *hostkey);
 /* How many times needle occurs in text (0 for NULL), not overlapping. */
 int test_count(const char *text, const char *needle);
 /* The same for the file at path (0 if unreadable). */

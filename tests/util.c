@@ -151,6 +151,17 @@ void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
   free(text);
 }
 
+void test_trust_host_key(const char *kh, int port, const char *hostkey) {
+  char path[1100], *pub;
+
+  snprintf(path, sizeof(path), "%s.pub", hostkey);
+  pub = test_read_file(path, NULL);
+  if (pub == NULL)
+    test_fail(__FILE__, __LINE__, "cannot read %s", path);
+  test_write_fmt(kh, 0600, "[127.0.0.1]:%d %s", port, pub);
+  free(pub);
+}
+
 int test_count(const char *text, const char *needle) {
   int n = 0;
 
@@ -409,8 +420,14 @@ void test_expect_run(const char *const *argv, int status,
   int st =
       test_run_status(&(test_cmd_t){.argv = argv, .out = &out, .err = &err});
 
+  test_expect_result(argv[0], st, status, out, err, out_needle, err_needle);
+}
+
+void test_expect_result(const char *what, int st, int status, char *out,
+                        char *err, const char *out_needle,
+                        const char *err_needle) {
   if (st != status)
-    fprintf(stderr, "%s: exit %d\n%s\n%s\n", argv[0], st, out ? out : "",
+    fprintf(stderr, "%s: exit %d\n%s\n%s\n", what, st, out ? out : "",
             err ? err : "");
   ASSERT_EQ(st, status);
   if (out_needle != NULL)
