@@ -47,6 +47,21 @@ static int ssh_proxy(int port, const char *kh, const char *key,
   return st;
 }
 
+/* An ssh's result: exit status st must be want_st and its output want
+ * (its stderr and the proxy's log plog shown if not); frees out and err. */
+static void ssh_result(int st, int want_st, char *out, char *err,
+                       const char *want, const char *plog) {
+  if (st != want_st) {
+    char *log = test_read_file(plog, NULL);
+    fprintf(stderr, "ssh: %s\nproxy: %s", err, log ? log : "");
+    free(log);
+  }
+  ASSERT_EQ(st, want_st);
+  ASSERT_STR_EQ(out, want);
+  free(out);
+  free(err);
+}
+
 /* The one file in dir ending in suffix, as a path in buf; 0 or -1. */
 static int find_one(const char *dir, const char *suffix, char *buf,
                     size_t size) {
@@ -143,12 +158,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   for (int round = 0; round < 2; round++) {
     st = ssh_proxy(port, local_kh, alice, "alice", NULL,
                    "echo hello-alice; exit 5", &out, &err);
-    if (st != 5)
-      fprintf(stderr, "ssh: %s\nproxy: %s", err, test_read_file(plog, NULL));
-    ASSERT_EQ(st, 5);
-    ASSERT_STR_EQ(out, "hello-alice\n");
-    free(out);
-    free(err);
+    ssh_result(st, 5, out, err, "hello-alice\n", plog);
   }
   /* bob's key is not alice's. */
   st = ssh_proxy(port, local_kh, bob, "alice", NULL, "echo no", &out, &err);
@@ -178,12 +188,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
              "alice@127.0.0.1",
              port, alice, local_kh);
     ASSERT_EQ(test_run(&c, &st), 0);
-    if (st != 0)
-      fprintf(stderr, "ssh -W: %s\nproxy: %s", err, test_read_file(plog, NULL));
-    ASSERT_EQ(st, 0);
-    ASSERT_STR_EQ(out, "via-w\n");
-    free(out);
-    free(err);
+    ssh_result(st, 0, out, err, "via-w\n", plog);
   }
   /* -W through bob: his route allows no forwarding. */
   {
@@ -232,12 +237,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   snprintf(path, sizeof(path), "%s/bob", logs);
   ASSERT(stat(path, &st_) != 0);
 
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  st = test_wait_exit(pid, 15000);
-  if (st != 0)
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-  ASSERT_EQ(st, 0);
-  ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
+  test_term_clean(pid, plog);
   test_sshd_stop(&s);
   return 0;
 }

@@ -178,6 +178,9 @@ void test_argv_addv(test_argv_t *a, const char *const *words);
 void test_argv_ssh_opts(test_argv_t *a, const char *port_flag, int port,
                         const char *key, const char *known_hosts);
 
+/* SIGTERM to pid (test_spawn'ed, logging to log): it must exit 0 within
+ * 15 s with no sanitizer report in its log (the log shown if not). */
+void test_term_clean(int pid, const char *log);
 /* Start a program in the background (in the test's process group, so the
  * runner kills it if the test dies), stdout and
  * stderr to the file `log` (or inherited if NULL).  Returns its pid. */

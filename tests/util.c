@@ -162,6 +162,20 @@ void test_trust_host_key(const char *kh, int port, const char *hostkey) {
   free(pub);
 }
 
+void test_term_clean(int pid, const char *log) {
+  int st;
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  st = test_wait_exit(pid, 15000);
+  if (st != 0 || test_count_in_file(log, "Sanitizer") != 0) {
+    char *text = test_read_file(log, NULL);
+    fprintf(stderr, "---- %s ----\n%s\n", log, text ? text : "(none)");
+    free(text);
+  }
+  ASSERT_EQ(st, 0);
+  ASSERT_EQ(test_count_in_file(log, "Sanitizer"), 0);
+}
+
 int test_count(const char *text, const char *needle) {
   int n = 0;
 
