@@ -13,15 +13,13 @@
  * succeed.  Build and run: make fuzz-run. */
 #include "fuzz-server-common.h"
 
-static unsigned mode;
-
 static int on_auth(sshmux_server_conn_t *conn,
                    const sshmux_server_auth_info_t *info, void *data) {
   (void)data;
   if (info->user == NULL || info->key_alg == NULL || info->key_blob == NULL ||
       info->fingerprint == NULL || strncmp(info->fingerprint, "SHA256:", 7))
     abort();
-  switch (mode & 3) {
+  switch (fz_mode & 3) {
   case 0:
     return 1;
   case 1:
@@ -41,15 +39,8 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const sshmux_server_cbs_t cbs = {.auth = on_auth,
-                                          .channel_open = on_open};
-  sshmux_server_conn_t *conn;
+  static const fz_target_t target = {
+      .cbs = {.auth = on_auth, .channel_open = on_open}, .user = ""};
 
-  if (!fz_begin(&cbs, size))
-    return 0;
-  mode = data[0];
-  conn = fz_start("", 0, data, size);
-  if (conn != NULL)
-    fz_done(conn);
-  return 0;
+  return fz_run(&target, data, size);
 }

@@ -11,10 +11,6 @@
  * tests/fuzz/make-seeds.py.  Build and run: make fuzz-run. */
 #include "fuzz-server-common.h"
 
-static unsigned mode, ticks;
-static sshmux_server_request_t *later[300];
-static size_t nlater;
-
 static void on_global(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                       sshmux_server_request_t *req,
                       const sshmux_server_request_info_t *info) {
@@ -22,23 +18,21 @@ static void on_global(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
     abort();
   if (strstr(info->type, "forward") == NULL || info->bind_address == NULL)
     abort(); /* only forwarding requests with their address reach us */
-  switch (mode & 3) {
+  switch (fz_mode & 3) {
   case 0:
-    sshmux_server_request_reply(req, ++ticks & 1);
+    sshmux_server_request_reply(req, ++fz_ticks & 1);
     break;
   case 1:
     sshmux_server_request_reply_port(req,
-                                     info->bind_port ? 0 : 40000 + ticks++);
+                                     info->bind_port ? 0 : 40000 + fz_ticks++);
     break;
   case 2:
-    if (nlater < sizeof(later) / sizeof(later[0]))
-      later[nlater++] = req;
-    else
+    if (!fz_defer(req))
       sshmux_server_request_reply(req, 0);
     break;
   default:
     sshmux_server_request_reply(req, 1);
-    if (++ticks % 2 == 0)
+    if (++fz_ticks % 2 == 0)
       sshmux_server_conn_close(conn, "fuzz");
     break;
   }
@@ -51,23 +45,11 @@ static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const sshmux_server_cbs_t cbs = {.channel_open = on_open,
-                                          .global_request = on_global};
-  sshmux_server_conn_t *conn;
+  static const fz_target_t target = {
+      .cbs = {.channel_open = on_open, .global_request = on_global},
+      .user = "fuzz",
+      .defer_max = 300,
+      .deferred = FZ_NEWEST_FIRST};
 
-  if (!fz_begin(&cbs, size))
-    return 0;
-  mode = data[0];
-  ticks = 0;
-  nlater = 0;
-  conn = fz_start("fuzz", 0, data, size);
-  if (conn == NULL)
-    return 0;
-  /* The answers that waited, newest first: replies still leave in request
-   * order. */
-  for (size_t i = nlater; i > 0 && !conn->closing; i--)
-    sshmux_server_request_reply(later[i - 1], (unsigned)i & 1);
-  nlater = 0;
-  fz_flush_done(conn);
-  return 0;
+  return fz_run(&target, data, size);
 }

@@ -10,14 +10,14 @@
  * Build and run: make fuzz-run. */
 #include "fuzz-server-common.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const sshmux_server_cbs_t cbs;
-  sshmux_server_conn_t *conn;
+/* flags bit 0: a re-key on an authenticated connection, else the first
+ * exchange. */
+static sshmux_server_conn_t *kex_conn(unsigned flags) {
+  return fz_conn((flags & 1) ? "fuzz" : NULL, !(flags & 1));
+}
 
-  if (!fz_begin(&cbs, size))
-    return 0;
-  conn = fz_start((data[0] & 1) ? "fuzz" : NULL, !(data[0] & 1), data, size);
-  if (conn != NULL)
-    fz_done(conn);
-  return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static const fz_target_t target = {.conn = kex_conn};
+
+  return fz_run(&target, data, size);
 }
