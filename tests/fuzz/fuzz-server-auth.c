@@ -32,15 +32,9 @@ static int on_auth(sshmux_server_conn_t *conn,
   }
 }
 
-static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
-                    const sshmux_server_open_info_t *info) {
-  (void)conn, (void)info;
-  (void)sshmux_server_channel_accept(ch);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const fz_target_t target = {
-      .cbs = {.auth = on_auth, .channel_open = on_open}, .user = ""};
+      .cbs = {.auth = on_auth, .channel_open = fz_accept_open}, .user = ""};
 
   return fz_run(&target, data, size);
 }

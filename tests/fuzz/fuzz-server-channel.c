@@ -61,10 +61,6 @@ static void on_eof(sshmux_server_channel_t *ch) {
     sshmux_server_channel_close(ch);
 }
 
-static void on_drain(sshmux_server_channel_t *ch) {
-  sshmux_server_channel_read_start(ch);
-}
-
 /* A request stays valid until its channel's close callback returns. */
 static void on_close(sshmux_server_channel_t *ch) {
   fz_forget(ch);
@@ -73,7 +69,7 @@ static void on_close(sshmux_server_channel_t *ch) {
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
   static const sshmux_server_channel_cbs_t cbs = {on_request, on_data, on_eof,
-                                                  on_drain, on_close};
+                                                  fz_read_again, on_close};
   (void)conn;
   if (info->type_name == NULL)
     abort();

@@ -201,6 +201,18 @@ typedef struct {
   int deferred;
 } fz_target_t;
 
+/* Callbacks more than one target uses: accept every channel; read again
+ * when the channel's output has drained. */
+static inline void fz_accept_open(sshmux_server_conn_t *conn,
+                                  sshmux_server_channel_t *ch,
+                                  const sshmux_server_open_info_t *info) {
+  (void)conn, (void)info;
+  (void)sshmux_server_channel_accept(ch);
+}
+static inline void fz_read_again(sshmux_server_channel_t *ch) {
+  sshmux_server_channel_read_start(ch);
+}
+
 /* Defer req if there is room among the target's defer_max; 0 if not (the
  * caller answers it at once). */
 static size_t fz_defer_max;

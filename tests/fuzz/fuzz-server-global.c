@@ -38,15 +38,9 @@ static void on_global(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
   }
 }
 
-static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
-                    const sshmux_server_open_info_t *info) {
-  (void)conn, (void)info;
-  (void)sshmux_server_channel_accept(ch);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const fz_target_t target = {
-      .cbs = {.channel_open = on_open, .global_request = on_global},
+      .cbs = {.channel_open = fz_accept_open, .global_request = on_global},
       .user = "fuzz",
       .defer_max = 300,
       .deferred = FZ_NEWEST_FIRST};
