@@ -52,8 +52,7 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
 
   TEST_REQUIRE_ROOT("creating network namespaces");
   TEST_REQUIRE_PROGRAM("ip");
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_OPENSSH();
   ASSERT_EQ(test_netns_setup(&topo), 0);
   memset(&o1, 0, sizeof(o1));
   o1.name = "j1";
