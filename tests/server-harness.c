@@ -330,3 +330,12 @@ void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
   ASSERT_OK(sshmux__buf_put_string(ex, sig.data, sig.len));
   sshmux__buf_free(&sig);
 }
+
+sshmux__hostkey_t *th_new_key(sshmux__buf_t *blob) {
+  sshmux__hostkey_t *key;
+
+  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
+  sshmux__buf_init(blob, 4096);
+  ASSERT_OK(sshmux__hostkey_public_blob(key, blob));
+  return key;
+}

@@ -70,6 +70,8 @@ void th_channel_data(th_t *t, uint32_t id, uint32_t ext, const void *d,
                      size_t n);
 /* Send our identification line ("SSH-2.0-harness"). */
 void th_send_ident(th_t *t);
+/* A new Ed25519 key and its public blob (blob initialised here). */
+sshmux__hostkey_t *th_new_key(sshmux__buf_t *blob);
 /* A signed publickey request for user with the Ed25519 key (blob: its
  * public blob): into sd (initialised by the caller, e.g. secret-marked)
  * the data to sign, session id sid[0..sid_len) first; into ex what follows

@@ -524,11 +524,8 @@ static void sign_in(th_t *t, sshmux__hostkey_t *key,
 /* A new Ed25519 key, its public blob (blob initialised here) and its
  * authorized_keys line (line: 512 bytes). */
 static sshmux__hostkey_t *new_user_key(sshmux__buf_t *blob, char *line) {
-  sshmux__hostkey_t *key;
+  sshmux__hostkey_t *key = th_new_key(blob);
 
-  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
-  sshmux__buf_init(blob, 4096);
-  ASSERT_OK(sshmux__hostkey_public_blob(key, blob));
   memcpy(line, "ssh-ed25519 ", 12);
   sshmux__base64_encode(blob->data, blob->len, line + 12);
   strcat(line, " user@test\n");
