@@ -14,7 +14,6 @@
  *    typescript + timing files that `scriptreplay` plays back to the
  *    command's output;
  *  - SIGTERM ends it with status 0. */
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,21 +64,7 @@ static void ssh_result(int st, int want_st, char *out, char *err,
 /* The one file in dir ending in suffix, as a path in buf; 0 or -1. */
 static int find_one(const char *dir, const char *suffix, char *buf,
                     size_t size) {
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  int found = 0;
-
-  if (d == NULL)
-    return -1;
-  while ((de = readdir(d)) != NULL) {
-    size_t n = strlen(de->d_name), m = strlen(suffix);
-    if (n > m && strcmp(de->d_name + n - m, suffix) == 0) {
-      snprintf(buf, size, "%s/%s", dir, de->d_name);
-      found++;
-    }
-  }
-  closedir(d);
-  return found >= 1 ? 0 : -1;
+  return test_dir_files(dir, suffix, buf, size) >= 1 ? 0 : -1;
 }
 
 TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {

@@ -188,6 +188,11 @@ int test_spawn(const char *const *argv, const char *log);
 /* Kill a spawned process (SIGCONT+SIGTERM, then SIGKILL after 2 s), reap. */
 void test_kill(int pid);
 
+/* How many regular files in dir, not starting with '.', end in suffix
+ * ("" for any); the path of the last one found in last[0..size) (last
+ * may be NULL); -1 when dir cannot be read. */
+int test_dir_files(const char *dir, const char *suffix, char *last,
+                   size_t size);
 /* Read a whole file into a fresh NUL-terminated buffer (NULL on error). */
 char *test_read_file(const char *path, size_t *len);
 /* Write the printf-formatted text to path with mode; fails the test on

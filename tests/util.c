@@ -1,6 +1,7 @@
 /* util.c -- helpers for tests: asserts' failure path, running programs with
  * captured output and a timeout, files, ports.  Used only by tests. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -105,6 +106,32 @@ const char *test_path(const char *name) {
     dir = getcwd(cwd, sizeof(cwd)) ? cwd : ".";
   snprintf(out, sizeof(buf[0]), "%s/%s", dir, name);
   return out;
+}
+
+int test_dir_files(const char *dir, const char *suffix, char *last,
+                   size_t size) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  size_t m = strlen(suffix);
+  int n = 0;
+
+  if (d == NULL)
+    return -1;
+  while ((e = readdir(d)) != NULL) {
+    char p[2048];
+    struct stat st;
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] == '.' || l < m || strcmp(e->d_name + l - m, suffix) != 0)
+      continue;
+    snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+    if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (last != NULL)
+      snprintf(last, size, "%s", p);
+    n++;
+  }
+  closedir(d);
+  return n;
 }
 
 char *test_read_file(const char *path, size_t *len) {
