@@ -47,27 +47,17 @@ static void q_free(void *p) {
   freed_n++;
 }
 
+static size_t q_size(void *p) {
+  return ((blk_t *)p - 1)->h.size;
+}
+
 static void *q_calloc(size_t c, size_t n) {
-  void *p;
-  if (n != 0 && c > SIZE_MAX / n)
-    return NULL;
-  p = q_malloc(c * n);
-  if (p != NULL)
-    memset(p, 0, c * n);
-  return p;
+  return test_calloc_with(q_malloc, c, n);
 }
 
 /* Never in place: the old block goes to quarantine like any free. */
 static void *q_realloc(void *p, size_t n) {
-  void *np;
-  if (p == NULL)
-    return q_malloc(n);
-  np = q_malloc(n);
-  if (np == NULL)
-    return NULL;
-  memcpy(np, p, SSHMUX__MIN(n, ((blk_t *)p - 1)->h.size));
-  q_free(p);
-  return np;
+  return test_realloc_with(q_malloc, q_free, q_size, p, n);
 }
 
 typedef struct {

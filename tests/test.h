@@ -226,6 +226,13 @@ int test_wait_port(int port, int ssh_banner, int timeout_ms);
  * this is also how a test shows an address is NOT reachable. */
 int test_wait_addr(const char *addr, int port, int ssh_banner, int timeout_ms);
 
+/* calloc and realloc for a test allocator (sshmux_replace_allocator),
+ * made of its malloc m, its free f and size(p), the size of a block m
+ * returned; realloc is never in place (a new block, the old one freed). */
+void *test_calloc_with(void *(*m)(size_t), size_t count, size_t n);
+void *test_realloc_with(void *(*m)(size_t), void (*f)(void *),
+                        size_t (*size)(void *), void *p, size_t n);
+
 /* Monotonic milliseconds. */
 uint64_t test_now_ms(void);
 

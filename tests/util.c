@@ -30,6 +30,31 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
   exit(1);
 }
 
+void *test_calloc_with(void *(*m)(size_t), size_t count, size_t n) {
+  void *p;
+
+  if (n != 0 && count > SIZE_MAX / n)
+    return NULL;
+  if ((p = m(count * n)) != NULL)
+    memset(p, 0, count * n);
+  return p;
+}
+
+void *test_realloc_with(void *(*m)(size_t), void (*f)(void *),
+                        size_t (*size)(void *), void *p, size_t n) {
+  void *np;
+  size_t old;
+
+  if (p == NULL)
+    return m(n);
+  if ((np = m(n)) == NULL)
+    return NULL;
+  old = size(p);
+  memcpy(np, p, old < n ? old : n);
+  f(p);
+  return np;
+}
+
 uint64_t test_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
