@@ -225,7 +225,7 @@ $(B)/bench/%: bench/%.c $(B)/.flags
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(DEP_LIBS)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
+	@$(MAKE) --no-print-directory tests $(BENCH_TOOLS)
 	@sh bench/run.sh $(abspath $(B))
 
 install: all

@@ -12,18 +12,23 @@ Sections (BENCH_ONLY="warm jump ..." runs a subset, in this order):
              ControlMaster warm vs cold direct ssh; handshake alone with
              examples/echo-server; `ssh -V`
   jump       the same through a jump host (ControlMaster over ProxyJump)
+  rss        sshmuxd RSS per idle open session (BENCH_IDLE = 50), on a
+             fresh daemon (freed bulk buffers would hide the growth)
   delay      the delay proxy (25 ms one way) on the upstream hop: its RTT,
              warm attach and throughput through it, vs the window/RTT bound
   bulk       BENCH_BULK_MB (1024) MiB down and up: sshmuxd vs direct vs
              ControlMaster, CPU seconds per GiB of every process
   sftp       BENCH_SFTP_MB (256) MiB get and put
   many       BENCH_MANY (200) concurrent `ssh route 'echo N'`
-  rss        sshmuxd RSS per idle open session (BENCH_IDLE = 50)
   stability  BENCH_INSTANCES (10) fresh daemons x BENCH_PER (20) sessions
+  proof      as root: relay_jump_bulk at BENCH_DELAY_MB (256) MiB each way
+             through a jump host in network namespaces, SHA-256 compared
 Results: docs/benchmarks.md (between the bench markers; the prose around
 them is kept), docs/benchmarks.png, and BUILD_DIR/bench/results.json.
 Knobs: BENCH_RUNS (15 rounds for latency), BENCH_BULK_RUNS (3),
-BENCH_DELAY_MS (25), BENCH_OUT (docs/benchmarks.md).
+BENCH_DELAY_MS (25), BENCH_OUT (docs/benchmarks.md).  BENCH_BASELINE=DIR also
+starts DIR's sshmuxd (the build before a change) on the same upstreams and
+interleaves it with ours in the warm and jump sections: before/after rows.
 """
 import json
 import os
@@ -41,7 +46,7 @@ B = os.path.abspath(sys.argv[1])
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEIT = os.path.join(B, "bench", "timeit")
 PROXY = os.path.join(B, "bench", "delay-proxy")
-ALL = "warm jump delay bulk sftp many rss stability".split()
+ALL = "warm jump rss delay bulk sftp many stability proof".split()
 ONLY = os.environ.get("BENCH_ONLY", " ".join(ALL)).split()
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 BULK_MB = int(os.environ.get("BENCH_BULK_MB", "1024"))
@@ -53,6 +58,7 @@ MANY = int(os.environ.get("BENCH_MANY", "200"))
 IDLE = int(os.environ.get("BENCH_IDLE", "50"))
 INSTANCES = int(os.environ.get("BENCH_INSTANCES", "10"))
 PER = int(os.environ.get("BENCH_PER", "20"))
+BASE = os.environ.get("BENCH_BASELINE")  # another build dir: before/after rows
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "docs", "benchmarks.md"))
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -112,7 +118,7 @@ def cleanup():
             p.wait(5)
         except subprocess.TimeoutExpired:
             p.kill()
-    for cm in ("cm-direct", "cm-jump", "cm-slow"):
+    for cm in ("cm-direct", "cm-jump", "cm-slow", "cm-relay", "cm-relay-jump"):
         if os.path.exists("%s/%s.sock" % (W, cm)):
             subprocess.run(["ssh", "-F", W + "/cfg", "-S", "%s/%s.sock" % (W, cm), "-O", "exit", "direct"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -392,12 +398,38 @@ Host *
   LogLevel ERROR
 """.format(sd=sd, W=W, E=ECHO, T=T, J=J, D=D, U=USER))
     start_daemon()
+    if BASE:
+        global SM_BASE
+        shutil.copytree(sd, W + "/sshdir-base")
+        os.mkdir(W + "/run-base", 0o700)
+        logf = open(W + "/serve-base.log", "w")
+        SM_BASE = start([os.path.abspath(BASE) + "/sshmuxd", "serve", "--port", "0", "--ssh-dir",
+                         W + "/sshdir-base", "--log-level", "warn"], stdout=logf,
+                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        env=dict(os.environ, XDG_RUNTIME_DIR=W + "/run-base"))
+        end = time.monotonic() + 20
+        while not re.search(r"serving on 127\.0\.0\.1:(\d+)", open(W + "/serve-base.log").read()):
+            if time.monotonic() > end:
+                sys.exit("bench: the baseline sshmuxd did not start")
+            time.sleep(0.05)
+        bport = re.search(r"serving on 127\.0\.0\.1:(\d+)", open(W + "/serve-base.log").read()).group(1)
+        with open(W + "/cfg") as f:
+            c = f.read()
+        with open(W + "/cfg", "w") as f:
+            for r in ("r1", "rj"):
+                f.write("Host %s-base\n  User %s\n  HostName 127.0.0.1\n  Port %s\n"
+                        "  IdentityFile %s/id_ed25519\n  UserKnownHostsFile %s/relay_known_hosts\n"
+                        "  StrictHostKeyChecking accept-new\n" % (r, r, bport, sd, W))
+            f.write(c)
+        for h in ("r1-base", "rj-base"):
+            sh("ssh", "-F", W + "/cfg", h, "true")
     # the client config `sshmuxd setup-config` writes (into sshmuxd's SSH dir)
     sh(B + "/sshmuxd", "setup-config", "--ssh-dir", sd, "--port", str(MPORT),
        "--log-level", "error", stdout=subprocess.DEVNULL)
     with open(W + "/cfg-setup", "w") as f:
         f.write("Include %s/config\nHost *\n  BatchMode yes\n  LogLevel ERROR\n" % sd)
-    for cm, host in (("cm-direct", "direct"), ("cm-jump", "jumped"), ("cm-slow", "slow")):
+    for cm, host in (("cm-direct", "direct"), ("cm-jump", "jumped"), ("cm-slow", "slow"),
+                     ("cm-relay", "r1"), ("cm-relay-jump", "rj")):
         sh("ssh", "-F", W + "/cfg", "-o", "ControlMaster=yes", "-o",
            "ControlPath=%s/%s.sock" % (W, cm), "-o", "ControlPersist=yes", "-fN", host)
     for h in ("r1", "rj", "rslow", "echo"):  # warm: logins, known_hosts
@@ -451,10 +483,15 @@ def cm_pid(cm):
 def sec_warm():
     cmds = [("sshmuxd", ssh("r1", "true"), 0, 0),
             ("sshmuxd-setup-config", ssh("r1", "true", cfg=W + "/cfg-setup"), 0, 0),
+            ("sshmuxd-setup-config-ed25519",
+             ssh("-oHostKeyAlgorithms=ssh-ed25519", "r1", "true", cfg=W + "/cfg-setup"), 0, 0),
+            ("sshmuxd-behind-cm", ssh("r1", "true", cm="cm-relay"), 0, 0),
             ("controlmaster", ssh("direct", "true", cm="cm-direct"), 0, 0),
             ("cold-direct", ssh("direct", "true"), 0, 0),
             ("echo-server", ssh("echo", "true"), 0, 0),
             ("ssh-V", ["ssh", "-V"], 0, 0)]
+    if BASE:
+        cmds.append(("sshmuxd-before", ssh("r1-base", "true"), 0, 0))
     r = interleave(cmds, RUNS, "warm")
     s = {k: summary(ms_of(v)) for k, v in r.items()}
     RESULTS["sections"]["warm"] = s
@@ -465,12 +502,28 @@ def sec_warm():
         row("warm", label, "sshmuxd " + fmt_ms(s[k]), "ControlMaster " + fmt_ms(cm), rt,
             "≤ 1.10×, p90 ≤ 1.25× CM median",
             rt <= 1.10 and s[k]["p90"] <= 1.25 * cm["median"])
+    row("warm", "setup-config's config: ECDSA host key first (now) vs Ed25519 (before)",
+        "ECDSA " + fmt_ms(s["sshmuxd-setup-config"]),
+        "Ed25519 " + fmt_ms(s["sshmuxd-setup-config-ed25519"]),
+        paired_ratio(r["sshmuxd-setup-config"], r["sshmuxd-setup-config-ed25519"]), "", None)
+    rt = paired_ratio(r["sshmuxd-behind-cm"], r["controlmaster"])
+    row("warm", "warm `ssh r true` through a local ControlMaster to sshmuxd (not written by "
+        "setup-config: the optional item, measured only)", "sshmuxd+CM " + fmt_ms(s["sshmuxd-behind-cm"]),
+        "ControlMaster " + fmt_ms(cm), rt, "≤ 1.10×", rt <= 1.10)
     rc = paired_ratio(r["cold-direct"], r["sshmuxd"])
     row("warm", "cold direct `ssh` vs warm sshmuxd", "cold " + fmt_ms(s["cold-direct"]),
         "sshmuxd " + fmt_ms(s["sshmuxd"]), rc, "≥ 5× (cold / warm)", rc >= 5)
     row("warm", "breakdown: `ssh` to examples/echo-server (our server, no upstream)",
         "echo-server " + fmt_ms(s["echo-server"]), "`ssh -V` " + fmt_ms(s["ssh-V"]),
         paired_ratio(r["echo-server"], r["ssh-V"]), "", None)
+    if BASE:
+        row("warm", "before → after this change (%s vs this build)" % os.path.basename(os.path.abspath(BASE)),
+            "after " + fmt_ms(s["sshmuxd"]), "before " + fmt_ms(s["sshmuxd-before"]),
+            paired_ratio(r["sshmuxd"], r["sshmuxd-before"]), "", None)
+    NOTES.append("client CPU per warm attach (user+sys of the `ssh` process, median; less noisy "
+                 "than wall time on a busy machine): " + ", ".join(
+                     "%s %.1f ms" % (k, med([(x[1] + x[2]) * 1e3 for x in v if x[3] == 0]))
+                     for k, v in r.items()))
     up = s["sshmuxd"]["median"] - s["echo-server"]["median"]
     NOTES.append("warm attach breakdown (medians): `ssh -V` (client start-up) %.1f ms; "
                  "client handshake with our server (echo-server) %.1f ms; the rest of a "
@@ -481,15 +534,30 @@ def sec_warm():
 
 def sec_jump():
     cmds = [("sshmuxd-jump", ssh("rj", "true"), 0, 0),
+            ("sshmuxd-jump-behind-cm", ssh("rj", "true", cm="cm-relay-jump"), 0, 0),
             ("controlmaster-jump", ssh("jumped", "true", cm="cm-jump"), 0, 0),
             ("cold-jump", ssh("jumped", "true"), 0, 0)]
+    if BASE:
+        cmds.append(("sshmuxd-jump-before", ssh("rj-base", "true"), 0, 0))
     r = interleave(cmds, RUNS, "jump")
     s = {k: summary(ms_of(v)) for k, v in r.items()}
     RESULTS["sections"]["jump"] = s
+    if BASE:
+        row("jump", "before → after this change, through the jump",
+            "after " + fmt_ms(s["sshmuxd-jump"]), "before " + fmt_ms(s["sshmuxd-jump-before"]),
+            paired_ratio(r["sshmuxd-jump"], r["sshmuxd-jump-before"]), "", None)
+    NOTES.append("client CPU per attach through the jump (user+sys of `ssh`, and of its "
+                 "ProxyJump child for ControlMaster's cold case): " + ", ".join(
+                     "%s %.1f ms" % (k, med([(x[1] + x[2]) * 1e3 for x in v if x[3] == 0]))
+                     for k, v in r.items()))
     rt = paired_ratio(r["sshmuxd-jump"], r["controlmaster-jump"])
     row("jump", "warm `ssh r true` through a jump host", "sshmuxd " + fmt_ms(s["sshmuxd-jump"]),
         "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"]), rt, "≤ 1.10×",
         rt <= 1.10)
+    rt = paired_ratio(r["sshmuxd-jump-behind-cm"], r["controlmaster-jump"])
+    row("jump", "same, through a local ControlMaster to sshmuxd (measured only)",
+        "sshmuxd+CM " + fmt_ms(s["sshmuxd-jump-behind-cm"]),
+        "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"]), rt, "≤ 1.10×", rt <= 1.10)
     rc = paired_ratio(r["cold-jump"], r["sshmuxd-jump"])
     row("jump", "cold `ssh -J` vs warm sshmuxd through the jump",
         "cold " + fmt_ms(s["cold-jump"]), "sshmuxd " + fmt_ms(s["sshmuxd-jump"]), rc,
@@ -609,6 +677,13 @@ def sec_bulk():
         out[k] = {"mib_s": mbs, "best": max(mbs) if mbs else float("nan"),
                   "median": med(mbs), "cpu_s_per_gib": cpu}
     RESULTS["sections"]["bulk"] = out
+    hwm = 0
+    for l in open("/proc/%d/status" % SM.pid):
+        if l.startswith("VmHWM:"):
+            hwm = int(l.split()[1])
+    NOTES.append("sshmuxd peak RSS (VmHWM) after %d × %d MiB each way: %d KiB "
+                 "(the rss section, before any bulk, shows the idle size)"
+                 % (BULK_RUNS, BULK_MB, hwm))
     for d in ("down", "up"):
         a, b, c = out["sshmuxd-" + d], out["direct-" + d], out["controlmaster-" + d]
         rt = paired_ratio(r["direct-" + d], r["sshmuxd-" + d])  # time ratio = throughput ratio
@@ -680,6 +755,9 @@ def rss(pid):
 
 
 def sec_rss():
+    stop_daemon()
+    start_daemon()
+    sh(*ssh("r1", "true"))
     sh(*ssh("idle", "true"))
     time.sleep(0.5)
     r0 = rss(SM.pid)
@@ -730,17 +808,28 @@ def sec_stability():
         all(x["sshmuxd"]["p99"] <= 2 * x["sshmuxd"]["median"] for x in inst))
 
 
+def sec_proof():
+    if os.getuid() != 0 or shutil.which("ip") is None:
+        NOTES.append("proof skipped (needs root and ip)")
+        return
+    r = subprocess.run([B + "/tests/run-tests", "relay_jump_bulk"], capture_output=True, text=True,
+                       env=dict(os.environ, SSHMUX_TEST_BULK_MB=str(DELAY_MB), SSHMUX_BUILD=B))
+    ok = r.returncode == 0 and "1 passed, 0 failed" in r.stdout
+    RESULTS["sections"]["proof"] = {"ok": ok, "out": r.stdout[-2000:]}
+    row("proof", "%d MiB each way through a jump host (netns), SHA-256 compared" % DELAY_MB,
+        "identical" if ok else "FAILED", "", None, "passes", ok)
+
+
 # ------------------------------------------------------------------ report
 
 def plot(png):
     """Warm-attach medians with min/max bars, one group per comparison."""
     rows = []
     for sec, key, label in (("warm", "sshmuxd", "sshmuxd"), ("warm", "sshmuxd-setup-config", "sshmuxd\\n(setup-config)"),
+                            ("warm", "sshmuxd-behind-cm", "sshmuxd behind\\nlocal CM"),
                             ("warm", "controlmaster", "ControlMaster"), ("warm", "echo-server", "echo-server\\nhandshake"),
                             ("warm", "ssh-V", "ssh -V"), ("jump", "sshmuxd-jump", "sshmuxd\\njump"),
-                            ("jump", "controlmaster-jump", "CM over\\nProxyJump"),
-                            ("delay_warm", "sshmuxd-slow", "sshmuxd\\n50 ms RTT"),
-                            ("delay_warm", "controlmaster-slow", "CM\\n50 ms RTT")):
+                            ("jump", "controlmaster-jump", "CM over\\nProxyJump")):
         s = RESULTS["sections"].get(sec, {}).get(key)
         if s:
             rows.append((label, s["median"], s["min"], s["p90"]))
@@ -752,10 +841,11 @@ def plot(png):
             f.write('%d "%s" %.3f %.3f %.3f\n' % (i, l, m, lo, hi))
     gp = """set terminal pngcairo size 1100,520 font ",10"
 set output "{png}"
-set title "Warm attach (`ssh route true`): median, bar = min..p90, ms (lower is better)"
+set title "Warm attach (ssh ROUTE true): median, bar = min..p90, ms (lower is better)"
 set style fill solid 0.6
 set boxwidth 0.6
 set yrange [0:*]
+set bmargin 5
 set grid ytics
 set xtics rotate by 0 scale 0
 unset key

@@ -3,8 +3,8 @@
 # in one run (bench/bench.py says what is measured and how), written to
 # docs/benchmarks.md and docs/benchmarks.png.  Not part of `make check`.
 #
-#   BENCH_ONLY="warm jump"   run a subset (warm jump delay bulk sftp many rss
-#                            stability); other knobs: see bench/bench.py
+#   BENCH_ONLY="warm jump"   run a subset (warm jump rss delay bulk sftp many
+#                            stability proof); other knobs: bench/bench.py
 #   BENCH_NICE=10            the niceness everything runs at (shared machine)
 set -eu
 B=${1:?usage: bench/run.sh BUILD_DIR}

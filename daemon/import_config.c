@@ -73,6 +73,7 @@ typedef struct {
   int is_jump;
   char name[NAME_MAX_LEN + 1];
   char host[256], user[130], identity[256]; /* identity "": none */
+  char agent[256]; /* identity_agent, "" when not set */
   int port;
   int via; /* plan index, -1: connected to directly */
   int state;
@@ -409,9 +410,9 @@ static int is_default_identity(const char *p) {
 /* IdentityFile with ssh's tokens expanded (ssh -G prints them as
  * written): %% %d %h %i %n %p %r %u; "%d/" at the start becomes "~/".
  * 0, or -1 with reason for a token we do not expand. */
-static int expand_identity(const char *in, const sshmuxd_sshg_t *g,
-                           const char *alias, char *out, size_t size,
-                           char *reason, size_t rsize) {
+static int expand_identity(const char *what, const char *in,
+                           const sshmuxd_sshg_t *g, const char *alias,
+                           char *out, size_t size, char *reason, size_t rsize) {
   struct passwd *pw = getpwuid(getuid());
   size_t o = 0;
   const char *s;
@@ -451,14 +452,13 @@ static int expand_identity(const char *in, const sshmuxd_sshg_t *g,
         break;
       default:
         snprintf(reason, rsize,
-                 "IdentityFile %s uses %%%c, which import-config does not "
-                 "expand",
+                 "%s %s uses %%%c, which import-config does not expand", what,
                  clean(in), *s ? *s : '?');
         return -1;
       }
     }
     if (o + strlen(add) >= size) {
-      snprintf(reason, rsize, "IdentityFile %s is too long", clean(in));
+      snprintf(reason, rsize, "%s %s is too long", what, clean(in));
       return -1;
     }
     memcpy(out + o, add, strlen(add) + 1);
@@ -466,9 +466,9 @@ static int expand_identity(const char *in, const sshmuxd_sshg_t *g,
   }
   if (!(out[0] == '/' || (out[0] == '~' && out[1] == '/'))) {
     snprintf(reason, rsize,
-             "IdentityFile %s is neither absolute nor under ~/ (routes "
-             "need one or the other)",
-             clean(out));
+             "%s %s is neither absolute nor under ~/ (routes need one or "
+             "the other)",
+             what, clean(out));
     return -1;
   }
   return 0;
@@ -480,6 +480,23 @@ static int ini_unsafe(const char *v) {
   size_t n = strlen(v);
   return n == 0 || v[0] == ' ' || v[n - 1] == ' ' || strchr(v, ';') != NULL ||
          strchr(v, '#') != NULL;
+}
+
+/* Does this build's routes loader know identity_agent?  Asked of the
+ * loader itself, so import-config writes the key exactly when the file
+ * can hold it. */
+static int agent_supported(void) {
+  static const char probe[] = "[routes.p]\nhost = h\nuser = u\n"
+                              "identity_agent = none\n";
+  static int known = -1;
+  sshmux_routes_t *r = NULL;
+
+  if (known < 0) {
+    known = sshmux__routes_load_buffer(&r, probe, sizeof(probe) - 1, "probe",
+                                       "/", NULL, 0) == 0;
+    sshmux_routes_free(r);
+  }
+  return known;
 }
 
 /* Fill h (all but name/via/state) from g; alias is the name ssh -G was
@@ -513,7 +530,7 @@ static int hop_from(hop_t *h, const sshmuxd_sshg_t *g, const char *alias,
     ndef += is_default_identity(g->identity[i]);
   /* ssh -G lists its built-in default keys when none is configured. */
   if (g->nidentity > 0 && !(ndef == g->nidentity && ndef >= 4)) {
-    if (expand_identity(g->identity[0], g, alias, h->identity,
+    if (expand_identity("IdentityFile", g->identity[0], g, alias, h->identity,
                         sizeof(h->identity), reason, rsize) != 0)
       return -1;
     if (g->nidentity > 1)
@@ -529,10 +546,23 @@ static int hop_from(hop_t *h, const sshmuxd_sshg_t *g, const char *alias,
              clean(alias), clean(h->host), clean(h->user));
     return -1;
   }
-  if (g->has_identityagent)
-    note("%s: IdentityAgent %s not imported (routes have no such setting; "
-         "the daemon uses SSH_AUTH_SOCK)",
-         clean(alias), clean(g->identityagent));
+  h->agent[0] = '\0';
+  if (g->has_identityagent && strcmp(g->identityagent, "SSH_AUTH_SOCK") != 0) {
+    if (!agent_supported())
+      note("%s: IdentityAgent %s not imported (this routes file format has "
+           "no identity_agent; the daemon uses SSH_AUTH_SOCK)",
+           clean(alias), clean(g->identityagent));
+    else if (strcmp(g->identityagent, "none") == 0)
+      snprintf(h->agent, sizeof(h->agent), "none");
+    else if (g->identityagent[0] == '$')
+      note("%s: IdentityAgent %s not imported (an environment variable: "
+           "ssh reads it when it connects; the daemon uses SSH_AUTH_SOCK)",
+           clean(alias), clean(g->identityagent));
+    else if (expand_identity("IdentityAgent", g->identityagent, g, alias,
+                             h->agent, sizeof(h->agent), reason, rsize) != 0 ||
+             ini_unsafe(h->agent))
+      return -1;
+  }
   return 0;
 }
 
@@ -549,6 +579,8 @@ static void section_text(sshmuxd_str_t *b, const hop_t *h,
                      h->port, h->user);
   if (h->identity[0] != '\0')
     sshmuxd_str_printf(&keys, "identity = %s\n", h->identity);
+  if (h->agent[0] != '\0')
+    sshmuxd_str_printf(&keys, "identity_agent = %s\n", h->agent);
   if (h->via >= 0)
     sshmuxd_str_printf(&keys, "jump = %s\n", G.hops[h->via].name);
   else if (!h->is_jump)
@@ -628,6 +660,33 @@ static void expanded(const char *id, char *out, size_t size) {
     snprintf(out, size, "%s", id);
 }
 
+static const sec_t *find_sec(int is_jump, const char *name);
+static size_t key_len(const line_t *l);
+
+/* The identity_agent value written in x's section ("" when none): read
+ * from the text, which works whether or not this build's routes API has
+ * it. */
+static const char *sec_agent(const sshmux_route_t *x) {
+  static char v[256];
+  const sec_t *sec = find_sec(sshmux_route_is_jump(x), sshmux_route_name(x));
+  size_t i;
+
+  v[0] = '\0';
+  for (i = sec != NULL ? sec->first + 1 : 1; sec != NULL && i <= sec->last;
+       i++) {
+    const line_t *l = &G.lines[i];
+    size_t k = key_len(l), j;
+    if (k != 14 || memcmp(l->s, "identity_agent", 14) != 0)
+      continue;
+    for (j = k; j < l->n && (l->s[j] == ' ' || l->s[j] == '=' ||
+                             l->s[j] == ':' || l->s[j] == '\t');
+         j++)
+      ;
+    snprintf(v, sizeof(v), "%.*s", (int)(l->n - j), l->s + j);
+  }
+  return v;
+}
+
 /* Does the loaded hop x mean what h means? */
 static int same(const sshmux_route_t *x, const hop_t *h) {
   const sshmux_route_t *via = sshmux_route_via(x);
@@ -640,6 +699,8 @@ static int same(const sshmux_route_t *x, const hop_t *h) {
       sshmux_route_port(x) != h->port ||
       (xid == NULL) != (h->identity[0] == '\0') ||
       (xid != NULL && strcmp(xid, id) != 0))
+    return 0;
+  if (strcmp(sec_agent(x), h->agent) != 0)
     return 0;
   if (h->via < 0)
     return via == NULL;
@@ -686,8 +747,8 @@ static size_t key_len(const line_t *l) {
 }
 
 static int managed_key(const line_t *l) {
-  static const char *const k[] = {"host",     "port", "user",
-                                  "identity", "jump", "direct"};
+  static const char *const k[] = {"host",           "port", "user",  "identity",
+                                  "identity_agent", "jump", "direct"};
   size_t n = key_len(l), i;
 
   for (i = 0; i < sizeof(k) / sizeof(k[0]); i++)
@@ -779,7 +840,8 @@ static int index_file(void) {
 static int hop_equal(const hop_t *a, const hop_t *b) {
   return a->is_jump == b->is_jump && a->port == b->port && a->via == b->via &&
          strcmp(a->host, b->host) == 0 && strcmp(a->user, b->user) == 0 &&
-         strcmp(a->identity, b->identity) == 0;
+         strcmp(a->identity, b->identity) == 0 &&
+         strcmp(a->agent, b->agent) == 0;
 }
 
 /* The jump h (via already in the plan) as a plan index: an equal one of
@@ -815,9 +877,9 @@ static int intern_jump(hop_t *h, const char *base) {
   for (k = 1; k < 100; k++) {
     int used = 0;
     if (k == 1)
-      snprintf(h->name, sizeof(h->name), "%s", b);
+      snprintf(h->name, sizeof(h->name), "%.60s", b);
     else
-      snprintf(h->name, sizeof(h->name), "%s-%zu", b, k);
+      snprintf(h->name, sizeof(h->name), "%.60s-%zu", b, k);
     if (strcmp(h->name, SSHMUX_ROUTES_DEFAULT_JUMP) == 0)
       continue;
     for (i = 0; i < G.nhops; i++)

@@ -13,6 +13,8 @@
  *    can stop the loop from serving the others.
  *  - prompts: the pool's prompt handler.  A prompt goes to the subscribed
  *    agents (`sshmuxd prompt`), else to the configured askpass program,
+ *    else to the waiting client's terminal (serve's relay), serve's own
+ *    terminal, a desktop ssh-askpass,
  *    else it is refused at once: fail closed, never a hang.  Any client
  *    may list and answer pending prompts.
  *  - streams: `connect` turns a client's connection into raw bytes both
@@ -26,6 +28,7 @@
  * replaced, while a live one is reported. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +83,8 @@ struct ipc_prompt_s {
   uint64_t id;
   sshmux_prompt_t *p;
   sshmuxd_askpass_t *ask; /* running askpass, if any */
+  const char *prog;       /* the askpass program it runs */
+  char desktop[PATH_MAX]; /* a desktop askpass found (prog points here) */
   size_t ask_idx;
   char *answers[MAX_ANSWERS];
 };
@@ -96,6 +101,7 @@ struct sshmuxd_ipc_s {
   unsigned nclients, nstreams, nsubscribers;
   ipc_prompt_t *prompts;
   unsigned nprompts;
+  sshmux_relay_t *relay; /* serve's, for prompts in a client's terminal */
   uint64_t next_prompt_id;
   uint64_t started_ms;
   uint64_t read_timeout_ms;
@@ -349,7 +355,7 @@ static void askpass_done(int status, const char *answer, void *data);
 /* Run askpass for the next question of ip, or answer when all are in. */
 static void askpass_next(sshmuxd_ipc_t *ipc, ipc_prompt_t *ip) {
   const sshmux_prompt_t *p = ip->p;
-  const char *prog = sshmux_routes_askpass(ipc->cfg.routes);
+  const char *prog = ip->prog;
   size_t n = sshmux_prompt_count(p);
   int hostkey = sshmux_prompt_kind(p) == SSHMUX_PROMPT_HOSTKEY;
   char text[2048];
@@ -401,8 +407,43 @@ static void askpass_done(int status, const char *answer, void *data) {
   askpass_next(ip->ipc, ip);
 }
 
-static void on_prompt(sshmux_prompt_t *p, void *data) {
-  sshmuxd_ipc_t *ipc = data;
+/* An ssh-askpass for a desktop session, as ssh would pick it: only with
+ * DISPLAY or WAYLAND_DISPLAY set; $SSH_ASKPASS (absolute, or a name on
+ * PATH), else the usual installed ones.  0 and its path in out, or -1. */
+static int desktop_askpass(char *out, size_t size) {
+  static const char *const known[] = {"/usr/bin/ssh-askpass",
+                                      "/usr/lib/ssh/x11-ssh-askpass"};
+  const char *d = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+  const char *sa = getenv("SSH_ASKPASS"), *path = getenv("PATH");
+  size_t i;
+
+  if ((d == NULL || *d == '\0') && (w == NULL || *w == '\0'))
+    return -1;
+  if (sa != NULL && *sa != '\0') {
+    if (sa[0] == '/') {
+      if (access(sa, X_OK) == 0 && (size_t)snprintf(out, size, "%s", sa) < size)
+        return 0;
+    } else if (strchr(sa, '/') == NULL && path != NULL) {
+      const char *p = path;
+      while (*p != '\0') {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > 0 && p[0] == '/' &&
+            (size_t)snprintf(out, size, "%.*s/%s", (int)n, p, sa) < size &&
+            access(out, X_OK) == 0)
+          return 0;
+        p += n + (e != NULL);
+      }
+    }
+  }
+  for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+    if (access(known[i], X_OK) == 0 &&
+        (size_t)snprintf(out, size, "%s", known[i]) < size)
+      return 0;
+  return -1;
+}
+
+static ipc_prompt_t *ip_new(sshmuxd_ipc_t *ipc, sshmux_prompt_t *p) {
   ipc_prompt_t *ip;
 
   if (ipc->closing || ipc->nprompts >= MAX_PROMPTS) {
@@ -411,11 +452,11 @@ static void on_prompt(sshmux_prompt_t *p, void *data) {
                 "for %s",
                 sshmux_prompt_target(p));
     sshmux_prompt_cancel(p);
-    return;
+    return NULL;
   }
   if ((ip = sshmux__calloc(1, sizeof(*ip))) == NULL) {
     sshmux_prompt_cancel(p);
-    return;
+    return NULL;
   }
   ip->id = ++ipc->next_prompt_id;
   ip->ipc = ipc;
@@ -423,6 +464,33 @@ static void on_prompt(sshmux_prompt_t *p, void *data) {
   ip->next = ipc->prompts;
   ipc->prompts = ip;
   ipc->nprompts++;
+  return ip;
+}
+
+static void route_after_relay(sshmuxd_ipc_t *ipc, ipc_prompt_t *ip);
+
+/* The client's terminal had nothing for it: the next places. */
+static void on_relay_declined(sshmux_relay_t *relay, sshmux_prompt_t *p,
+                              void *data) {
+  sshmuxd_ipc_t *ipc = data;
+  ipc_prompt_t *ip;
+
+  (void)relay;
+  if ((ip = ip_new(ipc, p)) != NULL)
+    route_after_relay(ipc, ip);
+}
+
+/* Where a prompt goes, in order: the subscribed agents; the configured
+ * askpass; the terminal of the client session waiting for the login (the
+ * relay); serve's own terminal; on a desktop, an ssh-askpass found there
+ * (with a notification); else it is refused at once. */
+static void on_prompt(sshmux_prompt_t *p, void *data) {
+  sshmuxd_ipc_t *ipc = data;
+  ipc_prompt_t *ip;
+  int r;
+
+  if ((ip = ip_new(ipc, p)) == NULL)
+    return;
   sshmuxd_log(SSHMUX_LOG_INFO, "prompt %llu (%s) for %s",
               (unsigned long long)ip->id, kind_name(sshmux_prompt_kind(p)),
               sshmux_prompt_target(p));
@@ -434,16 +502,47 @@ static void on_prompt(sshmux_prompt_t *p, void *data) {
     return;
   }
   if (sshmux_routes_askpass(ipc->cfg.routes) != NULL) {
+    ip->prog = sshmux_routes_askpass(ipc->cfg.routes);
     askpass_next(ipc, ip);
     return;
   }
+  if (ipc->relay != NULL) {
+    r = sshmux_relay_ask(ipc->relay, p, on_relay_declined, ipc);
+    if (r == 0) {
+      /* The relay asks in the client's terminal and answers it; a
+       * withdrawal goes to it (on_withdrawn). */
+      sshmuxd_log(SSHMUX_LOG_INFO,
+                  "prompt %llu offered to the terminal of "
+                  "the session waiting for it",
+                  (unsigned long long)ip->id);
+      prompt_remove(ipc, ip); /* handed on: not cancelled */
+      return;
+    }
+    if (r != SSHMUX_ENOTFOUND)
+      sshmuxd_log(SSHMUX_LOG_WARN, "prompt %llu: relay: %s",
+                  (unsigned long long)ip->id, sshmux_strerror(r));
+  }
+  route_after_relay(ipc, ip);
+}
+
+static void route_after_relay(sshmuxd_ipc_t *ipc, ipc_prompt_t *ip) {
+  sshmux_prompt_t *p = ip->p;
+
   if (ipc->cfg.fallback != NULL) {
     /* serve's own terminal asks it; we forget it (withdrawals of prompts
      * we do not know go to the fallback too). */
-    ipc->prompts = ip->next;
-    ipc->nprompts--;
-    sshmux__free(ip);
+    prompt_remove(ipc, ip); /* handed on: not cancelled */
     ipc->cfg.fallback(p, NULL);
+    return;
+  }
+  if (desktop_askpass(ip->desktop, sizeof(ip->desktop)) == 0) {
+    sshmuxd_log(SSHMUX_LOG_INFO, "prompt %llu: asking with %s (desktop)",
+                (unsigned long long)ip->id, ip->desktop);
+    if (!sshmux_routes_notify(ipc->cfg.routes))
+      sshmuxd_notify(ipc->cfg.loop, "sshmux: an answer is needed",
+                     sshmux_prompt_target(p));
+    ip->prog = ip->desktop;
+    askpass_next(ipc, ip);
     return;
   }
   /* Fail closed: nobody could answer, and a login that waits for nobody
@@ -463,8 +562,15 @@ static void on_withdrawn(sshmux_prompt_t *p, void *data) {
       prompt_cancel(ipc, ip, "withdrawn");
       return;
     }
+  if (ipc->relay != NULL && sshmux_relay_withdraw(ipc->relay, p))
+    return;
   if (ipc->cfg.fallback_withdrawn != NULL)
     ipc->cfg.fallback_withdrawn(p, NULL);
+}
+
+void sshmuxd_ipc_set_relay(sshmuxd_ipc_t *ipc, sshmux_relay_t *relay) {
+  if (ipc != NULL)
+    ipc->relay = relay;
 }
 
 /* ---- commands ---- */

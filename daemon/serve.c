@@ -326,6 +326,7 @@ static void stop(void) {
     return;
   S.stopping = 1;
   sshmuxd_log(SSHMUX_LOG_INFO, "serve: shutting down");
+  sshmuxd_ipc_set_relay(S.ipc, NULL);
   sshmuxd_ipc_close(S.ipc);
   if (S.relay != NULL)
     sshmux_relay_close(S.relay, relay_closed, NULL);
@@ -438,6 +439,7 @@ int sshmuxd_cmd_serve(int argc, char **argv) {
     sshmuxd_err("relay: %s", sshmux_strerror(rc));
     goto out_stop;
   }
+  sshmuxd_ipc_set_relay(S.ipc, S.relay);
   srv = sshmux_relay_server(S.relay);
   if (sshmuxd_join(key, sizeof(key), sshmuxd_ssh_dir(),
                    "sshmux_host_ed25519_key") != 0 ||

@@ -220,6 +220,10 @@ int sshmuxd_ipc_start(const sshmuxd_ipc_config_t *cfg, sshmuxd_ipc_t **out);
 void sshmuxd_ipc_close(sshmuxd_ipc_t *ipc);
 /* The local server's port, once it listens (shown by status). */
 void sshmuxd_ipc_set_port(sshmuxd_ipc_t *ipc, int port);
+/* serve's relay, once it exists (NULL again before it closes): a prompt
+ * that no agent or configured askpass takes is offered to the terminal of
+ * the client session waiting for its login (sshmux_relay_ask). */
+void sshmuxd_ipc_set_relay(sshmuxd_ipc_t *ipc, sshmux_relay_t *relay);
 
 int sshmuxd_cmd_status(int argc, char **argv);
 int sshmuxd_cmd_stop(int argc, char **argv);

@@ -170,9 +170,10 @@ BEGIN {
 	order["crypto"] = "hash | bcrypt codec kex pubkey | userkey | hostkey"
 	order["server"] = "conn | transport | auth channel | server"
 	order["pool"] = "loop | prompt | auth chan | conn | pool"
-	order["relay"] = "relay | menu"
-	# Named calls up the stack that a module states in its private header.
-	allow["lib/relay/relay.c sshmux__relay_menu_start"] = 1
+	# Not layered yet: relay (relay.c, menu.c and prompt.c call each other;
+	# see relay-int.h).
+	# Named calls up the stack that a module states in its private header
+	# would go in allow["lib/M/FILE.c NAME"] = 1; there are none.
 	for (m in order) {
 		n = split(order[m], layers, "|")
 		for (i = 1; i <= n; i++) {

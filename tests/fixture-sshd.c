@@ -235,6 +235,21 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
   return 0;
 }
 
+int test_sshd_restart(test_sshd *s) {
+  const char *argv[] = {"/usr/sbin/sshd", "-D", "-f", s->config, "-E",
+                        s->log,           NULL};
+
+  s->pid = test_spawn(argv, s->log);
+  if (s->pid <= 0)
+    return -1;
+  track(s->pid, 1);
+  if (test_wait_addr(s->addr, s->port, 1, 10000) != 0) {
+    test_sshd_dump_log(s);
+    return -1;
+  }
+  return 0;
+}
+
 void test_sshd_stop(test_sshd *s) {
   if (s->pid > 0) {
     track(s->pid, 0);

@@ -68,6 +68,9 @@ test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */
 void test_sshd_stop(test_sshd *s);
+/* Start a stopped fixture sshd again: same config, host keys and port
+ * (plain fixtures only: no netns, no wrap).  Returns 0 or -1. */
+int test_sshd_restart(test_sshd *s);
 /* Send a signal (e.g. SIGSTOP/SIGCONT) to the listening sshd. */
 void test_sshd_signal(test_sshd *s, int sig);
 /* Print sshd's log to stderr (for failing tests). */

@@ -178,6 +178,27 @@ int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
   return pid;
 }
 
+void ipct_wait_agents(int n) {
+  char want[32];
+
+  snprintf(want, sizeof(want), "\"agents\":%d,", n);
+  ipct_wait_output((const char *[]){"status", "--json", NULL}, want, 10000);
+}
+
+void ipct_answer(const char *id, const char *answer) {
+  const char *args[] = {"prompt", "--answer", id, NULL};
+  char in[600], *out = NULL, *err = NULL;
+  int st;
+
+  snprintf(in, sizeof(in), "%s\n", answer);
+  st = ipct_run(args, in, &out, &err);
+  if (st != 0)
+    fprintf(stderr, "answer: %s %s\n", out ? out : "", err ? err : "");
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+}
+
 int ipct_raw_connect(void) {
   struct sockaddr_un sa;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -309,20 +330,6 @@ void ipct_otp_jump_target(test_otp_sshd *o, test_sshd *t, const char *extra) {
   ipct_env();
   ipct_known_hosts(&o->sshd);
   ipct_routes(ipct_routes_for_jump(&o->sshd, extra));
-}
-
-void ipct_answer(const char *id, const char *answer) {
-  const char *args[] = {"prompt", "--answer", id, NULL};
-  char in[300], *out = NULL, *err = NULL;
-  int st;
-
-  snprintf(in, sizeof(in), "%s\n", answer);
-  st = ipct_run(args, in, &out, &err);
-  if (st != 0)
-    fprintf(stderr, "answer: %s %s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
 }
 
 void ipct_bg_ok(int pid, const char *log, const char *needle) {

@@ -28,8 +28,6 @@ void ipct_jump_target(test_sshd *j, test_sshd *t, int known);
 /* The same with an OTP-asking jump (publickey, then a one-time code) and
  * a plain "target"; extra is appended to the routes text (may be NULL). */
 void ipct_otp_jump_target(test_otp_sshd *o, test_sshd *t, const char *extra);
-/* `sshmuxd prompt --answer ID` with the answer on stdin: must exit 0. */
-void ipct_answer(const char *id, const char *answer);
 /* A background ssh (ipct_ssh_proxy_spawn with test_path(log)) must exit 0
  * within 30 s and its log hold needle (the daemon's log shown if not). */
 void ipct_bg_ok(int pid, const char *log, const char *needle);
@@ -62,6 +60,11 @@ int ipct_ssh_proxy(test_sshd *t, const char *via, const char *cmd, char **out,
 /* The same, started in the background (stdout+stderr to log); the pid. */
 int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
                          const char *log);
+/* Wait (10 s at most) until `status` counts n subscribed agents. */
+void ipct_wait_agents(int n);
+/* `sshmuxd prompt --answer ID` with answer on stdin; fails the test
+ * unless it succeeds. */
+void ipct_answer(const char *id, const char *answer);
 /* A raw connection to the control socket (blocking fd), or -1. */
 int ipct_raw_connect(void);
 /* Send line (newline added) on fd and read one reply line (fresh

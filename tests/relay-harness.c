@@ -248,3 +248,24 @@ long rh_rss_kib(rh_t *h) {
   free(data);
   return v;
 }
+
+void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
+                        const char *key_path, const char *passphrase) {
+  test_sshd_opts so;
+  char pubpath[700], ini[2048], *pub;
+
+  ASSERT_EQ(test_keygen("ed25519", key_path, passphrase), 0);
+  snprintf(pubpath, sizeof(pubpath), "%s.pub", key_path);
+  pub = test_read_file(pubpath, NULL);
+  ASSERT(pub != NULL);
+  memset(&so, 0, sizeof(so));
+  so.extra_authorized_keys = pub;
+  ASSERT_EQ(test_sshd_start(s, &so), 0);
+  free(pub);
+  snprintf(ini, sizeof(ini),
+           "[routes.%s]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
+           "direct = true\n",
+           name, s->addr, s->port, s->user, key_path);
+  rh_routes_text(h, ini);
+  rh_name(h, name);
+}

@@ -42,6 +42,12 @@ void rh_known(rh_t *h, test_sshd *s);
  * args]`, wait for its "serving on" line, write the ssh_config (Host *
  * -> 127.0.0.1:port, User = the host name given). */
 void rh_start(rh_t *h, const char *const *extra_args);
+/* Start sshd s that accepts an ed25519 key encrypted with passphrase
+ * (written to key_path), and add [routes.NAME] for it with that identity
+ * and NO known_hosts entry: logging in asks to trust the host key, then
+ * the passphrase. */
+void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
+                        const char *key_path, const char *passphrase);
 /* Stop it (SIGTERM: an orderly shutdown) and fail the test if its log
  * holds a sanitizer report. */
 void rh_stop(rh_t *h);

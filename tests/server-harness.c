@@ -192,6 +192,37 @@ void th_channel_data(th_t *t, uint32_t id, uint32_t ext, const void *d,
   sshmux__buf_free(&b);
 }
 
+void th_put_kexinit(sshmux__buf_t *b, const char *kex, const char *hk,
+                    const char *enc, const char *mac, int follows) {
+  static const uint8_t cookie[16];
+  int i;
+
+  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_KEXINIT));
+  ASSERT_OK(sshmux__buf_put_bytes(b, cookie, 16));
+  ASSERT_OK(sshmux__buf_put_cstring(b, kex));
+  ASSERT_OK(sshmux__buf_put_cstring(b, hk));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(b, enc));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(b, mac));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(b, "none"));
+  for (i = 0; i < 2; i++)
+    ASSERT_OK(sshmux__buf_put_cstring(b, ""));
+  ASSERT_OK(sshmux__buf_put_bool(b, follows));
+  ASSERT_OK(sshmux__buf_put_u32(b, 0));
+}
+
+void th_keepalive(th_t *t) {
+  sshmux__buf_t b;
+  sshmux__buf_init(&b, 64);
+  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_GLOBAL_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, "keepalive@openssh.com"));
+  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+}
+
 void th_send_ident(th_t *t) {
   static const char id[] = "SSH-2.0-harness\r\n";
   th_send_raw(t, id, sizeof(id) - 1);
@@ -209,7 +240,6 @@ static void kex_wait(th_t *t, int type) {
 
 void th_client_kex(th_t *t, const char *cipher, const char *mac,
                    th_kex_t *out) {
-  static const uint8_t cookie[16];
   static const char letters[] = "ABCDEF";
   sshmux__buf_t ic, hb, k, p;
   const uint8_t *ks, *qs, *sig;
@@ -228,20 +258,8 @@ void th_client_kex(th_t *t, const char *cipher, const char *mac,
   sshmux__buf_init(&k, 64);
   sshmux__buf_set_secret(&hb);
   sshmux__buf_set_secret(&k);
-  ASSERT_OK(sshmux__buf_put_u8(&ic, SSH_MSG_KEXINIT));
-  ASSERT_OK(sshmux__buf_put_bytes(&ic, cookie, 16));
-  ASSERT_OK(sshmux__buf_put_cstring(&ic, "curve25519-sha256"));
-  ASSERT_OK(sshmux__buf_put_cstring(&ic, "ssh-ed25519"));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&ic, cipher));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&ic, aead ? "hmac-sha2-256" : mac));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&ic, "none"));
-  for (i = 0; i < 2; i++)
-    ASSERT_OK(sshmux__buf_put_cstring(&ic, ""));
-  ASSERT_OK(sshmux__buf_put_bool(&ic, 0));
-  ASSERT_OK(sshmux__buf_put_u32(&ic, 0));
+  th_put_kexinit(&ic, "curve25519-sha256", "ssh-ed25519", cipher,
+                 aead ? "hmac-sha2-256" : mac, 0);
   th_send(t, ic.data, ic.len);
   if (!t->kexinit_fresh)
     kex_wait(t, SSH_MSG_KEXINIT);

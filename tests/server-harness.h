@@ -68,6 +68,12 @@ void th_channel_open(th_t *t, uint32_t sender, uint32_t window,
  * n bytes of d, or of zeros when d is NULL. */
 void th_channel_data(th_t *t, uint32_t id, uint32_t ext, const void *d,
                      size_t n);
+/* Append a client KEXINIT payload to b: the kex and host key lists, enc
+ * and mac both ways, compression none, first_kex_packet_follows. */
+void th_put_kexinit(sshmux__buf_t *b, const char *kex, const char *hk,
+                    const char *enc, const char *mac, int follows);
+/* GLOBAL_REQUEST keepalive@openssh.com with want_reply. */
+void th_keepalive(th_t *t);
 /* Send our identification line ("SSH-2.0-harness"). */
 void th_send_ident(th_t *t);
 /* A new Ed25519 key and its public blob (blob initialised here). */

@@ -4,7 +4,9 @@
  * section; every page's SYNOPSIS names only functions that exist; every
  * ".so" link page points at a page that exists and names its link; and
  * every real page formats without a single warning under
- * `groff -man -Tutf8 -ww` (groff-base, from scripts/deps.sh).
+ * `groff -man -Tutf8 -ww` (groff-base, from scripts/deps.sh).  Also: every
+ * line of docs/security.md's checklist names existing tests, and every
+ * security_* test is on a line.
  *
  * The pages are found from the build directory ($SSHMUX_BUILD/..), as
  * test-build-abi.c finds the headers, so the test also runs for build-asan/. */
@@ -268,5 +270,75 @@ TEST_IMPL(docs_pages_format_without_warnings) {
   ASSERT_EQ(bad, 0);
   ASSERT_GT(n, 10);
   docs_free(&d);
+  return 0;
+}
+
+/* docs/security.md's checklist: every line names tests that exist, and
+ * every security_* test is on some line (so the checklist and the tests
+ * written for it cannot drift apart). */
+TEST_IMPL(docs_security_checklist_paired) {
+  char path[1100], bin[1100];
+  const char *argv[] = {bin, "-l", NULL};
+  char *doc, *list = NULL, *sec, *line, *save = NULL;
+  int lines = 0;
+
+  snprintf(path, sizeof(path), "%s/../docs/security.md", test_build_dir());
+  snprintf(bin, sizeof(bin), "%s/tests/run-tests", test_build_dir());
+  doc = test_read_file(path, NULL);
+  ASSERT(doc != NULL);
+  ASSERT_EQ(test_run_simple(argv, &list, NULL), 0);
+  ASSERT(list != NULL);
+  sec = strstr(doc, "\n## Checklist");
+  ASSERT(sec != NULL);
+  {
+    char *end = strstr(sec + 1, "\n## ");
+    if (end != NULL)
+      *end = '\0';
+  }
+  for (line = strtok_r(sec, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save)) {
+    const char *t;
+    int names = 0;
+    if (strncmp(line, "- ", 2) != 0)
+      continue;
+    lines++;
+    t = strstr(line, " -- tests: ");
+    if (t == NULL)
+      test_fail(__FILE__, __LINE__, "checklist line without tests: %s", line);
+    for (t = strchr(t, '`'); t != NULL; t = strchr(t, '`')) {
+      const char *e = strchr(t + 1, '`');
+      char name[128], want[140];
+      ASSERT(e != NULL && (size_t)(e - t) < sizeof(name));
+      snprintf(name, sizeof(name), "%.*s", (int)(e - t - 1), t + 1);
+      /* `run-tests -l` prints "NAME (FILE)" a line. */
+      snprintf(want, sizeof(want), "\n%s (", name);
+      if (strncmp(list, want + 1, strlen(want + 1)) != 0 &&
+          strstr(list, want) == NULL)
+        test_fail(__FILE__, __LINE__, "checklist names unknown test %s", name);
+      names++;
+      t = e + 1;
+    }
+    if (names == 0)
+      test_fail(__FILE__, __LINE__, "checklist line names no test: %s", line);
+  }
+  ASSERT_GE(lines, 25);
+  /* Every security_* test is on a line of the checklist. */
+  {
+    char *l, *s2 = NULL;
+    snprintf(path, sizeof(path), "%s/../docs/security.md", test_build_dir());
+    free(doc);
+    doc = test_read_file(path, NULL);
+    for (l = strtok_r(list, "\n", &s2); l != NULL;
+         l = strtok_r(NULL, "\n", &s2)) {
+      char quoted[140];
+      if (strncmp(l, "security_", 9) != 0)
+        continue;
+      snprintf(quoted, sizeof(quoted), "`%.*s`", (int)strcspn(l, " "), l);
+      if (strstr(doc, quoted) == NULL)
+        test_fail(__FILE__, __LINE__, "%s is on no line of the checklist", l);
+    }
+  }
+  free(doc);
+  free(list);
   return 0;
 }

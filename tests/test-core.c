@@ -1,6 +1,7 @@
 /* test-core.c -- version, error names/messages, the allocator hook, the
  * logging hook, constant-time compare and wiping. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <uv.h>
 
@@ -128,5 +129,34 @@ TEST_IMPL(core_secrets) {
   sshmux__wipe(a, sizeof(a));
   for (size_t i = 0; i < sizeof(a); i++)
     ASSERT_EQ(a[i], 0);
+  return 0;
+}
+
+/* Packet padding's generator: every call gives fresh bytes, two
+ * generators (two connections) give different streams, the bytes are not
+ * all zero, and free wipes the key. */
+TEST_IMPL(core_padrng) {
+  sshmux__padrng_t a, b;
+  uint8_t x[64], y[64], z[64], zero[64] = {0};
+  int nonzero = 0;
+
+  sshmux__padrng_init(&a);
+  sshmux__padrng_init(&b);
+  sshmux__padrng_bytes(&a, x, sizeof(x));
+  sshmux__padrng_bytes(&a, y, sizeof(y));
+  sshmux__padrng_bytes(&b, z, sizeof(z));
+  ASSERT(memcmp(x, y, sizeof(x)) != 0);
+  ASSERT(memcmp(x, z, sizeof(x)) != 0);
+  for (size_t i = 0; i < sizeof(x); i++)
+    nonzero += x[i] != 0;
+  ASSERT_GT(nonzero, 32);
+  /* Short requests (the usual 4..19 bytes) use one nonce each. */
+  sshmux__padrng_bytes(&a, x, 4);
+  sshmux__padrng_bytes(&a, y, 4);
+  ASSERT(memcmp(x, y, 4) != 0);
+  sshmux__padrng_free(&a);
+  ASSERT(memcmp(a.key, zero, sizeof(a.key)) == 0);
+  ASSERT_EQ(a.n, 0);
+  sshmux__padrng_free(&b);
   return 0;
 }

@@ -91,7 +91,8 @@ TEST_IMPL(hostkey_sign_verified_by_python) {
                     t == 0 ? "ssh-ed25519" : "ecdsa-sha2-nistp256");
       sshmux__random(data, sizeof(data));
       /* An exchange-hash-sized message, a longer one, and a corrupted
-       * signature that the checker must call bad. */
+       * signature that the checker must call bad.  ECDSA: the second and
+       * third signatures use the group the key kept from the first. */
       verify_line(&in, &len, hk, data, 32, 0);
       verify_line(&in, &len, hk, data, sizeof(data), 0);
       verify_line(&in, &len, hk, data, 32, 1);

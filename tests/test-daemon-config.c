@@ -132,6 +132,8 @@ TEST_IMPL(daemon_setup_config_writes) {
            dtest_ssh_path("sshmux-known-hosts"));
   ASSERT_STR_CONTAINS(hosts, want);
   ASSERT_STR_CONTAINS(hosts, "    HostKeyAlias sshmuxd\n"
+                             "    HostKeyAlgorithms ecdsa-sha2-nistp256,"
+                             "ssh-ed25519\n"
                              "    UserKnownHostsFile");
   ASSERT_STR_CONTAINS(hosts, "    StrictHostKeyChecking yes\n"
                              "    PreferredAuthentications publickey\n"
@@ -190,6 +192,9 @@ TEST_IMPL(daemon_setup_config_ssh_reads_it) {
   ASSERT_STR_CONTAINS(out, "\nport 2222\n");
   ASSERT_STR_CONTAINS(out, "user webserver\n");
   ASSERT_STR_CONTAINS(out, "\nhostkeyalias sshmuxd\n");
+  /* The pinned ECDSA key is what ssh asks for first (fast to verify). */
+  ASSERT_STR_CONTAINS(out,
+                      "\nhostkeyalgorithms ecdsa-sha2-nistp256,ssh-ed25519\n");
   ASSERT_STR_CONTAINS(out, "\nstricthostkeychecking true\n");
   ASSERT_STR_CONTAINS(out, "\npasswordauthentication no\n");
   ASSERT_STR_CONTAINS(out, "\nkbdinteractiveauthentication no\n");

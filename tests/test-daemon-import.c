@@ -34,6 +34,7 @@ static void write_config(const char *web_port) {
            "    Port 2201\n"
            "    User hop1\n"
            "    IdentityFile %s\n"
+           "    IdentityAgent none\n"
            "Host j2\n"
            "    HostName 192.0.2.2\n"
            "    User hop2\n",
@@ -95,6 +96,15 @@ TEST_IMPL(daemon_import_config) {
                            "refuse it: bad host 'a b'");
   ASSERT_STR_CONTAINS(err, "proxied: not imported: proxied uses ProxyCommand");
   ASSERT_STR_CONTAINS(out, "a Match block names no host to import");
+  /* IdentityAgent: imported where the routes format has identity_agent
+   * (issue 10 part 2), else reported. */
+  t1 = routes_text();
+  if (strstr(out, "IdentityAgent none not imported (this routes file "
+                  "format has no identity_agent") == NULL)
+    ASSERT_STR_CONTAINS(t1, "identity_agent = none\n");
+  else
+    ASSERT(strstr(t1, "identity_agent") == NULL);
+  free(t1);
   free(out);
   free(err);
 
@@ -102,8 +112,12 @@ TEST_IMPL(daemon_import_config) {
   ASSERT_EQ(run(check, &out, &err), 0);
   ASSERT_STR_CONTAINS(out, "OK (5 routes, 2 jumps)");
   ASSERT_STR_CONTAINS(out, "target     deploy@web.lab:2222\n"
-                           "  chain      j1 -> j2 -> web.lab\n"
-                           "  identity   (default keys)");
+                           "  chain      j1 -> j2 -> web.lab\n");
+  /* ssh's built-in default keys are not written as an identity. */
+  t1 = routes_text();
+  ASSERT_STR_CONTAINS(t1, "host = web.lab\nport = 2222\nuser = deploy\n"
+                          "jump = j2\n");
+  free(t1);
   /* The Match block gave db.lab its key; the wildcard its user. */
   {
     char want[1500];

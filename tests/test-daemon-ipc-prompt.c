@@ -21,24 +21,6 @@
     TEST_REQUIRE_PROGRAM("/usr/bin/python3");                                  \
   } while (0)
 
-static void wait_agents(int n) {
-  const char *status[] = {"status", "--json", NULL};
-  char want[32], *out = NULL;
-  uint64_t end = test_now_ms() + 10000;
-
-  snprintf(want, sizeof(want), "\"agents\":%d,", n);
-  for (;;) {
-    ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-    if (strstr(out, want) != NULL) {
-      free(out);
-      return;
-    }
-    free(out);
-    ASSERT(test_now_ms() < end);
-    usleep(30000);
-  }
-}
-
 TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   test_otp_sshd o;
   test_sshd t;
@@ -65,7 +47,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   /* A script: wait for the prompt, read it as JSON, answer by id. */
   lister = test_spawn(wait_args, test_path("list.json"));
   ASSERT_GT(lister, 0);
-  wait_agents(1);
+  ipct_wait_agents(1);
   bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
   ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
   list = test_read_file(test_path("list.json"), NULL);
@@ -160,7 +142,7 @@ TEST_IMPL_T(daemon_ipc_otp_wrong_answer, 120) {
   ipct_otp_jump_target(&o, &t, NULL);
   ipct_start();
   lister = test_spawn(wait_args, test_path("list.json"));
-  wait_agents(1);
+  ipct_wait_agents(1);
   bg = ipct_ssh_proxy_spawn(&t, NULL, "echo never", test_path("bg.log"));
   ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
   ASSERT_EQ(test_otp_wrong_code(&o, wrong), 0);

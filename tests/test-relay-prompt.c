@@ -24,9 +24,8 @@ static void type(const char *keys) {
 
 TEST_IMPL_T(relay_prompts_on_serve_terminal, 90) {
   test_sshd s;
-  test_sshd_opts so;
   rh_t h;
-  char key[600], ini[2048], kh[700], *pub, *out, *khdata;
+  char key[600], kh[700], *out, *khdata;
   int pid;
   uint64_t end;
 
@@ -34,23 +33,8 @@ TEST_IMPL_T(relay_prompts_on_serve_terminal, 90) {
   TEST_REQUIRE_PROGRAM("tmux");
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
   snprintf(key, sizeof(key), "%s", test_path("enc_key"));
-  ASSERT_EQ(test_keygen("ed25519", key, "s3cret phrase"), 0);
-  snprintf(kh, sizeof(kh), "%s.pub", key);
-  pub = test_read_file(kh, NULL);
-  ASSERT(pub != NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = pub;
-  ASSERT_EQ(test_sshd_start(&s, &so), 0);
-  free(pub);
-
   rh_init(&h);
-  /* No known_hosts entry: the host key is asked about. */
-  snprintf(ini, sizeof(ini),
-           "[routes.r1]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
-           "direct = true\n",
-           s.addr, s.port, s.user, key);
-  rh_routes_text(&h, ini);
-  rh_name(&h, "r1");
+  rh_route_encrypted(&h, "r1", &s, key, "s3cret phrase");
   rh_start_tmux(&h, sock);
 
   pid = test_spawn(rh_ssh(&h, (const char *[]){"r1", "echo prompted-ok", NULL}),

@@ -8,23 +8,10 @@
 #include "relay-harness.h"
 #include "tmux.h"
 
-static const char *tmux_sock(void) {
-  static char p[700];
-  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
-  return p;
-}
+#define tmux_sock test_tmux_sock
 
 static int tmux(const char *const *args) {
-  const char *argv[24];
-  size_t n = 0;
-
-  argv[n++] = "tmux";
-  argv[n++] = "-S";
-  argv[n++] = tmux_sock();
-  for (; *args != NULL && n < 23; args++)
-    argv[n++] = *args;
-  argv[n] = NULL;
-  return test_run_simple(argv, NULL, NULL);
+  return test_tmux_run(tmux_sock(), args);
 }
 
 /* Wait until the pane shows `what`; fail with the pane after ms. */

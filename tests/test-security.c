@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon-helpers.h"
 #include "fixture-otp.h"
 #include "ipc-helpers.h"
 #include "relay-harness.h"
@@ -220,9 +221,9 @@ static int check_config(const char *path, char **err) {
 }
 
 TEST_IMPL(security_routes_file_writable_or_symlink_refused) {
-  const char *routes = test_path("routes.ini");
-  char *err = NULL;
+  char routes[700], *err = NULL;
 
+  snprintf(routes, sizeof(routes), "%s", test_path("routes.ini"));
   ASSERT_EQ(test_write_file(routes, "[routes.a]\nhost = h\nuser = u\n", 0600),
             0);
   ASSERT_EQ(check_config(routes, &err), 0);
@@ -316,8 +317,9 @@ TEST_IMPL(security_route_values_reject_cr_lf_nul) {
       T("[routes.a]\nhost = h\nuser = u\nidentity = ~/k\0x\n", 4),
 #undef T
   };
-  const char *path = test_path("r.ini");
+  char path[700];
 
+  snprintf(path, sizeof(path), "%s", test_path("r.ini"));
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     char want[64], *err = NULL;
     FILE *f = fopen(path, "wb");
@@ -472,8 +474,7 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   /* A login waiting for its one-time code. */
   lister = test_spawn(wait_args, test_path("list.json"));
   ASSERT_GT(lister, 0);
-  ipct_wait_output((const char *[]){"status", "--json", NULL}, "\"agents\":1,",
-                   10000);
+  ipct_wait_agents(1);
   bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
   ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
   list = test_read_file(test_path("list.json"), NULL);
@@ -500,6 +501,16 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   ipct_answer(idbuf, code);
   ipct_bg_ok(bg, "bg.log", "through-otp");
   ipct_stop_clean(pid);
+  /* The code went where it belonged and nowhere else: not in the logs. */
+  {
+    char *l1 = test_read_file(dtest_ssh_path("sshmux.log"), NULL);
+    char *l2 = test_read_file(test_path("daemon.log"), NULL);
+    ASSERT(l1 != NULL && strstr(l1, "answered") != NULL);
+    ASSERT(strstr(l1, code) == NULL);
+    ASSERT(l2 == NULL || strstr(l2, code) == NULL);
+    free(l1);
+    free(l2);
+  }
   runtime_remove();
   test_otp_sshd_stop(&o);
   test_sshd_stop(&t);

@@ -1107,3 +1107,86 @@ TEST_IMPL_T(server_interop_stalled_reader_shutdown, 60) {
   close(mc_held_fd);
   return 0;
 }
+
+/* ---- a flood of connections that never authenticate ---- */
+
+static long rss_kib(int pid) {
+  char path[64], *st;
+  const char *p;
+  long kib = -1;
+  snprintf(path, sizeof(path), "/proc/%d/status", pid);
+  st = test_read_file(path, NULL);
+  p = st != NULL ? strstr(st, "VmRSS:") : NULL;
+  if (p != NULL)
+    kib = atol(p + 6);
+  free(st);
+  return kib;
+}
+
+/* 600 connections each send an identification line and 6000 bytes of a
+ * 7008-byte packet (under the pre-authentication packet limit, so only
+ * the limit on unauthenticated connections can stop them) and then hold
+ * the connection.  The server keeps at most MaxStartups' `full` (256) of
+ * them; once they have waited a second, a real `ssh` still logs in while
+ * the flood is held (the oldest is dropped for it), and the server's
+ * memory stays bounded. */
+TEST_IMPL_T(server_interop_preauth_flood, 120) {
+  enum { FLOOD = 600 };
+  static int fds[FLOOD];
+  static uint8_t part[6000 + 64];
+  char *out = NULL, *err = NULL;
+  long rss0, rss1;
+  int i, alive = 0;
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  rss0 = rss_kib(e.pid);
+  memcpy(part, "SSH-2.0-flood\r\n", 15);
+  sshmux__store_be32(part + 15, 7004); /* packet_length: 7008 on the wire */
+  part[19] = 4;
+  part[20] = 2; /* IGNORE */
+  for (i = 0; i < FLOOD; i++) {
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)e.port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fds[i], 0);
+    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    /* A connection the server already dropped refuses the write: fine. */
+    (void)send(fds[i], part, 15 + 6000, MSG_NOSIGNAL);
+  }
+  /* Every connection was seen (each gets the server's banner first). */
+  for (i = 0; i < FLOOD; i++) {
+    struct pollfd pf = {fds[i], POLLIN, 0};
+    ASSERT_EQ(poll(&pf, 1, 20000), 1);
+  }
+  usleep(300000);
+  for (i = 0; i < FLOOD; i++) {
+    uint8_t b[4096];
+    ssize_t r;
+    fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    while ((r = read(fds[i], b, sizeof(b))) > 0)
+      ;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      alive++;
+  }
+  rss1 = rss_kib(e.pid);
+  printf("# flood of %d: %d held by the server, RSS %ld -> %ld KiB\n", FLOOD,
+         alive, rss0, rss1);
+  ASSERT_LE(alive, 256);
+  ASSERT_GE(alive, 64);
+  usleep(1500000); /* the flood is old enough to give way */
+  /* While the flood is held, a real client gets in. */
+  ASSERT_EQ(run_openssh(&e, "hello during the flood", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "hello during the flood\n");
+  free(out), free(err);
+  ASSERT_LT(rss1 - rss0, 32 * 1024);
+  for (i = 0; i < FLOOD; i++)
+    close(fds[i]);
+  es_stop(&e);
+  return 0;
+}

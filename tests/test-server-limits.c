@@ -265,3 +265,203 @@ TEST_IMPL(server_conn_memory_budget) {
   th_free(&t);
   return 0;
 }
+
+/* ---- 4. packets before authentication ---- */
+
+/* A publickey USERAUTH_REQUEST signed with RSA-16384, the biggest packet
+ * a legitimate client sends before it has logged in (the key and the
+ * signature are made-up bytes: the size is what matters here). */
+static void send_rsa16384_userauth(th_t *t) {
+  static uint8_t n[2049], sig[2048];
+  char user[257];
+  sshmux__buf_t b, blob, s;
+
+  memset(user, 'u', 256);
+  user[256] = '\0';
+  n[1] = 0xc3;
+  memset(sig, 0x5a, sizeof(sig));
+  sshmux__buf_init(&b, 65536);
+  sshmux__buf_init(&blob, 65536);
+  sshmux__buf_init(&s, 65536);
+  ASSERT_OK(sshmux__buf_put_cstring(&blob, "ssh-rsa"));
+  ASSERT_OK(sshmux__buf_put_string(&blob, "\x01\x00\x01", 3));
+  ASSERT_OK(sshmux__buf_put_string(&blob, n, sizeof(n)));
+  ASSERT_OK(sshmux__buf_put_cstring(&s, "rsa-sha2-512"));
+  ASSERT_OK(sshmux__buf_put_string(&s, sig, sizeof(sig)));
+  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_USERAUTH_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, user));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, "ssh-connection"));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, "publickey"));
+  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(&b, "rsa-sha2-512"));
+  ASSERT_OK(sshmux__buf_put_string(&b, blob.data, blob.len));
+  ASSERT_OK(sshmux__buf_put_string(&b, s.data, s.len));
+  printf("# RSA-16384 userauth request: %zu bytes of payload\n", b.len);
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+  sshmux__buf_free(&blob);
+  sshmux__buf_free(&s);
+}
+
+/* n bytes of IGNORE data in one packet. */
+static void send_ignore(th_t *t, size_t n) {
+  sshmux__buf_t b;
+  uint8_t *p;
+  sshmux__buf_init(&b, n + 16);
+  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_IGNORE));
+  ASSERT_OK(sshmux__buf_put_u32(&b, (uint32_t)n));
+  ASSERT_OK(sshmux__buf_put_space(&b, n, &p));
+  memset(p, 0, n);
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+}
+
+/* Before authentication a packet may be 8 KiB (an RSA-16384 login still
+ * fits); a bigger length is refused as soon as it is read, before any
+ * buffer grows for it.  After authentication, 256 KiB as before. */
+TEST_IMPL(server_preauth_packet_limit) {
+  sshmux_server_options_t o;
+  uint8_t hdr[16] = {0};
+  th_t t;
+
+  /* The length alone, first thing after the identification. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  sshmux__store_be32(hdr, 20004);
+  th_send_raw(&t, hdr, sizeof(hdr));
+  ASSERT(th_closed(&t));
+  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_PROTOCOL_ERROR);
+  th_free(&t);
+
+  /* In userauth: the RSA-16384 request is read (and refused as a key);
+   * 8 KiB of IGNORE passes, 9 KiB ends the connection. */
+  th_init(&t, NULL, 1, NULL);
+  sshmux_server_options_init(&o);
+  ASSERT_EQ(o.preauth_packet_max, 8192);
+  send_rsa16384_userauth(&t);
+  ASSERT(!th_closed(&t));
+  ASSERT_EQ(th_next(&t), SSH_MSG_USERAUTH_FAILURE);
+  send_ignore(&t, 8100);
+  ASSERT(!th_closed(&t));
+  send_ignore(&t, 9000);
+  ASSERT(th_closed(&t));
+  th_free(&t);
+
+  /* The limit is an option (never below what RSA-16384 needs). */
+  th_init(&t, NULL, 1, NULL);
+  o.preauth_packet_max = 4096;
+  ASSERT_ERR(sshmux_server_set_options(t.srv, &o), SSHMUX_EINVAL);
+  o.preauth_packet_max = 300u * 1024u;
+  ASSERT_ERR(sshmux_server_set_options(t.srv, &o), SSHMUX_EINVAL);
+  o.preauth_packet_max = 65536;
+  ASSERT_OK(sshmux_server_set_options(t.srv, &o));
+  send_ignore(&t, 20000);
+  ASSERT(!th_closed(&t));
+  th_free(&t);
+
+  /* Authenticated: big packets as before. */
+  th_init(&t, NULL, 1, "u");
+  send_ignore(&t, 200000);
+  ASSERT(!th_closed(&t));
+  ASSERT_EQ(t.conn->seq_in, 1);
+  th_free(&t);
+  return 0;
+}
+
+/* ---- 5. the guessed first kex packet; re-keys that never finish ---- */
+
+/* KEXINIT with the given kex and host key lists, every cipher and MAC of
+ * ours, and first_kex_packet_follows. */
+static void kexinit_follows(th_t *t, const char *kex, const char *hk) {
+  sshmux__buf_t b;
+  sshmux__buf_init(&b, 4096);
+  th_put_kexinit(&b, kex, hk, SSHMUX__CIPHER_ALGS, SSHMUX__MAC_ALGS, 1);
+  th_send(t, b.data, b.len);
+  sshmux__buf_free(&b);
+}
+
+static void ecdh_init(th_t *t) {
+  uint8_t m[1 + 4 + 32] = {SSH_MSG_KEX_ECDH_INIT, 0, 0, 0, 32};
+  sshmux__random(m + 5, 32);
+  th_send(t, m, sizeof(m));
+}
+
+/* A guess is right when the client's first kex and host key names are
+ * the server's first ones (RFC 4253 §7.1, OpenSSH's proposals_match):
+ * then the guessed ECDH_INIT is the real one.  A client that puts
+ * curve25519-sha256@libssh.org first guesses wrong by that rule, however
+ * alike the two names are, and knows it: its guessed packet is ignored
+ * and the one it sends next is answered, under the name negotiated. */
+TEST_IMPL(server_kex_guess_libssh_name) {
+  th_t t;
+
+  /* Right guess with our first names: answered at once. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  kexinit_follows(&t, "curve25519-sha256,curve25519-sha256@libssh.org",
+                  "ssh-ed25519");
+  ecdh_init(&t);
+  th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
+  th_free(&t);
+  /* The @libssh.org name first: the guess is dropped, the next one
+   * answered, and the exchange runs as curve25519-sha256@libssh.org. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  kexinit_follows(&t, "curve25519-sha256@libssh.org,curve25519-sha256",
+                  "ssh-ed25519");
+  ASSERT_STR_EQ(sshmux__transport_alg(t.conn, 0),
+                "curve25519-sha256@libssh.org");
+  ecdh_init(&t);
+  ASSERT(!th_closed(&t));
+  while (th_next(&t) != -1)
+    ASSERT(t.msg.data[0] != SSH_MSG_KEX_ECDH_REPLY);
+  ecdh_init(&t);
+  ASSERT(!th_closed(&t));
+  th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
+  th_free(&t);
+  /* The right kex name but another first host key: wrong as well. */
+  th_init(&t, NULL, 0, NULL);
+  th_send_ident(&t);
+  kexinit_follows(&t, "curve25519-sha256", "ecdsa-sha2-nistp256,ssh-ed25519");
+  ecdh_init(&t);
+  ASSERT_EQ(th_next(&t), SSH_MSG_KEXINIT); /* ours; no reply to the guess */
+  ASSERT_EQ(th_next(&t), -1);
+  ecdh_init(&t);
+  th_expect(&t, SSH_MSG_KEX_ECDH_REPLY);
+  th_free(&t);
+  return 0;
+}
+
+/* A re-key the server starts and the client never answers, while the
+ * client keeps asking for replies (which wait for the new keys): it ends
+ * after kex_timeout_ms, long before the queue of held replies could grow
+ * to its cap. */
+TEST_IMPL(server_rekey_unanswered_times_out) {
+  sshmux_server_options_t o;
+  th_t t;
+  int i;
+
+  th_init(&t, NULL, 1, "u");
+  sshmux_server_options_init(&o);
+  ASSERT_EQ(o.kex_timeout_ms, 60000);
+  o.kex_timeout_ms = 300;
+  ASSERT_OK(sshmux_server_set_options(t.srv, &o));
+  th_keepalive(&t);
+  th_expect(&t, SSH_MSG_REQUEST_FAILURE); /* answered while no re-key runs */
+  sshmux__transport_check_rekey(t.conn, 1);
+  th_expect(&t, SSH_MSG_KEXINIT);
+  for (i = 0; i < 100000 && !th_closed(&t); i++) {
+    th_keepalive(&t);
+    ASSERT_EQ(th_next(&t), -1); /* held until the new keys */
+    if (i % 100 == 0) {
+      usleep(10000);
+      th_run(&t);
+    }
+  }
+  ASSERT(th_closed(&t));
+  ASSERT_EQ(t.conn->disconnect_reason, SSH_DISCONNECT_KEY_EXCHANGE_FAILED);
+  ASSERT_GT(i, 100); /* it did wait: held replies were taken meanwhile */
+  ASSERT_LT(t.conn->deferred.len, 1024u * 1024u);
+  th_free(&t);
+  return 0;
+}

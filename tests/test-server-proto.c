@@ -13,30 +13,11 @@
 
 /* ---- helpers ---- */
 
-static void put_kexinit(sshmux__buf_t *b, const char *kex, const char *hk,
-                        const char *enc, const char *mac, int follows) {
-  static const uint8_t cookie[16];
-  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_KEXINIT));
-  ASSERT_OK(sshmux__buf_put_bytes(b, cookie, 16));
-  ASSERT_OK(sshmux__buf_put_cstring(b, kex));
-  ASSERT_OK(sshmux__buf_put_cstring(b, hk));
-  ASSERT_OK(sshmux__buf_put_cstring(b, enc));
-  ASSERT_OK(sshmux__buf_put_cstring(b, enc));
-  ASSERT_OK(sshmux__buf_put_cstring(b, mac));
-  ASSERT_OK(sshmux__buf_put_cstring(b, mac));
-  ASSERT_OK(sshmux__buf_put_cstring(b, "none"));
-  ASSERT_OK(sshmux__buf_put_cstring(b, "none"));
-  ASSERT_OK(sshmux__buf_put_cstring(b, ""));
-  ASSERT_OK(sshmux__buf_put_cstring(b, ""));
-  ASSERT_OK(sshmux__buf_put_bool(b, follows));
-  ASSERT_OK(sshmux__buf_put_u32(b, 0));
-}
-
 static void send_kexinit(th_t *t, const char *kex, const char *hk,
                          const char *enc, const char *mac, int follows) {
   sshmux__buf_t b;
   sshmux__buf_init(&b, 4096);
-  put_kexinit(&b, kex, hk, enc, mac, follows);
+  th_put_kexinit(&b, kex, hk, enc, mac, follows);
   th_send(t, b.data, b.len);
   sshmux__buf_free(&b);
 }
@@ -188,8 +169,8 @@ TEST_IMPL(server_ident_and_early_kexinit) {
     uint8_t hdr[5];
     size_t pad;
     sshmux__buf_init(&k, 4096);
-    put_kexinit(&k, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS,
-                0);
+    th_put_kexinit(&k, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS,
+                   ALL_MACS, 0);
     pad = 8 - (5 + k.len) % 8;
     if (pad < 4)
       pad += 8;
@@ -261,8 +242,8 @@ TEST_IMPL(server_kexinit_negotiation) {
   {
     sshmux__buf_t b;
     sshmux__buf_init(&b, 4096);
-    put_kexinit(&b, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS, ALL_MACS,
-                0);
+    th_put_kexinit(&b, "curve25519-sha256", "ssh-ed25519", ALL_CIPHERS,
+                   ALL_MACS, 0);
     /* Malformed: truncated before the reserved field. */
     th_send(&t, b.data, b.len - 3);
     sshmux__buf_free(&b);

@@ -45,3 +45,22 @@ void test_tmux_wait(const char *sock, const char *target, const char *what,
     usleep(100000);
   }
 }
+
+int test_tmux_run(const char *sock, const char *const *args) {
+  const char *argv[24];
+  size_t n = 0;
+
+  argv[n++] = "tmux";
+  argv[n++] = "-S";
+  argv[n++] = sock;
+  for (; *args != NULL && n < 23; args++)
+    argv[n++] = *args;
+  argv[n] = NULL;
+  return test_run_simple(argv, NULL, NULL);
+}
+
+const char *test_tmux_sock(void) {
+  static char p[700];
+  snprintf(p, sizeof(p), "%s", test_path("tmux.sock"));
+  return p;
+}

@@ -14,4 +14,10 @@ void test_tmux_wait(const char *sock, const char *target, const char *what,
  * tmux does. */
 void test_tmux_type(const char *sock, const char *target, const char *keys);
 
+/* <test dir>/tmux.sock, the socket a test's own tmux server uses. */
+const char *test_tmux_sock(void);
+/* Run `tmux -S sock ARGS...` (args NULL-terminated, at most 20); its exit
+ * status. */
+int test_tmux_run(const char *sock, const char *const *args);
+
 #endif

@@ -232,6 +232,12 @@ SSHMUX_EXTERN void sshmux_upchan_close(sshmux_upchan_t *ch,
 SSHMUX_EXTERN void sshmux_upchan_set_data(sshmux_upchan_t *ch, void *data);
 SSHMUX_EXTERN void *sshmux_upchan_get_data(const sshmux_upchan_t *ch);
 SSHMUX_EXTERN sshmux_pool_t *sshmux_upchan_pool(const sshmux_upchan_t *ch);
+/* 1 when ch is still opening and waits for the login that asks prompt
+ * (a prompt the pool's handler was given): its own connection's login or
+ * that of a jump host it is reached through; else 0.  For asking a prompt
+ * where the person whose session caused the login is (relay.h). */
+SSHMUX_EXTERN int sshmux_upchan_awaits_prompt(const sshmux_upchan_t *ch,
+                                              const sshmux_prompt_t *prompt);
 
 /* ---- stats ---- */
 

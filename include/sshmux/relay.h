@@ -130,6 +130,38 @@ SSHMUX_EXTERN void sshmux_relay_close(sshmux_relay_t *relay,
                                       sshmux_relay_close_cb close_cb,
                                       void *data);
 
+/* ---- prompts in the client's own terminal ---- */
+
+/* The prompt is the caller's again: no session waiting for its login has a
+ * terminal (or those that had went away before an answer). */
+typedef void (*sshmux_relay_declined_cb)(sshmux_relay_t *relay,
+                                         sshmux_prompt_t *prompt, void *data);
+
+/* Offer prompt (one the embedder got from the pool's prompt handler) to
+ * the client sessions of this relay that wait for the login asking it.
+ * SSHMUX_ENOTFOUND (at once): none waits, or none can ever show it; the
+ * prompt is still the caller's.  0: the relay holds the prompt.  It then
+ * accepts the waiting session channels early (their requests are kept and
+ * replayed once the upstream opens; a login that fails then ends them with
+ * a message and exit status 255 instead of a refused open) and asks in the
+ * terminal of the first that has a pty: a banner naming the target, the
+ * server's text (sanitised), the answer read hidden unless the server
+ * allows echo; ^C cancels the prompt and ends that session.  The relay
+ * answers or cancels the prompt itself; only one terminal asks it.  When
+ * none of the waiting sessions turns out to have a pty, declined(relay,
+ * prompt, data) runs (later, never from inside this call; NULL: the prompt
+ * is cancelled instead) and the prompt is the caller's again.
+ * SSHMUX_EINVAL for NULL arguments, SSHMUX_ENOMEM. */
+SSHMUX_EXTERN int sshmux_relay_ask(sshmux_relay_t *relay,
+                                   sshmux_prompt_t *prompt,
+                                   sshmux_relay_declined_cb declined,
+                                   void *data);
+/* The pool withdrew prompt (its withdrawn callback): when the relay holds
+ * it, it stops asking, releases it (sshmux_prompt_cancel) and returns 1;
+ * else 0 and nothing happens. */
+SSHMUX_EXTERN int sshmux_relay_withdraw(sshmux_relay_t *relay,
+                                        sshmux_prompt_t *prompt);
+
 SSHMUX_EXTERN void sshmux_relay_set_data(sshmux_relay_t *relay, void *data);
 SSHMUX_EXTERN void *sshmux_relay_get_data(const sshmux_relay_t *relay);
 

@@ -239,6 +239,25 @@ typedef struct {
    * are refused with SSHMUX_OPEN_RESOURCE_SHORTAGE ("connection memory
    * budget exhausted").  Default 256 MiB; at least 64 KiB. */
   size_t conn_memory_max;
+  /* MaxStartups (OpenSSH's start:rate:full; default 64:30:256): once
+   * `startups_begin` connections have not authenticated, each new one makes
+   * the server drop, with probability startups_rate % rising linearly to
+   * 100 % at `startups_full`, the OLDEST of them that has waited a second;
+   * only when none has and startups_full are held is the newcomer refused.
+   * So at most startups_full are held, and a flood holding its connections
+   * cannot keep a real client out.  startups_full 0: no limit.  begin <=
+   * full, rate <= 100. */
+  unsigned startups_begin, startups_rate, startups_full;
+  /* The largest packet_length accepted before authentication (default
+   * 8192; at least 4712, what a publickey login signed with RSA-16384
+   * needs; at most 262144, the limit after authentication).  Applies to
+   * connections not yet authenticated at once. */
+  size_t preauth_packet_max;
+  /* A key re-exchange must be over this long after it started (default
+   * 60000 ms): a client that never answers the server's KEXINIT (while
+   * replies to it wait for the new keys) is disconnected, reason 3.  At
+   * least 1. */
+  uint64_t kex_timeout_ms;
 } sshmux_server_options_t;
 
 /* Fill *o with the defaults above. */

@@ -137,3 +137,21 @@ int sshmux__ct_equal(const void *a, const void *b, size_t n) {
 void sshmux__random(void *buf, size_t n) {
   randombytes_buf(buf, n);
 }
+
+void sshmux__padrng_init(sshmux__padrng_t *g) {
+  sshmux__random(g->key, sizeof(g->key));
+  g->n = 0;
+}
+
+void sshmux__padrng_bytes(sshmux__padrng_t *g, void *buf, size_t n) {
+  uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+  uint64_t v = g->n++;
+
+  for (size_t i = 0; i < sizeof(nonce); i++, v >>= 8)
+    nonce[i] = (uint8_t)v;
+  crypto_stream_chacha20((unsigned char *)buf, n, nonce, g->key);
+}
+
+void sshmux__padrng_free(sshmux__padrng_t *g) {
+  sodium_memzero(g, sizeof(*g));
+}

@@ -81,6 +81,19 @@ int sshmux__err_from_mbedtls(int rc);
  * sshmux_init() has succeeded. */
 void sshmux__random(void *buf, size_t n);
 
+/* Cheap random bytes for SSH packet padding: a ChaCha20 keystream under a
+ * key drawn once from sshmux__random, one nonce per call.  libsodium's
+ * randombytes_buf is a getrandom() system call per call -- one per packet
+ * sent.  Not for keys or nonces. */
+typedef struct {
+  uint8_t key[32];
+  uint64_t n;
+} sshmux__padrng_t;
+void sshmux__padrng_init(sshmux__padrng_t *g);
+void sshmux__padrng_bytes(sshmux__padrng_t *g, void *buf, size_t n);
+/* Wipe the key. */
+void sshmux__padrng_free(sshmux__padrng_t *g);
+
 /* Base64 (encode.c). */
 /* Standard base64 with padding; out must hold 4*ceil(n/3)+1 bytes. */
 size_t sshmux__base64_encode(const uint8_t *in, size_t n, char *out);

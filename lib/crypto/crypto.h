@@ -221,9 +221,12 @@ int sshmux__openssh_pem_decode(const char *text, size_t len,
                                sshmux__buf_t *bin);
 /* ECDSA (RFC 5656) with the private scalar d (big-endian, 32, 48 or 66
  * bytes: nistp256/384/521, hashed with SHA-256/384/512), deterministic k:
- * appends "mpint r, mpint s" to out. */
+ * appends "mpint r, mpint s" to out.  grp_cache: NULL to load the curve
+ * per call (any thread), or a key's own slot (starting NULL) keeping the
+ * loaded group across calls -- then one thread at a time per slot; the
+ * owner frees it with mbedtls_ecp_group_free() and sshmux__free(). */
 int sshmux__ecdsa_sign(const uint8_t *d, size_t dlen, const uint8_t *data,
-                       size_t n, sshmux__buf_t *out);
+                       size_t n, void **grp_cache, sshmux__buf_t *out);
 
 /* ---- user private keys (logging in upstream; crypto/userkey.c) ---- */
 

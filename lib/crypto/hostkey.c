@@ -14,8 +14,9 @@
  *
  * Signing follows RFC 8709 (Ed25519 over the data itself) and RFC 5656
  * (ECDSA over SHA-256 of the data, deterministic k per RFC 6979 with the
- * CSPRNG used for blinding).  Signing uses a group loaded per call, so a key
- * may sign from several threads at once. */
+ * CSPRNG used for blinding).  A P-256 key keeps the curve group it loaded
+ * for its first signature (sshmux__ecdsa_sign's cache), so a host key signs
+ * on one thread at a time: the server's loop. */
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +43,12 @@ struct sshmux__hostkey {
   uint8_t ec_d[32]; /* P-256 private scalar, big-endian */
   uint8_t ec_q[65]; /* 0x04 || X || Y */
   char *comment;    /* from the file, or NULL */
+  /* P-256 signing: the group, loaded at the first signature and kept, so
+   * that mbedTLS keeps its table of multiples of G (public values) instead
+   * of rebuilding it for every signature -- the larger part of a P-256
+   * signature's cost.  A host key signs on one thread at a time (the
+   * server's loop). */
+  mbedtls_ecp_group *grp;
 };
 
 static const char *type_name(sshmux__key_type_t t) {
@@ -56,6 +63,10 @@ void sshmux__hostkey_free(sshmux__hostkey_t *hk) {
   if (hk == NULL)
     return;
   sshmux__free(hk->comment);
+  if (hk->grp != NULL) {
+    mbedtls_ecp_group_free(hk->grp);
+    sshmux__free(hk->grp);
+  }
   sshmux__free_secret(hk, sizeof(*hk));
 }
 
@@ -165,7 +176,8 @@ int sshmux__hostkey_sign(const sshmux__hostkey_t *hk, const uint8_t *data,
   } else {
     sshmux__buf_t inner;
     sshmux__buf_init(&inner, 256);
-    r = sshmux__ecdsa_sign(hk->ec_d, sizeof(hk->ec_d), data, n, &inner);
+    r = sshmux__ecdsa_sign(hk->ec_d, sizeof(hk->ec_d), data, n,
+                           (void **)&((sshmux__hostkey_t *)hk)->grp, &inner);
     if (r == 0)
       r = sshmux__buf_put_cstring(out, "ecdsa-sha2-nistp256");
     if (r == 0)

@@ -363,6 +363,11 @@ static char *clean(const char *s, int len, int nl) {
                           s != NULL && len > 0 ? (size_t)len : 0, nl);
 }
 
+/* What a keyboard-interactive round may ask of a person. */
+#define KBD_MAX_PROMPTS 32
+#define KBD_MAX_INFO 8192
+#define KBD_MAX_ROUNDS 64
+
 static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_cb) {
   sshmux__upconn_t *c = *abstract;
   char *nm = clean(name, name_len, 0),
@@ -373,10 +378,35 @@ static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_cb) {
 
   if (nm == NULL || in == NULL)
     goto out;
+  if (++c->kbd_rounds > KBD_MAX_ROUNDS) {
+    /* A server that never concludes would keep this login (and its worker
+     * thread) forever: libssh2 has no way out of the exchange but a dead
+     * socket, so make it one. */
+    SSHMUX__LOG_WARN("%s: keyboard-interactive: more than %d rounds, "
+                     "giving up",
+                     c->label, KBD_MAX_ROUNDS);
+    (void)shutdown(c->fd, SHUT_RDWR);
+    rc = SSHMUX_EPROTO;
+    goto out;
+  }
+  if (num_prompts > KBD_MAX_PROMPTS) {
+    /* Nobody answers thousands of questions: a server asking them is
+     * flooding the person's screen.  The round is answered empty. */
+    SSHMUX__LOG_WARN("%s: keyboard-interactive: %d questions at once, "
+                     "refused (at most %d)",
+                     c->label, num_prompts, KBD_MAX_PROMPTS);
+    rc = SSHMUX_EPROTO;
+    goto out;
+  }
   if (num_prompts <= 0) {
-    /* Information only: nothing to answer; shown with the next prompt. */
-    char *joined = sshmux__asprintf("%s%s%s", c->info ? c->info : "",
-                                    c->info && *in ? "\n" : "", in);
+    /* Information only: nothing to answer; shown with the next prompt.
+     * Bounded: a server sending round after round of it gets the first
+     * KBD_MAX_INFO bytes shown. */
+    char *joined =
+        c->info != NULL && strlen(c->info) + strlen(in) > KBD_MAX_INFO
+            ? NULL
+            : sshmux__asprintf("%s%s%s", c->info ? c->info : "",
+                               c->info && *in ? "\n" : "", in);
     if (joined != NULL) {
       sshmux__free(c->info);
       c->info = joined;
@@ -510,6 +540,7 @@ static int authenticate(sshmux__upconn_t *c) {
     } else if (!tried_kbd && has_method(methods, "keyboard-interactive")) {
       tried_kbd = 1;
       used = "keyboard-interactive";
+      c->kbd_rounds = 0;
       c->kbd_rc = 0;
       libssh2_session_set_timeout(c->s, 0); /* a person types: see §1.2 */
       ok = libssh2_userauth_keyboard_interactive_ex(
@@ -619,7 +650,9 @@ static int run(sshmux__upconn_t *c) {
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND, (void *)count_send);
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV, (void *)count_recv);
   libssh2_session_set_blocking(c->s, 1);
-  libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
+  /* The pool's connect timeout covers the handshake too: a server that
+   * accepts TCP and then says nothing fails within it. */
+  libssh2_session_set_timeout(c->s, (long)c->pool->o.connect_timeout_ms);
   rc = libssh2_session_handshake(c->s, c->fd);
   if (rc != 0)
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),

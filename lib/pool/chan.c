@@ -800,6 +800,28 @@ sshmux_pool_t *sshmux_upchan_pool(const sshmux_upchan_t *ch) {
   return ch->pool;
 }
 
+/* The channel waits while its connection, or a jump connection it rides
+ * on, has not finished its login; the prompt a worker waits on is that
+ * connection's cur_prompt (under pool->mu).  An active connection waits
+ * for nothing further out. */
+int sshmux_upchan_awaits_prompt(const sshmux_upchan_t *ch,
+                                const sshmux_prompt_t *prompt) {
+  const sshmux__upconn_t *c;
+  int hit = 0;
+
+  if (ch == NULL || prompt == NULL || ch->conn == NULL ||
+      ch->state >= SSHMUX__CH_OPEN)
+    return 0;
+  uv_mutex_lock(&ch->pool->mu);
+  for (c = ch->conn; c != NULL && !hit; c = c->jump) {
+    hit = c->cur_prompt == prompt;
+    if (c->state >= SSHMUX__UC_ACTIVE)
+      break;
+  }
+  uv_mutex_unlock(&ch->pool->mu);
+  return hit;
+}
+
 void sshmux_upchan_close(sshmux_upchan_t *ch, sshmux_upchan_close_cb close_cb) {
   if (ch->close_requested)
     return;

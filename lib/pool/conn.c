@@ -420,7 +420,7 @@ static void read_socket(sshmux__upconn_t *c) {
       sshmux__buf_compact(&c->in);
     room = SSHMUX__MIN(c->in.max - c->in.len, (size_t)65536);
     if (room == 0 || sshmux__buf_reserve(&c->in, room) != 0)
-      return;
+      break;
     r = read(c->fd, c->in.data + c->in.len, room);
     if (r > 0) {
       c->in.len += (size_t)r;

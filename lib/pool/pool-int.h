@@ -171,6 +171,7 @@ struct sshmux__upconn {
   int worker_rc;                      /* worker's result, read after done */
   char worker_err[SSHMUX__ERRLEN];    /* worker's error text */
   int kbd_rc;                         /* a prompt failure inside kbd-int */
+  unsigned kbd_rounds;                /* kbd-int rounds of this attempt */
   char *info; /* pending info-only kbd-int text (worker only) */
 
   int dirty; /* in pool->dirty */

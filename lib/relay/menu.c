@@ -37,12 +37,45 @@ struct sshmux__menu {
   int connecting; /* a route was picked, upstream channel opening */
   char line[MENU_LINE_MAX];
   size_t len;
-  /* Keys typed while the route's channel opens, sent once it is open. */
-  char ahead[MENU_AHEAD_MAX];
+  int hold; /* hold mode: routed, accepted early for a prompt (prompt.c) */
+  int eof;  /* the client sent EOF before the upstream opened */
+  /* Bytes the client sent while the route's channel opens (keys, or a
+   * command's stdin), sent once it is open.  Past MENU_AHEAD_MAX the
+   * client's reads are stopped (paused), so the server holds the rest
+   * within the channel window: at most MENU_AHEAD_MAX plus one packet. */
+  char *ahead;
   size_t nahead;
+  int paused;
 };
 
-static void menu_free(sshmux__rchan_t *rc) {
+int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
+  rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
+  return rc->menu != NULL ? 0 : SSHMUX_ENOMEM;
+}
+
+int sshmux__relay_menu_hold(sshmux__rchan_t *rc) {
+  if (sshmux__relay_menu_start(rc) != 0)
+    return SSHMUX_ENOMEM;
+  rc->menu->hold = 1;
+  return 0;
+}
+
+int sshmux__relay_menu_started(const sshmux__rchan_t *rc) {
+  return rc->menu != NULL && rc->menu->start != START_NONE;
+}
+
+int sshmux__relay_menu_has_pty(const sshmux__rchan_t *rc) {
+  return rc->menu != NULL && rc->menu->have_pty;
+}
+
+int sshmux__relay_menu_eof(sshmux__rchan_t *rc) {
+  if (rc->menu == NULL || !(rc->menu->hold || rc->menu->connecting))
+    return 0;
+  rc->menu->eof = 1;
+  return 1;
+}
+
+void sshmux__relay_menu_free(sshmux__rchan_t *rc) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
@@ -55,9 +88,10 @@ static void menu_free(sshmux__rchan_t *rc) {
     sshmux__free(m->env_value[i]);
   }
   sshmux__free(m->start_arg);
+  if (m->ahead != NULL) /* may hold typed secrets */
+    sshmux__free_secret(m->ahead, m->nahead);
   sshmux__free(m);
   rc->menu = NULL;
-  rc->front = NULL;
 }
 
 static void out(sshmux__rchan_t *rc, const char *s) {
@@ -123,8 +157,8 @@ static char *dup_or_null(const char *s, int *oom) {
   return d;
 }
 
-static int menu_request(sshmux__rchan_t *rc,
-                        const sshmux_server_request_info_t *info) {
+int sshmux__relay_menu_request(sshmux__rchan_t *rc,
+                               const sshmux_server_request_info_t *info) {
   sshmux__menu_t *m = rc->menu;
   const char *t = info->type;
   char names[300];
@@ -161,6 +195,11 @@ static int menu_request(sshmux__rchan_t *rc,
                                : m->start == START_SUBSYSTEM ? info->subsystem
                                                              : NULL,
                                &oom);
+    if (!oom && m->hold) {
+      /* Routed, held for a prompt: now its pty is known. */
+      sshmux__relay_prompt_ready(rc);
+      return -1;
+    }
     if (!oom && m->have_pty) {
       show(rc);
       return -1;
@@ -225,14 +264,36 @@ static void choose(sshmux__rchan_t *rc) {
   }
 }
 
-static void menu_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
+void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
+                              size_t len) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
-  if (m->connecting) {
-    size_t n = SSHMUX__MIN(len, sizeof(m->ahead) - m->nahead);
-    memcpy(m->ahead + m->nahead, buf, n);
-    m->nahead += n;
+  if (rc->ask != NULL) {
+    size_t used = sshmux__relay_prompt_input(rc, buf, len);
+    buf += used;
+    len -= used;
+    if ((m = rc->menu) == NULL || len == 0 || rc->down_closing)
+      return;
+  }
+  if (m->connecting || m->hold) {
+    char *na = sshmux__malloc(m->nahead + len);
+    if (na == NULL) {
+      sshmux__relay_note(rc, "sshmux: out of memory");
+      sshmux__relay_finish(rc, 255);
+      return;
+    }
+    if (m->nahead > 0)
+      memcpy(na, m->ahead, m->nahead);
+    memcpy(na + m->nahead, buf, len);
+    if (m->ahead != NULL)
+      sshmux__free_secret(m->ahead, m->nahead);
+    m->ahead = na;
+    m->nahead += len;
+    if (m->nahead >= MENU_AHEAD_MAX && !m->paused && rc->down != NULL) {
+      sshmux_server_channel_read_stop(rc->down);
+      m->paused = 1;
+    }
     return;
   }
   for (i = 0; i < len && m != NULL && m->shown; i++) {
@@ -241,7 +302,7 @@ static void menu_input(sshmux__rchan_t *rc, const char *buf, size_t len) {
       choose(rc);
       m = rc->menu;
       if (m != NULL && m->connecting) {
-        menu_input(rc, buf + i + 1, len - i - 1);
+        sshmux__relay_menu_input(rc, buf + i + 1, len - i - 1);
         return;
       }
     } else if (c == 3 || c == 4) { /* ^C, ^D */
@@ -272,7 +333,7 @@ static void start_done(sshmux_upchan_t *up, int status, void *data) {
   }
 }
 
-static void menu_connected(sshmux__rchan_t *rc) {
+void sshmux__relay_menu_connected(sshmux__rchan_t *rc) {
   sshmux__menu_t *m = rc->menu;
   size_t i;
   int err = 0;
@@ -299,25 +360,22 @@ static void menu_connected(sshmux__rchan_t *rc) {
       break;
     }
   }
-  if (err == 0 && m->nahead > 0 &&
-      sshmux_upchan_write(rc->up, m->ahead, m->nahead) < 0)
-    err = SSHMUX_ECLOSED;
-  menu_free(rc);
+  if (err == 0 && m->nahead > 0) {
+    int w = sshmux_upchan_write(rc->up, m->ahead, m->nahead);
+    if (w < 0)
+      err = SSHMUX_ECLOSED;
+    else if (w == 1 && m->paused)
+      rc->down_paused = 1; /* resumed by the upstream's drain */
+    else if (m->paused && rc->down != NULL)
+      sshmux_server_channel_read_start(rc->down);
+  } else if (err == 0 && m->paused && rc->down != NULL) {
+    sshmux_server_channel_read_start(rc->down);
+  }
+  if (err == 0 && m->eof)
+    (void)sshmux_upchan_send_eof(rc->up);
+  sshmux__relay_menu_free(rc);
   if (err != 0) {
     sshmux__relay_note(rc, "sshmux: %s", sshmux_strerror(err));
     sshmux__relay_finish(rc, 255);
   }
-}
-
-/* The menu as the channel's front end (relay-int.h): relay.c reaches the
- * functions above only through this table. */
-static const sshmux__front_t menu_front = {menu_request, menu_input,
-                                           menu_connected, menu_free};
-
-int sshmux__relay_menu_start(sshmux__rchan_t *rc) {
-  rc->menu = sshmux__calloc(1, sizeof(*rc->menu));
-  if (rc->menu == NULL)
-    return SSHMUX_ENOMEM;
-  rc->front = &menu_front;
-  return 0;
 }

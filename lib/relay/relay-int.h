@@ -1,17 +1,7 @@
-/* relay/relay-int.h -- private to the relay module (lib/relay/): what
- * relay.c (the relay object and the per-channel bridge) and menu.c (the
- * route menu for unknown user names) share: the relay object and the state
- * of one relayed channel.  Other modules use the relay only through the
- * public sshmux/relay.h.
- *
- * The files, bottom layer first: relay.c (the bridge; also the object and
- * the server's callbacks) < menu.c (a front end on top of the bridge: it
- * calls sshmux__relay_open_up/note/finish).  relay.c enters the menu at one
- * point, sshmux__relay_menu_start() for a session without a route, and
- * from then on reaches it only through the channel's front-end hooks
- * (sshmux__front_t) that the menu installs -- the same hooks any other
- * front end holding the client's side before the upstream opens would
- * use. */
+/* relay-int.h -- what relay.c (the per-channel bridge), menu.c (the route
+ * menu for unknown user names, and the requests a session makes before its
+ * upstream exists) and prompt.c (login questions asked in the client's own
+ * terminal) share: the relay object and the state of one relayed channel. */
 #ifndef SSHMUX_RELAY_INT_H
 #define SSHMUX_RELAY_INT_H
 
@@ -19,23 +9,7 @@
 #include "sshmux/relay.h"
 
 typedef struct sshmux__menu sshmux__menu_t;
-typedef struct sshmux__rchan sshmux__rchan_t;
-
-/* A front end that owns a session's client side until its upstream is
- * open (the route menu): input and requests go to it while !up_open. */
-typedef struct {
-  /* A request (pty-req, env, shell, exec, subsystem, window-change) seen
-   * before a route was picked: remembered, replayed upstream later.
-   * Returns -1, or the exit status to end the channel with (after the
-   * reply). */
-  int (*request)(sshmux__rchan_t *rc, const sshmux_server_request_info_t *info);
-  /* Keystrokes from the client. */
-  void (*input)(sshmux__rchan_t *rc, const char *buf, size_t len);
-  /* The upstream channel for the picked route is open: replay. */
-  void (*connected)(sshmux__rchan_t *rc);
-  /* The channel is being freed; the hooks are uninstalled. */
-  void (*free)(sshmux__rchan_t *rc);
-} sshmux__front_t;
+typedef struct sshmux__rask sshmux__rask_t;
 
 struct sshmux_relay_s {
   uv_loop_t *loop;
@@ -44,7 +18,8 @@ struct sshmux_relay_s {
   sshmux_relay_options_t opts;
   sshmux__link_t chans; /* every sshmux__rchan_t alive */
   size_t nchans;
-  uint64_t next_id; /* the tap's id of the next relayed channel */
+  sshmux__link_t asks; /* sshmux__rask_t: prompts held (prompt.c) */
+  uint64_t next_id;    /* the tap's id of the next relayed channel */
   int closing, finished;
   sshmux_relay_close_cb close_cb;
   void *close_data;
@@ -54,26 +29,28 @@ struct sshmux_relay_s {
 /* One relayed channel.  Invariant: it is in relay->chans and allocated
  * while down != NULL or up != NULL; the first callback that finds both
  * NULL frees it. */
-struct sshmux__rchan {
+typedef struct sshmux__rchan {
   sshmux_relay_t *relay;
   sshmux__link_t link;
   sshmux_server_channel_t *down; /* NULL after its close callback/reject */
   sshmux_upchan_t *up;           /* NULL after its close/open-failure cb */
   const sshmux_route_t *route;   /* NULL: unknown user (menu) */
   sshmux_server_channel_type_t type;
-  sshmux__link_t reqs;          /* fwd_req_t awaiting an upstream reply */
-  sshmux__menu_t *menu;         /* only for a session of an unknown user */
-  const sshmux__front_t *front; /* installed by the menu while it runs */
-  unsigned down_accepted : 1;   /* the client's open was confirmed */
-  unsigned down_closing : 1;    /* we asked the server to close it */
-  unsigned down_paused : 1;     /* client reads stopped: upstream queue full */
-  unsigned up_open : 1;         /* the upstream channel is usable */
-  unsigned up_closing : 1;      /* sshmux_upchan_close called */
-  unsigned up_paused : 1;       /* upstream reads stopped: client queue full */
-  unsigned started : 1;         /* shell/exec/subsystem was requested */
-  unsigned tapped : 1;          /* the tap was told OPEN (so owes it CLOSE) */
-  uint64_t id;                  /* for the tap */
-};
+  sshmux__link_t reqs; /* fwd_req_t awaiting an upstream reply */
+  /* Requests kept before the upstream exists: a session of an unknown
+   * user (the route menu), or one accepted early to ask a prompt. */
+  sshmux__menu_t *menu;
+  sshmux__rask_t *ask;        /* the prompt shown on this terminal, or NULL */
+  unsigned down_accepted : 1; /* the client's open was confirmed */
+  unsigned down_closing : 1;  /* we asked the server to close it */
+  unsigned down_paused : 1;   /* client reads stopped: upstream queue full */
+  unsigned up_open : 1;       /* the upstream channel is usable */
+  unsigned up_closing : 1;    /* sshmux_upchan_close called */
+  unsigned up_paused : 1;     /* upstream reads stopped: client queue full */
+  unsigned started : 1;       /* shell/exec/subsystem was requested */
+  unsigned tapped : 1;        /* the tap was told OPEN (so owes it CLOSE) */
+  uint64_t id;                /* for the tap */
+} sshmux__rchan_t;
 
 /* Tell the relay's tap (if any) about rc: ev, with bytes for INPUT and
  * OUTPUT.  OPEN only once, and nothing but OPEN before it. */
@@ -94,8 +71,45 @@ void sshmux__relay_maybe_closed(sshmux_relay_t *r);
 
 /* ---- menu.c ---- */
 
-/* Begin menu mode on an accepted session channel without a route (installs
- * rc->front).  0 or SSHMUX_ENOMEM. */
+/* Begin menu mode on an accepted session channel without a route. */
 int sshmux__relay_menu_start(sshmux__rchan_t *rc);
+/* Hold mode: a routed session channel whose upstream is still opening,
+ * accepted early so that a prompt can be asked on its pty; its requests
+ * are kept (no menu) and replayed once the upstream opens, keys typed
+ * meanwhile too, and an EOF after them.  0 or SSHMUX_ENOMEM. */
+int sshmux__relay_menu_hold(sshmux__rchan_t *rc);
+/* In hold mode: 1 once the start request came (its pty is known), and
+ * whether it has a pty. */
+int sshmux__relay_menu_started(const sshmux__rchan_t *rc);
+int sshmux__relay_menu_has_pty(const sshmux__rchan_t *rc);
+/* The client sent EOF before the upstream opened: 1 if kept for later (hold
+ * mode, or a route picked and opening), 0 if the channel should end. */
+int sshmux__relay_menu_eof(sshmux__rchan_t *rc);
+/* A request (pty-req, env, shell, exec, subsystem, window-change) seen
+ * before a route was picked: remembered, replayed upstream later.  Returns
+ * -1, or the exit status to end the channel with (after the reply). */
+int sshmux__relay_menu_request(sshmux__rchan_t *rc,
+                               const sshmux_server_request_info_t *info);
+/* Keystrokes from the client while the menu is shown. */
+void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf, size_t len);
+/* The upstream channel for the picked route is open: replay. */
+void sshmux__relay_menu_connected(sshmux__rchan_t *rc);
+void sshmux__relay_menu_free(sshmux__rchan_t *rc);
+
+/* ---- prompt.c ---- */
+
+/* A held channel's start request came: it may now be asked on. */
+void sshmux__relay_prompt_ready(sshmux__rchan_t *rc);
+/* rc stops waiting for its login (upstream open, channel ending): the
+ * prompt shown on it moves to another waiting session or goes back to the
+ * embedder; unplaced prompts are looked at again. */
+void sshmux__relay_prompt_detach(sshmux__rchan_t *rc);
+/* Keys from a client while a prompt is shown on it: consumes what belongs
+ * to the answer and returns how many bytes it took (the rest is type-ahead
+ * for the session). */
+size_t sshmux__relay_prompt_input(sshmux__rchan_t *rc, const char *buf,
+                                  size_t len);
+/* The relay closes: every prompt held is cancelled. */
+void sshmux__relay_prompt_close_all(sshmux_relay_t *r);
 
 #endif

@@ -2,7 +2,9 @@
  * bridged to one upstream channel (the pool's), for every channel of every
  * client.  This file owns the per-channel state machine, request
  * forwarding, the forwarding policy checks and the back-pressure wiring;
- * relay-menu.c owns the route menu shown to unknown user names.
+ * menu.c owns the route menu shown to unknown user names (and the hold
+ * mode of sessions accepted early), prompt.c the login questions asked in
+ * a client's terminal.
  *
  * Shape of a relayed channel (docs/relay.md has the diagram):
  *
@@ -95,6 +97,8 @@ void sshmux__relay_finish(sshmux__rchan_t *rc, int exit_code) {
     (void)sshmux_server_channel_exit_status(rc->down, (uint32_t)exit_code);
   close_down(rc);
   close_up(rc);
+  /* It waits no more (closing): a prompt shown here moves on. */
+  sshmux__relay_prompt_detach(rc);
 }
 
 void sshmux__relay_tap(sshmux__rchan_t *rc, sshmux_relay_tap_event_t ev,
@@ -127,8 +131,9 @@ static void chan_maybe_free(sshmux__rchan_t *rc) {
   sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_CLOSE, 0, NULL, 0);
   sshmux__list_remove(&rc->link);
   r->nchans--;
-  if (rc->front != NULL)
-    rc->front->free(rc);
+  if (rc->ask != NULL)
+    sshmux__relay_prompt_detach(rc);
+  sshmux__relay_menu_free(rc);
   sshmux__free(rc);
   sshmux__relay_maybe_closed(r);
 }
@@ -199,6 +204,22 @@ static void up_on_eof(sshmux_upchan_t *up) {
     (void)sshmux_server_channel_eof(rc->down);
 }
 
+/* An exit-signal name as RFC 4254 §6.10 has them ("KILL", "name@domain"):
+ * a hostile upstream's name is never passed on to a client that may print
+ * it. */
+static int signal_name_ok(const char *s) {
+  size_t n = strlen(s);
+
+  if (n == 0 || n > 32)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= '0' && s[i] <= '9') || s[i] == '@' || s[i] == '.' ||
+          s[i] == '-' || s[i] == '_'))
+      return 0;
+  return 1;
+}
+
 static void up_on_closed(sshmux_upchan_t *up, int status) {
   sshmux__rchan_t *rc = sshmux_upchan_get_data(up);
   const char *sig;
@@ -208,8 +229,13 @@ static void up_on_closed(sshmux_upchan_t *up, int status) {
     if (status < 0) {
       sshmux__relay_note(rc, "sshmux: upstream channel lost: %s (%s)",
                          sshmux_strerror(status), sshmux_upchan_last_error(up));
-    } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL) {
+    } else if ((sig = sshmux_upchan_exit_signal(up)) != NULL &&
+               signal_name_ok(sig)) {
       (void)sshmux_server_channel_exit_signal(rc->down, sig, 0, "");
+    } else if (sig != NULL) {
+      sshmux__relay_note(rc, "sshmux: the upstream ended the session with a "
+                             "malformed signal name");
+      (void)sshmux_server_channel_exit_status(rc->down, 255);
     } else if (rc->started) {
       (void)sshmux_server_channel_exit_status(
           rc->down, (uint32_t)sshmux_upchan_exit_status(up));
@@ -258,6 +284,8 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
     return;
   }
   rc->up_open = 1;
+  if (rc->ask != NULL || !sshmux__list_empty(&rc->relay->asks))
+    sshmux__relay_prompt_detach(rc); /* it waits no more */
   if (rc->down == NULL) {
     close_up(rc);
     return;
@@ -269,7 +297,7 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
     }
     rc->down_accepted = 1;
   } else {
-    rc->front->connected(rc); /* a route picked from the menu */
+    sshmux__relay_menu_connected(rc); /* a route picked from the menu */
   }
   if (rc->relay->opts.session_cb != NULL && rc->down != NULL)
     rc->relay->opts.session_cb(
@@ -323,8 +351,8 @@ static void down_data(sshmux_server_channel_t *ch, int stream, const char *buf,
   sshmux__rchan_t *rc = sshmux_server_channel_get_data(ch);
   int w;
 
-  if (rc->front != NULL && !rc->up_open) {
-    rc->front->input(rc, buf, len);
+  if (rc->menu != NULL && !rc->up_open) {
+    sshmux__relay_menu_input(rc, buf, len);
     return;
   }
   if (stream != SSHMUX_STREAM_STDOUT || rc->up == NULL || rc->up_closing ||
@@ -346,7 +374,7 @@ static void down_eof(sshmux_server_channel_t *ch) {
 
   if (rc->up != NULL && rc->up_open && !rc->up_closing)
     (void)sshmux_upchan_send_eof(rc->up);
-  else if (rc->front != NULL)
+  else if (rc->menu != NULL && !sshmux__relay_menu_eof(rc))
     sshmux__relay_finish(rc, 0);
 }
 
@@ -369,6 +397,7 @@ static void down_close(sshmux_server_channel_t *ch) {
   }
   rc->down = NULL;
   close_up(rc);
+  sshmux__relay_prompt_detach(rc);
   chan_maybe_free(rc);
 }
 
@@ -439,8 +468,8 @@ static void down_request(sshmux_server_conn_t *conn,
    * it first and answers last. */
   (void)conn;
   if (strcmp(t, "window-change") == 0) {
-    if (rc->front != NULL && !rc->up_open)
-      (void)rc->front->request(rc, info);
+    if (rc->menu != NULL && !rc->up_open)
+      (void)sshmux__relay_menu_request(rc, info);
     else if (rc->up != NULL && rc->up_open && !rc->up_closing)
       (void)sshmux_upchan_window_change(rc->up, info->cols, info->rows,
                                         info->width_px, info->height_px, NULL,
@@ -475,9 +504,9 @@ static void down_request(sshmux_server_conn_t *conn,
   if (strcmp(t, "shell") == 0 || strcmp(t, "exec") == 0 ||
       strcmp(t, "subsystem") == 0)
     rc->started = 1;
-  if (rc->front != NULL && !rc->up_open) {
+  if (rc->menu != NULL && !rc->up_open) {
     /* info is only valid until the reply; the channel ends after it. */
-    int end = rc->front->request(rc, info);
+    int end = sshmux__relay_menu_request(rc, info);
     sshmux_server_request_reply(req, 1);
     if (end >= 0)
       sshmux__relay_finish(rc, end);
@@ -631,6 +660,7 @@ int sshmux_relay_new(uv_loop_t *loop, sshmux_pool_t *pool,
   if (r->opts.down_hwm == 0)
     r->opts.down_hwm = DEFAULT_DOWN_HWM;
   sshmux__list_init(&r->chans);
+  sshmux__list_init(&r->asks);
   memset(&cbs, 0, sizeof(cbs));
   cbs.auth = opts->auth;
   cbs.auth_data = opts->auth_data;
@@ -679,6 +709,7 @@ void sshmux_relay_close(sshmux_relay_t *r, sshmux_relay_close_cb close_cb,
   r->closing = 1;
   r->close_cb = close_cb;
   r->close_data = data;
+  sshmux__relay_prompt_close_all(r);
   /* Channels still opening upstream have a client channel that the server
    * close will end; the rest follow their close callbacks. */
   for (l = r->chans.next; l != &r->chans; l = l->next) {

@@ -44,6 +44,16 @@ void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason,
   }
   conn->closing = 1;
   conn->state = SSHMUX__CONN_CLOSING;
+  sshmux__conn_unauth_done(conn);
   if (conn->refs == 0)
     conn->srv->ops->finish(conn);
+}
+
+/* A connection stops counting towards MaxStartups once it authenticated
+ * or started to close. */
+void sshmux__conn_unauth_done(sshmux_server_conn_t *conn) {
+  if (conn->unauth) {
+    conn->unauth = 0;
+    conn->srv->n_unauth--;
+  }
 }

@@ -34,6 +34,31 @@
 
 /* Limits (ssh-server.md §2.2, §4.3). */
 #define SSHMUX__SRV_IN_PACKET_MAX (256u * 1024u) /* packet_length accepted */
+/* Before authentication, packets are much smaller.  The biggest a real
+ * client sends is a publickey USERAUTH_REQUEST signed with RSA-16384: type
+ * 1, user (we read at most 256) 260, "ssh-connection" 18, "publickey" 13,
+ * TRUE 1, "rsa-sha2-512" 16, the key blob 4 + (11 + 7 + 2053) = 2075, the
+ * signature 4 + (16 + 2052) = 2072: 4456 bytes of payload, so a
+ * packet_length of at most 1 + 4456 + 255 (padding) = 4712.  The default
+ * leaves room for long KEXINIT lists. */
+#define SSHMUX__SRV_PREAUTH_NEED 4712u
+#define SSHMUX__SRV_PREAUTH_DEFAULT 8192u
+/* The read buffer holds one packet at the limit plus what one read may
+ * bring beyond it (authenticated), or little more than the packet (not yet:
+ * the MAC, a partial next one, an identification line). */
+#define SSHMUX__SRV_RBUF_SLACK (2u * 65536u)
+#define SSHMUX__SRV_RBUF_SLACK_PREAUTH 1024u
+#define SSHMUX__SRV_KEX_TIMEOUT_DEFAULT 60000u
+/* MaxStartups defaults.  OpenSSH's are 10:30:100, for a server on the
+ * internet; ours is the local multiplexer, where 50 logins starting at
+ * once are normal (an editor opening its channels, a script fanning out:
+ * test-relay-load.c), so the drops start later. */
+#define SSHMUX__SRV_STARTUPS_BEGIN 64u
+#define SSHMUX__SRV_STARTUPS_RATE 30u
+#define SSHMUX__SRV_STARTUPS_FULL 256u
+/* An unauthenticated connection is dropped for a newcomer only after
+ * waiting this long (a real login takes milliseconds). */
+#define SSHMUX__SRV_STARTUPS_MIN_AGE_MS 1000u
 #define SSHMUX__SRV_OUT_PAYLOAD_MAX 32768u /* payload bytes per packet sent */
 #define SSHMUX__SRV_CHAN_WINDOW (2u * 1024u * 1024u)
 /* The smallest window a channel is opened with when the connection's
@@ -91,6 +116,7 @@ enum {
   SSH_DISCONNECT_SERVICE_NOT_AVAILABLE = 7,
   SSH_DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED = 8,
   SSH_DISCONNECT_BY_APPLICATION = 11,
+  SSH_DISCONNECT_TOO_MANY_CONNECTIONS = 12,
   SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE = 14
 };
 
@@ -192,6 +218,7 @@ struct sshmux_server_conn_s {
   unsigned service_ok : 1; /* ssh-userauth accepted */
   unsigned no_more_sessions : 1;
   unsigned handles_open : 2; /* tcp and timer handles not yet closed */
+  unsigned unauth : 1;       /* counted in srv->n_unauth (MaxStartups) */
 
   /* socket */
   uv_tcp_t tcp;
@@ -212,13 +239,15 @@ struct sshmux_server_conn_s {
   /* binary packet protocol */
   sshmux__codec_t *in, *out;
   uint32_t seq_in, seq_out;
-  uint32_t in_len; /* packet_length of the packet being read */
+  sshmux__padrng_t padrng; /* padding bytes (no system call per packet) */
+  uint32_t in_len;         /* packet_length of the packet being read */
   unsigned in_have_len : 1;
   uint64_t bytes_since_kex, last_kex_ms;
   uint64_t packets_in;
 
   /* key exchange */
   sshmux__srv_kex_state_t *kex; /* non-NULL while a key exchange runs */
+  uint64_t kex_start_ms;        /* when it started (our KEXINIT) */
   uint8_t session_id[SSHMUX__HASH_MAX];
   size_t session_id_len;
   unsigned first_kex_done : 1;
@@ -267,6 +296,8 @@ typedef struct {
   int (*global_request)(sshmux_server_conn_t *conn, sshmux__buf_t *b);
   void (*reap)(sshmux_server_conn_t *conn);
   void (*authed)(sshmux_server_conn_t *conn); /* auth.c -> server.c */
+  /* transport.c -> server.c: a re-key began; arm its deadline */
+  void (*kex_started)(sshmux_server_conn_t *conn);
 } sshmux__srv_ops_t;
 
 struct sshmux_server_s {
@@ -296,6 +327,9 @@ struct sshmux_server_s {
   void (*close_cb)(sshmux_server_t *);
   sshmux_server_conn_t *conns;
   size_t nconns;
+  size_t n_unauth;         /* socket connections not (yet) authenticated */
+  uint64_t startups_drops; /* dropped by MaxStartups, for the log */
+  uint64_t startups_log_ms;
 };
 
 /* ---- conn.c (bottom) ---- */
@@ -308,6 +342,9 @@ size_t sshmux__conn_out_queued(const sshmux_server_conn_t *conn);
 /* Fatal error: send DISCONNECT(reason, msg) if the transport allows, then
  * tear the connection down (deferred while callbacks run). */
 void sshmux__conn_fail(sshmux_server_conn_t *conn, int reason, const char *msg);
+/* The connection stops counting towards MaxStartups (authenticated or
+ * closing); idempotent. */
+void sshmux__conn_unauth_done(sshmux_server_conn_t *conn);
 /* Reference counting around embedder callbacks. */
 void sshmux__conn_ref(sshmux_server_conn_t *conn);
 void sshmux__conn_unref(sshmux_server_conn_t *conn);
@@ -316,6 +353,9 @@ void sshmux__conn_unref(sshmux_server_conn_t *conn);
 
 /* Send our identification and KEXINIT. */
 int sshmux__transport_start(sshmux_server_conn_t *conn);
+/* The largest packet_length accepted now: 256 KiB once authenticated,
+ * the server's preauth_packet_max before. */
+size_t sshmux__transport_in_limit(const sshmux_server_conn_t *conn);
 /* Process received bytes already appended to conn->rbuf. */
 void sshmux__transport_input(sshmux_server_conn_t *conn);
 /* Feed bytes (copies them into rbuf, then processes): tests and fuzzers. */
@@ -336,8 +376,14 @@ void sshmux__transport_disconnect(sshmux_server_conn_t *conn, uint32_t reason,
                                   const char *msg);
 /* Start a server-initiated re-key if the limits say so. */
 void sshmux__transport_check_rekey(sshmux_server_conn_t *conn, int force);
+/* A re-key has run longer than the server's kex_timeout_ms?  Then the
+ * connection is failed (KEY_EXCHANGE_FAILED) and 1 returned. */
+int sshmux__transport_kex_overdue(sshmux_server_conn_t *conn);
 /* Can channel data go out now (no key exchange holding output)? */
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn);
+/* (transport.c) Set conn->rbuf's cap for the connection's stage: a packet at
+ * the limit of sshmux__transport_in_limit plus the stage's slack. */
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn);
 void sshmux__transport_free(sshmux_server_conn_t *conn);
 /* The algorithm negotiated in the key exchange under way (tests): 0 kex,
  * 1 host key, 2 cipher in, 3 cipher out, 4 MAC in, 5 MAC out; NULL when no

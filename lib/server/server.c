@@ -106,12 +106,22 @@ void sshmux_server_options_init(sshmux_server_options_t *o) {
     return;
   memset(o, 0, sizeof(*o));
   o->conn_memory_max = SSHMUX__SRV_CONN_MEMORY_DEFAULT;
+  o->startups_begin = SSHMUX__SRV_STARTUPS_BEGIN;
+  o->startups_rate = SSHMUX__SRV_STARTUPS_RATE;
+  o->startups_full = SSHMUX__SRV_STARTUPS_FULL;
+  o->preauth_packet_max = SSHMUX__SRV_PREAUTH_DEFAULT;
+  o->kex_timeout_ms = SSHMUX__SRV_KEX_TIMEOUT_DEFAULT;
 }
 
 int sshmux_server_set_options(sshmux_server_t *srv,
                               const sshmux_server_options_t *o) {
   if (srv == NULL || o == NULL ||
-      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN)
+      o->conn_memory_max < SSHMUX__SRV_CHAN_WINDOW_MIN ||
+      o->preauth_packet_max < SSHMUX__SRV_PREAUTH_NEED ||
+      o->preauth_packet_max > SSHMUX__SRV_IN_PACKET_MAX ||
+      o->kex_timeout_ms == 0 ||
+      (o->startups_full != 0 &&
+       (o->startups_begin > o->startups_full || o->startups_rate > 100)))
     return SSHMUX_EINVAL;
   srv->opts = *o;
   return 0;
@@ -155,7 +165,8 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
    * backstop against a bug. */
   sshmux__buf_init(&conn->wbuf[0], 16u * 1024u * 1024u);
   sshmux__buf_init(&conn->wbuf[1], 16u * 1024u * 1024u);
-  sshmux__buf_init(&conn->rbuf, SSHMUX__SRV_IN_PACKET_MAX + 2u * 65536u);
+  sshmux__buf_init(&conn->rbuf, 0);
+  sshmux__conn_rbuf_limit(conn);
   /* Input is decrypted in place: a password the client tries (never
    * offered, but sent anyway by some clients) and whatever the user types
    * into a session pass through here, so it is wiped like OpenSSH's
@@ -168,6 +179,7 @@ static sshmux_server_conn_t *conn_alloc(sshmux_server_t *srv) {
   srv->conns = conn;
   srv->nconns++;
   conn->start_ms = uv_now(srv->loop);
+  sshmux__padrng_init(&conn->padrng);
   return conn;
 }
 
@@ -181,15 +193,72 @@ static void conn_release(sshmux_server_conn_t *conn) {
   if (conn->next)
     conn->next->prev = conn->prev;
   srv->nconns--;
+  sshmux__conn_unauth_done(conn);
   sshmux__chan_free_all(conn);
   sshmux__transport_free(conn);
   sshmux__buf_free(&conn->wbuf[0]);
   sshmux__buf_free(&conn->wbuf[1]);
   sshmux__buf_free(&conn->rbuf);
   sshmux__free(conn->user);
+  sshmux__padrng_free(&conn->padrng);
   /* The struct holds the session id (the first exchange hash). */
   sshmux__free_secret(conn, sizeof(*conn));
   server_maybe_done(srv);
+}
+
+/* MaxStartups with random early drop, OpenSSH's drop_connection() rule:
+ * from `begin` unauthenticated connections on, a drop happens with
+ * probability rate %, rising linearly to 100 % at `full`.  What is dropped
+ * differs: the OLDEST unauthenticated connection, provided it has waited
+ * SSHMUX__SRV_STARTUPS_MIN_AGE_MS; only when none has and `full` are held
+ * is the newcomer refused.  Refusing newcomers (OpenSSH) lets a flood that
+ * holds its connections for the login grace lock every legitimate client
+ * out; dropping the oldest bounds the flood the same way while a real
+ * login, which completes in milliseconds, is done long before it is the
+ * oldest -- and the age rule spares a burst of real logins starting
+ * together.  Returns 1 to admit the newcomer, 0 to refuse it. */
+static int startups_admit(sshmux_server_t *srv) {
+  const sshmux_server_options_t *o = &srv->opts;
+  sshmux_server_conn_t *c, *victim = NULL;
+  size_t n = srv->n_unauth;
+  uint64_t now = uv_now(srv->loop);
+  uint32_t r;
+  unsigned p;
+  int full;
+
+  if (o->startups_full == 0 || n < o->startups_begin)
+    return 1;
+  full = n >= o->startups_full;
+  if (full || o->startups_rate >= 100) {
+    p = 100;
+  } else {
+    p = (unsigned)((100u - o->startups_rate) * (n - o->startups_begin) /
+                   (o->startups_full - o->startups_begin)) +
+        o->startups_rate;
+  }
+  sshmux__random(&r, sizeof(r));
+  if (r % 100u >= p)
+    return 1;
+  for (c = srv->conns; c != NULL; c = c->next)
+    if (c->unauth && !c->closing &&
+        now - c->start_ms >= SSHMUX__SRV_STARTUPS_MIN_AGE_MS)
+      victim = c; /* the list is newest first: the last one is the oldest */
+  if (victim == NULL && !full)
+    return 1;
+  srv->startups_drops++;
+  if (now - srv->startups_log_ms >= 10000 || srv->startups_log_ms == 0) {
+    srv->startups_log_ms = now;
+    SSHMUX__LOG_INFO("server: %zu connections not authenticated "
+                     "(MaxStartups %u:%u:%u): %s (%llu dropped so far)",
+                     n, o->startups_begin, o->startups_rate, o->startups_full,
+                     victim ? "dropping the oldest" : "refusing a new one",
+                     (unsigned long long)srv->startups_drops);
+  }
+  if (victim == NULL)
+    return 0;
+  sshmux__conn_fail(victim, SSH_DISCONNECT_TOO_MANY_CONNECTIONS,
+                    "too many unauthenticated connections");
+  return 1;
 }
 
 static void on_write(uv_write_t *req, int status);
@@ -340,6 +409,8 @@ static void on_timer(uv_timer_t *t) {
                       "login grace time exceeded");
     return;
   }
+  if (sshmux__transport_kex_overdue(conn))
+    return;
   sshmux__transport_check_rekey(conn, 0);
   /* Idle connections give their buffers back (an idle session costs
    * little more than its structs); busy ones keep them, so the data path
@@ -356,11 +427,26 @@ static void on_timer(uv_timer_t *t) {
   sshmux__conn_mark_dirty(conn);
 }
 
+/* After authentication the timer checks the re-key limits this often. */
+static uint64_t periodic_ms(const sshmux_server_t *srv) {
+  return (srv->rekey_seconds < 60 ? srv->rekey_seconds : 60) * 1000;
+}
+
+static void conn_kex_started(sshmux_server_conn_t *conn) {
+  if (conn->mem || conn->state != SSHMUX__CONN_OPEN || conn->closing)
+    return;
+  /* Fire at the deadline, then periodically again as before. */
+  uv_timer_start(&conn->timer, on_timer, conn->srv->opts.kex_timeout_ms + 1,
+                 periodic_ms(conn->srv));
+}
+
 void sshmux__conn_authed(sshmux_server_conn_t *conn) {
   sshmux_server_t *srv = conn->srv;
-  uint64_t every = srv->rekey_seconds < 60 ? srv->rekey_seconds : 60;
+  uint64_t every = periodic_ms(srv) / 1000;
 
   conn->state = SSHMUX__CONN_OPEN;
+  sshmux__conn_unauth_done(conn);
+  sshmux__conn_rbuf_limit(conn);
   if (!conn->mem) {
     /* The grace timer becomes the periodic re-key check. */
     uv_timer_stop(&conn->timer);
@@ -382,7 +468,10 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   sshmux__buf_t *b = &conn->rbuf;
 
   (void)hint;
-  if (sshmux__buf_reserve(b, 32768) != 0) {
+  sshmux__conn_rbuf_limit(conn);
+  if (b->max <= b->len ||
+      sshmux__buf_reserve(b, SSHMUX__MIN((size_t)32768, b->max - b->len)) !=
+          0) {
     buf->base = NULL;
     buf->len = 0;
     return;
@@ -476,6 +565,14 @@ static void on_connection(uv_stream_t *ls, int status) {
       conn->peer_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
   }
+  if (!startups_admit(srv)) {
+    /* Closed before a byte is sent, as sshd does past MaxStartups. */
+    conn->closing = conn->freed = 1;
+    close_handles(conn);
+    return;
+  }
+  conn->unauth = 1;
+  srv->n_unauth++;
   uv_timer_start(&conn->timer, on_timer, srv->login_grace_ms, 0);
   if ((r = sshmux__transport_start(conn)) != 0 ||
       (r = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read)) != 0) {
@@ -673,4 +770,5 @@ static const sshmux__srv_ops_t srv_ops = {
     sshmux__global_request,
     sshmux__chan_reap,
     sshmux__conn_authed,
+    conn_kex_started,
 };

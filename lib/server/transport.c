@@ -45,6 +45,10 @@ int sshmux__pkt_begin(sshmux_server_conn_t *conn, sshmux__pkt_t *p,
   int r;
 
   if (type >= SSH_MSG_USERAUTH_REQUEST && conn->out_kex) {
+    /* Held until our NEWKEYS: bounded by the deferred buffer's cap and,
+     * for a client that never answers a re-key, by time. */
+    if (sshmux__transport_kex_overdue(conn))
+      return SSHMUX_ECLOSED;
     p->b = &conn->deferred;
     p->deferred = 1;
     p->start = p->b->len;
@@ -91,7 +95,7 @@ int sshmux__pkt_end(sshmux_server_conn_t *conn, sshmux__pkt_t *p) {
     b->len = p->start;
     return r;
   }
-  sshmux__random(sp, pad);
+  sshmux__padrng_bytes(&conn->padrng, sp, pad);
   plen = 1 + payload + pad;
   sshmux__store_be32(b->data + p->start, (uint32_t)plen);
   b->data[p->start + 4] = (uint8_t)pad;
@@ -151,6 +155,16 @@ static int send_unimplemented(sshmux_server_conn_t *conn, uint32_t seq) {
   if ((r = sshmux__buf_put_u32(p.b, seq)) != 0)
     return r;
   return sshmux__pkt_end(conn, &p);
+}
+
+int sshmux__transport_kex_overdue(sshmux_server_conn_t *conn) {
+  if (conn->closing || !conn->first_kex_done || conn->kex == NULL ||
+      uv_now(conn->srv->loop) - conn->kex_start_ms <
+          conn->srv->opts.kex_timeout_ms)
+    return 0;
+  sshmux__conn_fail(conn, SSH_DISCONNECT_KEY_EXCHANGE_FAILED,
+                    "re-key not completed in time");
+  return 1;
 }
 
 int sshmux__transport_can_send(const sshmux_server_conn_t *conn) {
@@ -279,6 +293,9 @@ static int send_kexinit(sshmux_server_conn_t *conn) {
     sshmux__buf_init(&kex->i_c, SSHMUX__SRV_IN_PACKET_MAX);
     sshmux__buf_init(&kex->i_s, 4096);
     conn->kex = kex;
+    conn->kex_start_ms = uv_now(conn->srv->loop);
+    if (conn->first_kex_done)
+      conn->srv->ops->kex_started(conn);
   }
   kex = conn->kex;
   hostkey_list(conn, hk, sizeof(hk));
@@ -426,13 +443,20 @@ static int recv_msg_kexinit(sshmux_server_conn_t *conn, const uint8_t *pl,
     return SSHMUX_ENOALGO;
   }
   if (follows) {
-    /* The guess is right iff both first names match ours (§2.3). */
-    char ourfirst[SSHMUX__SRV_NAME_MAX];
+    /* The guess is right iff both first names match ours (§2.3, RFC 4253
+     * §7.1, OpenSSH's proposals_match): curve25519-sha256@libssh.org
+     * first is a wrong guess however alike the names, and the client,
+     * applying the same rule, sends its ECDH_INIT again. */
+    char ourfirst[SSHMUX__SRV_NAME_MAX], kexfirst[SSHMUX__SRV_NAME_MAX];
+    const char *kc = strchr(SSHMUX__KEX_ALGS, ',');
+    size_t kfl =
+        kc ? (size_t)(kc - SSHMUX__KEX_ALGS) : strlen(SSHMUX__KEX_ALGS);
+    snprintf(kexfirst, sizeof(kexfirst), "%.*s", (int)kfl, SSHMUX__KEX_ALGS);
     const char *comma = strchr(ours, ',');
     size_t fl = comma ? (size_t)(comma - ours) : strlen(ours);
     memcpy(ourfirst, ours, SSHMUX__MIN(fl, sizeof(ourfirst) - 1));
     ourfirst[SSHMUX__MIN(fl, sizeof(ourfirst) - 1)] = '\0';
-    if (!first_name_is(lists[0], lens[0], "curve25519-sha256") ||
+    if (!first_name_is(lists[0], lens[0], kexfirst) ||
         !first_name_is(lists[1], lens[1], ourfirst))
       kex->ignore_next = 1;
   }
@@ -751,6 +775,11 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
   return 0;
 }
 
+size_t sshmux__transport_in_limit(const sshmux_server_conn_t *conn) {
+  return conn->state == SSHMUX__CONN_OPEN ? SSHMUX__SRV_IN_PACKET_MAX
+                                          : conn->srv->opts.preauth_packet_max;
+}
+
 /* One packet: 1 processed, 0 incomplete, < 0 failed. */
 static int packet_step(sshmux_server_conn_t *conn) {
   sshmux__buf_t *b = &conn->rbuf;
@@ -767,7 +796,8 @@ static int packet_step(sshmux_server_conn_t *conn) {
     if (sshmux__codec_open_length(conn->in, conn->seq_in, pkt, &len) != 0)
       goto badlen;
     block = sshmux__codec_block(conn->in);
-    if (len > SSHMUX__SRV_IN_PACKET_MAX || len < 6 || 4 + (size_t)len < first)
+    if (len > sshmux__transport_in_limit(conn) || len < 6 ||
+        4 + (size_t)len < first)
       goto badlen;
     if ((sshmux__codec_len_excluded(conn->in) ? len : len + 4) % block != 0)
       goto badlen;
@@ -813,6 +843,7 @@ void sshmux__transport_input(sshmux_server_conn_t *conn) {
   int r;
 
   sshmux__conn_ref(conn);
+  (void)sshmux__transport_kex_overdue(conn);
   while (!conn->closing) {
     if (!conn->mem && sshmux__conn_out_queued(conn) > SSHMUX__SRV_IN_PAUSE) {
       /* The client does not read: stop reading it too (server.c resumes
@@ -848,7 +879,12 @@ int sshmux__conn_input(sshmux_server_conn_t *conn, const void *p, size_t n) {
   if (conn->closing)
     return SSHMUX_ECLOSED;
   while (n > 0) {
-    size_t chunk = SSHMUX__MIN(n, (size_t)65536);
+    size_t chunk = SSHMUX__MIN(n, (size_t)65536), room;
+    sshmux__conn_rbuf_limit(conn);
+    room = conn->rbuf.max - conn->rbuf.len;
+    if (room == 0)
+      return SSHMUX_ETOOLONG;
+    chunk = SSHMUX__MIN(chunk, room);
     if ((r = sshmux__buf_put_bytes(&conn->rbuf, p, chunk)) != 0)
       return r;
     p = (const uint8_t *)p + chunk;
@@ -915,4 +951,17 @@ int sshmux__conn_test_shortcut(sshmux_server_conn_t *conn, const char *user) {
       return SSHMUX_ENOMEM;
   }
   return conn->v_c ? 0 : SSHMUX_ENOMEM;
+}
+
+/* ---- the read buffer follows the stage's packet limit ---- */
+
+void sshmux__conn_rbuf_limit(sshmux_server_conn_t *conn) {
+  conn->rbuf.max =
+      sshmux__transport_in_limit(conn) + (conn->state == SSHMUX__CONN_OPEN
+                                              ? SSHMUX__SRV_RBUF_SLACK
+                                              : SSHMUX__SRV_RBUF_SLACK_PREAUTH);
+  /* Never below what is already held (the limit only rises in practice:
+   * authentication, or an embedder raising preauth_packet_max). */
+  if (conn->rbuf.max < conn->rbuf.cap)
+    conn->rbuf.max = conn->rbuf.cap;
 }

@@ -157,7 +157,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 7:
       r = sshmux__buf_get_mpint(&b, cap, &p, &n);
       if (r == 0) {
-        CHECK(rem >= 4 && len <= cap && len <= rem - 4);
+        /* maxlen bounds the magnitude (the wire form may carry the one
+         * sign-padding byte more). */
+        CHECK(rem >= 4 && n <= cap && len <= rem - 4);
         /* Magnitude: no leading zero, and the wire form was minimal. */
         CHECK(n == 0 || p[0] != 0);
         CHECK(len == 0 || (at[4] & 0x80) == 0);

@@ -13,13 +13,15 @@
  * succeed.  Build and run: make fuzz-run. */
 #include "fuzz-server-common.h"
 
+static unsigned mode;
+
 static int on_auth(sshmux_server_conn_t *conn,
                    const sshmux_server_auth_info_t *info, void *data) {
   (void)data;
   if (info->user == NULL || info->key_alg == NULL || info->key_blob == NULL ||
       info->fingerprint == NULL || strncmp(info->fingerprint, "SHA256:", 7))
     abort();
-  switch (fz_mode & 3) {
+  switch (mode & 3) {
   case 0:
     return 1;
   case 1:
@@ -32,9 +34,29 @@ static int on_auth(sshmux_server_conn_t *conn,
   }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const fz_target_t target = {
-      .cbs = {.auth = on_auth, .channel_open = fz_accept_open}, .user = ""};
+static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
+                    const sshmux_server_open_info_t *info) {
+  (void)conn, (void)info;
+  (void)sshmux_server_channel_accept(ch);
+}
 
-  return fz_run(&target, data, size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int ready;
+
+  if (!ready) {
+    sshmux_server_cbs_t cbs;
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.auth = on_auth;
+    cbs.channel_open = on_open;
+    fz_setup(&cbs);
+    if (sshmux_server_set_authorized_keys(fz_srv,
+                                          "/nonexistent/fuzz-authorized-keys"))
+      abort();
+    ready = 1;
+  }
+  if (size > 0) {
+    mode = data[0];
+    fz_one(data, size, "", 0, NULL);
+  }
+  return 0;
 }

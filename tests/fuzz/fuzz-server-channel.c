@@ -15,19 +15,23 @@
  * fuzz-run. */
 #include "fuzz-server-common.h"
 
+static unsigned mode, ticks;
+static sshmux_server_request_t *later[64];
+static size_t nlater;
+
 /* What the embedder does on a request, before answering it. */
 static void act(sshmux_server_channel_t *ch,
                 const sshmux_server_request_info_t *info) {
-  if ((fz_mode & 16) &&
+  if ((mode & 16) &&
       (info->command != NULL || strcmp(info->type, "shell") == 0))
     (void)sshmux_server_channel_exit_signal(
-        ch, info->command ? info->command : "", fz_ticks & 1,
+        ch, info->command ? info->command : "", ticks & 1,
         info->command ? info->command : "");
   else if (info->signal != NULL)
     (void)sshmux_server_channel_exit_signal(ch, info->signal, 0, info->signal);
   else if (info->subsystem != NULL)
-    (void)sshmux_server_channel_exit_status(ch, fz_ticks);
-  if ((fz_mode & 32) && ++fz_ticks % 3 == 0)
+    (void)sshmux_server_channel_exit_status(ch, ticks);
+  if ((mode & 32) && ++ticks % 3 == 0)
     sshmux_server_channel_close(ch);
 }
 
@@ -43,49 +47,77 @@ static void on_request(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
   /* info is read before the answer: it goes with the request. */
   if (ch != NULL)
     act(ch, info);
-  if (!(fz_mode & 2) || !fz_defer(req))
-    sshmux_server_request_reply(req, ++fz_ticks & 1);
+  if ((mode & 2) && nlater < sizeof(later) / sizeof(later[0]))
+    later[nlater++] = req;
+  else
+    sshmux_server_request_reply(req, ++ticks & 1);
 }
 
 static void on_data(sshmux_server_channel_t *ch, int stream, const char *buf,
                     size_t len) {
-  if (fz_mode & 4)
+  if (mode & 4)
     (void)sshmux_server_channel_write(ch, stream, buf, len);
-  if ((fz_mode & 8) && ++fz_ticks % 2 == 0)
+  if ((mode & 8) && ++ticks % 2 == 0)
     sshmux_server_channel_read_stop(ch);
 }
 
 static void on_eof(sshmux_server_channel_t *ch) {
   (void)sshmux_server_channel_eof(ch);
-  if (fz_mode & 32)
+  if (mode & 32)
     sshmux_server_channel_close(ch);
+}
+
+static void on_drain(sshmux_server_channel_t *ch) {
+  sshmux_server_channel_read_start(ch);
 }
 
 /* A request stays valid until its channel's close callback returns. */
 static void on_close(sshmux_server_channel_t *ch) {
-  fz_forget(ch);
+  size_t j = 0;
+
+  for (size_t i = 0; i < nlater; i++)
+    if (later[i]->ch != ch)
+      later[j++] = later[i];
+  nlater = j;
 }
 
 static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                     const sshmux_server_open_info_t *info) {
   static const sshmux_server_channel_cbs_t cbs = {on_request, on_data, on_eof,
-                                                  fz_read_again, on_close};
+                                                  on_drain, on_close};
   (void)conn;
   if (info->type_name == NULL)
     abort();
   sshmux_server_channel_set_cbs(ch, &cbs);
-  ++fz_ticks;
-  if (info->type != SSHMUX_CHANNEL_SESSION && fz_ticks % 2 == 0)
+  ++ticks;
+  if (info->type != SSHMUX_CHANNEL_SESSION && ticks % 2 == 0)
     (void)sshmux_server_channel_reject(ch, 1, "fuzz");
-  else if ((fz_mode & 1) || fz_ticks % 3 != 0)
+  else if ((mode & 1) || ticks % 3 != 0)
     (void)sshmux_server_channel_accept(ch);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const fz_target_t target = {.cbs = {.channel_open = on_open},
-                                     .user = "fuzz",
-                                     .defer_max = 64,
-                                     .deferred = FZ_OLDEST_FIRST};
+/* The answers that waited, oldest first, while the connection lives. */
+static void answer_later(sshmux_server_conn_t *conn) {
+  for (size_t i = 0; i < nlater && !conn->closing; i++)
+    sshmux_server_request_reply(later[i], (unsigned)i & 1);
+  nlater = 0;
+}
 
-  return fz_run(&target, data, size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int ready;
+
+  if (!ready) {
+    sshmux_server_cbs_t cbs;
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.channel_open = on_open;
+    fz_setup(&cbs);
+    ready = 1;
+  }
+  if (size > 0) {
+    mode = data[0];
+    ticks = 0;
+    nlater = 0;
+    fz_one(data, size, "fuzz", 0, answer_later);
+  }
+  return 0;
 }

@@ -175,105 +175,22 @@ static void fz_done(sshmux_server_conn_t *conn) {
   uv_run(&fz_loop, UV_RUN_NOWAIT);
 }
 
-/* The flags byte of the current input, and a counter the targets' callbacks
- * use to vary what they do; both reset for every input. */
-static unsigned fz_mode, fz_ticks;
-
-/* Requests a target answers only at the end (fz_defer), oldest first or
- * newest first (fz_target_t.deferred). */
-#define FZ_DEFER_MAX 300
-static sshmux_server_request_t *fz_later[FZ_DEFER_MAX];
-static size_t fz_nlater;
-
-/* One structure-aware server target: its callbacks, how its connection
- * starts (conn, given the flags byte; NULL: fz_conn(user, kex)), how many
- * requests it may defer, and in which order the deferred ones are answered
- * once the records are fed (FZ_OLDEST_FIRST or FZ_NEWEST_FIRST; 0: the
- * target defers nothing, and nothing is flushed before the connection is
- * freed). */
-enum { FZ_OLDEST_FIRST = 1, FZ_NEWEST_FIRST };
-typedef struct {
-  sshmux_server_cbs_t cbs;
-  sshmux_server_conn_t *(*conn)(unsigned flags);
-  const char *user;
-  int kex;
-  size_t defer_max;
-  int deferred;
-} fz_target_t;
-
-/* Callbacks more than one target uses: accept every channel; read again
- * when the channel's output has drained. */
-static inline void fz_accept_open(sshmux_server_conn_t *conn,
-                                  sshmux_server_channel_t *ch,
-                                  const sshmux_server_open_info_t *info) {
-  (void)conn, (void)info;
-  (void)sshmux_server_channel_accept(ch);
-}
-static inline void fz_read_again(sshmux_server_channel_t *ch) {
-  sshmux_server_channel_read_start(ch);
-}
-
-/* Defer req if there is room among the target's defer_max; 0 if not (the
- * caller answers it at once). */
-static size_t fz_defer_max;
-static inline int fz_defer(sshmux_server_request_t *req) {
-  if (fz_nlater >= fz_defer_max)
-    return 0;
-  fz_later[fz_nlater++] = req;
-  return 1;
-}
-
-/* Forget the deferred requests of ch (they die with its close callback). */
-static inline void fz_forget(const sshmux_server_channel_t *ch) {
-  size_t j = 0;
-
-  for (size_t i = 0; i < fz_nlater; i++)
-    if (fz_later[i]->ch != ch)
-      fz_later[j++] = fz_later[i];
-  fz_nlater = j;
-}
-
-/* LLVMFuzzerTestOneInput of every server target: the server made once
- * with t's callbacks (and an authorized_keys path that does not exist:
- * nothing is listed); inputs of 1..64 KiB: the flags byte, then the
- * records fed to a new connection. */
-static int fz_run(const fz_target_t *t, const uint8_t *data, size_t size) {
-  static int ready;
+/* One input: a fresh connection (see fz_conn), the records fed, then
+ * finish(conn) if given (answers the embedder kept back), then freed. */
+static void fz_one(const uint8_t *data, size_t size, const char *user,
+                   int kex, void (*finish)(sshmux_server_conn_t *conn)) {
   sshmux_server_conn_t *conn;
 
-  if (!ready) {
-    fz_setup(&t->cbs);
-    if (sshmux_server_set_authorized_keys(fz_srv,
-                                          "/nonexistent/fuzz-authorized-keys"))
-      abort();
-    ready = 1;
-  }
-  if (size < 1 || size > 65536)
-    return 0;
-  fz_mode = data[0];
-  fz_ticks = 0;
-  fz_nlater = 0;
-  fz_defer_max = t->defer_max < FZ_DEFER_MAX ? t->defer_max : FZ_DEFER_MAX;
-  conn = t->conn != NULL ? t->conn(data[0]) : fz_conn(t->user, t->kex);
-  if (conn == NULL)
-    return 0;
+  if (size < 1 || size > 65536 || (conn = fz_conn(user, kex)) == NULL)
+    return;
   fz_feed(conn, data + 1, size - 1);
-  if (t->deferred == 0) {
-    fz_done(conn);
-    return 0;
+  if (finish != NULL && !conn->closing) {
+    finish(conn);
+    if (!conn->closing)
+      sshmux__conn_flush(conn);
+    uv_run(&fz_loop, UV_RUN_NOWAIT);
   }
-  /* The answers that waited, while the connection lives. */
-  for (size_t i = 0; i < fz_nlater && !conn->closing; i++) {
-    int oldest = t->deferred == FZ_OLDEST_FIRST;
-    size_t k = oldest ? i : fz_nlater - 1 - i;
-    sshmux_server_request_reply(fz_later[k], (unsigned)(oldest ? k : k + 1) & 1);
-  }
-  fz_nlater = 0;
-  if (!conn->closing)
-    sshmux__conn_flush(conn);
-  uv_run(&fz_loop, UV_RUN_NOWAIT);
   fz_done(conn);
-  return 0;
 }
 
 #endif

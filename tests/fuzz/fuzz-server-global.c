@@ -11,6 +11,10 @@
  * tests/fuzz/make-seeds.py.  Build and run: make fuzz-run. */
 #include "fuzz-server-common.h"
 
+static unsigned mode, ticks;
+static sshmux_server_request_t *later[300];
+static size_t nlater;
+
 static void on_global(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
                       sshmux_server_request_t *req,
                       const sshmux_server_request_info_t *info) {
@@ -18,32 +22,58 @@ static void on_global(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
     abort();
   if (strstr(info->type, "forward") == NULL || info->bind_address == NULL)
     abort(); /* only forwarding requests with their address reach us */
-  switch (fz_mode & 3) {
+  switch (mode & 3) {
   case 0:
-    sshmux_server_request_reply(req, ++fz_ticks & 1);
+    sshmux_server_request_reply(req, ++ticks & 1);
     break;
   case 1:
     sshmux_server_request_reply_port(req,
-                                     info->bind_port ? 0 : 40000 + fz_ticks++);
+                                     info->bind_port ? 0 : 40000 + ticks++);
     break;
   case 2:
-    if (!fz_defer(req))
+    if (nlater < sizeof(later) / sizeof(later[0]))
+      later[nlater++] = req;
+    else
       sshmux_server_request_reply(req, 0);
     break;
   default:
     sshmux_server_request_reply(req, 1);
-    if (++fz_ticks % 2 == 0)
+    if (++ticks % 2 == 0)
       sshmux_server_conn_close(conn, "fuzz");
     break;
   }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const fz_target_t target = {
-      .cbs = {.channel_open = fz_accept_open, .global_request = on_global},
-      .user = "fuzz",
-      .defer_max = 300,
-      .deferred = FZ_NEWEST_FIRST};
+static void on_open(sshmux_server_conn_t *conn, sshmux_server_channel_t *ch,
+                    const sshmux_server_open_info_t *info) {
+  (void)conn, (void)info;
+  (void)sshmux_server_channel_accept(ch);
+}
 
-  return fz_run(&target, data, size);
+/* The answers kept back, newest first (they must still leave in request
+ * order). */
+static void answer_reversed(sshmux_server_conn_t *conn) {
+  for (size_t i = nlater; i > 0 && !conn->closing; i--)
+    sshmux_server_request_reply(later[i - 1], (unsigned)i & 1);
+  nlater = 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int ready;
+
+  if (!ready) {
+    sshmux_server_cbs_t cbs;
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.channel_open = on_open;
+    cbs.global_request = on_global;
+    fz_setup(&cbs);
+    ready = 1;
+  }
+  if (size > 0) {
+    mode = data[0];
+    ticks = 0;
+    nlater = 0;
+    fz_one(data, size, "fuzz", 0, answer_reversed);
+  }
+  return 0;
 }
