@@ -343,3 +343,18 @@ void ipct_bg_ok(int pid, const char *log, const char *needle) {
   ASSERT_STR_CONTAINS(text, needle);
   free(text);
 }
+
+char *ipct_listed_prompt(test_sshd *t, const char *cmd, int *bg) {
+  const char *args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
+                        "--wait",        "--timeout", "60",     NULL};
+  int lister = test_spawn(args, test_path("list.json"));
+  char *list;
+
+  ASSERT_GT(lister, 0);
+  ipct_wait_agents(1);
+  *bg = ipct_ssh_proxy_spawn(t, NULL, cmd, test_path("bg.log"));
+  ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
+  list = test_read_file(test_path("list.json"), NULL);
+  ASSERT(list != NULL);
+  return list;
+}

@@ -28,6 +28,11 @@ void ipct_jump_target(test_sshd *j, test_sshd *t, int known);
 /* The same with an OTP-asking jump (publickey, then a one-time code) and
  * a plain "target"; extra is appended to the routes text (may be NULL). */
 void ipct_otp_jump_target(test_otp_sshd *o, test_sshd *t, const char *extra);
+/* A login that waits for its answer, seen as a script sees it: start
+ * `sshmuxd prompt --list --json --wait --timeout 60`, once it is
+ * subscribed run cmd through t in the background (log bg.log, its pid in
+ * *bg), and return what the lister printed (fresh allocation). */
+char *ipct_listed_prompt(test_sshd *t, const char *cmd, int *bg);
 /* A background ssh (ipct_ssh_proxy_spawn with test_path(log)) must exit 0
  * within 30 s and its log hold needle (the daemon's log shown if not). */
 void ipct_bg_ok(int pid, const char *log, const char *needle);

@@ -25,10 +25,8 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   test_otp_sshd o;
   test_sshd t;
   const char *status[] = {"status", "--json", NULL};
-  const char *wait_args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
-                             "--wait",        "--timeout", "60",     NULL};
   char *out = NULL, *err = NULL, *list, *py = NULL, code[7], idbuf[32];
-  int lister, bg, st, pid;
+  int bg, st, pid;
 
   REQUIRE_OTP_PEERS();
   ipct_otp_jump_target(&o, &t, NULL);
@@ -45,12 +43,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   }
 
   /* A script: wait for the prompt, read it as JSON, answer by id. */
-  lister = test_spawn(wait_args, test_path("list.json"));
-  ASSERT_GT(lister, 0);
-  ipct_wait_agents(1);
-  bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
-  ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
-  list = test_read_file(test_path("list.json"), NULL);
+  list = ipct_listed_prompt(&t, "echo through-otp", &bg);
   ASSERT(list != NULL);
   {
     char code_py[800];

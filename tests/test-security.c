@@ -459,10 +459,8 @@ TEST_IMPL_T(security_ipc_other_uid_refused, 60) {
 TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   test_otp_sshd o;
   test_sshd t;
-  const char *wait_args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
-                             "--wait",        "--timeout", "60",     NULL};
   char *list, *py = NULL, code[7], idbuf[32], line[256];
-  int pid, lister, bg;
+  int pid, bg;
 
   TEST_REQUIRE_ROOT("switching to another uid; PAM in a mount namespace");
   TEST_REQUIRE_OTP();
@@ -472,12 +470,7 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   pid = start_daemon();
 
   /* A login waiting for its one-time code. */
-  lister = test_spawn(wait_args, test_path("list.json"));
-  ASSERT_GT(lister, 0);
-  ipct_wait_agents(1);
-  bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
-  ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
-  list = test_read_file(test_path("list.json"), NULL);
+  list = ipct_listed_prompt(&t, "echo through-otp", &bg);
   ASSERT_EQ(ipct_python("import json,sys\n"
                         "print(json.load(sys.stdin)['prompts'][0]['id'])\n",
                         list, &py),
