@@ -74,6 +74,16 @@ static void expect_error(const char *text, int line, const char *problem) {
 
 #define ROUTE "[routes.a]\nhost = h\nuser = u\n"
 
+/* A route's idle timeout, maximum lifetime, keepalive (seconds) and
+ * accept_new_hostkey. */
+static void expect_timers(const sshmux_route_t *rt, int idle, int lifetime,
+                          int keepalive, int accept_new) {
+  ASSERT_EQ(sshmux_route_idle_timeout(rt), idle);
+  ASSERT_EQ(sshmux_route_max_lifetime(rt), lifetime);
+  ASSERT_EQ(sshmux_route_keepalive(rt), keepalive);
+  ASSERT_EQ(sshmux_route_accept_new_hostkey(rt), accept_new);
+}
+
 TEST_IMPL(routes_example_parses) {
   sshmux_routes_t *r = load_ok(example);
   const sshmux_route_t *web, *ext, *jump, *eu;
@@ -100,10 +110,7 @@ TEST_IMPL(routes_example_parses) {
   ASSERT_STR_EQ(sshmux_route_identity(web), "/home/u/.ssh/id_ed25519");
   ASSERT(sshmux_route_via(web) == jump);
   ASSERT_EQ(sshmux_route_line(web), 9);
-  ASSERT_EQ(sshmux_route_idle_timeout(web), 600);
-  ASSERT_EQ(sshmux_route_max_lifetime(web), 43200);
-  ASSERT_EQ(sshmux_route_keepalive(web), 15);
-  ASSERT_EQ(sshmux_route_accept_new_hostkey(web), 0);
+  expect_timers(web, 600, 43200, 15, 0);
   ASSERT_STR_EQ(sshmux_route_forward_allow_text(web), "loopback");
   ASSERT_STR_EQ(sshmux_route_env_allow_text(web), "LANG,LC_*,TERM,COLORTERM");
 
@@ -151,12 +158,9 @@ TEST_IMPL(routes_defaults_and_overrides) {
   const sshmux_route_t *a = sshmux_routes_find(r, "a");
   const sshmux_route_t *b = sshmux_routes_find(r, "b");
 
-  ASSERT_EQ(sshmux_route_idle_timeout(a), 5);
-  ASSERT_EQ(sshmux_route_idle_timeout(b), 60);
-  ASSERT_EQ(sshmux_route_max_lifetime(a), 0);
-  ASSERT_EQ(sshmux_route_keepalive(b), 7);
-  ASSERT_EQ(sshmux_route_accept_new_hostkey(a), 1);
-  ASSERT_EQ(sshmux_route_accept_new_hostkey(b), 0);
+  /* a's own idle timeout over the defaults', b's defaults. */
+  expect_timers(a, 5, 0, 7, 1);
+  expect_timers(b, 60, 0, 7, 0);
   ASSERT_STR_EQ(sshmux_route_host(b), "::1");
   ASSERT_EQ(sshmux_route_port(b), 2222);
   ASSERT_STR_EQ(sshmux_route_identity(b), "/k/id");
