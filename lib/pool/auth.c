@@ -215,63 +215,8 @@ static int try_agent(sshmux__upconn_t *c) {
   return ok ? 0 : -1;
 }
 
-int sshmux__key_text_encrypted(const char *text, size_t len) {
-  const char *p = text, *end = text + len;
-  char *b64 = NULL;
-  size_t n = 0;
-  int openssh = 0, enc = 0;
-
-  while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    const char *line = p;
-
-    p += l + (nl != NULL);
-    if (memmem(line, l, "ENCRYPTED", 9) != NULL)
-      enc = 1;
-    if (memmem(line, l, "BEGIN OPENSSH PRIVATE KEY", 25) != NULL) {
-      openssh = 1;
-      continue;
-    }
-    if (memmem(line, l, "-----END", 8) != NULL)
-      break;
-    while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == '\n'))
-      l--;
-    /* The cipher name is in the first few hundred bytes: 4 KiB of base64
-     * is plenty, and bounds the work on a huge file. */
-    if (openssh && n < 4096 && l > 0) {
-      char *nb;
-      l = SSHMUX__MIN(l, 4096 - n);
-      nb = sshmux__realloc(b64, n + l + 1);
-      if (nb == NULL)
-        break;
-      b64 = nb;
-      memcpy(b64 + n, line, l);
-      n += l;
-    }
-  }
-  if (openssh && b64 != NULL) {
-    uint8_t raw[3072];
-    size_t rl = 0;
-    n -= n % 4;
-    if (sshmux__base64_decode(b64, n, raw, sizeof(raw), &rl) == 0 || rl > 0) {
-      sshmux__buf_t b;
-      const uint8_t *cn;
-      size_t cl;
-      sshmux__buf_view(&b, raw, rl);
-      if (rl > 15 && memcmp(raw, "openssh-key-v1", 15) == 0) {
-        b.pos = 15;
-        if (sshmux__buf_get_string(&b, 64, &cn, &cl) == 0 &&
-            !(cl == 4 && memcmp(cn, "none", 4) == 0))
-          enc = 1;
-      }
-    }
-  }
-  sshmux__free(b64);
-  return enc;
-}
-
-/* Is this private key file encrypted?  Its first 64 KiB decide. */
+/* Is this private key file encrypted (OpenSSH cipher not "none", PEM
+ * ENCRYPTED headers; crypto/userkey.c)?  Its first 64 KiB decide. */
 static int key_encrypted(const char *path) {
   FILE *f = fopen(path, "r");
   char *text;
@@ -287,7 +232,7 @@ static int key_encrypted(const char *path) {
   }
   n = fread(text, 1, 65536, f);
   fclose(f);
-  enc = sshmux__key_text_encrypted(text, n);
+  enc = sshmux__userkey_needs_passphrase(text, n) > 0;
   sshmux__free(text);
   return enc;
 }

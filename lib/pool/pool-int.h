@@ -364,11 +364,6 @@ size_t sshmux__pty_modes_trim(const uint8_t *in, size_t n, size_t term_len,
 
 /* auth.c: the worker thread's entry point. */
 void sshmux__upauth_main(void *arg);
-/* auth.c: does this private key file text say it is encrypted (so its
- * passphrase must be asked)?  OpenSSH format: the cipher name after
- * "openssh-key-v1\0" is not "none"; PEM: an ENCRYPTED marker (Proc-Type
- * or "BEGIN ENCRYPTED PRIVATE KEY").  1 or 0; any bytes are safe. */
-int sshmux__key_text_encrypted(const char *text, size_t len);
 
 /* prompt.c */
 typedef struct sshmux_prompt_s sshmux__prompt_t;
