@@ -19,6 +19,7 @@ struct sshmux_relay_s {
   sshmux__link_t chans; /* every sshmux__rchan_t alive */
   size_t nchans;
   sshmux__link_t asks; /* sshmux__rask_t: prompts held (prompt.c) */
+  uint64_t next_id;    /* the tap's id of the next relayed channel */
   int closing, finished;
   sshmux_relay_close_cb close_cb;
   void *close_data;
@@ -47,7 +48,14 @@ typedef struct sshmux__rchan {
   unsigned up_closing : 1;    /* sshmux_upchan_close called */
   unsigned up_paused : 1;     /* upstream reads stopped: client queue full */
   unsigned started : 1;       /* shell/exec/subsystem was requested */
+  unsigned tapped : 1;        /* the tap was told OPEN (so owes it CLOSE) */
+  uint64_t id;                /* for the tap */
 } sshmux__rchan_t;
+
+/* Tell the relay's tap (if any) about rc: ev, with bytes for INPUT and
+ * OUTPUT.  OPEN only once, and nothing but OPEN before it. */
+void sshmux__relay_tap(sshmux__rchan_t *rc, sshmux_relay_tap_event_t ev,
+                       int stream, const char *buf, size_t len);
 
 /* Ask the pool for rc's upstream channel (rc->route, rc->down's type). */
 int sshmux__relay_open_up(sshmux__rchan_t *rc);

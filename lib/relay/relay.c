@@ -101,11 +101,34 @@ void sshmux__relay_finish(sshmux__rchan_t *rc, int exit_code) {
   sshmux__relay_prompt_detach(rc);
 }
 
+void sshmux__relay_tap(sshmux__rchan_t *rc, sshmux_relay_tap_event_t ev,
+                       int stream, const char *buf, size_t len) {
+  sshmux_relay_t *r = rc->relay;
+  sshmux_relay_tap_t t;
+
+  if (r->opts.tap_cb == NULL || rc->route == NULL ||
+      (ev == SSHMUX_RELAY_TAP_OPEN) == rc->tapped)
+    return;
+  memset(&t, 0, sizeof(t));
+  t.event = ev;
+  t.id = rc->id;
+  t.type = rc->type;
+  t.route = sshmux_route_name(rc->route);
+  if (ev == SSHMUX_RELAY_TAP_OPEN && rc->down != NULL)
+    t.user = sshmux_server_conn_user(sshmux_server_channel_conn(rc->down));
+  t.stream = stream;
+  t.buf = buf;
+  t.len = len;
+  rc->tapped = ev != SSHMUX_RELAY_TAP_CLOSE;
+  r->opts.tap_cb(r, &t, r->opts.tap_data);
+}
+
 static void chan_maybe_free(sshmux__rchan_t *rc) {
   sshmux_relay_t *r = rc->relay;
 
   if (rc->down != NULL || rc->up != NULL)
     return;
+  sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_CLOSE, 0, NULL, 0);
   sshmux__list_remove(&rc->link);
   r->nchans--;
   if (rc->ask != NULL)
@@ -161,6 +184,8 @@ static void up_on_data(sshmux_upchan_t *up, int stream, const char *buf,
   if (rc->down == NULL || rc->down_closing)
     return; /* the client is gone; upstream is being closed */
   w = sshmux_server_channel_write(rc->down, stream, buf, len);
+  if (w >= 0)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_OUTPUT, stream, buf, len);
   if (w == 1 || w == SSHMUX_EBUSY) {
     /* The client reads slower than upstream produces: let upstream's
      * window run dry until the queue drains. */
@@ -279,6 +304,8 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
         rc->relay, rc->type, sshmux_route_name(rc->route),
         sshmux_server_conn_user(sshmux_server_channel_conn(rc->down)),
         rc->relay->opts.session_data);
+  if (rc->down != NULL)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_OPEN, 0, NULL, 0);
 }
 
 int sshmux__relay_open_up(sshmux__rchan_t *rc) {
@@ -332,6 +359,8 @@ static void down_data(sshmux_server_channel_t *ch, int stream, const char *buf,
       !rc->up_open)
     return;
   w = sshmux_upchan_write(rc->up, buf, len);
+  if (w >= 0)
+    sshmux__relay_tap(rc, SSHMUX_RELAY_TAP_INPUT, stream, buf, len);
   if (w == 1) {
     sshmux_server_channel_read_stop(ch);
     rc->down_paused = 1;
@@ -527,6 +556,7 @@ static void srv_channel_open(sshmux_server_conn_t *conn,
     return;
   }
   rc->relay = r;
+  rc->id = ++r->next_id;
   rc->down = ch;
   rc->type = info->type;
   rc->route = conn_route(r, conn);
