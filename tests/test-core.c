@@ -78,8 +78,10 @@ TEST_IMPL(core_allocator) {
   sshmux__ssh2_free(p, NULL);
   sshmux__free(s);
   sshmux__free(NULL);
-  ASSERT_EQ(n_malloc, 2);
-  ASSERT_EQ(n_free, 2);
+  /* libssh2's realloc is never in place (the old block is wiped and
+   * freed): strdup, ssh2 alloc, ssh2 realloc = 3 allocations. */
+  ASSERT_EQ(n_malloc, 3);
+  ASSERT_EQ(n_free, 3);
   /* Overflow is refused, not wrapped. */
   ASSERT(sshmux__reallocarray(NULL, SIZE_MAX / 2, 3) == NULL);
   s = sshmux__asprintf("%s-%d", "x", 42);

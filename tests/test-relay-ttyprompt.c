@@ -466,3 +466,30 @@ TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   test_sshd_stop(&s);
   return 0;
 }
+
+/* The asking terminal goes away before answering: the question moves to
+ * a session that waits for the same login (one that came later too). */
+TEST_IMPL_T(relay_prompt_moves_on, 120) {
+  env_t e;
+  char code[7], *pb;
+  int r;
+
+  if ((r = setup(&e)) != 0)
+    return r;
+  rh_start(&e.h, NULL);
+  start_ssh(&e.h, "a", "otp");
+  wait_for("a", "One-time password", 45000);
+  start_ssh(&e.h, "b", "otp");
+  usleep(1000000);
+  pb = test_tmux_capture(tmux_sock(), "b");
+  ASSERT(pb != NULL && strstr(pb, "One-time password") == NULL);
+  free(pb);
+  ASSERT_EQ(tmux((const char *[]){"kill-session", "-t", "a", NULL}), 0);
+  wait_for("b", "One-time password", 45000);
+  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
+  keys("b", code, 1);
+  keys("b", "echo moved-$((40+2))-on", 1);
+  wait_for("b", "moved-42-on", 45000);
+  teardown(&e);
+  return 0;
+}

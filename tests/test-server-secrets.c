@@ -12,129 +12,26 @@
 
 #include <sodium.h>
 
+#include "scan-alloc.h"
 #include "server-harness.h"
 
-/* ---- an allocator that keeps freed blocks for inspection ---- */
-
-typedef union blk {
-  struct {
-    union blk *next;
-    size_t size;
-  } h;
-  max_align_t align;
-} blk_t;
-
-static blk_t *freed;     /* quarantined blocks, newest first */
-static size_t freed_n;   /* how many */
-static size_t scanned_n; /* blocks scanned so far, all checkpoints */
-
-static void *q_malloc(size_t n) {
-  blk_t *b = malloc(sizeof(blk_t) + n);
-  if (b == NULL)
-    return NULL;
-  b->h.next = NULL;
-  b->h.size = n;
-  return b + 1;
-}
-
-static void q_free(void *p) {
-  blk_t *b;
-  if (p == NULL)
-    return;
-  b = (blk_t *)p - 1;
-  b->h.next = freed;
-  freed = b;
-  freed_n++;
-}
-
-static void *q_calloc(size_t c, size_t n) {
-  void *p;
-  if (n != 0 && c > SIZE_MAX / n)
-    return NULL;
-  p = q_malloc(c * n);
-  if (p != NULL)
-    memset(p, 0, c * n);
-  return p;
-}
-
-/* Never in place: the old block goes to quarantine like any free. */
-static void *q_realloc(void *p, size_t n) {
-  void *np;
-  if (p == NULL)
-    return q_malloc(n);
-  np = q_malloc(n);
-  if (np == NULL)
-    return NULL;
-  memcpy(np, p, SSHMUX__MIN(n, ((blk_t *)p - 1)->h.size));
-  q_free(p);
-  return np;
-}
-
-typedef struct {
-  const char *name;
-  uint8_t bytes[64];
-  size_t len;
-} needle_t;
-
-static needle_t needles[64];
-static size_t nneedles;
-static char hits[4096];
-
-static void add_needle(const char *name, const uint8_t *p, size_t n) {
-  ASSERT_LT(nneedles, SSHMUX__ARRAY_SIZE(needles));
-  ASSERT_LE(n, sizeof(needles[0].bytes));
-  if (n < 16)
-    return; /* too short to be told apart from chance */
-  needles[nneedles].name = name;
-  memcpy(needles[nneedles].bytes, p, n);
-  needles[nneedles].len = n;
-  nneedles++;
-}
-
+/* Each secret of one key exchange, named after it. */
 static void add_kex(const char *tag, const th_kex_t *kx) {
-  static char names[8][8][32];
-  static int used;
-  static const char *const what[] = {
-      "K", "H", "IV c2s", "IV s2c", "key c2s", "key s2c", "MAC c2s", "MAC s2c"};
-  int i, set = used++;
+  static const char *const what[] = {"IV c2s",  "IV s2c",  "key c2s",
+                                     "key s2c", "MAC c2s", "MAC s2c"};
+  char name[64];
+  int i;
 
-  ASSERT_LT(set, 8);
-  for (i = 0; i < 8; i++)
-    snprintf(names[set][i], sizeof(names[set][i]), "%s %s", tag, what[i]);
-  add_needle(names[set][0], kx->shared, sizeof(kx->shared));
-  add_needle(names[set][1], kx->h, sizeof(kx->h));
-  for (i = 0; i < 6; i++)
-    add_needle(names[set][2 + i], kx->derived[i], kx->derived_len[i]);
-}
-
-/* Does block [p, p+n) hold the first or the last 16 bytes of a needle? */
-static void scan_block(const uint8_t *p, size_t n) {
-  size_t i;
-
-  for (i = 0; i < nneedles; i++) {
-    const needle_t *nd = &needles[i];
-    const uint8_t *at = memmem(p, n, nd->bytes, 16);
-    if (at == NULL)
-      at = memmem(p, n, nd->bytes + nd->len - 16, 16);
-    if (at != NULL && strlen(hits) < sizeof(hits) - 128)
-      snprintf(hits + strlen(hits), sizeof(hits) - strlen(hits),
-               "%s in a freed block of %zu bytes (offset %zu); ", nd->name, n,
-               (size_t)(at - p));
+  snprintf(name, sizeof(name), "%s K", tag);
+  scan_alloc_needle(name, kx->shared, sizeof(kx->shared));
+  snprintf(name, sizeof(name), "%s H", tag);
+  scan_alloc_needle(name, kx->h, sizeof(kx->h));
+  for (i = 0; i < 6; i++) {
+    if (kx->derived_len[i] < 16)
+      continue; /* too short to be told apart from chance */
+    snprintf(name, sizeof(name), "%s %s", tag, what[i]);
+    scan_alloc_needle(name, kx->derived[i], kx->derived_len[i]);
   }
-}
-
-/* Scan everything freed since the last checkpoint with every secret known
- * now (later secrets cannot be in blocks freed before they existed), then
- * release those blocks for real. */
-static void checkpoint(void) {
-  while (freed != NULL) {
-    blk_t *b = freed;
-    freed = b->h.next;
-    scan_block((const uint8_t *)(b + 1), b->h.size);
-    scanned_n++;
-    free(b);
-  }
-  freed_n = 0;
 }
 
 /* ---- the client side ---- */
@@ -213,16 +110,16 @@ TEST_IMPL(server_secrets_not_in_freed_memory) {
 
   /* Before the first allocation: every block the library frees from now
    * on passes through q_free. */
-  ASSERT_OK(sshmux_replace_allocator(q_malloc, q_realloc, q_calloc, q_free));
+  scan_alloc_install();
   memset(&cbs, 0, sizeof(cbs));
   cbs.auth = auth_any;
-  add_needle("password", password, sizeof(password) - 1);
+  scan_alloc_needle("password", password, sizeof(password) - 1);
 
   th_init(&t, &cbs, 0, NULL);
   th_send_ident(&t);
   th_client_kex(&t, "aes128-ctr", "hmac-sha2-256", &k1);
   add_kex("first kex", &k1);
-  checkpoint();
+  scan_alloc_check();
 
   /* ssh-userauth, a password (refused: never offered), then publickey. */
   th_send(&t,
@@ -239,27 +136,28 @@ TEST_IMPL(server_secrets_not_in_freed_memory) {
   th_expect(&t, SSH_MSG_USERAUTH_FAILURE);
   sign_in(&t);
   ping(&t);
-  checkpoint();
+  scan_alloc_check();
 
   /* A re-key the server starts, then one the client starts. */
   sshmux__transport_check_rekey(t.conn, 1);
   th_client_kex(&t, "chacha20-poly1305@openssh.com", NULL, &k2);
   add_kex("server re-key", &k2);
   ping(&t);
-  checkpoint();
+  scan_alloc_check();
   th_client_kex(&t, "aes256-gcm@openssh.com", NULL, &k3);
   add_kex("client re-key", &k3);
   ping(&t);
-  checkpoint();
+  scan_alloc_check();
 
   /* The connection and the server end: their last blocks too. */
   th_free(&t);
-  checkpoint();
+  scan_alloc_check();
   sodium_memzero(&k1, sizeof(k1));
   sodium_memzero(&k2, sizeof(k2));
   sodium_memzero(&k3, sizeof(k3));
-  ASSERT_GT(scanned_n, 100); /* the scan did see the library's blocks */
-  if (hits[0] != '\0')
-    test_fail(__FILE__, __LINE__, "secrets left in freed memory: %s", hits);
+  ASSERT_GT(scan_alloc_scanned(), 100); /* it saw the library's blocks */
+  if (scan_alloc_hits()[0] != '\0')
+    test_fail(__FILE__, __LINE__, "secrets left in freed memory: %s",
+              scan_alloc_hits());
   return 0;
 }

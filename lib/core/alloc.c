@@ -5,6 +5,7 @@
  * an embedder's allocator sees the whole footprint.  The pointers are global
  * by design, like uv_replace_allocator(): they are set once before use. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,19 +99,52 @@ char *sshmux__asprintf(const char *fmt, ...) {
   return p;
 }
 
-void *sshmux__ssh2_alloc(size_t count, void **abstract) {
-  (void)abstract;
-  return sshmux__malloc(count);
-}
+/* libssh2's blocks carry their size in front, so that each is wiped when
+ * freed: libssh2 keeps the shared secret, its session keys, the passwords
+ * and keyboard-interactive answers it sends (and the packets it builds
+ * from them) in blocks it frees without always clearing them.  Memory
+ * handed to libssh2 to free (the keyboard-interactive responses) must come
+ * from sshmux__ssh2_alloc too. */
+typedef union {
+  size_t size;
+  max_align_t align;
+} ssh2_hdr_t;
 
-void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract) {
+void *sshmux__ssh2_alloc(size_t count, void **abstract) {
+  ssh2_hdr_t *h;
+
   (void)abstract;
-  return sshmux__realloc(ptr, count);
+  if (count > SIZE_MAX - sizeof(*h))
+    return NULL;
+  h = sshmux__malloc(sizeof(*h) + count);
+  if (h == NULL)
+    return NULL;
+  h->size = count;
+  return h + 1;
 }
 
 void sshmux__ssh2_free(void *ptr, void **abstract) {
+  ssh2_hdr_t *h;
+
   (void)abstract;
-  sshmux__free(ptr);
+  if (ptr == NULL)
+    return;
+  h = (ssh2_hdr_t *)ptr - 1;
+  sshmux__free_secret(h, sizeof(*h) + h->size);
+}
+
+/* Never realloc in place: the old block is wiped like any other. */
+void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract) {
+  void *np;
+
+  if (ptr == NULL)
+    return sshmux__ssh2_alloc(count, abstract);
+  np = sshmux__ssh2_alloc(count, abstract);
+  if (np == NULL)
+    return NULL;
+  memcpy(np, ptr, SSHMUX__MIN(count, ((ssh2_hdr_t *)ptr - 1)->size));
+  sshmux__ssh2_free(ptr, abstract);
+  return np;
 }
 
 void sshmux__wipe(void *p, size_t n) {

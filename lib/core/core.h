@@ -49,7 +49,9 @@ char *sshmux__asprintf(const char *fmt, ...) SSHMUX__PRINTF(1, 2);
 
 /* The libssh2 allocator trio, routing libssh2's allocations through ours.
  * Pass to libssh2_session_init_ex(sshmux__ssh2_alloc, sshmux__ssh2_free,
- * sshmux__ssh2_realloc, abstract). */
+ * sshmux__ssh2_realloc, abstract).  Every block is wiped when freed (its
+ * size is kept in front of it), so memory libssh2 frees must come from
+ * sshmux__ssh2_alloc, never sshmux__malloc, and the other way round. */
 void *sshmux__ssh2_alloc(size_t count, void **abstract);
 void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract);
 void sshmux__ssh2_free(void *ptr, void **abstract);

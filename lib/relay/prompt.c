@@ -199,6 +199,28 @@ static void decline(sshmux__rask_t *a) {
     sshmux_prompt_cancel(p);
 }
 
+/* Accept the sessions waiting for a's login that are still held opening:
+ * their requests (pty or not) follow, and are kept until the upstream
+ * opens.  Sessions that came after a was placed wait, unaccepted, as
+ * usual; they are held here when a needs a new place. */
+static void hold_waiting(sshmux__rask_t *a) {
+  sshmux_relay_t *r = a->relay;
+  sshmux__link_t *l;
+
+  for (l = r->chans.next; l != &r->chans; l = l->next) {
+    sshmux__rchan_t *rc = SSHMUX__CONTAINER_OF(l, sshmux__rchan_t, link);
+    if (!candidate(rc, a->p) || rc->down_accepted)
+      continue;
+    if (sshmux__relay_menu_hold(rc) != 0)
+      continue; /* out of memory: it just waits as before */
+    if (sshmux_server_channel_accept(rc->down) != 0) {
+      sshmux__relay_menu_free(rc);
+      continue;
+    }
+    rc->down_accepted = 1;
+  }
+}
+
 /* Look at every unplaced prompt again: place it, or hand it back. */
 static void recheck(sshmux_relay_t *r) {
   sshmux__link_t *l;
@@ -209,6 +231,7 @@ again:
     int st;
     if (a->on != NULL)
       continue;
+    hold_waiting(a);
     st = evaluate(a);
     if (st == 2)
       continue;
@@ -242,20 +265,7 @@ int sshmux_relay_ask(sshmux_relay_t *r, sshmux_prompt_t *p,
   a->declined = declined;
   a->data = data;
   sshmux__list_push(&r->asks, &a->link);
-  /* Accept the waiting sessions still held opening: their requests (pty
-   * or not) follow, and are kept until the upstream opens. */
-  for (l = r->chans.next; l != &r->chans; l = l->next) {
-    sshmux__rchan_t *rc = SSHMUX__CONTAINER_OF(l, sshmux__rchan_t, link);
-    if (!candidate(rc, p) || rc->down_accepted)
-      continue;
-    if (sshmux__relay_menu_hold(rc) != 0)
-      continue; /* out of memory: it just waits as before */
-    if (sshmux_server_channel_accept(rc->down) != 0) {
-      sshmux__relay_menu_free(rc);
-      continue;
-    }
-    rc->down_accepted = 1;
-  }
+  hold_waiting(a);
   st = evaluate(a);
   if (st == 0) {
     ask_free(a); /* nobody can take it: still the caller's */

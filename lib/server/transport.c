@@ -46,9 +46,9 @@ int sshmux__pkt_begin(sshmux_server_conn_t *conn, sshmux__pkt_t *p,
 
   if (type >= SSH_MSG_USERAUTH_REQUEST && conn->out_kex) {
     /* Held until our NEWKEYS: bounded by the deferred buffer's cap and,
-     * for a client that never answers a re-key, by time. */
-    if (sshmux__transport_kex_overdue(conn))
-      return SSHMUX_ECLOSED;
+     * for a client that never answers a re-key, by time (replies follow
+     * the client's input, which sshmux__transport_input refuses once the
+     * re-key is overdue; the connection timer fires at the deadline). */
     p->b = &conn->deferred;
     p->deferred = 1;
     p->start = p->b->len;

@@ -1,21 +1,18 @@
-/* fuzz-crypto-userkey.c -- libFuzzer target for the user private key
- * parser, sshmux__userkey_parse(), and sshmux__userkey_needs_passphrase()
- * (lib/crypto/userkey.c): what the pool reads from a user's identity files
- * -- OpenSSH "openssh-key-v1" (plain, or bcrypt + AES), PEM PKCS#1 / SEC1
- * (optionally with OpenSSL's encryption header), PKCS#8 plain or encrypted.
- * Byte 0: bit 0 set, the rest is the file's text as is; clear, the rest is
- * the binary OpenSSH container, base64-encoded and wrapped in the markers
- * here so the fuzzer works on the structure.  Bit 1: parse with the seeds'
- * passphrase ("pass phrase") -- only when the container's bcrypt rounds are
- * at most 4 (the seeds use 1: `ssh-keygen -a 1`), so that the fuzzer does
- * not spend its time in the KDF; else no passphrase.
- * Oracle: a key that parses gives its public blob, and signs data that
- * sshmux__pubkey_verify() accepts for it; a file needs_passphrase says is
- * protected never parses without a passphrase; one that parses without a
- * passphrase is not said to need one.  The seeds are ssh-keygen keys made
- * for the corpus (each type, plain and protected, OpenSSH/PEM/PKCS#8).
- * FUZZ_LOG=1 in the environment prints each key that parses.
- * Build and run: make fuzz-run. */
+/* fuzz-crypto-userkey.c -- libFuzzer target for sshmux__userkey_parse(),
+ * the parser of the user's own private key files (OpenSSH format, and the
+ * PEM / PKCS#8 family through mbedTLS).  As in fuzz-crypto-hostkey.c the
+ * first byte picks the form: odd = the rest is the file's text; even = the
+ * rest is the binary "openssh-key-v1" container, wrapped here in base64
+ * and the PEM markers.  No passphrase is given, so an encrypted file stops
+ * before bcrypt (its decrypted section is parsed by the same code as an
+ * unencrypted one).  A key that parses must give its public blob and a
+ * signature that verifies (RSA below 2048 bits, which our verifier refuses
+ * by policy, must still sign).  sshmux__userkey_needs_passphrase() (which
+ * decides whether a passphrase is asked at all) must answer -error, 0 or
+ * 1, 1 when the container names a cipher other than "none", and the same
+ * when text follows the END marker.  Seeds in
+ * tests/fuzz/corpus/fuzz-crypto-userkey/ are throwaway ssh-keygen keys:
+ * plain and passphrase-protected, OpenSSH, PEM and PKCS#8. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,105 +20,82 @@
 
 #include "core/core.h"
 #include "crypto/crypto.h"
+#include "keyfile-input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char begin[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n";
-static const char end[] = "-----END OPENSSH PRIVATE KEY-----\n";
-
-/* The bcrypt rounds of a binary container, or 0 when it names no bcrypt
- * KDF (or is not one): "openssh-key-v1\0", string cipher, string kdfname,
- * string kdfoptions = (string salt, uint32 rounds). */
-static uint32_t bcrypt_rounds(const uint8_t *raw, size_t n) {
-  sshmux__buf_t b, o;
-  const uint8_t *s, *kdf, *opt;
-  size_t sl, kl, ol;
-  uint32_t rounds;
-
-  if (n < 15 || memcmp(raw, "openssh-key-v1", 15) != 0)
-    return 0;
-  sshmux__buf_view(&b, raw + 15, n - 15);
-  if (sshmux__buf_get_string(&b, 1024, &s, &sl) != 0 ||
-      sshmux__buf_get_string(&b, 1024, &kdf, &kl) != 0 ||
-      sshmux__buf_get_string(&b, 4096, &opt, &ol) != 0 || kl != 6 ||
-      memcmp(kdf, "bcrypt", 6) != 0)
-    return 0;
-  sshmux__buf_view(&o, opt, ol);
-  if (sshmux__buf_get_string(&o, 4096, &s, &sl) != 0 ||
-      sshmux__buf_get_u32(&o, &rounds) != 0)
-    return UINT32_MAX;
-  return rounds;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sshmux__userkey_t *k = NULL;
-  const char *pass = NULL;
   char *text;
-  size_t len = 0;
-  int r, need;
+  size_t len;
+  int r;
 
-  if (size == 0 || size > 16384)
-    return 0;
-  text = malloc(sizeof(begin) + 4 * (size / 3 + 1) + 2 * (size / 48 + 1) +
-                sizeof(end));
+  text = keyfile_input(data, size, &len);
   if (text == NULL)
     return 0;
-  if (data[0] & 1) {
-    memcpy(text, data + 1, size - 1);
-    len = size - 1;
-    /* PEM: PBKDF2's count is in the DER; the text seeds use small ones. */
-    if (data[0] & 2)
-      pass = "pass phrase";
-  } else {
+  r = sshmux__userkey_needs_passphrase(text, len);
+  if (r > 1)
+    abort();
+  if (!(data[0] & 1)) {
+    static const char tail[] = "Proc-Type: 4,ENCRYPTED\n";
     const uint8_t *raw = data + 1;
     size_t rl = size - 1;
-    uint32_t rounds = bcrypt_rounds(raw, rl);
-    memcpy(text, begin, sizeof(begin) - 1);
-    len = sizeof(begin) - 1;
-    for (size_t i = 0; i < rl; i += 48) {
-      size_t chunk = rl - i < 48 ? rl - i : 48;
-      len += sshmux__base64_encode(raw + i, chunk, text + len);
-      text[len++] = '\n';
+    char *more;
+    /* "openssh-key-v1\0" then a cipher name that is not "none". */
+    if (rl > 19 && memcmp(raw, "openssh-key-v1", 15) == 0) {
+      uint32_t cl = (uint32_t)raw[15] << 24 | (uint32_t)raw[16] << 16 |
+                    (uint32_t)raw[17] << 8 | raw[18];
+      if (cl <= 64 && 19 + (size_t)cl <= rl &&
+          !(cl == 4 && memcmp(raw + 19, "none", 4) == 0) && r != 1) {
+        fprintf(stderr, "an OpenSSH key naming a cipher was not seen as "
+                        "encrypted\n");
+        abort();
+      }
     }
-    memcpy(text + len, end, sizeof(end) - 1);
-    len += sizeof(end) - 1;
-    if ((data[0] & 2) && rounds <= 4)
-      pass = "pass phrase";
+    /* Lines after END are not part of the key. */
+    more = malloc(len + sizeof(tail));
+    if (more != NULL) {
+      memcpy(more, text, len);
+      memcpy(more + len, tail, sizeof(tail));
+      if (sshmux__userkey_needs_passphrase(more, len + sizeof(tail) - 1) != r) {
+        fprintf(stderr, "text after the END marker changed the answer\n");
+        abort();
+      }
+      free(more);
+    }
   }
-  need = sshmux__userkey_needs_passphrase(text, len);
-  r = sshmux__userkey_parse(&k, text, len, pass);
+  r = sshmux__userkey_parse(&k, text, len, NULL);
   if (r == 0) {
-    sshmux__buf_t blob, sig, full;
     const char *type = sshmux__userkey_type(k);
     const char *alg = strcmp(type, "ssh-rsa") == 0 ? "rsa-sha2-256" : type;
-    if (pass == NULL && need == 1) {
-      fprintf(stderr, "a key said to need a passphrase parsed without one\n");
-      abort();
-    }
+    sshmux__buf_t blob, sig, wrapped;
+    int v = 0;
     sshmux__buf_init(&blob, 4096);
     sshmux__buf_init(&sig, 4096);
-    sshmux__buf_init(&full, 4096);
+    sshmux__buf_init(&wrapped, 8192);
     if (sshmux__userkey_public_blob(k, &blob) != 0 ||
-        sshmux__userkey_sign(k, alg, (const uint8_t *)"data", 4, &sig) != 0 ||
-        sshmux__buf_put_cstring(&full, alg) != 0 ||
-        sshmux__buf_put_string(&full, sig.data, sig.len) != 0) {
-      fprintf(stderr, "a parsed %s key gives no blob or signature\n", type);
+        sshmux__userkey_sign(k, alg, (const uint8_t *)"H", 1, &sig) != 0 ||
+        sshmux__buf_put_cstring(&wrapped, alg) != 0 ||
+        sshmux__buf_put_string(&wrapped, sig.data, sig.len) != 0 ||
+        (v = sshmux__pubkey_verify(alg, blob.data, blob.len, wrapped.data,
+                                   wrapped.len, (const uint8_t *)"H", 1)) !=
+            0) {
+      /* The verifier's policy refuses RSA below 2048 bits; such a key
+       * must still have signed. */
+      if (v == SSHMUX_EUNSUPPORTED && sig.len > 0 && sig.len < 256) {
+        sshmux__buf_free(&blob);
+        sshmux__buf_free(&sig);
+        sshmux__buf_free(&wrapped);
+        sshmux__userkey_free(k);
+        free(text);
+        return 0;
+      }
+      fprintf(stderr, "a parsed user key does not sign and verify\n");
       abort();
     }
-    /* The verifier refuses RSA below 2048 bits (the parser takes 1024, as
-     * OpenSSH does): then "unsupported", else it must verify. */
-    r = sshmux__pubkey_verify(alg, blob.data, blob.len, full.data, full.len,
-                              (const uint8_t *)"data", 4);
-    if (r != 0 && !(r == SSHMUX_EUNSUPPORTED && strcmp(type, "ssh-rsa") == 0)) {
-      fprintf(stderr, "a parsed %s key does not verify: %d\n", type, r);
-      abort();
-    }
-    if (getenv("FUZZ_LOG") != NULL)
-      fprintf(stderr, "parsed %s key%s\n", type,
-              pass ? " with passphrase" : "");
     sshmux__buf_free(&blob);
     sshmux__buf_free(&sig);
-    sshmux__buf_free(&full);
+    sshmux__buf_free(&wrapped);
     sshmux__userkey_free(k);
   } else if (k != NULL) {
     fprintf(stderr, "failed parse left an object behind\n");
