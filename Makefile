@@ -83,7 +83,7 @@ SHARED_LDFLAGS := -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libsshm
 endif
 
 .PHONY: all lib daemon examples tests check asan demo install uninstall clean \
-	format format-check deps deps-build bench fuzz fuzz-run check-layers
+	format format-check abi-baseline deps deps-build bench fuzz fuzz-run check-layers
 .DEFAULT_GOAL := all
 # Objects made through pattern-rule chains (tests/tools/NAME.o) are not
 # throw-away intermediates: deleting them raced with a parallel build.
@@ -130,7 +130,7 @@ $(B)/sshmuxd: $(DAEMON_OBJS) $(STATIC)
 $(B)/obj/examples/%.o: examples/%.c $(HEADERS) $(wildcard examples/common/*.h) $(B)/.flags
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -Iexamples -c -o $@ $<
 
 $(B)/examples/%: $$(addprefix $(B)/obj/,$$(subst .c,.o,$$(wildcard examples/$$*/*.c))) $(EXAMPLE_COMMON_OBJS) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -252,6 +252,12 @@ uninstall:
 
 FORMAT_FILES = $(wildcard include/*.h include/sshmux/*.h lib/*/*.[ch] daemon/*.[ch] \
 	examples/*/*.[ch] tests/*.[ch] tests/tools/*.c tests/fuzz/*.c bench/*.c)
+# The ABI baseline tests/test-build-abi.c compares against (docs/ABI.md):
+# renew it only when a release deliberately changes the ABI.
+abi-baseline: lib
+	abidw --no-corpus-path --headers-dir include --drop-private-types \
+		$(SHARED) > abi/libsshmux.so.$(VERSION_MAJOR).abi
+
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -44,7 +44,12 @@ static void print_hop(const sshmux_route_t *h) {
   }
   printf("  identity   %s\n", sshmux_route_identity(h)
                                   ? sshmux_route_identity(h)
-                                  : "(default keys)");
+                                  : "(every key of the agent)");
+  printf("  agent      %s\n",
+         sshmux_route_identity_agent(h) == NULL ? "SSH_AUTH_SOCK"
+         : strcmp(sshmux_route_identity_agent(h), "none") == 0
+             ? "none"
+             : sshmux_route_identity_agent(h));
   printf("  timeouts   idle %us, lifetime %us, keepalive %us\n",
          sshmux_route_idle_timeout(h), sshmux_route_max_lifetime(h),
          sshmux_route_keepalive(h));

@@ -28,6 +28,7 @@ const sshmux_target_t *sshmuxd_chain_build(sshmuxd_chain_t *c,
       c->ids[i][1] = NULL;
       t->identity_files = c->ids[i];
     }
+    t->identity_agent = sshmux_route_identity_agent(hops[i]);
     t->idle_timeout_s = (int)sshmux_route_idle_timeout(hops[i]);
     t->max_lifetime_s = (int)sshmux_route_max_lifetime(hops[i]);
     t->accept_new_hostkey = sshmux_route_accept_new_hostkey(hops[i]);

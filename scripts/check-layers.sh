@@ -169,7 +169,7 @@ BEGIN {
 	order["core"] = "alloc log | error | version | buf encode jsonl sanitize safefile"
 	order["crypto"] = "hash | bcrypt codec kex pubkey | userkey | hostkey"
 	order["server"] = "conn | transport | auth channel | server"
-	order["pool"] = "loop | prompt | auth chan | conn | pool"
+	order["pool"] = "loop | prompt agent | auth chan | conn | pool"
 	# Not layered yet: relay (relay.c, menu.c and prompt.c call each other;
 	# see relay-int.h).
 	# Named calls up the stack that a module states in its private header

@@ -7,7 +7,8 @@ set -eu
 DEB_BUILD="build-essential pkg-config libssh2-1-dev libmbedtls-dev libuv1-dev
 libinih-dev libsodium-dev libcmocka-dev"
 DEB_TEST="openssh-server openssh-client putty-tools dropbear-bin python3-paramiko
-libssh2-1-dev libpam-oath oathtool iproute2 curl tmux procps python3 bc groff-base gnuplot-nox"
+libssh2-1-dev libpam-oath oathtool iproute2 curl tmux procps python3 bc groff-base gnuplot-nox abigail-tools
+xvfb zenity xdotool x11-apps"
 BREW="libssh2 mbedtls libuv inih libsodium cmocka pkg-config"
 
 case "$(uname -s)" in

@@ -77,14 +77,9 @@ void dtest_write(const char *path, const char *text) {
 void dtest_expect(const char *const *args, int status, const char *out_needle,
                   const char *err_needle) {
   char *out = NULL, *err = NULL;
+  int st = dtest_run(args, NULL, &out, &err);
 
-  ASSERT_EQ(dtest_run(args, NULL, &out, &err), status);
-  if (out_needle != NULL)
-    ASSERT_STR_CONTAINS(out, out_needle);
-  if (err_needle != NULL)
-    ASSERT_STR_CONTAINS(err, err_needle);
-  free(out);
-  free(err);
+  test_expect_result(args[0], st, status, out, err, out_needle, err_needle);
 }
 
 void dtest_setenv_isolated(void) {

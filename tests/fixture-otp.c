@@ -77,6 +77,7 @@ int test_otp_sshd_start(test_otp_sshd *o, const test_otp_opts *opts) {
            "PermitRootLogin yes\n"
            "AuthenticationMethods %s\n",
            o->with_pubkey ? "publickey,keyboard-interactive"
+           : opts->either ? "any"
                           : "keyboard-interactive");
   wrap[0] = "unshare";
   wrap[1] = "-m";

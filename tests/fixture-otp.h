@@ -45,6 +45,8 @@
 
 typedef struct {
   int with_pubkey; /* require publickey, then keyboard-interactive */
+  int either;      /* publickey OR keyboard-interactive (AuthenticationMethods
+                      any); with_pubkey must be 0 */
   int window;      /* pam_oath look-ahead window; 0 = 5 */
   /* Further sshd fixture options (name, max_sessions, netns, extra_config,
    * ...); its wrap and prepend_config are this fixture's and must be

@@ -42,17 +42,35 @@ static void track(int pid, int add) {
   }
 }
 
-int test_keygen(const char *type, const char *path, const char *passphrase) {
-  const char *argv[] = {
-      "ssh-keygen",  "-q", "-t", type, "-N", passphrase ? passphrase : "", "-C",
-      "sshmux-test", "-f", path, NULL};
+int test_keygen_ex(const char *type, const char *bits, const char *format,
+                   const char *passphrase, const char *path) {
+  const char *argv[20];
   char pub[1100];
   char *err = NULL;
-  int st;
+  int st, n = 0;
 
   unlink(path);
   snprintf(pub, sizeof(pub), "%s.pub", path);
   unlink(pub);
+  argv[n++] = "ssh-keygen";
+  argv[n++] = "-q";
+  argv[n++] = "-t";
+  argv[n++] = type;
+  if (bits != NULL) {
+    argv[n++] = "-b";
+    argv[n++] = bits;
+  }
+  if (format != NULL) {
+    argv[n++] = "-m";
+    argv[n++] = format;
+  }
+  argv[n++] = "-N";
+  argv[n++] = passphrase ? passphrase : "";
+  argv[n++] = "-C";
+  argv[n++] = "sshmux-test";
+  argv[n++] = "-f";
+  argv[n++] = path;
+  argv[n] = NULL;
   st = test_run_simple(argv, NULL, &err);
   if (st != 0) {
     fprintf(stderr, "ssh-keygen -t %s failed (%d): %s\n", type, st,
@@ -62,6 +80,10 @@ int test_keygen(const char *type, const char *path, const char *passphrase) {
   }
   free(err);
   return 0;
+}
+
+int test_keygen(const char *type, const char *path, const char *passphrase) {
+  return test_keygen_ex(type, NULL, NULL, passphrase, path);
 }
 
 static int append_file(const char *dst, const char *src, const char *prefix) {

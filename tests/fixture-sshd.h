@@ -58,6 +58,12 @@ typedef struct {
  * network namespace netns (both may be NULL: here, on 127.0.0.1). */
 test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
                                  const char *listen_addr);
+/* In a test: skip (under CI: fail) without OpenSSH's sshd and ssh. */
+#define TEST_REQUIRE_OPENSSH()                                                 \
+  do {                                                                         \
+    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
+    TEST_REQUIRE_PROGRAM("ssh");                                               \
+  } while (0)
 /* Start; returns 0 or prints why to stderr and returns -1. */
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */
@@ -85,5 +91,9 @@ const char *const *test_sshd_ssh_argv(test_argv_t *a, test_sshd *s,
 /* Generate a key pair with ssh-keygen (type "ed25519", "ecdsa", "rsa");
  * writes path and path.pub; returns 0 or -1. */
 int test_keygen(const char *type, const char *path, const char *passphrase);
+/* The same with ssh-keygen's -b BITS and -m FORMAT ("PEM", "PKCS8"), each
+ * NULL for ssh-keygen's default. */
+int test_keygen_ex(const char *type, const char *bits, const char *format,
+                   const char *passphrase, const char *path);
 
 #endif

@@ -114,18 +114,7 @@ void ipct_stop_clean(int pid) {
 }
 
 int ipct_wait_exit(int pid, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
-  int st;
-
-  while (test_now_ms() < end) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0)
-      return -1;
-    usleep(10000);
-  }
-  return -1;
+  return test_wait_exit(pid, timeout_ms);
 }
 
 int ipct_run(const char *const *args, const char *in, char **out, char **err) {
@@ -190,21 +179,10 @@ int ipct_ssh_proxy_spawn(test_sshd *t, const char *via, const char *cmd,
 }
 
 void ipct_wait_agents(int n) {
-  const char *status[] = {"status", "--json", NULL};
-  char want[32], *out = NULL;
-  uint64_t end = test_now_ms() + 10000;
+  char want[32];
 
   snprintf(want, sizeof(want), "\"agents\":%d,", n);
-  for (;;) {
-    ASSERT_EQ(ipct_run(status, NULL, &out, NULL), 0);
-    if (strstr(out, want) != NULL) {
-      free(out);
-      return;
-    }
-    free(out);
-    ASSERT(test_now_ms() < end);
-    usleep(30000);
-  }
+  ipct_wait_output((const char *[]){"status", "--json", NULL}, want, 10000);
 }
 
 void ipct_answer(const char *id, const char *answer) {
@@ -339,4 +317,44 @@ void ipct_run_expect(const char *const *args, const char *needle) {
   ASSERT_EQ(ipct_run(args, NULL, &out, NULL), 0);
   ASSERT_STR_CONTAINS(out, needle);
   free(out);
+}
+
+void ipct_otp_jump_target(test_otp_sshd *o, test_sshd *t, const char *extra) {
+  test_otp_opts oo = {0};
+  test_sshd_opts to = {0};
+
+  oo.with_pubkey = 1;
+  ASSERT_EQ(test_otp_sshd_start(o, &oo), 0);
+  to.name = "target";
+  ASSERT_OK(test_sshd_start(t, &to));
+  ipct_env();
+  ipct_known_hosts(&o->sshd);
+  ipct_routes(ipct_routes_for_jump(&o->sshd, extra));
+}
+
+void ipct_bg_ok(int pid, const char *log, const char *needle) {
+  int st = ipct_wait_exit(pid, 30000);
+  char *text;
+
+  if (st != 0)
+    ipct_dump();
+  ASSERT_EQ(st, 0);
+  text = test_read_file(test_path(log), NULL);
+  ASSERT_STR_CONTAINS(text, needle);
+  free(text);
+}
+
+char *ipct_listed_prompt(test_sshd *t, const char *cmd, int *bg) {
+  const char *args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
+                        "--wait",        "--timeout", "60",     NULL};
+  int lister = test_spawn(args, test_path("list.json"));
+  char *list;
+
+  ASSERT_GT(lister, 0);
+  ipct_wait_agents(1);
+  *bg = ipct_ssh_proxy_spawn(t, NULL, cmd, test_path("bg.log"));
+  ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
+  list = test_read_file(test_path("list.json"), NULL);
+  ASSERT(list != NULL);
+  return list;
 }

@@ -6,6 +6,7 @@
 #define SSHMUX_IPC_HELPERS_H
 
 #include "daemon-helpers.h"
+#include "fixture-otp.h"
 #include "fixture-sshd.h"
 
 /* dtest_setup() plus HOME, XDG_CONFIG_HOME and XDG_RUNTIME_DIR set in this
@@ -24,6 +25,17 @@ void ipct_known_hosts(test_sshd *s);
 /* Start sshds "jump" (j) and "target" (t), then ipct_env() and routes
  * with [jump] = j; known: j's host keys go to known_hosts too. */
 void ipct_jump_target(test_sshd *j, test_sshd *t, int known);
+/* The same with an OTP-asking jump (publickey, then a one-time code) and
+ * a plain "target"; extra is appended to the routes text (may be NULL). */
+void ipct_otp_jump_target(test_otp_sshd *o, test_sshd *t, const char *extra);
+/* A login that waits for its answer, seen as a script sees it: start
+ * `sshmuxd prompt --list --json --wait --timeout 60`, once it is
+ * subscribed run cmd through t in the background (log bg.log, its pid in
+ * *bg), and return what the lister printed (fresh allocation). */
+char *ipct_listed_prompt(test_sshd *t, const char *cmd, int *bg);
+/* A background ssh (ipct_ssh_proxy_spawn with test_path(log)) must exit 0
+ * within 30 s and its log hold needle (the daemon's log shown if not). */
+void ipct_bg_ok(int pid, const char *log, const char *needle);
 /* Poll `sshmuxd ARGS` (every 50 ms, at most ms) until its stdout holds
  * needle; fails the test otherwise. */
 void ipct_wait_output(const char *const *args, const char *needle, int ms);
@@ -41,7 +53,7 @@ int ipct_spawn(void);
 void ipct_stop_clean(int pid);
 /* Print the daemon's output and log file to stderr. */
 void ipct_dump(void);
-/* Wait for pid to exit; its exit status, 128+signal, or -1 on timeout. */
+/* test_wait_exit (the name the daemon tests use). */
 int ipct_wait_exit(int pid, int timeout_ms);
 /* Run sshmuxd args (NULL-terminated, no argv[0]) with stdin in (may be
  * NULL); captures out/err (may be NULL).  Returns the exit status. */

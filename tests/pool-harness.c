@@ -52,6 +52,21 @@ static void on_withdrawn(sshmux_prompt_t *p, void *data) {
   h->withdrawn++;
 }
 
+const char *ph_known_hosts(test_sshd *const *s, int n) {
+  const char *path = test_path("known_hosts");
+  FILE *f = fopen(path, "w");
+
+  ASSERT(f != NULL);
+  for (int i = 0; i < n; i++) {
+    char *kh = test_read_file(s[i]->known_hosts, NULL);
+    ASSERT(kh != NULL);
+    fputs(kh, f);
+    free(kh);
+  }
+  fclose(f);
+  return path;
+}
+
 void ph_options(sshmux_pool_options_t *o, const char *known_hosts) {
   static const char *kh[2];
   sshmux_pool_options_init(o);
@@ -121,6 +136,14 @@ sshmux_upchan_spec_t ph_spec(sshmux_upchan_type_t type) {
   memset(&spec, 0, sizeof(spec));
   spec.type = type;
   return spec;
+}
+
+void ph_chain(sshmux_target_t *t, test_sshd *const *s, int n) {
+  for (int i = 0; i < n; i++) {
+    ph_target(&t[i], s[i]);
+    if (i > 0)
+      t[i].jump = &t[i - 1];
+  }
 }
 
 static void log_to_stderr(sshmux_log_level_t level, const char *msg,

@@ -79,10 +79,16 @@ void ph_identity(sshmux_target_t *t, const char *key);
 /* A channel spec of this type, everything else zero. */
 sshmux_upchan_spec_t ph_spec(sshmux_upchan_type_t type);
 
+/* One known_hosts file (test_path("known_hosts")) naming the host keys
+ * of s[0..n); returns its path. */
+const char *ph_known_hosts(test_sshd *const *s, int n);
 /* Default pool options for tests: the fixture's known_hosts, no agent. */
 void ph_options(sshmux_pool_options_t *o, const char *known_hosts);
 /* A target for the fixture sshd s using its client key. */
 void ph_target(sshmux_target_t *t, test_sshd *s);
+/* Targets t[i] for s[i], i < n, each reached through the one before it
+ * (t[0] directly): a jump chain ending at t[n - 1]. */
+void ph_chain(sshmux_target_t *t, test_sshd *const *s, int n);
 
 typedef struct {
   ph_t *h;

@@ -269,3 +269,13 @@ void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
   rh_routes_text(h, ini);
   rh_name(h, name);
 }
+
+long rh_rss_below(rh_t *h, long limit) {
+  long rss = rh_rss_kib(h);
+
+  for (int i = 0; i < 100 && rss >= limit; i++) {
+    usleep(100000);
+    rss = rh_rss_kib(h);
+  }
+  return rss;
+}

@@ -64,5 +64,8 @@ const char *const *rh_ssh(rh_t *h, const char *const *words);
 void rh_dump(rh_t *h);
 /* sshmuxd's VmRSS in KiB (from /proc), or -1. */
 long rh_rss_kib(rh_t *h);
+/* Poll rh_rss_kib (every 100 ms, at most 10 s) until it is below limit
+ * KiB; the last value read. */
+long rh_rss_below(rh_t *h, long limit);
 
 #endif

@@ -326,3 +326,34 @@ void th_client_kex(th_t *t, const char *cipher, const char *mac,
     *out = kx;
   sodium_memzero(&kx, sizeof(kx));
 }
+
+void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
+                  const char *user, const uint8_t *sid, size_t sid_len,
+                  sshmux__buf_t *sd, sshmux__buf_t *ex) {
+  sshmux__buf_t sig;
+
+  sshmux__buf_init(&sig, 4096);
+  ASSERT_OK(sshmux__buf_put_string(sd, sid, sid_len));
+  ASSERT_OK(sshmux__buf_put_u8(sd, SSH_MSG_USERAUTH_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, user));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, "ssh-connection"));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, "publickey"));
+  ASSERT_OK(sshmux__buf_put_bool(sd, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(sd, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(sd, blob->data, blob->len));
+  ASSERT_OK(sshmux__hostkey_sign(key, sd->data, sd->len, &sig));
+  ASSERT_OK(sshmux__buf_put_bool(ex, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(ex, "ssh-ed25519"));
+  ASSERT_OK(sshmux__buf_put_string(ex, blob->data, blob->len));
+  ASSERT_OK(sshmux__buf_put_string(ex, sig.data, sig.len));
+  sshmux__buf_free(&sig);
+}
+
+sshmux__hostkey_t *th_new_key(sshmux__buf_t *blob) {
+  sshmux__hostkey_t *key;
+
+  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
+  sshmux__buf_init(blob, 4096);
+  ASSERT_OK(sshmux__hostkey_public_blob(key, blob));
+  return key;
+}

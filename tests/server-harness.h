@@ -76,6 +76,15 @@ void th_put_kexinit(sshmux__buf_t *b, const char *kex, const char *hk,
 void th_keepalive(th_t *t);
 /* Send our identification line ("SSH-2.0-harness"). */
 void th_send_ident(th_t *t);
+/* A new Ed25519 key and its public blob (blob initialised here). */
+sshmux__hostkey_t *th_new_key(sshmux__buf_t *blob);
+/* A signed publickey request for user with the Ed25519 key (blob: its
+ * public blob): into sd (initialised by the caller, e.g. secret-marked)
+ * the data to sign, session id sid[0..sid_len) first; into ex what follows
+ * "publickey" in USERAUTH_REQUEST (TRUE, the algorithm, blob, signature). */
+void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
+                  const char *user, const uint8_t *sid, size_t sid_len,
+                  sshmux__buf_t *sd, sshmux__buf_t *ex);
 /* A whole curve25519-sha256 key exchange as the client, first or re-key
  * (whoever started it: the server's KEXINIT is awaited if it has not come
  * yet, other messages before it are skipped): KEXINIT, ECDH_INIT, the

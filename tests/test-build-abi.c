@@ -2,6 +2,8 @@
  * are exported (no sshmux__ internals, no dependency symbols), the SONAME is
  * the major version, and every exported function is declared in a public header
  * (curl's meta-test habit), and no public macro is defined in two headers. */
+#include <ctype.h>
+
 #include "test.h"
 
 static char *lib_path(void) {
@@ -12,7 +14,9 @@ static char *lib_path(void) {
 }
 
 TEST_IMPL(abi_exports_only_sshmux) {
-  const char *argv[] = {"nm", "-D", "--defined-only", lib_path(), NULL};
+  const char *argv[] = {
+      "nm",       "-D", "--defined-only", "--without-symbol-versions",
+      lib_path(), NULL};
   char *out = NULL, *line, *save = NULL;
   int n = 0;
 
@@ -22,6 +26,8 @@ TEST_IMPL(abi_exports_only_sshmux) {
        line = strtok_r(NULL, "\n", &save)) {
     const char *name = strrchr(line, ' ');
     name = name ? name + 1 : line;
+    if (strstr(line, " A LIBSSHMUX_") != NULL)
+      continue; /* a version node of the map, not a symbol */
     if (strncmp(name, "sshmux_", 7) != 0 || strncmp(name, "sshmux__", 8) == 0)
       test_fail(__FILE__, __LINE__, "unexpected export: %s", line);
     n++;
@@ -46,7 +52,9 @@ TEST_IMPL(abi_soname_is_major) {
 }
 
 TEST_IMPL(abi_exports_declared_in_headers) {
-  const char *nm[] = {"nm", "-D", "--defined-only", lib_path(), NULL};
+  const char *nm[] = {
+      "nm",       "-D", "--defined-only", "--without-symbol-versions",
+      lib_path(), NULL};
   const char *cat[] = {"sh", "-c", "cat \"$0\"/../include/sshmux/*.h", NULL,
                        NULL};
   char *syms = NULL, *hdrs = NULL, *line, *save = NULL;
@@ -62,6 +70,8 @@ TEST_IMPL(abi_exports_declared_in_headers) {
     char pat[256];
     const char *name = strrchr(line, ' ');
     name = name ? name + 1 : line;
+    if (strstr(line, " A LIBSSHMUX_") != NULL)
+      continue;
     snprintf(pat, sizeof(pat), "%s(", name);
     if (strstr(hdrs, pat) == NULL)
       test_fail(__FILE__, __LINE__, "%s is exported but not declared", name);
@@ -87,6 +97,107 @@ TEST_IMPL(abi_macros_defined_once) {
   ASSERT_EQ(test_run_simple(sh, &out, NULL), 0);
   if (out != NULL && out[0] != '\0')
     test_fail(__FILE__, __LINE__, "defined in more than one header:\n%s", out);
+  free(out);
+  return 0;
+}
+
+/* Every exported function carries a version from lib/libsshmux.map (no
+ * unversioned or default-version export slipped past the map). */
+TEST_IMPL(abi_symbols_versioned) {
+  const char *argv[] = {"objdump", "-T", lib_path(), NULL};
+  char *out = NULL, *line, *save = NULL;
+  int n = 0;
+
+  TEST_REQUIRE_PROGRAM("objdump");
+  ASSERT_EQ(test_run_simple(argv, &out, NULL), 0);
+  for (line = strtok_r(out, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    const char *name = strrchr(line, ' ');
+    if (name == NULL || strncmp(name + 1, "sshmux_", 7) != 0 ||
+        strstr(line, ".text") == NULL)
+      continue;
+    if (strstr(line, " LIBSSHMUX_0.") == NULL)
+      test_fail(__FILE__, __LINE__, "export without a version: %s", line);
+    n++;
+  }
+  ASSERT_GT(n, 100);
+  free(out);
+  return 0;
+}
+
+/* And the other way round: every function a public header declares with
+ * SSHMUX_EXTERN is exported -- a new function missing from the map's list
+ * would link statically but not against the shared library. */
+TEST_IMPL(abi_extern_functions_exported) {
+  const char *nm[] = {
+      "nm",       "-D", "--defined-only", "--without-symbol-versions",
+      lib_path(), NULL};
+  const char *cat[] = {"sh", "-c", "cat \"$0\"/../include/sshmux/*.h", NULL,
+                       NULL};
+  char *syms = NULL, *hdrs = NULL, dir[1024];
+  int n = 0;
+
+  TEST_REQUIRE_PROGRAM("nm");
+  snprintf(dir, sizeof(dir), "%s", test_build_dir());
+  cat[3] = dir;
+  ASSERT_EQ(test_run_simple(nm, &syms, NULL), 0);
+  ASSERT_EQ(test_run_simple(cat, &hdrs, NULL), 0);
+  for (const char *p = hdrs; (p = strstr(p, "\nSSHMUX_EXTERN ")) != NULL; p++) {
+    const char *paren = strchr(p, '('), *e = paren, *b;
+    char name[128], pat[140];
+    ASSERT(paren != NULL);
+    while (e > p && e[-1] == ' ')
+      e--;
+    for (b = e; b > p && (isalnum((unsigned char)b[-1]) || b[-1] == '_'); b--)
+      ;
+    ASSERT_LT((size_t)(e - b), sizeof(name));
+    snprintf(name, sizeof(name), "%.*s", (int)(e - b), b);
+    snprintf(pat, sizeof(pat), " %s\n", name);
+    if (strstr(syms, pat) == NULL)
+      test_fail(__FILE__, __LINE__,
+                "%s is declared SSHMUX_EXTERN but not exported (add it to "
+                "lib/libsshmux.map)",
+                name);
+    n++;
+  }
+  ASSERT_GT(n, 100);
+  free(syms);
+  free(hdrs);
+  return 0;
+}
+
+/* The ABI against the committed baseline (abi/libsshmux.so.0.abi, written
+ * by `make abi-baseline` with abidw from abigail-tools): a function or
+ * variable removed, or changed (its signature or a public type it reaches,
+ * such as an options struct's layout), fails; additions are listed and
+ * pass.  docs/ABI.md says when the baseline is renewed. */
+TEST_IMPL_T(abi_matches_baseline, 120) {
+  char base[1200], inc[1200];
+  const char *argv[] = {"abidiff", "--headers-dir2", inc,
+                        base,      lib_path(),       NULL};
+  char *out = NULL;
+  int st;
+
+  TEST_REQUIRE_PROGRAM("abidiff");
+  snprintf(base, sizeof(base), "%s/../abi/libsshmux.so.%d.abi",
+           test_build_dir(), SSHMUX_VERSION_MAJOR);
+  snprintf(inc, sizeof(inc), "%s/../include", test_build_dir());
+  {
+    test_cmd_t c = {.argv = argv, .out = &out, .timeout_ms = 100000};
+    ASSERT_EQ(test_run(&c, &st), 0);
+  }
+  /* abidiff's status bits: 1 error, 2 usage, 4 ABI change, 8 incompatible. */
+  if (st & 3)
+    test_fail(__FILE__, __LINE__, "abidiff failed (%d): %s", st, out);
+  /* Removed or changed functions and variables (a changed function is
+   * one whose signature or a type it reaches changed) fail; additions
+   * alone pass and are listed. */
+  if ((st & 8) ||
+      strstr(out, "Functions changes summary: 0 Removed, 0 Changed") == NULL ||
+      strstr(out, "Variables changes summary: 0 Removed, 0 Changed") == NULL)
+    test_fail(__FILE__, __LINE__, "ABI change against the baseline:\n%s", out);
+  if (st & 4)
+    fprintf(stderr, "# ABI additions since the baseline:\n%s", out);
   free(out);
   return 0;
 }

@@ -18,27 +18,6 @@ static const char *src_dir(void) {
   return p;
 }
 
-/* Regular files in dir not starting with '.', or -1 if it is missing. */
-static int count_files(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  int n = 0;
-
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    char p[2048];
-    struct stat st;
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-    if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
-      n++;
-  }
-  closedir(d);
-  return n;
-}
-
 TEST_IMPL_T(fuzz_corpora_replay, 240) {
   char fuzzdir[1100];
   DIR *d;
@@ -63,7 +42,7 @@ TEST_IMPL_T(fuzz_corpora_replay, 240) {
     snprintf(corpus, sizeof(corpus), "%s/corpus/%s", fuzzdir, name);
     snprintf(bin, sizeof(bin), "%s/tests/fuzz-replay/%s", test_build_dir(),
              name);
-    files = count_files(corpus);
+    files = test_dir_files(corpus, "", NULL, 0);
     if (files <= 0)
       test_fail(__FILE__, __LINE__, "%s has no seed corpus in %s", name,
                 corpus);

@@ -1,6 +1,12 @@
 /* test-build-install.c -- `make install` into a DESTDIR lays out the library,
  * headers, pkg-config file and daemon, and a program compiled against the
- * installed tree through pkg-config links and runs. */
+ * installed tree through pkg-config links and runs.  Then every example
+ * program (examples/NAME/ with examples/common/) is compiled the way an
+ * embedder would, with nothing but `pkg-config --cflags --libs libsshmux`
+ * pointing at that tree (and -Iexamples for examples/common/; nothing of
+ * the library's source tree, no static archive),
+ * and runs its --help against the installed shared library. */
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,5 +60,43 @@ TEST_IMPL_T(install_destdir_and_pkgconfig, 120) {
   ASSERT_STR_CONTAINS(out, sshmux_version_string());
   free(out);
   free(err);
+
+  /* Every example, against the installed tree only. */
+  {
+    char exdir[700];
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+
+    snprintf(exdir, sizeof(exdir), "%s/examples", src);
+    d = opendir(exdir);
+    ASSERT(d != NULL);
+    while ((de = readdir(d)) != NULL) {
+      if (de->d_name[0] == '.' || strcmp(de->d_name, "common") == 0)
+        continue;
+      snprintf(cmd, sizeof(cmd),
+               "export PKG_CONFIG_PATH='%s/opt/sshmux/lib/pkgconfig' "
+               "PKG_CONFIG_SYSROOT_DIR='%s'; "
+               "cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o 'ex-%s' "
+               "-I'%s' '%s/%s'/*.c '%s'/common/*.c "
+               "$(pkg-config --cflags --libs libsshmux) && "
+               "LD_LIBRARY_PATH='%s/opt/sshmux/lib' ./'ex-%s' --help && "
+               "LD_LIBRARY_PATH='%s/opt/sshmux/lib' ldd ./'ex-%s' | "
+               "grep -q '%s/opt/sshmux/lib/libsshmux.so'",
+               dest, dest, de->d_name, exdir, exdir, de->d_name, exdir, dest,
+               de->d_name, dest, de->d_name, dest);
+      out = err = NULL;
+      st = test_run_simple(sh, &out, &err);
+      if (st != 0)
+        fprintf(stderr, "example %s: %s\n%s\n", de->d_name, out, err);
+      ASSERT_EQ(st, 0);
+      ASSERT_STR_CONTAINS(out, "usage");
+      free(out);
+      free(err);
+      n++;
+    }
+    closedir(d);
+    ASSERT_GE(n, 4); /* echo-server, fleet-exec, jump-proxy, mini-proxy */
+  }
   return 0;
 }

@@ -64,6 +64,17 @@ static void make_tree(const char *root, const fake_t *f, size_t n) {
   }
 }
 
+/* Write the fake tree f[0..n) under test_path("tree") and run the layer
+ * check on it; its exit status, its output in *out and *err. */
+static int check_tree(const fake_t *f, size_t n, char **out, char **err) {
+  char root[1024];
+
+  snprintf(root, sizeof(root), "%s", test_path("tree"));
+  make_tree(root, f, n);
+  return test_run_simple((const char *[]){"sh", script(), root, NULL}, out,
+                         err);
+}
+
 TEST_IMPL(layers_check_refuses_wrong_includes) {
   static const fake_t tree[] = {
       /* Headers that exist, so includes resolve. */
@@ -110,19 +121,10 @@ TEST_IMPL(layers_check_refuses_wrong_includes) {
       "lib/routes/umb.c:1: ",    "lib/crypto/hash.c:1: ",
       "daemon/d.c:2: ",          "tests/test-relay-x.c:2: ",
       "examples/demo/main.c:2: "};
-  const char *root = test_path("tree");
-  char root_copy[1024];
   char *out = NULL, *err = NULL;
-  int st;
   size_t lines = 0;
 
-  snprintf(root_copy, sizeof(root_copy), "%s", root);
-  make_tree(root_copy, tree, ARRAY_N(tree));
-  {
-    const char *argv[] = {"sh", script(), root_copy, NULL};
-    st = test_run_simple(argv, &out, &err);
-  }
-  ASSERT_EQ(st, 1);
+  ASSERT_EQ(check_tree(tree, ARRAY_N(tree), &out, &err), 1);
   ASSERT(out != NULL);
   for (size_t i = 0; i < ARRAY_N(want); i++)
     ASSERT_STR_CONTAINS(out, want[i]);
@@ -175,19 +177,10 @@ TEST_IMPL(layers_check_refuses_calls_up_a_module) {
        "}\n"},
       {"lib/server/stray.c", "void sshmux__stray(void) {\n}\n"},
   };
-  const char *root = test_path("tree");
-  char root_copy[1024];
   char *out = NULL, *err = NULL;
   size_t lines = 0;
-  int st;
 
-  snprintf(root_copy, sizeof(root_copy), "%s", root);
-  make_tree(root_copy, tree, ARRAY_N(tree));
-  {
-    const char *argv[] = {"sh", script(), root_copy, NULL};
-    st = test_run_simple(argv, &out, &err);
-  }
-  ASSERT_EQ(st, 1);
+  ASSERT_EQ(check_tree(tree, ARRAY_N(tree), &out, &err), 1);
   ASSERT(out != NULL);
   ASSERT_STR_CONTAINS(out, "lib/server/conn.c:6: calls sshmux__server_pass() "
                            "of lib/server/server.c, a layer above it");

@@ -11,10 +11,12 @@
 #ifdef MBEDTLS_BLOWFISH_C
 #include <mbedtls/blowfish.h>
 #endif
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "core/core.h"
 #include "crypto/crypto.h"
+#include "fixture-sshd.h"
 #include "test.h"
 
 TEST_IMPL(crypto_blowfish_matches_mbedtls) {
@@ -44,31 +46,7 @@ TEST_IMPL(crypto_blowfish_matches_mbedtls) {
 
 static void keygen(const char *type, const char *bits, const char *format,
                    const char *pass, const char *path) {
-  const char *argv[16];
-  char pub[700];
-  int n = 0;
-
-  unlink(path);
-  snprintf(pub, sizeof(pub), "%s.pub", path);
-  unlink(pub);
-  argv[n++] = "ssh-keygen";
-  argv[n++] = "-q";
-  argv[n++] = "-t";
-  argv[n++] = type;
-  if (bits != NULL) {
-    argv[n++] = "-b";
-    argv[n++] = bits;
-  }
-  if (format != NULL) {
-    argv[n++] = "-m";
-    argv[n++] = format;
-  }
-  argv[n++] = "-N";
-  argv[n++] = pass != NULL ? pass : "";
-  argv[n++] = "-f";
-  argv[n++] = path;
-  argv[n] = NULL;
-  ASSERT_EQ(test_run_simple(argv, NULL, NULL), 0);
+  ASSERT_EQ(test_keygen_ex(type, bits, format, pass, path), 0);
 }
 
 /* The blob in path.pub ("type base64 comment"). */
@@ -223,5 +201,75 @@ TEST_IMPL_T(crypto_userkey_tampered, 60) {
   /* Not a key at all. */
   ASSERT_NE(sshmux__userkey_parse(&k, "hello\n", 6, NULL), 0);
   free(text);
+  return 0;
+}
+
+/* Whether a passphrase must be asked, on real keys from ssh-keygen:
+ * OpenSSH format plain and protected (each key type), PEM RSA/EC plain
+ * and protected, PKCS#8 protected -- also with CRLF line ends (a file
+ * copied from Windows). */
+TEST_IMPL(crypto_userkey_needs_passphrase) {
+  static const struct {
+    const char *type, *bits, *format, *pass;
+    int enc;
+  } keys[] = {{"ed25519", NULL, NULL, NULL, 0},
+              {"ed25519", NULL, NULL, "secret pass", 1},
+              {"ecdsa", "256", NULL, NULL, 0},
+              {"ecdsa", "256", NULL, "secret pass", 1},
+              {"rsa", "1024", NULL, NULL, 0},
+              {"rsa", "1024", NULL, "secret pass", 1},
+              {"rsa", "1024", "PEM", NULL, 0},
+              {"rsa", "1024", "PEM", "secret pass", 1},
+              {"ecdsa", "256", "PEM", NULL, 0},
+              {"ecdsa", "256", "PEM", "secret pass", 1},
+              {"ecdsa", "256", "PKCS8", "secret pass", 1}};
+
+  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    char name[32], *text, *crlf;
+    size_t len = 0, o = 0;
+    snprintf(name, sizeof(name), "key%zu", i);
+    keygen(keys[i].type, keys[i].bits, keys[i].format, keys[i].pass,
+           test_path(name));
+    text = test_read_file(test_path(name), &len);
+    ASSERT(text != NULL);
+    if (sshmux__userkey_needs_passphrase(text, len) != keys[i].enc)
+      test_fail(__FILE__, __LINE__, "%s %s key %s: expected %s", keys[i].type,
+                keys[i].format ? keys[i].format : "OpenSSH",
+                keys[i].pass ? "with passphrase" : "plain",
+                keys[i].enc ? "encrypted" : "not encrypted");
+    crlf = malloc(2 * len + 1);
+    ASSERT(crlf != NULL);
+    for (size_t j = 0; j < len; j++) {
+      if (text[j] == '\n')
+        crlf[o++] = '\r';
+      crlf[o++] = text[j];
+    }
+    ASSERT_EQ(sshmux__userkey_needs_passphrase(crlf, o), keys[i].enc);
+    free(crlf);
+    free(text);
+  }
+  return 0;
+}
+
+/* What is not a key never asks for a passphrase (0, or an error for a
+ * broken OpenSSH armour); an ENCRYPTED word alone is not a marker. */
+TEST_IMPL(crypto_userkey_not_a_key) {
+  static const char *const texts[] = {
+      "", "\n\n", "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+      "-----BEGIN OPENSSH PRIVATE KEY-----\n!!!!\n-----END OPENSSH PRIVATE "
+      "KEY-----\n",
+      /* Base64 of "openssh-key-v1\0" cut short before the cipher name. */
+      "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n"
+      "-----END OPENSSH PRIVATE KEY-----\n",
+      "ENCRYPTED\n"};
+  sshmux__userkey_t *k = NULL;
+
+  for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+    ASSERT_LE(sshmux__userkey_needs_passphrase(texts[i], strlen(texts[i])), 0);
+    ASSERT_NE(sshmux__userkey_parse(&k, texts[i], strlen(texts[i]), "x"), 0);
+    ASSERT(k == NULL);
+  }
+  ASSERT_EQ(sshmux__userkey_needs_passphrase("\0ENCRYPTED\0", 11), 0);
   return 0;
 }

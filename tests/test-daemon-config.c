@@ -21,7 +21,8 @@ static const char routes[] = "[jump]\n"
                              "[routes.external]\n"
                              "host = 203.0.113.50\n"
                              "user = ops\n"
-                             "direct = true\n";
+                             "direct = true\n"
+                             "identity_agent = ~/agent.sock\n";
 
 static void write_routes(void) {
   dtest_write(dtest_ssh_path("sshmux-routes.ini"), routes);
@@ -45,6 +46,11 @@ TEST_IMPL(daemon_check_config_good) {
   snprintf(want, sizeof(want), "identity   %s", dtest_ssh_path("id_ed25519"));
   ASSERT_STR_CONTAINS(out, want);
   ASSERT_STR_CONTAINS(out, "chain      external  (direct)");
+  /* The agent: SSH_AUTH_SOCK unless the hop names one. */
+  ASSERT_STR_CONTAINS(out, "identity   (every key of the agent)\n"
+                           "  agent      SSH_AUTH_SOCK");
+  snprintf(want, sizeof(want), "agent      %s", dtest_home_path("agent.sock"));
+  ASSERT_STR_CONTAINS(out, want);
   ASSERT_STR_EQ(err, "");
   /* check-config writes nothing, not even a log. */
   ASSERT(access(dtest_ssh_path("sshmux.log"), F_OK) != 0);

@@ -29,8 +29,7 @@ TEST_IMPL_T(daemon_ipc_abuse, 120) {
   int fds[100], fd, i, bg, pid;
   char *r, *big, *log;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_OPENSSH();
   ipct_jump_target(&j, &t, 1);
   /* A short read timeout so the never-ending line is cut within the test
    * (the default is 30 s). */

@@ -23,28 +23,14 @@ static void wait_pane(const char *what) {
 
 TEST_IMPL_T(daemon_ipc_prompt_agent_terminal, 120) {
   test_otp_sshd o;
-  test_otp_opts oo = {0};
   test_sshd t;
-  test_sshd_opts to = {0};
-  char cmd[2400], routes[8192], path[4200], code[7], want[400];
+  char cmd[2400], path[4200], code[7], want[400];
   char *log, *p, *calls;
   int bg, pid;
 
-  TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("unshare");
-  TEST_REQUIRE_PROGRAM("oathtool");
+  TEST_REQUIRE_OTP();
   TEST_REQUIRE_PROGRAM("tmux");
-  oo.with_pubkey = 1;
-  ASSERT_EQ(test_otp_sshd_start(&o, &oo), 0);
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(&t, &to));
-  ipct_env();
-  ipct_known_hosts(&o.sshd);
-  snprintf(routes, sizeof(routes), "[defaults]\nnotify = true\n%s",
-           ipct_routes_for_jump(&o.sshd, NULL));
-  ipct_routes(routes);
+  ipct_otp_jump_target(&o, &t, "\n[defaults]\nnotify = true\n");
   /* A fake notify-send first on the daemon's PATH. */
   ASSERT_EQ(mkdir(test_path("bin"), 0700), 0);
   test_write_fmt(test_path("bin/notify-send"), 0700,

@@ -21,30 +21,15 @@
     TEST_REQUIRE_PROGRAM("/usr/bin/python3");                                  \
   } while (0)
 
-static void setup(test_otp_sshd *o, test_sshd *t, const char *extra) {
-  test_otp_opts oo = {0};
-  test_sshd_opts to = {0};
-
-  oo.with_pubkey = 1;
-  ASSERT_EQ(test_otp_sshd_start(o, &oo), 0);
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(t, &to));
-  ipct_env();
-  ipct_known_hosts(&o->sshd);
-  ipct_routes(ipct_routes_for_jump(&o->sshd, extra));
-}
-
 TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   test_otp_sshd o;
   test_sshd t;
   const char *status[] = {"status", "--json", NULL};
-  const char *wait_args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
-                             "--wait",        "--timeout", "60",     NULL};
   char *out = NULL, *err = NULL, *list, *py = NULL, code[7], idbuf[32];
-  int lister, bg, st, pid;
+  int bg, st, pid;
 
   REQUIRE_OTP_PEERS();
-  setup(&o, &t, NULL);
+  ipct_otp_jump_target(&o, &t, NULL);
   pid = ipct_start();
 
   /* Nobody to answer: refused at once, with what to do. */
@@ -58,12 +43,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   }
 
   /* A script: wait for the prompt, read it as JSON, answer by id. */
-  lister = test_spawn(wait_args, test_path("list.json"));
-  ASSERT_GT(lister, 0);
-  ipct_wait_agents(1);
-  bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
-  ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
-  list = test_read_file(test_path("list.json"), NULL);
+  list = ipct_listed_prompt(&t, "echo through-otp", &bg);
   ASSERT(list != NULL);
   {
     char code_py[800];
@@ -91,13 +71,7 @@ TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   free(list);
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
   ipct_answer(idbuf, code);
-  st = ipct_wait_exit(bg, 30000);
-  if (st != 0)
-    ipct_dump();
-  ASSERT_EQ(st, 0);
-  list = test_read_file(test_path("bg.log"), NULL);
-  ASSERT_STR_CONTAINS(list, "through-otp");
-  free(list);
+  ipct_bg_ok(bg, "bg.log", "through-otp");
 
   /* The second ssh through the pooled jump asks nothing (no agent now). */
   ipct_ssh_echo(&t, NULL, "pooled");
@@ -122,7 +96,7 @@ TEST_IMPL_T(daemon_ipc_otp_askpass, 120) {
   REQUIRE_OTP_PEERS();
   /* [defaults] must come first in the file: put it in a routes file of
    * our own. */
-  setup(&o, &t, NULL);
+  ipct_otp_jump_target(&o, &t, NULL);
   ASSERT_EQ(test_otp_next_code(&o, code), 0);
   ASSERT_EQ(test_otp_askpass(test_path("askpass.sh"), code), 0);
   snprintf(extra, sizeof(extra), "[defaults]\naskpass = %s\n",
@@ -158,7 +132,7 @@ TEST_IMPL_T(daemon_ipc_otp_wrong_answer, 120) {
   int lister, bg;
 
   REQUIRE_OTP_PEERS();
-  setup(&o, &t, NULL);
+  ipct_otp_jump_target(&o, &t, NULL);
   ipct_start();
   lister = test_spawn(wait_args, test_path("list.json"));
   ipct_wait_agents(1);

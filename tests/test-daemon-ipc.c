@@ -26,8 +26,7 @@ TEST_IMPL_T(daemon_ipc_status_lock_stop, 90) {
   const char *stop[] = {"stop", NULL};
   int pid, bg, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_OPENSSH();
   TEST_REQUIRE_PROGRAM("/usr/bin/python3");
   ipct_jump_target(&j, &t, 1);
   pid = ipct_start();
@@ -124,8 +123,7 @@ TEST_IMPL_T(daemon_ipc_hostkey_prompt_answer, 90) {
   char *list, *kh, fp[200], *py = NULL, id[32];
   int lister, bg, st, pid;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_OPENSSH();
   TEST_REQUIRE_PROGRAM("/usr/bin/python3");
   ipct_jump_target(&j, &t, 0); /* no known_hosts entry for the jump */
   pid = ipct_start();

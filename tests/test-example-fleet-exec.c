@@ -17,23 +17,6 @@
 
 #define NSSHD 3
 
-static int count_in(const char *text, const char *needle) {
-  int n = 0;
-
-  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
-       s += strlen(needle))
-    n++;
-  return n;
-}
-
-static int count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
-  int n = count_in(text, needle);
-
-  free(text);
-  return n;
-}
-
 static const char *fleet(void) {
   static char path[1024];
 
@@ -52,7 +35,7 @@ TEST_IMPL_T(example_fleet_exec_two_rounds_reuse, 120) {
   for (int i = 0; i < NSSHD; i++) {
     test_sshd_opts o = {.name = names[i]};
     ASSERT_EQ(test_sshd_start(&s[i], &o), 0);
-    conns0[i] = count_in_file(s[i].log, "Connection from");
+    conns0[i] = test_count_in_file(s[i].log, "Connection from");
   }
   /* Routes for the first two; the third comes from the command line. */
   for (int i = 0; i < 2; i++)
@@ -98,29 +81,29 @@ TEST_IMPL_T(example_fleet_exec_two_rounds_reuse, 120) {
             err);
   ASSERT_EQ(st, 1); /* one host exited non-zero */
   /* Three hosts, two rounds: six result lines, each with its own status. */
-  ASSERT_EQ(count_in(out, "[SUCCESS] web1 "), 2);
-  ASSERT_EQ(count_in(out, "[SUCCESS] web2 "), 2);
+  ASSERT_EQ(test_count(out, "[SUCCESS] web1 "), 2);
+  ASSERT_EQ(test_count(out, "[SUCCESS] web2 "), 2);
   snprintf(line, sizeof(line), "[FAILURE] %s ", third);
-  ASSERT_EQ(count_in(out, line), 2);
-  ASSERT_EQ(count_in(out, " exit 0\n"), 4);
-  ASSERT_EQ(count_in(out, " exit 7\n"), 2);
+  ASSERT_EQ(test_count(out, line), 2);
+  ASSERT_EQ(test_count(out, " exit 0\n"), 4);
+  ASSERT_EQ(test_count(out, " exit 7\n"), 2);
   /* --inline: each host's own output, which names the port it reached. */
   for (int i = 0; i < NSSHD; i++) {
     snprintf(line, sizeof(line), "\nport=%d\n", s[i].port);
-    ASSERT_EQ(count_in(out, line), 2);
+    ASSERT_EQ(test_count(out, line), 2);
   }
   ASSERT_STR_CONTAINS(out, "round 1: 3 hosts, 1 failed");
   ASSERT_STR_CONTAINS(out, "round 2: 3 hosts, 1 failed");
   /* The pool's own count: three connections made, all in round 1. */
   ASSERT_STR_CONTAINS(out, "pool: 3 connections, 3 connects, 3 logins\n");
-  ASSERT_EQ(count_in(out, "3 connects, 3 logins"), 2);
+  ASSERT_EQ(test_count(out, "3 connects, 3 logins"), 2);
   /* And each sshd's: one TCP connection accepted, one login. */
   for (int i = 0; i < NSSHD; i++) {
-    int n = count_in_file(s[i].log, "Connection from") - conns0[i];
+    int n = test_count_in_file(s[i].log, "Connection from") - conns0[i];
     if (n != 1)
       test_sshd_dump_log(&s[i]);
     ASSERT_EQ(n, 1);
-    ASSERT_EQ(count_in_file(s[i].log, "Accepted publickey"), 1);
+    ASSERT_EQ(test_count_in_file(s[i].log, "Accepted publickey"), 1);
   }
   /* Not a terminal: no progress line, no escape sequences. */
   ASSERT(strstr(err, "\033[") == NULL);
@@ -132,47 +115,18 @@ TEST_IMPL_T(example_fleet_exec_two_rounds_reuse, 120) {
 }
 
 TEST_IMPL(example_fleet_exec_usage) {
-  char *out = NULL, *err = NULL;
-  int st;
-
-  {
-    const char *argv[] = {fleet(), "--help", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "usage: fleet-exec [options] HOST... -- COMMAND");
-  ASSERT_STR_CONTAINS(out, "--rounds N");
-  free(out);
-  free(err);
-  {
-    const char *argv[] = {fleet(), "web1", NULL}; /* no command */
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 2);
-  ASSERT_STR_CONTAINS(err, "usage:");
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){fleet(), "--help", NULL}, 0,
+                  "usage: fleet-exec [options] HOST... -- COMMAND", NULL);
+  test_expect_run((const char *[]){fleet(), "--help", NULL}, 0, "--rounds N",
+                  NULL);
+  /* No command. */
+  test_expect_run((const char *[]){fleet(), "web1", NULL}, 2, NULL, "usage:");
   /* A bad user@host is refused with the routes' own words. */
-  {
-    const char *argv[] = {fleet(), "u@h:0", "--", "true", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 1);
-  ASSERT_STR_CONTAINS(err, "fleet-exec: u@h:0: expected");
-  free(out);
-  free(err);
-  {
-    const char *argv[] = {fleet(), "--parallel", "0", "u@h",
-                          "--",    "true",       NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 2);
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){fleet(), "u@h:0", "--", "true", NULL}, 1,
+                  NULL, "fleet-exec: u@h:0: expected");
+  test_expect_run(
+      (const char *[]){fleet(), "--parallel", "0", "u@h", "--", "true", NULL},
+      2, NULL, NULL);
   return 0;
 }
 
@@ -207,7 +161,7 @@ TEST_IMPL_T(example_fleet_exec_progress_on_terminal, 120) {
   {
     char *screen = test_tmux_capture(sock, "fleet");
     ASSERT(screen != NULL);
-    ASSERT_EQ(count_in(screen, "[SUCCESS]"), 2);
+    ASSERT_EQ(test_count(screen, "[SUCCESS]"), 2);
     /* The progress line was cleared, not left behind the results. */
     ASSERT(strstr(screen, "2 running") == NULL);
     free(screen);

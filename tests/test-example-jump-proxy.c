@@ -13,7 +13,8 @@
  *  - alice's sessions are recorded under LOGDIR/alice/ as 0600
  *    typescript + timing files that `scriptreplay` plays back to the
  *    command's output;
- *  - SIGTERM ends it with status 0. */
+ *  - SIGTERM with a session still running ends it with status 0, and that
+ *    session's recording is closed too. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -23,114 +24,54 @@
 #include "fixture-sshd.h"
 #include "test.h"
 
-static int count_in(const char *text, const char *needle) {
-  int n = 0;
-
-  for (const char *s = text; s != NULL && (s = strstr(s, needle)) != NULL;
-       s += strlen(needle))
-    n++;
-  return n;
-}
-
-static int count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
-  int n = count_in(text, needle);
-
-  free(text);
-  return n;
-}
-
-static int wait_for_text(const char *path, const char *needle, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-
-  while (count_in_file(path, needle) == 0) {
-    if (test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-  return 0;
-}
-
-static int wait_exit(int pid, int ms) {
-  uint64_t end = test_now_ms() + (uint64_t)ms;
-  int st;
-
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0 || test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-}
-
 /* Run ssh to the proxy as user with key: base options, then extra (a
  * NULL-terminated list, may be NULL), then user@127.0.0.1 and cmd (may be
  * NULL).  Returns the exit status; output in *out, stderr in *err. */
 static int ssh_proxy(int port, const char *kh, const char *key,
                      const char *user, const char *const *extra,
                      const char *cmd, char **out, char **err) {
-  static char portstr[16], kho[700], dest[128];
-  const char *argv[48] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          portstr,
-                          "-i",
-                          key,
-                          "-o",
-                          kho,
-                          "-o",
-                          "StrictHostKeyChecking=yes",
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "IdentitiesOnly=yes",
-                          "-o",
-                          "ConnectTimeout=20"};
-  int n = 17, st = -1;
+  char dest[128];
+  test_argv_t a = {0};
+  int st = -1;
 
-  snprintf(portstr, sizeof(portstr), "%d", port);
-  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", kh);
   snprintf(dest, sizeof(dest), "%s@127.0.0.1", user);
-  for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
-    argv[n++] = extra[i];
-  argv[n++] = dest;
-  if (cmd != NULL)
-    argv[n++] = cmd;
-  argv[n] = NULL;
+  test_argv_add(&a, "ssh", NULL);
+  test_argv_ssh_opts(&a, "-p", port, key, kh);
+  test_argv_add(&a, "-o", "ConnectTimeout=20", NULL);
+  test_argv_addv(&a, extra);
+  test_argv_add(&a, dest, cmd, NULL);
   {
-    test_cmd_t c = {.argv = argv, .out = out, .err = err, .timeout_ms = 60000};
+    test_cmd_t c = {.argv = a.v, .out = out, .err = err, .timeout_ms = 60000};
     if (test_run(&c, &st) != 0)
       return -1;
   }
   return st;
 }
 
+/* An ssh's result: exit status st must be want_st and its output want
+ * (its stderr and the proxy's log plog shown if not); frees out and err. */
+static void ssh_result(int st, int want_st, char *out, char *err,
+                       const char *want, const char *plog) {
+  if (st != want_st) {
+    char *log = test_read_file(plog, NULL);
+    fprintf(stderr, "ssh: %s\nproxy: %s", err, log ? log : "");
+    free(log);
+  }
+  ASSERT_EQ(st, want_st);
+  ASSERT_STR_EQ(out, want);
+  free(out);
+  free(err);
+}
+
 /* The one file in dir ending in suffix, as a path in buf; 0 or -1. */
 static int find_one(const char *dir, const char *suffix, char *buf,
                     size_t size) {
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  int found = 0;
-
-  if (d == NULL)
-    return -1;
-  while ((de = readdir(d)) != NULL) {
-    size_t n = strlen(de->d_name), m = strlen(suffix);
-    if (n > m && strcmp(de->d_name + n - m, suffix) == 0) {
-      snprintf(buf, size, "%s/%s", dir, de->d_name);
-      found++;
-    }
-  }
-  closedir(d);
-  return found >= 1 ? 0 : -1;
+  return test_dir_files(dir, suffix, buf, size) >= 1 ? 0 : -1;
 }
 
 TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   static test_sshd s;
-  char proxy[1024], listen[64], routes[2048], khline[1024], path[700];
+  char proxy[1024], listen[64], routes[2048], path[700];
   char plog[600], hostkey[600], alice[600], bob[600], local_kh[600], users[600],
       logs[600], ts[1400], timing[1400];
   char *out = NULL, *err = NULL, *pub;
@@ -195,28 +136,16 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
     pid = test_spawn(argv, plog);
   }
   ASSERT(pid > 0);
-  if (wait_for_text(plog, "jump-proxy: listening on", 15000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"jump-proxy did not start");
-  }
-  ASSERT_EQ(count_in_file(plog, "reachable from other machines"), 1);
-  snprintf(path, sizeof(path), "%s.pub", hostkey);
-  pub = test_read_file(path, NULL);
-  ASSERT(pub != NULL);
-  snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
-  free(pub);
-  ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+  test_expect_text(plog, "jump-proxy: listening on", 15000,
+                   "jump-proxy did not start");
+  ASSERT_EQ(test_count_in_file(plog, "reachable from other machines"), 1);
+  test_trust_host_key(local_kh, port, hostkey);
 
   /* alice, twice: her route, her command's output and status. */
   for (int round = 0; round < 2; round++) {
     st = ssh_proxy(port, local_kh, alice, "alice", NULL,
                    "echo hello-alice; exit 5", &out, &err);
-    if (st != 5)
-      fprintf(stderr, "ssh: %s\nproxy: %s", err, test_read_file(plog, NULL));
-    ASSERT_EQ(st, 5);
-    ASSERT_STR_EQ(out, "hello-alice\n");
-    free(out);
-    free(err);
+    ssh_result(st, 5, out, err, "hello-alice\n", plog);
   }
   /* bob's key is not alice's. */
   st = ssh_proxy(port, local_kh, bob, "alice", NULL, "echo no", &out, &err);
@@ -232,32 +161,13 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
 
   /* -W through alice: an ssh logs in to the sshd over the forwarding. */
   {
-    char pc[2400], sshport[16], kho[700], dest[128];
-    const char *argv[] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          sshport,
-                          "-i",
-                          s.client_key,
-                          "-o",
-                          kho,
-                          "-o",
-                          "StrictHostKeyChecking=yes",
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "IdentitiesOnly=yes",
-                          "-o",
-                          pc,
-                          dest,
-                          "echo via-w",
-                          NULL};
-    test_cmd_t c = {
-        .argv = argv, .out = &out, .err = &err, .timeout_ms = 60000};
-    snprintf(sshport, sizeof(sshport), "%d", s.port);
-    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", s.known_hosts);
-    snprintf(dest, sizeof(dest), "%s@127.0.0.1", s.user);
+    char pc[2400];
+    test_argv_t a;
+    test_cmd_t c = {.argv = test_sshd_ssh_argv(
+                        &a, &s, (const char *[]){"-o", pc, NULL}, "echo via-w"),
+                    .out = &out,
+                    .err = &err,
+                    .timeout_ms = 60000};
     snprintf(pc, sizeof(pc),
              "ProxyCommand=ssh -F /dev/null -p %d -i %s -o "
              "UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o "
@@ -265,12 +175,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
              "alice@127.0.0.1",
              port, alice, local_kh);
     ASSERT_EQ(test_run(&c, &st), 0);
-    if (st != 0)
-      fprintf(stderr, "ssh -W: %s\nproxy: %s", err, test_read_file(plog, NULL));
-    ASSERT_EQ(st, 0);
-    ASSERT_STR_EQ(out, "via-w\n");
-    free(out);
-    free(err);
+    ssh_result(st, 0, out, err, "via-w\n", plog);
   }
   /* -W through bob: his route allows no forwarding. */
   {
@@ -285,11 +190,13 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   }
   /* One pooled upstream login for everything the proxy did (both users,
    * sessions and the forwarding), plus the end-to-end login over -W. */
-  if (count_in_file(s.log, "Accepted publickey") != 2)
+  if (test_count_in_file(s.log, "Accepted publickey") != 2)
     test_sshd_dump_log(&s);
-  ASSERT_EQ(count_in_file(s.log, "Accepted publickey"), 2);
-  ASSERT_EQ(count_in_file(plog, "alice: session channel to route alice"), 2);
-  ASSERT_EQ(count_in_file(plog, "alice: forwarding channel to route alice"), 1);
+  ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 2);
+  ASSERT_EQ(test_count_in_file(plog, "alice: session channel to route alice"),
+            2);
+  ASSERT_EQ(
+      test_count_in_file(plog, "alice: forwarding channel to route alice"), 1);
 
   /* alice's session logs: private, and scriptreplay plays them back. */
   snprintf(path, sizeof(path), "%s/alice", logs);
@@ -317,37 +224,80 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   snprintf(path, sizeof(path), "%s/bob", logs);
   ASSERT(stat(path, &st_) != 0);
 
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
-  st = wait_exit(pid, 15000);
-  if (st != 0)
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-  ASSERT_EQ(st, 0);
-  ASSERT_EQ(count_in_file(plog, "Sanitizer"), 0);
+  /* A session still running when the proxy stops: the relay's close ends
+   * it, and its recording is closed properly too (the tap's CLOSE comes
+   * for every OPEN, also on close). */
+  {
+    char portstr[16], kho[700];
+    const char *argv[] = {"ssh",
+                          "-F",
+                          "/dev/null",
+                          "-p",
+                          portstr,
+                          "-i",
+                          alice,
+                          "-o",
+                          kho,
+                          "-o",
+                          "StrictHostKeyChecking=yes",
+                          "-o",
+                          "BatchMode=yes",
+                          "-o",
+                          "IdentitiesOnly=yes",
+                          "alice@127.0.0.1",
+                          "echo long-one; sleep 60",
+                          NULL};
+    int bg;
+    uint64_t end = test_now_ms() + 30000;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
+    bg = test_spawn(argv, test_path("bg.log"));
+    ASSERT(bg > 0);
+    while (test_count_in_file(test_path("bg.log"), "long-one") == 0) {
+      ASSERT(test_now_ms() < end);
+      usleep(20 * 1000);
+    }
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    st = test_wait_exit(pid, 15000);
+    if (st != 0)
+      fprintf(stderr, "%s", test_read_file(plog, NULL));
+    ASSERT_EQ(st, 0);
+    ASSERT_NE(test_wait_exit(bg, 15000), 0); /* cut off, not finished */
+  }
+  {
+    DIR *d;
+    struct dirent *de;
+    int n = 0;
+    snprintf(path, sizeof(path), "%s/alice", logs);
+    d = opendir(path);
+    ASSERT(d != NULL);
+    while ((de = readdir(d)) != NULL) {
+      char f[1400], *text;
+      size_t l = strlen(de->d_name);
+      if (l < 11 || strcmp(de->d_name + l - 11, ".typescript") != 0)
+        continue;
+      snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+      text = test_read_file(f, NULL);
+      ASSERT(text != NULL);
+      ASSERT_STR_CONTAINS(text, "\nScript done on ");
+      n += strstr(text, "long-one") != NULL;
+      free(text);
+    }
+    closedir(d);
+    ASSERT_EQ(n, 1); /* the cut-off session was recorded and closed */
+  }
+  ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
   test_sshd_stop(&s);
   return 0;
 }
 
 TEST_IMPL(example_jump_proxy_usage) {
-  char proxy[1024], *out = NULL, *err = NULL;
-  int st;
+  char proxy[1024];
 
   snprintf(proxy, sizeof(proxy), "%s/examples/jump-proxy", test_build_dir());
-  {
-    const char *argv[] = {proxy, "--help", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "usage: jump-proxy --listen ADDR:PORT");
-  free(out);
-  free(err);
-  {
-    const char *argv[] = {proxy, "--listen", "127.0.0.1:1", NULL};
-    test_cmd_t c = {.argv = argv, .out = &out, .err = &err};
-    ASSERT_EQ(test_run(&c, &st), 0);
-  }
-  ASSERT_EQ(st, 2);
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){proxy, "--help", NULL}, 0,
+                  "usage: jump-proxy --listen ADDR:PORT", NULL);
+  test_expect_run((const char *[]){proxy, "--listen", "127.0.0.1:1", NULL}, 2,
+                  NULL, NULL);
   return 0;
 }

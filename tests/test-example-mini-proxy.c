@@ -18,33 +18,6 @@
 #include "fixture-sshd.h"
 #include "test.h"
 
-/* Wait until the file at path contains needle; 0, or -1 after timeout_ms. */
-static int wait_for_text(const char *path, const char *needle, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
-
-  while (test_count_in_file(path, needle) == 0) {
-    if (test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-  return 0;
-}
-
-/* Reap pid within timeout_ms; its exit status, 128+signal, or -1. */
-static int wait_exit(int pid, int timeout_ms) {
-  uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
-  int st;
-
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r < 0 || test_now_ms() > end)
-      return -1;
-    usleep(20 * 1000);
-  }
-}
-
 /* The paths both tests use, in the test's own directory (each buffer 600
  * bytes: test_path keeps only 8 at once). */
 static void proxy_paths(char *plog, char *hostkey, char *clientkey,
@@ -58,24 +31,8 @@ static void proxy_paths(char *plog, char *hostkey, char *clientkey,
 
 /* Wait for mini-proxy's "listening" line in its log plog. */
 static void wait_listening(const char *plog) {
-  if (wait_for_text(plog, "mini-proxy: listening on", 15000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"mini-proxy did not start");
-  }
-}
-
-/* Our ssh trusts the proxy's (freshly generated) host key and no other:
- * local_kh holds only it, for [127.0.0.1]:port. */
-static void trust_proxy_key(const char *hostkey, int port,
-                            const char *local_kh) {
-  char pubpath[700], khline[1024], *pub;
-
-  snprintf(pubpath, sizeof(pubpath), "%s.pub", hostkey);
-  pub = test_read_file(pubpath, NULL);
-  ASSERT(pub != NULL);
-  snprintf(khline, sizeof(khline), "[127.0.0.1]:%d %s", port, pub);
-  free(pub);
-  ASSERT_EQ(test_write_file(local_kh, khline, 0600), 0);
+  test_expect_text(plog, "mini-proxy: listening on", 15000,
+                   "mini-proxy did not start");
 }
 
 /* Into a: ssh to anyone@127.0.0.1:port (the proxy) with key clientkey
@@ -145,7 +102,7 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   ASSERT(ppid > 0);
   wait_listening(plog);
 
-  trust_proxy_key(hostkey, port, local_kh);
+  test_trust_host_key(local_kh, port, hostkey);
   {
     test_argv_t a;
     const char *const *ssh =
@@ -156,13 +113,11 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
      * the proxy's stdin; answer it like a person would. */
     spid = test_spawn(ssh, slog);
     ASSERT(spid > 0);
-    if (wait_for_text(plog, "Trust this host key?", 30000) != 0) {
-      fprintf(stderr, "%s", test_read_file(plog, NULL));
-      ASSERT(!"no host-key question");
-    }
+    test_expect_text(plog, "Trust this host key?", 30000,
+                     "no host-key question");
     ASSERT_EQ(test_count_in_file(plog, "login to "), 1);
     ASSERT_EQ(write(fd, "yes\n", 4), 4);
-    st = wait_exit(spid, 30000);
+    st = test_wait_exit(spid, 30000);
     out = test_read_file(slog, NULL);
     if (st != 3)
       fprintf(stderr, "ssh: %s\nproxy: %s", out, test_read_file(plog, NULL));
@@ -188,13 +143,8 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 1);
 
   /* SIGTERM: relay closed, then the pool; the loop ends, exit 0. */
-  ASSERT_EQ(kill(ppid, SIGTERM), 0);
-  st = wait_exit(ppid, 15000);
-  if (st != 0)
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-  ASSERT_EQ(st, 0);
+  test_term_clean(ppid, plog);
   ASSERT_EQ(test_count_in_file(plog, "ERROR"), 0);
-  ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
   close(fd);
   test_sshd_stop(&s);
   return 0;
@@ -235,7 +185,7 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
   ASSERT(ppid > 0);
   wait_listening(plog);
   ASSERT_EQ(test_count_in_file(plog, " via "), 1);
-  trust_proxy_key(hostkey, port, local_kh);
+  test_trust_host_key(local_kh, port, hostkey);
   for (int round = 0; round < 2; round++) {
     test_argv_t a;
     test_cmd_t c = {.argv = proxy_ssh(&a, port, clientkey, local_kh, NULL),
@@ -251,8 +201,7 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
   if (test_count_in_file(s.log, "Accepted publickey") != 2)
     test_sshd_dump_log(&s);
   ASSERT_EQ(test_count_in_file(s.log, "Accepted publickey"), 2);
-  ASSERT_EQ(kill(ppid, SIGTERM), 0);
-  ASSERT_EQ(wait_exit(ppid, 15000), 0);
+  test_term_clean(ppid, plog);
   test_sshd_stop(&s);
   return 0;
 }

@@ -54,8 +54,7 @@ TEST_IMPL_T(netns_jump_reaches_isolated_target, 90) {
 
   TEST_REQUIRE_ROOT("creating network namespaces");
   TEST_REQUIRE_PROGRAM("ip");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_OPENSSH();
   ASSERT_EQ(test_netns_setup(&topo), 0);
   ASSERT(ns_exists(topo.ns_j) && ns_exists(topo.ns_t));
 

@@ -12,8 +12,7 @@ TEST_IMPL(fixture_sshd_real_login) {
   char *out = NULL, *err = NULL;
   int st;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_OPENSSH();
   ASSERT_OK(test_sshd_start(&s, NULL));
   st = test_run_simple(
       test_sshd_ssh_argv(&a, &s, NULL, "echo fixture-ok; exit 3"), &out, &err);

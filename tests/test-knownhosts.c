@@ -462,8 +462,7 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
   char *out = NULL, *err = NULL;
   int st;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_OPENSSH();
   ASSERT_OK(test_sshd_start(&s, NULL));
   snprintf(pub, sizeof(pub), "%s.pub", s.host_key_ed25519);
   load_pub(pub, &hk);

@@ -11,21 +11,6 @@
 #include "fixture-netns.h"
 #include "pool-harness.h"
 
-/* One known_hosts file naming every fixture's host keys. */
-static const char *merge_known_hosts(test_sshd *const *s, int n) {
-  const char *path = test_path("known_hosts");
-  FILE *f = fopen(path, "w");
-  ASSERT(f != NULL);
-  for (int i = 0; i < n; i++) {
-    char *kh = test_read_file(s[i]->known_hosts, NULL);
-    ASSERT(kh != NULL);
-    fputs(kh, f);
-    free(kh);
-  }
-  fclose(f);
-  return path;
-}
-
 static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs, size_t n,
                                        int port) {
   char suffix[16];
@@ -61,7 +46,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
   conns0 = test_sshd_log_count(&s, "Connection from"); /* the fixture's probe */
   /* The target is out of our reach: only the jump gets there. */
   ASSERT(test_wait_addr(topo.t_addr, s.port, 0, 500) != 0);
-  ph_options(&o, merge_known_hosts(all, 2));
+  ph_options(&o, ph_known_hosts(all, 2));
   o.reap_interval_ms = 100;
   ph_init(&h, &o);
   ph_target(&jt, &j);
@@ -134,7 +119,7 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   test_sshd *all[3] = {&j1, &j2, &s};
   test_netns_topo topo;
   sshmux_pool_options_t o;
-  sshmux_target_t t1, t2, t;
+  sshmux_target_t hop[3], *t2 = &hop[1], *t = &hop[2];
   sshmux_conn_stats_t cs[4];
   ph_job_t a, b;
   size_t n;
@@ -150,19 +135,15 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
   ASSERT_OK(test_sshd_start(&s, &so));
-  ph_options(&o, merge_known_hosts(all, 3));
+  ph_options(&o, ph_known_hosts(all, 3));
   ph_init(&h, &o);
-  ph_target(&t1, &j1);
-  ph_target(&t2, &j2);
-  ph_target(&t, &s);
-  t2.jump = &t1;
-  t.jump = &t2;
-  ph_exec_wait(&h, &t, "echo two-hops", &a, 20000);
+  ph_chain(hop, (test_sshd *[]){&j1, &j2, &s}, 3);
+  ph_exec_wait(&h, t, "echo two-hops", &a, 20000);
   PH_ASSERT_OPENED(&a);
   ASSERT_STR_EQ(a.out, "two-hops\n");
   /* The second jump is a pooled target of its own: a session to it reuses
    * the same connections. */
-  ph_exec_wait(&h, &t2, "echo middle", &b, 20000);
+  ph_exec_wait(&h, t2, "echo middle", &b, 20000);
   ASSERT_STR_EQ(b.out, "middle\n");
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 4, &n));
   ASSERT_EQ(n, 3);

@@ -12,22 +12,6 @@
 #include "pool-harness.h"
 #include "pool/pool-int.h"
 
-static const char *known_hosts3(test_sshd *a, test_sshd *b, test_sshd *c) {
-  const char *path = test_path("known_hosts");
-  test_sshd *all[3] = {a, b, c};
-  FILE *f = fopen(path, "w");
-
-  ASSERT(f != NULL);
-  for (int i = 0; i < 3; i++) {
-    char *kh = test_read_file(all[i]->known_hosts, NULL);
-    ASSERT(kh != NULL);
-    fputs(kh, f);
-    free(kh);
-  }
-  fclose(f);
-  return path;
-}
-
 static sshmux__upconn_t *conn_to(sshmux_pool_t *p, int port) {
   for (sshmux__link_t *l = p->conns.next; l != &p->conns; l = l->next) {
     sshmux__upconn_t *c = SSHMUX__CONTAINER_OF(l, sshmux__upconn_t, link);
@@ -41,7 +25,7 @@ TEST_IMPL_T(pool_quickack_every_hop, 90) {
   test_sshd j1, j2, s;
   test_sshd_opts o1, o2, so;
   sshmux_pool_options_t o;
-  sshmux_target_t t1, t2, t;
+  sshmux_target_t hop[3], *t = &hop[2];
   sshmux__upconn_t *c1, *c2, *ct;
   uint64_t reads0, acks0;
   ph_job_t job;
@@ -59,16 +43,12 @@ TEST_IMPL_T(pool_quickack_every_hop, 90) {
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
   ASSERT_OK(test_sshd_start(&s, &so));
-  ph_options(&o, known_hosts3(&j1, &j2, &s));
+  ph_options(&o, ph_known_hosts((test_sshd *[]){&j1, &j2, &s}, 3));
   ph_init(&h, &o);
-  ph_target(&t1, &j1);
-  ph_target(&t2, &j2);
-  ph_target(&t, &s);
-  t2.jump = &t1;
-  t.jump = &t2;
+  ph_chain(hop, (test_sshd *[]){&j1, &j2, &s}, 3);
 
   memset(&job, 0, sizeof(job));
-  ph_exec(&h, &t, "echo first", &job);
+  ph_exec(&h, t, "echo first", &job);
   ph_run_until(&h, &job.done, 30000);
   if (job.open_status != 0)
     fprintf(stderr, "%s\n", job.errmsg);
@@ -99,7 +79,7 @@ TEST_IMPL_T(pool_quickack_every_hop, 90) {
   acks0 = c1->quickacks;
   for (int i = 0; i < 5; i++) {
     memset(&job, 0, sizeof(job));
-    ph_exec(&h, &t, "echo warm", &job);
+    ph_exec(&h, t, "echo warm", &job);
     ph_run_until(&h, &job.done, 30000);
     ASSERT_OK(job.open_status);
     ASSERT_STR_EQ(job.out, "warm\n");

@@ -128,12 +128,7 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
    * bound there is the quarantine's; leaks are LeakSanitizer's job. */
   {
     long bound = (rh_sanitized() ? 300 : 16) * 1024L;
-    for (int i = 0; i < 100; i++) {
-      rss1 = rh_rss_kib(&h);
-      if (rss1 < rss0 + bound)
-        break;
-      usleep(100000);
-    }
+    rss1 = rh_rss_below(&h, rss0 + bound);
     ASSERT_LT(rss1, rss0 + bound);
   }
 
@@ -217,12 +212,7 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   /* Memory back near its baseline (see above for the ASan bound). */
   {
     long bound = (rh_sanitized() ? 300 : 16) * 1024L;
-    for (int i = 0; i < 100; i++) {
-      rss1 = rh_rss_kib(&h);
-      if (rss1 < rss0 + bound)
-        break;
-      usleep(100000);
-    }
+    rss1 = rh_rss_below(&h, rss0 + bound);
     ASSERT_LT(rss1, rss0 + bound);
   }
   /* And the pooled connection serves the next client. */

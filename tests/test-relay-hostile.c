@@ -30,7 +30,7 @@
 #include "relay-harness.h"
 
 static const char server_py[] =
-    "import os, socket, sys, threading, paramiko\n"
+    "import os, socket, sys, threading, time, paramiko\n"
     "from paramiko.common import cMSG_CHANNEL_REQUEST, cMSG_CHANNEL_DATA, "
     "cMSG_CHANNEL_EOF\n"
     "from paramiko.message import Message\n"
@@ -70,6 +70,10 @@ static const char server_py[] =
     "        threading.Thread(target=run, args=(ch, cmd)).start()\n"
     "        return True\n"
     "def run(ch, cmd):\n"
+    "    # paramiko answers the exec request after this thread starts: let\n"
+    "    # the answer go first (else the close may overtake it, and the exec\n"
+    "    # fails before any output is relayed).\n"
+    "    time.sleep(0.5)\n"
     "    t = ch.get_transport()\n"
     "    if cmd == b'flood':\n"
     "        for i in range(400):\n"

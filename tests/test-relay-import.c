@@ -29,6 +29,18 @@ static int sshmuxd(const char *const *args, char **out, char **err) {
   return st;
 }
 
+/* `sshmuxd ARGS` must exit 0 (its output shown if not). */
+static void sshmuxd_ok(const char *const *args) {
+  char *out = NULL, *err = NULL;
+  int st = sshmuxd(args, &out, &err);
+
+  if (st != 0)
+    fprintf(stderr, "%s\n%s\n", out, err);
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+}
+
 TEST_IMPL_T(relay_import_config_e2e, 120) {
   test_netns_topo topo;
   test_sshd j1, j2, t;
@@ -40,8 +52,7 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
 
   TEST_REQUIRE_ROOT("creating network namespaces");
   TEST_REQUIRE_PROGRAM("ip");
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_OPENSSH();
   ASSERT_EQ(test_netns_setup(&topo), 0);
   memset(&o1, 0, sizeof(o1));
   o1.name = "j1";
@@ -81,14 +92,8 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
   snprintf(path, sizeof(path), "%s/config", h.dir);
   ASSERT_EQ(test_write_file(path, cfg, 0600), 0);
 
-  st = sshmuxd((const char *[]){"import-config", "--ssh-dir", h.dir, "--config",
-                                h.routes, "web.lab", NULL},
-               &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+  sshmuxd_ok((const char *[]){"import-config", "--ssh-dir", h.dir, "--config",
+                              h.routes, "web.lab", NULL});
   st = sshmuxd((const char *[]){"check-config", "--ssh-dir", h.dir, "--config",
                                 h.routes, NULL},
                &out, &err);
@@ -129,14 +134,8 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
     free(data);
   }
   snprintf(port, sizeof(port), "%d", h.port);
-  st = sshmuxd((const char *[]){"setup-config", "--ssh-dir", h.dir, "--config",
-                                h.routes, "--port", port, NULL},
-               &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+  sshmuxd_ok((const char *[]){"setup-config", "--ssh-dir", h.dir, "--config",
+                              h.routes, "--port", port, NULL});
   /* ssh -G: sshmuxd itself, and no ProxyJump that could lead back. */
   snprintf(path, sizeof(path), "%s/config", h.dir);
   st = test_run_simple(

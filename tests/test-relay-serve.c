@@ -2,9 +2,12 @@
  * usage errors before anything starts), direct mode (--remote/--user: any
  * local user name reaches the one upstream), client keys from the SSH
  * dir's *.pub files with a loud warning when sshmux-authorized-keys is
- * missing, and a key that is in neither being refused. */
+ * missing, a key that is in neither being refused, and a route whose
+ * upstream login is an RSA key held by a real ssh-agent (identity_agent)
+ * reaching a default-config OpenSSH sshd with rsa-sha2-512. */
 #include <unistd.h>
 
+#include "fixture-agent.h"
 #include "relay-harness.h"
 
 static int serve(const char *const *args, char **err) {
@@ -139,6 +142,68 @@ TEST_IMPL(relay_serve_pub_fallback) {
   }
   ASSERT_EQ(st, 255);
   rh_stop(&h);
+  test_sshd_stop(&s);
+  return 0;
+}
+
+static int log_has(const char *path, const char *needle) {
+  char *data = test_read_file(path, NULL);
+  int r = data != NULL && strstr(data, needle) != NULL;
+  free(data);
+  return r;
+}
+
+/* End to end: ssh -> sshmuxd serve -> default OpenSSH sshd, the upstream
+ * login signed by ssh-agent with an RSA-3072 key (rsa-sha2-512), the
+ * agent named by the route (serve's own SSH_AUTH_SOCK is unset). */
+TEST_IMPL_T(relay_serve_agent_rsa, 120) {
+  test_sshd_opts so;
+  test_sshd s;
+  test_agent ag;
+  char key[600], pub[700], text[2048], *ak, *out = NULL;
+  rh_t h;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAM("ssh-agent");
+  snprintf(key, sizeof(key), "%s", test_path("agent_rsa"));
+  ASSERT_EQ(
+      test_run_simple((const char *[]){"ssh-keygen", "-q", "-t", "rsa", "-b",
+                                       "3072", "-N", "", "-f", key, NULL},
+                      NULL, NULL),
+      0);
+  snprintf(pub, sizeof(pub), "%s.pub", key);
+  ak = test_read_file(pub, NULL);
+  ASSERT(ak != NULL);
+  memset(&so, 0, sizeof(so));
+  so.extra_authorized_keys = ak;
+  ASSERT_EQ(test_sshd_start(&s, &so), 0);
+  free(ak);
+  ASSERT_EQ(test_agent_start(&ag, "agent", NULL), 0);
+  ASSERT_EQ(test_agent_add(&ag, key, 0), 0);
+  unlink(key); /* only the agent holds the private key now */
+  unsetenv("SSH_AUTH_SOCK");
+  rh_init(&h);
+  snprintf(text, sizeof(text),
+           "[routes.ra]\nhost = %s\nport = %d\nuser = %s\n"
+           "identity_agent = %s\ndirect = true\n",
+           s.addr, s.port, s.user, ag.sock);
+  rh_routes_text(&h, text);
+  rh_known(&h, &s);
+  rh_name(&h, "ra");
+  rh_start(&h, NULL);
+  if (test_run_simple(
+          rh_ssh(&h, (const char *[]){"ra", "echo agent-rsa-ok", NULL}), &out,
+          NULL) != 0) {
+    rh_dump(&h);
+    test_sshd_dump_log(&s);
+  }
+  ASSERT_STR_EQ(out, "agent-rsa-ok\n");
+  free(out);
+  ASSERT(log_has(s.log, "pkalg rsa-sha2-512 pkblob RSA"));
+  ASSERT(log_has(s.log, "Accepted publickey"));
+  ASSERT(!log_has(s.log, "pkalg ssh-rsa "));
+  rh_stop(&h);
+  test_agent_stop(&ag);
   test_sshd_stop(&s);
   return 0;
 }

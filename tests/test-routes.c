@@ -74,6 +74,16 @@ static void expect_error(const char *text, int line, const char *problem) {
 
 #define ROUTE "[routes.a]\nhost = h\nuser = u\n"
 
+/* A route's idle timeout, maximum lifetime, keepalive (seconds) and
+ * accept_new_hostkey. */
+static void expect_timers(const sshmux_route_t *rt, int idle, int lifetime,
+                          int keepalive, int accept_new) {
+  ASSERT_EQ(sshmux_route_idle_timeout(rt), idle);
+  ASSERT_EQ(sshmux_route_max_lifetime(rt), lifetime);
+  ASSERT_EQ(sshmux_route_keepalive(rt), keepalive);
+  ASSERT_EQ(sshmux_route_accept_new_hostkey(rt), accept_new);
+}
+
 TEST_IMPL(routes_example_parses) {
   sshmux_routes_t *r = load_ok(example);
   const sshmux_route_t *web, *ext, *jump, *eu;
@@ -100,10 +110,7 @@ TEST_IMPL(routes_example_parses) {
   ASSERT_STR_EQ(sshmux_route_identity(web), "/home/u/.ssh/id_ed25519");
   ASSERT(sshmux_route_via(web) == jump);
   ASSERT_EQ(sshmux_route_line(web), 9);
-  ASSERT_EQ(sshmux_route_idle_timeout(web), 600);
-  ASSERT_EQ(sshmux_route_max_lifetime(web), 43200);
-  ASSERT_EQ(sshmux_route_keepalive(web), 15);
-  ASSERT_EQ(sshmux_route_accept_new_hostkey(web), 0);
+  expect_timers(web, 600, 43200, 15, 0);
   ASSERT_STR_EQ(sshmux_route_forward_allow_text(web), "loopback");
   ASSERT_STR_EQ(sshmux_route_env_allow_text(web), "LANG,LC_*,TERM,COLORTERM");
 
@@ -151,12 +158,9 @@ TEST_IMPL(routes_defaults_and_overrides) {
   const sshmux_route_t *a = sshmux_routes_find(r, "a");
   const sshmux_route_t *b = sshmux_routes_find(r, "b");
 
-  ASSERT_EQ(sshmux_route_idle_timeout(a), 5);
-  ASSERT_EQ(sshmux_route_idle_timeout(b), 60);
-  ASSERT_EQ(sshmux_route_max_lifetime(a), 0);
-  ASSERT_EQ(sshmux_route_keepalive(b), 7);
-  ASSERT_EQ(sshmux_route_accept_new_hostkey(a), 1);
-  ASSERT_EQ(sshmux_route_accept_new_hostkey(b), 0);
+  /* a's own idle timeout over the defaults', b's defaults. */
+  expect_timers(a, 5, 0, 7, 1);
+  expect_timers(b, 60, 0, 7, 0);
   ASSERT_STR_EQ(sshmux_route_host(b), "::1");
   ASSERT_EQ(sshmux_route_port(b), 2222);
   ASSERT_STR_EQ(sshmux_route_identity(b), "/k/id");
@@ -478,5 +482,59 @@ TEST_IMPL(routes_buffer_loader) {
       sshmux__routes_load_buffer(&r, "[x]\n", 4, "mem", NULL, err, sizeof(err)),
       SSHMUX_ECONFIG);
   ASSERT_STR_CONTAINS(err, "mem:1: unknown section [x]");
+  return 0;
+}
+
+/* identity_agent: an absolute or ~/ socket path, or none; per hop (jumps
+ * too), never in [defaults]; NULL when not set (SSH_AUTH_SOCK). */
+TEST_IMPL(routes_identity_agent) {
+  sshmux_routes_t *r = load_ok("[jumps.j]\nhost = b\nuser = ops\n"
+                               "identity_agent = /run/agent.sock\n"
+                               "[routes.a]\nhost = h\nuser = u\njump = j\n"
+                               "identity_agent = ~/.ssh/agent.sock\n"
+                               "[routes.b]\nhost = h\nuser = u\n"
+                               "identity_agent = none\n"
+                               "[routes.c]\nhost = h\nuser = u\n");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find_jump(r, "j")),
+                "/run/agent.sock");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "a")),
+                "/home/u/.ssh/agent.sock");
+  ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "b")),
+                "none");
+  ASSERT(sshmux_route_identity_agent(sshmux_routes_find(r, "c")) == NULL);
+  sshmux_routes_free(r);
+  expect_error(ROUTE "identity_agent = agent.sock\n", 4,
+               "identity_agent 'agent.sock' must be an absolute path or start "
+               "with ~/");
+  expect_error(ROUTE "identity_agent = $SSH_AUTH_SOCK\n", 4,
+               "environment variables are not expanded");
+  expect_error(ROUTE "identity_agent = /a\nidentity_agent = /b\n", 5,
+               "duplicate key 'identity_agent'");
+  expect_error("[defaults]\nidentity_agent = /a\n", 2, "identity_agent");
+  /* Routes built without a file take it through the same checks. */
+  {
+    char err[SSHMUX_ROUTES_ERR_MAX] = "";
+    ASSERT_OK(sshmux_routes_new(&r, "cli", "/home/u"));
+    ASSERT_OK(sshmux_routes_add_route(r, "x",
+                                      (const char *[]){"host", "h", "user", "u",
+                                                       "identity_agent",
+                                                       "~/a.sock", NULL},
+                                      0, err, sizeof(err)));
+    ASSERT_STR_EQ(sshmux_route_identity_agent(sshmux_routes_find(r, "x")),
+                  "/home/u/a.sock");
+    ASSERT_EQ(sshmux_routes_add_route(r, "y",
+                                      (const char *[]){"host", "h", "user", "u",
+                                                       "identity_agent",
+                                                       "rel.sock", NULL},
+                                      3, err, sizeof(err)),
+              SSHMUX_ECONFIG);
+    ASSERT_STR_CONTAINS(err, "cli:3: identity_agent 'rel.sock'");
+    sshmux_routes_free(r);
+  }
+  {
+    char text[400];
+    snprintf(text, sizeof(text), ROUTE "identity_agent = /%0120d\n", 0);
+    expect_error(text, 4, "shorter than 108 bytes");
+  }
   return 0;
 }

@@ -459,36 +459,18 @@ TEST_IMPL_T(security_ipc_other_uid_refused, 60) {
 TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   test_otp_sshd o;
   test_sshd t;
-  test_otp_opts oo = {0};
-  test_sshd_opts to = {0};
-  const char *wait_args[] = {dtest_sshmuxd(), "prompt",    "--list", "--json",
-                             "--wait",        "--timeout", "60",     NULL};
   char *list, *py = NULL, code[7], idbuf[32], line[256];
-  int pid, lister, bg, st;
+  int pid, bg;
 
   TEST_REQUIRE_ROOT("switching to another uid; PAM in a mount namespace");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("unshare");
-  TEST_REQUIRE_PROGRAM("oathtool");
+  TEST_REQUIRE_OTP();
   TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  oo.with_pubkey = 1;
-  ASSERT_EQ(test_otp_sshd_start(&o, &oo), 0);
-  to.name = "target";
-  ASSERT_OK(test_sshd_start(&t, &to));
-  ipct_env();
-  ipct_known_hosts(&o.sshd);
-  ipct_routes(ipct_routes_for_jump(&o.sshd, NULL));
+  ipct_otp_jump_target(&o, &t, NULL);
   runtime_in_tmp();
   pid = start_daemon();
 
   /* A login waiting for its one-time code. */
-  lister = test_spawn(wait_args, test_path("list.json"));
-  ASSERT_GT(lister, 0);
-  ipct_wait_agents(1);
-  bg = ipct_ssh_proxy_spawn(&t, NULL, "echo through-otp", test_path("bg.log"));
-  ASSERT_EQ(ipct_wait_exit(lister, 30000), 0);
-  list = test_read_file(test_path("list.json"), NULL);
+  list = ipct_listed_prompt(&t, "echo through-otp", &bg);
   ASSERT_EQ(ipct_python("import json,sys\n"
                         "print(json.load(sys.stdin)['prompts'][0]['id'])\n",
                         list, &py),
@@ -510,13 +492,7 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   /* The login is still waiting; the user answers it. */
   ASSERT_EQ(kill(bg, 0), 0);
   ipct_answer(idbuf, code);
-  st = ipct_wait_exit(bg, 30000);
-  if (st != 0)
-    ipct_dump();
-  ASSERT_EQ(st, 0);
-  list = test_read_file(test_path("bg.log"), NULL);
-  ASSERT_STR_CONTAINS(list, "through-otp");
-  free(list);
+  ipct_bg_ok(bg, "bg.log", "through-otp");
   ipct_stop_clean(pid);
   /* The code went where it belonged and nowhere else: not in the logs. */
   {

@@ -370,8 +370,6 @@ TEST_IMPL_T(server_interop_openssh_rekey, 180) {
 
 /* ---- the other clients ---- */
 
-static const es_t *g_es;
-
 static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
                      char **err) {
   static char fp[128];
@@ -390,9 +388,16 @@ static int run_plink(const es_t *e, const char *cmd, const char *in, char **out,
                     in, out, err, NULL);
 }
 
-TEST_IMPL_T(server_interop_plink, 120) {
+/* check_client against a fresh echo-server (the keys already made). */
+static void serve_and_check(runner_fn run) {
   es_t e;
 
+  es_start(&e, NULL, NULL);
+  check_client(&e, run);
+  es_stop(&e);
+}
+
+TEST_IMPL_T(server_interop_plink, 120) {
   TEST_REQUIRE_PROGRAM("plink");
   TEST_REQUIRE_PROGRAM("puttygen");
   make_keys();
@@ -401,10 +406,7 @@ TEST_IMPL_T(server_interop_plink, 120) {
                         "-o",       test_path("id.ppk"), NULL};
     ASSERT_EQ(test_run_simple(pg, NULL, NULL), 0);
   }
-  es_start(&e, NULL, NULL);
-  g_es = &e;
-  check_client(&e, run_plink);
-  es_stop(&e);
+  serve_and_check(run_plink);
   return 0;
 }
 
@@ -468,8 +470,6 @@ static int run_paramiko(const es_t *e, const char *cmd, const char *in,
 }
 
 TEST_IMPL_T(server_interop_paramiko, 120) {
-  es_t e;
-
   TEST_REQUIRE_PROGRAM("/usr/bin/python3");
   {
     const char *chk[] = {"/usr/bin/python3", "-c", "import paramiko", NULL};
@@ -481,9 +481,7 @@ TEST_IMPL_T(server_interop_paramiko, 120) {
     }
   }
   make_keys();
-  es_start(&e, NULL, NULL);
-  check_client(&e, run_paramiko);
-  es_stop(&e);
+  serve_and_check(run_paramiko);
   return 0;
 }
 
@@ -499,13 +497,9 @@ static int run_libssh2(const es_t *e, const char *cmd, const char *in,
 }
 
 TEST_IMPL_T(server_interop_libssh2, 120) {
-  es_t e;
-
   make_keys();
-  es_start(&e, NULL, NULL);
   /* libssh2 1.10 takes the ECDSA host key and AES-CTR + HMAC. */
-  check_client(&e, run_libssh2);
-  es_stop(&e);
+  serve_and_check(run_libssh2);
   return 0;
 }
 

@@ -128,24 +128,16 @@ static void c_free(void *p) {
   free(h);
 }
 
+static size_t c_size(void *p) {
+  return ((hdr_t *)p - 1)->size;
+}
+
 static void *c_calloc(size_t c, size_t n) {
-  void *p;
-  if (n != 0 && c > SIZE_MAX / n)
-    return NULL;
-  if ((p = c_malloc(c * n)) != NULL)
-    memset(p, 0, c * n);
-  return p;
+  return test_calloc_with(c_malloc, c, n);
 }
 
 static void *c_realloc(void *p, size_t n) {
-  void *np;
-  if (p == NULL)
-    return c_malloc(n);
-  if ((np = c_malloc(n)) == NULL)
-    return NULL;
-  memcpy(np, p, SSHMUX__MIN(n, ((hdr_t *)p - 1)->size));
-  c_free(p);
-  return np;
+  return test_realloc_with(c_malloc, c_free, c_size, p, n);
 }
 
 /* n one-byte DATA / EXTENDED_DATA(stderr) packets, alternating, framed

@@ -483,28 +483,14 @@ static void query_key(th_t *t, const sshmux__buf_t *blob, int want) {
 /* Send a signed publickey request for "alice" with blob, signed by key. */
 static void send_signed(th_t *t, sshmux__hostkey_t *key,
                         const sshmux__buf_t *blob) {
-  sshmux__buf_t sd, sig, ex;
+  sshmux__buf_t sd, ex;
 
   sshmux__buf_init(&sd, 65536);
-  sshmux__buf_init(&sig, 4096);
   sshmux__buf_init(&ex, 65536);
-  ASSERT_OK(sshmux__buf_put_string(&sd, t->conn->session_id,
-                                   t->conn->session_id_len));
-  ASSERT_OK(sshmux__buf_put_u8(&sd, SSH_MSG_USERAUTH_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "alice"));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-connection"));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "publickey"));
-  ASSERT_OK(sshmux__buf_put_bool(&sd, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&sd, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&sd, blob->data, blob->len));
-  ASSERT_OK(sshmux__hostkey_sign(key, sd.data, sd.len, &sig));
-  ASSERT_OK(sshmux__buf_put_bool(&ex, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&ex, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(&ex, blob->data, blob->len));
-  ASSERT_OK(sshmux__buf_put_string(&ex, sig.data, sig.len));
+  th_signed_pk(key, blob, "alice", t->conn->session_id, t->conn->session_id_len,
+               &sd, &ex);
   send_userauth(t, "alice", "publickey", &ex);
   sshmux__buf_free(&sd);
-  sshmux__buf_free(&sig);
   sshmux__buf_free(&ex);
 }
 
@@ -519,11 +505,8 @@ static void sign_in(th_t *t, sshmux__hostkey_t *key,
 /* A new Ed25519 key, its public blob (blob initialised here) and its
  * authorized_keys line (line: 512 bytes). */
 static sshmux__hostkey_t *new_user_key(sshmux__buf_t *blob, char *line) {
-  sshmux__hostkey_t *key;
+  sshmux__hostkey_t *key = th_new_key(blob);
 
-  ASSERT_OK(sshmux__hostkey_generate(&key, SSHMUX__KEY_ED25519));
-  sshmux__buf_init(blob, 4096);
-  ASSERT_OK(sshmux__hostkey_public_blob(key, blob));
   memcpy(line, "ssh-ed25519 ", 12);
   sshmux__base64_encode(blob->data, blob->len, line + 12);
   strcat(line, " user@test\n");

@@ -139,6 +139,20 @@ int test_run_status(const test_cmd_t *cmd);
 /* sh -c script (no stdin, output not captured: the script redirects it),
  * bounded by timeout_ms (0 = 30 s); its exit status, as test_run_status. */
 int test_run_sh(const char *script, int timeout_ms);
+/* Run argv with no stdin: it must exit with status, its stdout holding
+ * out_needle and its stderr err_needle (each may be NULL: not checked);
+ * both are printed when the status is not the one expected. */
+void test_expect_run(const char *const *argv, int status,
+                     const char *out_needle, const char *err_needle);
+/* The checks of test_expect_run on a run already made (what names it):
+ * st is its exit status, out and err its output, freed here. */
+void test_expect_result(const char *what, int st, int status, char *out,
+                        char *err, const char *out_needle,
+                        const char *err_needle);
+/* Wait (test_wait_text) until the file at path holds needle; after ms,
+ * print the file and fail the test, saying what did not happen. */
+void test_expect_text(const char *path, const char *needle, int ms,
+                      const char *what);
 /* Shorthand: run argv with no stdin; returns the exit status (or -1). The
  * captured stdout is returned in *out if out != NULL. */
 int test_run_simple(const char *const *argv, char **out, char **err);
@@ -164,6 +178,9 @@ void test_argv_addv(test_argv_t *a, const char *const *words);
 void test_argv_ssh_opts(test_argv_t *a, const char *port_flag, int port,
                         const char *key, const char *known_hosts);
 
+/* SIGTERM to pid (test_spawn'ed, logging to log): it must exit 0 within
+ * 15 s with no sanitizer report in its log (the log shown if not). */
+void test_term_clean(int pid, const char *log);
 /* Start a program in the background (in the test's process group, so the
  * runner kills it if the test dies), stdout and
  * stderr to the file `log` (or inherited if NULL).  Returns its pid. */
@@ -171,14 +188,30 @@ int test_spawn(const char *const *argv, const char *log);
 /* Kill a spawned process (SIGCONT+SIGTERM, then SIGKILL after 2 s), reap. */
 void test_kill(int pid);
 
+/* How many regular files in dir, not starting with '.', end in suffix
+ * ("" for any); the path of the last one found in last[0..size) (last
+ * may be NULL); -1 when dir cannot be read. */
+int test_dir_files(const char *dir, const char *suffix, char *last,
+                   size_t size);
 /* Read a whole file into a fresh NUL-terminated buffer (NULL on error). */
 char *test_read_file(const char *path, size_t *len);
 /* Write the printf-formatted text to path with mode; fails the test on
  * error. */
 void test_write_fmt(const char *path, int mode, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* How many times needle occurs in the file at path (0 if unreadable). */
+/* Write known_hosts file kh holding only the public half of the host key
+ * hostkey (hostkey.pub) for [127.0.0.1]:port: a client trusts that
+ * server and no other. */
+void test_trust_host_key(const char *kh, int port, const char *hostkey);
+/* How many times needle occurs in text (0 for NULL), not overlapping. */
+int test_count(const char *text, const char *needle);
+/* The same for the file at path (0 if unreadable). */
 int test_count_in_file(const char *path, const char *needle);
+/* Wait until the file at path holds needle: 0, or -1 after ms. */
+int test_wait_text(const char *path, const char *needle, int ms);
+/* Reap pid within ms: its exit status, 128+signal, or -1 (timeout, or
+ * not our child). */
+int test_wait_exit(int pid, int ms);
 /* Write a file with the given mode; returns 0 or -1. */
 int test_write_file(const char *path, const char *data, int mode);
 
@@ -192,6 +225,13 @@ int test_wait_port(int port, int ssh_banner, int timeout_ms);
  * are dropped fails after timeout_ms rather than after TCP's own minutes;
  * this is also how a test shows an address is NOT reachable. */
 int test_wait_addr(const char *addr, int port, int ssh_banner, int timeout_ms);
+
+/* calloc and realloc for a test allocator (sshmux_replace_allocator),
+ * made of its malloc m, its free f and size(p), the size of a block m
+ * returned; realloc is never in place (a new block, the old one freed). */
+void *test_calloc_with(void *(*m)(size_t), size_t count, size_t n);
+void *test_realloc_with(void *(*m)(size_t), void (*f)(void *),
+                        size_t (*size)(void *), void *p, size_t n);
 
 /* Monotonic milliseconds. */
 uint64_t test_now_ms(void);

@@ -1,6 +1,7 @@
 /* util.c -- helpers for tests: asserts' failure path, running programs with
  * captured output and a timeout, files, ports.  Used only by tests. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,6 +28,31 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
   fputc('\n', stderr);
   fflush(stderr);
   exit(1);
+}
+
+void *test_calloc_with(void *(*m)(size_t), size_t count, size_t n) {
+  void *p;
+
+  if (n != 0 && count > SIZE_MAX / n)
+    return NULL;
+  if ((p = m(count * n)) != NULL)
+    memset(p, 0, count * n);
+  return p;
+}
+
+void *test_realloc_with(void *(*m)(size_t), void (*f)(void *),
+                        size_t (*size)(void *), void *p, size_t n) {
+  void *np;
+  size_t old;
+
+  if (p == NULL)
+    return m(n);
+  if ((np = m(n)) == NULL)
+    return NULL;
+  old = size(p);
+  memcpy(np, p, old < n ? old : n);
+  f(p);
+  return np;
 }
 
 uint64_t test_now_ms(void) {
@@ -107,6 +133,32 @@ const char *test_path(const char *name) {
   return out;
 }
 
+int test_dir_files(const char *dir, const char *suffix, char *last,
+                   size_t size) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  size_t m = strlen(suffix);
+  int n = 0;
+
+  if (d == NULL)
+    return -1;
+  while ((e = readdir(d)) != NULL) {
+    char p[2048];
+    struct stat st;
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] == '.' || l < m || strcmp(e->d_name + l - m, suffix) != 0)
+      continue;
+    snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+    if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (last != NULL)
+      snprintf(last, size, "%s", p);
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
 char *test_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   char *buf = NULL;
@@ -151,15 +203,71 @@ void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
   free(text);
 }
 
-int test_count_in_file(const char *path, const char *needle) {
-  char *text = test_read_file(path, NULL);
+void test_trust_host_key(const char *kh, int port, const char *hostkey) {
+  char path[1100], *pub;
+
+  snprintf(path, sizeof(path), "%s.pub", hostkey);
+  pub = test_read_file(path, NULL);
+  if (pub == NULL)
+    test_fail(__FILE__, __LINE__, "cannot read %s", path);
+  test_write_fmt(kh, 0600, "[127.0.0.1]:%d %s", port, pub);
+  free(pub);
+}
+
+void test_term_clean(int pid, const char *log) {
+  int st;
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  st = test_wait_exit(pid, 15000);
+  if (st != 0 || test_count_in_file(log, "Sanitizer") != 0) {
+    char *text = test_read_file(log, NULL);
+    fprintf(stderr, "---- %s ----\n%s\n", log, text ? text : "(none)");
+    free(text);
+  }
+  ASSERT_EQ(st, 0);
+  ASSERT_EQ(test_count_in_file(log, "Sanitizer"), 0);
+}
+
+int test_count(const char *text, const char *needle) {
   int n = 0;
 
   for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL;
        p += strlen(needle))
     n++;
+  return n;
+}
+
+int test_count_in_file(const char *path, const char *needle) {
+  char *text = test_read_file(path, NULL);
+  int n = test_count(text, needle);
+
   free(text);
   return n;
+}
+
+int test_wait_text(const char *path, const char *needle, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+
+  while (test_count_in_file(path, needle) == 0) {
+    if (test_now_ms() > end)
+      return -1;
+    usleep(20 * 1000);
+  }
+  return 0;
+}
+
+int test_wait_exit(int pid, int ms) {
+  uint64_t end = test_now_ms() + (uint64_t)ms;
+  int st;
+
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (r < 0 || test_now_ms() > end)
+      return -1;
+    usleep(10 * 1000);
+  }
 }
 
 void test_argv_addv(test_argv_t *a, const char *const *words) {
@@ -370,6 +478,42 @@ int test_run_sh(const char *script, int timeout_ms) {
   return test_run_status(
       &(test_cmd_t){.argv = (const char *[]){"sh", "-c", script, NULL},
                     .timeout_ms = timeout_ms});
+}
+
+void test_expect_run(const char *const *argv, int status,
+                     const char *out_needle, const char *err_needle) {
+  char *out = NULL, *err = NULL;
+  int st =
+      test_run_status(&(test_cmd_t){.argv = argv, .out = &out, .err = &err});
+
+  test_expect_result(argv[0], st, status, out, err, out_needle, err_needle);
+}
+
+void test_expect_result(const char *what, int st, int status, char *out,
+                        char *err, const char *out_needle,
+                        const char *err_needle) {
+  if (st != status)
+    fprintf(stderr, "%s: exit %d\n%s\n%s\n", what, st, out ? out : "",
+            err ? err : "");
+  ASSERT_EQ(st, status);
+  if (out_needle != NULL)
+    ASSERT_STR_CONTAINS(out, out_needle);
+  if (err_needle != NULL)
+    ASSERT_STR_CONTAINS(err, err_needle);
+  free(out);
+  free(err);
+}
+
+void test_expect_text(const char *path, const char *needle, int ms,
+                      const char *what) {
+  char *text;
+
+  if (test_wait_text(path, needle, ms) == 0)
+    return;
+  text = test_read_file(path, NULL);
+  fprintf(stderr, "---- %s ----\n%s\n", path, text ? text : "(none)");
+  free(text);
+  test_fail(__FILE__, __LINE__, "%s (no \"%s\" after %d ms)", what, needle, ms);
 }
 
 int test_run_simple(const char *const *argv, char **out, char **err) {

@@ -36,7 +36,7 @@
 
 #include <uv.h>
 
-#include "../common/common.h"
+#include "common/common.h"
 
 #define MAX_HOSTS 1024
 #define MAX_OUTPUT (64 * 1024) /* kept per host for --inline */

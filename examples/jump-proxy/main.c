@@ -48,7 +48,7 @@
 
 #include <uv.h>
 
-#include "../common/common.h"
+#include "common/common.h"
 
 #define MAX_KEYS_FILE (64 * 1024) /* one user's authorized keys */
 #define MAX_LOGS 256              /* sessions recorded at once */

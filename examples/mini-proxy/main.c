@@ -30,7 +30,7 @@
 
 #include <uv.h>
 
-#include "../common/common.h"
+#include "common/common.h"
 
 static uv_loop_t *loop;
 static sshmux_pool_t *pool;
@@ -90,12 +90,12 @@ static void on_log(sshmux_log_level_t level, const char *msg, void *data) {
   fprintf(stderr, "[libsshmux %s] %s\n", sshmux_log_level_name(level), msg);
 }
 
-static int usage(void) {
-  fprintf(stderr,
+static int usage(FILE *f, int rc) {
+  fprintf(f,
           "usage: mini-proxy --remote user@host[:port] [--via user@jump[:port]]"
           "\n                  --port N --host-key FILE --authorized-keys FILE"
           "\n                  [--identity FILE] [--known-hosts FILE]\n");
-  return 2;
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -107,6 +107,9 @@ int main(int argc, char **argv) {
   sshmux_relay_options_t ropts;
   sshmux_server_t *srv;
 
+  if (argc == 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+    return usage(stdout, 0);
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
     if (strcmp(k, "--remote") == 0)
@@ -124,11 +127,11 @@ int main(int argc, char **argv) {
     else if (strcmp(k, "--known-hosts") == 0)
       known_hosts[0] = v;
     else
-      return usage();
+      return usage(stderr, 2);
   }
   if (argc % 2 == 0 || remote == NULL || port < 0 || port > 65535 ||
       host_key == NULL || auth_keys == NULL)
-    return usage();
+    return usage(stderr, 2);
   if (identity != NULL && realpath(identity, identity_abs) == NULL) {
     fprintf(stderr, "mini-proxy: %s: %s\n", identity, strerror(errno));
     return 1;

@@ -14,9 +14,17 @@
  * callback runs there.  Logins run in worker threads (libssh2's
  * keyboard-interactive API is synchronous); see docs/pool.md.
  *
- * Callbacks: a function that returns an error never calls its callback; one
- * that returns 0 calls it exactly once, never from inside the call itself.
- * Every object may be closed from inside any of its callbacks. */
+ * The callback contract (the same in every header; docs/ABI.md):
+ *  1. a function that returns an error never calls its callback;
+ *  2. an operation that was started (returned 0) completes exactly once,
+ *     later, never from inside the call: open_cb once per channel, a
+ *     request's cb once per request, on_closed at most once -- also when
+ *     the object is closed first (then with SSHMUX_ECLOSED);
+ *  3. every object may be closed from inside any of its callbacks; its
+ *     memory is freed only after its close callback has returned;
+ *  4. nothing about an object is called after its close callback (the
+ *     pool's close_cb is the last call of all).
+ * tests/test-contract.c checks each point for the pool and its channels. */
 #ifndef SSHMUX_POOL_H
 #define SSHMUX_POOL_H
 
@@ -109,6 +117,11 @@ typedef struct sshmux_target_s {
    * only when TCP gives up).  Like the timeouts, taken from the target
    * that opened the connection. */
   int keepalive_s;
+  /* The ssh-agent to use: NULL = $SSH_AUTH_SOCK (when the pool's use_agent
+   * is set), "none" = no agent, else the agent socket's path.  With
+   * identity_files set, only agent keys matching one of those files
+   * (their .pub) are offered, like OpenSSH's IdentitiesOnly. */
+  const char *identity_agent;
 } sshmux_target_t;
 
 /* Fill *t: port 22, pool-default timeouts, everything else empty. */

@@ -14,6 +14,12 @@
  * answering afterwards returns SSHMUX_EPROMPT_TIMEOUT or SSHMUX_ECLOSED and
  * still releases it.
  *
+ * The callback contract (as in every header; docs/ABI.md): each prompt is
+ * handed to the handler once, and `withdrawn` is called at most once for
+ * it and only before the embedder released it; the handler may answer,
+ * cancel, or close the pool from inside either callback; neither is called
+ * after the pool's close callback.
+ *
  * Every string here that came from a remote server (name, instruction,
  * prompt texts) has been passed through the sanitiser: no terminal escapes,
  * no control characters other than newline.  The strings belong to the

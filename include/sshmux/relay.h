@@ -27,8 +27,11 @@
  * 255; a forwarding channel is refused at open with a message naming the
  * problem.  See docs/relay.md for the state machine.
  *
- * Threading and callbacks follow pool.h and server.h: loop thread only; a
- * function that returns an error never calls its callback. */
+ * Threading and callbacks follow pool.h and server.h (the same contract):
+ * loop thread only; a function that returns an error never calls its
+ * callback; session_cb once per relayed channel and the tap's CLOSE once
+ * per OPEN, also when the relay closes; nothing is called after its
+ * close_cb, which comes after the last CLOSE. */
 #ifndef SSHMUX_RELAY_H
 #define SSHMUX_RELAY_H
 

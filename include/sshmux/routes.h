@@ -40,12 +40,20 @@
  *   user = ops
  *   direct = true         ; bypass the default jump
  *
- * Routes and jumps take host, port, user, identity, jump, idle_timeout,
- * max_lifetime, keepalive, accept_new_hostkey and forward_allow; routes
+ * Routes and jumps take host, port, user, identity, identity_agent, jump,
+ * idle_timeout, max_lifetime, keepalive, accept_new_hostkey and
+ * forward_allow; routes
  * also take direct and env_allow.  A route goes through its `jump`, else
  * directly if `direct = true`, else through [jump] if there is one.  A jump
  * goes through its own `jump` only (never implicitly through [jump]);
  * `jump = default` names [jump] explicitly.
+ *
+ * identity = PATH names the hop's key (absolute or ~/); then only that key
+ * is offered, from the agent if it holds it (the .pub next to PATH is
+ * enough) else from the file -- OpenSSH's IdentitiesOnly.  Without it,
+ * every key the agent holds is offered in the agent's order.
+ * identity_agent = PATH (absolute or ~/, under 108 bytes) is the agent
+ * socket for this hop instead of SSH_AUTH_SOCK; `none` uses no agent.
  *
  * forward_allow = ENTRY,... says where port forwarding (direct-tcpip) and
  * socket forwarding (direct-streamlocal) through this hop may go.  ENTRY is
@@ -105,11 +113,11 @@ typedef struct sshmux_route sshmux_route_t;
 
 /* Load and validate path (read through sshmux_file_read: symlinks refused,
  * at most SSHMUX_ROUTES_MAX_FILE bytes).  home expands a leading "~/" in
- * identity values (NULL: such values are an error).  On success *routes
- * owns everything (free with sshmux_routes_free) and err is untouched; on
- * failure *routes is NULL, nothing is kept, and err (if not NULL) receives
- * "FILE:LINE: problem" or "FILE: problem".  Returns 0, SSHMUX_ECONFIG for an
- * invalid file, or the error that prevented reading it. */
+ * identity and identity_agent values (NULL: such values are an error).  On
+ * success *routes owns everything (free with sshmux_routes_free) and err is
+ * untouched; on failure *routes is NULL, nothing is kept, and err (if not NULL)
+ * receives "FILE:LINE: problem" or "FILE: problem".  Returns 0, SSHMUX_ECONFIG
+ * for an invalid file, or the error that prevented reading it. */
 SSHMUX_EXTERN int sshmux_routes_load(sshmux_routes_t **routes, const char *path,
                                      const char *home, char *err,
                                      size_t err_size);
@@ -118,7 +126,8 @@ SSHMUX_EXTERN void sshmux_routes_free(sshmux_routes_t *routes);
 
 /* An empty routes object (no routes, no jumps, built-in defaults).  origin
  * names it in error messages and is what sshmux_routes_path() returns; home
- * expands "~/" in identity values (NULL: such values are an error).  Both
+ * expands "~/" in identity and identity_agent values (NULL: such values are
+ * an error).  Both
  * are copied.  Returns 0, SSHMUX_EINVAL or SSHMUX_ENOMEM; free the object
  * with sshmux_routes_free(). */
 SSHMUX_EXTERN int sshmux_routes_new(sshmux_routes_t **routes,
@@ -190,6 +199,10 @@ SSHMUX_EXTERN const char *sshmux_route_host(const sshmux_route_t *route);
 SSHMUX_EXTERN int sshmux_route_port(const sshmux_route_t *route);
 SSHMUX_EXTERN const char *sshmux_route_user(const sshmux_route_t *route);
 SSHMUX_EXTERN const char *sshmux_route_identity(const sshmux_route_t *route);
+/* identity_agent: NULL when not set (use SSH_AUTH_SOCK), "none", or an
+ * absolute socket path. */
+SSHMUX_EXTERN const char *
+sshmux_route_identity_agent(const sshmux_route_t *route);
 SSHMUX_EXTERN unsigned sshmux_route_idle_timeout(const sshmux_route_t *route);
 SSHMUX_EXTERN unsigned sshmux_route_max_lifetime(const sshmux_route_t *route);
 SSHMUX_EXTERN unsigned sshmux_route_keepalive(const sshmux_route_t *route);

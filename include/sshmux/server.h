@@ -17,12 +17,19 @@
  * sshmux_server_request_reply().  The library keeps SSH's ordering rules
  * (replies go out in request order per channel and for global requests).
  *
- * Callback rules.  Every callback runs on the loop thread.  From inside any
- * callback the embedder may call any function of this header, including
- * closing the object the callback is about (freeing is deferred until the
- * library is out of its own code).  A function that returns an error never
- * calls its callback.  All strings passed to callbacks are NUL-terminated
- * and valid only for the duration of the call unless stated otherwise.
+ * Callback rules (the contract every header states; docs/ABI.md).  Every
+ * callback runs on the loop thread.  (1) A function that returns an error
+ * never calls its callback.  (2) What was started completes exactly once:
+ * every channel open and every request is handed over once and must be
+ * answered once by the embedder; a channel's close callback runs exactly
+ * once, also when its connection or the server ends first.  (3) From
+ * inside any callback the embedder may call any function of this header,
+ * including closing the object the callback is about (freeing is deferred
+ * until the library is out of its own code).  (4) Nothing about an object
+ * is called after its close callback; the server's close_cb is the last
+ * call of all.  tests/test-contract.c checks these for every object.  All
+ * strings passed to callbacks are NUL-terminated and valid only for the
+ * duration of the call unless stated otherwise.
  *
  * Flow control.  Outgoing: sshmux_server_channel_write() queues bytes and
  * reports when the queue passes the channel's high-water mark; the drain

@@ -227,6 +227,10 @@ int sshmux__openssh_pem_decode(const char *text, size_t len,
  * owner frees it with mbedtls_ecp_group_free() and sshmux__free(). */
 int sshmux__ecdsa_sign(const uint8_t *d, size_t dlen, const uint8_t *data,
                        size_t n, void **grp_cache, sshmux__buf_t *out);
+/* Q = d*G for the same curves, uncompressed (0x04 || X || Y: 1 + 2*dlen
+ * bytes) into q.  SSHMUX_EBADFORMAT when d is zero or not below the group
+ * order. */
+int sshmux__ecdsa_public(const uint8_t *d, size_t dlen, uint8_t *q);
 
 /* ---- user private keys (logging in upstream; crypto/userkey.c) ---- */
 

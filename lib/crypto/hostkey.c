@@ -70,43 +70,6 @@ void sshmux__hostkey_free(sshmux__hostkey_t *hk) {
   sshmux__free_secret(hk, sizeof(*hk));
 }
 
-/* ---- P-256 helpers ---- */
-
-/* Compute Q = d*G for the big-endian scalar d (checked to be in [1, n-1])
- * into q (65 bytes). */
-static int p256_public(const uint8_t d[32], uint8_t q[65]) {
-  mbedtls_ecp_group grp;
-  mbedtls_ecp_point pt;
-  mbedtls_mpi m;
-  size_t olen = 0;
-  int r = 0, e;
-
-  mbedtls_ecp_group_init(&grp);
-  mbedtls_ecp_point_init(&pt);
-  mbedtls_mpi_init(&m);
-  if ((e = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1)) != 0 ||
-      (e = mbedtls_mpi_read_binary(&m, d, 32)) != 0)
-    goto out;
-  if (mbedtls_ecp_check_privkey(&grp, &m) != 0) {
-    r = SSHMUX_EBADFORMAT; /* zero, or not below the group order */
-    goto out;
-  }
-  if ((e = mbedtls_ecp_mul(&grp, &pt, &m, &grp.G, sshmux__mbedtls_rng, NULL)) !=
-          0 ||
-      (e = mbedtls_ecp_point_write_binary(
-           &grp, &pt, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, q, 65)) != 0)
-    goto out;
-  if (olen != 65)
-    r = SSHMUX_ECRYPTO;
-out:
-  if (r == 0 && e != 0)
-    r = sshmux__err_from_mbedtls(e);
-  mbedtls_mpi_free(&m);
-  mbedtls_ecp_point_free(&pt);
-  mbedtls_ecp_group_free(&grp);
-  return r;
-}
-
 /* ---- generate ---- */
 
 int sshmux__hostkey_generate(sshmux__hostkey_t **hk, sshmux__key_type_t type) {
@@ -126,10 +89,11 @@ int sshmux__hostkey_generate(sshmux__hostkey_t **hk, sshmux__key_type_t type) {
       r = SSHMUX_ECRYPTO;
   } else {
     /* A uniformly random scalar; values outside [1, n-1] (probability
-     * ~2^-32) are refused by p256_public and drawn again. */
+     * ~2^-32) are refused by sshmux__ecdsa_public and drawn again. */
     for (int tries = 0; tries < 16; tries++) {
       sshmux__random(k->ec_d, sizeof(k->ec_d));
-      if ((r = p256_public(k->ec_d, k->ec_q)) != SSHMUX_EBADFORMAT)
+      if ((r = sshmux__ecdsa_public(k->ec_d, sizeof(k->ec_d), k->ec_q)) !=
+          SSHMUX_EBADFORMAT)
         break;
     }
   }
@@ -322,7 +286,7 @@ static int parse_private_fields(sshmux__buf_t *b, sshmux__hostkey_t *k) {
     return SSHMUX_EBADFORMAT;
   memset(k->ec_d, 0, sizeof(k->ec_d));
   memcpy(k->ec_d + 32 - sn, s, sn);
-  if ((r = p256_public(k->ec_d, k->ec_q)) != 0)
+  if ((r = sshmux__ecdsa_public(k->ec_d, sizeof(k->ec_d), k->ec_q)) != 0)
     return r;
   return memcmp(k->ec_q, p, pn) == 0 ? 0 : SSHMUX_EBADFORMAT;
 }
@@ -390,9 +354,12 @@ int sshmux__hostkey_parse(sshmux__hostkey_t **hk, const char *text,
       r = SSHMUX_EBADFORMAT;
     goto out;
   }
-  r = SSHMUX_EBADFORMAT;
-  if (sshmux__buf_get_cstring(&pb, FIELD_MAX, &comment) != 0)
+  if ((r = sshmux__buf_get_cstring(&pb, FIELD_MAX, &comment)) != 0) {
+    if (r != SSHMUX_ENOMEM) /* out of memory copying it is not bad input */
+      r = SSHMUX_EBADFORMAT;
     goto out;
+  }
+  r = SSHMUX_EBADFORMAT;
   /* Padding 1, 2, 3, ... up to the end (PROTOCOL.key). */
   for (uint8_t i = 1; sshmux__buf_remaining(&pb) > 0; i++) {
     uint8_t v;

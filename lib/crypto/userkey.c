@@ -294,33 +294,35 @@ int sshmux__userkey_sign(const sshmux__userkey_t *k, const char *alg,
 
 /* ---- key material checks ---- */
 
-/* Q = d*G for the ECDSA key in k (d set, checked to be in [1, n-1]) into
- * k->ec_q. */
-static int ec_derive_public(sshmux__userkey_t *k) {
+int sshmux__ecdsa_public(const uint8_t *d, size_t dlen, uint8_t *q) {
   mbedtls_ecp_group grp;
   mbedtls_ecp_point pt;
   mbedtls_mpi m;
-  size_t olen = 0;
+  size_t olen = 0, ci;
   int r = 0, e;
 
+  for (ci = 0; ci < NCURVES && curves[ci].field_len != dlen; ci++)
+    ;
+  if (ci == NCURVES)
+    return SSHMUX_EINVAL;
   mbedtls_ecp_group_init(&grp);
   mbedtls_ecp_point_init(&pt);
   mbedtls_mpi_init(&m);
-  if ((e = mbedtls_ecp_group_load(&grp, k->grp)) != 0 ||
-      (e = mbedtls_mpi_read_binary(&m, k->ec_d, k->field_len)) != 0)
+  if ((e = mbedtls_ecp_group_load(&grp, curves[ci].grp)) != 0 ||
+      (e = mbedtls_mpi_read_binary(&m, d, dlen)) != 0)
     goto out;
   if (mbedtls_ecp_check_privkey(&grp, &m) != 0) {
-    r = SSHMUX_EBADFORMAT;
+    r = SSHMUX_EBADFORMAT; /* zero, or not below the group order */
     goto out;
   }
   if ((e = mbedtls_ecp_mul(&grp, &pt, &m, &grp.G, sshmux__mbedtls_rng, NULL)) !=
           0 ||
       (e = mbedtls_ecp_point_write_binary(&grp, &pt,
-                                          MBEDTLS_ECP_PF_UNCOMPRESSED, &olen,
-                                          k->ec_q, sizeof(k->ec_q))) != 0)
+                                          MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, q,
+                                          1 + 2 * dlen)) != 0)
     goto out;
-  if (olen != 1 + 2 * k->field_len)
-    r = SSHMUX_EBADFORMAT;
+  if (olen != 1 + 2 * dlen)
+    r = SSHMUX_ECRYPTO;
 out:
   if (r == 0 && e != 0)
     r = sshmux__err_from_mbedtls(e);
@@ -328,6 +330,10 @@ out:
   mbedtls_ecp_point_free(&pt);
   mbedtls_ecp_group_free(&grp);
   return r;
+}
+
+static int ec_derive_public(sshmux__userkey_t *k) {
+  return sshmux__ecdsa_public(k->ec_d, k->field_len, k->ec_q);
 }
 
 static int rsa_finish(sshmux__userkey_t *k) {

@@ -18,18 +18,27 @@
  * accepted key is appended atomically and a failed append refuses the
  * connection.
  *
- * Authentication order: ssh-agent (SSH_AUTH_SOCK), identity files (an
- * encrypted one asks for its passphrase), keyboard-interactive, password.
- * libssh2 1.10 reports a partial success as a failure, so after a method
- * "fails" the remaining list is asked again; if it changed, the method
- * counted as a partial success and the chain continues. */
+ * Authentication order: public keys, keyboard-interactive, password.
+ * Public keys: the target's identity files only, when it names any
+ * (through the agent when it holds the key, else our own copy of the
+ * private key: OpenSSH's IdentitiesOnly), else every key of the agent
+ * (identity_agent, or SSH_AUTH_SOCK).  Every signature is ours or the
+ * agent's (pool/agent.c), handed to libssh2_userauth_publickey(): RSA as
+ * rsa-sha2-512/256 (see offer() for what libssh2 1.10 puts on the wire).
+ * An encrypted key asks for its passphrase once per pool (the decrypted key
+ * is cached, never the passphrase).  libssh2 1.10 reports a partial
+ * success as a failure, so after a method "fails" the remaining list is
+ * asked again; if it changed, the method counted as a partial success and
+ * the chain continues. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "knownhosts/knownhosts.h"
 #include "pool/pool-int.h"
@@ -189,109 +198,6 @@ static int has_method(const char *list, const char *m) {
   return 0;
 }
 
-static int try_agent(sshmux__upconn_t *c) {
-  const char *sock = getenv("SSH_AUTH_SOCK");
-  LIBSSH2_AGENT *agent;
-  struct libssh2_agent_publickey *id = NULL, *prev = NULL;
-  int ok = 0;
-
-  if (!c->pool->o.use_agent || sock == NULL || *sock == '\0')
-    return -1;
-  agent = libssh2_agent_init(c->s);
-  if (agent == NULL)
-    return -1;
-  if (libssh2_agent_connect(agent) == 0 &&
-      libssh2_agent_list_identities(agent) == 0) {
-    while (!ok && libssh2_agent_get_identity(agent, &id, prev) == 0) {
-      if (libssh2_agent_userauth(agent, c->user, id) == 0)
-        ok = 1;
-      prev = id;
-      if (aborted(c))
-        break;
-    }
-    libssh2_agent_disconnect(agent);
-  }
-  libssh2_agent_free(agent);
-  return ok ? 0 : -1;
-}
-
-int sshmux__key_text_encrypted(const char *text, size_t len) {
-  const char *p = text, *end = text + len;
-  char *b64 = NULL;
-  size_t n = 0;
-  int openssh = 0, enc = 0;
-
-  while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    const char *line = p;
-
-    p += l + (nl != NULL);
-    if (memmem(line, l, "ENCRYPTED", 9) != NULL)
-      enc = 1;
-    if (memmem(line, l, "BEGIN OPENSSH PRIVATE KEY", 25) != NULL) {
-      openssh = 1;
-      continue;
-    }
-    if (memmem(line, l, "-----END", 8) != NULL)
-      break;
-    while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == '\n'))
-      l--;
-    /* The cipher name is in the first few hundred bytes: 4 KiB of base64
-     * is plenty, and bounds the work on a huge file. */
-    if (openssh && n < 4096 && l > 0) {
-      char *nb;
-      l = SSHMUX__MIN(l, 4096 - n);
-      nb = sshmux__realloc(b64, n + l + 1);
-      if (nb == NULL)
-        break;
-      b64 = nb;
-      memcpy(b64 + n, line, l);
-      n += l;
-    }
-  }
-  if (openssh && b64 != NULL) {
-    uint8_t raw[3072];
-    size_t rl = 0;
-    n -= n % 4;
-    if (sshmux__base64_decode(b64, n, raw, sizeof(raw), &rl) == 0 || rl > 0) {
-      sshmux__buf_t b;
-      const uint8_t *cn;
-      size_t cl;
-      sshmux__buf_view(&b, raw, rl);
-      if (rl > 15 && memcmp(raw, "openssh-key-v1", 15) == 0) {
-        b.pos = 15;
-        if (sshmux__buf_get_string(&b, 64, &cn, &cl) == 0 &&
-            !(cl == 4 && memcmp(cn, "none", 4) == 0))
-          enc = 1;
-      }
-    }
-  }
-  sshmux__free(b64);
-  return enc;
-}
-
-/* Is this private key file encrypted?  Its first 64 KiB decide. */
-static int key_encrypted(const char *path) {
-  FILE *f = fopen(path, "r");
-  char *text;
-  size_t n;
-  int enc;
-
-  if (f == NULL)
-    return 0;
-  text = sshmux__malloc(65536);
-  if (text == NULL) {
-    fclose(f);
-    return 0;
-  }
-  n = fread(text, 1, 65536, f);
-  fclose(f);
-  enc = sshmux__key_text_encrypted(text, n);
-  sshmux__free(text);
-  return enc;
-}
-
 /* Ask one secret (passphrase or password), echo off. */
 static int ask_secret(sshmux__upconn_t *c, sshmux_prompt_kind_t kind,
                       const char *name, const char *text, char ***answers) {
@@ -309,53 +215,535 @@ static int ask_secret(sshmux__upconn_t *c, sshmux_prompt_kind_t kind,
   return sshmux__prompt_ask(c, &req, answers);
 }
 
-static int try_identities(sshmux__upconn_t *c, int *fatal) {
-  char text[300];
+/* ---- public keys ---- */
 
-  for (size_t i = 0; c->identities[i] != NULL; i++) {
-    const char *key = c->identities[i];
-    char pub[1100];
-    struct stat st;
-    char **answers = NULL;
-    const char *pass = NULL;
-    int rc;
+#define KEYFILE_MAX (64 * 1024)
+#define PASSPHRASE_TRIES 3 /* as ssh's NumberOfPasswordPrompts */
+#define AGENT_LIST_TIMEOUT_MS 10000
 
-    if (aborted(c))
-      return -1;
-    if (stat(key, &st) != 0) {
-      SSHMUX__LOG_DEBUG("%s: identity %s missing", c->label, key);
+static void note(sshmux__upconn_t *c, const char *fmt, ...)
+    SSHMUX__PRINTF(2, 3);
+static void note(sshmux__upconn_t *c, const char *fmt, ...) {
+  size_t n = strlen(c->auth_note);
+  va_list ap;
+
+  if (n + 3 >= sizeof(c->auth_note))
+    return;
+  if (n > 0) {
+    memcpy(c->auth_note + n, "; ", 3);
+    n += 2;
+  }
+  va_start(ap, fmt);
+  vsnprintf(c->auth_note + n, sizeof(c->auth_note) - n, fmt, ap);
+  va_end(ap);
+}
+
+static int cancelled(void *data) {
+  return aborted(data);
+}
+
+/* The user's own key file: symlinks are followed (as ssh does), the size
+ * is bounded, and the text lands in a secret allocation. */
+static int read_key_file(const char *path, char **text, size_t *len,
+                         struct stat *st) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  size_t got = 0;
+  char *buf;
+
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size < 0 ||
+      st->st_size > KEYFILE_MAX) {
+    close(fd);
+    return SSHMUX_EINVAL;
+  }
+  buf = sshmux__malloc((size_t)st->st_size + 1);
+  if (buf == NULL) {
+    close(fd);
+    return SSHMUX_ENOMEM;
+  }
+  while (got < (size_t)st->st_size) {
+    ssize_t r = read(fd, buf + got, (size_t)st->st_size - got);
+    if (r < 0 && errno == EINTR)
       continue;
-    }
-    snprintf(pub, sizeof(pub), "%s.pub", key);
-    if (key_encrypted(key)) {
-      char name[200];
-      snprintf(name, sizeof(name), "Passphrase for key %s", key);
-      snprintf(text, sizeof(text), "Enter passphrase for key '%s': ", key);
-      rc = ask_secret(c, SSHMUX_PROMPT_PASSPHRASE, name, text, &answers);
-      if (rc != 0) {
-        *fatal = werr(c, rc, "passphrase for %s not given: %s", key,
-                      sshmux_strerror(rc));
-        return -1;
-      }
-      pass = answers[0];
-    }
-    rc = libssh2_userauth_publickey_fromfile_ex(
-        c->s, c->user, (unsigned)strlen(c->user),
-        stat(pub, &st) == 0 ? pub : NULL, key, pass);
-    sshmux__prompt_answers_free(answers, pass != NULL ? 1 : 0);
-    if (rc == 0)
-      return 0;
-    if (rc == LIBSSH2_ERROR_FILE)
-      SSHMUX__LOG_WARN("%s: cannot use identity %s: %s", c->label, key,
-                       sshmux__ssh2_error(c->s, text, sizeof(text)));
-    else if (rc != LIBSSH2_ERROR_AUTHENTICATION_FAILED &&
-             rc != LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
-      *fatal = werr(c, sshmux__err_from_ssh2(rc), "%s: publickey: %s", c->label,
-                    sshmux__ssh2_error(c->s, text, sizeof(text)));
-      return -1;
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  close(fd);
+  buf[got] = '\0';
+  *text = buf;
+  *len = got;
+  return 0;
+}
+
+/* The blob of PATH.pub ("type base64 [comment]"), or SSHMUX_ENOTFOUND. */
+static int read_pub_blob(const char *key, sshmux__buf_t *out) {
+  char pub[1100], *text = NULL, *b, *e;
+  struct stat st;
+  size_t len = 0, n = 0;
+  uint8_t *dst;
+  int r;
+
+  snprintf(pub, sizeof(pub), "%s.pub", key);
+  if (read_key_file(pub, &text, &len, &st) != 0)
+    return SSHMUX_ENOTFOUND;
+  r = SSHMUX_EBADFORMAT;
+  b = strchr(text, ' ');
+  if (b != NULL) {
+    b++;
+    e = b + strcspn(b, " \t\r\n");
+    if (e > b && sshmux__buf_put_space(out, (size_t)(e - b), &dst) == 0) {
+      r = sshmux__base64_decode(b, (size_t)(e - b), dst, (size_t)(e - b), &n);
+      out->len = r == 0 ? (size_t)(dst - out->data) + n : 0;
     }
   }
+  sshmux__free_secret(text, len);
+  return r;
+}
+
+/* The RSA signature algorithms to offer, best first.  libssh2 1.10 does
+ * not send ext-info-c, so the server never tells us its server-sig-algs
+ * (RFC 8308): OpenSSH >= 7.2 accepts both SHA-2 variants (and 8.8+ no
+ * SHA-1), so one offer of rsa-sha2-512 is enough there; for other servers
+ * rsa-sha2-256 is tried too.  SHA-1 "ssh-rsa" never (OpenSSH 9's own
+ * client does not offer it either). */
+static void rsa_algs(sshmux__upconn_t *c, const char **algs) {
+  const char *b = libssh2_session_banner_get(c->s);
+  const char *v = b != NULL ? strstr(b, "OpenSSH_") : NULL;
+  int major = 0, minor = 0;
+
+  if (v != NULL)
+    sscanf(v + 8, "%d.%d", &major, &minor);
+  algs[0] = "rsa-sha2-512";
+  algs[1] = major > 7 || (major == 7 && minor >= 2) ? NULL : "rsa-sha2-256";
+  algs[2] = NULL;
+}
+
+typedef struct {
+  sshmux__upconn_t *c;
+  const char *alg;
+  sshmux__agent_t *agent; /* signing by the agent, with the real blob */
+  const uint8_t *blob;
+  size_t blob_len;
+  const sshmux__userkey_t *key; /* or with our own copy of the key */
+  int err;                      /* why our callback failed */
+} signer_t;
+
+static LIBSSH2_USERAUTH_PUBLICKEY_SIGN_FUNC(sign_cb) {
+  signer_t *x = *abstract;
+  sshmux__buf_t out;
+  int r;
+
+  (void)session;
+  sshmux__buf_init(&out, 64 * 1024);
+  if (x->agent != NULL)
+    r = sshmux__agent_sign(x->agent, x->blob, x->blob_len, data, data_len,
+                           x->alg, x->c->pool->o.prompt_timeout_ms, &out);
+  else
+    r = sshmux__userkey_sign(x->key, x->alg, data, data_len, &out);
+  if (r == 0) {
+    /* libssh2 frees it with the session allocator: it must come from
+     * sshmux__ssh2_alloc (its blocks carry their size, to be wiped). */
+    *sig = sshmux__ssh2_alloc(out.len, NULL);
+    if (*sig == NULL)
+      r = SSHMUX_ENOMEM;
+    else {
+      memcpy(*sig, out.data, out.len);
+      *sig_len = out.len;
+    }
+  }
+  sshmux__buf_free(&out);
+  x->err = r;
+  return r == 0 ? 0 : -1;
+}
+
+/* Offer one key for one signature algorithm.  Returns 1 when the server
+ * took it, 0 when it refused (or signing failed: try the next key), < 0
+ * when the connection is unusable (*fatal set).
+ *
+ * RFC 8332 §3.2 wants the request to name the signature algorithm
+ * ("rsa-sha2-512") and to carry the key blob in "ssh-rsa" form.
+ * libssh2_userauth_publickey() in 1.10 has no separate algorithm field: it
+ * copies the blob's own type string into the request's algorithm name and
+ * into the signature's.  Given the real "ssh-rsa" blob it would therefore
+ * announce SHA-1 "ssh-rsa", which OpenSSH >= 8.8 refuses before even
+ * asking for the signature.  So for rsa-sha2-* the blob handed to libssh2
+ * is relabelled "rsa-sha2-512" + e + n: the algorithm name and the
+ * signature's name are then right, and the blob's inner type is the one
+ * deviation from §3.2.  OpenSSH accepts it (its key parser maps the
+ * rsa-sha2-* names to KEY_RSA, and the signature covers the blob as
+ * sent); stricter servers may refuse it -- docs/pool.md "Known limits".
+ * The agent always gets the real blob. */
+static int offer(sshmux__upconn_t *c, signer_t *x, const char *what,
+                 int *fatal) {
+  sshmux__buf_t wire;
+  char type[64], text[300];
+  void *abs = x;
+  int rc;
+
+  if (sshmux__pubkey_blob_type(x->blob, x->blob_len, type, sizeof(type)) != 0)
+    return 0;
+  sshmux__buf_init(&wire, 64 * 1024);
+  if (strcmp(type, x->alg) != 0) {
+    size_t skip = 4 + strlen(type);
+    rc = sshmux__buf_put_cstring(&wire, x->alg);
+    if (rc == 0)
+      rc = sshmux__buf_put_bytes(&wire, x->blob + skip, x->blob_len - skip);
+  } else {
+    rc = sshmux__buf_put_bytes(&wire, x->blob, x->blob_len);
+  }
+  if (rc != 0) {
+    sshmux__buf_free(&wire);
+    *fatal = werr(c, rc, "%s: out of memory", c->label);
+    return rc;
+  }
+  x->err = 0;
+  /* The agent may ask a person first (ssh-add -c): libssh2's timeout
+   * counts from the start of the call (libssh2-1.10.md §1.2), so it must
+   * cover the agent's own deadline (prompt_timeout_ms) too. */
+  libssh2_session_set_timeout(c->s, x->agent != NULL
+                                        ? (long)c->pool->o.prompt_timeout_ms +
+                                              HANDSHAKE_TIMEOUT_MS
+                                        : HANDSHAKE_TIMEOUT_MS);
+  rc = libssh2_userauth_publickey(c->s, c->user, wire.data, wire.len, sign_cb,
+                                  &abs);
+  libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
+  sshmux__buf_free(&wire);
+  if (rc == 0) {
+    SSHMUX__LOG_DEBUG("%s: logged in with %s (%s)", c->label, what, x->alg);
+    return 1;
+  }
+  if (x->err == SSHMUX_ECLOSED || aborted(c)) {
+    *fatal = werr(c, SSHMUX_ECLOSED, "%s: login aborted", c->label);
+    return SSHMUX_ECLOSED;
+  }
+  if (x->err != 0) {
+    SSHMUX__LOG_INFO("%s: %s could not sign (%s): %s", c->label, what, x->alg,
+                     sshmux_strerror(x->err));
+    return 0;
+  }
+  if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ||
+      rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
+    SSHMUX__LOG_DEBUG("%s: %s (%s) not accepted", c->label, what, x->alg);
+    return 0;
+  }
+  *fatal = werr(c, sshmux__err_from_ssh2(rc), "%s: publickey: %s", c->label,
+                sshmux__ssh2_error(c->s, text, sizeof(text)));
+  return *fatal;
+}
+
+/* Offer a key (blob) with every algorithm that fits it. */
+static int offer_key(sshmux__upconn_t *c, signer_t *x, const char *what,
+                     int *fatal) {
+  const char *algs[3];
+  char type[64];
+  int r = 0;
+
+  if (sshmux__pubkey_blob_type(x->blob, x->blob_len, type, sizeof(type)) != 0)
+    return 0;
+  if (strcmp(type, "ssh-rsa") == 0) {
+    rsa_algs(c, algs);
+  } else if (strcmp(type, "ssh-ed25519") == 0 ||
+             strcmp(type, "ecdsa-sha2-nistp256") == 0 ||
+             strcmp(type, "ecdsa-sha2-nistp384") == 0 ||
+             strcmp(type, "ecdsa-sha2-nistp521") == 0) {
+    algs[0] = type; /* these keys have one signature algorithm: their type */
+    algs[1] = NULL;
+  } else {
+    /* Certificates, security keys (sk-*), DSA: libssh2 1.10 cannot
+     * present them correctly. */
+    SSHMUX__LOG_DEBUG("%s: skipping %s (%s keys are not supported)", c->label,
+                      what, type);
+    return 0;
+  }
+  for (int i = 0; algs[i] != NULL && r == 0; i++) {
+    x->alg = algs[i];
+    r = offer(c, x, what, fatal);
+  }
+  return r;
+}
+
+/* ---- decrypted keys, cached for the pool's life ---- */
+
+typedef struct {
+  sshmux__link_t link; /* pool->keycache, under pool->mu */
+  char *path;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  sshmux__userkey_t *key; /* NULL while `loading` */
+  int loading;            /* a worker is asking for the passphrase */
+} cached_key_t;
+
+static int same_file(const cached_key_t *e, const struct stat *st) {
+  return e->dev == st->st_dev && e->ino == st->st_ino &&
+         e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+         e->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static void cached_free(cached_key_t *e) {
+  sshmux__userkey_free(e->key);
+  sshmux__free(e->path);
+  sshmux__free(e);
+}
+
+void sshmux__keycache_clear(sshmux_pool_t *p) {
+  while (!sshmux__list_empty(&p->keycache)) {
+    cached_key_t *e = (cached_key_t *)p->keycache.next;
+    sshmux__list_remove(&e->link);
+    cached_free(e);
+  }
+}
+
+/* Under pool->mu. */
+static cached_key_t *cache_find(sshmux_pool_t *p, const char *path) {
+  for (sshmux__link_t *l = p->keycache.next; l != &p->keycache; l = l->next)
+    if (strcmp(((cached_key_t *)l)->path, path) == 0)
+      return (cached_key_t *)l;
+  return NULL;
+}
+
+/* Ask for the passphrase of an encrypted key (up to PASSPHRASE_TRIES
+ * times while it is wrong) and decrypt it.  0 with *key, or < 0: the key
+ * is skipped (a note says why), unless the login was aborted. */
+static int decrypt_with_prompt(sshmux__upconn_t *c, const char *path,
+                               const char *text, size_t len,
+                               sshmux__userkey_t **key) {
+  char name[300], qtext[400];
+  int r = SSHMUX_EAUTH;
+
+  snprintf(name, sizeof(name), "Passphrase for key %s", path);
+  for (int i = 0; i < PASSPHRASE_TRIES && r == SSHMUX_EAUTH; i++) {
+    char **answers = NULL;
+    snprintf(qtext, sizeof(qtext),
+             i == 0 ? "Enter passphrase for key '%s': "
+                    : "Bad passphrase, try again for '%s': ",
+             path);
+    r = ask_secret(c, SSHMUX_PROMPT_PASSPHRASE, name, qtext, &answers);
+    if (r != 0) {
+      if (r != SSHMUX_ECLOSED) {
+        note(c, "key %s skipped: passphrase not given (%s)", path,
+             sshmux_strerror(r));
+        if (c->skip_rc == 0)
+          c->skip_rc = r;
+      }
+      return r;
+    }
+    r = sshmux__userkey_parse(key, text, len, answers[0]);
+    sshmux__prompt_answers_free(answers, 1);
+  }
+  if (r == SSHMUX_EAUTH)
+    note(c, "key %s skipped: wrong passphrase", path);
+  return r;
+}
+
+/* Our own copy of the private key in path.  *owned: the caller frees it
+ * (unencrypted keys are read afresh each login; decrypted ones are kept in
+ * the pool's cache and shared). */
+static int load_identity(sshmux__upconn_t *c, const char *path,
+                         sshmux__userkey_t **key, int *owned) {
+  sshmux_pool_t *p = c->pool;
+  char *text = NULL;
+  size_t len = 0;
+  struct stat st;
+  cached_key_t *e;
+  int r, enc;
+
+  *key = NULL;
+  *owned = 0;
+  if ((r = read_key_file(path, &text, &len, &st)) != 0)
+    return r;
+  enc = sshmux__userkey_needs_passphrase(text, len);
+  if (enc <= 0) {
+    r = enc < 0 ? enc : sshmux__userkey_parse(key, text, len, NULL);
+    *owned = r == 0;
+    sshmux__free_secret(text, len);
+    return r;
+  }
+  /* Encrypted: the cache, or one worker asks while the others wait. */
+  for (;;) {
+    uv_mutex_lock(&p->mu);
+    e = cache_find(p, path);
+    if (e != NULL && !e->loading && !same_file(e, &st)) {
+      sshmux__list_remove(&e->link); /* the file changed: ask again */
+      cached_free(e);
+      e = NULL;
+    }
+    if (e == NULL)
+      break;
+    if (!e->loading) {
+      *key = e->key;
+      uv_mutex_unlock(&p->mu);
+      sshmux__free_secret(text, len);
+      SSHMUX__LOG_DEBUG("%s: key %s already decrypted", c->label, path);
+      return 0;
+    }
+    uv_mutex_unlock(&p->mu);
+    if (aborted(c)) {
+      sshmux__free_secret(text, len);
+      return SSHMUX_ECLOSED;
+    }
+    uv_sleep(100);
+  }
+  e = sshmux__calloc(1, sizeof(*e));
+  if (e == NULL || (e->path = sshmux__strdup(path)) == NULL) {
+    uv_mutex_unlock(&p->mu);
+    sshmux__free(e);
+    sshmux__free_secret(text, len);
+    return SSHMUX_ENOMEM;
+  }
+  e->loading = 1;
+  e->dev = st.st_dev;
+  e->ino = st.st_ino;
+  e->size = st.st_size;
+  e->mtime = st.st_mtim;
+  sshmux__list_push(&p->keycache, &e->link);
+  uv_mutex_unlock(&p->mu);
+
+  r = decrypt_with_prompt(c, path, text, len, key);
+  sshmux__free_secret(text, len);
+  uv_mutex_lock(&p->mu);
+  if (r == 0) {
+    e->key = *key;
+    e->loading = 0;
+  } else {
+    sshmux__list_remove(&e->link);
+    cached_free(e);
+  }
+  uv_mutex_unlock(&p->mu);
+  return r;
+}
+
+/* Which agent, if any: the target's identity_agent, else $SSH_AUTH_SOCK
+ * when the pool's use_agent is set. */
+static const char *agent_path(sshmux__upconn_t *c) {
+  const char *s;
+
+  if (c->identity_agent != NULL)
+    return strcmp(c->identity_agent, "none") == 0 ? NULL : c->identity_agent;
+  if (!c->pool->o.use_agent)
+    return NULL;
+  s = getenv("SSH_AUTH_SOCK");
+  return s != NULL && *s != '\0' ? s : NULL;
+}
+
+static sshmux__agent_t *open_agent(sshmux__upconn_t *c) {
+  const char *path = agent_path(c);
+  sshmux__agent_t *a = NULL;
+  int r;
+
+  if (path == NULL)
+    return NULL;
+  r = sshmux__agent_open(&a, path, cancelled, c, AGENT_LIST_TIMEOUT_MS);
+  if (r != 0) {
+    if (r != SSHMUX_ECLOSED)
+      SSHMUX__LOG_WARN("%s: ssh-agent at %s is not usable (%s); trying the "
+                       "next method",
+                       c->label, path, sshmux_strerror(r));
+    return NULL;
+  }
+  SSHMUX__LOG_DEBUG("%s: ssh-agent at %s holds %zu keys", c->label, path,
+                    sshmux__agent_count(a));
+  return a;
+}
+
+/* Does the agent hold this blob?  Its index, or -1. */
+static long agent_find(const sshmux__agent_t *a, const uint8_t *blob,
+                       size_t n) {
+  for (size_t i = 0; a != NULL && i < sshmux__agent_count(a); i++) {
+    const sshmux__agent_key_t *k = sshmux__agent_key(a, i);
+    if (k->blob_len == n && memcmp(k->blob, blob, n) == 0)
+      return (long)i;
+  }
   return -1;
+}
+
+/* One identity file: through the agent if it holds that key (only the
+ * .pub is needed then), else with our own copy of the private key. */
+static int try_identity(sshmux__upconn_t *c, sshmux__agent_t *agent,
+                        const char *path, int *fatal) {
+  sshmux__buf_t pub;
+  signer_t x;
+  char what[400], text[300];
+  sshmux__userkey_t *key = NULL;
+  int owned = 0, r;
+  long ai;
+
+  memset(&x, 0, sizeof(x));
+  x.c = c;
+  sshmux__buf_init(&pub, 64 * 1024);
+  snprintf(what, sizeof(what), "key %s", path);
+  if (agent != NULL && read_pub_blob(path, &pub) == 0 &&
+      (ai = agent_find(agent, pub.data, pub.len)) >= 0) {
+    x.agent = agent;
+    x.blob = pub.data;
+    x.blob_len = pub.len;
+    snprintf(what, sizeof(what), "key %s (from the agent)", path);
+    r = offer_key(c, &x, what, fatal);
+    sshmux__buf_free(&pub);
+    return r;
+  }
+  sshmux__buf_reset(&pub);
+  r = load_identity(c, path, &key, &owned);
+  if (r == UV_ENOENT) {
+    SSHMUX__LOG_DEBUG("%s: identity %s missing", c->label, path);
+    r = 0;
+  } else if (r == SSHMUX_ECLOSED) {
+    *fatal = werr(c, r, "%s: login aborted", c->label);
+  } else if (r == SSHMUX_EPROMPT_CANCELLED || r == SSHMUX_ENOPROMPTER ||
+             r == SSHMUX_EPROMPT_TIMEOUT || r == SSHMUX_EAUTH) {
+    r = 0; /* noted; the next key or method */
+  } else if (r != 0) {
+    snprintf(text, sizeof(text), "%s", sshmux_strerror(r));
+    SSHMUX__LOG_WARN("%s: cannot use identity %s: %s", c->label, path, text);
+    note(c, "key %s skipped: %s", path, text);
+    r = 0;
+  } else if ((r = sshmux__userkey_public_blob(key, &pub)) == 0) {
+    x.key = key;
+    x.blob = pub.data;
+    x.blob_len = pub.len;
+    r = offer_key(c, &x, what, fatal);
+  } else {
+    *fatal = werr(c, r, "%s: out of memory", c->label);
+  }
+  if (owned)
+    sshmux__userkey_free(key);
+  sshmux__buf_free(&pub);
+  return r;
+}
+
+/* publickey: 0 when logged in (or partially), -1 otherwise (*fatal set when
+ * the connection is unusable).  A route naming identities tries only those
+ * (OpenSSH's IdentitiesOnly: agent keys matching them, else the files);
+ * otherwise every agent key in the agent's order. */
+static int try_publickey(sshmux__upconn_t *c, int *fatal) {
+  sshmux__agent_t *agent = open_agent(c);
+  int r = 0;
+
+  if (c->identities[0] != NULL) {
+    for (size_t i = 0; c->identities[i] != NULL && r == 0; i++)
+      r = try_identity(c, agent, c->identities[i], fatal);
+  } else {
+    for (size_t i = 0;
+         agent != NULL && i < sshmux__agent_count(agent) && r == 0; i++) {
+      const sshmux__agent_key_t *k = sshmux__agent_key(agent, i);
+      char what[300], *cm = sshmux__sanitize(k->comment, strlen(k->comment), 0);
+      signer_t x;
+      memset(&x, 0, sizeof(x));
+      x.c = c;
+      x.agent = agent;
+      x.blob = k->blob;
+      x.blob_len = k->blob_len;
+      snprintf(what, sizeof(what), "agent key %zu (%s)", i + 1,
+               cm != NULL ? cm : "");
+      sshmux__free(cm);
+      r = offer_key(c, &x, what, fatal);
+    }
+  }
+  sshmux__agent_close(agent);
+  return r > 0 ? 0 : -1;
 }
 
 static char *clean(const char *s, int len, int nl) {
@@ -539,9 +927,7 @@ static int authenticate(sshmux__upconn_t *c) {
     if (!tried_pk && has_method(methods, "publickey")) {
       tried_pk = 1;
       used = "publickey";
-      ok = try_agent(c);
-      if (ok != 0)
-        ok = try_identities(c, &fatal);
+      ok = try_publickey(c, &fatal);
     } else if (!tried_kbd && has_method(methods, "keyboard-interactive")) {
       tried_kbd = 1;
       used = "keyboard-interactive";
@@ -564,11 +950,13 @@ static int authenticate(sshmux__upconn_t *c) {
       ok = try_password(c, &fatal);
     } else {
       char *m = sshmux__sanitize(methods, strlen(methods), 0);
-      int rc = werr(c,
-                    tried_pk || tried_kbd || tried_pw ? SSHMUX_EAUTH
-                                                      : SSHMUX_ENOAUTHMETHOD,
-                    "%s: authentication failed (server offers: %s)", c->label,
-                    m ? m : "?");
+      int rc =
+          werr(c,
+               c->skip_rc != 0                     ? c->skip_rc
+               : tried_pk || tried_kbd || tried_pw ? SSHMUX_EAUTH
+                                                   : SSHMUX_ENOAUTHMETHOD,
+               "%s: authentication failed (server offers: %s)%s%s", c->label,
+               m ? m : "?", *c->auth_note ? "; " : "", c->auth_note);
       sshmux__free(m);
       sshmux__free(methods);
       return rc;
@@ -663,6 +1051,7 @@ static int run(sshmux__upconn_t *c) {
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),
                 "SSH handshake with %s failed: %s", c->label,
                 sshmux__ssh2_error(c->s, text, sizeof(text)));
+  c->handshake_done = 1;
   if ((rc = check_hostkey(c)) != 0)
     return rc;
   if ((rc = authenticate(c)) != 0)
@@ -677,7 +1066,10 @@ void sshmux__upauth_main(void *arg) {
 
   if (rc != 0 && c->s != NULL) {
     libssh2_session_set_timeout(c->s, 2000);
-    if (!aborted(c))
+    /* Only over an established transport: after a failed key exchange
+     * there is nothing to say it on, and libssh2 1.10 crashes trying
+     * when the exchange failed for memory (found by test-oom). */
+    if (!aborted(c) && c->handshake_done)
       libssh2_session_disconnect(c->s, "authentication failed");
     libssh2_session_free(c->s);
     c->s = NULL;

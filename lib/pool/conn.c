@@ -62,6 +62,7 @@ static void free_fields(sshmux__upconn_t *c) {
   for (size_t i = 0; c->identities != NULL && c->identities[i]; i++)
     sshmux__free(c->identities[i]);
   sshmux__free(c->identities);
+  sshmux__free(c->identity_agent);
   if (c->password != NULL)
     sshmux__free_secret(c->password, strlen(c->password));
   sshmux__free(c->user);
@@ -121,6 +122,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
   sshmux__upconn_t *c = sshmux__calloc(1, sizeof(*c));
   size_t n = 0;
   const char *const *ids;
+  const char *agent = NULL;
 
   *err = SSHMUX_ENOMEM;
   if (c == NULL)
@@ -151,6 +153,7 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
     c->keepalive_ms = t->keepalive_s < 0 ? p->o.keepalive_ms
                                          : (unsigned)t->keepalive_s * 1000u;
     ids = t->identity_files;
+    agent = t->identity_agent;
   } else {
     c->user = sshmux__strdup(from->user);
     c->host = sshmux__strdup(from->host);
@@ -161,7 +164,10 @@ sshmux__upconn_t *sshmux__upconn_new(sshmux_pool_t *p, const sshmux_target_t *t,
     c->accept_new = from->accept_new;
     c->keepalive_ms = from->keepalive_ms;
     ids = (const char *const *)from->identities;
+    agent = from->identity_agent;
   }
+  if (agent != NULL && (c->identity_agent = sshmux__strdup(agent)) == NULL)
+    goto fail;
   while (ids != NULL && ids[n] != NULL)
     n++;
   c->identities = sshmux__calloc(n + 1, sizeof(char *));
@@ -743,6 +749,18 @@ static void on_timer(uv_timer_t *t) {
 
 /* ---- connecting ---- */
 
+/* Count login workers.  While one runs, the loop has nothing else of this
+ * connection to wait on (its poll and timer are stopped: the worker owns
+ * the socket), so the pool's async handle, unreferenced otherwise, holds
+ * the loop alive until the worker reports back: uv_run(UV_RUN_DEFAULT)
+ * must not return in the middle of a login. */
+static void workers_add(sshmux_pool_t *p, int d) {
+  if (d > 0 && p->nworkers++ == 0)
+    uv_ref((uv_handle_t *)&p->async);
+  else if (d < 0 && --p->nworkers == 0)
+    uv_unref((uv_handle_t *)&p->async);
+}
+
 static void start_worker(sshmux__upconn_t *c) {
   uv_timer_stop(&c->timer);
   if (c->poll_init) {
@@ -752,10 +770,10 @@ static void start_worker(sshmux__upconn_t *c) {
   c->state = SSHMUX__UC_AUTH;
   c->ssh_fd = c->fd;
   c->worker_running = 1;
-  c->pool->nworkers++;
+  workers_add(c->pool, 1);
   if (uv_thread_create(&c->thread, sshmux__upauth_main, c) != 0) {
     c->worker_running = 0;
-    c->pool->nworkers--;
+    workers_add(c->pool, -1);
     sshmux__upconn_fail(c, SSHMUX_ENOMEM, "cannot start a login thread");
   }
 }
@@ -765,7 +783,7 @@ void sshmux__upconn_worker_done(sshmux__upconn_t *c) {
 
   uv_thread_join(&c->thread);
   c->worker_running = 0;
-  p->nworkers--;
+  workers_add(p, -1);
   if (c->state == SSHMUX__UC_DEAD) {
     /* Aborted while the worker ran: finish the teardown it held up. */
     if (!c->freeing)

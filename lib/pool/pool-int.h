@@ -8,6 +8,8 @@
  *   loop.c    the scheduler: the tick running deferred calls and service
  *             passes, worker -> loop events, the clock, libssh2 error text
  *   prompt.c  the prompt object crossing between worker and loop
+ *   agent.c   an ssh-agent client for the login worker (same layer as
+ *             prompt.c: neither calls the other)
  *   auth.c    handshake, host key and login, in a worker thread
  *   chan.c    the channel object the embedder holds (+ closed "zombies")
  *   conn.c    one upstream connection: connect, the libssh2 I/O layer, the
@@ -96,8 +98,9 @@ struct sshmux__upconn {
   /* The target, copied (read-only while the worker runs). */
   char *user, *host;
   int port;
-  char **identities; /* NULL-terminated */
-  char *password;    /* secret, may be NULL */
+  char **identities;    /* NULL-terminated */
+  char *identity_agent; /* NULL = $SSH_AUTH_SOCK, "none", or a socket path */
+  char *password;       /* secret, may be NULL */
   int idle_timeout_s, max_lifetime_s, accept_new;
   unsigned keepalive_ms; /* probe interval; 0 = no probes */
 
@@ -169,10 +172,18 @@ struct sshmux__upconn {
   struct sshmux_prompt_s *cur_prompt; /* under pool->mu */
   sshmux__event_t done_ev;            /* posted when the worker finishes */
   int worker_rc;                      /* worker's result, read after done */
-  char worker_err[SSHMUX__ERRLEN];    /* worker's error text */
-  int kbd_rc;                         /* a prompt failure inside kbd-int */
-  unsigned kbd_rounds;                /* kbd-int rounds of this attempt */
+  int handshake_done; /* worker: keys exchanged, a DISCONNECT can be sent */
+  char worker_err[SSHMUX__ERRLEN]; /* worker's error text */
+  int kbd_rc;                      /* a prompt failure inside kbd-int */
+  unsigned kbd_rounds;             /* kbd-int rounds of this attempt */
   char *info; /* pending info-only kbd-int text (worker only) */
+  /* Why a key was skipped (passphrase not given, unreadable file), added
+   * to the final error (worker only). */
+  char auth_note[SSHMUX__ERRLEN];
+  /* The first prompt failure (cancelled, timed out, no handler) that made
+   * a key be skipped: the login's status if nothing else gets in, as it
+   * says more than "authentication failed" (worker only). */
+  int skip_rc;
 
   int dirty; /* in pool->dirty */
   sshmux__link_t dirty_link;
@@ -277,6 +288,10 @@ struct sshmux_pool_s {
   sshmux__link_t dirty;
 
   sshmux__link_t conns;
+  /* Private keys decrypted with a passphrase the person typed, kept for
+   * the pool's life so it is asked once (auth.c; under mu; wiped when the
+   * pool is freed). */
+  sshmux__link_t keycache;
   unsigned nconns_alive; /* conns not yet freed (in the list or dying) */
   unsigned nchans;       /* embedder channels not yet freed */
   unsigned nworkers;
@@ -364,11 +379,36 @@ size_t sshmux__pty_modes_trim(const uint8_t *in, size_t n, size_t term_len,
 
 /* auth.c: the worker thread's entry point. */
 void sshmux__upauth_main(void *arg);
-/* auth.c: does this private key file text say it is encrypted (so its
- * passphrase must be asked)?  OpenSSH format: the cipher name after
- * "openssh-key-v1\0" is not "none"; PEM: an ENCRYPTED marker (Proc-Type
- * or "BEGIN ENCRYPTED PRIVATE KEY").  1 or 0; any bytes are safe. */
-int sshmux__key_text_encrypted(const char *text, size_t len);
+/* auth.c: wipe and free the decrypted-key cache (pool freeing; no worker
+ * runs any more). */
+void sshmux__keycache_clear(sshmux_pool_t *p);
+
+/* agent.c: an ssh-agent client for the login worker.  Every call is
+ * bounded by its timeout and returns SSHMUX_ECLOSED soon after
+ * cancelled(cdata) becomes true. */
+typedef struct sshmux__agent sshmux__agent_t;
+typedef struct {
+  uint8_t *blob; /* public key blob */
+  size_t blob_len;
+  char *comment;
+} sshmux__agent_key_t;
+/* Connect to the agent at path and list its keys.  Errors: UV_ENOENT /
+ * UV_ECONNREFUSED / UV_EACCES (no agent there), SSHMUX_ETIMEOUT,
+ * SSHMUX_EDISCONNECTED, SSHMUX_EPROTO (not an agent). */
+int sshmux__agent_open(sshmux__agent_t **a, const char *path,
+                       int (*cancelled)(void *), void *cdata,
+                       unsigned timeout_ms);
+size_t sshmux__agent_count(const sshmux__agent_t *a);
+const sshmux__agent_key_t *sshmux__agent_key(const sshmux__agent_t *a,
+                                             size_t i);
+/* Have the agent sign data with the key blob for signature algorithm alg
+ * (rsa-sha2-512/256 set the agent's SHA-2 flags); appends the raw
+ * signature (inside the signature blob) to sig.  SSHMUX_EAUTH when the
+ * agent refuses (e.g. an ssh-add -c confirmation was denied). */
+int sshmux__agent_sign(sshmux__agent_t *a, const uint8_t *blob, size_t bn,
+                       const uint8_t *data, size_t n, const char *alg,
+                       unsigned timeout_ms, sshmux__buf_t *sig);
+void sshmux__agent_close(sshmux__agent_t *a);
 
 /* prompt.c */
 typedef struct sshmux_prompt_s sshmux__prompt_t;

@@ -87,6 +87,7 @@ static char *default_known_hosts(void) {
 }
 
 static void pool_free(sshmux_pool_t *p) {
+  sshmux__keycache_clear(p);
   for (size_t i = 0; i < p->n_known_hosts; i++)
     sshmux__free(p->known_hosts[i]);
   sshmux__free(p->known_hosts);
@@ -148,7 +149,7 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
   p->o.known_hosts = NULL;
   if (opts != NULL && opts->known_hosts_write != NULL)
     p->known_hosts_write = sshmux__strdup(opts->known_hosts_write);
-  else if (n > 0)
+  else if (n > 0 && p->known_hosts[0] != NULL) /* NULL: its copy failed */
     p->known_hosts_write = sshmux__strdup(p->known_hosts[0]);
   if (n > 0 && p->known_hosts_write == NULL)
     rc = SSHMUX_ENOMEM;
@@ -167,6 +168,7 @@ int sshmux_pool_new(uv_loop_t *loop, const sshmux_pool_options_t *opts,
   sshmux__list_init(&p->deferred);
   sshmux__list_init(&p->dirty);
   sshmux__list_init(&p->conns);
+  sshmux__list_init(&p->keycache);
   if ((rc = uv_async_init(loop, &p->async, sshmux__pool_on_async)) != 0) {
     pool_free(p);
     return rc;

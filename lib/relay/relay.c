@@ -163,6 +163,7 @@ route_target(const sshmux_relay_t *r, const sshmux_route_t *route,
     ids[i][0] = sshmux_route_identity(hops[i]);
     ids[i][1] = NULL;
     t->identity_files = ids[i][0] != NULL ? ids[i] : NULL;
+    t->identity_agent = sshmux_route_identity_agent(hops[i]);
     t->jump = i > 0 ? &targets[i - 1] : NULL;
     t->idle_timeout_s = r->opts.idle_timeout_s >= 0
                             ? r->opts.idle_timeout_s

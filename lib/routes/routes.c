@@ -54,6 +54,7 @@ enum {
   K_PORT,
   K_USER,
   K_IDENTITY,
+  K_AGENT,
   K_JUMP,
   K_DIRECT,
   K_IDLE,
@@ -81,6 +82,7 @@ static const struct {
     [K_PORT] = {"port", W_HOP},
     [K_USER] = {"user", W_HOP},
     [K_IDENTITY] = {"identity", W_HOP},
+    [K_AGENT] = {"identity_agent", W_HOP},
     [K_JUMP] = {"jump", W_HOP},
     [K_DIRECT] = {"direct", W_ROUTE},
     [K_IDLE] = {"idle_timeout", W_DEFAULTS | W_HOP},
@@ -128,6 +130,7 @@ struct sshmux_route {
   int port;         /* 1..65535 */
   char *user;       /* never NULL once loaded */
   char *identity;   /* absolute path or NULL */
+  char *agent;      /* identity_agent: absolute path, "none", or NULL */
   char *jump_name;  /* as written, or NULL */
   int direct;       /* routes: direct = true */
   settings_t s;     /* [defaults] folded in by validate() */
@@ -424,6 +427,7 @@ static void hop_free(sshmux_route_t *h) {
   sshmux__free(h->host);
   sshmux__free(h->user);
   sshmux__free(h->identity);
+  sshmux__free(h->agent);
   sshmux__free(h->jump_name);
   for (i = 0; i < h->nfwd; i++)
     sshmux__free(h->fwd[i].host);
@@ -701,36 +705,38 @@ static int set_string(parse_t *p, char **out, const char *value) {
   return 0;
 }
 
-static int set_identity(parse_t *p, sshmux_route_t *h, const char *value) {
+/* A path value (identity, identity_agent): absolute, or ~/ expanded
+ * against the home directory. */
+static int set_path(parse_t *p, const char *key, char **out,
+                    const char *value) {
   char q[64];
 
   if (value[0] == '~') {
     if (value[1] != '/')
-      return fail(p, p->lineno,
-                  "identity '%s': only ~/ is expanded (not ~user)",
+      return fail(p, p->lineno, "%s '%s': only ~/ is expanded (not ~user)", key,
                   quote(value, q, sizeof(q))),
              -1;
     if (p->home == NULL || p->home[0] != '/')
       return fail(p, p->lineno,
-                  "identity '%s': no home directory to expand ~ against",
+                  "%s '%s': no home directory to expand ~ against", key,
                   quote(value, q, sizeof(q))),
              -1;
-    h->identity = sshmux__asprintf(
-        "%s%s%s", p->home, p->home[strlen(p->home) - 1] == '/' ? "" : "/",
-        value + 2);
-    if (h->identity == NULL)
+    *out = sshmux__asprintf("%s%s%s", p->home,
+                            p->home[strlen(p->home) - 1] == '/' ? "" : "/",
+                            value + 2);
+    if (*out == NULL)
       return fail_nomem(p), -1;
   } else if (value[0] == '/') {
-    if (set_string(p, &h->identity, value) != 0)
+    if (set_string(p, out, value) != 0)
       return -1;
   } else {
     return fail(p, p->lineno,
-                "identity '%s' must be an absolute path or start with ~/",
+                "%s '%s' must be an absolute path or start with ~/", key,
                 quote(value, q, sizeof(q))),
            -1;
   }
-  if (strlen(h->identity) > PATH_MAX_LEN)
-    return fail(p, p->lineno, "identity path too long"), -1;
+  if (strlen(*out) > PATH_MAX_LEN)
+    return fail(p, p->lineno, "%s path too long", key), -1;
   return 0;
 }
 
@@ -824,7 +830,25 @@ static int handler(void *user, const char *section, const char *name,
       return fail(p, p->lineno, "bad user '%s'", quote(value, q, sizeof(q)));
     return set_string(p, &h->user, value) == 0;
   case K_IDENTITY:
-    return set_identity(p, h, value) == 0;
+    return set_path(p, name, &h->identity, value) == 0;
+  case K_AGENT:
+    /* "none": no agent for this hop, even with SSH_AUTH_SOCK set (as
+     * OpenSSH's IdentityAgent none). */
+    if (strcmp(value, "none") == 0)
+      return set_string(p, &h->agent, value) == 0;
+    if (strcmp(value, "SSH_AUTH_SOCK") == 0 || value[0] == '$')
+      return fail(p, p->lineno,
+                  "identity_agent '%s': environment variables are not "
+                  "expanded (leave identity_agent out to use SSH_AUTH_SOCK)",
+                  quote(value, q, sizeof(q)));
+    if (set_path(p, name, &h->agent, value) != 0)
+      return 0;
+    if (strlen(h->agent) >= 108) /* sizeof(sockaddr_un.sun_path) */
+      return fail(p, p->lineno,
+                  "identity_agent '%s': a socket path must be shorter than "
+                  "108 bytes",
+                  quote(value, q, sizeof(q)));
+    return 1;
   case K_JUMP:
     if (!valid_name(value))
       return fail(p, p->lineno, "bad jump name '%s'",
@@ -1269,6 +1293,10 @@ const char *sshmux_route_user(const sshmux_route_t *h) {
 }
 const char *sshmux_route_identity(const sshmux_route_t *h) {
   return h->identity;
+}
+
+const char *sshmux_route_identity_agent(const sshmux_route_t *h) {
+  return h->agent;
 }
 unsigned sshmux_route_idle_timeout(const sshmux_route_t *h) {
   return h->s.idle_timeout;

@@ -321,7 +321,11 @@ struct sshmux_server_s {
   sshmux_server_options_t opts; /* sshmux_server_set_options */
   uv_tcp_t *listener; /* own allocation: a failed one closes while retried */
   uv_idle_t idle;     /* flushes connections marked dirty */
-  int listening;      /* listener bound and listening */
+  /* A connection we cannot take (no memory) is accepted into this spare
+   * handle and closed at once; wanted: another waits for it to be free. */
+  uv_tcp_t refuse;
+  int refuse_busy, refuse_wanted;
+  int listening; /* listener bound and listening */
   int closing;
   int handles_open;
   void (*close_cb)(sshmux_server_t *);

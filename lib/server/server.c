@@ -525,6 +525,40 @@ static void on_read_resume(sshmux_server_conn_t *conn) {
     sshmux__transport_input(conn);
 }
 
+static void refuse_pending(sshmux_server_t *srv);
+
+static void on_refused_closed(uv_handle_t *h) {
+  sshmux_server_t *srv = h->data;
+
+  srv->refuse_busy = 0;
+  srv->handles_open--;
+  if (srv->refuse_wanted && !srv->closing && srv->listening) {
+    srv->refuse_wanted = 0;
+    refuse_pending(srv);
+  }
+  server_maybe_done(srv);
+}
+
+/* No memory for a new connection: accept it into the server's spare handle
+ * and close it, so the client sees the connection end at once.  Left
+ * pending, it would hang the client, and libuv stops watching a listener
+ * while an accepted socket waits: the server would take no connection
+ * ever again.  The spare handle needs no allocation; while it is closing,
+ * the next refusal waits for it. */
+static void refuse_pending(sshmux_server_t *srv) {
+  if (srv->refuse_busy) {
+    srv->refuse_wanted = 1;
+    return;
+  }
+  if (uv_tcp_init(srv->loop, &srv->refuse) != 0)
+    return;
+  srv->refuse.data = srv;
+  srv->refuse_busy = 1;
+  srv->handles_open++;
+  (void)uv_accept((uv_stream_t *)srv->listener, (uv_stream_t *)&srv->refuse);
+  uv_close((uv_handle_t *)&srv->refuse, on_refused_closed);
+}
+
 static void on_connection(uv_stream_t *ls, int status) {
   sshmux_server_t *srv = ls->data;
   sshmux_server_conn_t *conn;
@@ -534,12 +568,15 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (status < 0 || srv->closing)
     return;
   conn = conn_alloc(srv);
-  if (conn == NULL)
+  if (conn == NULL) {
+    refuse_pending(srv);
     return;
+  }
   conn->tcp.data = conn;
   conn->timer.data = conn;
   if ((r = uv_tcp_init(srv->loop, &conn->tcp)) != 0) {
     conn_release(conn);
+    refuse_pending(srv);
     return;
   }
   conn->handles_open = 1;

@@ -14,11 +14,9 @@
 
 #include "core/core.h"
 #include "crypto/crypto.h"
+#include "keyfile-input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const char begin[] = "-----BEGIN OPENSSH PRIVATE KEY-----\n";
-static const char end[] = "\n-----END OPENSSH PRIVATE KEY-----\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sshmux__hostkey_t *hk = NULL;
@@ -26,25 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t len;
   int r;
 
-  if (size == 0 || size > 16384)
+  text = keyfile_input(data, size, &len);
+  if (text == NULL)
     return 0;
-  if (data[0] & 1) {
-    text = malloc(size);
-    if (text == NULL)
-      return 0;
-    memcpy(text, data + 1, size - 1);
-    len = size - 1;
-  } else {
-    size_t b64 = 4 * ((size - 1 + 2) / 3);
-    text = malloc(sizeof(begin) + b64 + sizeof(end) + 1);
-    if (text == NULL)
-      return 0;
-    memcpy(text, begin, sizeof(begin) - 1);
-    len = sizeof(begin) - 1;
-    len += sshmux__base64_encode(data + 1, size - 1, text + len);
-    memcpy(text + len, end, sizeof(end));
-    len += sizeof(end) - 1;
-  }
   r = sshmux__hostkey_parse(&hk, text, len);
   if (r == 0) {
     sshmux__buf_t blob, sig;
