@@ -196,9 +196,9 @@ int sshmux__relay_menu_request(sshmux__rchan_t *rc,
                                                              : NULL,
                                &oom);
     if (!oom && m->hold) {
-      /* Routed, held for a prompt: now its pty is known. */
-      sshmux__relay_prompt_ready(rc);
-      return -1;
+      /* Routed, held for a prompt: now its pty is known (the caller tells
+       * prompt.c). */
+      return SSHMUX__MENU_READY;
     }
     if (!oom && m->have_pty) {
       show(rc);
@@ -269,13 +269,6 @@ void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf,
   sshmux__menu_t *m = rc->menu;
   size_t i;
 
-  if (rc->ask != NULL) {
-    size_t used = sshmux__relay_prompt_input(rc, buf, len);
-    buf += used;
-    len -= used;
-    if ((m = rc->menu) == NULL || len == 0 || rc->down_closing)
-      return;
-  }
   if (m->connecting || m->hold) {
     char *na = sshmux__malloc(m->nahead + len);
     if (na == NULL) {

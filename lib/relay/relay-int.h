@@ -1,7 +1,23 @@
-/* relay-int.h -- what relay.c (the per-channel bridge), menu.c (the route
- * menu for unknown user names, and the requests a session makes before its
- * upstream exists) and prompt.c (login questions asked in the client's own
- * terminal) share: the relay object and the state of one relayed channel. */
+/* relay/relay-int.h -- private to the relay module (lib/relay/): the relay
+ * object and the state of one relayed channel, shared by its files.  Other
+ * modules use the relay only through the public sshmux/relay.h; nothing
+ * outside lib/relay/ includes this (scripts/check-layers.sh).
+ *
+ * The files, bottom layer first; each calls only files listed before it:
+ *   bridge.c  one downstream channel bridged to one upstream channel: notes,
+ *             finish/close, the tap, freeing; the upstream half (target,
+ *             open, callbacks)
+ *   menu.c    what a session asks before its upstream exists: the route
+ *             menu for unknown user names, hold mode for routed sessions
+ *             accepted early, type-ahead
+ *   prompt.c  login questions asked in a waiting client's own terminal
+ *   relay.c   the relay object, the server's callbacks, the downstream half
+ *             (data, EOF, requests, forwarding policy); dispatches a held
+ *             session's input and requests to prompt.c and menu.c
+ * Where bridge.c must reach a higher layer -- the upstream opened for a
+ * session the menu held, a waiting prompt must move on, a channel is freed
+ * -- it calls through the relay's ops table (sshmux__relay_ops_t), which
+ * relay.c installs. */
 #ifndef SSHMUX_RELAY_INT_H
 #define SSHMUX_RELAY_INT_H
 
@@ -10,11 +26,24 @@
 
 typedef struct sshmux__menu sshmux__menu_t;
 typedef struct sshmux__rask sshmux__rask_t;
+typedef struct sshmux__rchan sshmux__rchan_t;
+
+/* The calls up the stack from bridge.c (see the header), installed by
+ * relay.c. */
+typedef struct {
+  /* The upstream opened for a session the menu held: replay its requests. */
+  void (*connected)(sshmux__rchan_t *rc);
+  /* rc waits for its login no more: a prompt shown on it moves on. */
+  void (*detach)(sshmux__rchan_t *rc);
+  /* rc is being freed: drop its menu and prompt state. */
+  void (*release)(sshmux__rchan_t *rc);
+} sshmux__relay_ops_t;
 
 struct sshmux_relay_s {
   uv_loop_t *loop;
-  sshmux_pool_t *pool;     /* borrowed */
-  sshmux_server_t *server; /* ours; NULL once its close callback ran */
+  const sshmux__relay_ops_t *ops; /* calls up the stack (relay.c's table) */
+  sshmux_pool_t *pool;            /* borrowed */
+  sshmux_server_t *server;        /* ours; NULL once its close callback ran */
   sshmux_relay_options_t opts;
   sshmux__link_t chans; /* every sshmux__rchan_t alive */
   size_t nchans;
@@ -29,7 +58,7 @@ struct sshmux_relay_s {
 /* One relayed channel.  Invariant: it is in relay->chans and allocated
  * while down != NULL or up != NULL; the first callback that finds both
  * NULL frees it. */
-typedef struct sshmux__rchan {
+struct sshmux__rchan {
   sshmux_relay_t *relay;
   sshmux__link_t link;
   sshmux_server_channel_t *down; /* NULL after its close callback/reject */
@@ -51,12 +80,14 @@ typedef struct sshmux__rchan {
   unsigned up_eof : 1;        /* upstream sent EOF (its exit status follows) */
   unsigned tapped : 1;        /* the tap was told OPEN (so owes it CLOSE) */
   uint64_t id;                /* for the tap */
-} sshmux__rchan_t;
+};
 
 /* Tell the relay's tap (if any) about rc: ev, with bytes for INPUT and
  * OUTPUT.  OPEN only once, and nothing but OPEN before it. */
 void sshmux__relay_tap(sshmux__rchan_t *rc, sshmux_relay_tap_event_t ev,
                        int stream, const char *buf, size_t len);
+
+/* ---- bridge.c (bottom) ---- */
 
 /* Ask the pool for rc's upstream channel (rc->route, rc->down's type). */
 int sshmux__relay_open_up(sshmux__rchan_t *rc);
@@ -69,6 +100,11 @@ void sshmux__relay_note(sshmux__rchan_t *rc, const char *fmt, ...)
 void sshmux__relay_finish(sshmux__rchan_t *rc, int exit_code);
 /* The relay is closing and its last piece may be gone: finish it. */
 void sshmux__relay_maybe_closed(sshmux_relay_t *r);
+/* Close the upstream half / the downstream half (idempotent). */
+void sshmux__relay_close_up(sshmux__rchan_t *rc);
+void sshmux__relay_close_down(sshmux__rchan_t *rc);
+/* Free rc once both halves are gone (ops->release first). */
+void sshmux__relay_maybe_free(sshmux__rchan_t *rc);
 
 /* ---- menu.c ---- */
 
@@ -88,10 +124,14 @@ int sshmux__relay_menu_has_pty(const sshmux__rchan_t *rc);
 int sshmux__relay_menu_eof(sshmux__rchan_t *rc);
 /* A request (pty-req, env, shell, exec, subsystem, window-change) seen
  * before a route was picked: remembered, replayed upstream later.  Returns
- * -1, or the exit status to end the channel with (after the reply). */
+ * -1; SSHMUX__MENU_READY when a held session's start request came (the
+ * caller then tells prompt.c: sshmux__relay_prompt_ready); or the exit
+ * status to end the channel with (after the reply). */
+#define SSHMUX__MENU_READY (-2)
 int sshmux__relay_menu_request(sshmux__rchan_t *rc,
                                const sshmux_server_request_info_t *info);
-/* Keystrokes from the client while the menu is shown. */
+/* Keystrokes from the client while the menu is shown or the session is
+ * held (the caller gives a prompt shown on rc its answer's bytes first). */
 void sshmux__relay_menu_input(sshmux__rchan_t *rc, const char *buf, size_t len);
 /* The upstream channel for the picked route is open: replay. */
 void sshmux__relay_menu_connected(sshmux__rchan_t *rc);
