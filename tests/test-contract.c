@@ -344,25 +344,8 @@ static void s_exit(uv_process_t *p, int64_t status, int sig) {
  * and nothing after it; the client sees its connection end. */
 TEST_IMPL_T(contract_server_close_inside_request_cb, 60) {
   sshmux_server_cbs_t cbs = {.channel_open = s_open, .closed = s_conn_closed};
-  char portstr[16], kho[700], *pub, line[1024], idpath[600];
-  const char *args[] = {"ssh",
-                        "-F",
-                        "/dev/null",
-                        "-p",
-                        portstr,
-                        "-i",
-                        idpath,
-                        "-o",
-                        kho,
-                        "-o",
-                        "StrictHostKeyChecking=yes",
-                        "-o",
-                        "BatchMode=yes",
-                        "-o",
-                        "IdentitiesOnly=yes",
-                        "tester@127.0.0.1",
-                        "sleep 10",
-                        NULL};
+  char *pub, line[1024], idpath[600];
+  test_argv_t args = {0};
   uv_process_options_t po;
   uv_stdio_container_t stdio[3];
 
@@ -392,12 +375,14 @@ TEST_IMPL_T(contract_server_close_inside_request_cb, 60) {
                                        SSHMUX_SERVER_KEY_ED25519));
   ASSERT_OK(sshmux_server_set_authorized_keys(S.srv, test_path("ak")));
   ASSERT_OK(sshmux_server_listen(S.srv, "127.0.0.1", 0));
-  snprintf(portstr, sizeof(portstr), "%d", sshmux_server_port(S.srv));
-  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", test_path("kh"));
+  test_argv_add(&args, "ssh", NULL);
+  test_argv_ssh_opts(&args, "-p", sshmux_server_port(S.srv), idpath,
+                     test_path("kh"));
+  test_argv_add(&args, "tester@127.0.0.1", "sleep 10", NULL);
   memset(&po, 0, sizeof(po));
   memset(stdio, 0, sizeof(stdio));
   po.file = test_which("ssh");
-  po.args = (char **)args;
+  po.args = (char **)args.v;
   po.exit_cb = s_exit;
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_IGNORE;

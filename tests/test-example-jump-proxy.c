@@ -228,30 +228,13 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
    * it, and its recording is closed properly too (the tap's CLOSE comes
    * for every OPEN, also on close). */
   {
-    char portstr[16], kho[700];
-    const char *argv[] = {"ssh",
-                          "-F",
-                          "/dev/null",
-                          "-p",
-                          portstr,
-                          "-i",
-                          alice,
-                          "-o",
-                          kho,
-                          "-o",
-                          "StrictHostKeyChecking=yes",
-                          "-o",
-                          "BatchMode=yes",
-                          "-o",
-                          "IdentitiesOnly=yes",
-                          "alice@127.0.0.1",
-                          "echo long-one; sleep 60",
-                          NULL};
+    test_argv_t argv = {0};
     int bg;
     uint64_t end = test_now_ms() + 30000;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", local_kh);
-    bg = test_spawn(argv, test_path("bg.log"));
+    test_argv_add(&argv, "ssh", NULL);
+    test_argv_ssh_opts(&argv, "-p", port, alice, local_kh);
+    test_argv_add(&argv, "alice@127.0.0.1", "echo long-one; sleep 60", NULL);
+    bg = test_spawn(argv.v, test_path("bg.log"));
     ASSERT(bg > 0);
     while (test_count_in_file(test_path("bg.log"), "long-one") == 0) {
       ASSERT(test_now_ms() < end);

@@ -286,37 +286,19 @@ static void s_closed(sshmux_server_t *srv) {
 
 /* Run one ssh client against S.srv to completion; its exit status. */
 static int run_client(const char *key, const char *kh) {
-  char portstr[16], kho[700];
-  const char *args[] = {"ssh",
-                        "-F",
-                        "/dev/null",
-                        "-p",
-                        portstr,
-                        "-i",
-                        key,
-                        "-o",
-                        kho,
-                        "-o",
-                        "StrictHostKeyChecking=yes",
-                        "-o",
-                        "BatchMode=yes",
-                        "-o",
-                        "IdentitiesOnly=yes",
-                        "-o",
-                        "ConnectTimeout=10",
-                        "tester@127.0.0.1",
-                        "true",
-                        NULL};
+  test_argv_t args = {0};
   uv_process_options_t po;
   uv_stdio_container_t stdio[3];
   uint64_t end;
 
-  snprintf(portstr, sizeof(portstr), "%d", sshmux_server_port(S.srv));
-  snprintf(kho, sizeof(kho), "UserKnownHostsFile=%s", kh);
+  test_argv_add(&args, "ssh", NULL);
+  test_argv_ssh_opts(&args, "-p", sshmux_server_port(S.srv), key, kh);
+  test_argv_add(&args, "-o", "ConnectTimeout=10", "tester@127.0.0.1", "true",
+                NULL);
   memset(&po, 0, sizeof(po));
   memset(stdio, 0, sizeof(stdio));
   po.file = test_which("ssh");
-  po.args = (char **)args;
+  po.args = (char **)args.v;
   po.exit_cb = s_exit;
   for (int i = 0; i < 3; i++)
     stdio[i].flags = UV_IGNORE;

@@ -167,27 +167,8 @@ static int login(test_sshd *s, const login_t *l, int *prompts, char *errmsg,
  * with the real OpenSSH client. */
 TEST_IMPL_T(pool_auth_fixture_refuses_sha1, 60) {
   const char *keys[2];
-  char key[600], port[16], kh[700], *out = NULL;
+  char key[600], *out = NULL;
   test_sshd s;
-  const char *ssh_base[] = {"ssh",
-                            "-F",
-                            "/dev/null",
-                            "-p",
-                            port,
-                            "-i",
-                            key,
-                            "-o",
-                            kh,
-                            "-o",
-                            "StrictHostKeyChecking=yes",
-                            "-o",
-                            "BatchMode=yes",
-                            "-o",
-                            "IdentitiesOnly=yes",
-                            "-o",
-                            "IdentityAgent=none"};
-  const char *argv[32];
-  size_t n;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("ssh");
@@ -213,23 +194,16 @@ TEST_IMPL_T(pool_auth_fixture_refuses_sha1, 60) {
            strstr(line, ",ssh-rsa,") == NULL);
   }
   free(out);
-  snprintf(port, sizeof(port), "%d", s.port);
-  snprintf(kh, sizeof(kh), "UserKnownHostsFile=%s", s.known_hosts);
   /* SHA-1 only: refused.  The client's defaults (rsa-sha2-512): let in. */
   for (int sha1 = 1; sha1 >= 0; sha1--) {
-    n = 0;
-    for (size_t i = 0; i < sizeof(ssh_base) / sizeof(ssh_base[0]); i++)
-      argv[n++] = ssh_base[i];
-    if (sha1) {
-      argv[n++] = "-o";
-      argv[n++] = "PubkeyAcceptedAlgorithms=ssh-rsa";
-    }
-    argv[n++] = "-l";
-    argv[n++] = s.user;
-    argv[n++] = s.addr;
-    argv[n++] = "true";
-    argv[n] = NULL;
-    ASSERT_EQ(test_run_simple(argv, NULL, NULL), sha1 ? 255 : 0);
+    test_argv_t a = {0};
+    test_argv_add(&a, "ssh", NULL);
+    test_argv_ssh_opts(&a, "-p", s.port, key, s.known_hosts);
+    test_argv_add(&a, "-o", "IdentityAgent=none", NULL);
+    if (sha1)
+      test_argv_add(&a, "-o", "PubkeyAcceptedAlgorithms=ssh-rsa", NULL);
+    test_argv_add(&a, "-l", s.user, s.addr, "true", NULL);
+    ASSERT_EQ(test_run_simple(a.v, NULL, NULL), sha1 ? 255 : 0);
   }
   ASSERT_GE(log_find(&s, "ssh-rsa not in PubkeyAcceptedAlgorithms", 0), 0);
   test_sshd_stop(&s);
