@@ -741,6 +741,10 @@ typedef struct {
 static const char *mc_hold_cmd;
 static int mc_held_fd = -1;
 
+/* Set: called with the authenticated session instead of the stages after
+ * userauth (mc_session then returns `stages`). */
+static void (*mc_after_auth)(mc_t *m);
+
 static void mc_connect(mc_t *m, int port) {
   struct sockaddr_in sin;
   memset(m, 0, sizeof(*m));
@@ -988,6 +992,11 @@ static int mc_session(int port, int stages) {
     sshmux__buf_free(&data);
     sshmux__buf_free(&sig);
   }
+  if (mc_after_auth != NULL) {
+    mc_after_auth(&m);
+    step = stages + 1;
+    goto out;
+  }
   if (++step > stages)
     goto out;
   sshmux__buf_reset(&p);
@@ -1187,6 +1196,108 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
   ASSERT_LT(rss1 - rss0, 32 * 1024);
   for (i = 0; i < FLOOD; i++)
     close(fds[i]);
+  es_stop(&e);
+  return 0;
+}
+
+/* ---- one authenticated client that opens 1000 channels ---- */
+
+static es_t *cf_es;
+static int cf_ok, cf_refused;
+static char cf_why[128];
+static long cf_rss0, cf_rss_held;
+
+/* Pipelines 1000 session opens, then reads the 1000 answers; while every
+ * confirmed channel is held open, a real `ssh` logs in. */
+static void cf_flood(mc_t *m) {
+  enum { N = 1000 };
+  static char seen[N];
+  char *out = NULL, *err = NULL;
+  sshmux__buf_t p;
+  int i;
+
+  memset(seen, 0, sizeof(seen));
+  sshmux__buf_init(&p, 256);
+  for (i = 0; i < N; i++) {
+    sshmux__buf_reset(&p);
+    ASSERT_OK(sshmux__buf_put_u8(&p, 90));
+    ASSERT_OK(sshmux__buf_put_cstring(&p, "session"));
+    ASSERT_OK(sshmux__buf_put_u32(&p, (uint32_t)i));
+    ASSERT_OK(sshmux__buf_put_u32(&p, 1u << 20));
+    ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
+    mc_send(m, &p);
+  }
+  for (i = 0; i < N; i++) {
+    int t = mc_recv_skip(m);
+    uint32_t rid, reason;
+    ASSERT_OK(sshmux__buf_get_u32(&m->msg, &rid));
+    /* Refusals may overtake confirmations; each open answered once. */
+    ASSERT_LT(rid, (uint32_t)N);
+    ASSERT(!seen[rid]);
+    seen[rid] = 1;
+    if (t == 91) {
+      cf_ok++;
+      continue;
+    }
+    ASSERT_EQ(t, 92); /* OPEN_FAILURE */
+    ASSERT_OK(sshmux__buf_get_u32(&m->msg, &reason));
+    ASSERT_EQ(reason, SSHMUX_OPEN_RESOURCE_SHORTAGE);
+    {
+      char *why = NULL;
+      ASSERT_OK(sshmux__buf_get_cstring(&m->msg, 256, &why));
+      snprintf(cf_why, sizeof(cf_why), "%s", why);
+      free(why);
+    }
+    cf_refused++;
+  }
+  cf_rss_held = rss_kib(cf_es->pid);
+  /* While the flooder holds its channels, a real client is served. */
+  ASSERT_EQ(run_openssh(cf_es, "hello beside 1000 opens", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "hello beside 1000 opens\n");
+  free(out), free(err);
+  /* The flooder's connection itself lives on: one more open is refused
+   * the same way, not by a hang-up. */
+  sshmux__buf_reset(&p);
+  ASSERT_OK(sshmux__buf_put_u8(&p, 90));
+  ASSERT_OK(sshmux__buf_put_cstring(&p, "session"));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 5000));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 1u << 20));
+  ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
+  mc_send(m, &p);
+  ASSERT_EQ(mc_recv_skip(m), 92);
+  sshmux__buf_free(&p);
+}
+
+/* One authenticated client opens 1000 session channels: the server
+ * confirms what its per-connection budget of windows allows (256 MiB in
+ * 2 MiB windows: 128) and refuses the rest with RESOURCE_SHORTAGE and the
+ * reason, its memory stays bounded, and a real `ssh` is served while the
+ * channels are held. */
+TEST_IMPL_T(server_interop_channel_flood, 120) {
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  cf_es = &e;
+  cf_ok = cf_refused = 0;
+  cf_why[0] = '\0';
+  cf_rss0 = rss_kib(e.pid);
+  mc_after_auth = cf_flood;
+  ASSERT_EQ(mc_session(e.port, 7), 7);
+  mc_after_auth = NULL;
+  printf("# 1000 opens: %d confirmed, %d refused (\"%s\"), RSS %ld -> %ld "
+         "KiB\n",
+         cf_ok, cf_refused, cf_why, cf_rss0, cf_rss_held);
+  ASSERT_EQ(cf_ok, 128);
+  ASSERT_EQ(cf_refused, 1000 - 128);
+  ASSERT_STR_CONTAINS(cf_why, "memory budget");
+  ASSERT_LT(cf_rss_held - cf_rss0, 16 * 1024);
+  {
+    char *log = test_read_file(e.log, NULL);
+    ASSERT_STR_CONTAINS(log, "channel refused: memory budget");
+    free(log);
+  }
   es_stop(&e);
   return 0;
 }
