@@ -1301,3 +1301,63 @@ TEST_IMPL_T(server_interop_channel_flood, 120) {
   es_stop(&e);
   return 0;
 }
+
+/* ---- half-open TCP connections ---- */
+
+/* 200 connections that never finish a version line (half send nothing,
+ * half "SSH-2.0-half" without its line end) are held at once; a real
+ * `ssh` still logs in and the server's memory stays bounded. */
+TEST_IMPL_T(server_interop_half_open_connections, 120) {
+  enum { N = 200 };
+  static int fds[N];
+  char *out = NULL, *err = NULL;
+  long rss0, rss1;
+  int i, alive = 0;
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  rss0 = rss_kib(e.pid);
+  for (i = 0; i < N; i++) {
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)e.port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fds[i], 0);
+    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    if (i % 2)
+      (void)send(fds[i], "SSH-2.0-half", 12, MSG_NOSIGNAL);
+  }
+  /* Every connection was accepted (each gets the server's banner). */
+  for (i = 0; i < N; i++) {
+    struct pollfd pf = {fds[i], POLLIN, 0};
+    ASSERT_EQ(poll(&pf, 1, 20000), 1);
+  }
+  usleep(1500000); /* old enough to give way to a real login */
+  for (i = 0; i < N; i++) {
+    uint8_t b[4096];
+    ssize_t r;
+    fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    while ((r = read(fds[i], b, sizeof(b))) > 0)
+      ;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      alive++;
+  }
+  rss1 = rss_kib(e.pid);
+  /* While they are held, a real client gets in. */
+  ASSERT_EQ(run_openssh(&e, "hello past the half-open", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "hello past the half-open\n");
+  free(out), free(err);
+  printf("# %d half-open: %d held by the server, RSS %ld -> %ld KiB\n", N,
+         alive, rss0, rss1);
+  ASSERT_GE(alive, 64); /* the server did hold them (MaxStartups begin) */
+  ASSERT_LE(alive, N);
+  ASSERT_LT(rss1 - rss0, 16 * 1024);
+  for (i = 0; i < N; i++)
+    close(fds[i]);
+  es_stop(&e);
+  return 0;
+}
