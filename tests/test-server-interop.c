@@ -1361,3 +1361,70 @@ TEST_IMPL_T(server_interop_half_open_connections, 120) {
   es_stop(&e);
   return 0;
 }
+
+/* ---- 100 real clients logging in at once ---- */
+
+/* 100 `ssh` processes started together: each logs in and runs its
+ * command, or is refused cleanly (exit 255, nothing on stdout) by the
+ * MaxStartups-style drop; none hangs.  A well-behaved client started in
+ * the middle of the storm is served. */
+TEST_IMPL_T(server_interop_login_storm, 120) {
+  enum { N = 100 };
+  static int pids[N];
+  char *out = NULL, *err = NULL;
+  int i, ok = 0, refused = 0, left = N;
+  uint64_t t0, deadline;
+  es_t e;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  make_keys();
+  es_start(&e, NULL, NULL);
+  t0 = test_now_ms();
+  for (i = 0; i < N; i++) {
+    const char *extra[] = {ID, "-n", NULL};
+    char cmd[32], name[32];
+    test_argv_t a;
+    snprintf(cmd, sizeof(cmd), "storm %d", i);
+    snprintf(name, sizeof(name), "storm-%d.out", i);
+    ssh_argv(&a, &e, extra, USER "@127.0.0.1", cmd);
+    pids[i] = test_spawn(a.v, test_path(name));
+    ASSERT_GT(pids[i], 0);
+  }
+  ASSERT_EQ(run_openssh(&e, "hello in the storm", NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, "hello in the storm\n");
+  free(out), free(err);
+  for (deadline = test_now_ms() + 90000; left > 0 && test_now_ms() < deadline;
+       usleep(20000)) {
+    for (i = 0; i < N; i++) {
+      char name[32], want[32], *got;
+      int st;
+      if (pids[i] <= 0 || waitpid(pids[i], &st, WNOHANG) != pids[i])
+        continue;
+      pids[i] = 0;
+      left--;
+      snprintf(name, sizeof(name), "storm-%d.out", i);
+      snprintf(want, sizeof(want), "storm %d\n", i);
+      got = test_read_file(test_path(name), NULL);
+      if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && got != NULL &&
+          strcmp(got, want) == 0)
+        ok++;
+      else if (WIFEXITED(st) && WEXITSTATUS(st) == 255 &&
+               (got == NULL || strstr(got, "storm") == NULL))
+        refused++;
+      else
+        test_fail(__FILE__, __LINE__, "client %d ended with %d: %s", i, st,
+                  got ? got : "");
+      free(got);
+    }
+  }
+  for (i = 0; i < N; i++)
+    if (pids[i] > 0)
+      test_kill(pids[i]);
+  printf("# %d logins at once: %d served, %d refused, %d hung, %llu ms\n", N,
+         ok, refused, left, (unsigned long long)(test_now_ms() - t0));
+  ASSERT_EQ(left, 0);
+  ASSERT_EQ(ok + refused, N);
+  ASSERT_GE(ok, 1);
+  es_stop(&e);
+  return 0;
+}
