@@ -1203,7 +1203,7 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
 /* ---- one authenticated client that opens 1000 channels ---- */
 
 static es_t *cf_es;
-static int cf_ok, cf_refused;
+static int cf_ok, cf_ok_tcp, cf_refused;
 static char cf_why[128];
 static long cf_rss0, cf_rss_held;
 
@@ -1219,12 +1219,19 @@ static void cf_flood(mc_t *m) {
   memset(seen, 0, sizeof(seen));
   sshmux__buf_init(&p, 256);
   for (i = 0; i < N; i++) {
+    /* Sessions and direct-tcpip to the echo port, alternating. */
     sshmux__buf_reset(&p);
     ASSERT_OK(sshmux__buf_put_u8(&p, 90));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "session"));
+    ASSERT_OK(sshmux__buf_put_cstring(&p, i % 2 ? "direct-tcpip" : "session"));
     ASSERT_OK(sshmux__buf_put_u32(&p, (uint32_t)i));
     ASSERT_OK(sshmux__buf_put_u32(&p, 1u << 20));
     ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
+    if (i % 2) {
+      ASSERT_OK(sshmux__buf_put_cstring(&p, "127.0.0.1"));
+      ASSERT_OK(sshmux__buf_put_u32(&p, 7));
+      ASSERT_OK(sshmux__buf_put_cstring(&p, "127.0.0.1"));
+      ASSERT_OK(sshmux__buf_put_u32(&p, 40000));
+    }
     mc_send(m, &p);
   }
   for (i = 0; i < N; i++) {
@@ -1237,6 +1244,7 @@ static void cf_flood(mc_t *m) {
     seen[rid] = 1;
     if (t == 91) {
       cf_ok++;
+      cf_ok_tcp += (int)(rid % 2);
       continue;
     }
     ASSERT_EQ(t, 92); /* OPEN_FAILURE */
@@ -1268,7 +1276,8 @@ static void cf_flood(mc_t *m) {
   sshmux__buf_free(&p);
 }
 
-/* One authenticated client opens 1000 session channels: the server
+/* One authenticated client opens 1000 channels (sessions and direct-tcpip
+ * to the echo port, alternating): the server
  * confirms what its per-connection budget of windows allows (256 MiB in
  * 2 MiB windows: 128) and refuses the rest with RESOURCE_SHORTAGE and the
  * reason, its memory stays bounded, and a real `ssh` is served while the
@@ -1280,16 +1289,19 @@ TEST_IMPL_T(server_interop_channel_flood, 120) {
   make_keys();
   es_start(&e, NULL, NULL);
   cf_es = &e;
-  cf_ok = cf_refused = 0;
+  cf_ok = cf_ok_tcp = cf_refused = 0;
   cf_why[0] = '\0';
   cf_rss0 = rss_kib(e.pid);
   mc_after_auth = cf_flood;
   ASSERT_EQ(mc_session(e.port, 7), 7);
   mc_after_auth = NULL;
-  printf("# 1000 opens: %d confirmed, %d refused (\"%s\"), RSS %ld -> %ld "
-         "KiB\n",
-         cf_ok, cf_refused, cf_why, cf_rss0, cf_rss_held);
+  printf("# 1000 opens: %d confirmed (%d direct-tcpip), %d refused (\"%s\"), "
+         "RSS %ld -> %ld KiB\n",
+         cf_ok, cf_ok_tcp, cf_refused, cf_why, cf_rss0, cf_rss_held);
   ASSERT_EQ(cf_ok, 128);
+  ASSERT_GT(cf_ok_tcp,
+            0); /* both kinds were served before the budget ran out */
+  ASSERT_LT(cf_ok_tcp, 128);
   ASSERT_EQ(cf_refused, 1000 - 128);
   ASSERT_STR_CONTAINS(cf_why, "memory budget");
   ASSERT_LT(cf_rss_held - cf_rss0, 16 * 1024);
