@@ -266,6 +266,73 @@ TEST_IMPL(server_conn_memory_budget) {
   return 0;
 }
 
+/* One client opens 1000 channels, counted through the allocator hook:
+ * what the budget allows (256 MiB in 2 MiB windows: 128) is confirmed,
+ * each costing a small fixed amount; the 872 refused with the reason
+ * leave nothing behind; closing every channel gives the memory back. */
+TEST_IMPL(server_conn_channel_flood_allocations) {
+  enum { N = 1000 };
+  size_t base, at_budget = 0, after;
+  uint32_t sids[N];
+  int i, ok = 0, refused = 0;
+  char *why = NULL;
+  th_t t;
+
+  ASSERT_OK(sshmux_replace_allocator(c_malloc, c_realloc, c_calloc, c_free));
+  setup(&t);
+  th_run(&t);
+  while (th_next(&t) != -1)
+    ;
+  sshmux__buf_compact(&t.out);
+  base = g_live;
+  for (i = 0; i < N; i++) {
+    int type;
+    th_channel_open(&t, (uint32_t)i, 1u << 20, 32768);
+    type = th_next(&t);
+    ASSERT_EQ(th_u32(&t), (uint32_t)i);
+    if (type == SSH_MSG_CHANNEL_OPEN_CONFIRMATION) {
+      sids[ok++] = th_u32(&t);
+    } else {
+      ASSERT_EQ(type, SSH_MSG_CHANNEL_OPEN_FAILURE);
+      ASSERT_EQ(th_u32(&t), SSHMUX_OPEN_RESOURCE_SHORTAGE);
+      sshmux__free(why);
+      ASSERT_OK(sshmux__buf_get_cstring(&t.msg, 256, &why));
+      if (refused++ == 0)
+        at_budget = g_live;
+    }
+    ASSERT(!th_closed(&t));
+    sshmux__buf_compact(&t.out); /* the harness's own buffer stays small */
+  }
+  after = g_live;
+  printf("# %d opens: %d confirmed, %d refused (\"%s\"); %zu bytes for the "
+         "confirmed (%zu each), %zu more after the refusals\n",
+         N, ok, refused, why, at_budget - base, (at_budget - base) / 128,
+         after - at_budget);
+  ASSERT_EQ(ok, 128);
+  ASSERT_EQ(refused, N - 128);
+  ASSERT_STR_CONTAINS(why, "memory budget");
+  sshmux__free(why);
+  ASSERT_EQ(g_opens, 128);
+  ASSERT_LT(at_budget - base, 128u * 8192u);
+  ASSERT_LT(after - at_budget, 4096u); /* a refusal keeps nothing */
+  /* The client closes every channel; the server answers and frees it. */
+  for (i = 0; i < ok; i++) {
+    uint8_t m[5] = {SSH_MSG_CHANNEL_CLOSE};
+    sshmux__store_be32(m + 1, sids[i]);
+    th_send(&t, m, sizeof(m));
+    th_expect(&t, SSH_MSG_CHANNEL_CLOSE);
+    sshmux__buf_compact(&t.out);
+  }
+  th_run(&t);
+  while (th_next(&t) != -1)
+    ;
+  printf("# after closing all: %zu bytes above the start\n", g_live - base);
+  ASSERT_LT(g_live - base, 16384u);
+  ASSERT(!th_closed(&t));
+  th_free(&t);
+  return 0;
+}
+
 /* ---- 4. packets before authentication ---- */
 
 /* A publickey USERAUTH_REQUEST signed with RSA-16384, the biggest packet
