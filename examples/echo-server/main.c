@@ -63,7 +63,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: echo-server --port N --host-key FILE --authorized-keys FILE\n"
           "                   [--user NAME | --any-user] [--rekey-bytes N]\n"
-          "                   [--login-grace MS] [--log LEVEL]\n"
+          "                   [--login-grace MS] [--startups B:R:F]\n"
+          "                   [--log LEVEL]\n"
           "  Serves SSH on 127.0.0.1:N (0 picks a port, printed on stdout).\n"
           "  FILE is the Ed25519 host key, FILE-ecdsa the ECDSA one; both are\n"
           "  created when missing.  Only NAME (default: the current user) may\n"
@@ -366,6 +367,7 @@ int main(int argc, char **argv) {
   const char *host_key = NULL, *ak = NULL, *log = NULL;
   sshmux_server_cbs_t cbs;
   uint64_t rekey = 0, grace = 0;
+  const char *startups = NULL;
   char ecdsa[4096];
   int port = -1, i, r;
   uv_loop_t *loop = uv_default_loop();
@@ -397,6 +399,8 @@ int main(int argc, char **argv) {
       rekey = strtoull(v, NULL, 10);
     else if (strcmp(a, "--login-grace") == 0)
       grace = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--startups") == 0)
+      startups = v;
     else if (strcmp(a, "--log") == 0)
       log = v;
     else {
@@ -440,6 +444,17 @@ int main(int argc, char **argv) {
     sshmux_server_set_rekey_limits(server, rekey, 0);
   if (grace)
     sshmux_server_set_login_grace(server, grace);
+  if (startups != NULL) {
+    /* MaxStartups-style begin:rate:full (sshmux_server_options_t). */
+    sshmux_server_options_t o;
+    sshmux_server_options_init(&o);
+    if (sscanf(startups, "%u:%u:%u", &o.startups_begin, &o.startups_rate,
+               &o.startups_full) != 3 ||
+        (r = sshmux_server_set_options(server, &o)) != 0) {
+      fprintf(stderr, "echo-server: bad --startups %s\n", startups);
+      return 2;
+    }
+  }
   if ((r = sshmux_server_listen(server, "127.0.0.1", port)) != 0)
     goto fail;
   printf("listening on 127.0.0.1:%d\n", sshmux_server_port(server));
