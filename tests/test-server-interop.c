@@ -1402,7 +1402,16 @@ static void storm(const es_t *e, int *ok, int *refused, int mid) {
     ASSERT_GT(pids[i], 0);
   }
   if (mid) {
-    ASSERT_EQ(run_openssh(e, "hello in the storm", NULL, &out, &err), 0);
+    /* Storm clients still connecting may drop this one by the MaxStartups
+     * rule if it waited a second (a loaded machine): then it tries again,
+     * as a real user would, at most twice more. */
+    int tries = 0, st;
+    do {
+      free(out), free(err);
+      out = err = NULL;
+      st = run_openssh(e, "hello in the storm", NULL, &out, &err);
+    } while (st == 255 && ++tries < 3);
+    ASSERT_EQ(st, 0);
     ASSERT_STR_EQ(out, "hello in the storm\n");
     free(out), free(err);
   }
