@@ -34,6 +34,24 @@ static void keys(const char *pane, const char *k, int enter) {
               0);
 }
 
+/* Types the fixture's next one-time code (left in code) into pane. */
+static void answer_otp(test_otp_sshd *o, const char *pane, char code[7]) {
+  ASSERT_EQ(test_otp_next_code(o, code), 0);
+  keys(pane, code, 1);
+}
+
+/* Runs cmd in pane's shell and waits (45 s) for expect to show. */
+static void shell_check(const char *pane, const char *cmd, const char *expect) {
+  keys(pane, cmd, 1);
+  wait_for(pane, expect, 45000);
+}
+
+/* Exits pane's shell and waits (20 s) for ssh's exit status 0. */
+static void exit_ok(const char *pane) {
+  keys(pane, "exit", 1);
+  wait_for(pane, "ssh-exit=0", 20000);
+}
+
 /* `ssh -t ROUTE` in a new tmux session named pane; its exit status is
  * printed after it. */
 static void start_ssh(rh_t *h, const char *pane, const char *route) {
@@ -92,10 +110,8 @@ TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   ASSERT(pane != NULL);
   ASSERT_STR_CONTAINS(pane, e.o.sshd.user);
   free(pane);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("a", code, 1);
-  keys("a", "echo hel''lo-$((6*7))", 1);
-  wait_for("a", "hello-42", 45000);
+  answer_otp(&e.o, "a", code);
+  shell_check("a", "echo hel''lo-$((6*7))", "hello-42");
   /* The code was never echoed. */
   pane = test_tmux_capture(tmux_sock(), "a");
   ASSERT(pane != NULL && strstr(pane, code) == NULL);
@@ -110,8 +126,7 @@ TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   ASSERT_STR_CONTAINS(out, "second");
   free(out);
   free(err);
-  keys("a", "exit", 1);
-  wait_for("a", "ssh-exit=0", 20000);
+  exit_ok("a");
   log = serve_log(&e.h);
   ASSERT_STR_CONTAINS(log, "on a client's terminal");
   free(log);
@@ -136,12 +151,9 @@ TEST_IMPL_T(relay_prompt_ctrl_c, 120) {
   /* ...and serving: a new session is asked, answered and logs in. */
   start_ssh(&e.h, "b", "otp");
   wait_for("b", "One-time password", 45000);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("b", code, 1);
-  keys("b", "echo after-$((40+2))-cancel", 1);
-  wait_for("b", "after-42-cancel", 45000);
-  keys("b", "exit", 1);
-  wait_for("b", "ssh-exit=0", 20000);
+  answer_otp(&e.o, "b", code);
+  shell_check("b", "echo after-$((40+2))-cancel", "after-42-cancel");
+  exit_ok("b");
   teardown(&e);
   return 0;
 }
@@ -183,8 +195,7 @@ TEST_IMPL_T(relay_prompt_one_question, 120) {
   ASSERT(strstr(pb, "One-time password") == NULL);
   ASSERT(strstr(pb, "=== sshmux") == NULL);
   free(pb);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys(asked, code, 1);
+  answer_otp(&e.o, asked, code);
   keys("a", "echo in-a-$((1+1))", 1);
   keys("b", "echo in-b-$((2+2))", 1);
   wait_for("a", "in-a-2", 45000);
@@ -313,12 +324,9 @@ TEST_IMPL_T(relay_prompt_jump_otp, 120) {
     ASSERT_STR_CONTAINS(pane, want);
   }
   free(pane);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("a", code, 1);
-  keys("a", "echo behind-$((40+2))-bastion", 1);
-  wait_for("a", "behind-42-bastion", 45000);
-  keys("a", "exit", 1);
-  wait_for("a", "ssh-exit=0", 20000);
+  answer_otp(&e.o, "a", code);
+  shell_check("a", "echo behind-$((40+2))-bastion", "behind-42-bastion");
+  exit_ok("a");
   teardown(&e);
   test_sshd_stop(&t);
   return 0;
@@ -454,13 +462,11 @@ TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   keys("a", "yes", 1);
   wait_for("a", "passphrase", 45000);
   keys("a", "s3cret phrase", 1);
-  keys("a", "echo key-$((40+2))-ok", 1);
-  wait_for("a", "key-42-ok", 45000);
+  shell_check("a", "echo key-$((40+2))-ok", "key-42-ok");
   pane = test_tmux_capture(tmux_sock(), "a");
   ASSERT(pane != NULL && strstr(pane, "s3cret") == NULL); /* not echoed */
   free(pane);
-  keys("a", "exit", 1);
-  wait_for("a", "ssh-exit=0", 20000);
+  exit_ok("a");
   (void)tmux((const char *[]){"kill-server", NULL});
   rh_stop(&h);
   test_sshd_stop(&s);
@@ -486,10 +492,8 @@ TEST_IMPL_T(relay_prompt_moves_on, 120) {
   free(pb);
   ASSERT_EQ(tmux((const char *[]){"kill-session", "-t", "a", NULL}), 0);
   wait_for("b", "One-time password", 45000);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("b", code, 1);
-  keys("b", "echo moved-$((40+2))-on", 1);
-  wait_for("b", "moved-42-on", 45000);
+  answer_otp(&e.o, "b", code);
+  shell_check("b", "echo moved-$((40+2))-on", "moved-42-on");
   teardown(&e);
   return 0;
 }
