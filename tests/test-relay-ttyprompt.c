@@ -64,6 +64,12 @@ static void start_ssh(rh_t *h, const char *pane, const char *route) {
             0);
 }
 
+/* start_ssh(h, pane, "otp"), then waits (45 s) for the code's question. */
+static void start_asked(rh_t *h, const char *pane) {
+  start_ssh(h, pane, "otp");
+  wait_for(pane, "One-time password", 45000);
+}
+
 typedef struct {
   test_otp_sshd o;
   rh_t h;
@@ -71,11 +77,7 @@ typedef struct {
 
 static int setup(env_t *e) {
   memset(e, 0, sizeof(*e));
-  TEST_REQUIRE_ROOT("PAM authentication and mount namespaces");
-  TEST_REQUIRE_PROGRAM("unshare");
-  TEST_REQUIRE_PROGRAM("oathtool");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_OTP();
   TEST_REQUIRE_PROGRAM("tmux");
   ASSERT_EQ(test_otp_sshd_start(&e->o, NULL), 0);
   rh_init(&e->h);
@@ -142,15 +144,13 @@ TEST_IMPL_T(relay_prompt_ctrl_c, 120) {
   if ((r = setup(&e)) != 0)
     return r;
   rh_start(&e.h, NULL);
-  start_ssh(&e.h, "a", "otp");
-  wait_for("a", "One-time password", 45000);
+  start_asked(&e.h, "a");
   ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "a", "C-c", NULL}), 0);
   wait_for("a", "login cancelled", 20000);
   wait_for("a", "ssh-exit=130", 20000);
   ASSERT_EQ(kill(e.h.pid, 0), 0); /* the daemon is still there... */
   /* ...and serving: a new session is asked, answered and logs in. */
-  start_ssh(&e.h, "b", "otp");
-  wait_for("b", "One-time password", 45000);
+  start_asked(&e.h, "b");
   answer_otp(&e.o, "b", code);
   shell_check("b", "echo after-$((40+2))-cancel", "after-42-cancel");
   exit_ok("b");
@@ -483,8 +483,7 @@ TEST_IMPL_T(relay_prompt_moves_on, 120) {
   if ((r = setup(&e)) != 0)
     return r;
   rh_start(&e.h, NULL);
-  start_ssh(&e.h, "a", "otp");
-  wait_for("a", "One-time password", 45000);
+  start_asked(&e.h, "a");
   start_ssh(&e.h, "b", "otp");
   usleep(1000000);
   pb = test_tmux_capture(tmux_sock(), "b");
