@@ -70,6 +70,19 @@ static void start_asked(rh_t *h, const char *pane) {
   wait_for(pane, "One-time password", 45000);
 }
 
+/* start_ssh(h, pane, route), waits (45 s) for question, returns the
+ * pane's text (malloc'd, never NULL). */
+static char *ask(rh_t *h, const char *pane, const char *route,
+                 const char *question) {
+  char *text;
+
+  start_ssh(h, pane, route);
+  wait_for(pane, question, 45000);
+  text = test_tmux_capture(tmux_sock(), pane);
+  ASSERT(text != NULL);
+  return text;
+}
+
 typedef struct {
   test_otp_sshd o;
   rh_t h;
@@ -312,10 +325,7 @@ TEST_IMPL_T(relay_prompt_jump_otp, 120) {
   rh_known(&e.h, &t);
   rh_name(&e.h, "inner");
   rh_start(&e.h, NULL);
-  start_ssh(&e.h, "a", "inner");
-  wait_for("a", "One-time password", 45000);
-  pane = test_tmux_capture(tmux_sock(), "a");
-  ASSERT(pane != NULL);
+  pane = ask(&e.h, "a", "inner", "One-time password");
   {
     char want[256];
     /* The banner names the bastion, the host that asks. */
@@ -412,10 +422,7 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
   rh_routes_text(&h, ini);
   rh_name(&h, "evil");
   rh_start(&h, NULL);
-  start_ssh(&h, "a", "evil");
-  wait_for("a", "Code:", 45000);
-  pane = test_tmux_capture(tmux_sock(), "a");
-  ASSERT(pane != NULL);
+  pane = ask(&h, "a", "evil", "Code:");
   ASSERT_STR_CONTAINS(pane, "=== sshmux: login to someone@127.0.0.1:");
   ASSERT_STR_CONTAINS(pane, "Evil name");
   ASSERT_STR_CONTAINS(pane, "instrRED");
@@ -452,10 +459,7 @@ TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   rh_init(&h);
   rh_route_encrypted(&h, "r1", &s, key, "s3cret phrase");
   rh_start(&h, NULL);
-  start_ssh(&h, "a", "r1");
-  wait_for("a", "Trust it and remember it? (yes/no):", 45000);
-  pane = test_tmux_capture(tmux_sock(), "a");
-  ASSERT(pane != NULL);
+  pane = ask(&h, "a", "r1", "Trust it and remember it? (yes/no):");
   ASSERT_STR_CONTAINS(pane, "The upstream host key is not known: ssh-");
   ASSERT_STR_CONTAINS(pane, "SHA256:");
   free(pane);
