@@ -152,16 +152,10 @@ int sshmuxd_file_equals(const char *path, const char *data, size_t len);
 /* ---- routes to pool targets (targets.c) ---- */
 
 /* The pool targets for one hop of the routes file and every jump before
- * it, linked through their `jump` pointers; storage lives in the struct. */
-typedef struct {
-  sshmux_target_t t[SSHMUX_ROUTES_MAX_CHAIN];
-  const char *ids[SSHMUX_ROUTES_MAX_CHAIN][2];
-  size_t n;
-} sshmuxd_chain_t;
-/* Fill c for route (a route or a jump); returns the target of route
- * itself (the last hop). */
-const sshmux_target_t *sshmuxd_chain_build(sshmuxd_chain_t *c,
-                                           const sshmux_route_t *route);
+ * it: the library's own builder (sshmux_relay_route_targets), so connect
+ * streams share the relay's pooled connections. */
+typedef sshmux_route_targets_t sshmuxd_chain_t;
+#define sshmuxd_chain_build(c, route) sshmux_relay_route_targets((c), (route))
 /* Pool options for the daemon: the SSH dir's known_hosts.  Keepalive is
  * per target (sshmuxd_chain_build: each route's keepalive, which already
  * falls back to [defaults]). */

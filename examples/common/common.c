@@ -286,30 +286,3 @@ int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
     fprintf(stderr, "%s: %s\n", tag, err);
   return rc == 0 ? 0 : -1;
 }
-
-const sshmux_target_t *route_targets(route_targets_t *c,
-                                     const sshmux_route_t *route) {
-  const sshmux_route_t *hops[SSHMUX_ROUTES_MAX_CHAIN];
-  size_t n = 0;
-
-  memset(c, 0, sizeof(*c));
-  if (sshmux_route_chain(route, hops, SSHMUX_ROUTES_MAX_CHAIN, &n) != 0 ||
-      n == 0)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    sshmux_target_t *t = &c->t[i];
-    sshmux_target_init(t);
-    t->user = sshmux_route_user(hops[i]);
-    t->host = sshmux_route_host(hops[i]);
-    t->port = sshmux_route_port(hops[i]);
-    if ((c->ids[i][0] = sshmux_route_identity(hops[i])) != NULL)
-      t->identity_files = c->ids[i];
-    t->idle_timeout_s = (int)sshmux_route_idle_timeout(hops[i]);
-    t->max_lifetime_s = (int)sshmux_route_max_lifetime(hops[i]);
-    t->accept_new_hostkey = sshmux_route_accept_new_hostkey(hops[i]);
-    t->keepalive_s = (int)sshmux_route_keepalive(hops[i]);
-    t->jump = i > 0 ? &c->t[i - 1] : NULL;
-  }
-  c->n = n;
-  return &c->t[n - 1];
-}

@@ -48,17 +48,9 @@ int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
                    const char *arg, const char *identity, const char *jump,
                    int line, const char *tag);
 
-/* A route's chain (sshmux_route_chain) as the pool's targets: t[n - 1] is
- * the route, its .jump points at t[n - 2], and so on.  Holds pointers into
- * the routes object, which must outlive it. */
-typedef struct {
-  sshmux_target_t t[SSHMUX_ROUTES_MAX_CHAIN];
-  const char *ids[SSHMUX_ROUTES_MAX_CHAIN][2];
-  size_t n;
-} route_targets_t;
-/* Fill *c from route; returns the route's own target (&c->t[n - 1]), or
- * NULL if the chain does not fit (never for a loaded routes object). */
-const sshmux_target_t *route_targets(route_targets_t *c,
-                                     const sshmux_route_t *route);
+/* The targets for a route and its jumps: the library's own
+ * sshmux_relay_route_targets (sshmux/relay.h). */
+typedef sshmux_route_targets_t route_targets_t;
+#define route_targets(c, route) sshmux_relay_route_targets((c), (route))
 
 #endif

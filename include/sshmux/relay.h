@@ -168,6 +168,29 @@ SSHMUX_EXTERN int sshmux_relay_withdraw(sshmux_relay_t *relay,
 SSHMUX_EXTERN void sshmux_relay_set_data(sshmux_relay_t *relay, void *data);
 SSHMUX_EXTERN void *sshmux_relay_get_data(const sshmux_relay_t *relay);
 
+/* The pool targets for a route (or a jump) and every jump before it, the
+ * way the relay builds them, so that every program that opens pooled
+ * channels for routes -- the relay, sshmuxd's connect streams, an
+ * embedder's own tool -- shares the same pooled connections.  t[0] is the
+ * first hop, t[n - 1] the route itself, each .jump pointing at the hop
+ * before; user, host, port, identity (as identity_files), identity_agent,
+ * idle timeout, lifetime, accept-new-hostkey and keepalive come from the
+ * route's own keys (with [defaults] applied by the loader).  Holds
+ * pointers into the routes object, which must outlive it; the caller owns
+ * the struct (on its stack is fine) and may adjust the targets after. */
+typedef struct {
+  sshmux_target_t t[SSHMUX_ROUTES_MAX_CHAIN];
+  size_t n;
+  const char
+      *ids_[SSHMUX_ROUTES_MAX_CHAIN][2]; /* storage for t[].identity_files */
+} sshmux_route_targets_t;
+/* Fill *out for route; returns the route's own target (&out->t[n - 1]), or
+ * NULL (out->n == 0) for a NULL argument or a chain longer than
+ * SSHMUX_ROUTES_MAX_CHAIN (never for a validated routes object). */
+SSHMUX_EXTERN const sshmux_target_t *
+sshmux_relay_route_targets(sshmux_route_targets_t *out,
+                           const sshmux_route_t *route);
+
 #ifdef __cplusplus
 }
 #endif

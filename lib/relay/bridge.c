@@ -106,41 +106,53 @@ void sshmux__relay_maybe_free(sshmux__rchan_t *rc) {
   sshmux__relay_maybe_closed(r);
 }
 
-/* ---- the pool's target for a route ---- */
+/* ---- the pool's targets for a route ---- */
 
-/* Fill targets[] (one per hop, linked by .jump) for route and return the
- * last one, the route itself.  ids holds each hop's identity list. */
-static const sshmux_target_t *
-route_target(const sshmux_relay_t *r, const sshmux_route_t *route,
-             sshmux_target_t targets[SSHMUX_ROUTES_MAX_CHAIN],
-             const char *ids[SSHMUX_ROUTES_MAX_CHAIN][2]) {
+const sshmux_target_t *sshmux_relay_route_targets(sshmux_route_targets_t *out,
+                                                  const sshmux_route_t *route) {
   const sshmux_route_t *hops[SSHMUX_ROUTES_MAX_CHAIN];
   size_t n = 0, i;
 
-  if (sshmux_route_chain(route, hops, SSHMUX_ROUTES_MAX_CHAIN, &n) != 0 ||
+  if (out == NULL)
+    return NULL;
+  memset(out, 0, sizeof(*out));
+  if (route == NULL ||
+      sshmux_route_chain(route, hops, SSHMUX_ROUTES_MAX_CHAIN, &n) != 0 ||
       n == 0)
     return NULL;
   for (i = 0; i < n; i++) {
-    sshmux_target_t *t = &targets[i];
+    sshmux_target_t *t = &out->t[i];
     sshmux_target_init(t);
     t->user = sshmux_route_user(hops[i]);
     t->host = sshmux_route_host(hops[i]);
     t->port = sshmux_route_port(hops[i]);
-    ids[i][0] = sshmux_route_identity(hops[i]);
-    ids[i][1] = NULL;
-    t->identity_files = ids[i][0] != NULL ? ids[i] : NULL;
+    out->ids_[i][0] = sshmux_route_identity(hops[i]);
+    out->ids_[i][1] = NULL;
+    t->identity_files = out->ids_[i][0] != NULL ? out->ids_[i] : NULL;
     t->identity_agent = sshmux_route_identity_agent(hops[i]);
-    t->jump = i > 0 ? &targets[i - 1] : NULL;
-    t->idle_timeout_s = r->opts.idle_timeout_s >= 0
-                            ? r->opts.idle_timeout_s
-                            : (int)sshmux_route_idle_timeout(hops[i]);
-    t->max_lifetime_s = r->opts.max_lifetime_s >= 0
-                            ? r->opts.max_lifetime_s
-                            : (int)sshmux_route_max_lifetime(hops[i]);
+    t->jump = i > 0 ? &out->t[i - 1] : NULL;
+    t->idle_timeout_s = (int)sshmux_route_idle_timeout(hops[i]);
+    t->max_lifetime_s = (int)sshmux_route_max_lifetime(hops[i]);
     t->accept_new_hostkey = sshmux_route_accept_new_hostkey(hops[i]);
     t->keepalive_s = (int)sshmux_route_keepalive(hops[i]);
   }
-  return &targets[n - 1];
+  out->n = n;
+  return &out->t[n - 1];
+}
+
+/* The relay's targets: the route's, with the relay's own timer overrides. */
+static const sshmux_target_t *route_target(const sshmux_relay_t *r,
+                                           const sshmux_route_t *route,
+                                           sshmux_route_targets_t *c) {
+  const sshmux_target_t *t = sshmux_relay_route_targets(c, route);
+
+  for (size_t i = 0; t != NULL && i < c->n; i++) {
+    if (r->opts.idle_timeout_s >= 0)
+      c->t[i].idle_timeout_s = r->opts.idle_timeout_s;
+    if (r->opts.max_lifetime_s >= 0)
+      c->t[i].max_lifetime_s = r->opts.max_lifetime_s;
+  }
+  return t;
 }
 
 /* ---- upstream callbacks ---- */
@@ -281,12 +293,11 @@ static void up_open_cb(sshmux_upchan_t *up, int status) {
 int sshmux__relay_open_up(sshmux__rchan_t *rc) {
   sshmux_relay_t *r = rc->relay;
   const sshmux_server_open_info_t *info = sshmux_server_channel_info(rc->down);
-  sshmux_target_t targets[SSHMUX_ROUTES_MAX_CHAIN];
-  const char *ids[SSHMUX_ROUTES_MAX_CHAIN][2];
+  sshmux_route_targets_t targets;
   const sshmux_target_t *t;
   sshmux_upchan_spec_t spec;
 
-  t = route_target(r, rc->route, targets, ids);
+  t = route_target(r, rc->route, &targets);
   if (t == NULL)
     return SSHMUX_ECONFIG;
   memset(&spec, 0, sizeof(spec));
