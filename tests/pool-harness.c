@@ -309,6 +309,14 @@ void ph_exec_started(ph_t *h, const sshmux_target_t *t, ph_job_t *job) {
   ASSERT_STR_CONTAINS(job->out, "started");
 }
 
+void ph_probed_session(ph_t *h, const test_sshd_opts *so, ph_job_t *job) {
+  ph_fixture(h, so);
+  h->o.keepalive_ms = 400;
+  h->o.keepalive_count = 3;
+  ph_init(h, &h->o);
+  ph_exec_started(h, &h->t, job);
+}
+
 void ph_run_jobs(ph_t *h, ph_job_t *jobs, int n, int timeout_ms) {
   uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
   int done = 0;

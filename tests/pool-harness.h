@@ -120,6 +120,9 @@ int ph_exec_wait(ph_t *h, const sshmux_target_t *t, const char *cmd,
 /* ph_exec "echo started; exec cat" (a session that stays open) and run
  * until "started" is out (at most 20 s). */
 void ph_exec_started(ph_t *h, const sshmux_target_t *t, ph_job_t *job);
+/* ph_fixture(h, so), a pool probing every 400 ms (dead after 3 missed),
+ * and a session kept open on h->t (ph_exec_started into job). */
+void ph_probed_session(ph_t *h, const test_sshd_opts *so, ph_job_t *job);
 /* Run the loop until every jobs[0..n) is done; fail after timeout_ms. */
 void ph_run_jobs(ph_t *h, ph_job_t *jobs, int n, int timeout_ms);
 /* In a test: assert job->open_status is 0, printing job->errmsg if not. */

@@ -132,52 +132,77 @@ static void c_open(sshmux_upchan_t *ch, int status) {
 static const sshmux_upchan_callbacks_t c_cbs = {.on_data = c_data,
                                                 .on_closed = c_on_closed};
 
-static void pool_setup(test_sshd *s, sshmux_target_t *t, const char **kh,
-                       const char **ids) {
+/* One pool test's sshd, pool and target (P.t: the sshd, its key). */
+static struct {
+  test_sshd s;
+  const char *kh[2], *ids[2];
+  sshmux_target_t t;
+  sshmux_upchan_spec_t spec;
+  sshmux_upchan_t *ch;
+} P;
+
+/* Starts P.s and a fresh pool (C.pool, C zeroed) whose target P.t is it. */
+static void pool_start(void) {
   sshmux_pool_options_t o;
 
+  ASSERT_OK(test_sshd_start(&P.s, NULL));
   memset(&C, 0, sizeof(C));
   loop_start();
   sshmux_pool_options_init(&o);
-  kh[0] = s->known_hosts;
-  kh[1] = NULL;
-  o.known_hosts = kh;
+  P.kh[0] = P.s.known_hosts;
+  P.kh[1] = NULL;
+  o.known_hosts = P.kh;
   o.use_agent = 0;
   ASSERT_OK(sshmux_pool_new(&loop, &o, &C.pool));
-  sshmux_target_init(t);
-  t->user = s->user;
-  t->host = s->addr;
-  t->port = s->port;
-  ids[0] = s->client_key;
-  ids[1] = NULL;
-  t->identity_files = ids;
+  sshmux_target_init(&P.t);
+  P.t.user = P.s.user;
+  P.t.host = P.s.addr;
+  P.t.port = P.s.port;
+  P.ids[0] = P.s.client_key;
+  P.ids[1] = NULL;
+  P.t.identity_files = P.ids;
+  P.spec = (sshmux_upchan_spec_t){.type = SSHMUX_UPCHAN_SESSION};
+  P.ch = NULL;
+}
+
+/* pool_start, then a session channel opened on P.t (P.ch), C.close_in set. */
+static void pool_start_open(int close_in) {
+  pool_start();
+  C.close_in = close_in;
+  ASSERT_OK(sshmux_pool_open_channel(C.pool, &P.t, &P.spec, &c_cbs, NULL,
+                                     c_open, &P.ch));
+}
+
+/* Closes C.pool, waits up to ms for its close callback, drains finish_ms. */
+static void pool_close_wait(int ms, int finish_ms) {
+  sshmux_pool_close(C.pool, c_pool_closed, NULL);
+  run_until(&C.pool_closed, ms);
+  loop_finish(finish_ms);
+}
+
+/* Asserts the pool closed once with nothing after it; stops P.s. */
+static void pool_end(void) {
+  ASSERT_EQ(C.pool_closed, 1);
+  ASSERT_EQ(C.after_close, 0);
+  test_sshd_stop(&P.s);
 }
 
 TEST_IMPL_T(contract_pool_error_return_no_callback, 60) {
-  static test_sshd s;
-  const char *kh[2], *ids[2];
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec = {.type = SSHMUX_UPCHAN_SESSION};
-  sshmux_upchan_t *ch = (sshmux_upchan_t *)&ch;
-
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  pool_setup(&s, &t, kh, ids);
-  t.host = "";
-  ASSERT_ERR(
-      sshmux_pool_open_channel(C.pool, &t, &spec, &c_cbs, NULL, c_open, &ch),
-      SSHMUX_EINVAL);
-  ASSERT(ch == NULL);
-  t.host = s.addr;
-  ASSERT_ERR(
-      sshmux_pool_open_channel(C.pool, &t, &spec, &c_cbs, NULL, NULL, &ch),
-      SSHMUX_EINVAL);
-  sshmux_pool_close(C.pool, c_pool_closed, NULL);
-  run_until(&C.pool_closed, 10000);
-  loop_finish(200);
+  pool_start();
+  P.ch = (sshmux_upchan_t *)&P.ch;
+  P.t.host = "";
+  ASSERT_ERR(sshmux_pool_open_channel(C.pool, &P.t, &P.spec, &c_cbs, NULL,
+                                      c_open, &P.ch),
+             SSHMUX_EINVAL);
+  ASSERT(P.ch == NULL);
+  P.t.host = P.s.addr;
+  ASSERT_ERR(sshmux_pool_open_channel(C.pool, &P.t, &P.spec, &c_cbs, NULL, NULL,
+                                      &P.ch),
+             SSHMUX_EINVAL);
+  pool_close_wait(10000, 200);
   ASSERT_EQ(C.open_calls, 0);
-  ASSERT_EQ(C.pool_closed, 1);
-  test_sshd_stop(&s);
+  pool_end();
   return 0;
 }
 
@@ -185,17 +210,8 @@ TEST_IMPL_T(contract_pool_error_return_no_callback, 60) {
  * open completes exactly once (SSHMUX_ECLOSED), before the pool's close
  * callback, and nothing follows. */
 TEST_IMPL_T(contract_pool_close_before_open_completes, 60) {
-  static test_sshd s;
-  const char *kh[2], *ids[2];
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec = {.type = SSHMUX_UPCHAN_SESSION};
-  sshmux_upchan_t *ch = NULL;
-
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  pool_setup(&s, &t, kh, ids);
-  ASSERT_OK(
-      sshmux_pool_open_channel(C.pool, &t, &spec, &c_cbs, NULL, c_open, &ch));
+  pool_start_open(0);
   ASSERT_EQ(C.open_calls, 0); /* never from inside the call */
   sshmux_pool_close(C.pool, c_pool_closed, NULL);
   run_until(&C.pool_closed, 20000);
@@ -203,9 +219,7 @@ TEST_IMPL_T(contract_pool_close_before_open_completes, 60) {
   ASSERT_EQ(C.open_status, SSHMUX_ECLOSED);
   loop_finish(300);
   ASSERT_EQ(C.open_calls, 1);
-  ASSERT_EQ(C.pool_closed, 1);
-  ASSERT_EQ(C.after_close, 0);
-  test_sshd_stop(&s);
+  pool_end();
   return 0;
 }
 
@@ -213,18 +227,8 @@ TEST_IMPL_T(contract_pool_close_before_open_completes, 60) {
  * request completes once with an error, on_closed once (the channel is
  * closed from inside it), then the pool's close callback, then nothing. */
 TEST_IMPL_T(contract_pool_close_inside_open_cb, 60) {
-  static test_sshd s;
-  const char *kh[2], *ids[2];
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec = {.type = SSHMUX_UPCHAN_SESSION};
-  sshmux_upchan_t *ch = NULL;
-
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  pool_setup(&s, &t, kh, ids);
-  C.close_in = 1;
-  ASSERT_OK(
-      sshmux_pool_open_channel(C.pool, &t, &spec, &c_cbs, NULL, c_open, &ch));
+  pool_start_open(1);
   run_until(&C.pool_closed, 30000);
   loop_finish(300);
   ASSERT_EQ(C.open_calls, 1);
@@ -233,9 +237,7 @@ TEST_IMPL_T(contract_pool_close_inside_open_cb, 60) {
   ASSERT_NE(C.req_status, 0);
   ASSERT_EQ(C.closed_calls, 1);
   ASSERT_EQ(C.chan_close_cb, 1);
-  ASSERT_EQ(C.pool_closed, 1);
-  ASSERT_EQ(C.after_close, 0);
-  test_sshd_stop(&s);
+  pool_end();
   return 0;
 }
 
@@ -243,31 +245,18 @@ TEST_IMPL_T(contract_pool_close_inside_open_cb, 60) {
  * on_closed after our own close, its close callback once; then the pool
  * closes cleanly. */
 TEST_IMPL_T(contract_upchan_close_inside_data_cb, 60) {
-  static test_sshd s;
-  const char *kh[2], *ids[2];
-  sshmux_target_t t;
-  sshmux_upchan_spec_t spec = {.type = SSHMUX_UPCHAN_SESSION};
-  sshmux_upchan_t *ch = NULL;
-
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ASSERT_OK(test_sshd_start(&s, NULL));
-  pool_setup(&s, &t, kh, ids);
-  C.close_in = 2;
-  ASSERT_OK(
-      sshmux_pool_open_channel(C.pool, &t, &spec, &c_cbs, NULL, c_open, &ch));
+  pool_start_open(2);
   run_until(&C.chan_close_cb, 30000);
   run_for(1500); /* "two" would come a second later: nothing may arrive */
   ASSERT_EQ(C.data_calls, 1);
   ASSERT_EQ(C.closed_calls, 0);
   ASSERT_EQ(C.chan_close_cb, 1);
   ASSERT_LE(C.req_calls, 1); /* at most once (it may have been answered) */
-  sshmux_pool_close(C.pool, c_pool_closed, NULL);
-  run_until(&C.pool_closed, 10000);
-  loop_finish(200);
+  pool_close_wait(10000, 200);
   ASSERT_EQ(C.data_calls, 1);
   ASSERT_EQ(C.chan_close_cb, 1);
-  ASSERT_EQ(C.after_close, 0);
-  test_sshd_stop(&s);
+  pool_end();
   return 0;
 }
 

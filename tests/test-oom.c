@@ -155,6 +155,36 @@ static long next_n(long n, long total) {
   return n + stride;
 }
 
+/* One run of flow(arg) without failures (it must succeed, 1, with more
+ * than min allocations and no leak), then one failing each allocation N
+ * (next_n) in turn: any leak fails the test; prints the counts as name. */
+static void oom_sweep(const char *name, long min, int (*flow)(void *),
+                      void *arg) {
+  long n, total, runs = 0, oks = 0;
+
+  oom_arm(0);
+  ASSERT_EQ(flow(arg), 1);
+  oom_disarm();
+  total = atomic_load(&n_allocs);
+  ASSERT_EQ(atomic_load(&live), 0);
+  ASSERT_GT(total, min);
+  for (n = 1; n <= total; n = next_n(n, total), runs++) {
+    uint64_t t0 = test_now_ms();
+    oom_arm(n);
+    oks += flow(arg);
+    oom_disarm();
+    if (test_now_ms() - t0 > 2000)
+      fprintf(stderr, "# %s: allocation %ld: the run took %llu ms\n", name, n,
+              (unsigned long long)(test_now_ms() - t0));
+    if (atomic_load(&live) != 0)
+      test_fail(__FILE__, __LINE__, "allocation %ld failed: %ld bytes leaked",
+                n, atomic_load(&live));
+  }
+  fprintf(stderr,
+          "# %s: %ld allocations per login+exec, %ld runs, %ld still served\n",
+          name, total, runs, oks);
+}
+
 /* ---- routes ---- */
 
 static const char routes_text[] =
@@ -365,9 +395,15 @@ close:
   return ok;
 }
 
+/* server_flow on the files the test writes (arg unused), for oom_sweep. */
+static int server_flow_files(void *arg) {
+  (void)arg;
+  return server_flow(test_path("host"), test_path("ak"), test_path("id"),
+                     test_path("kh"));
+}
+
 TEST_IMPL_T(oom_server_accept_auth_channel, 600) {
   char *pub;
-  long n, total, runs = 0, oks = 0;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("ssh-keygen");
@@ -387,32 +423,7 @@ TEST_IMPL_T(oom_server_accept_auth_channel, 600) {
     ASSERT_OK(test_write_file(test_path("kh"), line, 0600));
     free(pub);
   }
-  /* A run without failures: it must work, and says how long the flow is. */
-  oom_arm(0);
-  ASSERT_EQ(server_flow(test_path("host"), test_path("ak"), test_path("id"),
-                        test_path("kh")),
-            1);
-  oom_disarm();
-  total = atomic_load(&n_allocs);
-  ASSERT_EQ(atomic_load(&live), 0);
-  ASSERT_GT(total, 50);
-  for (n = 1; n <= total; n = next_n(n, total), runs++) {
-    uint64_t t0 = test_now_ms();
-    oom_arm(n);
-    oks += server_flow(test_path("host"), test_path("ak"), test_path("id"),
-                       test_path("kh"));
-    oom_disarm();
-    if (test_now_ms() - t0 > 2000)
-      fprintf(stderr, "# oom_server: allocation %ld: the run took %llu ms\n", n,
-              (unsigned long long)(test_now_ms() - t0));
-    if (atomic_load(&live) != 0)
-      test_fail(__FILE__, __LINE__, "allocation %ld failed: %ld bytes leaked",
-                n, atomic_load(&live));
-  }
-  fprintf(stderr,
-          "# oom_server: %ld allocations per login+exec, %ld runs, %ld "
-          "still served\n",
-          total, runs, oks);
+  oom_sweep("oom_server", 50, server_flow_files, NULL);
   return 0;
 }
 
@@ -531,9 +542,13 @@ static int pool_flow(test_sshd *s) {
   return P.status == 0 && P.out_len == 7 && memcmp(P.out, "oom-ok\n", 7) == 0;
 }
 
+/* pool_flow on the sshd arg, for oom_sweep. */
+static int pool_flow_arg(void *arg) {
+  return pool_flow(arg);
+}
+
 TEST_IMPL_T(oom_pool_login_channel, 600) {
   static test_sshd s;
-  long n, total, runs = 0, oks = 0;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   signal(SIGPIPE, SIG_IGN);
@@ -541,24 +556,7 @@ TEST_IMPL_T(oom_pool_login_channel, 600) {
   if (getenv("OOM_LOG") != NULL)
     sshmux_set_log_cb(oom_log, SSHMUX_LOG_TRACE, NULL);
   ASSERT_EQ(test_sshd_start(&s, NULL), 0);
-  oom_arm(0);
-  ASSERT_EQ(pool_flow(&s), 1);
-  oom_disarm();
-  total = atomic_load(&n_allocs);
-  ASSERT_EQ(atomic_load(&live), 0);
-  ASSERT_GT(total, 10);
-  for (n = 1; n <= total; n = next_n(n, total), runs++) {
-    oom_arm(n);
-    oks += pool_flow(&s);
-    oom_disarm();
-    if (atomic_load(&live) != 0)
-      test_fail(__FILE__, __LINE__, "allocation %ld failed: %ld bytes leaked",
-                n, atomic_load(&live));
-  }
-  fprintf(stderr,
-          "# oom_pool: %ld allocations per login+exec, %ld runs, %ld still "
-          "served\n",
-          total, runs, oks);
+  oom_sweep("oom_pool", 10, pool_flow_arg, &s);
   test_sshd_stop(&s);
   return 0;
 }

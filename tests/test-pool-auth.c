@@ -82,6 +82,13 @@ static void start_sshd(test_sshd *s, const char *name,
   free(ak);
 }
 
+/* start_sshd(s, "sshd", ...) authorizing key alone. */
+static void start_sshd_one(test_sshd *s, const char *key) {
+  const char *one[2] = {key, NULL};
+
+  start_sshd(s, "sshd", one);
+}
+
 /* Where each line containing needle starts in the sshd log, -1 if none. */
 static long log_find(const test_sshd *s, const char *needle, long from) {
   char *log = test_read_file(s->log, NULL);
@@ -138,10 +145,7 @@ static int login(test_sshd *s, const login_t *l, int *prompts, char *errmsg,
   o.use_agent = l->use_agent;
   ph_init(&h, &o);
   ph_prompts(&h, l->decide, l->decide_data);
-  sshmux_target_init(&t);
-  t.user = s->user;
-  t.host = s->addr;
-  t.port = s->port;
+  ph_target(&t, s);
   t.identity_files = l->ids;
   t.identity_agent = l->agent;
   memset(&j, 0, sizeof(j));
@@ -313,10 +317,7 @@ TEST_IMPL_T(pool_auth_encrypted_once, 180) {
     o.known_hosts = khs;
     ph_init(&h, &o);
     ph_prompts(&h, answer_pass, &ps);
-    sshmux_target_init(&ta);
-    ta.user = a.user;
-    ta.host = a.addr;
-    ta.port = a.port;
+    ph_target(&ta, &a);
     ta.identity_files = ids;
     tb = ta;
     tb.port = b.port;
@@ -449,15 +450,12 @@ TEST_IMPL_T(pool_auth_agent_order_and_socket, 120) {
   test_agent ag;
   test_sshd s;
   char err[300];
-  const char *only_ed[2];
   long r, e, d;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("ssh-agent");
   make_agent_keys(&k);
-  only_ed[0] = k.ed;
-  only_ed[1] = NULL;
-  start_sshd(&s, "sshd", only_ed);
+  start_sshd_one(&s, k.ed);
   ASSERT_EQ(test_agent_start(&ag, "agent", NULL), 0);
   ASSERT_EQ(test_agent_add(&ag, k.rsa, 0), 0);
   ASSERT_EQ(test_agent_add(&ag, k.ecdsa, 0), 0);
@@ -625,14 +623,11 @@ TEST_IMPL_T(pool_auth_agent_confirm, 180) {
   test_agent ag;
   test_sshd s;
   char err[300], asked[700], yes[600], no[600], *data;
-  const char *rsa_only[2];
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   TEST_REQUIRE_PROGRAM("ssh-agent");
   make_agent_keys(&k);
-  rsa_only[0] = k.rsa;
-  rsa_only[1] = NULL;
-  start_sshd(&s, "sshd", rsa_only);
+  start_sshd_one(&s, k.rsa);
   snprintf(yes, sizeof(yes), "%s", test_path("askpass-yes"));
   /* 4 s in make check; SSHMUX_TEST_CONFIRM_DELAY=40 shows an answer slower
    * than libssh2's own 30 s timeout still getting in. */
@@ -702,10 +697,7 @@ TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
   size_t n;
   ph_t h;
 
-  TEST_REQUIRE_ROOT("PAM and mount namespaces");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("oathtool");
-  TEST_REQUIRE_PROGRAM("unshare");
+  TEST_REQUIRE_OTP();
   snprintf(key, sizeof(key), "%s", test_path("id_enc"));
   keygen("ed25519", NULL, NULL, "unknown to the person", key);
   pub = pub_line(key);
@@ -722,14 +714,12 @@ TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
     o.use_agent = 1;
     ph_init(&h, &o);
     ph_prompts(&h, cancel_pass_answer_otp, &otp);
-    sshmux_target_init(&t);
-    t.user = otp.sshd.user;
-    t.host = otp.sshd.addr;
-    t.port = otp.sshd.port;
+    ph_target(&t, &otp.sshd);
     if (round == 0) {
       t.identity_files = ids; /* its passphrase will be cancelled */
       t.identity_agent = "none";
     } else {
+      t.identity_files = NULL;
       t.identity_agent = test_path("dead-agent.sock");
     }
     memset(&j, 0, sizeof(j));
@@ -814,10 +804,7 @@ TEST_IMPL_T(pool_auth_secrets_wiped, 90) {
   ph_options(&o, s.known_hosts);
   ph_init(&h, &o);
   ph_prompts(&h, answer_pass, &ps);
-  sshmux_target_init(&t);
-  t.user = s.user;
-  t.host = s.addr;
-  t.port = s.port;
+  ph_target(&t, &s);
   t.identity_files = keys;
   t.identity_agent = "none";
   memset(&j, 0, sizeof(j));

@@ -206,11 +206,7 @@ TEST_IMPL_T(pool_blackholed_link_reaped, 60) {
   TEST_REQUIRE_NETNS();
   ASSERT_OK(test_netns_setup(&topo));
   jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
-  ph_fixture(&h, &jo); /* h.t: the jump */
-  h.o.keepalive_ms = 400;
-  h.o.keepalive_count = 3;
-  ph_init(&h, &h.o);
-  ph_exec_started(&h, &h.t, &a);
+  ph_probed_session(&h, &jo, &a); /* h.t: the jump */
   {
     const char *argv[] = {"ip",         "link", "set", "dev",
                           topo.if_root, "down", NULL};

@@ -49,11 +49,7 @@ TEST_IMPL_T(pool_upstream_stopped_reaped, 60) {
   ph_t h;
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  ph_fixture(&h, NULL);
-  h.o.keepalive_ms = 400;
-  h.o.keepalive_count = 3;
-  ph_init(&h, &h.o);
-  ph_exec_started(&h, &h.t, &a);
+  ph_probed_session(&h, NULL, &a);
   /* A quiet but healthy connection survives several intervals. */
   ph_run_for(&h, 2000);
   ASSERT(!a.done);

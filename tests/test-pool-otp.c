@@ -41,10 +41,7 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
   size_t n;
   ph_t h;
 
-  TEST_REQUIRE_ROOT("PAM and mount namespaces");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("oathtool");
-  TEST_REQUIRE_PROGRAM("unshare");
+  TEST_REQUIRE_OTP();
   memset(&oo, 0, sizeof(oo));
   memset(&to, 0, sizeof(to));
   to.name = "otpd";

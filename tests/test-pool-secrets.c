@@ -24,7 +24,6 @@ TEST_IMPL_T(pool_secrets_otp_answer_wiped, 120) {
   test_sshd_opts to;
   sshmux_pool_options_t o;
   sshmux_target_t t;
-  const char *khs[2];
   char code[7];
   uint8_t wire[4 + 6];
   ph_job_t a;
@@ -37,11 +36,7 @@ TEST_IMPL_T(pool_secrets_otp_answer_wiped, 120) {
   to.name = "otpd";
   oo.sshd = &to;
   ASSERT_OK(test_otp_sshd_start(&otp, &oo));
-  sshmux_pool_options_init(&o);
-  khs[0] = otp.sshd.known_hosts;
-  khs[1] = NULL;
-  o.known_hosts = khs;
-  o.use_agent = 0;
+  ph_options(&o, otp.sshd.known_hosts);
   ph_init(&h, &o);
   ph_prompts(&h, answer_code, NULL);
   ph_target(&t, &otp.sshd);

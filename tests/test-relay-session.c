@@ -12,6 +12,12 @@ static void setup(rh_t *h, test_sshd *s) {
   rh_start(h, NULL);
 }
 
+/* Stops what setup started: the daemon h, then sshd s. */
+static void teardown(rh_t *h, test_sshd *s) {
+  rh_stop(h);
+  test_sshd_stop(s);
+}
+
 TEST_IMPL(relay_exit_status) {
   test_sshd s;
   rh_t h;
@@ -35,8 +41,7 @@ TEST_IMPL(relay_exit_status) {
   ASSERT_STR_EQ(err, "err\n");
   free(out);
   free(err);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -73,8 +78,7 @@ TEST_IMPL(relay_signal_and_stderr) {
   same_as_direct(&h, &s, "echo a; kill -TERM $$", 255);
   same_as_direct(&h, &s, "echo to-err >&2; echo to-out; exit 3", 3);
   same_as_direct(&h, &s, "exec 2>/dev/null; sh -c 'kill -KILL $$'; echo $?", 0);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -112,8 +116,7 @@ TEST_IMPL(relay_half_close) {
   ASSERT_STR_EQ(out, "300000\ndone\n");
   free(out);
   free(data);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -141,8 +144,7 @@ TEST_IMPL(relay_env_policy) {
   ASSERT_EQ(test_run_status(&c), 0);
   ASSERT_STR_EQ(out, "C.UTF-8|bar|\n");
   free(out);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -172,8 +174,7 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   ASSERT_STR_CONTAINS(err, "no route named 'nosuch'");
   free(out);
   free(err);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -231,8 +232,7 @@ TEST_IMPL(relay_refusals_are_clear) {
   ASSERT_EQ(st, 255);
   ASSERT_STR_CONTAINS(err, "remote port forwarding failed");
   free(err);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -321,8 +321,7 @@ TEST_IMPL(relay_streamlocal_policy) {
   free(out);
   test_kill(spid);
   test_kill(epid);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }
 
@@ -392,7 +391,6 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   if (test_sshd_log_count(&s, "liveness-probe@sshmux") < 2)
     rh_dump(&h);
   ASSERT_GE(test_sshd_log_count(&s, "liveness-probe@sshmux"), 2);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  teardown(&h, &s);
   return 0;
 }

@@ -34,6 +34,24 @@ static void keys(const char *pane, const char *k, int enter) {
               0);
 }
 
+/* Types the fixture's next one-time code (left in code) into pane. */
+static void answer_otp(test_otp_sshd *o, const char *pane, char code[7]) {
+  ASSERT_EQ(test_otp_next_code(o, code), 0);
+  keys(pane, code, 1);
+}
+
+/* Runs cmd in pane's shell and waits (45 s) for expect to show. */
+static void shell_check(const char *pane, const char *cmd, const char *expect) {
+  keys(pane, cmd, 1);
+  wait_for(pane, expect, 45000);
+}
+
+/* Exits pane's shell and waits (20 s) for ssh's exit status 0. */
+static void exit_ok(const char *pane) {
+  keys(pane, "exit", 1);
+  wait_for(pane, "ssh-exit=0", 20000);
+}
+
 /* `ssh -t ROUTE` in a new tmux session named pane; its exit status is
  * printed after it. */
 static void start_ssh(rh_t *h, const char *pane, const char *route) {
@@ -46,6 +64,25 @@ static void start_ssh(rh_t *h, const char *pane, const char *route) {
             0);
 }
 
+/* start_ssh(h, pane, "otp"), then waits (45 s) for the code's question. */
+static void start_asked(rh_t *h, const char *pane) {
+  start_ssh(h, pane, "otp");
+  wait_for(pane, "One-time password", 45000);
+}
+
+/* start_ssh(h, pane, route), waits (45 s) for question, returns the
+ * pane's text (malloc'd, never NULL). */
+static char *ask(rh_t *h, const char *pane, const char *route,
+                 const char *question) {
+  char *text;
+
+  start_ssh(h, pane, route);
+  wait_for(pane, question, 45000);
+  text = test_tmux_capture(tmux_sock(), pane);
+  ASSERT(text != NULL);
+  return text;
+}
+
 typedef struct {
   test_otp_sshd o;
   rh_t h;
@@ -53,11 +90,7 @@ typedef struct {
 
 static int setup(env_t *e) {
   memset(e, 0, sizeof(*e));
-  TEST_REQUIRE_ROOT("PAM authentication and mount namespaces");
-  TEST_REQUIRE_PROGRAM("unshare");
-  TEST_REQUIRE_PROGRAM("oathtool");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_OTP();
   TEST_REQUIRE_PROGRAM("tmux");
   ASSERT_EQ(test_otp_sshd_start(&e->o, NULL), 0);
   rh_init(&e->h);
@@ -92,10 +125,8 @@ TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   ASSERT(pane != NULL);
   ASSERT_STR_CONTAINS(pane, e.o.sshd.user);
   free(pane);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("a", code, 1);
-  keys("a", "echo hel''lo-$((6*7))", 1);
-  wait_for("a", "hello-42", 45000);
+  answer_otp(&e.o, "a", code);
+  shell_check("a", "echo hel''lo-$((6*7))", "hello-42");
   /* The code was never echoed. */
   pane = test_tmux_capture(tmux_sock(), "a");
   ASSERT(pane != NULL && strstr(pane, code) == NULL);
@@ -110,8 +141,7 @@ TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   ASSERT_STR_CONTAINS(out, "second");
   free(out);
   free(err);
-  keys("a", "exit", 1);
-  wait_for("a", "ssh-exit=0", 20000);
+  exit_ok("a");
   log = serve_log(&e.h);
   ASSERT_STR_CONTAINS(log, "on a client's terminal");
   free(log);
@@ -127,21 +157,16 @@ TEST_IMPL_T(relay_prompt_ctrl_c, 120) {
   if ((r = setup(&e)) != 0)
     return r;
   rh_start(&e.h, NULL);
-  start_ssh(&e.h, "a", "otp");
-  wait_for("a", "One-time password", 45000);
+  start_asked(&e.h, "a");
   ASSERT_EQ(tmux((const char *[]){"send-keys", "-t", "a", "C-c", NULL}), 0);
   wait_for("a", "login cancelled", 20000);
   wait_for("a", "ssh-exit=130", 20000);
   ASSERT_EQ(kill(e.h.pid, 0), 0); /* the daemon is still there... */
   /* ...and serving: a new session is asked, answered and logs in. */
-  start_ssh(&e.h, "b", "otp");
-  wait_for("b", "One-time password", 45000);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("b", code, 1);
-  keys("b", "echo after-$((40+2))-cancel", 1);
-  wait_for("b", "after-42-cancel", 45000);
-  keys("b", "exit", 1);
-  wait_for("b", "ssh-exit=0", 20000);
+  start_asked(&e.h, "b");
+  answer_otp(&e.o, "b", code);
+  shell_check("b", "echo after-$((40+2))-cancel", "after-42-cancel");
+  exit_ok("b");
   teardown(&e);
   return 0;
 }
@@ -183,8 +208,7 @@ TEST_IMPL_T(relay_prompt_one_question, 120) {
   ASSERT(strstr(pb, "One-time password") == NULL);
   ASSERT(strstr(pb, "=== sshmux") == NULL);
   free(pb);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys(asked, code, 1);
+  answer_otp(&e.o, asked, code);
   keys("a", "echo in-a-$((1+1))", 1);
   keys("b", "echo in-b-$((2+2))", 1);
   wait_for("a", "in-a-2", 45000);
@@ -301,10 +325,7 @@ TEST_IMPL_T(relay_prompt_jump_otp, 120) {
   rh_known(&e.h, &t);
   rh_name(&e.h, "inner");
   rh_start(&e.h, NULL);
-  start_ssh(&e.h, "a", "inner");
-  wait_for("a", "One-time password", 45000);
-  pane = test_tmux_capture(tmux_sock(), "a");
-  ASSERT(pane != NULL);
+  pane = ask(&e.h, "a", "inner", "One-time password");
   {
     char want[256];
     /* The banner names the bastion, the host that asks. */
@@ -313,12 +334,9 @@ TEST_IMPL_T(relay_prompt_jump_otp, 120) {
     ASSERT_STR_CONTAINS(pane, want);
   }
   free(pane);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("a", code, 1);
-  keys("a", "echo behind-$((40+2))-bastion", 1);
-  wait_for("a", "behind-42-bastion", 45000);
-  keys("a", "exit", 1);
-  wait_for("a", "ssh-exit=0", 20000);
+  answer_otp(&e.o, "a", code);
+  shell_check("a", "echo behind-$((40+2))-bastion", "behind-42-bastion");
+  exit_ok("a");
   teardown(&e);
   test_sshd_stop(&t);
   return 0;
@@ -404,10 +422,7 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
   rh_routes_text(&h, ini);
   rh_name(&h, "evil");
   rh_start(&h, NULL);
-  start_ssh(&h, "a", "evil");
-  wait_for("a", "Code:", 45000);
-  pane = test_tmux_capture(tmux_sock(), "a");
-  ASSERT(pane != NULL);
+  pane = ask(&h, "a", "evil", "Code:");
   ASSERT_STR_CONTAINS(pane, "=== sshmux: login to someone@127.0.0.1:");
   ASSERT_STR_CONTAINS(pane, "Evil name");
   ASSERT_STR_CONTAINS(pane, "instrRED");
@@ -444,23 +459,18 @@ TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   rh_init(&h);
   rh_route_encrypted(&h, "r1", &s, key, "s3cret phrase");
   rh_start(&h, NULL);
-  start_ssh(&h, "a", "r1");
-  wait_for("a", "Trust it and remember it? (yes/no):", 45000);
-  pane = test_tmux_capture(tmux_sock(), "a");
-  ASSERT(pane != NULL);
+  pane = ask(&h, "a", "r1", "Trust it and remember it? (yes/no):");
   ASSERT_STR_CONTAINS(pane, "The upstream host key is not known: ssh-");
   ASSERT_STR_CONTAINS(pane, "SHA256:");
   free(pane);
   keys("a", "yes", 1);
   wait_for("a", "passphrase", 45000);
   keys("a", "s3cret phrase", 1);
-  keys("a", "echo key-$((40+2))-ok", 1);
-  wait_for("a", "key-42-ok", 45000);
+  shell_check("a", "echo key-$((40+2))-ok", "key-42-ok");
   pane = test_tmux_capture(tmux_sock(), "a");
   ASSERT(pane != NULL && strstr(pane, "s3cret") == NULL); /* not echoed */
   free(pane);
-  keys("a", "exit", 1);
-  wait_for("a", "ssh-exit=0", 20000);
+  exit_ok("a");
   (void)tmux((const char *[]){"kill-server", NULL});
   rh_stop(&h);
   test_sshd_stop(&s);
@@ -477,8 +487,7 @@ TEST_IMPL_T(relay_prompt_moves_on, 120) {
   if ((r = setup(&e)) != 0)
     return r;
   rh_start(&e.h, NULL);
-  start_ssh(&e.h, "a", "otp");
-  wait_for("a", "One-time password", 45000);
+  start_asked(&e.h, "a");
   start_ssh(&e.h, "b", "otp");
   usleep(1000000);
   pb = test_tmux_capture(tmux_sock(), "b");
@@ -486,10 +495,8 @@ TEST_IMPL_T(relay_prompt_moves_on, 120) {
   free(pb);
   ASSERT_EQ(tmux((const char *[]){"kill-session", "-t", "a", NULL}), 0);
   wait_for("b", "One-time password", 45000);
-  ASSERT_EQ(test_otp_next_code(&e.o, code), 0);
-  keys("b", code, 1);
-  keys("b", "echo moved-$((40+2))-on", 1);
-  wait_for("b", "moved-42-on", 45000);
+  answer_otp(&e.o, "b", code);
+  shell_check("b", "echo moved-$((40+2))-on", "moved-42-on");
   teardown(&e);
   return 0;
 }

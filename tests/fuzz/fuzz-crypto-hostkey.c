@@ -18,17 +18,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void check(const uint8_t *data, size_t size, const char *text,
+                  size_t len) {
   sshmux__hostkey_t *hk = NULL;
-  char *text;
-  size_t len;
-  int r;
 
-  text = keyfile_input(data, size, &len);
-  if (text == NULL)
-    return 0;
-  r = sshmux__hostkey_parse(&hk, text, len);
-  if (r == 0) {
+  (void)data, (void)size;
+  if (sshmux__hostkey_parse(&hk, text, len) == 0) {
     sshmux__buf_t blob, sig;
     sshmux__buf_init(&blob, 4096);
     sshmux__buf_init(&sig, 4096);
@@ -43,10 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sshmux__buf_free(&blob);
     sshmux__buf_free(&sig);
     sshmux__hostkey_free(hk);
-  } else if (hk != NULL) {
-    fprintf(stderr, "failed parse left an object behind\n");
-    abort();
-  }
-  free(text);
-  return 0;
+  } else
+    keyfile_no_leftover(hk);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return keyfile_run(data, size, check);
 }

@@ -24,15 +24,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void check(const uint8_t *data, size_t size, const char *text,
+                  size_t len) {
   sshmux__userkey_t *k = NULL;
-  char *text;
-  size_t len;
   int r;
 
-  text = keyfile_input(data, size, &len);
-  if (text == NULL)
-    return 0;
   r = sshmux__userkey_needs_passphrase(text, len);
   if (r > 1)
     abort();
@@ -87,8 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sshmux__buf_free(&sig);
         sshmux__buf_free(&wrapped);
         sshmux__userkey_free(k);
-        free(text);
-        return 0;
+        return;
       }
       fprintf(stderr, "a parsed user key does not sign and verify\n");
       abort();
@@ -97,10 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sshmux__buf_free(&sig);
     sshmux__buf_free(&wrapped);
     sshmux__userkey_free(k);
-  } else if (k != NULL) {
-    fprintf(stderr, "failed parse left an object behind\n");
-    abort();
-  }
-  free(text);
-  return 0;
+  } else
+    keyfile_no_leftover(k);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return keyfile_run(data, size, check);
 }

@@ -118,20 +118,8 @@ static void answer_later(sshmux_server_conn_t *conn) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
+  static const sshmux_server_cbs_t cbs = {.channel_open = on_open};
 
-  if (!ready) {
-    sshmux_server_cbs_t cbs;
-    memset(&cbs, 0, sizeof(cbs));
-    cbs.channel_open = on_open;
-    fz_setup(&cbs);
-    ready = 1;
-  }
-  if (size > 0) {
-    mode = data[0];
-    ticks = 0;
-    nlater = 0;
-    fz_one(data, size, "fuzz", 0, answer_later);
-  }
+  fz_input(data, size, &cbs, &mode, &ticks, &nlater, answer_later);
   return 0;
 }

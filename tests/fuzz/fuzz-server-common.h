@@ -193,4 +193,25 @@ static void fz_one(const uint8_t *data, size_t size, const char *user,
   fz_done(conn);
 }
 
+/* A flags-driven target's input: cbs installed (fz_setup) on the first
+ * call; then, for a non-empty input, *mode = its flags byte, *ticks and
+ * *nlater zeroed, and fz_one(data, size, "fuzz", 0, finish). */
+static inline void fz_input(const uint8_t *data, size_t size,
+                     const sshmux_server_cbs_t *cbs, unsigned *mode,
+                     unsigned *ticks, size_t *nlater,
+                     void (*finish)(sshmux_server_conn_t *conn)) {
+  static int ready;
+
+  if (!ready) {
+    fz_setup(cbs);
+    ready = 1;
+  }
+  if (size > 0) {
+    *mode = data[0];
+    *ticks = 0;
+    *nlater = 0;
+    fz_one(data, size, "fuzz", 0, finish);
+  }
+}
+
 #endif

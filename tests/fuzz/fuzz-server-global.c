@@ -59,21 +59,9 @@ static void answer_reversed(sshmux_server_conn_t *conn) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int ready;
+  static const sshmux_server_cbs_t cbs = {.channel_open = on_open,
+                                          .global_request = on_global};
 
-  if (!ready) {
-    sshmux_server_cbs_t cbs;
-    memset(&cbs, 0, sizeof(cbs));
-    cbs.channel_open = on_open;
-    cbs.global_request = on_global;
-    fz_setup(&cbs);
-    ready = 1;
-  }
-  if (size > 0) {
-    mode = data[0];
-    ticks = 0;
-    nlater = 0;
-    fz_one(data, size, "fuzz", 0, answer_reversed);
-  }
+  fz_input(data, size, &cbs, &mode, &ticks, &nlater, answer_reversed);
   return 0;
 }

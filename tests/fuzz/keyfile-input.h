@@ -9,6 +9,7 @@
 #define SSHMUX_FUZZ_KEYFILE_INPUT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,29 @@ static char *keyfile_input(const uint8_t *data, size_t size, size_t *len) {
     *len += sizeof(end) - 1;
   }
   return text;
+}
+
+/* Aborts if a parse that failed left an object behind (obj not NULL). */
+static inline void keyfile_no_leftover(const void *obj) {
+  if (obj != NULL) {
+    fprintf(stderr, "failed parse left an object behind\n");
+    abort();
+  }
+}
+
+/* A key-file target's input: check(data, size, text, len) on the text
+ * keyfile_input makes of it (nothing for an empty or oversized one). */
+static inline int keyfile_run(const uint8_t *data, size_t size,
+                              void (*check)(const uint8_t *data, size_t size,
+                                            const char *text, size_t len)) {
+  size_t len;
+  char *text = keyfile_input(data, size, &len);
+
+  if (text != NULL) {
+    check(data, size, text, len);
+    free(text);
+  }
+  return 0;
 }
 
 #endif
