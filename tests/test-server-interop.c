@@ -1139,6 +1139,29 @@ static long rss_kib(int pid) {
  * them; once they have waited a second, a real `ssh` still logs in while
  * the flood is held (the oldest is dropped for it), and the server's
  * memory stays bounded. */
+/* Wait (20 s at most each) until every one of the n connections fds got
+ * the server's banner, let them sit settle_us, then drain them: how many
+ * the server still holds open (reads would block rather than EOF). */
+static int held_after(const int *fds, int n, unsigned settle_us) {
+  int i, alive = 0;
+
+  for (i = 0; i < n; i++) {
+    struct pollfd pf = {fds[i], POLLIN, 0};
+    ASSERT_EQ(poll(&pf, 1, 20000), 1);
+  }
+  usleep(settle_us);
+  for (i = 0; i < n; i++) {
+    uint8_t b[4096];
+    ssize_t r;
+    fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    while ((r = read(fds[i], b, sizeof(b))) > 0)
+      ;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      alive++;
+  }
+  return alive;
+}
+
 TEST_IMPL_T(server_interop_preauth_flood, 120) {
   enum { FLOOD = 600 };
   static int fds[FLOOD];
@@ -1169,20 +1192,7 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
     (void)send(fds[i], part, 15 + 6000, MSG_NOSIGNAL);
   }
   /* Every connection was seen (each gets the server's banner first). */
-  for (i = 0; i < FLOOD; i++) {
-    struct pollfd pf = {fds[i], POLLIN, 0};
-    ASSERT_EQ(poll(&pf, 1, 20000), 1);
-  }
-  usleep(300000);
-  for (i = 0; i < FLOOD; i++) {
-    uint8_t b[4096];
-    ssize_t r;
-    fcntl(fds[i], F_SETFL, O_NONBLOCK);
-    while ((r = read(fds[i], b, sizeof(b))) > 0)
-      ;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      alive++;
-  }
+  alive = held_after(fds, FLOOD, 300000);
   rss1 = rss_kib(e.pid);
   printf("# flood of %d: %d held by the server, RSS %ld -> %ld KiB\n", FLOOD,
          alive, rss0, rss1);
@@ -1343,21 +1353,9 @@ TEST_IMPL_T(server_interop_half_open_connections, 120) {
     if (i % 2)
       (void)send(fds[i], "SSH-2.0-half", 12, MSG_NOSIGNAL);
   }
-  /* Every connection was accepted (each gets the server's banner). */
-  for (i = 0; i < N; i++) {
-    struct pollfd pf = {fds[i], POLLIN, 0};
-    ASSERT_EQ(poll(&pf, 1, 20000), 1);
-  }
-  usleep(1500000); /* old enough to give way to a real login */
-  for (i = 0; i < N; i++) {
-    uint8_t b[4096];
-    ssize_t r;
-    fcntl(fds[i], F_SETFL, O_NONBLOCK);
-    while ((r = read(fds[i], b, sizeof(b))) > 0)
-      ;
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      alive++;
-  }
+  /* Every connection was accepted (each gets the server's banner);
+   * settle until they are old enough to give way to a real login. */
+  alive = held_after(fds, N, 1500000);
   rss1 = rss_kib(e.pid);
   /* While they are held, a real client gets in. */
   ASSERT_EQ(run_openssh(&e, "hello past the half-open", NULL, &out, &err), 0);
