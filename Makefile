@@ -251,7 +251,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/sshmux
 
 FORMAT_FILES = $(wildcard include/*.h include/sshmux/*.h lib/*/*.[ch] daemon/*.[ch] \
-	examples/*/*.[ch] tests/*.[ch] tests/tools/*.c tests/fuzz/*.c bench/*.c)
+	examples/*/*.[ch] tests/*.[ch] tests/tools/*.c tests/fuzz/*.[ch] bench/*.c)
 # The ABI baseline tests/test-build-abi.c compares against (docs/ABI.md):
 # renew it only when a release deliberately changes the ABI.
 abi-baseline: lib

@@ -177,8 +177,8 @@ static void fz_done(sshmux_server_conn_t *conn) {
 
 /* One input: a fresh connection (see fz_conn), the records fed, then
  * finish(conn) if given (answers the embedder kept back), then freed. */
-static void fz_one(const uint8_t *data, size_t size, const char *user,
-                   int kex, void (*finish)(sshmux_server_conn_t *conn)) {
+static void fz_one(const uint8_t *data, size_t size, const char *user, int kex,
+                   void (*finish)(sshmux_server_conn_t *conn)) {
   sshmux_server_conn_t *conn;
 
   if (size < 1 || size > 65536 || (conn = fz_conn(user, kex)) == NULL)
@@ -197,9 +197,9 @@ static void fz_one(const uint8_t *data, size_t size, const char *user,
  * call; then, for a non-empty input, *mode = its flags byte, *ticks and
  * *nlater zeroed, and fz_one(data, size, "fuzz", 0, finish). */
 static inline void fz_input(const uint8_t *data, size_t size,
-                     const sshmux_server_cbs_t *cbs, unsigned *mode,
-                     unsigned *ticks, size_t *nlater,
-                     void (*finish)(sshmux_server_conn_t *conn)) {
+                            const sshmux_server_cbs_t *cbs, unsigned *mode,
+                            unsigned *ticks, size_t *nlater,
+                            void (*finish)(sshmux_server_conn_t *conn)) {
   static int ready;
 
   if (!ready) {
