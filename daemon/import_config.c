@@ -204,19 +204,6 @@ static void note(const char *fmt, ...) {
   printf("note: %s\n", msg);
 }
 
-/* Route and jump names: what the routes file accepts in a section header. */
-static int valid_name(const char *s) {
-  size_t i;
-
-  for (i = 0; s[i] != '\0'; i++) {
-    char c = s[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-      return 0;
-  }
-  return i > 0 && i <= NAME_MAX_LEN;
-}
-
 static int copy(char *dst, size_t size, const char *src) {
   return (size_t)snprintf(dst, size, "%s", src) < size ? 0 : -1;
 }
@@ -1004,7 +991,7 @@ static void plan_route(const char *name, int named) {
   size_t i, mark = G.nhops;
   hop_t h;
 
-  if (!valid_name(name)) {
+  if (!sshmux__routes_name_valid(name)) {
     skip(name, named,
          "not a route name (1-%d of A-Z a-z 0-9 . _ -; patterns and "
          "negations name no single host)",
@@ -1095,7 +1082,7 @@ static void add_name(names_t *nm, const char *pat, const char *file,
     G.nskipped++;
     return;
   }
-  if (!valid_name(pat)) {
+  if (!sshmux__routes_name_valid(pat)) {
     skip(pat, 0, "not a route name (1-%d of A-Z a-z 0-9 . _ -)", NAME_MAX_LEN);
     return;
   }

@@ -220,7 +220,7 @@ static const char *quote(const char *s, char *buf, size_t size) {
 
 /* ---- value syntax ---- */
 
-static int valid_name(const char *s) {
+int sshmux__routes_name_valid(const char *s) {
   size_t i;
 
   for (i = 0; s[i] != '\0'; i++) {
@@ -497,7 +497,7 @@ static int section_header(parse_t *p, char *line, size_t n) {
          quote(name, q, sizeof(q)));
     return -1;
   }
-  if (!valid_name(hopname)) {
+  if (!sshmux__routes_name_valid(hopname)) {
     fail(p, p->lineno,
          "invalid name '%s' in [%s]: names are 1-%d of A-Z a-z 0-9 . _ -",
          quote(hopname, q, sizeof(q)), is_jump ? "jumps.NAME" : "routes.NAME",
@@ -850,7 +850,7 @@ static int handler(void *user, const char *section, const char *name,
                   quote(value, q, sizeof(q)));
     return 1;
   case K_JUMP:
-    if (!valid_name(value))
+    if (!sshmux__routes_name_valid(value))
       return fail(p, p->lineno, "bad jump name '%s'",
                   quote(value, q, sizeof(q)));
     return set_string(p, &h->jump_name, value) == 0;
@@ -1149,7 +1149,7 @@ static int add_hop(sshmux_routes_t *r, int is_jump, const char *name,
   p.err = err;
   p.err_size = err_size;
   p.lineno = line > 0 ? line : LINE_NONE;
-  if (!valid_name(name)) {
+  if (!sshmux__routes_name_valid(name)) {
     fail(&p, p.lineno,
          "invalid %s name '%s': names are 1-%d of A-Z a-z 0-9 . _ -",
          is_jump ? "jump" : "route", quote(name, q, sizeof(q)), NAME_MAX_LEN);

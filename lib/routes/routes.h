@@ -1,6 +1,7 @@
-/* routes/routes.h -- the routes loader's internal entry point: loading from a
- * buffer already in memory, so the fuzz target and the file loader share
- * one code path. */
+/* routes/routes.h -- the routes module's interface for the rest of the
+ * library and the daemon: loading from a buffer already in memory (so the
+ * fuzz target and the file loader share one code path), and the name rule
+ * (so import-config checks names with the loader's own). */
 #ifndef SSHMUX_ROUTES_INT_H
 #define SSHMUX_ROUTES_INT_H
 
@@ -14,5 +15,9 @@
 int sshmux__routes_load_buffer(sshmux_routes_t **routes, const char *data,
                                size_t len, const char *filename,
                                const char *home, char *err, size_t err_size);
+
+/* 1 if s may name a route or a jump ([routes.NAME] / [jumps.NAME]): 1-64
+ * characters of A-Z a-z 0-9 . _ -; else 0. */
+int sshmux__routes_name_valid(const char *s);
 
 #endif
