@@ -21,8 +21,12 @@ uint64_t sshmux__pool_now(sshmux_pool_t *p) {
 
 static void on_tick(uv_idle_t *h);
 
+/* Never once the pool's handles are closing (closing == 2): libuv's
+ * uv_idle_start() does not refuse a closing handle, so a late kick (e.g. the
+ * one at the end of sshmux_pool_close() when the close finished inside it)
+ * would put the tick back on the loop's idle queue after the pool is freed. */
 static void tick_start(sshmux_pool_t *p) {
-  if (!p->tick_active) {
+  if (!p->tick_active && p->closing != 2) {
     uv_idle_start(&p->tick, on_tick);
     p->tick_active = 1;
   }
