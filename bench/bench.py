@@ -354,7 +354,7 @@ direct = true
     global ECHO
     ECHO = free_port()
     start([B + "/examples/echo-server", "--port", str(ECHO), "--host-key", W + "/echo_hostkey",
-           "--authorized-keys", sd + "/id_ed25519.pub"], stdout=subprocess.DEVNULL,
+           "--authorized-keys", sd + "/id_ed25519.pub", "--answer-ms", "0"], stdout=subprocess.DEVNULL,
           stderr=subprocess.DEVNULL)
     wait_port(ECHO, "echo-server")
     with open(W + "/cfg", "w") as f:
