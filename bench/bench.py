@@ -464,6 +464,9 @@ def stop_daemon():
     SM.wait(10)
 
 
+ENV_OPT = "-oSetEnv=LANG=C.UTF-8"  # an env request, whatever the bench's own environment
+
+
 def ssh(host, *cmd, cfg=None, cm=None):
     a = ["ssh", "-F", cfg or W + "/cfg"]
     if cm:
@@ -615,7 +618,11 @@ def sec_delay():
     # 2. warm attach through it
     cmds = [("sshmuxd-slow", ssh("rslow", "true"), 0, 0),
             ("controlmaster-slow", ssh("slow", "true", cm="cm-slow"), 0, 0),
-            ("cold-slow", ssh("slow", "true"), 0, 0)]
+            ("cold-slow", ssh("slow", "true"), 0, 0),
+            # what Debian's /etc/ssh/ssh_config does (SendEnv LANG LC_*) for
+            # anyone with a locale: one env request before the exec
+            ("sshmuxd-slow-env", ssh(ENV_OPT, "rslow", "true"), 0, 0),
+            ("controlmaster-slow-env", ssh(ENV_OPT, "slow", "true", cm="cm-slow"), 0, 0)]
     r = interleave(cmds, max(5, RUNS // 2), "slow")
     s = {k: summary(ms_of(v)) for k, v in r.items()}
     RESULTS["sections"]["delay_warm"] = s
@@ -623,6 +630,10 @@ def sec_delay():
     row("delay", "warm `ssh r true`, %d ms RTT upstream" % round(via["median"]),
         "sshmuxd " + fmt_ms(s["sshmuxd-slow"]), "ControlMaster " + fmt_ms(s["controlmaster-slow"]),
         rt, "≤ 1.10×", rt <= 1.10)
+    rt = paired_ratio(r["sshmuxd-slow-env"], r["controlmaster-slow-env"])
+    row("delay", "same, the client sending LANG (Debian's default `SendEnv LANG LC_*`)",
+        "sshmuxd " + fmt_ms(s["sshmuxd-slow-env"]),
+        "ControlMaster " + fmt_ms(s["controlmaster-slow-env"]), rt, "≤ 1.10×", rt <= 1.10)
     # 3. throughput through it, against the window/RTT bound
     n = DELAY_MB << 20
     cmds = [("sshmuxd-slow-down", ssh("rslow", "head -c %d /dev/zero" % n), 0, 1),
