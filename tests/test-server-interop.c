@@ -511,18 +511,12 @@ TEST_IMPL_T(server_interop_libssh2, 120) {
 static char *raw_exchange(int port, const void *send_buf, size_t n, int *closed,
                           size_t *got_len) {
   /* n == 0: connect and hang up at once. */
-  struct sockaddr_in sin;
   char *got = calloc(1, 65536);
   size_t got_n = 0;
   uint64_t deadline = test_now_ms() + 5000;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = test_connect_local(port);
 
   ASSERT(fd >= 0 && got != NULL);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((uint16_t)port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
   if (n > 0)
     ASSERT_EQ(write(fd, send_buf, n), (ssize_t)n);
   *closed = 0;
@@ -632,16 +626,11 @@ TEST_IMPL_T(server_interop_refusals, 120) {
  * once `cut` bytes went from the client to the server: the server sees a
  * client vanish at that point of the protocol. */
 static void proxy_once(int lfd, int port, size_t cut) {
-  struct sockaddr_in sin;
-  int c = accept(lfd, NULL, NULL), s = socket(AF_INET, SOCK_STREAM, 0);
+  int c = accept(lfd, NULL, NULL), s = c < 0 ? -1 : test_connect_local(port);
   size_t sent = 0;
   char buf[65536];
 
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((uint16_t)port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (c < 0 || connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+  if (c < 0 || s < 0)
     _exit(1);
   for (;;) {
     struct pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
@@ -669,8 +658,6 @@ static void proxy_once(int lfd, int port, size_t cut) {
 
 TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   es_t e;
-  struct sockaddr_in sin;
-  socklen_t sl = sizeof(sin);
   char *out = NULL, *err = NULL;
   size_t cut;
   int lfd, pport;
@@ -678,14 +665,7 @@ TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   TEST_REQUIRE_PROGRAM("ssh");
   make_keys();
   es_start(&e, NULL, NULL);
-  lfd = socket(AF_INET, SOCK_STREAM, 0);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-  ASSERT_EQ(listen(lfd, 4), 0);
-  ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
-  pport = ntohs(sin.sin_port);
+  lfd = test_listen_local(4, &pport);
   {
     /* The proxy's port names the same host keys. */
     char kh[8192], *ed = test_read_file(test_path("hostkey.pub"), NULL);
@@ -746,14 +726,9 @@ static int mc_held_fd = -1;
 static void (*mc_after_auth)(mc_t *m);
 
 static void mc_connect(mc_t *m, int port) {
-  struct sockaddr_in sin;
   memset(m, 0, sizeof(*m));
-  m->fd = socket(AF_INET, SOCK_STREAM, 0);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((uint16_t)port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  m->fd = test_connect_local(port);
+  ASSERT_GE(m->fd, 0);
   sshmux__buf_init(&m->rb, 1u << 20);
   sshmux__buf_init(&m->msg, 1u << 20);
   sshmux__buf_init(&m->i_c, 65536);
@@ -1180,14 +1155,8 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
   part[19] = 4;
   part[20] = 2; /* IGNORE */
   for (i = 0; i < FLOOD; i++) {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)e.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    fds[i] = test_connect_local(e.port);
     ASSERT_GE(fds[i], 0);
-    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
     /* A connection the server already dropped refuses the write: fine. */
     (void)send(fds[i], part, 15 + 6000, MSG_NOSIGNAL);
   }
@@ -1342,14 +1311,8 @@ TEST_IMPL_T(server_interop_half_open_connections, 120) {
   es_start(&e, NULL, NULL);
   rss0 = rss_kib(e.pid);
   for (i = 0; i < N; i++) {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)e.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    fds[i] = test_connect_local(e.port);
     ASSERT_GE(fds[i], 0);
-    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
     if (i % 2)
       (void)send(fds[i], "SSH-2.0-half", 12, MSG_NOSIGNAL);
   }
@@ -1471,14 +1434,8 @@ TEST_IMPL_T(server_interop_login_storm, 180) {
    * before the next starts): a storm client is refused while they are
    * young, or, once they are old enough, they are dropped for the storm. */
   for (int i = 0; i < 8; i++) {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)e.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    held[i] = socket(AF_INET, SOCK_STREAM, 0);
+    held[i] = test_connect_local(e.port);
     ASSERT_GE(held[i], 0);
-    ASSERT_EQ(connect(held[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
   }
   storm(&e, &ok, &refused, 0);  /* each served or refused cleanly */
   for (int i = 0; i < 8; i++) { /* dropped ones read EOF after the banner */

@@ -217,6 +217,12 @@ int test_write_file(const char *path, const char *data, int mode);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int test_free_port(void);
+/* A TCP listener on a free port of 127.0.0.1 (the port in *port) with
+ * listen(2)'s backlog; fails the test when it cannot be made. */
+int test_listen_local(int backlog, int *port);
+/* A blocking TCP socket connected to 127.0.0.1:port: its fd, or -1 (errno
+ * set).  It does not fail the test, so a forked child may use it. */
+int test_connect_local(int port);
 /* Wait until something accepts TCP on 127.0.0.1:port and sends a line
  * starting with "SSH-" (if ssh_banner) or just accepts; 0 on success. */
 int test_wait_port(int port, int ssh_banner, int timeout_ms);

@@ -570,21 +570,67 @@ void test_kill(int pid) {
   waitpid(pid, &st, 0);
 }
 
-int test_free_port(void) {
+/* 127.0.0.1:port as a socket address. */
+static struct sockaddr_in loopback(int port) {
   struct sockaddr_in sa;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sa;
+}
+
+/* A TCP socket bound to a free port of 127.0.0.1 (its port in *port), or
+ * -1 with errno set. */
+static int bind_free(int *port) {
+  struct sockaddr_in sa = loopback(0);
   socklen_t len = sizeof(sa);
-  int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
 
   if (fd < 0)
     return -1;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+int test_free_port(void) {
+  int port = -1, fd = bind_free(&port);
+
+  if (fd >= 0)
+    close(fd);
+  return fd >= 0 ? port : -1;
+}
+
+int test_listen_local(int backlog, int *port) {
+  int fd = bind_free(port);
+
+  if (fd < 0 || listen(fd, backlog) != 0)
+    test_fail(__FILE__, __LINE__, "cannot listen on 127.0.0.1: %s",
+              strerror(errno));
+  return fd;
+}
+
+int test_connect_local(int port) {
+  struct sockaddr_in sa = loopback(port);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  if (fd < 0)
+    return -1;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
 }
 
 /* One connect attempt to sa within ms milliseconds; 0 when connected (and,
