@@ -95,6 +95,32 @@ void ph_setup(ph_t *h, const test_sshd_opts *so) {
   ph_init(h, &h->o);
 }
 
+void ph_otp_fixture(ph_t *h, test_otp_sshd *otp, const test_otp_opts *oo,
+                    const test_sshd_opts *so) {
+  test_otp_opts o = {0};
+  test_sshd_opts s = {0};
+
+  if (oo != NULL)
+    o = *oo;
+  if (so != NULL)
+    s = *so;
+  s.name = "otpd";
+  o.sshd = &s;
+  ASSERT_OK(test_otp_sshd_start(otp, &o));
+  ph_options(&h->o, otp->sshd.known_hosts);
+  ph_target(&h->t, &otp->sshd);
+}
+
+int ph_answer_code(ph_t *h, sshmux_prompt_t *p, const char **answers) {
+  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_KBDINT);
+  ASSERT_EQ(sshmux_prompt_count(p), 1);
+  ASSERT_EQ(sshmux_prompt_echo(p, 0), 0);
+  if (h->decide_data == NULL)
+    return -1;
+  answers[0] = h->decide_data;
+  return 1;
+}
+
 void ph_teardown(ph_t *h) {
   ph_close(h);
   ph_sshd_stop(&h->s);

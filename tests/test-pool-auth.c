@@ -686,11 +686,8 @@ static int cancel_pass_answer_otp(ph_t *h, sshmux_prompt_t *p,
  * on a server that takes either (AuthenticationMethods any). */
 TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
   test_otp_sshd otp;
-  test_otp_opts oo;
-  test_sshd_opts so;
-  sshmux_pool_options_t o;
+  test_sshd_opts so = {0};
   sshmux_conn_stats_t cs;
-  sshmux_target_t t;
   char key[600], *pub;
   const char *ids[2] = {key, NULL};
   ph_job_t j;
@@ -701,29 +698,22 @@ TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
   snprintf(key, sizeof(key), "%s", test_path("id_enc"));
   keygen("ed25519", NULL, NULL, "unknown to the person", key);
   pub = pub_line(key);
-  memset(&so, 0, sizeof(so));
-  so.name = "otpd";
   so.extra_authorized_keys = pub;
-  memset(&oo, 0, sizeof(oo));
-  oo.either = 1;
-  oo.sshd = &so;
-  ASSERT_OK(test_otp_sshd_start(&otp, &oo));
+  ph_otp_fixture(&h, &otp, &(test_otp_opts){.either = 1}, &so);
   free(pub);
+  h.o.use_agent = 1;
   for (int round = 0; round < 2; round++) {
-    ph_options(&o, otp.sshd.known_hosts);
-    o.use_agent = 1;
-    ph_init(&h, &o);
+    ph_init(&h, &h.o);
     ph_prompts(&h, cancel_pass_answer_otp, &otp);
-    ph_target(&t, &otp.sshd);
     if (round == 0) {
-      t.identity_files = ids; /* its passphrase will be cancelled */
-      t.identity_agent = "none";
+      h.t.identity_files = ids; /* its passphrase will be cancelled */
+      h.t.identity_agent = "none";
     } else {
-      t.identity_files = NULL;
-      t.identity_agent = test_path("dead-agent.sock");
+      h.t.identity_files = NULL;
+      h.t.identity_agent = test_path("dead-agent.sock");
     }
     memset(&j, 0, sizeof(j));
-    ph_exec(&h, &t, "echo otp-ok", &j);
+    ph_exec(&h, &h.t, "echo otp-ok", &j);
     ph_run_until(&h, &j.done, 60000);
     if (j.open_status != 0)
       test_fail(__FILE__, __LINE__, "round %d: %d %s", round, j.open_status,
