@@ -205,6 +205,16 @@ static int run_openssh(const es_t *e, const char *cmd, const char *in,
   return run_ssh(e, extra, cmd, in, in ? strlen(in) : 0, out, NULL, err);
 }
 
+/* A real `ssh` logs in and runs word (the server echoes it back). */
+static void expect_echo(const es_t *e, const char *word) {
+  char *out = NULL, *err = NULL, want[200];
+
+  snprintf(want, sizeof(want), "%s\n", word);
+  ASSERT_EQ(run_openssh(e, word, NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, want);
+  free(out), free(err);
+}
+
 TEST_IMPL_T(server_interop_openssh, 120) {
   int live_pid;
   es_t e;
@@ -603,9 +613,7 @@ TEST_IMPL_T(server_interop_refusals, 120) {
   got = raw_exchange(e.port, NULL, 0, &closed, &got_n);
   free(got);
   /* And the server still serves. */
-  ASSERT_EQ(run_openssh(&e, "still here", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "still here\n");
-  free(out), free(err);
+  expect_echo(&e, "still here");
   es_stop(&e);
   /* A client that never authenticates is shown the door after the login
    * grace time. */
@@ -693,9 +701,7 @@ TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   }
   close(lfd);
   /* Every cut client is gone and the server is unharmed. */
-  ASSERT_EQ(run_openssh(&e, "unharmed", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "unharmed\n");
-  free(out), free(err);
+  expect_echo(&e, "unharmed");
   es_stop(&e);
   return 0;
 }
@@ -1046,7 +1052,6 @@ out:
 
 TEST_IMPL_T(server_interop_stop_after_each_stage, 60) {
   es_t e;
-  char *out = NULL, *err = NULL;
   int stages;
 
   make_keys();
@@ -1062,9 +1067,7 @@ TEST_IMPL_T(server_interop_stop_after_each_stage, 60) {
     free(log);
   }
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(run_openssh(&e, "after stages", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "after stages\n");
-  free(out), free(err);
+  expect_echo(&e, "after stages");
   es_stop(&e);
   return 0;
 }
@@ -1117,6 +1120,33 @@ static long rss_kib(int pid) {
 /* Wait (20 s at most each) until every one of the n connections fds got
  * the server's banner, let them sit settle_us, then drain them: how many
  * the server still holds open (reads would block rather than EOF). */
+/* Start the server e, then make n connections to it (fds), sending the
+ * first len bytes of data on every `every`-th one (i % every == every -
+ * 1); a connection the server already dropped refuses the write: fine.
+ * Returns the server's RSS (KiB) before the connections. */
+static long flood(es_t *e, int *fds, int n, const void *data, size_t len,
+                  int every) {
+  long rss0;
+
+  make_keys();
+  es_start(e, NULL, NULL);
+  rss0 = rss_kib(e->pid);
+  for (int i = 0; i < n; i++) {
+    fds[i] = test_connect_local(e->port);
+    ASSERT_GE(fds[i], 0);
+    if (i % every == every - 1)
+      (void)send(fds[i], data, len, MSG_NOSIGNAL);
+  }
+  return rss0;
+}
+
+/* Close the n connections fds and stop the server e. */
+static void flood_end(es_t *e, int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+  es_stop(e);
+}
+
 static int held_after(const int *fds, int n, unsigned settle_us) {
   int i, alive = 0;
 
@@ -1141,25 +1171,16 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
   enum { FLOOD = 600 };
   static int fds[FLOOD];
   static uint8_t part[6000 + 64];
-  char *out = NULL, *err = NULL;
   long rss0, rss1;
-  int i, alive = 0;
+  int alive = 0;
   es_t e;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  make_keys();
-  es_start(&e, NULL, NULL);
-  rss0 = rss_kib(e.pid);
   memcpy(part, "SSH-2.0-flood\r\n", 15);
   sshmux__store_be32(part + 15, 7004); /* packet_length: 7008 on the wire */
   part[19] = 4;
   part[20] = 2; /* IGNORE */
-  for (i = 0; i < FLOOD; i++) {
-    fds[i] = test_connect_local(e.port);
-    ASSERT_GE(fds[i], 0);
-    /* A connection the server already dropped refuses the write: fine. */
-    (void)send(fds[i], part, 15 + 6000, MSG_NOSIGNAL);
-  }
+  rss0 = flood(&e, fds, FLOOD, part, 15 + 6000, 1);
   /* Every connection was seen (each gets the server's banner first). */
   alive = held_after(fds, FLOOD, 300000);
   rss1 = rss_kib(e.pid);
@@ -1169,13 +1190,9 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
   ASSERT_GE(alive, 64);
   usleep(1500000); /* the flood is old enough to give way */
   /* While the flood is held, a real client gets in. */
-  ASSERT_EQ(run_openssh(&e, "hello during the flood", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello during the flood\n");
-  free(out), free(err);
+  expect_echo(&e, "hello during the flood");
   ASSERT_LT(rss1 - rss0, 32 * 1024);
-  for (i = 0; i < FLOOD; i++)
-    close(fds[i]);
-  es_stop(&e);
+  flood_end(&e, fds, FLOOD);
   return 0;
 }
 
@@ -1191,7 +1208,6 @@ static long cf_rss0, cf_rss_held;
 static void cf_flood(mc_t *m) {
   enum { N = 1000 };
   static char seen[N];
-  char *out = NULL, *err = NULL;
   sshmux__buf_t p;
   int i;
 
@@ -1239,9 +1255,7 @@ static void cf_flood(mc_t *m) {
   }
   cf_rss_held = rss_kib(cf_es->pid);
   /* While the flooder holds its channels, a real client is served. */
-  ASSERT_EQ(run_openssh(cf_es, "hello beside 1000 opens", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello beside 1000 opens\n");
-  free(out), free(err);
+  expect_echo(cf_es, "hello beside 1000 opens");
   /* The flooder's connection itself lives on: one more open is refused
    * the same way, not by a hang-up. */
   sshmux__buf_reset(&p);
@@ -1301,37 +1315,24 @@ TEST_IMPL_T(server_interop_channel_flood, 120) {
 TEST_IMPL_T(server_interop_half_open_connections, 120) {
   enum { N = 200 };
   static int fds[N];
-  char *out = NULL, *err = NULL;
   long rss0, rss1;
-  int i, alive = 0;
+  int alive = 0;
   es_t e;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  make_keys();
-  es_start(&e, NULL, NULL);
-  rss0 = rss_kib(e.pid);
-  for (i = 0; i < N; i++) {
-    fds[i] = test_connect_local(e.port);
-    ASSERT_GE(fds[i], 0);
-    if (i % 2)
-      (void)send(fds[i], "SSH-2.0-half", 12, MSG_NOSIGNAL);
-  }
+  rss0 = flood(&e, fds, N, "SSH-2.0-half", 12, 2);
   /* Every connection was accepted (each gets the server's banner);
    * settle until they are old enough to give way to a real login. */
   alive = held_after(fds, N, 1500000);
   rss1 = rss_kib(e.pid);
   /* While they are held, a real client gets in. */
-  ASSERT_EQ(run_openssh(&e, "hello past the half-open", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello past the half-open\n");
-  free(out), free(err);
+  expect_echo(&e, "hello past the half-open");
   printf("# %d half-open: %d held by the server, RSS %ld -> %ld KiB\n", N,
          alive, rss0, rss1);
   ASSERT_GE(alive, 64); /* the server did hold them (MaxStartups begin) */
   ASSERT_LE(alive, N);
   ASSERT_LT(rss1 - rss0, 16 * 1024);
-  for (i = 0; i < N; i++)
-    close(fds[i]);
-  es_stop(&e);
+  flood_end(&e, fds, N);
   return 0;
 }
 
@@ -1417,7 +1418,6 @@ static void storm(const es_t *e, int *ok, int *refused, int mid) {
  * for them), whoever is held is served, and a well-behaved client gets
  * in after the storm. */
 TEST_IMPL_T(server_interop_login_storm, 180) {
-  char *out = NULL, *err = NULL;
   int ok, refused, held[8], dropped = 0;
   es_t e;
 
@@ -1449,9 +1449,7 @@ TEST_IMPL_T(server_interop_login_storm, 180) {
   }
   printf("# held connections dropped for the storm: %d of 8\n", dropped);
   ASSERT_GE(refused + dropped, 1); /* the limit did bite */
-  ASSERT_EQ(run_openssh(&e, "hello after the storm", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello after the storm\n");
-  free(out), free(err);
+  expect_echo(&e, "hello after the storm");
   {
     char *log = test_read_file(e.log, NULL);
     ASSERT_STR_CONTAINS(log, "not authenticated (MaxStartups 4:30:8)");
