@@ -21,7 +21,6 @@
  *   reason, every file as it was, no temp file left.
  *
  * Bounds are generous (a loaded 2-core machine); none is a timing claim. */
-#include <dirent.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,18 +44,13 @@ static long file_size(const char *path) {
 
 /* Names in dir containing ".sshmux-" and ending ".tmp" (safefile's
  * temporaries). */
-static int temp_files(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  int n = 0;
+static int is_temp(const char *path, const char *name, void *data) {
+  (void)path, (void)data;
+  return strstr(name, ".sshmux-") != NULL && strstr(name, ".tmp") != NULL;
+}
 
-  ASSERT(d != NULL);
-  while ((e = readdir(d)) != NULL)
-    if (strstr(e->d_name, ".sshmux-") != NULL &&
-        strstr(e->d_name, ".tmp") != NULL)
-      n++;
-  closedir(d);
-  return n;
+static int temp_files(const char *dir) {
+  return test_dir_each(dir, is_temp, NULL);
 }
 
 TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {

@@ -14,31 +14,27 @@
 #include "fixture-netns.h"
 #include "relay-harness.h"
 
-static int sshmuxd(const char *const *args, char **out, char **err) {
-  const char *argv[16];
+/* `sshmuxd ARGS` into a. */
+static const char *const *sshmuxd_argv(test_argv_t *a,
+                                       const char *const *args) {
   char prog[700];
-  size_t n = 0;
-  int st;
 
   snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
-  argv[n++] = prog;
-  for (; *args != NULL && n < 15; args++)
-    argv[n++] = *args;
-  argv[n] = NULL;
-  st = test_run_simple(argv, out, err);
-  return st;
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, prog, NULL);
+  test_argv_addv(a, args);
+  return a->v;
+}
+
+static int sshmuxd(const char *const *args, char **out, char **err) {
+  test_argv_t a;
+  return test_run_simple(sshmuxd_argv(&a, args), out, err);
 }
 
 /* `sshmuxd ARGS` must exit 0 (its output shown if not). */
 static void sshmuxd_ok(const char *const *args) {
-  char *out = NULL, *err = NULL;
-  int st = sshmuxd(args, &out, &err);
-
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+  test_argv_t a;
+  test_expect_run(sshmuxd_argv(&a, args), 0, NULL, NULL);
 }
 
 TEST_IMPL_T(relay_import_config_e2e, 120) {
@@ -150,16 +146,9 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
   ASSERT_STR_CONTAINS(out, "\nhostkeyalias sshmuxd\n");
   ASSERT(strstr(out, "\nproxyjump ") == NULL);
   free(out);
-  st =
-      test_run_simple((const char *[]){"ssh", "-F", path, "-o", "BatchMode=yes",
-                                       "web.lab", "echo via-config", NULL},
-                      &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "via-config");
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){"ssh", "-F", path, "-o", "BatchMode=yes",
+                                   "web.lab", "echo via-config", NULL},
+                  0, "via-config", NULL);
 
   /* Importing again now: the host is sshmuxd's, its route kept as is. */
   before = test_read_file(h.routes, NULL);

@@ -188,6 +188,11 @@ int test_spawn(const char *const *argv, const char *log);
 /* Kill a spawned process (SIGCONT+SIGTERM, then SIGKILL after 2 s), reap. */
 void test_kill(int pid);
 
+/* Call fn(path, name, data) for every entry of dir but "." and ".."
+ * (path is "dir/name"), in readdir order; how many calls returned nonzero
+ * (fn NULL: how many entries).  Fails the test when dir cannot be read. */
+typedef int (*test_dir_fn)(const char *path, const char *name, void *data);
+int test_dir_each(const char *dir, test_dir_fn fn, void *data);
 /* How many regular files in dir, not starting with '.', end in suffix
  * ("" for any); the path of the last one found in last[0..size) (last
  * may be NULL); -1 when dir cannot be read. */

@@ -133,30 +133,58 @@ const char *test_path(const char *name) {
   return out;
 }
 
-int test_dir_files(const char *dir, const char *suffix, char *last,
-                   size_t size) {
+/* test_dir_each, or -1 when dir cannot be read. */
+static int dir_each(const char *dir, test_dir_fn fn, void *data) {
   DIR *d = opendir(dir);
   struct dirent *e;
-  size_t m = strlen(suffix);
   int n = 0;
 
   if (d == NULL)
     return -1;
   while ((e = readdir(d)) != NULL) {
     char p[2048];
-    struct stat st;
-    size_t l = strlen(e->d_name);
-    if (e->d_name[0] == '.' || l < m || strcmp(e->d_name + l - m, suffix) != 0)
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
     snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-    if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
-      continue;
-    if (last != NULL)
-      snprintf(last, size, "%s", p);
-    n++;
+    n += fn == NULL || fn(p, e->d_name, data) != 0;
   }
   closedir(d);
   return n;
+}
+
+int test_dir_each(const char *dir, test_dir_fn fn, void *data) {
+  int n = dir_each(dir, fn, data);
+
+  if (n < 0)
+    test_fail(__FILE__, __LINE__, "cannot read the directory %s: %s", dir,
+              strerror(errno));
+  return n;
+}
+
+typedef struct {
+  const char *suffix;
+  char *last;
+  size_t size;
+} dir_files_t;
+
+static int is_file_with_suffix(const char *path, const char *name, void *data) {
+  dir_files_t *f = data;
+  size_t l = strlen(name), m = strlen(f->suffix);
+  struct stat st;
+
+  if (name[0] == '.' || l < m || strcmp(name + l - m, f->suffix) != 0 ||
+      stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  if (f->last != NULL)
+    snprintf(f->last, f->size, "%s", path);
+  return 1;
+}
+
+int test_dir_files(const char *dir, const char *suffix, char *last,
+                   size_t size) {
+  dir_files_t f = {suffix, last, size};
+
+  return dir_each(dir, is_file_with_suffix, &f);
 }
 
 char *test_read_file(const char *path, size_t *len) {
