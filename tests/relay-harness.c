@@ -236,6 +236,14 @@ const char *const *rh_ssh(rh_t *h, const char *const *words) {
   return a;
 }
 
+int rh_run(rh_t *h, const char *const *words, char **out, char **err,
+           int timeout_ms) {
+  return test_run_status(&(test_cmd_t){.argv = rh_ssh(h, words),
+                                       .out = out,
+                                       .err = err,
+                                       .timeout_ms = timeout_ms});
+}
+
 long rh_rss_kib(rh_t *h) {
   char path[64];
   char *data, *p;

@@ -56,7 +56,6 @@ static int temp_files(const char *dir) {
 TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   test_sshd s;
   rh_t h;
-  test_cmd_t c;
   char *out = NULL, *err = NULL;
   char bulk[700], bulk_err[700];
   long rss0, rss1, got;
@@ -68,9 +67,7 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   snprintf(bulk_err, sizeof(bulk_err), "%s", test_path("bulk.err"));
   start(&h, &s, NULL);
   /* One session first, so the baseline includes the pooled connection. */
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
   ASSERT_GT(rss0, 0);
   {
@@ -127,22 +124,13 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   }
 
   /* While it is down, a new session fails cleanly, quickly. */
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"r", "echo no", NULL});
-  c.err = &err;
-  c.timeout_ms = 60000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st = rh_run(&h, (const char *[]){"r", "echo no", NULL}, NULL, &err, 60000);
   ASSERT_NE(st, 0);
   free(err);
   err = NULL;
   /* Back (same port, same host keys): a new ssh gets through. */
   ASSERT_OK(test_sshd_restart(&s));
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"r", "echo back", NULL});
-  c.out = &out;
-  c.err = &err;
-  c.timeout_ms = 60000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st = rh_run(&h, (const char *[]){"r", "echo back", NULL}, &out, &err, 60000);
   if (st != 0)
     rh_dump(&h);
   ASSERT_EQ(st, 0);
@@ -173,9 +161,7 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   TEST_REQUIRE_PROGRAM("pgrep");
   snprintf(bulk, sizeof(bulk), "%s", test_path("bulk.out"));
   start(&h, &s, NULL);
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
   {
     const char *const *argv = rh_ssh(&h, (const char *[]){"r", remote, NULL});
@@ -210,10 +196,8 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
     ASSERT_LT(rss1, rss0 + bound);
   }
   /* And the pooled connection serves the next client. */
-  ASSERT_EQ(
-      test_run_simple(rh_ssh(&h, (const char *[]){"r", "echo next", NULL}),
-                      &out, NULL),
-      0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "echo next", NULL}, &out, NULL, 0),
+            0);
   ASSERT_STR_EQ(out, "next\n");
   free(out);
   (void)st;
@@ -225,7 +209,6 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
 TEST_IMPL_T(relay_fault_upstream_stopped_bounded, 120) {
   test_sshd s;
   rh_t h;
-  test_cmd_t c;
   char *out = NULL, *err = NULL;
   uint64_t t0;
   int pid, st;
@@ -254,12 +237,8 @@ TEST_IMPL_T(relay_fault_upstream_stopped_bounded, 120) {
   ASSERT_NE(st, 0);
   /* serve itself answers meanwhile: a session to a route that does not
    * exist is refused at once rather than queued behind the wedge. */
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"nosuchroute", "true", NULL});
-  c.out = &out;
-  c.err = &err;
-  c.timeout_ms = 30000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st = rh_run(&h, (const char *[]){"nosuchroute", "true", NULL}, &out, &err,
+              30000);
   ASSERT_NE(st, 0);
   free(out);
   free(err);
@@ -287,9 +266,7 @@ TEST_IMPL_T(relay_fault_serve_sigkill_restart, 120) {
 
   TEST_REQUIRE_PROGRAM("ssh");
   start(&h, &s, NULL);
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   snprintf(key, sizeof(key), "%s/sshmux_host_ed25519_key", h.dir);
   key0 = test_read_file(key, NULL);
   ASSERT(key0 != NULL);
@@ -330,14 +307,10 @@ TEST_IMPL_T(relay_fault_serve_sigkill_restart, 120) {
     free(fixed);
   }
   {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = rh_ssh(&h, (const char *[]){"-o", "StrictHostKeyChecking=yes", "r",
-                                         "echo same-key", NULL});
-    c.out = &out;
-    c.err = &err;
-    c.timeout_ms = 60000;
-    ASSERT_EQ(test_run(&c, &st), 0);
+    st = rh_run(&h,
+                (const char *[]){"-o", "StrictHostKeyChecking=yes", "r",
+                                 "echo same-key", NULL},
+                &out, &err, 60000);
     if (st != 0)
       fprintf(stderr, "ssh: %s\n", err);
     free(err);

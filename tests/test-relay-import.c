@@ -101,9 +101,8 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
   /* Through serve, the real ssh reaches T; T sees J's address. */
   rh_name(&h, "web.lab");
   rh_start(&h, NULL);
-  st = test_run_simple(
-      rh_ssh(&h, (const char *[]){"web.lab", "echo ok $SSH_CONNECTION", NULL}),
-      &out, &err);
+  st = rh_run(&h, (const char *[]){"web.lab", "echo ok $SSH_CONNECTION", NULL},
+              &out, &err, 0);
   if (st != 0) {
     fprintf(stderr, "%s\n%s\n", out, err);
     rh_dump(&h);

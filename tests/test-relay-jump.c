@@ -263,9 +263,9 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   {
     char w[64];
     snprintf(w, sizeof(w), "%s:22", e.topo.j_t_addr);
-    st = test_run_simple(rh_ssh(&e.h, (const char *[]){"-o", "LogLevel=INFO",
-                                                       "-W", w, "t", NULL}),
-                         NULL, &err);
+    st = rh_run(&e.h,
+                (const char *[]){"-o", "LogLevel=INFO", "-W", w, "t", NULL},
+                NULL, &err, 0);
     ASSERT_EQ(st, 255);
     ASSERT_STR_CONTAINS(err, "refused by route 't'");
     ASSERT_STR_CONTAINS(err, "forward_allow = loopback");

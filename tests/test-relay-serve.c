@@ -71,9 +71,8 @@ TEST_IMPL(relay_serve_direct_mode) {
   snprintf(remote, sizeof(remote), "%s:%d", s.addr, s.port);
   rh_start(&h, (const char *[]){"--remote", remote, "--user", s.user,
                                 "--identity", s.client_key, NULL});
-  ASSERT_EQ(test_run_simple(
-                rh_ssh(&h, (const char *[]){"anyone", "echo direct-ok", NULL}),
-                &out, NULL),
+  ASSERT_EQ(rh_run(&h, (const char *[]){"anyone", "echo direct-ok", NULL}, &out,
+                   NULL, 0),
             0);
   ASSERT_STR_EQ(out, "direct-ok\n");
   free(out);
@@ -106,8 +105,7 @@ TEST_IMPL(relay_serve_pub_fallback) {
   ASSERT_STR_CONTAINS(log, "(1 keys)");
   free(log);
   ASSERT_EQ(
-      test_run_simple(rh_ssh(&h, (const char *[]){"r1", "echo pub-ok", NULL}),
-                      &out, NULL),
+      rh_run(&h, (const char *[]){"r1", "echo pub-ok", NULL}, &out, NULL, 0),
       0);
   ASSERT_STR_EQ(out, "pub-ok\n");
   free(out);
@@ -191,9 +189,8 @@ TEST_IMPL_T(relay_serve_agent_rsa, 120) {
   rh_known(&h, &s);
   rh_name(&h, "ra");
   rh_start(&h, NULL);
-  if (test_run_simple(
-          rh_ssh(&h, (const char *[]){"ra", "echo agent-rsa-ok", NULL}), &out,
-          NULL) != 0) {
+  if (rh_run(&h, (const char *[]){"ra", "echo agent-rsa-ok", NULL}, &out, NULL,
+             0) != 0) {
     rh_dump(&h);
     test_sshd_dump_log(&s);
   }

@@ -227,8 +227,7 @@ TEST_IMPL_T(relay_prompt_desktop_askpass, 120) {
   ASSERT_EQ(unsetenv("WAYLAND_DISPLAY"), 0);
   rh_start(&e.h, NULL);
   t0 = test_now_ms();
-  st = test_run_simple(rh_ssh(&e.h, (const char *[]){"otp", "echo x", NULL}),
-                       &out, &err);
+  st = rh_run(&e.h, (const char *[]){"otp", "echo x", NULL}, &out, &err, 0);
   ASSERT_NE(st, 0);
   ASSERT_LT(test_now_ms() - t0, 60000); /* not the 90 s prompt timeout */
   ASSERT_STR_CONTAINS(err, "cancelled");
