@@ -59,11 +59,7 @@ typedef struct {
 test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
                                  const char *listen_addr);
 /* In a test: skip (under CI: fail) without OpenSSH's sshd and ssh. */
-#define TEST_REQUIRE_OPENSSH()                                                 \
-  do {                                                                         \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-  } while (0)
+#define TEST_REQUIRE_OPENSSH() TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh")
 /* Start; returns 0 or prints why to stderr and returns -1. */
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */

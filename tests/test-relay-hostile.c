@@ -205,16 +205,7 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
   int pid, hpid, port, st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  {
-    const char *argv[] = {"/usr/bin/python3", "-c", "import paramiko", NULL};
-    if (test_run_simple(argv, NULL, NULL) != 0) {
-      if (test_in_ci())
-        test_fail(__FILE__, __LINE__, "python3-paramiko is missing");
-      printf("# skip: python3-paramiko is missing\n");
-      return TEST_SKIP;
-    }
-  }
+  TEST_REQUIRE_PYTHON_MODULE("paramiko");
   ASSERT_OK(test_sshd_start(&s, NULL));
   rh_init(&h);
   port = start_hostile(&h, "escapes", &hpid);

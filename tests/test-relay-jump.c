@@ -55,11 +55,7 @@ static void sha256_of(const char *path, char out[65]) {
   free(o);
 }
 
-#define REQUIRE_NETNS()                                                        \
-  do {                                                                         \
-    TEST_REQUIRE_NETNS();                                                      \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-  } while (0)
+#define REQUIRE_NETNS() TEST_REQUIRE_NETNS_AND("ssh", NULL)
 
 /* Bulk each way: SSHMUX_TEST_BULK_MB (default 32; bench/ runs 256). */
 TEST_IMPL_T(relay_jump_bulk, 120) {

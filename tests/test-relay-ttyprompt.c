@@ -387,15 +387,7 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("tmux");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  if (test_run_simple(
-          (const char *[]){"/usr/bin/python3", "-c", "import paramiko", NULL},
-          NULL, NULL) != 0) {
-    if (test_in_ci())
-      test_fail(__FILE__, __LINE__, "python3-paramiko is missing");
-    fprintf(stderr, "skip: python3-paramiko is not installed\n");
-    return TEST_SKIP;
-  }
+  TEST_REQUIRE_PYTHON_MODULE("paramiko");
   snprintf(script, sizeof(script), "%s", test_path("hostile.py"));
   ASSERT_EQ(test_write_file(script, hostile_py, 0600), 0);
   snprintf(hk, sizeof(hk), "%s", test_path("hostile_host_key"));

@@ -480,16 +480,7 @@ static int run_paramiko(const es_t *e, const char *cmd, const char *in,
 }
 
 TEST_IMPL_T(server_interop_paramiko, 120) {
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  {
-    const char *chk[] = {"/usr/bin/python3", "-c", "import paramiko", NULL};
-    if (test_run_simple(chk, NULL, NULL) != 0) {
-      if (test_in_ci())
-        test_fail(__FILE__, __LINE__, "paramiko missing");
-      printf("# paramiko missing\n");
-      return TEST_SKIP;
-    }
-  }
+  TEST_REQUIRE_PYTHON_MODULE("paramiko");
   make_keys();
   serve_and_check(run_paramiko);
   return 0;

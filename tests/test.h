@@ -104,6 +104,18 @@ int test_require_program(const char *prog);
  * (network namespaces, PAM, chown).  Same convention as above. */
 #define TEST_REQUIRE_ROOT(why) TEST_REQUIRE_(test_require_root(why))
 int test_require_root(const char *why);
+/* The check the fixtures' TEST_REQUIRE_* are made of: root (unless
+ * why_root is NULL; it says what needs root), then every program of
+ * progs (NULL-terminated) as TEST_REQUIRE_PROGRAM; the first unmet one
+ * skips (under CI: fails). */
+int test_require(const char *why_root, const char *const *progs);
+#define TEST_REQUIRE_PROGRAMS(...)                                             \
+  TEST_REQUIRE_(test_require(NULL, (const char *[]){__VA_ARGS__, NULL}))
+/* Skip (or, under CI, fail) unless /usr/bin/python3 can import module
+ * (e.g. "paramiko"). */
+#define TEST_REQUIRE_PYTHON_MODULE(module)                                     \
+  TEST_REQUIRE_(test_require_python_module(module))
+int test_require_python_module(const char *module);
 /* Full path of prog on PATH (or in /usr/sbin, /sbin), or NULL.  Static. */
 const char *test_which(const char *prog);
 /* 1 when running under CI. */

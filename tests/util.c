@@ -115,6 +115,28 @@ int test_require_root(const char *why) {
   return unmet(what);
 }
 
+int test_require(const char *why_root, const char *const *progs) {
+  int r = why_root != NULL ? test_require_root(why_root) : 0;
+
+  for (; r == 0 && progs != NULL && *progs != NULL; progs++)
+    r = test_require_program(*progs);
+  return r;
+}
+
+int test_require_python_module(const char *module) {
+  char what[600], import[200];
+  int r = test_require_program("/usr/bin/python3");
+
+  if (r != 0)
+    return r;
+  snprintf(import, sizeof(import), "import %s", module);
+  if (test_run_simple((const char *[]){"/usr/bin/python3", "-c", import, NULL},
+                      NULL, NULL) == 0)
+    return 0;
+  snprintf(what, sizeof(what), "python3 module %s is missing", module);
+  return unmet(what);
+}
+
 const char *test_build_dir(void) {
   const char *b = getenv("SSHMUX_BUILD");
   return b && *b ? b : "build";
