@@ -44,34 +44,22 @@ static void track(int pid, int add) {
 
 int test_keygen_ex(const char *type, const char *bits, const char *format,
                    const char *passphrase, const char *path) {
-  const char *argv[20];
+  test_argv_t argv = {0};
   char pub[1100];
   char *err = NULL;
-  int st, n = 0;
+  int st;
 
   unlink(path);
   snprintf(pub, sizeof(pub), "%s.pub", path);
   unlink(pub);
-  argv[n++] = "ssh-keygen";
-  argv[n++] = "-q";
-  argv[n++] = "-t";
-  argv[n++] = type;
-  if (bits != NULL) {
-    argv[n++] = "-b";
-    argv[n++] = bits;
-  }
-  if (format != NULL) {
-    argv[n++] = "-m";
-    argv[n++] = format;
-  }
-  argv[n++] = "-N";
-  argv[n++] = passphrase ? passphrase : "";
-  argv[n++] = "-C";
-  argv[n++] = "sshmux-test";
-  argv[n++] = "-f";
-  argv[n++] = path;
-  argv[n] = NULL;
-  st = test_run_simple(argv, NULL, &err);
+  test_argv_add(&argv, "ssh-keygen", "-q", "-t", type, NULL);
+  if (bits != NULL)
+    test_argv_add(&argv, "-b", bits, NULL);
+  if (format != NULL)
+    test_argv_add(&argv, "-m", format, NULL);
+  test_argv_add(&argv, "-N", passphrase ? passphrase : "", "-C", "sshmux-test",
+                "-f", path, NULL);
+  st = test_run_simple(argv.v, NULL, &err);
   if (st != 0) {
     fprintf(stderr, "ssh-keygen -t %s failed (%d): %s\n", type, st,
             err ? err : "");
@@ -202,25 +190,12 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
     fclose(f);
 
     {
-      const char *argv[32];
-      int n = 0;
-      if (opts->wrap != NULL)
-        for (const char *const *w = opts->wrap; *w && n < 20; w++)
-          argv[n++] = *w;
-      if (opts->netns != NULL) {
-        argv[n++] = "ip";
-        argv[n++] = "netns";
-        argv[n++] = "exec";
-        argv[n++] = opts->netns;
-      }
-      argv[n++] = sshd;
-      argv[n++] = "-D";
-      argv[n++] = "-f";
-      argv[n++] = s->config;
-      argv[n++] = "-E";
-      argv[n++] = s->log;
-      argv[n] = NULL;
-      s->pid = test_spawn(argv, s->log);
+      test_argv_t argv = {0};
+      test_argv_addv(&argv, opts->wrap);
+      if (opts->netns != NULL)
+        test_argv_add(&argv, "ip", "netns", "exec", opts->netns, NULL);
+      test_argv_add(&argv, sshd, "-D", "-f", s->config, "-E", s->log, NULL);
+      s->pid = test_spawn(argv.v, s->log);
     }
     if (s->pid <= 0)
       return -1;

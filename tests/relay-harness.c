@@ -129,48 +129,37 @@ static void await_serving(rh_t *h) {
   append(h->cfg, cfg);
 }
 
-/* argv for `sshmuxd serve` with the harness's options and extra. */
-static size_t serve_argv(rh_t *h, const char **argv, char *path, size_t size,
-                         const char *const *extra) {
-  size_t n = 0;
-
+/* Into argv: `sshmuxd serve` with the harness's options and extra
+ * (path holds the program's name). */
+static void serve_argv(rh_t *h, test_argv_t *argv, char *path, size_t size,
+                       const char *const *extra) {
   snprintf(path, size, "%s/sshmuxd", test_build_dir());
-  argv[n++] = path;
-  argv[n++] = "serve";
-  argv[n++] = "--port";
-  argv[n++] = "0";
-  argv[n++] = "--ssh-dir";
-  argv[n++] = h->dir;
-  argv[n++] = "--log-level";
-  argv[n++] = "debug";
-  if (extra == NULL || strcmp(extra[0], "--remote") != 0) {
-    argv[n++] = "--config";
-    argv[n++] = h->routes;
-  }
-  for (; extra != NULL && *extra != NULL && n < 30; extra++)
-    argv[n++] = *extra;
-  argv[n] = NULL;
-  return n;
+  memset(argv, 0, sizeof(*argv));
+  test_argv_add(argv, path, "serve", "--port", "0", "--ssh-dir", h->dir,
+                "--log-level", "debug", NULL);
+  if (extra == NULL || strcmp(extra[0], "--remote") != 0)
+    test_argv_add(argv, "--config", h->routes, NULL);
+  test_argv_addv(argv, extra);
 }
 
 void rh_start(rh_t *h, const char *const *extra) {
-  const char *argv[32];
+  test_argv_t argv;
   char path[700];
 
-  serve_argv(h, argv, path, sizeof(path), extra);
-  h->pid = test_spawn(argv, h->log);
+  serve_argv(h, &argv, path, sizeof(path), extra);
+  h->pid = test_spawn(argv.v, h->log);
   ASSERT_GT(h->pid, 0);
   await_serving(h);
 }
 
 void rh_start_tmux(rh_t *h, const char *sock) {
-  const char *argv[32];
+  test_argv_t argv;
   char path[700], cmd[4096];
-  size_t n, i, o = 0;
+  size_t o = 0;
 
-  n = serve_argv(h, argv, path, sizeof(path), NULL);
-  for (i = 0; i < n; i++)
-    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
+  serve_argv(h, &argv, path, sizeof(path), NULL);
+  for (int i = 0; i < argv.n; i++)
+    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv.v[i]);
   snprintf(cmd + o, sizeof(cmd) - o, "| tee '%s'", h->log);
   ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "new-session",
                                              "-d", "-s", "srv", "-x", "120",
@@ -222,18 +211,14 @@ int rh_sanitized(void) {
 }
 
 const char *const *rh_ssh(rh_t *h, const char *const *words) {
-  static const char *v[4][40];
+  static test_argv_t v[4];
   static int slot;
-  const char **a = v[slot++ & 3];
-  size_t n = 0;
+  test_argv_t *a = &v[slot++ & 3];
 
-  a[n++] = "ssh";
-  a[n++] = "-F";
-  a[n++] = h->cfg;
-  for (; *words != NULL && n < 38; words++)
-    a[n++] = *words;
-  a[n] = NULL;
-  return a;
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, "ssh", "-F", h->cfg, NULL);
+  test_argv_addv(a, words);
+  return a->v;
 }
 
 int rh_run(rh_t *h, const char *const *words, char **out, char **err,
