@@ -70,6 +70,18 @@ int test_keygen_ex(const char *type, const char *bits, const char *format,
   return 0;
 }
 
+void test_sshd_start_with_key(test_sshd *s, const test_sshd_opts *opts,
+                              const char *key) {
+  test_sshd_opts o = {0};
+  char *pub = test_read_pub(key);
+
+  if (opts != NULL)
+    o = *opts;
+  o.extra_authorized_keys = pub;
+  ASSERT_OK(test_sshd_start(s, &o));
+  free(pub);
+}
+
 int test_keygen(const char *type, const char *path, const char *passphrase) {
   return test_keygen_ex(type, NULL, NULL, passphrase, path);
 }

@@ -62,6 +62,11 @@ test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
 #define TEST_REQUIRE_OPENSSH() TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh")
 /* Start; returns 0 or prints why to stderr and returns -1. */
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
+/* test_sshd_start with opts (may be NULL) whose extra_authorized_keys is
+ * the public half of key (key.pub): a fixture that also lets that key in.
+ * Fails the test when it does not start. */
+void test_sshd_start_with_key(test_sshd *s, const test_sshd_opts *opts,
+                              const char *key);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */
 void test_sshd_stop(test_sshd *s);
 /* Start a stopped fixture sshd again: same config, host keys and port

@@ -128,20 +128,10 @@ void ph_teardown(ph_t *h) {
 
 void ph_sshd_encrypted_key(test_sshd *s, int max_sessions,
                            const char *passphrase, char *key, size_t keysz) {
-  test_sshd_opts so;
-  char pub[700];
-  char *pubdata;
-
   snprintf(key, keysz, "%s", test_path("id_enc"));
   ASSERT_OK(test_keygen("ed25519", key, passphrase));
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  pubdata = test_read_file(pub, NULL);
-  ASSERT(pubdata != NULL);
-  memset(&so, 0, sizeof(so));
-  so.max_sessions = max_sessions;
-  so.extra_authorized_keys = pubdata;
-  ASSERT_OK(test_sshd_start(s, &so));
-  free(pubdata);
+  test_sshd_start_with_key(s, &(test_sshd_opts){.max_sessions = max_sessions},
+                           key);
 }
 
 void ph_identity(sshmux_target_t *t, const char *key) {

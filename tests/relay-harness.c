@@ -22,11 +22,8 @@ void rh_init(rh_t *h) {
   snprintf(h->key, sizeof(h->key), "%s", test_path("local_key"));
   ASSERT_EQ(test_keygen("ed25519", h->key, NULL), 0);
   {
-    char pub[700], path[700];
-    char *data;
-    snprintf(pub, sizeof(pub), "%s.pub", h->key);
-    data = test_read_file(pub, NULL);
-    ASSERT(data != NULL);
+    char path[700];
+    char *data = test_read_pub(h->key);
     snprintf(path, sizeof(path), "%s/sshmux-authorized-keys", h->dir);
     append(path, data);
     free(data);
@@ -244,17 +241,10 @@ long rh_rss_kib(rh_t *h) {
 
 void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
                         const char *key_path, const char *passphrase) {
-  test_sshd_opts so;
-  char pubpath[700], ini[2048], *pub;
+  char ini[2048];
 
   ASSERT_EQ(test_keygen("ed25519", key_path, passphrase), 0);
-  snprintf(pubpath, sizeof(pubpath), "%s.pub", key_path);
-  pub = test_read_file(pubpath, NULL);
-  ASSERT(pub != NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = pub;
-  ASSERT_EQ(test_sshd_start(s, &so), 0);
-  free(pub);
+  test_sshd_start_with_key(s, NULL, key_path);
   snprintf(ini, sizeof(ini),
            "[routes.%s]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
            "direct = true\n",

@@ -52,13 +52,7 @@ static const char *fingerprint(const char *key) {
 }
 
 static char *pub_line(const char *key) {
-  char pub[700];
-  char *data;
-
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  data = test_read_file(pub, NULL);
-  ASSERT(data != NULL);
-  return data;
+  return test_read_pub(key);
 }
 
 /* An sshd that authorizes exactly these keys (plus the fixture's own,

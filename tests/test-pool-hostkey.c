@@ -32,10 +32,7 @@ static const char *fingerprint(const test_sshd *s) {
 /* "keytype base64" of the fixture's ed25519 host key. */
 static const char *hostkey_line(const test_sshd *s) {
   static char line[512];
-  char pub[700], *data;
-  snprintf(pub, sizeof(pub), "%s.pub", s->host_key_ed25519);
-  data = test_read_file(pub, NULL);
-  ASSERT(data != NULL);
+  char *data = test_read_pub(s->host_key_ed25519);
   snprintf(line, sizeof(line), "%.*s", (int)strcspn(data, "\n"), data);
   /* drop the comment */
   {

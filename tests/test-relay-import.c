@@ -122,11 +122,8 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
     ASSERT(data != NULL);
     ASSERT_EQ(test_write_file(key, data, 0600), 0);
     free(data);
-    snprintf(pub, sizeof(pub), "%s.pub", h.key);
-    data = test_read_file(pub, NULL);
     snprintf(pub, sizeof(pub), "%s/id_ed25519.pub", h.dir);
-    ASSERT_EQ(test_write_file(pub, data, 0600), 0);
-    free(data);
+    test_authorize_key(pub, h.key); /* a copy of key.pub */
   }
   snprintf(port, sizeof(port), "%d", h.port);
   sshmuxd_ok((const char *[]){"setup-config", "--ssh-dir", h.dir, "--config",

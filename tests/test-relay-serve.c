@@ -155,27 +155,16 @@ static int log_has(const char *path, const char *needle) {
  * login signed by ssh-agent with an RSA-3072 key (rsa-sha2-512), the
  * agent named by the route (serve's own SSH_AUTH_SOCK is unset). */
 TEST_IMPL_T(relay_serve_agent_rsa, 120) {
-  test_sshd_opts so;
   test_sshd s;
   test_agent ag;
-  char key[600], pub[700], text[2048], *ak, *out = NULL;
+  char key[600], text[2048], *out = NULL;
   rh_t h;
 
   TEST_REQUIRE_PROGRAM("ssh");
   TEST_REQUIRE_PROGRAM("ssh-agent");
   snprintf(key, sizeof(key), "%s", test_path("agent_rsa"));
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"ssh-keygen", "-q", "-t", "rsa", "-b",
-                                       "3072", "-N", "", "-f", key, NULL},
-                      NULL, NULL),
-      0);
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  ak = test_read_file(pub, NULL);
-  ASSERT(ak != NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = ak;
-  ASSERT_EQ(test_sshd_start(&s, &so), 0);
-  free(ak);
+  ASSERT_OK(test_keygen_ex("rsa", "3072", NULL, NULL, key));
+  test_sshd_start_with_key(&s, NULL, key);
   ASSERT_EQ(test_agent_start(&ag, "agent", NULL), 0);
   ASSERT_EQ(test_agent_add(&ag, key, 0), 0);
   unlink(key); /* only the agent holds the private key now */

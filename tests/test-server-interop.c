@@ -38,13 +38,9 @@ typedef struct {
 
 /* Keys for the user (authorized) and a stranger (not). */
 static void make_keys(void) {
-  char *pub;
   ASSERT_OK(test_keygen("ed25519", test_path("id"), NULL));
   ASSERT_OK(test_keygen("ed25519", test_path("other"), NULL));
-  pub = test_read_file(test_path("id.pub"), NULL);
-  ASSERT(pub != NULL);
-  ASSERT_OK(test_write_file(test_path("ak"), pub, 0600));
-  free(pub);
+  test_authorize_key(test_path("ak"), test_path("id"));
 }
 
 static void es_start(es_t *e, const char *extra1, const char *extra2) {

@@ -216,6 +216,12 @@ char *test_read_file(const char *path, size_t *len);
  * error. */
 void test_write_fmt(const char *path, int mode, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The public half of a key pair, key.pub (as ssh-keygen writes it:
+ * "TYPE BASE64 COMMENT\n"), in a fresh buffer; fails the test when it
+ * cannot be read. */
+char *test_read_pub(const char *key);
+/* Write authorized_keys file ak (0600) holding only key.pub. */
+void test_authorize_key(const char *ak, const char *key);
 /* Write known_hosts file kh holding only the public half of the host key
  * hostkey (hostkey.pub) for [127.0.0.1]:port: a client trusts that
  * server and no other. */

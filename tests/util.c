@@ -253,14 +253,27 @@ void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
   free(text);
 }
 
-void test_trust_host_key(const char *kh, int port, const char *hostkey) {
+char *test_read_pub(const char *key) {
   char path[1100], *pub;
 
-  snprintf(path, sizeof(path), "%s.pub", hostkey);
+  snprintf(path, sizeof(path), "%s.pub", key);
   pub = test_read_file(path, NULL);
   if (pub == NULL)
     test_fail(__FILE__, __LINE__, "cannot read %s", path);
+  return pub;
+}
+
+void test_trust_host_key(const char *kh, int port, const char *hostkey) {
+  char *pub = test_read_pub(hostkey);
+
   test_write_fmt(kh, 0600, "[127.0.0.1]:%d %s", port, pub);
+  free(pub);
+}
+
+void test_authorize_key(const char *ak, const char *key) {
+  char *pub = test_read_pub(key);
+
+  test_write_fmt(ak, 0600, "%s", pub);
   free(pub);
 }
 
