@@ -24,6 +24,7 @@
 #include "core/core.h"
 #include "fixture-sshd.h"
 #include "crypto/crypto.h"
+#include "server-harness.h"
 #include "test.h"
 
 #define USER "tester"
@@ -802,11 +803,24 @@ static int mc_recv(mc_t *m) {
   return type;
 }
 
+/* p emptied and started as a message of type `type` for the channel 0. */
+static void mc_chan_msg(sshmux__buf_t *p, int type) {
+  sshmux__buf_reset(p);
+  ASSERT_OK(sshmux__buf_put_u8(p, (uint8_t)type));
+  ASSERT_OK(sshmux__buf_put_u32(p, 0));
+}
+
 static int mc_recv_skip(mc_t *m) {
   int t;
   while ((t = mc_recv(m)) == 2 || t == 4 || t == 7 || t == 93)
     ; /* IGNORE, DEBUG, EXT_INFO, WINDOW_ADJUST */
   return t;
+}
+
+/* Send p and expect the answer of type want (mc_recv_skip). */
+static void mc_exchange(mc_t *m, const sshmux__buf_t *p, int want) {
+  mc_send(m, p);
+  ASSERT_EQ(mc_recv_skip(m), want);
 }
 
 static void mc_derive(const uint8_t *k, size_t kl, const uint8_t *h, char c,
@@ -928,8 +942,7 @@ static int mc_session(int port, int stages) {
   sshmux__buf_reset(&p);
   ASSERT_OK(sshmux__buf_put_u8(&p, 5));
   ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-userauth"));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 6);
+  mc_exchange(&m, &p, 6);
   if (++step > stages)
     goto out;
   /* publickey, signed directly (as paramiko does) */
@@ -942,19 +955,12 @@ static int mc_session(int port, int stages) {
     sshmux__buf_init(&sig, 4096);
     ASSERT_OK(sshmux__hostkey_public_blob(uk, &blob));
     sshmux__buf_reset(&p);
-    ASSERT_OK(sshmux__buf_put_u8(&p, 50));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, USER));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-connection"));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "publickey"));
-    ASSERT_OK(sshmux__buf_put_bool(&p, 1));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-ed25519"));
-    ASSERT_OK(sshmux__buf_put_string(&p, blob.data, blob.len));
+    th_put_pk_request(&p, USER, "ssh-ed25519", blob.data, blob.len);
     ASSERT_OK(sshmux__buf_put_string(&data, m.h, 32));
     ASSERT_OK(sshmux__buf_put_bytes(&data, p.data, p.len));
     ASSERT_OK(sshmux__hostkey_sign(uk, data.data, data.len, &sig));
     ASSERT_OK(sshmux__buf_put_string(&p, sig.data, sig.len));
-    mc_send(&m, &p);
-    ASSERT_EQ(mc_recv_skip(&m), 52);
+    mc_exchange(&m, &p, 52);
     sshmux__hostkey_free(uk);
     sshmux__buf_free(&blob);
     sshmux__buf_free(&data);
@@ -973,26 +979,19 @@ static int mc_session(int port, int stages) {
   ASSERT_OK(sshmux__buf_put_u32(&p, 0));
   ASSERT_OK(sshmux__buf_put_u32(&p, mc_hold_cmd ? 0xffffffffu : 1u << 20));
   ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 91);
+  mc_exchange(&m, &p, 91);
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 98));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_chan_msg(&p, 98); /* exec, want reply */
   ASSERT_OK(sshmux__buf_put_cstring(&p, "exec"));
   ASSERT_OK(sshmux__buf_put_bool(&p, 1));
   ASSERT_OK(sshmux__buf_put_cstring(&p, mc_hold_cmd ? mc_hold_cmd : "cat"));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 99);
+  mc_exchange(&m, &p, 99);
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 94));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_chan_msg(&p, 94);
   ASSERT_OK(sshmux__buf_put_cstring(&p, "staged"));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 94);
+  mc_exchange(&m, &p, 94);
   {
     char *d;
     uint32_t rid;
@@ -1003,18 +1002,13 @@ static int mc_session(int port, int stages) {
   }
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 96));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 96); /* EOF */
+  mc_chan_msg(&p, 96);
+  mc_exchange(&m, &p, 96);         /* EOF */
   ASSERT_EQ(mc_recv_skip(&m), 98); /* exit-status */
   ASSERT_EQ(mc_recv_skip(&m), 97); /* CLOSE */
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 97));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_chan_msg(&p, 97);
   mc_send(&m, &p);
   /* A packet with a bad MAC after the session: the server hangs up. */
   {
