@@ -53,6 +53,31 @@ static int temp_files(const char *dir) {
   return test_dir_each(dir, is_temp, NULL);
 }
 
+/* In the background: ssh through h to route "r" running remote, its
+ * stdout to out and its stderr to err (NULL: the log); returns once 4 MiB
+ * arrived (failing the test after 30 s).  exec: the shell becomes ssh,
+ * so the pid returned is the client's. */
+static int bulk_client(rh_t *h, const char *remote, const char *out,
+                       const char *err) {
+  const char *const *argv = rh_ssh(h, (const char *[]){"r", remote, NULL});
+  char cmd[2048];
+  size_t o = (size_t)snprintf(cmd, sizeof(cmd), "exec ");
+  int pid;
+
+  for (size_t i = 0; argv[i] != NULL; i++)
+    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
+  o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "> '%s'", out);
+  if (err != NULL)
+    snprintf(cmd + o, sizeof(cmd) - o, " 2> '%s'", err);
+  pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL},
+                   test_path("bulk.log"));
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 600 && file_size(out) < 4 * 1024 * 1024; i++)
+    usleep(50000);
+  ASSERT_GE(file_size(out), 4 * 1024 * 1024);
+  return pid;
+}
+
 TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   test_sshd s;
   rh_t h;
@@ -70,21 +95,7 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
   ASSERT_GT(rss0, 0);
-  {
-    char cmd[2048];
-    const char *const *argv = rh_ssh(
-        &h, (const char *[]){"r", "exec head -c 2000000000 /dev/zero", NULL});
-    size_t o = 0;
-    for (size_t i = 0; argv[i] != NULL; i++)
-      o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
-    snprintf(cmd + o, sizeof(cmd) - o, "> '%s' 2> '%s'", bulk, bulk_err);
-    pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL},
-                     test_path("bulk.log"));
-    ASSERT_GT(pid, 0);
-  }
-  for (int i = 0; i < 600 && file_size(bulk) < 4 * 1024 * 1024; i++)
-    usleep(50000);
-  ASSERT_GE(file_size(bulk), 4 * 1024 * 1024);
+  pid = bulk_client(&h, "exec head -c 2000000000 /dev/zero", bulk, bulk_err);
 
   /* Kill the upstream, sessions and listener, mid-stream. */
   t0 = test_now_ms();
@@ -151,7 +162,7 @@ static int running(const char *needle) {
 TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   test_sshd s;
   rh_t h;
-  char bulk[700], cmd[2048], *out = NULL;
+  char bulk[700], *out = NULL;
   /* A size no other test uses: it names the upstream command. */
   const char *remote = "exec head -c 2000000017 /dev/zero";
   long rss0, rss1;
@@ -163,24 +174,7 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   start(&h, &s, NULL);
   ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
-  {
-    const char *const *argv = rh_ssh(&h, (const char *[]){"r", remote, NULL});
-    size_t o = 0;
-    for (size_t i = 0; argv[i] != NULL; i++)
-      o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
-    snprintf(cmd + o, sizeof(cmd) - o, "> '%s'", bulk);
-  }
-  /* exec: the shell becomes ssh, so the pid is the client's. */
-  {
-    char full[2200];
-    snprintf(full, sizeof(full), "exec %s", cmd);
-    pid = test_spawn((const char *[]){"sh", "-c", full, NULL},
-                     test_path("bulk.log"));
-  }
-  ASSERT_GT(pid, 0);
-  for (int i = 0; i < 600 && file_size(bulk) < 4 * 1024 * 1024; i++)
-    usleep(50000);
-  ASSERT_GE(file_size(bulk), 4 * 1024 * 1024);
+  pid = bulk_client(&h, remote, bulk, NULL);
   ASSERT(running("head -c 2000000017"));
   /* The client vanishes mid-stream. */
   ASSERT_EQ(kill(pid, SIGKILL), 0);
