@@ -82,6 +82,23 @@ void test_sshd_start_with_key(test_sshd *s, const test_sshd_opts *opts,
   free(pub);
 }
 
+char *test_sshd_expect_run(test_sshd *s, const char *const *argv, int status,
+                           const char *want_out) {
+  char *out = NULL, *err = NULL;
+  int st =
+      test_run_status(&(test_cmd_t){.argv = argv, .out = &out, .err = &err});
+
+  if (st != status) {
+    fprintf(stderr, "%s: exit %d\n%s\n", argv[0], st, err ? err : "");
+    test_sshd_dump_log(s);
+  }
+  ASSERT_EQ(st, status);
+  if (want_out != NULL)
+    ASSERT_STR_EQ(out, want_out);
+  free(out);
+  return err;
+}
+
 int test_keygen(const char *type, const char *path, const char *passphrase) {
   return test_keygen_ex(type, NULL, NULL, passphrase, path);
 }

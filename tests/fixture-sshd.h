@@ -89,6 +89,12 @@ const char *const *test_sshd_client_opts(test_sshd *s);
 const char *const *test_sshd_ssh_argv(test_argv_t *a, test_sshd *s,
                                       const char *const *first,
                                       const char *cmd);
+/* Run argv (an ssh for s, e.g. test_sshd_ssh_argv; no stdin): it must
+ * exit with status and print exactly want_out (NULL: not checked); on
+ * another status its stderr and s's log are printed first.  Returns its
+ * stderr (a fresh buffer, the caller frees it) for further checks. */
+char *test_sshd_expect_run(test_sshd *s, const char *const *argv, int status,
+                           const char *want_out);
 /* Generate a key pair with ssh-keygen (type "ed25519", "ecdsa", "rsa");
  * writes path and path.pub; returns 0 or -1. */
 int test_keygen(const char *type, const char *path, const char *passphrase);
