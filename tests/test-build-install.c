@@ -44,8 +44,7 @@ TEST_IMPL_T(install_destdir_and_pkgconfig, 120) {
   const char *b = test_build_dir();
   const char *sh[] = {"sh", "-c", cmd, NULL};
 
-  TEST_REQUIRE_PROGRAM("pkg-config");
-  TEST_REQUIRE_PROGRAM("make");
+  TEST_REQUIRE_PROGRAMS("pkg-config", "make");
   /* Only the default build: installing rebuilds with the tree's flags. */
   if (strlen(b) < 6 || strcmp(b + strlen(b) - 6, "/build") != 0) {
     fprintf(stderr, "skipped: install is checked in the default build only\n");

@@ -346,8 +346,7 @@ TEST_IMPL_T(contract_server_close_inside_request_cb, 60) {
   uv_process_options_t po;
   uv_stdio_container_t stdio[3];
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen");
   signal(SIGPIPE, SIG_IGN);
   ASSERT_OK(test_keygen("ed25519", test_path("host"), NULL));
   ASSERT_OK(test_keygen("ed25519", test_path("id"), NULL));

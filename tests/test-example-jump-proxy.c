@@ -95,10 +95,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   struct stat st_;
   int port, pid, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("scriptreplay");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen", "/usr/sbin/sshd", "scriptreplay");
   snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
   snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
   snprintf(alice, sizeof(alice), "%s", test_path("alice"));

@@ -24,9 +24,7 @@ TEST_IMPL_T(example_prompt_gui_terminal_passphrase, 120) {
   test_sshd_opts o = {0};
   char key[600], sock[600], cmd[4096], want[256], *screen;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-keygen", "tmux");
   snprintf(key, sizeof(key), "%s", test_path("locked"));
   ASSERT_OK(test_keygen("ed25519", key, "pw-secret-42"));
   test_sshd_start_with_key(&s, &o, key);
@@ -145,11 +143,7 @@ TEST_IMPL_T(example_prompt_gui_window_under_xvfb, 180) {
       shot[600], plog[600];
   int xpid, pid, dnum = 70 + (int)(getpid() % 50), st;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("Xvfb");
-  TEST_REQUIRE_PROGRAM("zenity");
-  TEST_REQUIRE_PROGRAM("xdotool");
-  TEST_REQUIRE_PROGRAM("xwd");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "Xvfb", "zenity", "xdotool", "xwd");
   snprintf(key, sizeof(key), "%s", test_path("locked"));
   snprintf(shot, sizeof(shot), "%s", test_path("shot.xwd"));
   snprintf(plog, sizeof(plog), "%s", test_path("pg.log"));

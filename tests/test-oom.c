@@ -405,8 +405,7 @@ static int server_flow_files(void *arg) {
 TEST_IMPL_T(oom_server_accept_auth_channel, 600) {
   char *pub;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen");
   signal(SIGPIPE, SIG_IGN);
   oom_install();
   ASSERT_OK(test_keygen("ed25519", test_path("host"), NULL));

@@ -168,8 +168,7 @@ TEST_IMPL_T(pool_auth_fixture_refuses_sha1, 60) {
   char key[600], *out = NULL;
   test_sshd s;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh");
   snprintf(key, sizeof(key), "%s", test_path("id_rsa"));
   keygen("rsa", "3072", NULL, NULL, key);
   keys[0] = key;
@@ -403,8 +402,7 @@ TEST_IMPL_T(pool_auth_agent_each_key, 180) {
   const char *all[4];
   long at = 0;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   all[0] = k.rsa;
   all[1] = k.ecdsa;
@@ -446,8 +444,7 @@ TEST_IMPL_T(pool_auth_agent_order_and_socket, 120) {
   char err[300];
   long r, e, d;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   start_sshd_one(&s, k.ed);
   ASSERT_EQ(test_agent_start(&ag, "agent", NULL), 0);
@@ -493,8 +490,7 @@ TEST_IMPL_T(pool_auth_agent_identities_only, 120) {
   char err[300], pub[700], moved[700];
   const char *ed_only[2], *ecdsa_only[2], *ids[2];
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   ed_only[0] = k.ed;
   ed_only[1] = NULL;
@@ -618,8 +614,7 @@ TEST_IMPL_T(pool_auth_agent_confirm, 180) {
   test_sshd s;
   char err[300], asked[700], yes[600], no[600], *data;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   start_sshd_one(&s, k.rsa);
   snprintf(yes, sizeof(yes), "%s", test_path("askpass-yes"));

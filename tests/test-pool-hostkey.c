@@ -176,8 +176,7 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
   ph_job_t a;
   ph_t h;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-keygen");
   start(&h, kh);
 
   /* Hashed (ssh-keygen -H). */

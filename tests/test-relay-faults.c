@@ -168,8 +168,7 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   long rss0, rss1;
   int pid, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("pgrep");
+  TEST_REQUIRE_PROGRAMS("ssh", "pgrep");
   snprintf(bulk, sizeof(bulk), "%s", test_path("bulk.out"));
   start(&h, &s, NULL);
   ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);

@@ -131,8 +131,7 @@ TEST_IMPL_T(relay_jump_sftp_scp, 90) {
   char batch[4096], dst[1024], src[512];
 
   REQUIRE_NETNS();
-  TEST_REQUIRE_PROGRAM("sftp");
-  TEST_REQUIRE_PROGRAM("scp");
+  TEST_REQUIRE_PROGRAMS("sftp", "scp");
   snprintf(src, sizeof(src), "%s", test_path("tree"));
   make_tree(src);
   jsetup(&e);
@@ -224,8 +223,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   char fwd[64], url[128], dyn[16], proxy[64], *out, *err = NULL, www[700];
 
   REQUIRE_NETNS();
-  TEST_REQUIRE_PROGRAM("curl");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  TEST_REQUIRE_PROGRAMS("curl", "/usr/bin/python3");
   snprintf(www, sizeof(www), "%s", test_path("www"));
   ASSERT_EQ(mkdir(www, 0755), 0);
   ASSERT_EQ(test_write_file(test_path("www/hello.txt"), "hello from T\n", 0644),
@@ -281,8 +279,7 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   uint64_t end;
 
   REQUIRE_NETNS();
-  TEST_REQUIRE_PROGRAM("curl");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  TEST_REQUIRE_PROGRAMS("curl", "/usr/bin/python3");
   snprintf(www, sizeof(www), "%s", test_path("www2"));
   ASSERT_EQ(mkdir(www, 0755), 0);
   ASSERT_EQ(test_write_file(test_path("www2/x"), "vscode-ok\n", 0644), 0);

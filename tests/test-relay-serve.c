@@ -160,8 +160,7 @@ TEST_IMPL_T(relay_serve_agent_rsa, 120) {
   char key[600], text[2048], *out = NULL;
   rh_t h;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-agent");
   snprintf(key, sizeof(key), "%s", test_path("agent_rsa"));
   ASSERT_OK(test_keygen_ex("rsa", "3072", NULL, NULL, key));
   test_sshd_start_with_key(&s, NULL, key);

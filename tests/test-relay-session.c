@@ -277,8 +277,7 @@ TEST_IMPL(relay_streamlocal_policy) {
   char sock[700], quoted[720], extra[800], fwd[800], *out;
   int epid, spid, lport;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  TEST_REQUIRE_PROGRAMS("ssh", "/usr/bin/python3");
   snprintf(sock, sizeof(sock), "%s", test_path("echo.sock"));
   snprintf(quoted, sizeof(quoted), "'%s'", sock);
   epid = unix_echo(quoted);

@@ -385,8 +385,7 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
   char script[700], hk[700], ini[1024], portstr[16], *pane, *title = NULL;
   int pid, port;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
   TEST_REQUIRE_PYTHON_MODULE("paramiko");
   snprintf(script, sizeof(script), "%s", test_path("hostile.py"));
   ASSERT_EQ(test_write_file(script, hostile_py, 0600), 0);
@@ -438,8 +437,7 @@ TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   rh_t h;
   char key[600], *pane;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
   snprintf(key, sizeof(key), "%s", test_path("enc_key"));
   rh_init(&h);
   rh_route_encrypted(&h, "r1", &s, key, "s3cret phrase");

@@ -405,8 +405,7 @@ static void serve_and_check(runner_fn run) {
 }
 
 TEST_IMPL_T(server_interop_plink, 120) {
-  TEST_REQUIRE_PROGRAM("plink");
-  TEST_REQUIRE_PROGRAM("puttygen");
+  TEST_REQUIRE_PROGRAMS("plink", "puttygen");
   make_keys();
   {
     const char *pg[] = {"puttygen", test_path("id"),     "-O", "private",
@@ -433,8 +432,7 @@ TEST_IMPL_T(server_interop_dbclient, 120) {
   es_t e;
   char *out = NULL, *err = NULL;
 
-  TEST_REQUIRE_PROGRAM("dbclient");
-  TEST_REQUIRE_PROGRAM("dropbearconvert");
+  TEST_REQUIRE_PROGRAMS("dbclient", "dropbearconvert");
   make_keys();
   {
     const char *dc[] = {"dropbearconvert", "openssh",          "dropbear",
