@@ -39,19 +39,18 @@ const char *dtest_sshmuxd(void) {
 int dtest_run(const char *const *args, const char *const *env, char **out,
               char **err) {
   static char home[1100], xdg[1100], run[1100], prog[1100];
-  const char *argv[32], *envv[32];
+  const char *envv[32];
+  test_argv_t argv = {0};
   test_cmd_t c = {0};
-  size_t n = 0, m = 0;
+  size_t m = 0;
   int st = -1;
 
   snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
   snprintf(home, sizeof(home), "HOME=%s", test_path("home"));
   snprintf(xdg, sizeof(xdg), "XDG_CONFIG_HOME=%s", test_path("home/.config"));
   snprintf(run, sizeof(run), "XDG_RUNTIME_DIR=%s", test_path("run"));
-  argv[n++] = prog;
-  while (args != NULL && *args != NULL && n < 31)
-    argv[n++] = *args++;
-  argv[n] = NULL;
+  test_argv_add(&argv, prog, NULL);
+  test_argv_addv(&argv, args);
   envv[m++] = home;
   envv[m++] = xdg;
   envv[m++] = run;
@@ -61,7 +60,7 @@ int dtest_run(const char *const *args, const char *const *env, char **out,
   while (env != NULL && *env != NULL && m < 31)
     envv[m++] = *env++;
   envv[m] = NULL;
-  c.argv = argv;
+  c.argv = argv.v;
   c.env = envv;
   c.out = out;
   c.err = err;

@@ -6,8 +6,7 @@
 
 int test_agent_start(test_agent *a, const char *name, const char *askpass) {
   char sockname[200], logname[200], env_askpass[700];
-  const char *argv[12];
-  int n = 0;
+  test_argv_t argv = {0};
 
   memset(a, 0, sizeof(*a));
   if (test_which("ssh-agent") == NULL || test_which("ssh-add") == NULL) {
@@ -19,18 +18,13 @@ int test_agent_start(test_agent *a, const char *name, const char *askpass) {
   snprintf(a->sock, sizeof(a->sock), "%s", test_path(sockname));
   snprintf(a->log, sizeof(a->log), "%s", test_path(logname));
   unlink(a->sock);
-  argv[n++] = "env";
+  test_argv_add(&argv, "env", NULL);
   if (askpass != NULL) {
     snprintf(env_askpass, sizeof(env_askpass), "SSH_ASKPASS=%s", askpass);
-    argv[n++] = env_askpass;
-    argv[n++] = "SSH_ASKPASS_REQUIRE=force";
+    test_argv_add(&argv, env_askpass, "SSH_ASKPASS_REQUIRE=force", NULL);
   }
-  argv[n++] = "ssh-agent";
-  argv[n++] = "-D";
-  argv[n++] = "-a";
-  argv[n++] = a->sock;
-  argv[n] = NULL;
-  a->pid = test_spawn(argv, a->log);
+  test_argv_add(&argv, "ssh-agent", "-D", "-a", a->sock, NULL);
+  a->pid = test_spawn(argv.v, a->log);
   if (a->pid <= 0)
     return -1;
   for (int i = 0; i < 200 && access(a->sock, F_OK) != 0; i++)
@@ -46,18 +40,16 @@ int test_agent_start(test_agent *a, const char *name, const char *askpass) {
 static int ssh_add(test_agent *a, const char *const *args) {
   char env_sock[700];
   const char *env[] = {env_sock, "SSH_ASKPASS_REQUIRE=never", NULL};
-  const char *argv[8];
+  test_argv_t argv = {0};
   char *err = NULL;
   test_cmd_t c;
-  int n = 0, st = -1;
+  int st = -1;
 
   snprintf(env_sock, sizeof(env_sock), "SSH_AUTH_SOCK=%s", a->sock);
-  argv[n++] = "ssh-add";
-  for (; *args != NULL && n < 7; args++)
-    argv[n++] = *args;
-  argv[n] = NULL;
+  test_argv_add(&argv, "ssh-add", NULL);
+  test_argv_addv(&argv, args);
   memset(&c, 0, sizeof(c));
-  c.argv = argv;
+  c.argv = argv.v;
   c.env = env;
   c.err = &err;
   if (test_run(&c, &st) != 0 || st != 0) {

@@ -30,12 +30,12 @@
 
 /* In a test: skip (under CI: fail) unless this runs as root with `ip` and
  * an sshd to start inside the namespaces. */
-#define TEST_REQUIRE_NETNS()                                                   \
-  do {                                                                         \
-    TEST_REQUIRE_ROOT("creating network namespaces");                          \
-    TEST_REQUIRE_PROGRAM("ip");                                                \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
-  } while (0)
+#define TEST_REQUIRE_NETNS() TEST_REQUIRE_NETNS_AND(NULL)
+/* The same, and the further programs given (NULL-terminated). */
+#define TEST_REQUIRE_NETNS_AND(...)                                            \
+  TEST_REQUIRE_(                                                               \
+      test_require("creating network namespaces",                              \
+                   (const char *[]){"ip", "/usr/sbin/sshd", __VA_ARGS__}))
 
 typedef struct {
   int up; /* created and not yet torn down */

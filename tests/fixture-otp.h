@@ -34,14 +34,13 @@
 
 /* In a test: skip (under CI: fail) unless the OTP sshd can run: root
  * (PAM, a private mount namespace), sshd, ssh, unshare, oathtool. */
-#define TEST_REQUIRE_OTP()                                                     \
-  do {                                                                         \
-    TEST_REQUIRE_ROOT("PAM authentication in a private mount namespace");      \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-    TEST_REQUIRE_PROGRAM("unshare");                                           \
-    TEST_REQUIRE_PROGRAM("oathtool");                                          \
-  } while (0)
+#define TEST_REQUIRE_OTP() TEST_REQUIRE_OTP_AND(NULL)
+/* The same, and the further programs given (NULL-terminated). */
+#define TEST_REQUIRE_OTP_AND(...)                                              \
+  TEST_REQUIRE_(                                                               \
+      test_require("PAM authentication in a private mount namespace",          \
+                   (const char *[]){"/usr/sbin/sshd", "ssh", "unshare",        \
+                                    "oathtool", __VA_ARGS__}))
 
 typedef struct {
   int with_pubkey; /* require publickey, then keyboard-interactive */

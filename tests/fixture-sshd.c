@@ -44,34 +44,22 @@ static void track(int pid, int add) {
 
 int test_keygen_ex(const char *type, const char *bits, const char *format,
                    const char *passphrase, const char *path) {
-  const char *argv[20];
+  test_argv_t argv = {0};
   char pub[1100];
   char *err = NULL;
-  int st, n = 0;
+  int st;
 
   unlink(path);
   snprintf(pub, sizeof(pub), "%s.pub", path);
   unlink(pub);
-  argv[n++] = "ssh-keygen";
-  argv[n++] = "-q";
-  argv[n++] = "-t";
-  argv[n++] = type;
-  if (bits != NULL) {
-    argv[n++] = "-b";
-    argv[n++] = bits;
-  }
-  if (format != NULL) {
-    argv[n++] = "-m";
-    argv[n++] = format;
-  }
-  argv[n++] = "-N";
-  argv[n++] = passphrase ? passphrase : "";
-  argv[n++] = "-C";
-  argv[n++] = "sshmux-test";
-  argv[n++] = "-f";
-  argv[n++] = path;
-  argv[n] = NULL;
-  st = test_run_simple(argv, NULL, &err);
+  test_argv_add(&argv, "ssh-keygen", "-q", "-t", type, NULL);
+  if (bits != NULL)
+    test_argv_add(&argv, "-b", bits, NULL);
+  if (format != NULL)
+    test_argv_add(&argv, "-m", format, NULL);
+  test_argv_add(&argv, "-N", passphrase ? passphrase : "", "-C", "sshmux-test",
+                "-f", path, NULL);
+  st = test_run_simple(argv.v, NULL, &err);
   if (st != 0) {
     fprintf(stderr, "ssh-keygen -t %s failed (%d): %s\n", type, st,
             err ? err : "");
@@ -80,6 +68,35 @@ int test_keygen_ex(const char *type, const char *bits, const char *format,
   }
   free(err);
   return 0;
+}
+
+void test_sshd_start_with_key(test_sshd *s, const test_sshd_opts *opts,
+                              const char *key) {
+  test_sshd_opts o = {0};
+  char *pub = test_read_pub(key);
+
+  if (opts != NULL)
+    o = *opts;
+  o.extra_authorized_keys = pub;
+  ASSERT_OK(test_sshd_start(s, &o));
+  free(pub);
+}
+
+char *test_sshd_expect_run(test_sshd *s, const char *const *argv, int status,
+                           const char *want_out) {
+  char *out = NULL, *err = NULL;
+  int st =
+      test_run_status(&(test_cmd_t){.argv = argv, .out = &out, .err = &err});
+
+  if (st != status) {
+    fprintf(stderr, "%s: exit %d\n%s\n", argv[0], st, err ? err : "");
+    test_sshd_dump_log(s);
+  }
+  ASSERT_EQ(st, status);
+  if (want_out != NULL)
+    ASSERT_STR_EQ(out, want_out);
+  free(out);
+  return err;
 }
 
 int test_keygen(const char *type, const char *path, const char *passphrase) {
@@ -202,25 +219,12 @@ int test_sshd_start(test_sshd *s, const test_sshd_opts *opts) {
     fclose(f);
 
     {
-      const char *argv[32];
-      int n = 0;
-      if (opts->wrap != NULL)
-        for (const char *const *w = opts->wrap; *w && n < 20; w++)
-          argv[n++] = *w;
-      if (opts->netns != NULL) {
-        argv[n++] = "ip";
-        argv[n++] = "netns";
-        argv[n++] = "exec";
-        argv[n++] = opts->netns;
-      }
-      argv[n++] = sshd;
-      argv[n++] = "-D";
-      argv[n++] = "-f";
-      argv[n++] = s->config;
-      argv[n++] = "-E";
-      argv[n++] = s->log;
-      argv[n] = NULL;
-      s->pid = test_spawn(argv, s->log);
+      test_argv_t argv = {0};
+      test_argv_addv(&argv, opts->wrap);
+      if (opts->netns != NULL)
+        test_argv_add(&argv, "ip", "netns", "exec", opts->netns, NULL);
+      test_argv_add(&argv, sshd, "-D", "-f", s->config, "-E", s->log, NULL);
+      s->pid = test_spawn(argv.v, s->log);
     }
     if (s->pid <= 0)
       return -1;

@@ -59,13 +59,14 @@ typedef struct {
 test_sshd_opts test_sshd_opts_in(const char *name, const char *netns,
                                  const char *listen_addr);
 /* In a test: skip (under CI: fail) without OpenSSH's sshd and ssh. */
-#define TEST_REQUIRE_OPENSSH()                                                 \
-  do {                                                                         \
-    TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");                                    \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-  } while (0)
+#define TEST_REQUIRE_OPENSSH() TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh")
 /* Start; returns 0 or prints why to stderr and returns -1. */
 int test_sshd_start(test_sshd *s, const test_sshd_opts *opts);
+/* test_sshd_start with opts (may be NULL) whose extra_authorized_keys is
+ * the public half of key (key.pub): a fixture that also lets that key in.
+ * Fails the test when it does not start. */
+void test_sshd_start_with_key(test_sshd *s, const test_sshd_opts *opts,
+                              const char *key);
 /* Stop (SIGTERM, then SIGKILL) and reap.  Safe to call twice. */
 void test_sshd_stop(test_sshd *s);
 /* Start a stopped fixture sshd again: same config, host keys and port
@@ -88,6 +89,12 @@ const char *const *test_sshd_client_opts(test_sshd *s);
 const char *const *test_sshd_ssh_argv(test_argv_t *a, test_sshd *s,
                                       const char *const *first,
                                       const char *cmd);
+/* Run argv (an ssh for s, e.g. test_sshd_ssh_argv; no stdin): it must
+ * exit with status and print exactly want_out (NULL: not checked); on
+ * another status its stderr and s's log are printed first.  Returns its
+ * stderr (a fresh buffer, the caller frees it) for further checks. */
+char *test_sshd_expect_run(test_sshd *s, const char *const *argv, int status,
+                           const char *want_out);
 /* Generate a key pair with ssh-keygen (type "ed25519", "ecdsa", "rsa");
  * writes path and path.pub; returns 0 or -1. */
 int test_keygen(const char *type, const char *path, const char *passphrase);

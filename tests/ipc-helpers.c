@@ -118,16 +118,13 @@ int ipct_wait_exit(int pid, int timeout_ms) {
 }
 
 int ipct_run(const char *const *args, const char *in, char **out, char **err) {
-  const char *argv[32];
+  test_argv_t argv = {0};
   test_cmd_t c = {0};
-  size_t n = 0;
   int st = -1;
 
-  argv[n++] = dtest_sshmuxd();
-  while (args != NULL && *args != NULL && n < 31)
-    argv[n++] = *args++;
-  argv[n] = NULL;
-  c.argv = argv;
+  test_argv_add(&argv, dtest_sshmuxd(), NULL);
+  test_argv_addv(&argv, args);
+  c.argv = argv.v;
   c.in = in;
   c.in_len = in ? strlen(in) : 0;
   c.out = out;

@@ -95,6 +95,32 @@ void ph_setup(ph_t *h, const test_sshd_opts *so) {
   ph_init(h, &h->o);
 }
 
+void ph_otp_fixture(ph_t *h, test_otp_sshd *otp, const test_otp_opts *oo,
+                    const test_sshd_opts *so) {
+  test_otp_opts o = {0};
+  test_sshd_opts s = {0};
+
+  if (oo != NULL)
+    o = *oo;
+  if (so != NULL)
+    s = *so;
+  s.name = "otpd";
+  o.sshd = &s;
+  ASSERT_OK(test_otp_sshd_start(otp, &o));
+  ph_options(&h->o, otp->sshd.known_hosts);
+  ph_target(&h->t, &otp->sshd);
+}
+
+int ph_answer_code(ph_t *h, sshmux_prompt_t *p, const char **answers) {
+  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_KBDINT);
+  ASSERT_EQ(sshmux_prompt_count(p), 1);
+  ASSERT_EQ(sshmux_prompt_echo(p, 0), 0);
+  if (h->decide_data == NULL)
+    return -1;
+  answers[0] = h->decide_data;
+  return 1;
+}
+
 void ph_teardown(ph_t *h) {
   ph_close(h);
   ph_sshd_stop(&h->s);
@@ -102,20 +128,10 @@ void ph_teardown(ph_t *h) {
 
 void ph_sshd_encrypted_key(test_sshd *s, int max_sessions,
                            const char *passphrase, char *key, size_t keysz) {
-  test_sshd_opts so;
-  char pub[700];
-  char *pubdata;
-
   snprintf(key, keysz, "%s", test_path("id_enc"));
   ASSERT_OK(test_keygen("ed25519", key, passphrase));
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  pubdata = test_read_file(pub, NULL);
-  ASSERT(pubdata != NULL);
-  memset(&so, 0, sizeof(so));
-  so.max_sessions = max_sessions;
-  so.extra_authorized_keys = pubdata;
-  ASSERT_OK(test_sshd_start(s, &so));
-  free(pubdata);
+  test_sshd_start_with_key(s, &(test_sshd_opts){.max_sessions = max_sessions},
+                           key);
 }
 
 void ph_identity(sshmux_target_t *t, const char *key) {

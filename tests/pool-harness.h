@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "fixture-otp.h"
 #include "fixture-sshd.h"
 #include "sshmux.h"
 #include "test.h"
@@ -66,6 +67,17 @@ void ph_close(ph_t *h);
 void ph_fixture(ph_t *h, const test_sshd_opts *so);
 /* ph_fixture(h, so), then ph_init(h, &h->o): the usual test setup. */
 void ph_setup(ph_t *h, const test_sshd_opts *so);
+/* The same with a one-time-code sshd (fixture-otp.h) instead of h->s:
+ * start otp in the directory "otpd" with oo's choices (NULL: keyboard-
+ * interactive only) and so's further sshd options (NULL: none; its name
+ * is replaced), fill h->o (its known_hosts, no agent) and h->t (a target
+ * for it); no pool yet. */
+void ph_otp_fixture(ph_t *h, test_otp_sshd *otp, const test_otp_opts *oo,
+                    const test_sshd_opts *so);
+/* A decide function for one-time-code prompts: it asserts a keyboard-
+ * interactive prompt of one question, not echoed, and answers it with
+ * h->decide_data (the code), or keeps it pending while that is NULL. */
+int ph_answer_code(ph_t *h, sshmux_prompt_t *p, const char **answers);
 /* ph_close(h), then ph_sshd_stop(&h->s): the usual teardown. */
 void ph_teardown(ph_t *h);
 /* Start sshd s (max_sessions, 0 = default) with one more authorized key:

@@ -22,11 +22,8 @@ void rh_init(rh_t *h) {
   snprintf(h->key, sizeof(h->key), "%s", test_path("local_key"));
   ASSERT_EQ(test_keygen("ed25519", h->key, NULL), 0);
   {
-    char pub[700], path[700];
-    char *data;
-    snprintf(pub, sizeof(pub), "%s.pub", h->key);
-    data = test_read_file(pub, NULL);
-    ASSERT(data != NULL);
+    char path[700];
+    char *data = test_read_pub(h->key);
     snprintf(path, sizeof(path), "%s/sshmux-authorized-keys", h->dir);
     append(path, data);
     free(data);
@@ -129,48 +126,37 @@ static void await_serving(rh_t *h) {
   append(h->cfg, cfg);
 }
 
-/* argv for `sshmuxd serve` with the harness's options and extra. */
-static size_t serve_argv(rh_t *h, const char **argv, char *path, size_t size,
-                         const char *const *extra) {
-  size_t n = 0;
-
+/* Into argv: `sshmuxd serve` with the harness's options and extra
+ * (path holds the program's name). */
+static void serve_argv(rh_t *h, test_argv_t *argv, char *path, size_t size,
+                       const char *const *extra) {
   snprintf(path, size, "%s/sshmuxd", test_build_dir());
-  argv[n++] = path;
-  argv[n++] = "serve";
-  argv[n++] = "--port";
-  argv[n++] = "0";
-  argv[n++] = "--ssh-dir";
-  argv[n++] = h->dir;
-  argv[n++] = "--log-level";
-  argv[n++] = "debug";
-  if (extra == NULL || strcmp(extra[0], "--remote") != 0) {
-    argv[n++] = "--config";
-    argv[n++] = h->routes;
-  }
-  for (; extra != NULL && *extra != NULL && n < 30; extra++)
-    argv[n++] = *extra;
-  argv[n] = NULL;
-  return n;
+  memset(argv, 0, sizeof(*argv));
+  test_argv_add(argv, path, "serve", "--port", "0", "--ssh-dir", h->dir,
+                "--log-level", "debug", NULL);
+  if (extra == NULL || strcmp(extra[0], "--remote") != 0)
+    test_argv_add(argv, "--config", h->routes, NULL);
+  test_argv_addv(argv, extra);
 }
 
 void rh_start(rh_t *h, const char *const *extra) {
-  const char *argv[32];
+  test_argv_t argv;
   char path[700];
 
-  serve_argv(h, argv, path, sizeof(path), extra);
-  h->pid = test_spawn(argv, h->log);
+  serve_argv(h, &argv, path, sizeof(path), extra);
+  h->pid = test_spawn(argv.v, h->log);
   ASSERT_GT(h->pid, 0);
   await_serving(h);
 }
 
 void rh_start_tmux(rh_t *h, const char *sock) {
-  const char *argv[32];
+  test_argv_t argv;
   char path[700], cmd[4096];
-  size_t n, i, o = 0;
+  size_t o = 0;
 
-  n = serve_argv(h, argv, path, sizeof(path), NULL);
-  for (i = 0; i < n; i++)
-    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
+  serve_argv(h, &argv, path, sizeof(path), NULL);
+  for (int i = 0; i < argv.n; i++)
+    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv.v[i]);
   snprintf(cmd + o, sizeof(cmd) - o, "| tee '%s'", h->log);
   ASSERT_EQ(test_run_simple((const char *[]){"tmux", "-S", sock, "new-session",
                                              "-d", "-s", "srv", "-x", "120",
@@ -222,18 +208,22 @@ int rh_sanitized(void) {
 }
 
 const char *const *rh_ssh(rh_t *h, const char *const *words) {
-  static const char *v[4][40];
+  static test_argv_t v[4];
   static int slot;
-  const char **a = v[slot++ & 3];
-  size_t n = 0;
+  test_argv_t *a = &v[slot++ & 3];
 
-  a[n++] = "ssh";
-  a[n++] = "-F";
-  a[n++] = h->cfg;
-  for (; *words != NULL && n < 38; words++)
-    a[n++] = *words;
-  a[n] = NULL;
-  return a;
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, "ssh", "-F", h->cfg, NULL);
+  test_argv_addv(a, words);
+  return a->v;
+}
+
+int rh_run(rh_t *h, const char *const *words, char **out, char **err,
+           int timeout_ms) {
+  return test_run_status(&(test_cmd_t){.argv = rh_ssh(h, words),
+                                       .out = out,
+                                       .err = err,
+                                       .timeout_ms = timeout_ms});
 }
 
 long rh_rss_kib(rh_t *h) {
@@ -251,17 +241,10 @@ long rh_rss_kib(rh_t *h) {
 
 void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
                         const char *key_path, const char *passphrase) {
-  test_sshd_opts so;
-  char pubpath[700], ini[2048], *pub;
+  char ini[2048];
 
   ASSERT_EQ(test_keygen("ed25519", key_path, passphrase), 0);
-  snprintf(pubpath, sizeof(pubpath), "%s.pub", key_path);
-  pub = test_read_file(pubpath, NULL);
-  ASSERT(pub != NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = pub;
-  ASSERT_EQ(test_sshd_start(s, &so), 0);
-  free(pub);
+  test_sshd_start_with_key(s, NULL, key_path);
   snprintf(ini, sizeof(ini),
            "[routes.%s]\nhost = %s\nport = %d\nuser = %s\nidentity = %s\n"
            "direct = true\n",

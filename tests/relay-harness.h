@@ -60,6 +60,12 @@ int rh_sanitized(void);
 /* ssh -F cfg [opts...] route [cmd]: a NULL-terminated argv in a static
  * buffer rotation (4 held at once). */
 const char *const *rh_ssh(rh_t *h, const char *const *words);
+/* Run rh_ssh(h, words) with no stdin, its stdout and stderr captured into
+ * fresh buffers (out, err may be NULL: not kept), bounded by timeout_ms
+ * (0 = 30 s); its exit status (-1 on timeout); fails the test if it
+ * cannot run. */
+int rh_run(rh_t *h, const char *const *words, char **out, char **err,
+           int timeout_ms);
 /* Dump serve's log to stderr. */
 void rh_dump(rh_t *h);
 /* sshmuxd's VmRSS in KiB (from /proc), or -1. */

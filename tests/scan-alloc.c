@@ -49,27 +49,17 @@ static void q_free(void *p) {
   pthread_mutex_unlock(&lock);
 }
 
+static size_t q_size(void *p) {
+  return ((blk_t *)p - 1)->h.size;
+}
+
 static void *q_calloc(size_t c, size_t n) {
-  void *p;
-  if (n != 0 && c > SIZE_MAX / n)
-    return NULL;
-  if ((p = q_malloc(c * n)) != NULL)
-    memset(p, 0, c * n);
-  return p;
+  return test_calloc_with(q_malloc, c, n);
 }
 
 /* Never in place: the old block goes aside like any freed one. */
 static void *q_realloc(void *p, size_t n) {
-  void *np;
-  size_t old;
-  if (p == NULL)
-    return q_malloc(n);
-  if ((np = q_malloc(n)) == NULL)
-    return NULL;
-  old = ((blk_t *)p - 1)->h.size;
-  memcpy(np, p, n < old ? n : old);
-  q_free(p);
-  return np;
+  return test_realloc_with(q_malloc, q_free, q_size, p, n);
 }
 
 void scan_alloc_install(void) {
@@ -121,10 +111,12 @@ void scan_alloc_check(void) {
   pthread_mutex_unlock(&lock);
 }
 
-size_t scan_alloc_scanned(void) {
-  return scanned;
-}
-
-const char *scan_alloc_hits(void) {
-  return hits;
+void scan_alloc_expect_clean_at(const char *file, int line, size_t min_scanned,
+                                const char *what) {
+  printf("# %zu freed blocks scanned\n", scanned);
+  if (scanned <= min_scanned)
+    test_fail(file, line, "only %zu freed blocks scanned (at least %zu)",
+              scanned, min_scanned + 1);
+  if (hits[0] != '\0')
+    test_fail(file, line, "%s left in freed memory: %s", what, hits);
 }

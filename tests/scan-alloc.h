@@ -1,9 +1,9 @@
 /* scan-alloc.h -- an allocator for sshmux_replace_allocator() that keeps
  * every block the library frees aside, unreleased and untouched, until
  * scan_alloc_check() has looked in it for the secrets a test registered.
- * Used by test-server-secrets.c and test-pool-secrets.c to prove that keys,
- * hashes and answers are wiped before their memory is released.
- * Thread-safe (the pool logs in on worker threads). */
+ * Used by test-server-secrets.c, test-pool-secrets.c and test-pool-auth.c to
+ * prove that keys, hashes and answers are wiped before their memory is
+ * released. Thread-safe (the pool logs in on worker threads). */
 #ifndef SSHMUX_SCAN_ALLOC_H
 #define SSHMUX_SCAN_ALLOC_H
 
@@ -18,8 +18,13 @@ void scan_alloc_needle(const char *name, const void *p, size_t n);
  * (a later secret cannot be in a block freed before it existed), then
  * really free them. */
 void scan_alloc_check(void);
-/* Blocks scanned so far, and what was found ("" when nothing). */
-size_t scan_alloc_scanned(void);
-const char *scan_alloc_hits(void);
+/* After the last scan_alloc_check(): more than min_scanned blocks were
+ * scanned (the scan saw the library's blocks) and none held a needle;
+ * fails the test at the caller's line, naming `what` ("secrets", "the
+ * one-time code"), otherwise.  Prints the number scanned. */
+#define SCAN_ALLOC_EXPECT_CLEAN(min_scanned, what)                             \
+  scan_alloc_expect_clean_at(__FILE__, __LINE__, (min_scanned), (what))
+void scan_alloc_expect_clean_at(const char *file, int line, size_t min_scanned,
+                                const char *what);
 
 #endif

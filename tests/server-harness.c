@@ -327,6 +327,17 @@ void th_client_kex(th_t *t, const char *cipher, const char *mac,
   sodium_memzero(&kx, sizeof(kx));
 }
 
+void th_put_pk_request(sshmux__buf_t *b, const char *user, const char *alg,
+                       const void *blob, size_t blob_len) {
+  ASSERT_OK(sshmux__buf_put_u8(b, SSH_MSG_USERAUTH_REQUEST));
+  ASSERT_OK(sshmux__buf_put_cstring(b, user));
+  ASSERT_OK(sshmux__buf_put_cstring(b, "ssh-connection"));
+  ASSERT_OK(sshmux__buf_put_cstring(b, "publickey"));
+  ASSERT_OK(sshmux__buf_put_bool(b, 1));
+  ASSERT_OK(sshmux__buf_put_cstring(b, alg));
+  ASSERT_OK(sshmux__buf_put_string(b, blob, blob_len));
+}
+
 void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
                   const char *user, const uint8_t *sid, size_t sid_len,
                   sshmux__buf_t *sd, sshmux__buf_t *ex) {
@@ -334,13 +345,7 @@ void th_signed_pk(sshmux__hostkey_t *key, const sshmux__buf_t *blob,
 
   sshmux__buf_init(&sig, 4096);
   ASSERT_OK(sshmux__buf_put_string(sd, sid, sid_len));
-  ASSERT_OK(sshmux__buf_put_u8(sd, SSH_MSG_USERAUTH_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(sd, user));
-  ASSERT_OK(sshmux__buf_put_cstring(sd, "ssh-connection"));
-  ASSERT_OK(sshmux__buf_put_cstring(sd, "publickey"));
-  ASSERT_OK(sshmux__buf_put_bool(sd, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(sd, "ssh-ed25519"));
-  ASSERT_OK(sshmux__buf_put_string(sd, blob->data, blob->len));
+  th_put_pk_request(sd, user, "ssh-ed25519", blob->data, blob->len);
   ASSERT_OK(sshmux__hostkey_sign(key, sd->data, sd->len, &sig));
   ASSERT_OK(sshmux__buf_put_bool(ex, 1));
   ASSERT_OK(sshmux__buf_put_cstring(ex, "ssh-ed25519"));

@@ -78,6 +78,10 @@ void th_keepalive(th_t *t);
 void th_send_ident(th_t *t);
 /* A new Ed25519 key and its public blob (blob initialised here). */
 sshmux__hostkey_t *th_new_key(sshmux__buf_t *blob);
+/* Append a publickey USERAUTH_REQUEST for user up to its signature:
+ * type, user, "ssh-connection", "publickey", TRUE, alg, blob. */
+void th_put_pk_request(sshmux__buf_t *b, const char *user, const char *alg,
+                       const void *blob, size_t blob_len);
 /* A signed publickey request for user with the Ed25519 key (blob: its
  * public blob): into sd (initialised by the caller, e.g. secret-marked)
  * the data to sign, session id sid[0..sid_len) first; into ex what follows

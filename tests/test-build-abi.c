@@ -13,15 +13,35 @@ static char *lib_path(void) {
   return p;
 }
 
-TEST_IMPL(abi_exports_only_sshmux) {
+/* The shared library's defined dynamic symbols, one "ADDR T NAME" a line,
+ * in a fresh buffer (nm must exist: TEST_REQUIRE_PROGRAM first). */
+static char *exported(void) {
   const char *argv[] = {
       "nm",       "-D", "--defined-only", "--without-symbol-versions",
       lib_path(), NULL};
-  char *out = NULL, *line, *save = NULL;
+  char *out = NULL;
+
+  ASSERT_EQ(test_run_simple(argv, &out, NULL), 0);
+  return out;
+}
+
+/* Every public header (include/sshmux/NAME.h), one after the other, in a
+ * fresh buffer. */
+static char *public_headers(void) {
+  const char *cat[] = {"sh", "-c", "cat \"$0\"/../include/sshmux/*.h",
+                       test_build_dir(), NULL};
+  char *out = NULL;
+
+  ASSERT_EQ(test_run_simple(cat, &out, NULL), 0);
+  return out;
+}
+
+TEST_IMPL(abi_exports_only_sshmux) {
+  char *out, *line, *save = NULL;
   int n = 0;
 
   TEST_REQUIRE_PROGRAM("nm");
-  ASSERT_EQ(test_run_simple(argv, &out, NULL), 0);
+  out = exported();
   for (line = strtok_r(out, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
     const char *name = strrchr(line, ' ');
@@ -52,19 +72,11 @@ TEST_IMPL(abi_soname_is_major) {
 }
 
 TEST_IMPL(abi_exports_declared_in_headers) {
-  const char *nm[] = {
-      "nm",       "-D", "--defined-only", "--without-symbol-versions",
-      lib_path(), NULL};
-  const char *cat[] = {"sh", "-c", "cat \"$0\"/../include/sshmux/*.h", NULL,
-                       NULL};
-  char *syms = NULL, *hdrs = NULL, *line, *save = NULL;
-  char dir[1024];
+  char *syms, *hdrs, *line, *save = NULL;
 
   TEST_REQUIRE_PROGRAM("nm");
-  snprintf(dir, sizeof(dir), "%s", test_build_dir());
-  cat[3] = dir;
-  ASSERT_EQ(test_run_simple(nm, &syms, NULL), 0);
-  ASSERT_EQ(test_run_simple(cat, &hdrs, NULL), 0);
+  syms = exported();
+  hdrs = public_headers();
   for (line = strtok_r(syms, "\n", &save); line;
        line = strtok_r(NULL, "\n", &save)) {
     char pat[256];
@@ -129,19 +141,12 @@ TEST_IMPL(abi_symbols_versioned) {
  * SSHMUX_EXTERN is exported -- a new function missing from the map's list
  * would link statically but not against the shared library. */
 TEST_IMPL(abi_extern_functions_exported) {
-  const char *nm[] = {
-      "nm",       "-D", "--defined-only", "--without-symbol-versions",
-      lib_path(), NULL};
-  const char *cat[] = {"sh", "-c", "cat \"$0\"/../include/sshmux/*.h", NULL,
-                       NULL};
-  char *syms = NULL, *hdrs = NULL, dir[1024];
+  char *syms, *hdrs;
   int n = 0;
 
   TEST_REQUIRE_PROGRAM("nm");
-  snprintf(dir, sizeof(dir), "%s", test_build_dir());
-  cat[3] = dir;
-  ASSERT_EQ(test_run_simple(nm, &syms, NULL), 0);
-  ASSERT_EQ(test_run_simple(cat, &hdrs, NULL), 0);
+  syms = exported();
+  hdrs = public_headers();
   for (const char *p = hdrs; (p = strstr(p, "\nSSHMUX_EXTERN ")) != NULL; p++) {
     const char *paren = strchr(p, '('), *e = paren, *b;
     char name[128], pat[140];

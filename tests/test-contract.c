@@ -341,26 +341,20 @@ static void s_exit(uv_process_t *p, int64_t status, int sig) {
  * and nothing after it; the client sees its connection end. */
 TEST_IMPL_T(contract_server_close_inside_request_cb, 60) {
   sshmux_server_cbs_t cbs = {.channel_open = s_open, .closed = s_conn_closed};
-  char *pub, line[1024], idpath[600];
+  char *pub, idpath[600];
   test_argv_t args = {0};
   uv_process_options_t po;
   uv_stdio_container_t stdio[3];
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen");
   signal(SIGPIPE, SIG_IGN);
   ASSERT_OK(test_keygen("ed25519", test_path("host"), NULL));
   ASSERT_OK(test_keygen("ed25519", test_path("id"), NULL));
   snprintf(idpath, sizeof(idpath), "%s", test_path("id"));
-  pub = test_read_file(test_path("id.pub"), NULL);
-  ASSERT(pub != NULL);
-  ASSERT_OK(test_write_file(test_path("ak"), pub, 0600));
+  test_authorize_key(test_path("ak"), test_path("id"));
+  pub = test_read_pub(test_path("host"));
+  test_write_fmt(test_path("kh"), 0600, "* %s", pub);
   free(pub);
-  pub = test_read_file(test_path("host.pub"), NULL);
-  ASSERT(pub != NULL);
-  snprintf(line, sizeof(line), "* %s", pub);
-  free(pub);
-  ASSERT_OK(test_write_file(test_path("kh"), line, 0600));
   memset(&S, 0, sizeof(S));
   if (getenv("CT_LOG"))
     sshmux_set_log_cb(ct_log, SSHMUX_LOG_TRACE, NULL);

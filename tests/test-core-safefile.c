@@ -3,7 +3,6 @@
  * target, as parent, several levels up; group-writable file; world-writable
  * dir; wrong owner).  Failures are provoked in ways root cannot bypass (the
  * target being a directory, RLIMIT_FSIZE), since CI runs as root. */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,16 +16,7 @@
 
 /* Number of entries in dir other than "." and "..". */
 static int count_entries(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  int n = 0;
-
-  ASSERT(d != NULL);
-  while ((e = readdir(d)) != NULL)
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-      n++;
-  closedir(d);
-  return n;
+  return test_dir_each(dir, NULL, NULL);
 }
 
 static void assert_file(const char *path, const char *want) {

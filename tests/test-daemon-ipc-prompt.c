@@ -15,11 +15,7 @@
 #include "fixture-otp.h"
 #include "ipc-helpers.h"
 
-#define REQUIRE_OTP_PEERS()                                                    \
-  do {                                                                         \
-    TEST_REQUIRE_OTP();                                                        \
-    TEST_REQUIRE_PROGRAM("/usr/bin/python3");                                  \
-  } while (0)
+#define REQUIRE_OTP_PEERS() TEST_REQUIRE_OTP_AND("/usr/bin/python3", NULL)
 
 TEST_IMPL_T(daemon_ipc_otp_prompt_answer, 120) {
   test_otp_sshd o;

@@ -28,10 +28,8 @@ TEST_IMPL_T(daemon_ipc_serve_status_lock_stop, 90) {
   rh_init(&h);
   rh_route(&h, "r1", &s, NULL);
   rh_start(&h, NULL);
-  ASSERT_EQ(
-      test_run_simple(rh_ssh(&h, (const char *[]){"r1", "echo one", NULL}),
-                      &out, NULL),
-      0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r1", "echo one", NULL}, &out, NULL, 0),
+            0);
   ASSERT_STR_EQ(out, "one\n");
   free(out);
   ASSERT_EQ(run_cli(status, &out, NULL), 0);
@@ -43,16 +41,13 @@ TEST_IMPL_T(daemon_ipc_serve_status_lock_stop, 90) {
   free(out);
 
   ASSERT_EQ(run_cli(lock, NULL, NULL), 0);
-  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "echo two", NULL}),
-                       &out, &err);
+  st = rh_run(&h, (const char *[]){"r1", "echo two", NULL}, &out, &err, 0);
   ASSERT_NE(st, 0);
   ASSERT(strstr(out, "two") == NULL);
   free(out), free(err);
   ASSERT_EQ(run_cli(unlock, NULL, NULL), 0);
   ASSERT_EQ(
-      test_run_simple(rh_ssh(&h, (const char *[]){"r1", "echo three", NULL}),
-                      &out, NULL),
-      0);
+      rh_run(&h, (const char *[]){"r1", "echo three", NULL}, &out, NULL, 0), 0);
   ASSERT_STR_EQ(out, "three\n");
   free(out);
 

@@ -137,8 +137,7 @@ TEST_IMPL_T(example_fleet_exec_progress_on_terminal, 120) {
   char sock[600], cmd[4096], host[128];
   int st;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "tmux");
   ASSERT_EQ(test_sshd_start(&s, NULL), 0);
   snprintf(host, sizeof(host), "%s@127.0.0.1:%d", s.user, s.port);
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));

@@ -15,7 +15,6 @@
  *    command's output;
  *  - SIGTERM with a session still running ends it with status 0, and that
  *    session's recording is closed too. */
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -63,6 +62,24 @@ static void ssh_result(int st, int want_st, char *out, char *err,
   free(err);
 }
 
+/* A session recording (*.typescript) that was closed ("Script done")
+ * and holds "long-one": 1. */
+static int closed_long_one(const char *path, const char *name, void *data) {
+  size_t l = strlen(name);
+  char *text;
+  int n;
+
+  (void)data;
+  if (l < 11 || strcmp(name + l - 11, ".typescript") != 0)
+    return 0;
+  text = test_read_file(path, NULL);
+  ASSERT(text != NULL);
+  ASSERT_STR_CONTAINS(text, "\nScript done on ");
+  n = strstr(text, "long-one") != NULL;
+  free(text);
+  return n;
+}
+
 /* The one file in dir ending in suffix, as a path in buf; 0 or -1. */
 static int find_one(const char *dir, const char *suffix, char *buf,
                     size_t size) {
@@ -78,10 +95,7 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
   struct stat st_;
   int port, pid, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("scriptreplay");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen", "/usr/sbin/sshd", "scriptreplay");
   snprintf(plog, sizeof(plog), "%s", test_path("proxy.log"));
   snprintf(hostkey, sizeof(hostkey), "%s", test_path("proxy_host_key"));
   snprintf(alice, sizeof(alice), "%s", test_path("alice"));
@@ -247,28 +261,9 @@ TEST_IMPL_T(example_jump_proxy_users_routes_logs, 120) {
     ASSERT_EQ(st, 0);
     ASSERT_NE(test_wait_exit(bg, 15000), 0); /* cut off, not finished */
   }
-  {
-    DIR *d;
-    struct dirent *de;
-    int n = 0;
-    snprintf(path, sizeof(path), "%s/alice", logs);
-    d = opendir(path);
-    ASSERT(d != NULL);
-    while ((de = readdir(d)) != NULL) {
-      char f[1400], *text;
-      size_t l = strlen(de->d_name);
-      if (l < 11 || strcmp(de->d_name + l - 11, ".typescript") != 0)
-        continue;
-      snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
-      text = test_read_file(f, NULL);
-      ASSERT(text != NULL);
-      ASSERT_STR_CONTAINS(text, "\nScript done on ");
-      n += strstr(text, "long-one") != NULL;
-      free(text);
-    }
-    closedir(d);
-    ASSERT_EQ(n, 1); /* the cut-off session was recorded and closed */
-  }
+  snprintf(path, sizeof(path), "%s/alice", logs);
+  /* the cut-off session was recorded and closed */
+  ASSERT_EQ(test_dir_each(path, closed_long_one, NULL), 1);
   ASSERT_EQ(test_count_in_file(plog, "Sanitizer"), 0);
   test_sshd_stop(&s);
   return 0;

@@ -58,9 +58,7 @@ TEST_IMPL_T(example_mini_proxy_two_sessions_one_login, 90) {
   char *out = NULL, *err = NULL;
   int port, ppid, spid, fd, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen", "/usr/sbin/sshd");
   proxy_paths(plog, hostkey, clientkey, authkeys, local_kh);
   snprintf(fifo, sizeof(fifo), "%s", test_path("stdin.fifo"));
   snprintf(up_kh, sizeof(up_kh), "%s", test_path("upstream_known_hosts"));
@@ -161,9 +159,7 @@ TEST_IMPL_T(example_mini_proxy_via_jump, 90) {
   char *out = NULL;
   int port, ppid, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen", "/usr/sbin/sshd");
   proxy_paths(plog, hostkey, clientkey, authkeys, local_kh);
   ASSERT_EQ(test_sshd_start(&s, NULL), 0);
   ASSERT_EQ(test_keygen("ed25519", clientkey, NULL), 0);

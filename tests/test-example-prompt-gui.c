@@ -22,19 +22,12 @@ static const char *pg(void) {
 TEST_IMPL_T(example_prompt_gui_terminal_passphrase, 120) {
   static test_sshd s;
   test_sshd_opts o = {0};
-  char key[600], sock[600], cmd[4096], want[256], *pub, *screen;
+  char key[600], sock[600], cmd[4096], want[256], *screen;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-keygen", "tmux");
   snprintf(key, sizeof(key), "%s", test_path("locked"));
   ASSERT_OK(test_keygen("ed25519", key, "pw-secret-42"));
-  snprintf(cmd, sizeof(cmd), "%s.pub", key);
-  pub = test_read_file(cmd, NULL);
-  ASSERT(pub != NULL);
-  o.extra_authorized_keys = pub;
-  ASSERT_OK(test_sshd_start(&s, &o));
-  free(pub);
+  test_sshd_start_with_key(&s, &o, key);
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
   snprintf(cmd, sizeof(cmd),
            "'%s' --known-hosts '%s' --identity '%s' %s@127.0.0.1:%d; "
@@ -148,27 +141,14 @@ TEST_IMPL_T(example_prompt_gui_window_under_xvfb, 180) {
   test_sshd_opts o = {0};
   char key[600], title[256], wid[32], disp[16], sock[64], hostarg[128],
       shot[600], plog[600];
-  char *pub;
   int xpid, pid, dnum = 70 + (int)(getpid() % 50), st;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("Xvfb");
-  TEST_REQUIRE_PROGRAM("zenity");
-  TEST_REQUIRE_PROGRAM("xdotool");
-  TEST_REQUIRE_PROGRAM("xwd");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "Xvfb", "zenity", "xdotool", "xwd");
   snprintf(key, sizeof(key), "%s", test_path("locked"));
   snprintf(shot, sizeof(shot), "%s", test_path("shot.xwd"));
   snprintf(plog, sizeof(plog), "%s", test_path("pg.log"));
   ASSERT_OK(test_keygen("ed25519", key, "pw-secret-42"));
-  {
-    char pp[700];
-    snprintf(pp, sizeof(pp), "%s.pub", key);
-    pub = test_read_file(pp, NULL);
-  }
-  ASSERT(pub != NULL);
-  o.extra_authorized_keys = pub;
-  ASSERT_OK(test_sshd_start(&s, &o));
-  free(pub);
+  test_sshd_start_with_key(&s, &o, key);
   /* A display of our own. */
   for (;; dnum++) {
     snprintf(sock, sizeof(sock), "/tmp/.X11-unix/X%d", dnum);

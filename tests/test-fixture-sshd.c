@@ -9,19 +9,12 @@
 TEST_IMPL(fixture_sshd_real_login) {
   test_sshd s;
   test_argv_t a;
-  char *out = NULL, *err = NULL;
-  int st;
 
   TEST_REQUIRE_OPENSSH();
   ASSERT_OK(test_sshd_start(&s, NULL));
-  st = test_run_simple(
-      test_sshd_ssh_argv(&a, &s, NULL, "echo fixture-ok; exit 3"), &out, &err);
-  if (st != 3)
-    test_sshd_dump_log(&s);
-  ASSERT_EQ(st, 3);
-  ASSERT_STR_EQ(out, "fixture-ok\n");
-  free(out);
-  free(err);
+  free(test_sshd_expect_run(
+      &s, test_sshd_ssh_argv(&a, &s, NULL, "echo fixture-ok; exit 3"), 3,
+      "fixture-ok\n"));
   test_sshd_stop(&s);
   /* Stopped means stopped: nothing accepts any more. */
   ASSERT(test_wait_port(s.port, 0, 300) != 0);

@@ -57,6 +57,17 @@ static sshmux__kh_result_t check_mem(const char *text, const char *host,
   return res;
 }
 
+/* The same against the files, in order. */
+static sshmux__kh_result_t check_in(const char *const *files, size_t n,
+                                    const char *host, int port,
+                                    const pubkey_t *k) {
+  sshmux__kh_result_t res;
+
+  ASSERT_OK(sshmux__known_hosts_check(files, n, host, port, k->type, k->blob,
+                                      k->len, &res));
+  return res;
+}
+
 #define EXPECT(text, host, port, k, want_status, want_line)                    \
   do {                                                                         \
     sshmux__kh_result_t r_ = check_mem(text, host, port, k);                   \
@@ -72,33 +83,174 @@ static void add_line(char *buf, size_t size, const char *prefix,
            suffix ? suffix : "");
 }
 
-TEST_IMPL(kh_plain_names_and_ports) {
-  pubkey_t k1, k2;
-  char f[8192] = "";
+/* The checks of the tests below that are a known_hosts text and the
+ * answers for some hosts, in two tables: the lines of each file (its name
+ * within the test, e.g. "wildcards" or "changed_2": a file made of the
+ * rows named so, in order, each "NAMES TYPE BASE64[SUFFIX]" for the
+ * test's key number `key`), and what each host:port presented with key
+ * number `key` gives against that file (a status and the line, 0 for
+ * none).  A failed check names its row's line below. */
+typedef struct {
+  const char *file, *names;
+  int key;
+  const char *suffix;
+} kh_line_t;
+typedef struct {
+  const char *file, *host;
+  int port, key;
+  sshmux__kh_status_t status;
+  int line, src;
+} kh_case_t;
+#define L(file, names, key, suffix)                                            \
+  { file, names, key, suffix }
+#define C(file, host, port, key, status, line)                                 \
+  { file, host, port, key, SSHMUX__KH_##status, line, __LINE__ }
 
-  NEW_KEY("ed25519", "k1", &k1);
-  NEW_KEY("ed25519", "k2", &k2);
-  add_line(f, sizeof(f), "host.example", &k1, NULL);
-  add_line(f, sizeof(f), "[host.example]:2222", &k2, NULL);
-  /* Port 22 is the plain name; any other port is "[host]:port". */
-  EXPECT(f, "host.example", 22, &k1, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "host.example", 2222, &k2, SSHMUX__KH_MATCH, 2);
-  EXPECT(f, "host.example", 22, &k2, SSHMUX__KH_CHANGED, 1);
-  EXPECT(f, "host.example", 2222, &k1, SSHMUX__KH_CHANGED, 2);
-  EXPECT(f, "host.example", 2223, &k1, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "other.example", 22, &k1, SSHMUX__KH_NOTFOUND, 0);
-  /* Names compare case-insensitively (ssh lower-cases them). */
-  EXPECT(f, "HOST.Example", 22, &k1, SSHMUX__KH_MATCH, 1);
-  /* Prefixes and suffixes are not matches. */
-  EXPECT(f, "host.exampl", 22, &k1, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "host.example.", 22, &k1, SSHMUX__KH_NOTFOUND, 0);
+/* clang-format off */
+static const kh_line_t kh_lines[] = {
+    L("plain", "host.example", 0, NULL),
+    L("plain", "[host.example]:2222", 1, NULL),
+    L("several", "alpha,beta.example,10.0.0.1,[10.0.0.1]:2200,::1", 0,
+      " comment words here"),
+    L("wildcards", "*.example.com", 0, NULL),       /* 1 */
+    L("wildcards", "node?", 0, NULL),               /* 2 */
+    L("wildcards", "[*.ports.test]:2222", 0, NULL), /* 3 */
+    L("wildcards", "10.9.*.?", 0, NULL),            /* 4 */
+    L("wildcards", "a*b*c", 0, NULL),               /* 5 */
+    L("star", "*", 0, NULL),
+    L("negation", "*.example.com,!secret.example.com", 0, NULL),
+    L("negation", "!*.internal,*", 0, NULL),
+    L("negation_1", "*.example.com,!secret.example.com", 0, NULL),
+    L("negation_alone", "!other", 0, NULL),
+    L("changed_1", "host", 0, NULL),
+    L("changed_2", "host", 0, NULL),
+    L("changed_2", "host", 1, NULL),
+    L("changed_3", "host", 0, NULL),
+    L("changed_3", "host", 1, NULL),
+    L("changed_3", "host", 2, NULL),
+    L("revoked", "host", 0, NULL),           /* 1 */
+    L("revoked", "@revoked host", 0, NULL),  /* 2 */
+    L("revoked", "@revoked *", 2, NULL),     /* 3 */
+};
+
+static const kh_case_t kh_cases[] = {
+    /* Port 22 is the plain name; any other port is "[host]:port". */
+    C("plain", "host.example", 22, 0, MATCH, 1),
+    C("plain", "host.example", 2222, 1, MATCH, 2),
+    C("plain", "host.example", 22, 1, CHANGED, 1),
+    C("plain", "host.example", 2222, 0, CHANGED, 2),
+    C("plain", "host.example", 2223, 0, NOTFOUND, 0),
+    C("plain", "other.example", 22, 0, NOTFOUND, 0),
+    /* Names compare case-insensitively (ssh lower-cases them). */
+    C("plain", "HOST.Example", 22, 0, MATCH, 1),
+    /* Prefixes and suffixes are not matches. */
+    C("plain", "host.exampl", 22, 0, NOTFOUND, 0),
+    C("plain", "host.example.", 22, 0, NOTFOUND, 0),
+    /* Several names on a line, and a comment after the key. */
+    C("several", "alpha", 22, 0, MATCH, 1),
+    C("several", "beta.example", 22, 0, MATCH, 1),
+    C("several", "10.0.0.1", 22, 0, MATCH, 1),
+    C("several", "10.0.0.1", 2200, 0, MATCH, 1),
+    C("several", "::1", 22, 0, MATCH, 1),
+    C("several", "gamma", 22, 0, NOTFOUND, 0),
+    C("several", "10.0.0.1", 2201, 0, NOTFOUND, 0),
+    C("wildcards", "www.example.com", 22, 0, MATCH, 1),
+    C("wildcards", "A.B.EXAMPLE.COM", 22, 0, MATCH, 1),
+    C("wildcards", "example.com", 22, 0, NOTFOUND, 0),
+    /* A plain pattern does not match the bracketed non-22 name. */
+    C("wildcards", "www.example.com", 2222, 0, NOTFOUND, 0),
+    C("wildcards", "node1", 22, 0, MATCH, 2),
+    C("wildcards", "node12", 22, 0, NOTFOUND, 0),
+    C("wildcards", "node", 22, 0, NOTFOUND, 0),
+    C("wildcards", "x.ports.test", 2222, 0, MATCH, 3),
+    C("wildcards", "x.ports.test", 22, 0, NOTFOUND, 0),
+    C("wildcards", "x.ports.test", 2223, 0, NOTFOUND, 0),
+    C("wildcards", "10.9.200.7", 22, 0, MATCH, 4),
+    C("wildcards", "10.9.200.77", 22, 0, NOTFOUND, 0),
+    C("wildcards", "aXXbYYc", 22, 0, MATCH, 5),
+    C("wildcards", "abc", 22, 0, MATCH, 5),
+    C("wildcards", "abcd", 22, 0, NOTFOUND, 0),
+    /* "*" alone names every host, whatever the port. */
+    C("star", "anything", 22, 0, MATCH, 1),
+    C("star", "anything", 2222, 0, MATCH, 1),
+    C("negation", "www.example.com", 22, 0, MATCH, 1),
+    /* The wildcard would match; the negation removes the host from line
+     * 1, and line 2 names everything but *.internal, so it still matches
+     * there -- proving the negation is per line. */
+    C("negation", "secret.example.com", 22, 0, MATCH, 2),
+    C("negation", "db.internal", 22, 0, NOTFOUND, 0),
+    C("negation_1", "secret.example.com", 22, 0, NOTFOUND, 0),
+    /* A negation alone names nothing. */
+    C("negation_alone", "host", 22, 0, NOTFOUND, 0),
+    /* Keys 0 and 1 are ed25519, 2 ecdsa. */
+    C("changed_1", "host", 22, 1, CHANGED, 1),
+    /* Another key type known for the host is not a change. */
+    C("changed_1", "host", 22, 2, NOTFOUND, 0),
+    /* A later line with the presented key makes it a match. */
+    C("changed_2", "host", 22, 1, MATCH, 2),
+    C("changed_3", "host", 22, 2, MATCH, 3),
+    /* Revoked wins even though line 1 lists the key as known. */
+    C("revoked", "host", 22, 0, REVOKED, 2),
+    C("revoked", "elsewhere", 2222, 2, REVOKED, 3),
+    /* A revocation for one host does not touch another. */
+    C("revoked", "elsewhere", 22, 0, NOTFOUND, 0),
+};
+/* clang-format on */
+#undef L
+#undef C
+
+/* Into buf: the lines of that file (there is at least one). */
+static void make_file(const char *file, const pubkey_t *keys, char *buf,
+                      size_t size) {
+  buf[0] = '\0';
+  for (size_t i = 0; i < SSHMUX__ARRAY_SIZE(kh_lines); i++)
+    if (strcmp(kh_lines[i].file, file) == 0)
+      add_line(buf, size, kh_lines[i].names, &keys[kh_lines[i].key],
+               kh_lines[i].suffix);
+  ASSERT_GT(strlen(buf), 0);
+}
+
+/* Every case of each file named (there is at least one per file). */
+static void check_files(const pubkey_t *keys, const char *const *files) {
+  char f[8192];
+
+  for (; *files != NULL; files++) {
+    int n = 0;
+    make_file(*files, keys, f, sizeof(f));
+    for (size_t i = 0; i < SSHMUX__ARRAY_SIZE(kh_cases); i++) {
+      const kh_case_t *c = &kh_cases[i];
+      sshmux__kh_result_t r;
+      if (strcmp(c->file, *files) != 0)
+        continue;
+      r = check_mem(f, c->host, c->port, &keys[c->key]);
+      if (r.status != c->status || r.line != c->line)
+        test_fail(__FILE__, c->src,
+                  "%s %s:%d key %d: status %d at line %d, expected %d at %d",
+                  c->file, c->host, c->port, c->key, (int)r.status, r.line,
+                  (int)c->status, c->line);
+      n++;
+    }
+    ASSERT_GT(n, 0);
+  }
+}
+
+TEST_IMPL(kh_plain_names_and_ports) {
+  pubkey_t k[2];
+  char f[8192];
+
+  NEW_KEY("ed25519", "k1", &k[0]);
+  NEW_KEY("ed25519", "k2", &k[1]);
+  check_files(k, (const char *[]){"plain", NULL});
+  make_file("plain", k, f, sizeof(f));
   {
     sshmux__kh_result_t r;
-    ASSERT_ERR(sshmux__known_hosts_check_mem("m", f, strlen(f), "h", 0, k1.type,
-                                             k1.blob, k1.len, &r),
+    ASSERT_ERR(sshmux__known_hosts_check_mem("m", f, strlen(f), "h", 0,
+                                             k[0].type, k[0].blob, k[0].len,
+                                             &r),
                SSHMUX_EINVAL);
-    ASSERT_ERR(sshmux__known_hosts_check_mem("m", f, strlen(f), "", 22, k1.type,
-                                             k1.blob, k1.len, &r),
+    ASSERT_ERR(sshmux__known_hosts_check_mem("m", f, strlen(f), "", 22,
+                                             k[0].type, k[0].blob, k[0].len,
+                                             &r),
                SSHMUX_EINVAL);
   }
   return 0;
@@ -106,18 +258,9 @@ TEST_IMPL(kh_plain_names_and_ports) {
 
 TEST_IMPL(kh_several_names_per_line) {
   pubkey_t k;
-  char f[4096] = "";
 
   NEW_KEY("ed25519", "k", &k);
-  add_line(f, sizeof(f), "alpha,beta.example,10.0.0.1,[10.0.0.1]:2200,::1", &k,
-           " comment words here");
-  EXPECT(f, "alpha", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "beta.example", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "10.0.0.1", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "10.0.0.1", 2200, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "::1", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "gamma", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "10.0.0.1", 2201, &k, SSHMUX__KH_NOTFOUND, 0);
+  check_files(&k, (const char *[]){"several", NULL});
   return 0;
 }
 
@@ -161,96 +304,41 @@ TEST_IMPL(kh_comments_blank_and_bad_lines) {
 
 TEST_IMPL(kh_wildcards) {
   pubkey_t k;
-  char f[8192] = "";
 
   NEW_KEY("ed25519", "k", &k);
-  add_line(f, sizeof(f), "*.example.com", &k, NULL);       /* 1 */
-  add_line(f, sizeof(f), "node?", &k, NULL);               /* 2 */
-  add_line(f, sizeof(f), "[*.ports.test]:2222", &k, NULL); /* 3 */
-  add_line(f, sizeof(f), "10.9.*.?", &k, NULL);            /* 4 */
-  add_line(f, sizeof(f), "a*b*c", &k, NULL);               /* 5 */
-  EXPECT(f, "www.example.com", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "A.B.EXAMPLE.COM", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "example.com", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  /* A plain pattern does not match the bracketed non-22 name. */
-  EXPECT(f, "www.example.com", 2222, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "node1", 22, &k, SSHMUX__KH_MATCH, 2);
-  EXPECT(f, "node12", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "node", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "x.ports.test", 2222, &k, SSHMUX__KH_MATCH, 3);
-  EXPECT(f, "x.ports.test", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "x.ports.test", 2223, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "10.9.200.7", 22, &k, SSHMUX__KH_MATCH, 4);
-  EXPECT(f, "10.9.200.77", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  EXPECT(f, "aXXbYYc", 22, &k, SSHMUX__KH_MATCH, 5);
-  EXPECT(f, "abc", 22, &k, SSHMUX__KH_MATCH, 5);
-  EXPECT(f, "abcd", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  /* "*" alone names every host, whatever the port. */
-  f[0] = '\0';
-  add_line(f, sizeof(f), "*", &k, NULL);
-  EXPECT(f, "anything", 22, &k, SSHMUX__KH_MATCH, 1);
-  EXPECT(f, "anything", 2222, &k, SSHMUX__KH_MATCH, 1);
+  check_files(&k, (const char *[]){"wildcards", "star", NULL});
   return 0;
 }
 
 TEST_IMPL(kh_negation) {
   pubkey_t k;
-  char f[4096] = "";
 
   NEW_KEY("ed25519", "k", &k);
-  add_line(f, sizeof(f), "*.example.com,!secret.example.com", &k, NULL);
-  add_line(f, sizeof(f), "!*.internal,*", &k, NULL);
-  EXPECT(f, "www.example.com", 22, &k, SSHMUX__KH_MATCH, 1);
-  /* The wildcard would match; the negation removes the host from line 1,
-   * and line 2 names everything but *.internal, so it still matches
-   * there -- proving the negation is per line. */
-  EXPECT(f, "secret.example.com", 22, &k, SSHMUX__KH_MATCH, 2);
-  EXPECT(f, "db.internal", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  f[0] = '\0';
-  add_line(f, sizeof(f), "*.example.com,!secret.example.com", &k, NULL);
-  EXPECT(f, "secret.example.com", 22, &k, SSHMUX__KH_NOTFOUND, 0);
-  /* A negation alone names nothing. */
-  f[0] = '\0';
-  add_line(f, sizeof(f), "!other", &k, NULL);
-  EXPECT(f, "host", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  check_files(
+      &k, (const char *[]){"negation", "negation_1", "negation_alone", NULL});
   return 0;
 }
 
 TEST_IMPL(kh_changed_and_key_types) {
-  pubkey_t k1, k2, e;
-  char f[8192] = "";
+  pubkey_t k[3];
 
-  NEW_KEY("ed25519", "k1", &k1);
-  NEW_KEY("ed25519", "k2", &k2);
-  NEW_KEY("ecdsa", "e", &e);
-  add_line(f, sizeof(f), "host", &k1, NULL);
-  EXPECT(f, "host", 22, &k2, SSHMUX__KH_CHANGED, 1);
-  /* Another key type known for the host is not a change. */
-  EXPECT(f, "host", 22, &e, SSHMUX__KH_NOTFOUND, 0);
-  /* A later line with the presented key makes it a match. */
-  add_line(f, sizeof(f), "host", &k2, NULL);
-  EXPECT(f, "host", 22, &k2, SSHMUX__KH_MATCH, 2);
-  add_line(f, sizeof(f), "host", &e, NULL);
-  EXPECT(f, "host", 22, &e, SSHMUX__KH_MATCH, 3);
+  NEW_KEY("ed25519", "k1", &k[0]);
+  NEW_KEY("ed25519", "k2", &k[1]);
+  NEW_KEY("ecdsa", "e", &k[2]);
+  check_files(k, (const char *[]){"changed_1", "changed_2", "changed_3", NULL});
   return 0;
 }
 
 TEST_IMPL(kh_revoked_and_cert_authority) {
-  pubkey_t k, ca, other;
+  pubkey_t keys[3], k, ca;
   char f[8192] = "";
   sshmux__kh_result_t r;
 
-  NEW_KEY("ed25519", "k", &k);
-  NEW_KEY("ed25519", "ca", &ca);
-  NEW_KEY("ed25519", "o", &other);
-  add_line(f, sizeof(f), "host", &k, NULL);           /* 1 */
-  add_line(f, sizeof(f), "@revoked host", &k, NULL);  /* 2 */
-  add_line(f, sizeof(f), "@revoked *", &other, NULL); /* 3 */
-  /* Revoked wins even though line 1 lists the key as known. */
-  EXPECT(f, "host", 22, &k, SSHMUX__KH_REVOKED, 2);
-  EXPECT(f, "elsewhere", 2222, &other, SSHMUX__KH_REVOKED, 3);
-  /* A revocation for one host does not touch another. */
-  EXPECT(f, "elsewhere", 22, &k, SSHMUX__KH_NOTFOUND, 0);
+  NEW_KEY("ed25519", "k", &keys[0]);
+  NEW_KEY("ed25519", "ca", &keys[1]);
+  NEW_KEY("ed25519", "o", &keys[2]);
+  k = keys[0], ca = keys[1];
+  check_files(keys, (const char *[]){"revoked", NULL});
   /* @cert-authority is reported, never a match of the host key. */
   f[0] = '\0';
   add_line(f, sizeof(f), "@cert-authority *.example.com", &ca, NULL);
@@ -282,13 +370,11 @@ TEST_IMPL(kh_files_and_precedence) {
   files[1] = test_path("kh1");
   files[2] = test_path("kh2");
   /* A match in one file, a revocation in a later one: revoked wins. */
-  ASSERT_OK(sshmux__known_hosts_check(files, 3, "host", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(files, 3, "host", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_REVOKED);
   ASSERT_STR_EQ(r.file, test_path("kh2"));
   ASSERT_EQ(r.line, 1);
-  ASSERT_OK(sshmux__known_hosts_check(files, 2, "host", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(files, 2, "host", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
   ASSERT_STR_EQ(r.file, test_path("kh1"));
   ASSERT_EQ(r.line, 2);
@@ -296,22 +382,18 @@ TEST_IMPL(kh_files_and_precedence) {
   f2[0] = '\0';
   add_line(f2, sizeof(f2), "host", &k2, NULL);
   ASSERT_EQ(test_write_file(test_path("kh2"), f2, 0600), 0);
-  ASSERT_OK(sshmux__known_hosts_check(files + 1, 2, "host", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(files + 1, 2, "host", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
   files[0] = test_path("kh2");
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(files, 1, "host", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_CHANGED);
   /* Reading follows a symlinked known_hosts, as ssh does. */
   ASSERT_EQ(symlink(test_path("kh1"), test_path("khlink")), 0);
   files[0] = test_path("khlink");
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(files, 1, "host", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
   /* No files: nothing known. */
-  ASSERT_OK(sshmux__known_hosts_check(NULL, 0, "host", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(NULL, 0, "host", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
   ASSERT_STR_EQ(r.file, "");
   return 0;
@@ -367,28 +449,22 @@ TEST_IMPL(kh_hashed_by_ssh_keygen) {
   ASSERT_STR_CONTAINS(text, "|1|");
   free(text);
   files[0] = test_path("known_hosts");
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host.example", 22, k.type,
-                                      k.blob, k.len, &r));
+  r = check_in(files, 1, "host.example", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "Host.Example", 22, k2.type,
-                                      k2.blob, k2.len, &r));
+  r = check_in(files, 1, "Host.Example", 22, &k2);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "10.1.2.3", 2222, k.type,
-                                      k.blob, k.len, &r));
+  r = check_in(files, 1, "10.1.2.3", 2222, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
   /* The hash covers the port: other ports and hosts are unknown. */
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "10.1.2.3", 22, k.type, k.blob,
-                                      k.len, &r));
+  r = check_in(files, 1, "10.1.2.3", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, "host.exampl", 22, k.type,
-                                      k.blob, k.len, &r));
+  r = check_in(files, 1, "host.exampl", 22, &k);
   ASSERT_EQ(r.status, SSHMUX__KH_NOTFOUND);
   /* A different key of the same type for a hashed name is a change. */
   {
     pubkey_t k3;
     NEW_KEY("ed25519", "k3", &k3);
-    ASSERT_OK(sshmux__known_hosts_check(files, 1, "host.example", 22, k3.type,
-                                        k3.blob, k3.len, &r));
+    r = check_in(files, 1, "host.example", 22, &k3);
     ASSERT_EQ(r.status, SSHMUX__KH_CHANGED);
   }
   return 0;
@@ -459,8 +535,7 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
   const char *const *argv;
   test_argv_t a;
   sshmux__kh_result_t r;
-  char *out = NULL, *err = NULL;
-  int st;
+  char *err;
 
   TEST_REQUIRE_OPENSSH();
   ASSERT_OK(test_sshd_start(&s, NULL));
@@ -469,8 +544,7 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
   /* The fixture listens on a non-22 port: "[127.0.0.1]:PORT". */
   ASSERT_OK(
       sshmux__known_hosts_add(kh, s.addr, s.port, hk.type, hk.blob, hk.len));
-  ASSERT_OK(sshmux__known_hosts_check(files, 1, s.addr, s.port, hk.type,
-                                      hk.blob, hk.len, &r));
+  r = check_in(files, 1, s.addr, s.port, &hk);
   ASSERT_EQ(r.status, SSHMUX__KH_MATCH);
   ASSERT_EQ(r.line, 1);
 
@@ -481,16 +555,7 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
       (const char *[]){"-o", khopt, "-o", "StrictHostKeyChecking=yes", "-o",
                        "HostKeyAlgorithms=ssh-ed25519", NULL},
       "echo kh-ok");
-  st = test_run_simple(argv, &out, &err);
-  if (st != 0) {
-    fprintf(stderr, "ssh stderr: %s\n", err ? err : "");
-    test_sshd_dump_log(&s);
-  }
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_EQ(out, "kh-ok\n");
-  free(out);
-  free(err);
-  out = err = NULL;
+  free(test_sshd_expect_run(&s, argv, 0, "kh-ok\n"));
 
   /* And the negative control: with a different key recorded for that name,
    * the same ssh refuses to connect. */
@@ -501,13 +566,10 @@ TEST_IMPL(kh_add_accepted_by_openssh) {
     snprintf(line, sizeof(line), "[%s]:%d %s %s\n", s.addr, s.port, other.type,
              other.b64);
     ASSERT_EQ(test_write_file(kh, line, 0600), 0);
-    ASSERT_OK(sshmux__known_hosts_check(files, 1, s.addr, s.port, hk.type,
-                                        hk.blob, hk.len, &r));
+    r = check_in(files, 1, s.addr, s.port, &hk);
     ASSERT_EQ(r.status, SSHMUX__KH_CHANGED);
-    st = test_run_simple(argv, &out, &err);
-    ASSERT_NE(st, 0);
+    err = test_sshd_expect_run(&s, argv, 255, NULL); /* ssh's error exit */
     ASSERT_STR_CONTAINS(err, "HOST IDENTIFICATION HAS CHANGED");
-    free(out);
     free(err);
   }
   test_sshd_stop(&s);

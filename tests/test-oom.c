@@ -405,24 +405,15 @@ static int server_flow_files(void *arg) {
 TEST_IMPL_T(oom_server_accept_auth_channel, 600) {
   char *pub;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-keygen");
   signal(SIGPIPE, SIG_IGN);
   oom_install();
   ASSERT_OK(test_keygen("ed25519", test_path("host"), NULL));
   ASSERT_OK(test_keygen("ed25519", test_path("id"), NULL));
-  pub = test_read_file(test_path("id.pub"), NULL);
-  ASSERT(pub != NULL);
-  ASSERT_OK(test_write_file(test_path("ak"), pub, 0600));
+  test_authorize_key(test_path("ak"), test_path("id"));
+  pub = test_read_pub(test_path("host"));
+  test_write_fmt(test_path("kh"), 0600, "* %s", pub);
   free(pub);
-  pub = test_read_file(test_path("host.pub"), NULL);
-  {
-    char line[1024];
-    ASSERT(pub != NULL);
-    snprintf(line, sizeof(line), "* %s", pub);
-    ASSERT_OK(test_write_file(test_path("kh"), line, 0600));
-    free(pub);
-  }
   oom_sweep("oom_server", 50, server_flow_files, NULL);
   return 0;
 }

@@ -52,13 +52,7 @@ static const char *fingerprint(const char *key) {
 }
 
 static char *pub_line(const char *key) {
-  char pub[700];
-  char *data;
-
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  data = test_read_file(pub, NULL);
-  ASSERT(data != NULL);
-  return data;
+  return test_read_pub(key);
 }
 
 /* An sshd that authorizes exactly these keys (plus the fixture's own,
@@ -174,8 +168,7 @@ TEST_IMPL_T(pool_auth_fixture_refuses_sha1, 60) {
   char key[600], *out = NULL;
   test_sshd s;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh");
   snprintf(key, sizeof(key), "%s", test_path("id_rsa"));
   keygen("rsa", "3072", NULL, NULL, key);
   keys[0] = key;
@@ -409,8 +402,7 @@ TEST_IMPL_T(pool_auth_agent_each_key, 180) {
   const char *all[4];
   long at = 0;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   all[0] = k.rsa;
   all[1] = k.ecdsa;
@@ -452,8 +444,7 @@ TEST_IMPL_T(pool_auth_agent_order_and_socket, 120) {
   char err[300];
   long r, e, d;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   start_sshd_one(&s, k.ed);
   ASSERT_EQ(test_agent_start(&ag, "agent", NULL), 0);
@@ -499,8 +490,7 @@ TEST_IMPL_T(pool_auth_agent_identities_only, 120) {
   char err[300], pub[700], moved[700];
   const char *ed_only[2], *ecdsa_only[2], *ids[2];
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   ed_only[0] = k.ed;
   ed_only[1] = NULL;
@@ -624,8 +614,7 @@ TEST_IMPL_T(pool_auth_agent_confirm, 180) {
   test_sshd s;
   char err[300], asked[700], yes[600], no[600], *data;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-agent");
   make_agent_keys(&k);
   start_sshd_one(&s, k.rsa);
   snprintf(yes, sizeof(yes), "%s", test_path("askpass-yes"));
@@ -686,11 +675,8 @@ static int cancel_pass_answer_otp(ph_t *h, sshmux_prompt_t *p,
  * on a server that takes either (AuthenticationMethods any). */
 TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
   test_otp_sshd otp;
-  test_otp_opts oo;
-  test_sshd_opts so;
-  sshmux_pool_options_t o;
+  test_sshd_opts so = {0};
   sshmux_conn_stats_t cs;
-  sshmux_target_t t;
   char key[600], *pub;
   const char *ids[2] = {key, NULL};
   ph_job_t j;
@@ -701,29 +687,22 @@ TEST_IMPL_T(pool_auth_fallback_to_kbdint, 120) {
   snprintf(key, sizeof(key), "%s", test_path("id_enc"));
   keygen("ed25519", NULL, NULL, "unknown to the person", key);
   pub = pub_line(key);
-  memset(&so, 0, sizeof(so));
-  so.name = "otpd";
   so.extra_authorized_keys = pub;
-  memset(&oo, 0, sizeof(oo));
-  oo.either = 1;
-  oo.sshd = &so;
-  ASSERT_OK(test_otp_sshd_start(&otp, &oo));
+  ph_otp_fixture(&h, &otp, &(test_otp_opts){.either = 1}, &so);
   free(pub);
+  h.o.use_agent = 1;
   for (int round = 0; round < 2; round++) {
-    ph_options(&o, otp.sshd.known_hosts);
-    o.use_agent = 1;
-    ph_init(&h, &o);
+    ph_init(&h, &h.o);
     ph_prompts(&h, cancel_pass_answer_otp, &otp);
-    ph_target(&t, &otp.sshd);
     if (round == 0) {
-      t.identity_files = ids; /* its passphrase will be cancelled */
-      t.identity_agent = "none";
+      h.t.identity_files = ids; /* its passphrase will be cancelled */
+      h.t.identity_agent = "none";
     } else {
-      t.identity_files = NULL;
-      t.identity_agent = test_path("dead-agent.sock");
+      h.t.identity_files = NULL;
+      h.t.identity_agent = test_path("dead-agent.sock");
     }
     memset(&j, 0, sizeof(j));
-    ph_exec(&h, &t, "echo otp-ok", &j);
+    ph_exec(&h, &h.t, "echo otp-ok", &j);
     ph_run_until(&h, &j.done, 60000);
     if (j.open_status != 0)
       test_fail(__FILE__, __LINE__, "round %d: %d %s", round, j.open_status,
@@ -816,11 +795,7 @@ TEST_IMPL_T(pool_auth_secrets_wiped, 90) {
   ph_close(&h);
   scan_alloc_check();
   test_sshd_stop(&s);
-  printf("# %zu freed blocks scanned\n", scan_alloc_scanned());
-  ASSERT_GT(scan_alloc_scanned(), 50);
-  if (scan_alloc_hits()[0] != '\0')
-    test_fail(__FILE__, __LINE__, "left in freed memory: %s",
-              scan_alloc_hits());
+  SCAN_ALLOC_EXPECT_CLEAN(50, "a secret");
   sshmux__wipe(seed, sizeof(seed));
   return 0;
 }

@@ -105,24 +105,6 @@ TEST_IMPL_T(pool_fault_jump_dies_under_target_sessions, 90) {
   return 0;
 }
 
-/* A TCP listener on 127.0.0.1 that the kernel completes connections for
- * (backlog) and that never sends a byte. */
-static int silent_listener(int *port) {
-  struct sockaddr_in sa;
-  socklen_t len = sizeof(sa);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-  ASSERT(fd >= 0);
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-  ASSERT_EQ(listen(fd, 16), 0);
-  ASSERT_EQ(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-  *port = ntohs(sa.sin_port);
-  return fd;
-}
-
 TEST_IMPL_T(pool_fault_silent_upstream_and_jump, 90) {
   test_sshd s;
   sshmux_pool_options_t o;
@@ -134,7 +116,7 @@ TEST_IMPL_T(pool_fault_silent_upstream_and_jump, 90) {
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   ASSERT_OK(test_sshd_start(&s, NULL));
-  lfd = silent_listener(&port);
+  lfd = test_listen_local(16, &port); /* completes connections, sends nothing */
   ph_options(&o, s.known_hosts);
   o.connect_timeout_ms = 2000;
   ph_init(&h, &o);

@@ -32,10 +32,7 @@ static const char *fingerprint(const test_sshd *s) {
 /* "keytype base64" of the fixture's ed25519 host key. */
 static const char *hostkey_line(const test_sshd *s) {
   static char line[512];
-  char pub[700], *data;
-  snprintf(pub, sizeof(pub), "%s.pub", s->host_key_ed25519);
-  data = test_read_file(pub, NULL);
-  ASSERT(data != NULL);
+  char *data = test_read_pub(s->host_key_ed25519);
   snprintf(line, sizeof(line), "%.*s", (int)strcspn(data, "\n"), data);
   /* drop the comment */
   {
@@ -179,8 +176,7 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
   ph_job_t a;
   ph_t h;
 
-  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
-  TEST_REQUIRE_PROGRAM("ssh-keygen");
+  TEST_REQUIRE_PROGRAMS("/usr/sbin/sshd", "ssh-keygen");
   start(&h, kh);
 
   /* Hashed (ssh-keygen -H). */

@@ -12,28 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fixture-otp.h"
 #include "pool-harness.h"
-
-/* decide_data: the code to give, or NULL to keep the prompt pending. */
-static int answer_code(ph_t *h, sshmux_prompt_t *p, const char **answers) {
-  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_KBDINT);
-  ASSERT_EQ(sshmux_prompt_count(p), 1);
-  ASSERT_EQ(sshmux_prompt_echo(p, 0), 0);
-  if (h->decide_data == NULL)
-    return -1;
-  answers[0] = h->decide_data;
-  return 1;
-}
 
 TEST_IMPL_T(pool_otp_kbdint, 120) {
   test_otp_sshd otp;
-  test_otp_opts oo;
-  test_sshd_opts to;
   test_sshd *s = &otp.sshd, plain;
   test_sshd_opts po;
-  sshmux_pool_options_t o;
-  sshmux_target_t t, pt;
+  sshmux_target_t pt;
   sshmux_conn_stats_t cs[2];
   const char *khs[3];
   char code[7], wrong[7];
@@ -42,30 +27,22 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
   ph_t h;
 
   TEST_REQUIRE_OTP();
-  memset(&oo, 0, sizeof(oo));
-  memset(&to, 0, sizeof(to));
-  to.name = "otpd";
-  oo.with_pubkey = 1;
-  oo.sshd = &to;
-  ASSERT_OK(test_otp_sshd_start(&otp, &oo));
+  ph_otp_fixture(&h, &otp, &(test_otp_opts){.with_pubkey = 1}, NULL);
   memset(&po, 0, sizeof(po));
   po.name = "plain";
   ASSERT_OK(test_sshd_start(&plain, &po));
-  sshmux_pool_options_init(&o);
   khs[0] = s->known_hosts;
   khs[1] = plain.known_hosts;
   khs[2] = NULL;
-  o.known_hosts = khs;
-  o.use_agent = 0;
-  ph_init(&h, &o);
-  ph_prompts(&h, answer_code, NULL);
-  ph_target(&t, s);
+  h.o.known_hosts = khs;
+  ph_init(&h, &h.o);
+  ph_prompts(&h, ph_answer_code, NULL);
   ph_target(&pt, &plain);
 
   /* A wrong code: the login fails cleanly, nothing is kept. */
   ASSERT_OK(test_otp_wrong_code(&otp, wrong));
   h.decide_data = wrong;
-  ph_exec_wait(&h, &t, "true", &a, 20000);
+  ph_exec_wait(&h, &h.t, "true", &a, 20000);
   ASSERT_EQ(a.open_status, SSHMUX_EAUTH);
   ASSERT_EQ(h.nprompts, 1);
   ASSERT_STR_CONTAINS(h.prompts[0].target, s->addr);
@@ -77,7 +54,7 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
    * serves another connection. */
   h.decide_data = NULL;
   memset(&a, 0, sizeof(a));
-  ph_exec(&h, &t, "echo otp-ok", &a);
+  ph_exec(&h, &h.t, "echo otp-ok", &a);
   while (h.pending == NULL)
     ph_run_for(&h, 20);
   ASSERT_EQ(h.nprompts, 2);
@@ -99,7 +76,7 @@ TEST_IMPL_T(pool_otp_kbdint, 120) {
   ASSERT_STR_EQ(a.out, "otp-ok\n");
 
   /* The second session asks nothing. */
-  ph_exec_wait(&h, &t, "echo again", &a, 10000);
+  ph_exec_wait(&h, &h.t, "echo again", &a, 10000);
   ASSERT_STR_EQ(a.out, "again\n");
   ASSERT_EQ(h.nprompts, 2);
   ASSERT_OK(sshmux_pool_stats(h.pool, NULL, cs, 2, &n));

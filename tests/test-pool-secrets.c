@@ -8,22 +8,11 @@
 #include <signal.h>
 #include <string.h>
 
-#include "fixture-otp.h"
 #include "pool-harness.h"
 #include "scan-alloc.h"
 
-static int answer_code(ph_t *h, sshmux_prompt_t *p, const char **answers) {
-  ASSERT_EQ(sshmux_prompt_kind(p), SSHMUX_PROMPT_KBDINT);
-  answers[0] = h->decide_data;
-  return 1;
-}
-
 TEST_IMPL_T(pool_secrets_otp_answer_wiped, 120) {
   test_otp_sshd otp;
-  test_otp_opts oo;
-  test_sshd_opts to;
-  sshmux_pool_options_t o;
-  sshmux_target_t t;
   char code[7];
   uint8_t wire[4 + 6];
   ph_job_t a;
@@ -31,15 +20,9 @@ TEST_IMPL_T(pool_secrets_otp_answer_wiped, 120) {
 
   TEST_REQUIRE_OTP();
   scan_alloc_install();
-  memset(&oo, 0, sizeof(oo));
-  memset(&to, 0, sizeof(to));
-  to.name = "otpd";
-  oo.sshd = &to;
-  ASSERT_OK(test_otp_sshd_start(&otp, &oo));
-  ph_options(&o, otp.sshd.known_hosts);
-  ph_init(&h, &o);
-  ph_prompts(&h, answer_code, NULL);
-  ph_target(&t, &otp.sshd);
+  ph_otp_fixture(&h, &otp, NULL, NULL);
+  ph_init(&h, &h.o);
+  ph_prompts(&h, ph_answer_code, NULL);
   ASSERT_OK(test_otp_next_code(&otp, code));
   h.decide_data = code;
   /* The code with its NUL (the response string handed to libssh2), and
@@ -48,17 +31,13 @@ TEST_IMPL_T(pool_secrets_otp_answer_wiped, 120) {
   memcpy(wire, "\0\0\0\6", 4);
   memcpy(wire + 4, code, 6);
   scan_alloc_needle("the code on the wire", wire, sizeof(wire));
-  ASSERT_OK(ph_exec_wait(&h, &t, "echo otp-ok", &a, 30000));
+  ASSERT_OK(ph_exec_wait(&h, &h.t, "echo otp-ok", &a, 30000));
   ASSERT_STR_EQ(a.out, "otp-ok\n");
   ASSERT_EQ(h.nprompts, 1);
   ph_close(&h);
   scan_alloc_check();
   ph_signal_sessions(&otp.sshd, SIGKILL);
   test_otp_sshd_stop(&otp);
-  printf("# %zu freed blocks scanned\n", scan_alloc_scanned());
-  ASSERT_GT(scan_alloc_scanned(), 50);
-  if (scan_alloc_hits()[0] != '\0')
-    test_fail(__FILE__, __LINE__, "the one-time code left in freed memory: %s",
-              scan_alloc_hits());
+  SCAN_ALLOC_EXPECT_CLEAN(50, "the one-time code");
   return 0;
 }

@@ -21,7 +21,6 @@
  *   reason, every file as it was, no temp file left.
  *
  * Bounds are generous (a loaded 2-core machine); none is a timing claim. */
-#include <dirent.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -45,24 +44,43 @@ static long file_size(const char *path) {
 
 /* Names in dir containing ".sshmux-" and ending ".tmp" (safefile's
  * temporaries). */
-static int temp_files(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  int n = 0;
+static int is_temp(const char *path, const char *name, void *data) {
+  (void)path, (void)data;
+  return strstr(name, ".sshmux-") != NULL && strstr(name, ".tmp") != NULL;
+}
 
-  ASSERT(d != NULL);
-  while ((e = readdir(d)) != NULL)
-    if (strstr(e->d_name, ".sshmux-") != NULL &&
-        strstr(e->d_name, ".tmp") != NULL)
-      n++;
-  closedir(d);
-  return n;
+static int temp_files(const char *dir) {
+  return test_dir_each(dir, is_temp, NULL);
+}
+
+/* In the background: ssh through h to route "r" running remote, its
+ * stdout to out and its stderr to err (NULL: the log); returns once 4 MiB
+ * arrived (failing the test after 30 s).  exec: the shell becomes ssh,
+ * so the pid returned is the client's. */
+static int bulk_client(rh_t *h, const char *remote, const char *out,
+                       const char *err) {
+  const char *const *argv = rh_ssh(h, (const char *[]){"r", remote, NULL});
+  char cmd[2048];
+  size_t o = (size_t)snprintf(cmd, sizeof(cmd), "exec ");
+  int pid;
+
+  for (size_t i = 0; argv[i] != NULL; i++)
+    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
+  o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "> '%s'", out);
+  if (err != NULL)
+    snprintf(cmd + o, sizeof(cmd) - o, " 2> '%s'", err);
+  pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL},
+                   test_path("bulk.log"));
+  ASSERT_GT(pid, 0);
+  for (int i = 0; i < 600 && file_size(out) < 4 * 1024 * 1024; i++)
+    usleep(50000);
+  ASSERT_GE(file_size(out), 4 * 1024 * 1024);
+  return pid;
 }
 
 TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   test_sshd s;
   rh_t h;
-  test_cmd_t c;
   char *out = NULL, *err = NULL;
   char bulk[700], bulk_err[700];
   long rss0, rss1, got;
@@ -74,26 +92,10 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   snprintf(bulk_err, sizeof(bulk_err), "%s", test_path("bulk.err"));
   start(&h, &s, NULL);
   /* One session first, so the baseline includes the pooled connection. */
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
   ASSERT_GT(rss0, 0);
-  {
-    char cmd[2048];
-    const char *const *argv = rh_ssh(
-        &h, (const char *[]){"r", "exec head -c 2000000000 /dev/zero", NULL});
-    size_t o = 0;
-    for (size_t i = 0; argv[i] != NULL; i++)
-      o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
-    snprintf(cmd + o, sizeof(cmd) - o, "> '%s' 2> '%s'", bulk, bulk_err);
-    pid = test_spawn((const char *[]){"sh", "-c", cmd, NULL},
-                     test_path("bulk.log"));
-    ASSERT_GT(pid, 0);
-  }
-  for (int i = 0; i < 600 && file_size(bulk) < 4 * 1024 * 1024; i++)
-    usleep(50000);
-  ASSERT_GE(file_size(bulk), 4 * 1024 * 1024);
+  pid = bulk_client(&h, "exec head -c 2000000000 /dev/zero", bulk, bulk_err);
 
   /* Kill the upstream, sessions and listener, mid-stream. */
   t0 = test_now_ms();
@@ -133,22 +135,13 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   }
 
   /* While it is down, a new session fails cleanly, quickly. */
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"r", "echo no", NULL});
-  c.err = &err;
-  c.timeout_ms = 60000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st = rh_run(&h, (const char *[]){"r", "echo no", NULL}, NULL, &err, 60000);
   ASSERT_NE(st, 0);
   free(err);
   err = NULL;
   /* Back (same port, same host keys): a new ssh gets through. */
   ASSERT_OK(test_sshd_restart(&s));
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"r", "echo back", NULL});
-  c.out = &out;
-  c.err = &err;
-  c.timeout_ms = 60000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st = rh_run(&h, (const char *[]){"r", "echo back", NULL}, &out, &err, 60000);
   if (st != 0)
     rh_dump(&h);
   ASSERT_EQ(st, 0);
@@ -169,38 +162,18 @@ static int running(const char *needle) {
 TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   test_sshd s;
   rh_t h;
-  char bulk[700], cmd[2048], *out = NULL;
+  char bulk[700], *out = NULL;
   /* A size no other test uses: it names the upstream command. */
   const char *remote = "exec head -c 2000000017 /dev/zero";
   long rss0, rss1;
   int pid, st;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("pgrep");
+  TEST_REQUIRE_PROGRAMS("ssh", "pgrep");
   snprintf(bulk, sizeof(bulk), "%s", test_path("bulk.out"));
   start(&h, &s, NULL);
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
-  {
-    const char *const *argv = rh_ssh(&h, (const char *[]){"r", remote, NULL});
-    size_t o = 0;
-    for (size_t i = 0; argv[i] != NULL; i++)
-      o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s' ", argv[i]);
-    snprintf(cmd + o, sizeof(cmd) - o, "> '%s'", bulk);
-  }
-  /* exec: the shell becomes ssh, so the pid is the client's. */
-  {
-    char full[2200];
-    snprintf(full, sizeof(full), "exec %s", cmd);
-    pid = test_spawn((const char *[]){"sh", "-c", full, NULL},
-                     test_path("bulk.log"));
-  }
-  ASSERT_GT(pid, 0);
-  for (int i = 0; i < 600 && file_size(bulk) < 4 * 1024 * 1024; i++)
-    usleep(50000);
-  ASSERT_GE(file_size(bulk), 4 * 1024 * 1024);
+  pid = bulk_client(&h, remote, bulk, NULL);
   ASSERT(running("head -c 2000000017"));
   /* The client vanishes mid-stream. */
   ASSERT_EQ(kill(pid, SIGKILL), 0);
@@ -216,10 +189,8 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
     ASSERT_LT(rss1, rss0 + bound);
   }
   /* And the pooled connection serves the next client. */
-  ASSERT_EQ(
-      test_run_simple(rh_ssh(&h, (const char *[]){"r", "echo next", NULL}),
-                      &out, NULL),
-      0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "echo next", NULL}, &out, NULL, 0),
+            0);
   ASSERT_STR_EQ(out, "next\n");
   free(out);
   (void)st;
@@ -231,7 +202,6 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
 TEST_IMPL_T(relay_fault_upstream_stopped_bounded, 120) {
   test_sshd s;
   rh_t h;
-  test_cmd_t c;
   char *out = NULL, *err = NULL;
   uint64_t t0;
   int pid, st;
@@ -260,12 +230,8 @@ TEST_IMPL_T(relay_fault_upstream_stopped_bounded, 120) {
   ASSERT_NE(st, 0);
   /* serve itself answers meanwhile: a session to a route that does not
    * exist is refused at once rather than queued behind the wedge. */
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"nosuchroute", "true", NULL});
-  c.out = &out;
-  c.err = &err;
-  c.timeout_ms = 30000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st = rh_run(&h, (const char *[]){"nosuchroute", "true", NULL}, &out, &err,
+              30000);
   ASSERT_NE(st, 0);
   free(out);
   free(err);
@@ -293,9 +259,7 @@ TEST_IMPL_T(relay_fault_serve_sigkill_restart, 120) {
 
   TEST_REQUIRE_PROGRAM("ssh");
   start(&h, &s, NULL);
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   snprintf(key, sizeof(key), "%s/sshmux_host_ed25519_key", h.dir);
   key0 = test_read_file(key, NULL);
   ASSERT(key0 != NULL);
@@ -336,14 +300,10 @@ TEST_IMPL_T(relay_fault_serve_sigkill_restart, 120) {
     free(fixed);
   }
   {
-    test_cmd_t c;
-    memset(&c, 0, sizeof(c));
-    c.argv = rh_ssh(&h, (const char *[]){"-o", "StrictHostKeyChecking=yes", "r",
-                                         "echo same-key", NULL});
-    c.out = &out;
-    c.err = &err;
-    c.timeout_ms = 60000;
-    ASSERT_EQ(test_run(&c, &st), 0);
+    st = rh_run(&h,
+                (const char *[]){"-o", "StrictHostKeyChecking=yes", "r",
+                                 "echo same-key", NULL},
+                &out, &err, 60000);
     if (st != 0)
       fprintf(stderr, "ssh: %s\n", err);
     free(err);

@@ -203,19 +203,9 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
                                                                    *err = NULL;
   size_t len;
   int pid, hpid, port, st;
-  test_cmd_t c;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  {
-    const char *argv[] = {"/usr/bin/python3", "-c", "import paramiko", NULL};
-    if (test_run_simple(argv, NULL, NULL) != 0) {
-      if (test_in_ci())
-        test_fail(__FILE__, __LINE__, "python3-paramiko is missing");
-      printf("# skip: python3-paramiko is missing\n");
-      return TEST_SKIP;
-    }
-  }
+  TEST_REQUIRE_PYTHON_MODULE("paramiko");
   ASSERT_OK(test_sshd_start(&s, NULL));
   rh_init(&h);
   port = start_hostile(&h, "escapes", &hpid);
@@ -238,12 +228,8 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
   rh_route(&h, "good", &s, NULL);
   rh_start(&h, NULL);
 
-  memset(&c, 0, sizeof(c));
-  c.argv = rh_ssh(&h, (const char *[]){"evil", "anything", NULL});
-  c.out = &out;
-  c.err = &err;
-  c.timeout_ms = 90000;
-  ASSERT_EQ(test_run(&c, &st), 0);
+  st =
+      rh_run(&h, (const char *[]){"evil", "anything", NULL}, &out, &err, 90000);
   if (out == NULL || strstr(out, "output-ok") == NULL)
     rh_dump(&h);
   /* The session worked; the garbage exit did not reach the terminal raw. */
@@ -265,12 +251,7 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
   {
     long rss0 = rh_rss_kib(&h), rss1;
     size_t got;
-    memset(&c, 0, sizeof(c));
-    c.argv = rh_ssh(&h, (const char *[]){"evil", "flood", NULL});
-    c.out = &out;
-    c.err = &err;
-    c.timeout_ms = 90000;
-    ASSERT_EQ(test_run(&c, &st), 0);
+    st = rh_run(&h, (const char *[]){"evil", "flood", NULL}, &out, &err, 90000);
     got = out != NULL ? strlen(out) : 0;
     rss1 = rh_rss_kib(&h);
     printf("# window flood: status %d, %zu bytes delivered, RSS %ld -> %ld "
@@ -339,15 +320,11 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
     h.port = 0;
     snprintf(h.log, sizeof(h.log), "%s/serve-%s.log", test_path("."), modes[m]);
     rh_start(&h, NULL);
-    memset(&c, 0, sizeof(c));
     /* LogLevel INFO (ssh's default; the harness runs ERROR): the channel
      * open failure and its reason are shown at INFO. */
-    c.argv = rh_ssh(
-        &h, (const char *[]){"-o", "LogLevel=INFO", "evil", "anything", NULL});
-    c.out = &out;
-    c.err = &err;
-    c.timeout_ms = 90000;
-    ASSERT_EQ(test_run(&c, &st), 0);
+    st = rh_run(
+        &h, (const char *[]){"-o", "LogLevel=INFO", "evil", "anything", NULL},
+        &out, &err, 90000);
     ASSERT_NE(st, 0);
     printf("# %s: %s\n", modes[m], err ? err : "");
     ASSERT_STR_CONTAINS(err, "sshmux: route 'evil'");
@@ -363,11 +340,8 @@ TEST_IMPL_T(relay_hostile_upstream, 150) {
     ASSERT_STR_CONTAINS(text, logged[m]);
     free(text);
     /* ... and the daemon goes on serving the good route. */
-    memset(&c, 0, sizeof(c));
-    c.argv = rh_ssh(&h, (const char *[]){"good", "echo still-here", NULL});
-    c.out = &out;
-    c.timeout_ms = 60000;
-    ASSERT_EQ(test_run(&c, &st), 0);
+    st = rh_run(&h, (const char *[]){"good", "echo still-here", NULL}, &out,
+                NULL, 60000);
     ASSERT_EQ(st, 0);
     ASSERT_STR_EQ(out, "still-here\n");
     free(out);

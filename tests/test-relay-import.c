@@ -14,31 +14,27 @@
 #include "fixture-netns.h"
 #include "relay-harness.h"
 
-static int sshmuxd(const char *const *args, char **out, char **err) {
-  const char *argv[16];
+/* `sshmuxd ARGS` into a. */
+static const char *const *sshmuxd_argv(test_argv_t *a,
+                                       const char *const *args) {
   char prog[700];
-  size_t n = 0;
-  int st;
 
   snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
-  argv[n++] = prog;
-  for (; *args != NULL && n < 15; args++)
-    argv[n++] = *args;
-  argv[n] = NULL;
-  st = test_run_simple(argv, out, err);
-  return st;
+  memset(a, 0, sizeof(*a));
+  test_argv_add(a, prog, NULL);
+  test_argv_addv(a, args);
+  return a->v;
+}
+
+static int sshmuxd(const char *const *args, char **out, char **err) {
+  test_argv_t a;
+  return test_run_simple(sshmuxd_argv(&a, args), out, err);
 }
 
 /* `sshmuxd ARGS` must exit 0 (its output shown if not). */
 static void sshmuxd_ok(const char *const *args) {
-  char *out = NULL, *err = NULL;
-  int st = sshmuxd(args, &out, &err);
-
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+  test_argv_t a;
+  test_expect_run(sshmuxd_argv(&a, args), 0, NULL, NULL);
 }
 
 TEST_IMPL_T(relay_import_config_e2e, 120) {
@@ -105,9 +101,8 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
   /* Through serve, the real ssh reaches T; T sees J's address. */
   rh_name(&h, "web.lab");
   rh_start(&h, NULL);
-  st = test_run_simple(
-      rh_ssh(&h, (const char *[]){"web.lab", "echo ok $SSH_CONNECTION", NULL}),
-      &out, &err);
+  st = rh_run(&h, (const char *[]){"web.lab", "echo ok $SSH_CONNECTION", NULL},
+              &out, &err, 0);
   if (st != 0) {
     fprintf(stderr, "%s\n%s\n", out, err);
     rh_dump(&h);
@@ -127,11 +122,8 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
     ASSERT(data != NULL);
     ASSERT_EQ(test_write_file(key, data, 0600), 0);
     free(data);
-    snprintf(pub, sizeof(pub), "%s.pub", h.key);
-    data = test_read_file(pub, NULL);
     snprintf(pub, sizeof(pub), "%s/id_ed25519.pub", h.dir);
-    ASSERT_EQ(test_write_file(pub, data, 0600), 0);
-    free(data);
+    test_authorize_key(pub, h.key); /* a copy of key.pub */
   }
   snprintf(port, sizeof(port), "%d", h.port);
   sshmuxd_ok((const char *[]){"setup-config", "--ssh-dir", h.dir, "--config",
@@ -150,16 +142,9 @@ TEST_IMPL_T(relay_import_config_e2e, 120) {
   ASSERT_STR_CONTAINS(out, "\nhostkeyalias sshmuxd\n");
   ASSERT(strstr(out, "\nproxyjump ") == NULL);
   free(out);
-  st =
-      test_run_simple((const char *[]){"ssh", "-F", path, "-o", "BatchMode=yes",
-                                       "web.lab", "echo via-config", NULL},
-                      &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "via-config");
-  free(out);
-  free(err);
+  test_expect_run((const char *[]){"ssh", "-F", path, "-o", "BatchMode=yes",
+                                   "web.lab", "echo via-config", NULL},
+                  0, "via-config", NULL);
 
   /* Importing again now: the host is sshmuxd's, its route kept as is. */
   before = test_read_file(h.routes, NULL);

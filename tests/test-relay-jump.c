@@ -55,11 +55,7 @@ static void sha256_of(const char *path, char out[65]) {
   free(o);
 }
 
-#define REQUIRE_NETNS()                                                        \
-  do {                                                                         \
-    TEST_REQUIRE_NETNS();                                                      \
-    TEST_REQUIRE_PROGRAM("ssh");                                               \
-  } while (0)
+#define REQUIRE_NETNS() TEST_REQUIRE_NETNS_AND("ssh", NULL)
 
 /* Bulk each way: SSHMUX_TEST_BULK_MB (default 32; bench/ runs 256). */
 TEST_IMPL_T(relay_jump_bulk, 120) {
@@ -135,8 +131,7 @@ TEST_IMPL_T(relay_jump_sftp_scp, 90) {
   char batch[4096], dst[1024], src[512];
 
   REQUIRE_NETNS();
-  TEST_REQUIRE_PROGRAM("sftp");
-  TEST_REQUIRE_PROGRAM("scp");
+  TEST_REQUIRE_PROGRAMS("sftp", "scp");
   snprintf(src, sizeof(src), "%s", test_path("tree"));
   make_tree(src);
   jsetup(&e);
@@ -228,8 +223,7 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   char fwd[64], url[128], dyn[16], proxy[64], *out, *err = NULL, www[700];
 
   REQUIRE_NETNS();
-  TEST_REQUIRE_PROGRAM("curl");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  TEST_REQUIRE_PROGRAMS("curl", "/usr/bin/python3");
   snprintf(www, sizeof(www), "%s", test_path("www"));
   ASSERT_EQ(mkdir(www, 0755), 0);
   ASSERT_EQ(test_write_file(test_path("www/hello.txt"), "hello from T\n", 0644),
@@ -263,9 +257,9 @@ TEST_IMPL_T(relay_jump_forwarding, 90) {
   {
     char w[64];
     snprintf(w, sizeof(w), "%s:22", e.topo.j_t_addr);
-    st = test_run_simple(rh_ssh(&e.h, (const char *[]){"-o", "LogLevel=INFO",
-                                                       "-W", w, "t", NULL}),
-                         NULL, &err);
+    st = rh_run(&e.h,
+                (const char *[]){"-o", "LogLevel=INFO", "-W", w, "t", NULL},
+                NULL, &err, 0);
     ASSERT_EQ(st, 255);
     ASSERT_STR_CONTAINS(err, "refused by route 't'");
     ASSERT_STR_CONTAINS(err, "forward_allow = loopback");
@@ -285,8 +279,7 @@ TEST_IMPL_T(relay_jump_vscode_style, 90) {
   uint64_t end;
 
   REQUIRE_NETNS();
-  TEST_REQUIRE_PROGRAM("curl");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  TEST_REQUIRE_PROGRAMS("curl", "/usr/bin/python3");
   snprintf(www, sizeof(www), "%s", test_path("www2"));
   ASSERT_EQ(mkdir(www, 0755), 0);
   ASSERT_EQ(test_write_file(test_path("www2/x"), "vscode-ok\n", 0644), 0);

@@ -123,9 +123,7 @@ TEST_IMPL_T(relay_stalled_peer_bounded_memory, 90) {
   rh_setup(&h, &s, "r1", NULL);
   rh_start(&h, NULL);
   /* Warm the upstream connection so its buffers are in the baseline. */
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"r1", "true", NULL}),
-                            NULL, NULL),
-            0);
+  ASSERT_EQ(rh_run(&h, (const char *[]){"r1", "true", NULL}, NULL, NULL, 0), 0);
   base = rh_rss_kib(&h);
 
   for (int i = 0; i < 2; i++) {

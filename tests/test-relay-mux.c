@@ -23,9 +23,8 @@ static int start_master(rh_t *h, const char *sock) {
       test_path("master.log"));
   ASSERT_GT(pid, 0);
   for (;;) {
-    if (test_run_simple(
-            rh_ssh(h, (const char *[]){"-S", sock, "-O", "check", "r1", NULL}),
-            NULL, NULL) == 0)
+    if (rh_run(h, (const char *[]){"-S", sock, "-O", "check", "r1", NULL}, NULL,
+               NULL, 0) == 0)
       return pid;
     if (test_now_ms() > end) {
       rh_dump(h);
@@ -37,10 +36,10 @@ static int start_master(rh_t *h, const char *sock) {
 
 /* One session through the master: its exit status (255: none came). */
 static int mux_run(rh_t *h, const char *sock, const char *cmd, char **out) {
-  return test_run_simple(
-      rh_ssh(h, (const char *[]){"-S", sock, "-o", "ControlMaster=no", "r1",
-                                 cmd, NULL}),
-      out, NULL);
+  return rh_run(
+      h,
+      (const char *[]){"-S", sock, "-o", "ControlMaster=no", "r1", cmd, NULL},
+      out, NULL, 0);
 }
 
 TEST_IMPL_T(relay_mux_exit_status, 180) {
@@ -81,9 +80,8 @@ TEST_IMPL_T(relay_mux_exit_status, 180) {
     rh_dump(&h);
   ASSERT_EQ(lost, 0);
   /* The master exits when asked. */
-  ASSERT_EQ(test_run_simple(rh_ssh(&h, (const char *[]){"-S", sock, "-O",
-                                                        "exit", "r1", NULL}),
-                            NULL, NULL),
+  ASSERT_EQ(rh_run(&h, (const char *[]){"-S", sock, "-O", "exit", "r1", NULL},
+                   NULL, NULL, 0),
             0);
   test_kill(master);
   rh_stop(&h);

@@ -29,8 +29,7 @@ TEST_IMPL_T(relay_prompts_on_serve_terminal, 90) {
   int pid;
   uint64_t end;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
   snprintf(sock, sizeof(sock), "%s", test_path("tmux.sock"));
   snprintf(key, sizeof(key), "%s", test_path("enc_key"));
   rh_init(&h);

@@ -44,8 +44,7 @@ TEST_IMPL_T(relay_pty_tmux, 60) {
   test_sshd s;
   rh_t h;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
   rh_setup(&h, &s, "r1", NULL);
   rh_start(&h, NULL);
   start_tmux(&h, "r1");
@@ -69,8 +68,7 @@ TEST_IMPL_T(relay_pty_route_menu, 60) {
   test_sshd s;
   rh_t h;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
   rh_setup(&h, &s, "alpha", NULL);
   rh_route(&h, "beta", &s, NULL);
   rh_name(&h, "nosuch");

@@ -71,9 +71,8 @@ TEST_IMPL(relay_serve_direct_mode) {
   snprintf(remote, sizeof(remote), "%s:%d", s.addr, s.port);
   rh_start(&h, (const char *[]){"--remote", remote, "--user", s.user,
                                 "--identity", s.client_key, NULL});
-  ASSERT_EQ(test_run_simple(
-                rh_ssh(&h, (const char *[]){"anyone", "echo direct-ok", NULL}),
-                &out, NULL),
+  ASSERT_EQ(rh_run(&h, (const char *[]){"anyone", "echo direct-ok", NULL}, &out,
+                   NULL, 0),
             0);
   ASSERT_STR_EQ(out, "direct-ok\n");
   free(out);
@@ -106,8 +105,7 @@ TEST_IMPL(relay_serve_pub_fallback) {
   ASSERT_STR_CONTAINS(log, "(1 keys)");
   free(log);
   ASSERT_EQ(
-      test_run_simple(rh_ssh(&h, (const char *[]){"r1", "echo pub-ok", NULL}),
-                      &out, NULL),
+      rh_run(&h, (const char *[]){"r1", "echo pub-ok", NULL}, &out, NULL, 0),
       0);
   ASSERT_STR_EQ(out, "pub-ok\n");
   free(out);
@@ -157,27 +155,15 @@ static int log_has(const char *path, const char *needle) {
  * login signed by ssh-agent with an RSA-3072 key (rsa-sha2-512), the
  * agent named by the route (serve's own SSH_AUTH_SOCK is unset). */
 TEST_IMPL_T(relay_serve_agent_rsa, 120) {
-  test_sshd_opts so;
   test_sshd s;
   test_agent ag;
-  char key[600], pub[700], text[2048], *ak, *out = NULL;
+  char key[600], text[2048], *out = NULL;
   rh_t h;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("ssh-agent");
+  TEST_REQUIRE_PROGRAMS("ssh", "ssh-agent");
   snprintf(key, sizeof(key), "%s", test_path("agent_rsa"));
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"ssh-keygen", "-q", "-t", "rsa", "-b",
-                                       "3072", "-N", "", "-f", key, NULL},
-                      NULL, NULL),
-      0);
-  snprintf(pub, sizeof(pub), "%s.pub", key);
-  ak = test_read_file(pub, NULL);
-  ASSERT(ak != NULL);
-  memset(&so, 0, sizeof(so));
-  so.extra_authorized_keys = ak;
-  ASSERT_EQ(test_sshd_start(&s, &so), 0);
-  free(ak);
+  ASSERT_OK(test_keygen_ex("rsa", "3072", NULL, NULL, key));
+  test_sshd_start_with_key(&s, NULL, key);
   ASSERT_EQ(test_agent_start(&ag, "agent", NULL), 0);
   ASSERT_EQ(test_agent_add(&ag, key, 0), 0);
   unlink(key); /* only the agent holds the private key now */
@@ -191,9 +177,8 @@ TEST_IMPL_T(relay_serve_agent_rsa, 120) {
   rh_known(&h, &s);
   rh_name(&h, "ra");
   rh_start(&h, NULL);
-  if (test_run_simple(
-          rh_ssh(&h, (const char *[]){"ra", "echo agent-rsa-ok", NULL}), &out,
-          NULL) != 0) {
+  if (rh_run(&h, (const char *[]){"ra", "echo agent-rsa-ok", NULL}, &out, NULL,
+             0) != 0) {
     rh_dump(&h);
     test_sshd_dump_log(&s);
   }

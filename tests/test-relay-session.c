@@ -26,16 +26,14 @@ TEST_IMPL(relay_exit_status) {
 
   TEST_REQUIRE_PROGRAM("ssh");
   setup(&h, &s);
-  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "exit 7", NULL}), &out,
-                       &err);
+  st = rh_run(&h, (const char *[]){"r1", "exit 7", NULL}, &out, &err, 0);
   if (st != 7)
     rh_dump(&h);
   ASSERT_EQ(st, 7);
   free(out);
   free(err);
-  st = test_run_simple(
-      rh_ssh(&h, (const char *[]){"r1", "echo out; echo err >&2", NULL}), &out,
-      &err);
+  st = rh_run(&h, (const char *[]){"r1", "echo out; echo err >&2", NULL}, &out,
+              &err, 0);
   ASSERT_EQ(st, 0);
   ASSERT_STR_EQ(out, "out\n");
   ASSERT_STR_EQ(err, "err\n");
@@ -57,8 +55,7 @@ static void same_as_direct(rh_t *h, test_sshd *s, const char *cmd,
       test_sshd_ssh_argv(&direct, s,
                          (const char *[]){"-o", "LogLevel=ERROR", NULL}, cmd),
       &out1, &err1);
-  st2 = test_run_simple(rh_ssh(h, (const char *[]){"r1", cmd, NULL}), &out2,
-                        &err2);
+  st2 = rh_run(h, (const char *[]){"r1", cmd, NULL}, &out2, &err2, 0);
   ASSERT_EQ(st1, expect_status);
   ASSERT_EQ(st2, st1);
   ASSERT_STR_EQ(out2, out1);
@@ -158,18 +155,17 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   rh_setup(&h, &s, "r1", NULL);
   rh_name(&h, "nosuch");
   rh_start(&h, NULL);
-  st = test_run_simple(rh_ssh(&h, (const char *[]){"nosuch", "true", NULL}),
-                       &out, &err);
+  st = rh_run(&h, (const char *[]){"nosuch", "true", NULL}, &out, &err, 0);
   ASSERT_EQ(st, 255);
   ASSERT_STR_CONTAINS(err, "no route named 'nosuch'");
   ASSERT_STR_CONTAINS(err, "r1");
   free(out);
   free(err);
   /* A forwarding channel is refused at open, naming the problem. */
-  st = test_run_simple(
-      rh_ssh(&h, (const char *[]){"-o", "LogLevel=INFO", "-W", "127.0.0.1:9",
-                                  "nosuch", NULL}),
-      &out, &err);
+  st = rh_run(&h,
+              (const char *[]){"-o", "LogLevel=INFO", "-W", "127.0.0.1:9",
+                               "nosuch", NULL},
+              &out, &err, 0);
   ASSERT_EQ(st, 255);
   ASSERT_STR_CONTAINS(err, "no route named 'nosuch'");
   free(out);
@@ -225,10 +221,10 @@ TEST_IMPL(relay_refusals_are_clear) {
     test_kill(apid);
   }
   /* Remote forwarding: ssh -R is refused and ssh says so. */
-  st = test_run_simple(
-      rh_ssh(&h, (const char *[]){"-o", "ExitOnForwardFailure=yes", "-R",
-                                  "0:127.0.0.1:9", "r1", "true", NULL}),
-      NULL, &err);
+  st = rh_run(&h,
+              (const char *[]){"-o", "ExitOnForwardFailure=yes", "-R",
+                               "0:127.0.0.1:9", "r1", "true", NULL},
+              NULL, &err, 0);
   ASSERT_EQ(st, 255);
   ASSERT_STR_CONTAINS(err, "remote port forwarding failed");
   free(err);
@@ -281,8 +277,7 @@ TEST_IMPL(relay_streamlocal_policy) {
   char sock[700], quoted[720], extra[800], fwd[800], *out;
   int epid, spid, lport;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
+  TEST_REQUIRE_PROGRAMS("ssh", "/usr/bin/python3");
   snprintf(sock, sizeof(sock), "%s", test_path("echo.sock"));
   snprintf(quoted, sizeof(quoted), "'%s'", sock);
   epid = unix_echo(quoted);
@@ -347,8 +342,7 @@ TEST_IMPL(relay_session_notification) {
   rh_routes_text(&h, "[defaults]\nnotify = true\n");
   rh_route(&h, "r1", &s, NULL);
   rh_start(&h, NULL);
-  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "true", NULL}), NULL,
-                       NULL);
+  st = rh_run(&h, (const char *[]){"r1", "true", NULL}, NULL, NULL, 0);
   ASSERT_EQ(st, 0);
   /* notify-send runs asynchronously: give it a bounded moment. */
   for (int i = 0; i < 100; i++) {
@@ -383,8 +377,7 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   TEST_REQUIRE_PROGRAM("ssh");
   rh_setup(&h, &s, "r1", "keepalive = 1\n");
   rh_start(&h, NULL);
-  st = test_run_simple(rh_ssh(&h, (const char *[]){"r1", "sleep 3", NULL}),
-                       &out, &err);
+  st = rh_run(&h, (const char *[]){"r1", "sleep 3", NULL}, &out, &err, 0);
   ASSERT_EQ(st, 0);
   free(out);
   free(err);

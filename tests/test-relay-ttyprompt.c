@@ -112,8 +112,8 @@ static char *serve_log(rh_t *h) {
 
 TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   env_t e;
-  char code[7], *out = NULL, *err = NULL, *pane, *log;
-  int st, r;
+  char code[7], *pane, *log;
+  int r;
 
   if ((r = setup(&e)) != 0)
     return r;
@@ -133,14 +133,8 @@ TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   free(pane);
   /* A second session reuses the login: nothing is asked (and nobody could
    * answer here: no pty, no agent, no askpass). */
-  st = test_run_simple(
-      rh_ssh(&e.h, (const char *[]){"otp", "echo second", NULL}), &out, &err);
-  if (st != 0)
-    fprintf(stderr, "%s\n%s\n", out, err);
-  ASSERT_EQ(st, 0);
-  ASSERT_STR_CONTAINS(out, "second");
-  free(out);
-  free(err);
+  test_expect_run(rh_ssh(&e.h, (const char *[]){"otp", "echo second", NULL}), 0,
+                  "second", NULL);
   exit_ok("a");
   log = serve_log(&e.h);
   ASSERT_STR_CONTAINS(log, "on a client's terminal");
@@ -233,8 +227,7 @@ TEST_IMPL_T(relay_prompt_desktop_askpass, 120) {
   ASSERT_EQ(unsetenv("WAYLAND_DISPLAY"), 0);
   rh_start(&e.h, NULL);
   t0 = test_now_ms();
-  st = test_run_simple(rh_ssh(&e.h, (const char *[]){"otp", "echo x", NULL}),
-                       &out, &err);
+  st = rh_run(&e.h, (const char *[]){"otp", "echo x", NULL}, &out, &err, 0);
   ASSERT_NE(st, 0);
   ASSERT_LT(test_now_ms() - t0, 60000); /* not the 90 s prompt timeout */
   ASSERT_STR_CONTAINS(err, "cancelled");
@@ -392,17 +385,8 @@ TEST_IMPL_T(relay_prompt_hostile_text_sanitised, 120) {
   char script[700], hk[700], ini[1024], portstr[16], *pane, *title = NULL;
   int pid, port;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  if (test_run_simple(
-          (const char *[]){"/usr/bin/python3", "-c", "import paramiko", NULL},
-          NULL, NULL) != 0) {
-    if (test_in_ci())
-      test_fail(__FILE__, __LINE__, "python3-paramiko is missing");
-    fprintf(stderr, "skip: python3-paramiko is not installed\n");
-    return TEST_SKIP;
-  }
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
+  TEST_REQUIRE_PYTHON_MODULE("paramiko");
   snprintf(script, sizeof(script), "%s", test_path("hostile.py"));
   ASSERT_EQ(test_write_file(script, hostile_py, 0600), 0);
   snprintf(hk, sizeof(hk), "%s", test_path("hostile_host_key"));
@@ -453,8 +437,7 @@ TEST_IMPL_T(relay_prompt_hostkey_and_passphrase, 120) {
   rh_t h;
   char key[600], *pane;
 
-  TEST_REQUIRE_PROGRAM("ssh");
-  TEST_REQUIRE_PROGRAM("tmux");
+  TEST_REQUIRE_PROGRAMS("ssh", "tmux");
   snprintf(key, sizeof(key), "%s", test_path("enc_key"));
   rh_init(&h);
   rh_route_encrypted(&h, "r1", &s, key, "s3cret phrase");

@@ -13,7 +13,6 @@
  * another uid can reach neither the control socket nor, when the
  * filesystem lets it through, the daemon behind it (SO_PEERCRED), and so
  * cannot answer a pending one-time-code prompt, which the user still can. */
-#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -30,28 +29,34 @@
 
 /* ---- helpers ---- */
 
+typedef struct {
+  unsigned long *ino;
+  size_t n, max;
+} inodes_t;
+
+static int is_socket(const char *path, const char *name, void *data) {
+  inodes_t *in = data;
+  char link[128];
+  ssize_t l;
+
+  (void)name;
+  if (in->n >= in->max || (l = readlink(path, link, sizeof(link) - 1)) <= 0)
+    return 0;
+  link[l] = '\0';
+  if (sscanf(link, "socket:[%lu]", &in->ino[in->n]) != 1)
+    return 0;
+  in->n++;
+  return 1;
+}
+
 /* The inodes of the sockets pid has open, as "socket:[N]" numbers. */
 static size_t socket_inodes(int pid, unsigned long *ino, size_t max) {
-  char dir[64], p[400], link[128];
-  DIR *d;
-  struct dirent *e;
-  size_t n = 0;
+  inodes_t in = {ino, 0, max};
+  char dir[64];
 
   snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-  d = opendir(dir);
-  ASSERT(d != NULL);
-  while ((e = readdir(d)) != NULL && n < max) {
-    ssize_t l;
-    snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-    l = readlink(p, link, sizeof(link) - 1);
-    if (l <= 0)
-      continue;
-    link[l] = '\0';
-    if (sscanf(link, "socket:[%lu]", &ino[n]) == 1)
-      n++;
-  }
-  closedir(d);
-  return n;
+  test_dir_each(dir, is_socket, &in);
+  return in.n;
 }
 
 /* Listening sockets of pid in /proc/net/FILE: count, and how many are not

@@ -24,6 +24,7 @@
 #include "core/core.h"
 #include "fixture-sshd.h"
 #include "crypto/crypto.h"
+#include "server-harness.h"
 #include "test.h"
 
 #define USER "tester"
@@ -38,13 +39,9 @@ typedef struct {
 
 /* Keys for the user (authorized) and a stranger (not). */
 static void make_keys(void) {
-  char *pub;
   ASSERT_OK(test_keygen("ed25519", test_path("id"), NULL));
   ASSERT_OK(test_keygen("ed25519", test_path("other"), NULL));
-  pub = test_read_file(test_path("id.pub"), NULL);
-  ASSERT(pub != NULL);
-  ASSERT_OK(test_write_file(test_path("ak"), pub, 0600));
-  free(pub);
+  test_authorize_key(test_path("ak"), test_path("id"));
 }
 
 static void es_start(es_t *e, const char *extra1, const char *extra2) {
@@ -203,6 +200,16 @@ static int run_openssh(const es_t *e, const char *cmd, const char *in,
                        char **out, char **err) {
   const char *extra[] = {ID, NULL};
   return run_ssh(e, extra, cmd, in, in ? strlen(in) : 0, out, NULL, err);
+}
+
+/* A real `ssh` logs in and runs word (the server echoes it back). */
+static void expect_echo(const es_t *e, const char *word) {
+  char *out = NULL, *err = NULL, want[200];
+
+  snprintf(want, sizeof(want), "%s\n", word);
+  ASSERT_EQ(run_openssh(e, word, NULL, &out, &err), 0);
+  ASSERT_STR_EQ(out, want);
+  free(out), free(err);
 }
 
 TEST_IMPL_T(server_interop_openssh, 120) {
@@ -398,8 +405,7 @@ static void serve_and_check(runner_fn run) {
 }
 
 TEST_IMPL_T(server_interop_plink, 120) {
-  TEST_REQUIRE_PROGRAM("plink");
-  TEST_REQUIRE_PROGRAM("puttygen");
+  TEST_REQUIRE_PROGRAMS("plink", "puttygen");
   make_keys();
   {
     const char *pg[] = {"puttygen", test_path("id"),     "-O", "private",
@@ -426,8 +432,7 @@ TEST_IMPL_T(server_interop_dbclient, 120) {
   es_t e;
   char *out = NULL, *err = NULL;
 
-  TEST_REQUIRE_PROGRAM("dbclient");
-  TEST_REQUIRE_PROGRAM("dropbearconvert");
+  TEST_REQUIRE_PROGRAMS("dbclient", "dropbearconvert");
   make_keys();
   {
     const char *dc[] = {"dropbearconvert", "openssh",          "dropbear",
@@ -470,16 +475,7 @@ static int run_paramiko(const es_t *e, const char *cmd, const char *in,
 }
 
 TEST_IMPL_T(server_interop_paramiko, 120) {
-  TEST_REQUIRE_PROGRAM("/usr/bin/python3");
-  {
-    const char *chk[] = {"/usr/bin/python3", "-c", "import paramiko", NULL};
-    if (test_run_simple(chk, NULL, NULL) != 0) {
-      if (test_in_ci())
-        test_fail(__FILE__, __LINE__, "paramiko missing");
-      printf("# paramiko missing\n");
-      return TEST_SKIP;
-    }
-  }
+  TEST_REQUIRE_PYTHON_MODULE("paramiko");
   make_keys();
   serve_and_check(run_paramiko);
   return 0;
@@ -511,18 +507,12 @@ TEST_IMPL_T(server_interop_libssh2, 120) {
 static char *raw_exchange(int port, const void *send_buf, size_t n, int *closed,
                           size_t *got_len) {
   /* n == 0: connect and hang up at once. */
-  struct sockaddr_in sin;
   char *got = calloc(1, 65536);
   size_t got_n = 0;
   uint64_t deadline = test_now_ms() + 5000;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = test_connect_local(port);
 
   ASSERT(fd >= 0 && got != NULL);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((uint16_t)port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
   if (n > 0)
     ASSERT_EQ(write(fd, send_buf, n), (ssize_t)n);
   *closed = 0;
@@ -609,9 +599,7 @@ TEST_IMPL_T(server_interop_refusals, 120) {
   got = raw_exchange(e.port, NULL, 0, &closed, &got_n);
   free(got);
   /* And the server still serves. */
-  ASSERT_EQ(run_openssh(&e, "still here", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "still here\n");
-  free(out), free(err);
+  expect_echo(&e, "still here");
   es_stop(&e);
   /* A client that never authenticates is shown the door after the login
    * grace time. */
@@ -632,16 +620,11 @@ TEST_IMPL_T(server_interop_refusals, 120) {
  * once `cut` bytes went from the client to the server: the server sees a
  * client vanish at that point of the protocol. */
 static void proxy_once(int lfd, int port, size_t cut) {
-  struct sockaddr_in sin;
-  int c = accept(lfd, NULL, NULL), s = socket(AF_INET, SOCK_STREAM, 0);
+  int c = accept(lfd, NULL, NULL), s = c < 0 ? -1 : test_connect_local(port);
   size_t sent = 0;
   char buf[65536];
 
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((uint16_t)port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (c < 0 || connect(s, (struct sockaddr *)&sin, sizeof(sin)) != 0)
+  if (c < 0 || s < 0)
     _exit(1);
   for (;;) {
     struct pollfd p[2] = {{c, POLLIN, 0}, {s, POLLIN, 0}};
@@ -669,8 +652,6 @@ static void proxy_once(int lfd, int port, size_t cut) {
 
 TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   es_t e;
-  struct sockaddr_in sin;
-  socklen_t sl = sizeof(sin);
   char *out = NULL, *err = NULL;
   size_t cut;
   int lfd, pport;
@@ -678,14 +659,7 @@ TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   TEST_REQUIRE_PROGRAM("ssh");
   make_keys();
   es_start(&e, NULL, NULL);
-  lfd = socket(AF_INET, SOCK_STREAM, 0);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-  ASSERT_EQ(listen(lfd, 4), 0);
-  ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&sin, &sl), 0);
-  pport = ntohs(sin.sin_port);
+  lfd = test_listen_local(4, &pport);
   {
     /* The proxy's port names the same host keys. */
     char kh[8192], *ed = test_read_file(test_path("hostkey.pub"), NULL);
@@ -713,9 +687,7 @@ TEST_IMPL_T(server_interop_disconnect_every_step, 120) {
   }
   close(lfd);
   /* Every cut client is gone and the server is unharmed. */
-  ASSERT_EQ(run_openssh(&e, "unharmed", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "unharmed\n");
-  free(out), free(err);
+  expect_echo(&e, "unharmed");
   es_stop(&e);
   return 0;
 }
@@ -746,14 +718,9 @@ static int mc_held_fd = -1;
 static void (*mc_after_auth)(mc_t *m);
 
 static void mc_connect(mc_t *m, int port) {
-  struct sockaddr_in sin;
   memset(m, 0, sizeof(*m));
-  m->fd = socket(AF_INET, SOCK_STREAM, 0);
-  memset(&sin, 0, sizeof(sin));
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons((uint16_t)port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  m->fd = test_connect_local(port);
+  ASSERT_GE(m->fd, 0);
   sshmux__buf_init(&m->rb, 1u << 20);
   sshmux__buf_init(&m->msg, 1u << 20);
   sshmux__buf_init(&m->i_c, 65536);
@@ -834,11 +801,24 @@ static int mc_recv(mc_t *m) {
   return type;
 }
 
+/* p emptied and started as a message of type `type` for the channel 0. */
+static void mc_chan_msg(sshmux__buf_t *p, int type) {
+  sshmux__buf_reset(p);
+  ASSERT_OK(sshmux__buf_put_u8(p, (uint8_t)type));
+  ASSERT_OK(sshmux__buf_put_u32(p, 0));
+}
+
 static int mc_recv_skip(mc_t *m) {
   int t;
   while ((t = mc_recv(m)) == 2 || t == 4 || t == 7 || t == 93)
     ; /* IGNORE, DEBUG, EXT_INFO, WINDOW_ADJUST */
   return t;
+}
+
+/* Send p and expect the answer of type want (mc_recv_skip). */
+static void mc_exchange(mc_t *m, const sshmux__buf_t *p, int want) {
+  mc_send(m, p);
+  ASSERT_EQ(mc_recv_skip(m), want);
 }
 
 static void mc_derive(const uint8_t *k, size_t kl, const uint8_t *h, char c,
@@ -960,8 +940,7 @@ static int mc_session(int port, int stages) {
   sshmux__buf_reset(&p);
   ASSERT_OK(sshmux__buf_put_u8(&p, 5));
   ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-userauth"));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 6);
+  mc_exchange(&m, &p, 6);
   if (++step > stages)
     goto out;
   /* publickey, signed directly (as paramiko does) */
@@ -974,19 +953,12 @@ static int mc_session(int port, int stages) {
     sshmux__buf_init(&sig, 4096);
     ASSERT_OK(sshmux__hostkey_public_blob(uk, &blob));
     sshmux__buf_reset(&p);
-    ASSERT_OK(sshmux__buf_put_u8(&p, 50));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, USER));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-connection"));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "publickey"));
-    ASSERT_OK(sshmux__buf_put_bool(&p, 1));
-    ASSERT_OK(sshmux__buf_put_cstring(&p, "ssh-ed25519"));
-    ASSERT_OK(sshmux__buf_put_string(&p, blob.data, blob.len));
+    th_put_pk_request(&p, USER, "ssh-ed25519", blob.data, blob.len);
     ASSERT_OK(sshmux__buf_put_string(&data, m.h, 32));
     ASSERT_OK(sshmux__buf_put_bytes(&data, p.data, p.len));
     ASSERT_OK(sshmux__hostkey_sign(uk, data.data, data.len, &sig));
     ASSERT_OK(sshmux__buf_put_string(&p, sig.data, sig.len));
-    mc_send(&m, &p);
-    ASSERT_EQ(mc_recv_skip(&m), 52);
+    mc_exchange(&m, &p, 52);
     sshmux__hostkey_free(uk);
     sshmux__buf_free(&blob);
     sshmux__buf_free(&data);
@@ -1005,26 +977,19 @@ static int mc_session(int port, int stages) {
   ASSERT_OK(sshmux__buf_put_u32(&p, 0));
   ASSERT_OK(sshmux__buf_put_u32(&p, mc_hold_cmd ? 0xffffffffu : 1u << 20));
   ASSERT_OK(sshmux__buf_put_u32(&p, 32768));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 91);
+  mc_exchange(&m, &p, 91);
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 98));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_chan_msg(&p, 98); /* exec, want reply */
   ASSERT_OK(sshmux__buf_put_cstring(&p, "exec"));
   ASSERT_OK(sshmux__buf_put_bool(&p, 1));
   ASSERT_OK(sshmux__buf_put_cstring(&p, mc_hold_cmd ? mc_hold_cmd : "cat"));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 99);
+  mc_exchange(&m, &p, 99);
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 94));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_chan_msg(&p, 94);
   ASSERT_OK(sshmux__buf_put_cstring(&p, "staged"));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 94);
+  mc_exchange(&m, &p, 94);
   {
     char *d;
     uint32_t rid;
@@ -1035,18 +1000,13 @@ static int mc_session(int port, int stages) {
   }
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 96));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
-  mc_send(&m, &p);
-  ASSERT_EQ(mc_recv_skip(&m), 96); /* EOF */
+  mc_chan_msg(&p, 96);
+  mc_exchange(&m, &p, 96);         /* EOF */
   ASSERT_EQ(mc_recv_skip(&m), 98); /* exit-status */
   ASSERT_EQ(mc_recv_skip(&m), 97); /* CLOSE */
   if (++step > stages)
     goto out;
-  sshmux__buf_reset(&p);
-  ASSERT_OK(sshmux__buf_put_u8(&p, 97));
-  ASSERT_OK(sshmux__buf_put_u32(&p, 0));
+  mc_chan_msg(&p, 97);
   mc_send(&m, &p);
   /* A packet with a bad MAC after the session: the server hangs up. */
   {
@@ -1071,7 +1031,6 @@ out:
 
 TEST_IMPL_T(server_interop_stop_after_each_stage, 60) {
   es_t e;
-  char *out = NULL, *err = NULL;
   int stages;
 
   make_keys();
@@ -1087,9 +1046,7 @@ TEST_IMPL_T(server_interop_stop_after_each_stage, 60) {
     free(log);
   }
   TEST_REQUIRE_PROGRAM("ssh");
-  ASSERT_EQ(run_openssh(&e, "after stages", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "after stages\n");
-  free(out), free(err);
+  expect_echo(&e, "after stages");
   es_stop(&e);
   return 0;
 }
@@ -1142,6 +1099,33 @@ static long rss_kib(int pid) {
 /* Wait (20 s at most each) until every one of the n connections fds got
  * the server's banner, let them sit settle_us, then drain them: how many
  * the server still holds open (reads would block rather than EOF). */
+/* Start the server e, then make n connections to it (fds), sending the
+ * first len bytes of data on every `every`-th one (i % every == every -
+ * 1); a connection the server already dropped refuses the write: fine.
+ * Returns the server's RSS (KiB) before the connections. */
+static long flood(es_t *e, int *fds, int n, const void *data, size_t len,
+                  int every) {
+  long rss0;
+
+  make_keys();
+  es_start(e, NULL, NULL);
+  rss0 = rss_kib(e->pid);
+  for (int i = 0; i < n; i++) {
+    fds[i] = test_connect_local(e->port);
+    ASSERT_GE(fds[i], 0);
+    if (i % every == every - 1)
+      (void)send(fds[i], data, len, MSG_NOSIGNAL);
+  }
+  return rss0;
+}
+
+/* Close the n connections fds and stop the server e. */
+static void flood_end(es_t *e, int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+  es_stop(e);
+}
+
 static int held_after(const int *fds, int n, unsigned settle_us) {
   int i, alive = 0;
 
@@ -1166,31 +1150,16 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
   enum { FLOOD = 600 };
   static int fds[FLOOD];
   static uint8_t part[6000 + 64];
-  char *out = NULL, *err = NULL;
   long rss0, rss1;
-  int i, alive = 0;
+  int alive = 0;
   es_t e;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  make_keys();
-  es_start(&e, NULL, NULL);
-  rss0 = rss_kib(e.pid);
   memcpy(part, "SSH-2.0-flood\r\n", 15);
   sshmux__store_be32(part + 15, 7004); /* packet_length: 7008 on the wire */
   part[19] = 4;
   part[20] = 2; /* IGNORE */
-  for (i = 0; i < FLOOD; i++) {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)e.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fds[i], 0);
-    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
-    /* A connection the server already dropped refuses the write: fine. */
-    (void)send(fds[i], part, 15 + 6000, MSG_NOSIGNAL);
-  }
+  rss0 = flood(&e, fds, FLOOD, part, 15 + 6000, 1);
   /* Every connection was seen (each gets the server's banner first). */
   alive = held_after(fds, FLOOD, 300000);
   rss1 = rss_kib(e.pid);
@@ -1200,13 +1169,9 @@ TEST_IMPL_T(server_interop_preauth_flood, 120) {
   ASSERT_GE(alive, 64);
   usleep(1500000); /* the flood is old enough to give way */
   /* While the flood is held, a real client gets in. */
-  ASSERT_EQ(run_openssh(&e, "hello during the flood", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello during the flood\n");
-  free(out), free(err);
+  expect_echo(&e, "hello during the flood");
   ASSERT_LT(rss1 - rss0, 32 * 1024);
-  for (i = 0; i < FLOOD; i++)
-    close(fds[i]);
-  es_stop(&e);
+  flood_end(&e, fds, FLOOD);
   return 0;
 }
 
@@ -1222,7 +1187,6 @@ static long cf_rss0, cf_rss_held;
 static void cf_flood(mc_t *m) {
   enum { N = 1000 };
   static char seen[N];
-  char *out = NULL, *err = NULL;
   sshmux__buf_t p;
   int i;
 
@@ -1270,9 +1234,7 @@ static void cf_flood(mc_t *m) {
   }
   cf_rss_held = rss_kib(cf_es->pid);
   /* While the flooder holds its channels, a real client is served. */
-  ASSERT_EQ(run_openssh(cf_es, "hello beside 1000 opens", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello beside 1000 opens\n");
-  free(out), free(err);
+  expect_echo(cf_es, "hello beside 1000 opens");
   /* The flooder's connection itself lives on: one more open is refused
    * the same way, not by a hang-up. */
   sshmux__buf_reset(&p);
@@ -1332,43 +1294,24 @@ TEST_IMPL_T(server_interop_channel_flood, 120) {
 TEST_IMPL_T(server_interop_half_open_connections, 120) {
   enum { N = 200 };
   static int fds[N];
-  char *out = NULL, *err = NULL;
   long rss0, rss1;
-  int i, alive = 0;
+  int alive = 0;
   es_t e;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  make_keys();
-  es_start(&e, NULL, NULL);
-  rss0 = rss_kib(e.pid);
-  for (i = 0; i < N; i++) {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)e.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fds[i], 0);
-    ASSERT_EQ(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
-    if (i % 2)
-      (void)send(fds[i], "SSH-2.0-half", 12, MSG_NOSIGNAL);
-  }
+  rss0 = flood(&e, fds, N, "SSH-2.0-half", 12, 2);
   /* Every connection was accepted (each gets the server's banner);
    * settle until they are old enough to give way to a real login. */
   alive = held_after(fds, N, 1500000);
   rss1 = rss_kib(e.pid);
   /* While they are held, a real client gets in. */
-  ASSERT_EQ(run_openssh(&e, "hello past the half-open", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello past the half-open\n");
-  free(out), free(err);
+  expect_echo(&e, "hello past the half-open");
   printf("# %d half-open: %d held by the server, RSS %ld -> %ld KiB\n", N,
          alive, rss0, rss1);
   ASSERT_GE(alive, 64); /* the server did hold them (MaxStartups begin) */
   ASSERT_LE(alive, N);
   ASSERT_LT(rss1 - rss0, 16 * 1024);
-  for (i = 0; i < N; i++)
-    close(fds[i]);
-  es_stop(&e);
+  flood_end(&e, fds, N);
   return 0;
 }
 
@@ -1454,7 +1397,6 @@ static void storm(const es_t *e, int *ok, int *refused, int mid) {
  * for them), whoever is held is served, and a well-behaved client gets
  * in after the storm. */
 TEST_IMPL_T(server_interop_login_storm, 180) {
-  char *out = NULL, *err = NULL;
   int ok, refused, held[8], dropped = 0;
   es_t e;
 
@@ -1471,14 +1413,8 @@ TEST_IMPL_T(server_interop_login_storm, 180) {
    * before the next starts): a storm client is refused while they are
    * young, or, once they are old enough, they are dropped for the storm. */
   for (int i = 0; i < 8; i++) {
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)e.port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    held[i] = socket(AF_INET, SOCK_STREAM, 0);
+    held[i] = test_connect_local(e.port);
     ASSERT_GE(held[i], 0);
-    ASSERT_EQ(connect(held[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
   }
   storm(&e, &ok, &refused, 0);  /* each served or refused cleanly */
   for (int i = 0; i < 8; i++) { /* dropped ones read EOF after the banner */
@@ -1492,9 +1428,7 @@ TEST_IMPL_T(server_interop_login_storm, 180) {
   }
   printf("# held connections dropped for the storm: %d of 8\n", dropped);
   ASSERT_GE(refused + dropped, 1); /* the limit did bite */
-  ASSERT_EQ(run_openssh(&e, "hello after the storm", NULL, &out, &err), 0);
-  ASSERT_STR_EQ(out, "hello after the storm\n");
-  free(out), free(err);
+  expect_echo(&e, "hello after the storm");
   {
     char *log = test_read_file(e.log, NULL);
     ASSERT_STR_CONTAINS(log, "not authenticated (MaxStartups 4:30:8)");

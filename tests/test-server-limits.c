@@ -355,13 +355,7 @@ static void send_rsa16384_userauth(th_t *t) {
   ASSERT_OK(sshmux__buf_put_string(&blob, n, sizeof(n)));
   ASSERT_OK(sshmux__buf_put_cstring(&s, "rsa-sha2-512"));
   ASSERT_OK(sshmux__buf_put_string(&s, sig, sizeof(sig)));
-  ASSERT_OK(sshmux__buf_put_u8(&b, SSH_MSG_USERAUTH_REQUEST));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, user));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "ssh-connection"));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "publickey"));
-  ASSERT_OK(sshmux__buf_put_bool(&b, 1));
-  ASSERT_OK(sshmux__buf_put_cstring(&b, "rsa-sha2-512"));
-  ASSERT_OK(sshmux__buf_put_string(&b, blob.data, blob.len));
+  th_put_pk_request(&b, user, "rsa-sha2-512", blob.data, blob.len);
   ASSERT_OK(sshmux__buf_put_string(&b, s.data, s.len));
   printf("# RSA-16384 userauth request: %zu bytes of payload\n", b.len);
   th_send(t, b.data, b.len);

@@ -104,6 +104,18 @@ int test_require_program(const char *prog);
  * (network namespaces, PAM, chown).  Same convention as above. */
 #define TEST_REQUIRE_ROOT(why) TEST_REQUIRE_(test_require_root(why))
 int test_require_root(const char *why);
+/* The check the fixtures' TEST_REQUIRE_* are made of: root (unless
+ * why_root is NULL; it says what needs root), then every program of
+ * progs (NULL-terminated) as TEST_REQUIRE_PROGRAM; the first unmet one
+ * skips (under CI: fails). */
+int test_require(const char *why_root, const char *const *progs);
+#define TEST_REQUIRE_PROGRAMS(...)                                             \
+  TEST_REQUIRE_(test_require(NULL, (const char *[]){__VA_ARGS__, NULL}))
+/* Skip (or, under CI, fail) unless /usr/bin/python3 can import module
+ * (e.g. "paramiko"). */
+#define TEST_REQUIRE_PYTHON_MODULE(module)                                     \
+  TEST_REQUIRE_(test_require_python_module(module))
+int test_require_python_module(const char *module);
 /* Full path of prog on PATH (or in /usr/sbin, /sbin), or NULL.  Static. */
 const char *test_which(const char *prog);
 /* 1 when running under CI. */
@@ -188,6 +200,11 @@ int test_spawn(const char *const *argv, const char *log);
 /* Kill a spawned process (SIGCONT+SIGTERM, then SIGKILL after 2 s), reap. */
 void test_kill(int pid);
 
+/* Call fn(path, name, data) for every entry of dir but "." and ".."
+ * (path is "dir/name"), in readdir order; how many calls returned nonzero
+ * (fn NULL: how many entries).  Fails the test when dir cannot be read. */
+typedef int (*test_dir_fn)(const char *path, const char *name, void *data);
+int test_dir_each(const char *dir, test_dir_fn fn, void *data);
 /* How many regular files in dir, not starting with '.', end in suffix
  * ("" for any); the path of the last one found in last[0..size) (last
  * may be NULL); -1 when dir cannot be read. */
@@ -199,6 +216,12 @@ char *test_read_file(const char *path, size_t *len);
  * error. */
 void test_write_fmt(const char *path, int mode, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The public half of a key pair, key.pub (as ssh-keygen writes it:
+ * "TYPE BASE64 COMMENT\n"), in a fresh buffer; fails the test when it
+ * cannot be read. */
+char *test_read_pub(const char *key);
+/* Write authorized_keys file ak (0600) holding only key.pub. */
+void test_authorize_key(const char *ak, const char *key);
 /* Write known_hosts file kh holding only the public half of the host key
  * hostkey (hostkey.pub) for [127.0.0.1]:port: a client trusts that
  * server and no other. */
@@ -217,6 +240,12 @@ int test_write_file(const char *path, const char *data, int mode);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int test_free_port(void);
+/* A TCP listener on a free port of 127.0.0.1 (the port in *port) with
+ * listen(2)'s backlog; fails the test when it cannot be made. */
+int test_listen_local(int backlog, int *port);
+/* A blocking TCP socket connected to 127.0.0.1:port: its fd, or -1 (errno
+ * set).  It does not fail the test, so a forked child may use it. */
+int test_connect_local(int port);
 /* Wait until something accepts TCP on 127.0.0.1:port and sends a line
  * starting with "SSH-" (if ssh_banner) or just accepts; 0 on success. */
 int test_wait_port(int port, int ssh_banner, int timeout_ms);

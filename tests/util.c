@@ -115,6 +115,28 @@ int test_require_root(const char *why) {
   return unmet(what);
 }
 
+int test_require(const char *why_root, const char *const *progs) {
+  int r = why_root != NULL ? test_require_root(why_root) : 0;
+
+  for (; r == 0 && progs != NULL && *progs != NULL; progs++)
+    r = test_require_program(*progs);
+  return r;
+}
+
+int test_require_python_module(const char *module) {
+  char what[600], import[200];
+  int r = test_require_program("/usr/bin/python3");
+
+  if (r != 0)
+    return r;
+  snprintf(import, sizeof(import), "import %s", module);
+  if (test_run_simple((const char *[]){"/usr/bin/python3", "-c", import, NULL},
+                      NULL, NULL) == 0)
+    return 0;
+  snprintf(what, sizeof(what), "python3 module %s is missing", module);
+  return unmet(what);
+}
+
 const char *test_build_dir(void) {
   const char *b = getenv("SSHMUX_BUILD");
   return b && *b ? b : "build";
@@ -133,30 +155,58 @@ const char *test_path(const char *name) {
   return out;
 }
 
-int test_dir_files(const char *dir, const char *suffix, char *last,
-                   size_t size) {
+/* test_dir_each, or -1 when dir cannot be read. */
+static int dir_each(const char *dir, test_dir_fn fn, void *data) {
   DIR *d = opendir(dir);
   struct dirent *e;
-  size_t m = strlen(suffix);
   int n = 0;
 
   if (d == NULL)
     return -1;
   while ((e = readdir(d)) != NULL) {
     char p[2048];
-    struct stat st;
-    size_t l = strlen(e->d_name);
-    if (e->d_name[0] == '.' || l < m || strcmp(e->d_name + l - m, suffix) != 0)
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
     snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-    if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
-      continue;
-    if (last != NULL)
-      snprintf(last, size, "%s", p);
-    n++;
+    n += fn == NULL || fn(p, e->d_name, data) != 0;
   }
   closedir(d);
   return n;
+}
+
+int test_dir_each(const char *dir, test_dir_fn fn, void *data) {
+  int n = dir_each(dir, fn, data);
+
+  if (n < 0)
+    test_fail(__FILE__, __LINE__, "cannot read the directory %s: %s", dir,
+              strerror(errno));
+  return n;
+}
+
+typedef struct {
+  const char *suffix;
+  char *last;
+  size_t size;
+} dir_files_t;
+
+static int is_file_with_suffix(const char *path, const char *name, void *data) {
+  dir_files_t *f = data;
+  size_t l = strlen(name), m = strlen(f->suffix);
+  struct stat st;
+
+  if (name[0] == '.' || l < m || strcmp(name + l - m, f->suffix) != 0 ||
+      stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  if (f->last != NULL)
+    snprintf(f->last, f->size, "%s", path);
+  return 1;
+}
+
+int test_dir_files(const char *dir, const char *suffix, char *last,
+                   size_t size) {
+  dir_files_t f = {suffix, last, size};
+
+  return dir_each(dir, is_file_with_suffix, &f);
 }
 
 char *test_read_file(const char *path, size_t *len) {
@@ -203,14 +253,27 @@ void test_write_fmt(const char *path, int mode, const char *fmt, ...) {
   free(text);
 }
 
-void test_trust_host_key(const char *kh, int port, const char *hostkey) {
+char *test_read_pub(const char *key) {
   char path[1100], *pub;
 
-  snprintf(path, sizeof(path), "%s.pub", hostkey);
+  snprintf(path, sizeof(path), "%s.pub", key);
   pub = test_read_file(path, NULL);
   if (pub == NULL)
     test_fail(__FILE__, __LINE__, "cannot read %s", path);
+  return pub;
+}
+
+void test_trust_host_key(const char *kh, int port, const char *hostkey) {
+  char *pub = test_read_pub(hostkey);
+
   test_write_fmt(kh, 0600, "[127.0.0.1]:%d %s", port, pub);
+  free(pub);
+}
+
+void test_authorize_key(const char *ak, const char *key) {
+  char *pub = test_read_pub(key);
+
+  test_write_fmt(ak, 0600, "%s", pub);
   free(pub);
 }
 
@@ -570,21 +633,67 @@ void test_kill(int pid) {
   waitpid(pid, &st, 0);
 }
 
-int test_free_port(void) {
+/* 127.0.0.1:port as a socket address. */
+static struct sockaddr_in loopback(int port) {
   struct sockaddr_in sa;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sa;
+}
+
+/* A TCP socket bound to a free port of 127.0.0.1 (its port in *port), or
+ * -1 with errno set. */
+static int bind_free(int *port) {
+  struct sockaddr_in sa = loopback(0);
   socklen_t len = sizeof(sa);
-  int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
 
   if (fd < 0)
     return -1;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+int test_free_port(void) {
+  int port = -1, fd = bind_free(&port);
+
+  if (fd >= 0)
+    close(fd);
+  return fd >= 0 ? port : -1;
+}
+
+int test_listen_local(int backlog, int *port) {
+  int fd = bind_free(port);
+
+  if (fd < 0 || listen(fd, backlog) != 0)
+    test_fail(__FILE__, __LINE__, "cannot listen on 127.0.0.1: %s",
+              strerror(errno));
+  return fd;
+}
+
+int test_connect_local(int port) {
+  struct sockaddr_in sa = loopback(port);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  if (fd < 0)
+    return -1;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
 }
 
 /* One connect attempt to sa within ms milliseconds; 0 when connected (and,

@@ -1,6 +1,7 @@
-/* examples/common/common.c -- the terminal prompter, hop parsing and route
- * targets shared by the example programs (see common.h for the contracts).
- * Everything here runs on the loop thread. */
+/* examples/common/common.c -- the terminal prompter, hop parsing, route
+ * targets and a proxy's shutdown shared by the example programs (see common.h
+ * for the contracts). Everything here runs on the loop thread. */
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,4 +286,103 @@ int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
   if (rc != 0)
     fprintf(stderr, "%s: %s\n", tag, err);
   return rc == 0 ? 0 : -1;
+}
+
+/* ---- a proxy's orderly shutdown ---- */
+
+static void proxy_pool_closed(sshmux_pool_t *pool, void *data) {
+  proxy_t *p = data;
+
+  (void)pool;
+  p->pool = NULL;
+  if (p->have_signals) {
+    p->have_signals = 0;
+    uv_close((uv_handle_t *)&p->sigint, NULL);
+    uv_close((uv_handle_t *)&p->sigterm, NULL);
+  }
+}
+
+static void proxy_relay_closed(sshmux_relay_t *r, void *data) {
+  proxy_t *p = data;
+
+  (void)r;
+  p->relay = NULL;
+  prompter_stop();
+  if (p->pool != NULL) /* after the relay: it borrows the pool */
+    sshmux_pool_close(p->pool, proxy_pool_closed, p);
+  else
+    proxy_pool_closed(NULL, p);
+}
+
+static void proxy_on_signal(uv_signal_t *h, int sig) {
+  proxy_t *p = h->data;
+
+  (void)sig;
+  if (p->stopping++)
+    return;
+  fprintf(stderr, "[%s] shutting down\n", p->tag);
+  sshmux_relay_close(p->relay, proxy_relay_closed, p);
+}
+
+static int proxy_failed(proxy_t *p, const char *what, int rc) {
+  fprintf(stderr, "%s: %s: %s\n", p->tag, what, sshmux_strerror(rc));
+  return -1;
+}
+
+int proxy_open(proxy_t *p, const char *tag, const char *const *known_hosts) {
+  sshmux_pool_options_t popts;
+  int rc;
+
+  memset(p, 0, sizeof(*p));
+  p->loop = uv_default_loop();
+  p->tag = tag;
+  if ((rc = uv_signal_init(p->loop, &p->sigint)) != 0)
+    return proxy_failed(p, "signals", rc);
+  if ((rc = uv_signal_init(p->loop, &p->sigterm)) != 0) {
+    uv_close((uv_handle_t *)&p->sigint, NULL);
+    return proxy_failed(p, "signals", rc);
+  }
+  p->sigint.data = p->sigterm.data = p;
+  p->have_signals = 1;
+  /* The pool: upstream connections, shared by every relayed channel. */
+  sshmux_pool_options_init(&popts);
+  popts.known_hosts = known_hosts;
+  if ((rc = sshmux_pool_new(p->loop, &popts, &p->pool)) != 0)
+    return proxy_failed(p, "pool", rc);
+  (void)prompter_start(p->loop, p->pool, tag);
+  return 0;
+}
+
+int proxy_relay(proxy_t *p, const sshmux_relay_options_t *ropts) {
+  int rc = sshmux_relay_new(p->loop, p->pool, ropts, &p->relay);
+
+  return rc != 0 ? proxy_failed(p, "relay", rc) : 0;
+}
+
+int proxy_signals_start(proxy_t *p) {
+  int rc = uv_signal_start(&p->sigint, proxy_on_signal, SIGINT);
+
+  if (rc == 0)
+    rc = uv_signal_start(&p->sigterm, proxy_on_signal, SIGTERM);
+  return rc != 0 ? proxy_failed(p, "signals", rc) : 0;
+}
+
+int proxy_end(proxy_t *p, int ok, sshmux_routes_t *routes) {
+  if (!p->stopping) { /* a failure: close what exists */
+    p->stopping = 1;
+    if (p->relay != NULL)
+      sshmux_relay_close(p->relay, proxy_relay_closed, p);
+    else
+      proxy_relay_closed(NULL, p);
+  }
+  uv_run(p->loop, UV_RUN_DEFAULT); /* until everything is closed */
+  prompter_restore_tty();
+  sshmux_routes_free(routes); /* after the relay, which borrowed it */
+  (void)uv_loop_close(p->loop);
+  return ok ? 0 : 1;
+}
+
+void proxy_log(sshmux_log_level_t level, const char *msg, void *data) {
+  (void)data;
+  fprintf(stderr, "[libsshmux %s] %s\n", sshmux_log_level_name(level), msg);
 }

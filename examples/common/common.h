@@ -1,5 +1,6 @@
 /* examples/common/common.h -- what the example programs share: a terminal
- * prompter, "user@host[:port]" parsing and a route's chain as pool targets.
+ * prompter, "user@host[:port]" parsing, a route's chain as pool targets,
+ * and the orderly shutdown of a proxy (relay, then pool, then signals).
  *
  * The prompter answers the pool's prompt callbacks through a person on this
  * program's stdin.
@@ -52,5 +53,36 @@ int routes_add_hop(sshmux_routes_t *r, int is_jump, const char *name,
  * sshmux_relay_route_targets (sshmux/relay.h). */
 typedef sshmux_route_targets_t route_targets_t;
 #define route_targets(c, route) sshmux_relay_route_targets((c), (route))
+
+/* A proxy's lifetime on one loop (jump-proxy, mini-proxy): SIGINT or
+ * SIGTERM closes the relay first (it borrows the pool), then stops the
+ * prompter, closes the pool, and last the signal handles, so the loop
+ * ends when nothing is left.  Errors are printed as "TAG: what: why". */
+typedef struct {
+  uv_loop_t *loop;
+  sshmux_pool_t *pool;
+  sshmux_relay_t *relay; /* NULL once closed */
+  uv_signal_t sigint, sigterm;
+  int have_signals, stopping;
+  const char *tag; /* "mini-proxy" */
+} proxy_t;
+/* On the default loop: the signal handles (not started yet, so every
+ * path can close them), then the pool (known_hosts NULL-terminated, or
+ * NULL for the user's own), answered through this terminal (the
+ * prompter).  0, or -1 after printing why. */
+int proxy_open(proxy_t *p, const char *tag, const char *const *known_hosts);
+/* The relay on the pool, with the routes and mode the program set in
+ * ropts, into p->relay.  0, or -1 after printing why. */
+int proxy_relay(proxy_t *p, const sshmux_relay_options_t *ropts);
+/* Start listening for SIGINT and SIGTERM.  0, or -1 after printing why. */
+int proxy_signals_start(proxy_t *p);
+/* The end of main, after the loop ran (ok) or on any failure (!ok):
+ * close whatever is left in the order above and run the loop until it
+ * is closed, restore the terminal, free routes (after the relay, which
+ * borrowed them; may be NULL), close the loop.  Returns main's exit
+ * code: 0 if ok, else 1. */
+int proxy_end(proxy_t *p, int ok, sshmux_routes_t *routes);
+/* A log callback: "[libsshmux LEVEL] message" on stderr. */
+void proxy_log(sshmux_log_level_t level, const char *msg, void *data);
 
 #endif

@@ -53,13 +53,9 @@
 #define MAX_KEYS_FILE (64 * 1024) /* one user's authorized keys */
 #define MAX_LOGS 256              /* sessions recorded at once */
 
-static uv_loop_t *loop;
-static sshmux_pool_t *pool;
-static sshmux_relay_t *relay;
+static proxy_t px; /* the loop, pool, relay and signals: common.h */
 static sshmux_routes_t *routes;
-static uv_signal_t sigint, sigterm;
 static const char *users_dir, *log_dir;
-static int stopping;
 
 /* ---- who may log in: DIR/USER.keys -------------------------------------- */
 
@@ -252,34 +248,6 @@ static void on_session(sshmux_relay_t *rl, sshmux_server_channel_type_t type,
   fflush(stdout);
 }
 
-/* ---- shutdown ----------------------------------------------------------- */
-
-static void pool_closed(sshmux_pool_t *p, void *data) {
-  (void)p, (void)data;
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-}
-
-static void relay_closed(sshmux_relay_t *r, void *data) {
-  (void)r, (void)data;
-  relay = NULL;
-  prompter_stop();
-  sshmux_pool_close(pool, pool_closed, NULL); /* after the relay: it borrows */
-}
-
-static void on_signal(uv_signal_t *h, int sig) {
-  (void)h, (void)sig;
-  if (stopping++)
-    return;
-  fprintf(stderr, "[jump-proxy] shutting down\n");
-  sshmux_relay_close(relay, relay_closed, NULL);
-}
-
-static void on_log(sshmux_log_level_t level, const char *msg, void *data) {
-  (void)data;
-  fprintf(stderr, "[libsshmux %s] %s\n", sshmux_log_level_name(level), msg);
-}
-
 static int usage(FILE *f, int rc) {
   fprintf(f,
           "usage: jump-proxy --listen ADDR:PORT --host-key FILE --routes FILE\n"
@@ -302,7 +270,6 @@ int main(int argc, char **argv) {
   char addr[64], err[SSHMUX_ROUTES_ERR_MAX];
   const char *colon;
   int port, rc;
-  sshmux_pool_options_t popts;
   sshmux_relay_options_t ropts;
   sshmux_server_t *srv;
 
@@ -336,7 +303,7 @@ int main(int argc, char **argv) {
   snprintf(addr, sizeof(addr), "%.*s", (int)(colon - listen), listen);
 
   signal(SIGPIPE, SIG_IGN); /* the pool writes to sockets and socketpairs */
-  sshmux_set_log_cb(on_log, SSHMUX_LOG_WARN, NULL);
+  sshmux_set_log_cb(proxy_log, SSHMUX_LOG_WARN, NULL);
   if ((rc = sshmux_init()) != 0) {
     fprintf(stderr, "jump-proxy: init: %s\n", sshmux_strerror(rc));
     return 1;
@@ -351,21 +318,9 @@ int main(int argc, char **argv) {
     sshmux_routes_free(routes);
     return 1;
   }
-  loop = uv_default_loop();
-  uv_signal_init(loop, &sigint);
-  uv_signal_init(loop, &sigterm);
-
-  sshmux_pool_options_init(&popts);
-  popts.known_hosts = known_hosts[0] != NULL ? known_hosts : NULL;
-  if ((rc = sshmux_pool_new(loop, &popts, &pool)) != 0) {
-    fprintf(stderr, "jump-proxy: pool: %s\n", sshmux_strerror(rc));
-    uv_close((uv_handle_t *)&sigint, NULL);
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    sshmux_routes_free(routes);
-    return 1;
-  }
-  (void)prompter_start(loop, pool, "jump-proxy");
+  if (proxy_open(&px, "jump-proxy",
+                 known_hosts[0] != NULL ? known_hosts : NULL) != 0)
+    return proxy_end(&px, 0, routes);
 
   /* Routed mode: the user name picks the route.  Our auth callback, not
    * one authorized_keys file, decides who that may be. */
@@ -375,41 +330,24 @@ int main(int argc, char **argv) {
   ropts.session_cb = on_session;
   if (log_dir != NULL)
     ropts.tap_cb = on_tap;
-  if ((rc = sshmux_relay_new(loop, pool, &ropts, &relay)) != 0) {
-    fprintf(stderr, "jump-proxy: relay: %s\n", sshmux_strerror(rc));
-    goto fail;
-  }
-  srv = sshmux_relay_server(relay);
+  if (proxy_relay(&px, &ropts) != 0)
+    return proxy_end(&px, 0, routes);
+  srv = sshmux_relay_server(px.relay);
   if ((rc = sshmux_server_add_host_key(srv, host_key,
                                        SSHMUX_SERVER_KEY_ED25519)) != 0 ||
       (rc = sshmux_server_listen(srv, addr, port)) != 0) {
     fprintf(stderr, "jump-proxy: listen on %s: %s\n", listen,
             sshmux_strerror(rc));
-    goto fail;
+    return proxy_end(&px, 0, routes);
   }
-  uv_signal_start(&sigint, on_signal, SIGINT);
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  if (proxy_signals_start(&px) != 0)
+    return proxy_end(&px, 0, routes);
   printf("jump-proxy: listening on %s:%d (%zu routes)%s\n", addr,
          sshmux_server_port(srv), sshmux_routes_count(routes),
          strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0
              ? ""
              : " -- reachable from other machines");
   fflush(stdout);
-  uv_run(loop, UV_RUN_DEFAULT); /* until the signal handler closed all */
-  rc = 0;
-  goto out;
-
-fail:
-  stopping = 1;
-  if (relay != NULL)
-    sshmux_relay_close(relay, relay_closed, NULL);
-  else
-    relay_closed(NULL, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  rc = 1;
-out:
-  prompter_restore_tty();
-  sshmux_routes_free(routes); /* after the relay, which borrowed it */
-  (void)uv_loop_close(loop);
-  return rc;
+  uv_run(px.loop, UV_RUN_DEFAULT); /* until the signal handler closed all */
+  return proxy_end(&px, 1, routes);
 }

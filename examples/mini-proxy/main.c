@@ -32,12 +32,8 @@
 
 #include "common/common.h"
 
-static uv_loop_t *loop;
-static sshmux_pool_t *pool;
-static sshmux_relay_t *relay;
+static proxy_t px; /* the loop, pool, relay and signals: common.h */
 static sshmux_routes_t *routes;
-static uv_signal_t sigint, sigterm;
-static int stopping;
 
 /* ---- the route ---------------------------------------------------------- */
 
@@ -62,34 +58,6 @@ static int make_routes(const char *remote, const char *via,
   return 0;
 }
 
-/* ---- shutdown ----------------------------------------------------------- */
-
-static void pool_closed(sshmux_pool_t *p, void *data) {
-  (void)p, (void)data;
-  uv_close((uv_handle_t *)&sigint, NULL);
-  uv_close((uv_handle_t *)&sigterm, NULL);
-}
-
-static void relay_closed(sshmux_relay_t *r, void *data) {
-  (void)r, (void)data;
-  relay = NULL;
-  prompter_stop();
-  sshmux_pool_close(pool, pool_closed, NULL); /* after the relay: it borrows */
-}
-
-static void on_signal(uv_signal_t *h, int sig) {
-  (void)h, (void)sig;
-  if (stopping++)
-    return;
-  fprintf(stderr, "[mini-proxy] shutting down\n");
-  sshmux_relay_close(relay, relay_closed, NULL);
-}
-
-static void on_log(sshmux_log_level_t level, const char *msg, void *data) {
-  (void)data;
-  fprintf(stderr, "[libsshmux %s] %s\n", sshmux_log_level_name(level), msg);
-}
-
 static int usage(FILE *f, int rc) {
   fprintf(f,
           "usage: mini-proxy --remote user@host[:port] [--via user@jump[:port]]"
@@ -103,7 +71,6 @@ int main(int argc, char **argv) {
              *identity = NULL, *known_hosts[2] = {NULL, NULL};
   char identity_abs[PATH_MAX];
   int port = -1, rc;
-  sshmux_pool_options_t popts;
   sshmux_relay_options_t ropts;
   sshmux_server_t *srv;
 
@@ -137,79 +104,39 @@ int main(int argc, char **argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN); /* the pool writes to sockets and socketpairs */
-  sshmux_set_log_cb(on_log, SSHMUX_LOG_WARN, NULL);
+  sshmux_set_log_cb(proxy_log, SSHMUX_LOG_WARN, NULL);
   if ((rc = sshmux_init()) != 0 ||
       make_routes(remote, via, identity != NULL ? identity_abs : NULL) != 0) {
     if (rc != 0)
       fprintf(stderr, "mini-proxy: init: %s\n", sshmux_strerror(rc));
     return 1;
   }
-  loop = uv_default_loop();
-  /* Signal handles exist from here on (started once we listen), so the
-   * shutdown path can always close them. */
-  if ((rc = uv_signal_init(loop, &sigint)) != 0 ||
-      (rc = uv_signal_init(loop, &sigterm)) != 0) {
-    fprintf(stderr, "mini-proxy: signals: %s\n", sshmux_strerror(rc));
-    sshmux_routes_free(routes);
-    return 1;
-  }
-
-  /* The pool: upstream connections, shared by every relayed channel. */
-  sshmux_pool_options_init(&popts);
-  popts.known_hosts = known_hosts[0] != NULL ? known_hosts : NULL;
-  if ((rc = sshmux_pool_new(loop, &popts, &pool)) != 0) {
-    fprintf(stderr, "mini-proxy: pool: %s\n", sshmux_strerror(rc));
-    uv_close((uv_handle_t *)&sigint, NULL);
-    uv_close((uv_handle_t *)&sigterm, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    rc = 1;
-    goto out;
-  }
-  (void)prompter_start(loop, pool, "mini-proxy");
+  if (proxy_open(&px, "mini-proxy",
+                 known_hosts[0] != NULL ? known_hosts : NULL) != 0)
+    return proxy_end(&px, 0, routes);
 
   /* The relay, in direct mode: whatever user name a client logs in with,
    * its channels go to the one route. */
   sshmux_relay_options_init(&ropts);
   ropts.routes = routes;
   ropts.fixed_route = sshmux_routes_find(routes, "remote");
-  if ((rc = sshmux_relay_new(loop, pool, &ropts, &relay)) != 0) {
-    fprintf(stderr, "mini-proxy: relay: %s\n", sshmux_strerror(rc));
-    goto fail;
-  }
+  if (proxy_relay(&px, &ropts) != 0)
+    return proxy_end(&px, 0, routes);
   /* Its server: our host key (made on first run), who may connect, where. */
-  srv = sshmux_relay_server(relay);
+  srv = sshmux_relay_server(px.relay);
   if ((rc = sshmux_server_add_host_key(srv, host_key,
                                        SSHMUX_SERVER_KEY_ED25519)) != 0 ||
       (rc = sshmux_server_set_authorized_keys(srv, auth_keys)) != 0 ||
       (rc = sshmux_server_listen(srv, "127.0.0.1", port)) != 0) {
     fprintf(stderr, "mini-proxy: server: %s\n", sshmux_strerror(rc));
-    goto fail;
+    return proxy_end(&px, 0, routes);
   }
-  if ((rc = uv_signal_start(&sigint, on_signal, SIGINT)) != 0 ||
-      (rc = uv_signal_start(&sigterm, on_signal, SIGTERM)) != 0) {
-    fprintf(stderr, "mini-proxy: signals: %s\n", sshmux_strerror(rc));
-    goto fail;
-  }
+  if (proxy_signals_start(&px) != 0)
+    return proxy_end(&px, 0, routes);
   printf("mini-proxy: listening on 127.0.0.1:%d, relaying to %s%s%s\n",
          sshmux_server_port(srv), remote, via != NULL ? " via " : "",
          via != NULL ? via : "");
   fflush(stdout);
-
-  uv_run(loop, UV_RUN_DEFAULT); /* until the signal handler closed all */
-  rc = 0;
-  goto out;
-
-fail: /* close what exists, then let the loop finish the closing */
-  stopping = 1;
-  if (relay != NULL)
-    sshmux_relay_close(relay, relay_closed, NULL);
-  else
-    relay_closed(NULL, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  rc = 1;
-out:
-  prompter_restore_tty();
-  sshmux_routes_free(routes); /* after the relay, which borrowed it */
-  (void)uv_loop_close(loop);
-  return rc;
+  uv_run(px.loop, UV_RUN_DEFAULT); /* until the signal handler closed all */
+  return proxy_end(&px, 1, routes);
 }

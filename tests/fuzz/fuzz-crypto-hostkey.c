@@ -16,8 +16,6 @@
 #include "crypto/crypto.h"
 #include "keyfile-input.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static void check(const uint8_t *data, size_t size, const char *text,
                   size_t len) {
   sshmux__hostkey_t *hk = NULL;
@@ -42,6 +40,4 @@ static void check(const uint8_t *data, size_t size, const char *text,
     keyfile_no_leftover(hk);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  return keyfile_run(data, size, check);
-}
+KEYFILE_FUZZ_TARGET(check)

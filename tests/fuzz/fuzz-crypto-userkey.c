@@ -22,8 +22,6 @@
 #include "crypto/crypto.h"
 #include "keyfile-input.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static void check(const uint8_t *data, size_t size, const char *text,
                   size_t len) {
   sshmux__userkey_t *k = NULL;
@@ -96,6 +94,4 @@ static void check(const uint8_t *data, size_t size, const char *text,
     keyfile_no_leftover(k);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  return keyfile_run(data, size, check);
-}
+KEYFILE_FUZZ_TARGET(check)

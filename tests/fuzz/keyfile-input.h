@@ -65,4 +65,11 @@ static inline int keyfile_run(const uint8_t *data, size_t size,
   return 0;
 }
 
+/* The libFuzzer entry point of a key-file target: keyfile_run(check). */
+#define KEYFILE_FUZZ_TARGET(check)                                             \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);                \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {               \
+    return keyfile_run(data, size, check);                                     \
+  }
+
 #endif
