@@ -336,6 +336,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   o.keepalive_ms = 0;
   o.connect_timeout_ms = 5000;
   o.prompt_timeout_ms = 5000;
+  o.session_retry_ms = 5; /* MaxSessions retries: no real sleeps */
   if (sshmux_pool_new(&loop, &o, &s.pool) != 0)
     abort();
   sshmux_pool_set_prompt_handler(s.pool, on_prompt, on_withdrawn, NULL);

@@ -9,9 +9,11 @@
  * The program is a byte string of operations.  It runs when a message of
  * the client's arrives (USERAUTH_REQUEST, INFO_RESPONSE, any channel
  * message), up to the next WAIT; when the client stays quiet for
- * FU_QUIET_MS while the program waits, it goes on anyway; when the program
- * is over, the upstream hangs up (DISCONNECT, then close).  So every input
- * ends with the connection gone, whatever the client waits for.
+ * FU_QUIET_MS while the program waits, it goes on anyway (and after
+ * FU_QUIET_MAX such waits, a WAIT no longer waits for a quiet client:
+ * a program of WAITs stays fast); when the program is over, the upstream
+ * hangs up (DISCONNECT, then close).  So every input ends with the
+ * connection gone, whatever the client waits for.
  *
  * Operation: one byte, its value modulo FU_NOPS, then its arguments.
  * Integers are big-endian; a string str is one length byte L and L bytes
@@ -60,7 +62,8 @@
 #define FU_NOPS 23
 #define FU_STR_MAX (256u * 1024u)
 #define FU_PROMPTS_MAX 128u
-#define FU_QUIET_MS 20
+#define FU_QUIET_MS 10
+#define FU_QUIET_MAX 8 /* then a WAIT no longer waits for a quiet client */
 #define FU_DATA_MAX (4u * 1024u * 1024u) /* DATA bytes an input may send */
 
 /* What the upstream sent on the client's channel, for the oracle. */
@@ -85,8 +88,9 @@ static struct {
   uint32_t rid;               /* the client's channel id */
   int rid_override;
   uint32_t rid_forced;
-  int waiting; /* the program stopped at a WAIT */
-  int over;    /* the program ended (the upstream hung up) */
+  int waiting;         /* the program stopped at a WAIT */
+  int over;            /* the program ended (the upstream hung up) */
+  unsigned quiet_left; /* quiet waits left to this input (FU_QUIET_MAX) */
   fu_seen_t seen;
 } fu;
 static int fu_trace; /* FUZZ_LOG set: the program's steps on stderr */
@@ -434,6 +438,8 @@ static int fu_op(void) {
 static void fu_run(void);
 static void fu_quiet(uv_timer_t *h) {
   (void)h;
+  if (fu.quiet_left > 0)
+    fu.quiet_left--;
   fu_run();
 }
 
@@ -445,7 +451,7 @@ static void fu_run(void) {
   uv_timer_stop(&fu.quiet);
   fu.waiting = 0;
   while (fu.p < fu.end && fu.conn != NULL && !fu.conn->closing)
-    if (fu_op()) {
+    if (fu_op() && fu.quiet_left > 0) {
       fu.waiting = 1;
       break;
     }
@@ -560,6 +566,7 @@ static void fu_start(const uint8_t *prog, size_t n) {
   fu.rid_override = 0;
   fu.waiting = 0;
   fu.over = 0;
+  fu.quiet_left = FU_QUIET_MAX;
   sshmux__buf_reset(&fu.seen.sent[0]);
   sshmux__buf_reset(&fu.seen.sent[1]);
   fu.seen.opened = fu.seen.closed_sent = 0;
