@@ -91,6 +91,39 @@ TEST_IMPL(core_allocator) {
   return 0;
 }
 
+/* A session's arena lists its blocks, so that what libssh2 loses is freed
+ * with it: here two blocks "lost", one freed and one reallocated. */
+TEST_IMPL(core_ssh2_arena) {
+  sshmux__ssh2_arena_t arena;
+  void *abstract = &arena, *a, *b, *c, *d;
+
+  memset(&arena, 0, sizeof(arena));
+  a = sshmux__ssh2_alloc(10, &abstract);
+  b = sshmux__ssh2_alloc(20, &abstract);
+  c = sshmux__ssh2_alloc(30, &abstract);
+  d = sshmux__ssh2_alloc(40, NULL); /* not listed */
+  ASSERT(a != NULL && b != NULL && c != NULL && d != NULL);
+  ASSERT_EQ(arena.blocks, 3);
+  ASSERT_EQ(arena.bytes, 60);
+  sshmux__ssh2_free(b, &abstract);
+  ASSERT_EQ(arena.blocks, 2);
+  ASSERT_EQ(arena.bytes, 40);
+  c = sshmux__ssh2_realloc(c, 300, &abstract);
+  ASSERT(c != NULL);
+  ASSERT_EQ(arena.blocks, 2);
+  ASSERT_EQ(arena.bytes, 310);
+  /* A block freed without its session's abstract leaves the list too. */
+  sshmux__ssh2_free(a, NULL);
+  ASSERT_EQ(arena.blocks, 1);
+  ASSERT_EQ(sshmux__ssh2_arena_free(&arena), 1); /* c */
+  ASSERT(arena.head == NULL);
+  ASSERT_EQ(arena.blocks, 0);
+  ASSERT_EQ(arena.bytes, 0);
+  ASSERT_EQ(sshmux__ssh2_arena_free(&arena), 0);
+  sshmux__ssh2_free(d, NULL);
+  return 0;
+}
+
 static char last_msg[2048];
 static int n_logs;
 static void log_hook(sshmux_log_level_t level, const char *msg, void *data) {

@@ -104,23 +104,56 @@ char *sshmux__asprintf(const char *fmt, ...) {
  * and keyboard-interactive answers it sends (and the packets it builds
  * from them) in blocks it frees without always clearing them.  Memory
  * handed to libssh2 to free (the keyboard-interactive responses) must come
- * from sshmux__ssh2_alloc too. */
-typedef union {
-  size_t size;
+ * from sshmux__ssh2_alloc too.  A session's blocks are also listed in its
+ * arena (core.h), so that those libssh2 1.10 loses track of are freed with
+ * the session. */
+typedef union ssh2_hdr {
+  struct {
+    size_t size;
+    sshmux__ssh2_arena_t *arena; /* NULL: not listed */
+    union ssh2_hdr *prev, *next;
+  } h;
   max_align_t align;
 } ssh2_hdr_t;
 
 void *sshmux__ssh2_alloc(size_t count, void **abstract) {
   ssh2_hdr_t *h;
 
-  (void)abstract;
   if (count > SIZE_MAX - sizeof(*h))
     return NULL;
   h = sshmux__malloc(sizeof(*h) + count);
   if (h == NULL)
     return NULL;
-  h->size = count;
+  h->h.size = count;
+  h->h.arena = abstract != NULL ? *abstract : NULL;
+  h->h.prev = NULL;
+  h->h.next = NULL;
+  if (h->h.arena != NULL) {
+    sshmux__ssh2_arena_t *a = h->h.arena;
+    h->h.next = a->head;
+    if (h->h.next != NULL)
+      h->h.next->h.prev = h;
+    a->head = h;
+    a->bytes += count;
+    a->blocks++;
+  }
   return h + 1;
+}
+
+static void ssh2_unlist(ssh2_hdr_t *h) {
+  sshmux__ssh2_arena_t *a = h->h.arena;
+
+  if (a == NULL)
+    return;
+  if (h->h.prev != NULL)
+    h->h.prev->h.next = h->h.next;
+  else
+    a->head = h->h.next;
+  if (h->h.next != NULL)
+    h->h.next->h.prev = h->h.prev;
+  a->bytes -= h->h.size;
+  a->blocks--;
+  h->h.arena = NULL;
 }
 
 void sshmux__ssh2_free(void *ptr, void **abstract) {
@@ -130,7 +163,20 @@ void sshmux__ssh2_free(void *ptr, void **abstract) {
   if (ptr == NULL)
     return;
   h = (ssh2_hdr_t *)ptr - 1;
-  sshmux__free_secret(h, sizeof(*h) + h->size);
+  ssh2_unlist(h);
+  sshmux__free_secret(h, sizeof(*h) + h->h.size);
+}
+
+size_t sshmux__ssh2_arena_free(sshmux__ssh2_arena_t *a) {
+  size_t n = 0;
+
+  while (a->head != NULL) {
+    ssh2_hdr_t *h = a->head;
+    ssh2_unlist(h);
+    sshmux__free_secret(h, sizeof(*h) + h->h.size);
+    n++;
+  }
+  return n;
 }
 
 /* Never realloc in place: the old block is wiped like any other. */
@@ -142,7 +188,7 @@ void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract) {
   np = sshmux__ssh2_alloc(count, abstract);
   if (np == NULL)
     return NULL;
-  memcpy(np, ptr, SSHMUX__MIN(count, ((ssh2_hdr_t *)ptr - 1)->size));
+  memcpy(np, ptr, SSHMUX__MIN(count, ((ssh2_hdr_t *)ptr - 1)->h.size));
   sshmux__ssh2_free(ptr, abstract);
   return np;
 }

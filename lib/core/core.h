@@ -55,6 +55,20 @@ char *sshmux__asprintf(const char *fmt, ...) SSHMUX__PRINTF(1, 2);
 void *sshmux__ssh2_alloc(size_t count, void **abstract);
 void *sshmux__ssh2_realloc(void *ptr, size_t count, void **abstract);
 void sshmux__ssh2_free(void *ptr, void **abstract);
+/* The blocks one libssh2 session holds.  A session's abstract (what
+ * libssh2 passes as *abstract) must point to an arena, or to a struct whose
+ * first member is one; a NULL abstract lists nothing.  libssh2 1.10 loses
+ * some blocks a hostile server makes it allocate (the name of a second
+ * exit-signal on a channel, or of one on a channel whose open then fails):
+ * sshmux__ssh2_arena_free(), after libssh2_session_free(), frees what is
+ * still listed (wiped) and returns how many blocks that was.  Touched only by
+ * the thread that owns the session. */
+typedef struct {
+  void *head;    /* the newest block's header */
+  size_t bytes;  /* payload bytes listed */
+  size_t blocks; /* blocks listed */
+} sshmux__ssh2_arena_t;
+size_t sshmux__ssh2_arena_free(sshmux__ssh2_arena_t *a);
 
 /* Zero memory in a way the compiler may not elide; free after wiping. */
 void sshmux__wipe(void *p, size_t n);

@@ -1073,6 +1073,7 @@ void sshmux__upauth_main(void *arg) {
       libssh2_session_disconnect(c->s, "authentication failed");
     libssh2_session_free(c->s);
     c->s = NULL;
+    sshmux__upconn_arena_done(c);
   }
   sshmux__free(c->info);
   c->info = NULL;

@@ -255,6 +255,7 @@ static void teardown(sshmux__upconn_t *c) {
     libssh2_session_set_blocking(c->s, 0);
     libssh2_session_free(c->s);
     c->s = NULL;
+    sshmux__upconn_arena_done(c);
   }
   close_tunnel(c);
   if (c->jump != NULL) {

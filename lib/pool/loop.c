@@ -153,3 +153,13 @@ void sshmux__pool_maybe_finish_close(sshmux_pool_t *p) {
   p->closing = 2;
   p->ops->finish(p);
 }
+
+/* After libssh2_session_free(c->s): free what libssh2 1.10 lost of the
+ * session's memory (core.h's arena), and say how much that was. */
+void sshmux__upconn_arena_done(sshmux__upconn_t *c) {
+  size_t bytes = c->arena.bytes, n = sshmux__ssh2_arena_free(&c->arena);
+
+  if (n > 0)
+    SSHMUX__LOG_DEBUG("%s: freed %zu block(s), %zu bytes, that libssh2 lost",
+                      c->label ? c->label : "upstream", n, bytes);
+}

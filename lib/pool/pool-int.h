@@ -89,6 +89,9 @@ typedef enum {
 
 /* One upstream connection. */
 struct sshmux__upconn {
+  /* First: the session's abstract is this connection, and the allocator
+   * finds the arena there (core.h); freed after the session. */
+  sshmux__ssh2_arena_t arena;
   sshmux__link_t link; /* pool->conns while the pool knows it */
   sshmux_pool_t *pool;
   char *key;   /* "user@host:port" + " via " + jump key */
@@ -355,6 +358,8 @@ void sshmux__upconn_probe(sshmux__upconn_t *c);
 /* Acknowledge at once what was just read from c's TCP socket (no-op for a
  * socketpair or the in-memory tunnel). */
 void sshmux__upconn_quickack(sshmux__upconn_t *c);
+/* loop.c: after libssh2_session_free, free the blocks libssh2 lost. */
+void sshmux__upconn_arena_done(sshmux__upconn_t *c);
 int sshmux__upconn_usable(const sshmux__upconn_t *c);
 char *sshmux__target_key(const sshmux_target_t *t);
 

@@ -298,6 +298,13 @@ typedef struct {
   void (*authed)(sshmux_server_conn_t *conn); /* auth.c -> server.c */
   /* transport.c -> server.c: a re-key began; arm its deadline */
   void (*kex_started)(sshmux_server_conn_t *conn);
+  /* transport.c's dispatch: the method-specific userauth messages (60-79,
+   * RFC 4252 §6) before authentication.  NULL in the library (no method of
+   * ours has any: they get UNIMPLEMENTED); the hostile upstream of
+   * tests/fuzz/fuzz-server-upstream.h sets it for keyboard-interactive's
+   * INFO_RESPONSE.  b is positioned after the message type. */
+  int (*userauth_info)(sshmux_server_conn_t *conn, uint8_t type,
+                       sshmux__buf_t *b);
 } sshmux__srv_ops_t;
 
 struct sshmux_server_s {

@@ -808,4 +808,5 @@ static const sshmux__srv_ops_t srv_ops = {
     sshmux__chan_reap,
     sshmux__conn_authed,
     conn_kex_started,
+    NULL, /* userauth_info: no method of ours uses 60-79 */
 };

@@ -756,6 +756,9 @@ static int dispatch(sshmux_server_conn_t *conn, const uint8_t *pl, size_t n,
     return conn->srv->ops->service_request(conn, &b);
   if (type == SSH_MSG_USERAUTH_REQUEST)
     return conn->srv->ops->userauth(conn, &b, pl, n);
+  if (type >= 60 && type <= 79 && conn->srv->ops->userauth_info != NULL &&
+      conn->state == SSHMUX__CONN_AUTH)
+    return conn->srv->ops->userauth_info(conn, type, &b);
   if (type >= SSH_MSG_GLOBAL_REQUEST && type <= 127) {
     if (conn->state != SSHMUX__CONN_OPEN) {
       sshmux__conn_fail(conn, SSH_DISCONNECT_PROTOCOL_ERROR,

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """make-seeds.py -- writes the seed corpora of the structure-aware server
 fuzz targets (fuzz-server-kex, -auth, -channel, -global) and of fuzz-core-buf and
-fuzz-pool-ptymodes into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
-    /usr/bin/python3 tests/fuzz/make-seeds.py
+fuzz-pool-ptymodes, and the hostile-upstream programs of fuzz-pool-upstream,
+into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
+    /usr/bin/python3 tests/fuzz/make-seeds.py [GROUP...]
+(GROUP: kex auth channel global small upstream; default all of them.)
 Input format (fuzz-server.h): a flags byte, then records [u16 BE length]
 [payload]; the target frames each payload as a packet.  Signatures are made
 with python3-cryptography over the session identifier of the test shortcut
@@ -300,9 +302,142 @@ def small_seeds():
     write("fuzz-core-buf", "caps", bytes([6, 0x15, 0x05, 0x75, 0x1b, 0x7b, 0x7c]) + u32(300) + b"x" * 300)
 
 
+# fuzz-pool-upstream: a flags byte (the embedder), then the upstream's
+# program (tests/fuzz/fuzz-server-upstream.h has the operations).
+(U_WAIT, U_BANNER, U_FAILURE, U_SUCCESS, U_INFO, U_DEBUG, U_DISCONNECT,
+ U_HANGUP, U_CONFIRM, U_OPENFAIL, U_CHSUCCESS, U_CHFAILURE, U_DATA, U_EXT,
+ U_WINADJ, U_EOF, U_CLOSE, U_STATUS, U_SIGNAL, U_CHREQ, U_RAW, U_RECIPIENT,
+ U_GLOBAL) = range(23)
+M_PK, M_KBD, M_PW, M_HB, M_NONE, M_GSS = (1 << i for i in range(6))
+ESC = b"\x1b]0;pwned\x07\x1b[2J\x1b[31m\xc2\x9b1m\x07\x08\r"
+
+
+def ustr(b):
+    """A program string: short ones as they are."""
+    if isinstance(b, str):
+        b = b.encode()
+    assert len(b) < 0xfe
+    return bytes([len(b)]) + b
+
+
+def ubig(n16, fill):
+    """n16 * 16 bytes of fill."""
+    return b"\xff" + struct.pack(">H", n16) + bytes([fill])
+
+
+def urep(n, b):
+    """b (short) repeated n times."""
+    return b"\xfe" + struct.pack(">H", n) + ustr(b)
+
+
+def info(name, instr, prompts, count=None):
+    out = bytes([U_INFO]) + name + instr + ustr("")
+    n = len(prompts) if count is None else count
+    out += bytes([n]) if n < 0xff else b"\xff" + u32(n)
+    for text, echo in prompts:
+        out += text + bytes([echo])
+    return out
+
+
+def op(*parts):
+    return b"".join(bytes([p]) if isinstance(p, int) else p for p in parts)
+
+
+# What most programs do up to the channel: banner, keyboard-interactive
+# with escapes, success, then the open confirmed.
+KBD_LOGIN = op(U_BANNER, ustr(ESC + b"banner\n"), ustr(""),
+               U_FAILURE, M_KBD | M_PW, 0, U_WAIT,
+               info(ustr(ESC + b"name"), ustr(ESC + b"instruction\n"),
+                    [(ustr(ESC + b"Code\xff\xfe: "), 0),
+                     (urep(600, b"L\x1b[2J"), 1)]), U_WAIT,
+               U_SUCCESS, U_WAIT)
+CONFIRM = op(U_CONFIRM, u32(2 << 20), u32(32768), U_WAIT)
+
+
+def upstream_seeds():
+    t = "fuzz-pool-upstream"
+    exec_reply = op(U_CHSUCCESS, U_DATA, ustr("output-ok\n"),
+                    U_EXT, 0, ustr(ESC + b"stderr\n"))
+    write(t, "escapes", bytes([0]) + KBD_LOGIN + CONFIRM + exec_reply + op(
+        U_SIGNAL, urep(40, b"KILL\x1b]0;x\x07"), 1,
+        urep(500, ESC + b"core dumped"), ustr(""),
+        U_EOF, U_CLOSE, U_DATA, ustr(b"after-close" + ESC), U_EOF, U_WAIT))
+    write(t, "exit-status", bytes([0x03]) + KBD_LOGIN + CONFIRM + op(
+        U_CHSUCCESS, U_CHSUCCESS, U_DATA, ustr("$ "), U_STATUS, u32(3),
+        U_EOF, U_CLOSE, U_WAIT))
+    # Prompts: information-only rounds, then one; a huge prompt (more
+    # than libssh2 takes in one packet, and one under that); 90 questions;
+    # rounds that never end; answers late, cancelled, the wrong number.
+    rounds0 = b"".join(info(ustr("i%d" % i), ustr(ESC + b"info\n"), []) + op(U_WAIT)
+                       for i in range(3))
+    write(t, "info-rounds", bytes([0x08]) + op(U_FAILURE, M_KBD, 0, U_WAIT) + rounds0 +
+          info(ustr(""), ustr(""), [(ustr("OTP: "), 0)]) + op(U_WAIT, U_SUCCESS, U_WAIT) +
+          CONFIRM + exec_reply + op(U_STATUS, u32(0), U_CLOSE, U_WAIT))
+    write(t, "huge-prompt", bytes([0]) + op(U_FAILURE, M_KBD, 0, U_WAIT) +
+          info(ubig(2300, ord("H")), ubig(4000, 0x9b),
+               [(ubig(2400, 0x1b), 0), (ubig(16000, ord("X")), 0)]) + op(U_WAIT))
+    write(t, "big-prompt", bytes([0x10]) + op(U_FAILURE, M_KBD, 0, U_WAIT) +
+          info(ubig(200, ord("N")), ubig(300, ord("\n")),
+               [(ubig(1000, 0xc3), 1)]) + op(U_WAIT, U_FAILURE, M_PW, 0, U_WAIT,
+                                               U_SUCCESS, U_WAIT))
+    write(t, "many-prompts", bytes([0]) + op(U_FAILURE, M_KBD, 0, U_WAIT) +
+          info(ustr("n"), ustr("i"), [(ustr("q"), 0)] * 90) + op(U_WAIT))
+    write(t, "count-mismatch", bytes([0x18]) + op(U_FAILURE, M_KBD, 0, U_WAIT) +
+          info(ustr("n"), ustr("i"), [(ustr("q"), 0)] * 3, count=0xffffff00) +
+          op(U_WAIT))
+    write(t, "rounds-forever", bytes([0]) + op(U_FAILURE, M_KBD, 0, U_WAIT) +
+          (info(ustr(""), ustr("again"), [(ustr("code: "), 0)]) + op(U_WAIT)) * 70)
+    # Password (asked, given), partial success, method lists of garbage.
+    write(t, "password", bytes([0]) + op(U_FAILURE, M_PW | M_HB, 0, U_WAIT,
+                                         U_SUCCESS, U_WAIT) + CONFIRM + exec_reply +
+          op(U_CLOSE, U_WAIT))
+    write(t, "partial", bytes([0x20]) + op(U_FAILURE, M_PK | M_PW | M_KBD, 0, U_WAIT,
+                                           U_FAILURE, M_KBD, 1, U_WAIT) +
+          info(ustr("second factor"), ustr(""), [(ustr("OTP: "), 0)]) +
+          op(U_WAIT, U_FAILURE, 0x80, ustr(ESC + b",password,,\xff"), 1, U_WAIT,
+             U_SUCCESS, U_WAIT) + CONFIRM + op(U_CHFAILURE, U_CLOSE, U_WAIT))
+    write(t, "no-methods", bytes([0]) + op(U_DEBUG, 3, ustr(ESC + b"debug"),
+                                           U_FAILURE, 0x80, ustr(ESC), 0, U_WAIT))
+    # The channel: refused, windows, wrong ids, floods, a DISCONNECT.
+    write(t, "open-failure", bytes([0x20]) + op(U_FAILURE, M_PW, 0, U_WAIT, U_SUCCESS,
+                                                U_WAIT, U_OPENFAIL, u32(4),
+                                                ustr(ESC + b"no sessions"), ustr(""),
+                                                U_WAIT))
+    write(t, "window", bytes([0x24]) + op(U_FAILURE, M_PW, 0, U_WAIT, U_SUCCESS, U_WAIT,
+                                          U_CONFIRM, u32(0), u32(16), U_WAIT,
+                                          U_CHSUCCESS, U_WINADJ, u32(1000), U_WAIT,
+                                          U_WINADJ, u32(0xffffffff), U_WAIT,
+                                          U_WINADJ, u32(50000), U_WAIT, U_WAIT,
+                                          U_STATUS, u32(0), U_CLOSE, U_WAIT))
+    write(t, "wrong-ids", bytes([0x20]) + op(U_FAILURE, M_PW, 0, U_WAIT, U_SUCCESS, U_WAIT,
+                                             U_RECIPIENT, u32(99), U_CONFIRM, u32(1 << 20),
+                                             u32(32768), U_RECIPIENT, u32(0xffffffff),
+                                             U_CONFIRM, u32(1 << 20), u32(32768), U_WAIT,
+                                             U_RECIPIENT, u32(5), U_DATA, ustr("x"),
+                                             U_CLOSE, U_RECIPIENT, u32(0xffffffff),
+                                             U_CHSUCCESS, U_DATA, ustr("ok"),
+                                             U_RAW, 98 - 50, ustr(u32(0) + s("keepalive@openssh.com") + b"\x01"),
+                                             U_GLOBAL, ustr(ESC), 1, U_WAIT))
+    write(t, "flood", bytes([0xa0]) + op(U_FAILURE, M_PW, 0, U_WAIT, U_SUCCESS, U_WAIT,
+                                         U_CONFIRM, u32(1 << 20), u32(32768), U_WAIT,
+                                         U_CHSUCCESS) +
+          op(U_DATA, ubig(4000, ord("F"))) * 12 + op(U_EXT, 0, ubig(2000, ord("E")),
+                                                     U_EXT, 0x80, u32(7), ustr("t7"),
+                                                     U_STATUS, u32(0), U_CLOSE, U_WAIT))
+    write(t, "disconnect", bytes([0x60]) + op(U_FAILURE, M_PW, 0, U_WAIT, U_SUCCESS, U_WAIT)
+          + CONFIRM + op(U_CHSUCCESS, U_DATA, ustr("partial"),
+                         U_CHREQ, ustr("keepalive@openssh.com"), 1, ustr(""),
+                         U_CHREQ, ustr(ESC), 1, ustr(u32(1)),
+                         U_DISCONNECT, u32(11), ustr(ESC + b"bye")))
+    write(t, "hangup", bytes([0]) + op(U_FAILURE, M_KBD, 0, U_WAIT, U_HANGUP))
+    write(t, "empty", bytes([0]))
+
+
+GROUPS = {"kex": "kex_seeds", "auth": "auth_seeds", "channel": "channel_seeds",
+          "global": "global_seeds", "small": "small_seeds",
+          "upstream": "upstream_seeds"}
+
 if __name__ == "__main__":
-    kex_seeds()
-    auth_seeds()
-    channel_seeds()
-    global_seeds()
-    small_seeds()
+    import sys
+    for g in sys.argv[1:] or GROUPS:
+        globals()[GROUPS[g]]()
