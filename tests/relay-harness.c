@@ -13,8 +13,12 @@ static void append(const char *path, const char *text) {
 }
 
 void rh_init(rh_t *h) {
+  rh_init_in(h, test_path("sshdir"));
+}
+
+void rh_init_in(rh_t *h, const char *dir) {
   memset(h, 0, sizeof(*h));
-  snprintf(h->dir, sizeof(h->dir), "%s", test_path("sshdir"));
+  snprintf(h->dir, sizeof(h->dir), "%s", dir);
   ASSERT_EQ(mkdir(h->dir, 0700), 0);
   snprintf(h->routes, sizeof(h->routes), "%s/sshmux-routes.ini", h->dir);
   snprintf(h->cfg, sizeof(h->cfg), "%s", test_path("client.cfg"));

@@ -25,6 +25,9 @@ typedef struct {
 /* Make the SSH dir; known_hosts gets the fixture's lines for every
  * upstream sshd given later with rh_route. */
 void rh_init(rh_t *h);
+/* rh_init() with the SSH dir at dir (which must not exist yet), for a test
+ * that needs short paths (socket paths fit in 108 bytes). */
+void rh_init_in(rh_t *h, const char *dir);
 /* Start a fixture sshd s (default options), rh_init(h), and
  * rh_route(h, route, s, extra): the usual start of a relay test. */
 void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra);
