@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc-helpers.h"
 #include "relay-harness.h"
 
 /* Start `ssh -M -N` for r1 on control socket sock (in our process group,
@@ -99,42 +100,8 @@ TEST_IMPL_T(relay_mux_exit_status, 180) {
 
 /* ---- the ControlMaster setup-config writes ---- */
 
-/* ssh -F cfg -o BatchMode=yes WORDS... (setup-config's own Host block,
- * with its ControlMaster, decides everything else). */
-static int cm_ssh(const char *cfg, const char *const *words, char **out,
-                  char **err) {
-  const char *argv[16];
-  size_t n = 0;
-
-  argv[n++] = "ssh";
-  argv[n++] = "-F";
-  argv[n++] = cfg;
-  argv[n++] = "-o";
-  argv[n++] = "BatchMode=yes";
-  for (; *words != NULL && n < 15; words++)
-    argv[n++] = *words;
-  argv[n] = NULL;
-  return test_run_simple(argv, out, err);
-}
-
-/* `sshmuxd ARGS` must exit 0. */
-static void cm_sshmuxd(const char *const *args) {
-  const char *argv[16];
-  char prog[700], *out = NULL, *err = NULL;
-  size_t n = 0;
-  int st;
-
-  snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
-  argv[n++] = prog;
-  for (; *args != NULL && n < 15; args++)
-    argv[n++] = *args;
-  argv[n] = NULL;
-  st = test_run_simple(argv, &out, &err);
-  if (st != 0)
-    fprintf(stderr, "sshmuxd %s: %d\n%s\n%s\n", args[-1], st, out, err);
-  ASSERT_EQ(st, 0);
-  free(out);
-  free(err);
+static int cm_ssh(rh_t *h, const char *const *words, char **out, char **err) {
+  return test_run_simple(rh_ssh_setup(h, words), out, err);
 }
 
 /* The entries of the socket directory: 1 and name = the one socket (a
@@ -160,13 +127,13 @@ static int cm_socket(const char *dir, char *name, size_t size) {
   return n > 1 ? -1 : n;
 }
 
-/* Wait up to ms for the master of cfg's r1 to be gone (its socket too). */
-static int cm_gone(const char *cfg, const char *dir, int ms) {
+/* Wait up to ms for r1's master to be gone, its socket too. */
+static int cm_gone(rh_t *h, const char *dir, int ms) {
   uint64_t end = test_now_ms() + (uint64_t)ms;
   char name[64];
 
   while (test_now_ms() < end) {
-    if (cm_ssh(cfg, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL) !=
+    if (cm_ssh(h, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL) !=
             0 &&
         cm_socket(dir, name, sizeof(name)) == 0)
       return 1;
@@ -176,44 +143,23 @@ static int cm_gone(const char *cfg, const char *dir, int ms) {
 }
 
 TEST_IMPL_T(relay_mux_setup_config_master, 240) {
+  const char *lock[] = {"lock", NULL}, *unlock[] = {"unlock", NULL};
   test_sshd s;
   rh_t h;
-  char top[64], dir[96], cfg[128], cmdir[128], log[128], port[16], name[64];
-  char cmd[64];
-  char want[64], *out = NULL, *err = NULL;
+  char cmdir[600], log[600], port[16], name[64], cmd[64], want[64];
+  char *out = NULL, *err = NULL;
   struct stat st;
   int i, rc;
 
   TEST_REQUIRE_PROGRAM("ssh");
   ASSERT_OK(test_sshd_start(&s, NULL));
-  /* A short SSH dir: DIR/sshmux-cm/%C and ssh's suffix must fit in
-   * sun_path, which the test tree's paths would not. */
-  snprintf(top, sizeof(top), "/tmp/sshmux-cm-XXXXXX");
-  ASSERT(mkdtemp(top) != NULL);
-  snprintf(dir, sizeof(dir), "%s/ssh", top);
-  snprintf(cfg, sizeof(cfg), "%s/config", dir);
-  snprintf(cmdir, sizeof(cmdir), "%s/sshmux-cm", dir);
-  snprintf(log, sizeof(log), "%s/sshmux.log", dir); /* kept over restarts */
-  rh_init_in(&h, dir);
+  rh_init_short(&h);
   rh_route(&h, "r1", &s, NULL);
-  {
-    /* setup-config names the SSH dir's id_ed25519: the local key. */
-    char path[200], pub[700], *data = test_read_file(h.key, NULL);
-    ASSERT(data != NULL);
-    snprintf(path, sizeof(path), "%s/id_ed25519", dir);
-    ASSERT_EQ(test_write_file(path, data, 0600), 0);
-    free(data);
-    snprintf(pub, sizeof(pub), "%s.pub", h.key);
-    data = test_read_file(pub, NULL);
-    ASSERT(data != NULL);
-    snprintf(path, sizeof(path), "%s/id_ed25519.pub", dir);
-    ASSERT_EQ(test_write_file(path, data, 0600), 0);
-    free(data);
-  }
+  snprintf(cmdir, sizeof(cmdir), "%s/sshmux-cm", h.dir);
+  snprintf(log, sizeof(log), "%s/sshmux.log", h.dir); /* kept over restarts */
   rh_start(&h, NULL);
   snprintf(port, sizeof(port), "%d", h.port);
-  cm_sshmuxd((const char *[]){"setup-config", "--ssh-dir", dir, "--config",
-                              h.routes, "--port", port, NULL});
+  rh_setup_config(&h);
   ASSERT_EQ(lstat(cmdir, &st), 0);
   ASSERT(S_ISDIR(st.st_mode));
   ASSERT_EQ(st.st_mode & 07777, 0700);
@@ -223,7 +169,7 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
    * right, over one local connection (the first ssh became the master). */
   for (i = 0; i < 20; i++) {
     snprintf(cmd, sizeof(cmd), "echo out-%d; exit %d", i, i % 5);
-    rc = cm_ssh(cfg, (const char *[]){"r1", cmd, NULL}, &out, &err);
+    rc = cm_ssh(&h, (const char *[]){"r1", cmd, NULL}, &out, &err);
     snprintf(want, sizeof(want), "out-%d\n", i);
     if (rc != i % 5 || strcmp(out, want) != 0) {
       fprintf(stderr, "session %d: status %d, out '%s', err '%s'\n", i, rc, out,
@@ -238,8 +184,8 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 1);
   ASSERT_EQ(test_count_in_file(log, "new session channel on route r1"), 20);
   ASSERT_EQ(cm_socket(cmdir, name, sizeof(name)), 1);
-  ASSERT_EQ(
-      cm_ssh(cfg, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL), 0);
+  ASSERT_EQ(cm_ssh(&h, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL),
+            0);
   ASSERT_EQ(lstat(cmdir, &st), 0);
   ASSERT_EQ(st.st_mode & 07777, 0700);
 
@@ -247,8 +193,8 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
    * Refused by the master, OpenSSH's mux client falls back to a
    * connection of its own, which is refused as well: two refusals, one of
    * them on the master's connection. */
-  cm_sshmuxd((const char *[]){"lock", NULL});
-  rc = cm_ssh(cfg, (const char *[]){"r1", "echo locked-out", NULL}, &out, &err);
+  ASSERT_EQ(ipct_run(lock, NULL, NULL, NULL), 0);
+  rc = cm_ssh(&h, (const char *[]){"r1", "echo locked-out", NULL}, &out, &err);
   if (rc == 0 || strstr(out, "locked-out") != NULL)
     rh_dump(&h);
   ASSERT_NE(rc, 0);
@@ -258,10 +204,10 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   free(err);
   ASSERT_EQ(test_count_in_file(log, "route 'r1': pool is locked"), 2);
   ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 2);
-  ASSERT_EQ(
-      cm_ssh(cfg, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL), 0);
-  cm_sshmuxd((const char *[]){"unlock", NULL});
-  ASSERT_EQ(cm_ssh(cfg, (const char *[]){"r1", "echo back", NULL}, &out, NULL),
+  ASSERT_EQ(cm_ssh(&h, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL),
+            0);
+  ASSERT_EQ(ipct_run(unlock, NULL, NULL, NULL), 0);
+  ASSERT_EQ(cm_ssh(&h, (const char *[]){"r1", "echo back", NULL}, &out, NULL),
             0);
   ASSERT_STR_EQ(out, "back\n");
   free(out);
@@ -270,22 +216,22 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   /* sshmuxd restarts: the master goes with the connection, and the next
    * ssh becomes the master of the new daemon on the same port. */
   rh_stop(&h);
-  ASSERT(cm_gone(cfg, cmdir, 20000));
+  ASSERT(cm_gone(&h, cmdir, 20000));
   h.port = 0;
+  ASSERT_EQ(unlink(h.log), 0); /* rh_start waits for its "serving on" */
   rh_start(&h, (const char *[]){"--port", port, NULL});
   ASSERT_EQ(h.port, atoi(port));
-  ASSERT_EQ(cm_ssh(cfg, (const char *[]){"r1", "echo again", NULL}, &out, NULL),
+  ASSERT_EQ(cm_ssh(&h, (const char *[]){"r1", "echo again", NULL}, &out, NULL),
             0);
   ASSERT_STR_EQ(out, "again\n");
   free(out);
   ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 3);
   ASSERT_EQ(cm_socket(cmdir, name, sizeof(name)), 1);
-  ASSERT_EQ(cm_ssh(cfg, (const char *[]){"-O", "exit", "r1", NULL}, NULL, NULL),
+  ASSERT_EQ(cm_ssh(&h, (const char *[]){"-O", "exit", "r1", NULL}, NULL, NULL),
             0);
-  ASSERT(cm_gone(cfg, cmdir, 20000));
+  ASSERT(cm_gone(&h, cmdir, 20000));
   rh_stop(&h);
   test_sshd_stop(&s);
-  ASSERT_EQ(
-      test_run_simple((const char *[]){"rm", "-rf", top, NULL}, NULL, NULL), 0);
+  rh_remove_short(&h);
   return 0;
 }
