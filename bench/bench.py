@@ -360,7 +360,7 @@ direct = true
     global ECHO
     ECHO = free_port()
     start([B + "/examples/echo-server", "--port", str(ECHO), "--host-key", W + "/echo_hostkey",
-           "--authorized-keys", sd + "/id_ed25519.pub"], stdout=subprocess.DEVNULL,
+           "--authorized-keys", sd + "/id_ed25519.pub", "--answer-ms", "0"], stdout=subprocess.DEVNULL,
           stderr=subprocess.DEVNULL)
     wait_port(ECHO, "echo-server")
     with open(W + "/cfg", "w") as f:
@@ -482,6 +482,9 @@ def start_daemon():
 def stop_daemon():
     SM.terminate()
     SM.wait(10)
+
+
+ENV_OPT = "-oSetEnv=LANG=C.UTF-8"  # an env request, whatever the bench's own environment
 
 
 def ssh(host, *cmd, cfg=None, cm=None):
@@ -645,7 +648,11 @@ def sec_delay():
     # 2. warm attach through it
     cmds = [("sshmuxd-slow", ssh("rslow", "true"), 0, 0),
             ("controlmaster-slow", ssh("slow", "true", cm="cm-slow"), 0, 0),
-            ("cold-slow", ssh("slow", "true"), 0, 0)]
+            ("cold-slow", ssh("slow", "true"), 0, 0),
+            # what Debian's /etc/ssh/ssh_config does (SendEnv LANG LC_*) for
+            # anyone with a locale: one env request before the exec
+            ("sshmuxd-slow-env", ssh(ENV_OPT, "rslow", "true"), 0, 0),
+            ("controlmaster-slow-env", ssh(ENV_OPT, "slow", "true", cm="cm-slow"), 0, 0)]
     r = interleave(cmds, max(5, RUNS // 2), "slow")
     s = {k: summary(ms_of(v)) for k, v in r.items()}
     RESULTS["sections"]["delay_warm"] = s
@@ -653,6 +660,10 @@ def sec_delay():
     row("delay", "warm `ssh r true`, %d ms RTT upstream" % round(via["median"]),
         "sshmuxd " + fmt_ms(s["sshmuxd-slow"]), "ControlMaster " + fmt_ms(s["controlmaster-slow"]),
         rt, "≤ 1.10×", rt <= 1.10)
+    rt = paired_ratio(r["sshmuxd-slow-env"], r["controlmaster-slow-env"])
+    row("delay", "same, the client sending LANG (Debian's default `SendEnv LANG LC_*`)",
+        "sshmuxd " + fmt_ms(s["sshmuxd-slow-env"]),
+        "ControlMaster " + fmt_ms(s["controlmaster-slow-env"]), rt, "≤ 1.10×", rt <= 1.10)
     # 3. throughput through it, against the window/RTT bound
     n = DELAY_MB << 20
     cmds = [("sshmuxd-slow-down", ssh("rslow", "head -c %d /dev/zero" % n), 0, 1),

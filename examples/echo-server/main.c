@@ -56,6 +56,7 @@ typedef struct {
 
 static const char *opt_user;
 static int opt_any_user;
+static uint64_t opt_answer_ms = 1; /* delay of the deferred answers */
 static sshmux_server_t *server;
 static uv_signal_t sigint, sigterm;
 
@@ -64,11 +65,13 @@ static void usage(FILE *f) {
           "usage: echo-server --port N --host-key FILE --authorized-keys FILE\n"
           "                   [--user NAME | --any-user] [--rekey-bytes N]\n"
           "                   [--login-grace MS] [--startups B:R:F]\n"
-          "                   [--log LEVEL]\n"
+          "                   [--log LEVEL] [--answer-ms MS]\n"
           "  Serves SSH on 127.0.0.1:N (0 picks a port, printed on stdout).\n"
           "  FILE is the Ed25519 host key, FILE-ecdsa the ECDSA one; both are\n"
           "  created when missing.  Only NAME (default: the current user) may\n"
-          "  log in, with a key listed in the authorized_keys FILE.\n");
+          "  log in, with a key listed in the authorized_keys FILE.\n"
+          "  Channel opens and exec/shell requests are answered MS ms later\n"
+          "  (default 1; 0: on the next loop iteration, still deferred).\n");
 }
 
 static void on_log(sshmux_log_level_t level, const char *msg, void *data) {
@@ -213,7 +216,7 @@ static void defer(session_t *s, sshmux_server_request_t *req,
   for (pp = &s->pending; *pp != NULL; pp = &(*pp)->next)
     ;
   *pp = d;
-  uv_timer_start(&s->timer, on_timer, 1, 0);
+  uv_timer_start(&s->timer, on_timer, opt_answer_ms, 0);
 }
 
 static void shell_input(session_t *s, const char *buf, size_t len) {
@@ -403,6 +406,8 @@ int main(int argc, char **argv) {
       startups = v;
     else if (strcmp(a, "--log") == 0)
       log = v;
+    else if (strcmp(a, "--answer-ms") == 0)
+      opt_answer_ms = strtoull(v, NULL, 10);
     else {
       usage(stderr);
       return 2;

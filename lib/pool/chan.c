@@ -3,8 +3,10 @@
  * 1.10's raw non-blocking calls:
  *
  *  - requests (pty, env, shell/exec/subsystem, window-change) kept in a FIFO
- *    and sent one at a time, because libssh2 matches a request's reply by
- *    channel only and two in flight would steal each other's answers;
+ *    and pipelined as far as libssh2 allows: a pty-req, an env and the
+ *    shell/exec go out together (one upstream round trip, as OpenSSH's own
+ *    client does), though libssh2 matches a reply by channel only (see
+ *    service_reqs for why none can take another's answer);
  *  - a write queue that owns the bytes until libssh2 takes them (so an
  *    EAGAIN never loses or repeats data) with a high-water mark and a drain
  *    callback for back-pressure;
@@ -74,6 +76,7 @@ sshmux_upchan_t *sshmux__upchan_new(sshmux_pool_t *p,
   ch->exit_status = -1;
   sshmux__list_init(&ch->link);
   sshmux__list_init(&ch->reqs);
+  sshmux__list_init(&ch->inflight);
   sshmux__list_init(&ch->d_open.link);
   sshmux__list_init(&ch->d_closed.link);
   sshmux__list_init(&ch->d_close.link);
@@ -114,13 +117,15 @@ static void req_free(sshmux__req_t *r) {
 void sshmux__upchan_free(sshmux_upchan_t *ch) {
   sshmux_pool_t *p = ch->pool;
 
-  while (!sshmux__list_empty(&ch->reqs)) {
-    sshmux__req_t *r = SSHMUX__CONTAINER_OF(ch->reqs.next, sshmux__req_t, link);
-    sshmux__list_remove(&r->link);
-    req_free(r);
-  }
-  if (ch->req_inflight != NULL)
-    req_free(ch->req_inflight);
+  sshmux__link_t *lists[2] = {&ch->reqs, &ch->inflight};
+
+  for (int i = 0; i < 2; i++)
+    while (!sshmux__list_empty(lists[i])) {
+      sshmux__req_t *r =
+          SSHMUX__CONTAINER_OF(lists[i]->next, sshmux__req_t, link);
+      sshmux__list_remove(&r->link);
+      req_free(r);
+    }
   sshmux__list_remove(&ch->d_open.link);
   sshmux__list_remove(&ch->d_closed.link);
   sshmux__list_remove(&ch->d_close.link);
@@ -135,10 +140,12 @@ void sshmux__upchan_free(sshmux_upchan_t *ch) {
 
 /* Complete every queued request with status (from deferred context). */
 static void cancel_reqs(sshmux_upchan_t *ch, int status) {
-  if (ch->req_inflight != NULL) {
-    sshmux__list_push_front(&ch->reqs, &ch->req_inflight->link);
-    ch->req_inflight = NULL;
+  while (!sshmux__list_empty(&ch->inflight)) { /* back in front, in order */
+    sshmux__link_t *l = ch->inflight.prev;
+    sshmux__list_remove(l);
+    sshmux__list_push_front(&ch->reqs, l);
   }
+  ch->ninflight = 0;
   while (!sshmux__list_empty(&ch->reqs)) {
     sshmux__req_t *r = SSHMUX__CONTAINER_OF(ch->reqs.next, sshmux__req_t, link);
     sshmux__list_remove(&r->link);
@@ -378,7 +385,7 @@ static int close_step(sshmux_upchan_t *ch, int progress) {
   int rc;
 
   if (ch->state == SSHMUX__CH_OPEN &&
-      (ch->req_inflight != NULL || !sshmux__list_empty(&ch->reqs) ||
+      (!sshmux__list_empty(&ch->inflight) || !sshmux__list_empty(&ch->reqs) ||
        sshmux__buf_remaining(&ch->wq) > 0 ||
        (ch->eof_queued && !ch->eof_sent))) {
     /* Nobody reads any more: drop what comes, so a peer blocked on a full
@@ -410,6 +417,122 @@ static int close_step(sshmux_upchan_t *ch, int progress) {
   return 1;
 }
 
+/* The libssh2 1.10 state a request type keeps in its channel: pty-req and
+ * window-change share one, env has one, shell/exec/subsystem another.  Two
+ * requests of one slot can never be in flight together. */
+static unsigned req_slot(sshmux__req_type_t type) {
+  switch (type) {
+  case SSHMUX__REQ_PTY:
+  case SSHMUX__REQ_WINCH:
+    return 1u;
+  case SSHMUX__REQ_ENV:
+    return 2u;
+  default:
+    return 4u;
+  }
+}
+
+/* A request's call returned something other than EAGAIN: report it.
+ * Returns a negative libssh2 error fatal for the connection, else 0. */
+static int req_done(sshmux_upchan_t *ch, sshmux__req_t *r, int rc) {
+  char mb[SSHMUX__ERRLEN];
+
+  SSHMUX__LOG_TRACE("channel %p: request %d -> %d", (void *)ch, r->type, rc);
+  if (rc != 0 && !chan_level(rc))
+    return rc; /* r stays queued; the connection fails and frees it */
+  sshmux__list_remove(&r->link);
+  ch->ninflight--;
+  if (rc != 0)
+    chan_errmsg(ch, sshmux__ssh2_error(ch->conn->s, mb, sizeof(mb)));
+  if (r->cb != NULL)
+    r->cb(ch,
+          rc == 0 ? 0
+          : rc == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED
+              ? SSHMUX_EREQ_FAILED
+              : sshmux__err_from_ssh2(rc),
+          r->data);
+  req_free(r);
+  return 0;
+}
+
+/* Requests.  Every call that waits for a reply (pty-req, env, shell, exec,
+ * subsystem) ends in libssh2's _libssh2_packet_requirev, which takes a
+ * CHANNEL_SUCCESS of this channel if the packet list holds one, else a
+ * CHANNEL_FAILURE -- whichever request it answered -- or else reads on and
+ * takes the first of the two it parses.  Replies come in request order, so
+ * pipelining is safe as long as no two replies of the channel ever wait in
+ * the list together, and each wait can only see its own:
+ *
+ *  1. only the oldest request in flight (the head) is ever waited on with
+ *     reads allowed; the next one becomes the head when it completes;
+ *  2. while two or more are in flight, io_recv feeds libssh2 only inside
+ *     the head's wait (head_reading): no other call -- another channel's
+ *     read, an open, a write draining window adjusts, the later request's
+ *     own first wait when it is sent -- can parse a reply and leave it in
+ *     the list.  The head's wait returns at the first reply it parses,
+ *     which is its own; the bytes behind stay unparsed in libssh2's buffer;
+ *  3. a request is sent behind others only right after the head's wait
+ *     returned EAGAIN (its reply not parsed yet) or right after it was
+ *     sent itself, so nothing of the channel waits in the list then.
+ *
+ * Requests go out in FIFO order, each only when its slot (req_slot) is free,
+ * and one channel per connection has requests in flight (req_owner).
+ * Returns a negative libssh2 error fatal for the connection, else 0. */
+static int service_reqs(sshmux_upchan_t *ch, int *progress) {
+  sshmux__upconn_t *c = ch->conn;
+  unsigned busy = 0;
+  sshmux__req_t *r;
+  sshmux__link_t *l;
+  int rc;
+
+  if (c->req_owner != NULL && c->req_owner != ch)
+    return 0;
+  while (!sshmux__list_empty(&ch->inflight)) {
+    r = SSHMUX__CONTAINER_OF(ch->inflight.next, sshmux__req_t, link);
+    c->head_reading = 1;
+    rc = run_req(ch, r);
+    c->head_reading = 0;
+    if (rc == LIBSSH2_ERROR_EAGAIN)
+      break;
+    if ((rc = req_done(ch, r, rc)) != 0)
+      return rc;
+    *progress = 1;
+    if (ch->state != SSHMUX__CH_OPEN)
+      return 0;
+  }
+  for (l = ch->inflight.next; l != &ch->inflight; l = l->next)
+    busy |= req_slot(SSHMUX__CONTAINER_OF(l, sshmux__req_t, link)->type);
+  while (!sshmux__list_empty(&ch->reqs)) {
+    r = SSHMUX__CONTAINER_OF(ch->reqs.next, sshmux__req_t, link);
+    if ((busy & req_slot(r->type)) != 0)
+      break;
+    if (busy != 0) {
+      SSHMUX__LOG_TRACE("channel %p: request %d pipelined", (void *)ch,
+                        r->type);
+      ch->pool->reqs_pipelined++;
+    }
+    sshmux__list_remove(&r->link);
+    sshmux__list_push(&ch->inflight, &r->link);
+    ch->ninflight++;
+    c->req_owner = ch;
+    rc = run_req(ch, r); /* behind others, it cannot read (2) */
+    *progress = 1;
+    if (rc == LIBSSH2_ERROR_EAGAIN) {
+      busy |= req_slot(r->type);
+      continue;
+    }
+    if ((rc = req_done(ch, r, rc)) != 0)
+      return rc;
+    if (ch->state != SSHMUX__CH_OPEN)
+      return 0;
+  }
+  if (sshmux__list_empty(&ch->inflight) && c->req_owner == ch) {
+    c->req_owner = NULL;
+    sshmux__upconn_schedule(c); /* another channel's request may wait */
+  }
+  return 0;
+}
+
 int sshmux__upchan_service(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
   LIBSSH2_SESSION *s = c->s;
@@ -422,38 +545,11 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
   if (ch->state != SSHMUX__CH_OPEN)
     return ch->close_requested ? close_step(ch, 0) : 0;
 
-  /* Requests, one in flight per connection (see req_owner). */
-  if (ch->req_inflight == NULL && !sshmux__list_empty(&ch->reqs) &&
-      (c->req_owner == NULL || c->req_owner == ch)) {
-    ch->req_inflight = SSHMUX__CONTAINER_OF(ch->reqs.next, sshmux__req_t, link);
-    sshmux__list_remove(&ch->req_inflight->link);
-    c->req_owner = ch;
-  }
-  if (ch->req_inflight != NULL) {
-    sshmux__req_t *r = ch->req_inflight;
-    rc = run_req(ch, r);
-    SSHMUX__LOG_TRACE("channel %p: request %d -> %d", (void *)ch, r->type, rc);
-    if (rc != LIBSSH2_ERROR_EAGAIN) {
-      if (rc != 0 && !chan_level(rc))
-        return rc;
-      ch->req_inflight = NULL;
-      c->req_owner = NULL;
-      sshmux__upconn_schedule(c); /* another channel's request may wait */
-      if (rc != 0)
-        chan_errmsg(ch, sshmux__ssh2_error(s, mb, sizeof(mb)));
-      if (r->cb != NULL)
-        r->cb(ch,
-              rc == 0 ? 0
-              : rc == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED
-                  ? SSHMUX_EREQ_FAILED
-                  : sshmux__err_from_ssh2(rc),
-              r->data);
-      req_free(r);
-      progress = 1;
-      if (ch->state != SSHMUX__CH_OPEN)
-        return progress;
-    }
-  }
+  rc = service_reqs(ch, &progress);
+  if (rc != 0)
+    return rc;
+  if (ch->state != SSHMUX__CH_OPEN)
+    return progress;
 
   /* Writes, while the connection's send queue has room. */
   rc = write_some(ch, &progress);

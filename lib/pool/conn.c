@@ -405,6 +405,9 @@ static LIBSSH2_RECV_FUNC(io_recv) {
     ssize_t r = recv(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
+  if (c->req_owner != NULL && c->req_owner->ninflight >= 2 &&
+      c->req_owner->state == SSHMUX__CH_OPEN && !c->head_reading)
+    return -EAGAIN; /* requests pipelined: see pool/chan.c, service_reqs */
   n = SSHMUX__MIN(length, sshmux__buf_remaining(&c->in));
   if (n == 0)
     return c->in_eof ? -ECONNRESET : -EAGAIN;

@@ -147,10 +147,16 @@ struct sshmux__upconn {
   unsigned zombie_sessions;
   sshmux__link_t open_q; /* upchans waiting to be opened */
   sshmux_upchan_t *opening;
-  /* The channel whose request is in flight: one per connection, because
+  /* The channel whose requests are in flight: one per connection, because
    * libssh2 1.10's reply matching (_libssh2_packet_requirev) fails the
    * waiting request when a reply for ANOTHER channel arrives first. */
   sshmux_upchan_t *req_owner;
+  /* While req_owner is open with two or more requests in flight, io_recv
+   * gives libssh2 bytes only inside the oldest one's wait (head_reading),
+   * so no two of their replies are ever parsed and waiting together (see
+   * pool/chan.c, service_reqs).  Once it is no longer open nobody waits on
+   * them, and reads flow again. */
+  int head_reading;
   unsigned nchans, nsessions, learned_limit, dependents;
   uint64_t hold_until; /* no opens before (loop ms) */
   int probe_inflight;
@@ -207,7 +213,7 @@ typedef enum {
 } sshmux__req_type_t;
 
 typedef struct sshmux__req {
-  sshmux__link_t link; /* ch->reqs */
+  sshmux__link_t link; /* ch->reqs or ch->inflight */
   sshmux_upchan_t *ch;
   sshmux__req_type_t type;
   char *a, *b; /* term/name/command/subsystem, value */
@@ -241,8 +247,9 @@ struct sshmux_upchan_s {
   int open_status;
   int open_delivered;
 
-  sshmux__link_t reqs;
-  sshmux__req_t *req_inflight;
+  sshmux__link_t reqs;     /* queued, not yet given to libssh2 */
+  sshmux__link_t inflight; /* sent, awaiting their replies, oldest first */
+  unsigned ninflight;
 
   sshmux__buf_t wq;
   size_t hwm;
@@ -292,8 +299,9 @@ struct sshmux_pool_s {
    * the pool's life so it is asked once (auth.c; under mu; wiped when the
    * pool is freed). */
   sshmux__link_t keycache;
-  unsigned nconns_alive; /* conns not yet freed (in the list or dying) */
-  unsigned nchans;       /* embedder channels not yet freed */
+  unsigned nconns_alive;   /* conns not yet freed (in the list or dying) */
+  unsigned nchans;         /* embedder channels not yet freed */
+  uint64_t reqs_pipelined; /* requests sent behind another one (tests) */
   unsigned nworkers;
   unsigned handles_open;
   int locked;
