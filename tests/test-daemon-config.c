@@ -5,7 +5,9 @@
  * commented out; symlinks refused with nothing written; the local
  * ControlMaster lines, their opt-outs, their 0700 directory, and the note
  * when its socket paths would not fit. */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon-helpers.h"
@@ -489,25 +491,47 @@ TEST_IMPL(daemon_setup_config_control_master) {
 }
 
 TEST_IMPL(daemon_setup_config_control_master_path_too_long) {
-  char dir[1024], *out = NULL, *hosts, path[1100];
+  /* DIR/sshmux-cm/ + 40 (%C) + 17 (ssh's suffix) must fit sun_path less
+   * its NUL: on Linux (107) an SSH dir of up to 39 characters (ssh agrees:
+   * a ControlPath directory of 49 characters binds, of 50 does not). */
+  const int fit =
+      (int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - 58 - 10;
+  char top[64], dir[128], path[300], want[80], *out = NULL, *hosts;
+  int len;
 
   dtest_setup();
-  /* 60 characters of SSH dir: DIR/sshmux-cm/ + 40 + 17 > 107. */
-  snprintf(dir, sizeof(dir), "%s",
-           test_path("an-ssh-directory-whose-path-is-too-long-for-sockets"));
-  ASSERT_GT(strlen(dir), 60);
-  ASSERT_EQ(mkdir(dir, 0700), 0);
-  snprintf(path, sizeof(path), "%s/sshmux-routes.ini", dir);
-  dtest_write(path, routes);
-  ASSERT_EQ(setup_in(dir, NULL, &out), 0);
-  ASSERT_STR_CONTAINS(out, "note: no ControlMaster in the Host blocks");
-  ASSERT_STR_CONTAINS(out, "2 route(s) set up");
-  free(out);
-  snprintf(path, sizeof(path), "%s/sshmux-hosts.conf", dir);
-  hosts = test_read_file(path, NULL);
-  ASSERT(hosts != NULL && strstr(hosts, "Control") == NULL);
-  free(hosts);
-  snprintf(path, sizeof(path), "%s/sshmux-cm", dir);
-  ASSERT(access(path, F_OK) != 0);
+  snprintf(top, sizeof(top), "/tmp/sshmux-sc-XXXXXX"); /* 21 characters */
+  ASSERT(mkdtemp(top) != NULL);
+  ASSERT_GT(fit, 24);
+  for (len = fit; len <= fit + 1; len++) {
+    snprintf(dir, sizeof(dir), "%s/%.*s", top, len - 22,
+             "dddddddddddddddddddddddddddddddddddddddd");
+    ASSERT_EQ((int)strlen(dir), len);
+    ASSERT_EQ(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/sshmux-routes.ini", dir);
+    dtest_write(path, routes);
+    ASSERT_EQ(setup_in(dir, NULL, &out), 0);
+    ASSERT_STR_CONTAINS(out, "2 route(s) set up");
+    snprintf(path, sizeof(path), "%s/sshmux-hosts.conf", dir);
+    hosts = test_read_file(path, NULL);
+    ASSERT(hosts != NULL);
+    snprintf(path, sizeof(path), "%s/sshmux-cm", dir);
+    if (len == fit) {
+      ASSERT(strstr(out, "note: no ControlMaster") == NULL);
+      ASSERT_EQ(test_count(hosts, "    ControlMaster auto\n"), 2);
+      ASSERT_EQ(access(path, F_OK), 0);
+    } else {
+      ASSERT_STR_CONTAINS(out, "note: no ControlMaster in the Host blocks");
+      snprintf(want, sizeof(want), "an SSH dir of at most %d characters fits",
+               fit);
+      ASSERT_STR_CONTAINS(out, want);
+      ASSERT(strstr(hosts, "Control") == NULL);
+      ASSERT(access(path, F_OK) != 0);
+    }
+    free(hosts);
+    free(out);
+  }
+  ASSERT_EQ(
+      test_run_simple((const char *[]){"rm", "-rf", top, NULL}, NULL, NULL), 0);
   return 0;
 }
