@@ -121,6 +121,20 @@ static void add_path(sshmuxd_str_t *b, const char *p) {
     sshmuxd_str_printf(b, "%s", p);
 }
 
+/* The ControlMaster lines of a Host block; none when cm_dir is "". */
+static void add_control_master(sshmuxd_str_t *b, const char *cm_dir) {
+  char path[PATH_MAX + 8];
+
+  if (cm_dir[0] == '\0')
+    return;
+  snprintf(path, sizeof(path), "%s/%s", cm_dir, CM_TOKEN);
+  sshmuxd_str_printf(b, "    ControlMaster auto\n"
+                        "    ControlPath ");
+  add_path(b, path);
+  sshmuxd_str_printf(b, "\n"
+                        "    ControlPersist " CM_PERSIST "\n");
+}
+
 /* The key ssh should offer to sshmuxd: the first default key that exists in
  * the SSH dir with its .pub (sshmuxd accepts the SSH dir's *.pub keys when
  * there is no sshmux-authorized-keys).  0 and out = "" when none. */
@@ -147,20 +161,6 @@ static void lowercase_into(char *out, size_t size, const char *s) {
   for (i = 0; s[i] != '\0' && i + 1 < size; i++)
     out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
   out[i] = '\0';
-}
-
-/* The ControlMaster lines of a Host block; none when cm_dir is "". */
-static void add_control_master(sshmuxd_str_t *b, const char *cm_dir) {
-  char path[PATH_MAX + 8];
-
-  if (cm_dir[0] == '\0')
-    return;
-  snprintf(path, sizeof(path), "%s/%s", cm_dir, CM_TOKEN);
-  sshmuxd_str_printf(b, "    ControlMaster auto\n"
-                        "    ControlPath ");
-  add_path(b, path);
-  sshmuxd_str_printf(b, "\n"
-                        "    ControlPersist " CM_PERSIST "\n");
 }
 
 static void build_hosts_conf(sshmuxd_str_t *b, const sshmux_routes_t *routes,
