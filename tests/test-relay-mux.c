@@ -146,7 +146,7 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   const char *lock[] = {"lock", NULL}, *unlock[] = {"unlock", NULL};
   test_sshd s;
   rh_t h;
-  char cmdir[600], log[600], port[16], name[64], cmd[64], want[64];
+  char cmdir[600], log[600], port[16], name[64], cmd[64], want[64], fwd[64];
   char *out = NULL, *err = NULL;
   struct stat st;
   int i, rc;
@@ -183,6 +183,12 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   }
   ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 1);
   ASSERT_EQ(test_count_in_file(log, "new session channel on route r1"), 20);
+  /* A forwarding (ssh -W: direct-tcpip) rides the master too. */
+  snprintf(fwd, sizeof(fwd), "127.0.0.1:%d", s.port);
+  ASSERT_EQ(cm_ssh(&h, (const char *[]){"-W", fwd, "r1", NULL}, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "SSH-2.0-");
+  free(out);
+  ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 1);
   ASSERT_EQ(cm_socket(cmdir, name, sizeof(name)), 1);
   ASSERT_EQ(cm_ssh(&h, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL),
             0);
@@ -204,6 +210,13 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   free(err);
   ASSERT_EQ(test_count_in_file(log, "route 'r1': pool is locked"), 2);
   ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 2);
+  /* And so is a forwarding through the master. */
+  rc = cm_ssh(&h, (const char *[]){"-W", fwd, "r1", NULL}, &out, &err);
+  ASSERT_NE(rc, 0);
+  ASSERT(strstr(out, "SSH-2.0-") == NULL);
+  free(out);
+  free(err);
+  ASSERT_GT(test_count_in_file(log, "pool is locked"), 2);
   ASSERT_EQ(cm_ssh(&h, (const char *[]){"-O", "check", "r1", NULL}, NULL, NULL),
             0);
   ASSERT_EQ(ipct_run(unlock, NULL, NULL, NULL), 0);
