@@ -8,9 +8,11 @@ INTERLEAVED (A B C A B C ...) by BUILD_DIR/bench/timeit, which waits for each
 command with a blocking wait4(); this script only orchestrates and counts.
 
 Sections (BENCH_ONLY="warm jump ..." runs a subset, in this order):
-  warm       warm attach: sshmuxd (raw / as setup-config writes it) vs
-             ControlMaster warm vs cold direct ssh; handshake alone with
-             examples/echo-server; `ssh -V`
+  warm       warm attach: sshmuxd (raw config / as setup-config writes it,
+             with its local ControlMaster / written with --no-control-master
+             / raw behind a hand-started master) vs ControlMaster warm vs
+             cold direct ssh; handshake alone with examples/echo-server;
+             `ssh -V`
   jump       the same through a jump host (ControlMaster over ProxyJump)
   rss        sshmuxd RSS per idle open session (BENCH_IDLE = 50), on a
              fresh daemon (freed bulk buffers would hide the growth)
@@ -110,6 +112,10 @@ def start(argv, **kw):
 
 
 def cleanup():
+    if os.path.exists(W + "/cfg-setup"):  # setup-config's masters (they would end with sshmuxd)
+        for h in ("r1", "rj"):
+            subprocess.run(["ssh", "-F", W + "/cfg-setup", "-O", "exit", h],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for p in PROCS:
         if p.poll() is None:
             p.terminate()
@@ -423,18 +429,32 @@ Host *
             f.write(c)
         for h in ("r1-base", "rj-base"):
             sh("ssh", "-F", W + "/cfg", h, "true")
-    # the client config `sshmuxd setup-config` writes (into sshmuxd's SSH dir)
+    # the client config `sshmuxd setup-config` writes (into sshmuxd's SSH dir), with its
+    # local ControlMaster; and the same written with --no-control-master, into a copy of the
+    # SSH dir (the same keys; its routes file, its own sshmux-hosts.conf and config)
+    nd = W + "/sshdir-nocm"
+    shutil.copytree(sd, nd, ignore=shutil.ignore_patterns("sshmux-cm", "sshmux.log*", "config",
+                                                          "sshmux-hosts.conf"))
+    sh(B + "/sshmuxd", "setup-config", "--ssh-dir", nd, "--port", str(MPORT), "--no-control-master",
+       "--log-level", "error", stdout=subprocess.DEVNULL)
     sh(B + "/sshmuxd", "setup-config", "--ssh-dir", sd, "--port", str(MPORT),
        "--log-level", "error", stdout=subprocess.DEVNULL)
-    with open(W + "/cfg-setup", "w") as f:
-        f.write("Include %s/config\nHost *\n  BatchMode yes\n  LogLevel ERROR\n" % sd)
+    if "ControlMaster auto" not in open(sd + "/sshmux-hosts.conf").read():
+        sys.exit("bench: setup-config wrote no ControlMaster (is %s too long for its sockets?)" % sd)
+    if "Control" in open(nd + "/sshmux-hosts.conf").read():
+        sys.exit("bench: setup-config --no-control-master wrote Control lines")
+    for name, d in (("cfg-setup", sd), ("cfg-setup-nocm", nd)):
+        with open(W + "/" + name, "w") as f:
+            f.write("Include %s/config\nHost *\n  BatchMode yes\n  LogLevel ERROR\n" % d)
     for cm, host in (("cm-direct", "direct"), ("cm-jump", "jumped"), ("cm-slow", "slow"),
                      ("cm-relay", "r1"), ("cm-relay-jump", "rj")):
         sh("ssh", "-F", W + "/cfg", "-o", "ControlMaster=yes", "-o",
            "ControlPath=%s/%s.sock" % (W, cm), "-o", "ControlPersist=yes", "-fN", host)
     for h in ("r1", "rj", "rslow", "echo"):  # warm: logins, known_hosts
         sh("ssh", "-F", W + "/cfg", h, "true")
-    sh("ssh", "-F", W + "/cfg-setup", "r1", "true")
+    for c in ("cfg-setup", "cfg-setup-nocm"):  # for cfg-setup: its masters start here
+        for h in ("r1", "rj"):
+            sh("ssh", "-F", W + "/" + c, h, "true")
 
 
 def start_daemon():
@@ -484,10 +504,13 @@ def cm_pid(cm):
 # ------------------------------------------------------------------ sections
 
 def sec_warm():
+    # setup-config's masters (ControlPersist 300) are started if an earlier section outlasted them
+    sh(*ssh("r1", "true", cfg=W + "/cfg-setup"))
     cmds = [("sshmuxd", ssh("r1", "true"), 0, 0),
             ("sshmuxd-setup-config", ssh("r1", "true", cfg=W + "/cfg-setup"), 0, 0),
-            ("sshmuxd-setup-config-ed25519",
-             ssh("-oHostKeyAlgorithms=ssh-ed25519", "r1", "true", cfg=W + "/cfg-setup"), 0, 0),
+            ("sshmuxd-setup-config-no-cm", ssh("r1", "true", cfg=W + "/cfg-setup-nocm"), 0, 0),
+            ("sshmuxd-setup-config-no-cm-ed25519",
+             ssh("-oHostKeyAlgorithms=ssh-ed25519", "r1", "true", cfg=W + "/cfg-setup-nocm"), 0, 0),
             ("sshmuxd-behind-cm", ssh("r1", "true", cm="cm-relay"), 0, 0),
             ("controlmaster", ssh("direct", "true", cm="cm-direct"), 0, 0),
             ("cold-direct", ssh("direct", "true"), 0, 0),
@@ -499,20 +522,23 @@ def sec_warm():
     s = {k: summary(ms_of(v)) for k, v in r.items()}
     RESULTS["sections"]["warm"] = s
     cm = s["controlmaster"]
-    for k, label in (("sshmuxd", "warm `ssh r true`, raw config"),
-                     ("sshmuxd-setup-config", "warm `ssh r true`, setup-config's config")):
+    for k, label in (("sshmuxd", "warm `ssh r true`, raw config (no setup-config, no local master)"),
+                     ("sshmuxd-setup-config", "warm `ssh r true`, setup-config's config (with its local "
+                      "ControlMaster, as shipped)"),
+                     ("sshmuxd-setup-config-no-cm", "warm `ssh r true`, setup-config's config with "
+                      "--no-control-master")):
         rt = paired_ratio(r[k], r["controlmaster"])
-        row("warm", label, "sshmuxd " + fmt_ms(s[k]), "ControlMaster " + fmt_ms(cm), rt,
-            "≤ 1.10×, p90 ≤ 1.25× CM median",
+        row("warm", label, ("sshmuxd+CM " if k == "sshmuxd-setup-config" else "sshmuxd ") + fmt_ms(s[k]),
+            "ControlMaster " + fmt_ms(cm), rt, "≤ 1.10×, p90 ≤ 1.25× CM median",
             rt <= 1.10 and s[k]["p90"] <= 1.25 * cm["median"])
-    row("warm", "setup-config's config: ECDSA host key first (now) vs Ed25519 (before)",
-        "ECDSA " + fmt_ms(s["sshmuxd-setup-config"]),
-        "Ed25519 " + fmt_ms(s["sshmuxd-setup-config-ed25519"]),
-        paired_ratio(r["sshmuxd-setup-config"], r["sshmuxd-setup-config-ed25519"]), "", None)
+    row("warm", "setup-config's config with --no-control-master: ECDSA host key first (as written) vs "
+        "Ed25519", "ECDSA " + fmt_ms(s["sshmuxd-setup-config-no-cm"]),
+        "Ed25519 " + fmt_ms(s["sshmuxd-setup-config-no-cm-ed25519"]),
+        paired_ratio(r["sshmuxd-setup-config-no-cm"], r["sshmuxd-setup-config-no-cm-ed25519"]), "", None)
     rt = paired_ratio(r["sshmuxd-behind-cm"], r["controlmaster"])
-    row("warm", "warm `ssh r true` through a local ControlMaster to sshmuxd (not written by "
-        "setup-config: the optional item, measured only)", "sshmuxd+CM " + fmt_ms(s["sshmuxd-behind-cm"]),
-        "ControlMaster " + fmt_ms(cm), rt, "≤ 1.10×", rt <= 1.10)
+    row("warm", "warm `ssh r true`, raw config behind a local ControlMaster started by hand (`ssh -M`)",
+        "sshmuxd+CM " + fmt_ms(s["sshmuxd-behind-cm"]), "ControlMaster " + fmt_ms(cm), rt, "≤ 1.10×",
+        rt <= 1.10)
     rc = paired_ratio(r["cold-direct"], r["sshmuxd"])
     row("warm", "cold direct `ssh` vs warm sshmuxd", "cold " + fmt_ms(s["cold-direct"]),
         "sshmuxd " + fmt_ms(s["sshmuxd"]), rc, "≥ 5× (cold / warm)", rc >= 5)
@@ -536,7 +562,9 @@ def sec_warm():
 
 
 def sec_jump():
+    sh(*ssh("rj", "true", cfg=W + "/cfg-setup"))  # its master, if the warm section outlasted it
     cmds = [("sshmuxd-jump", ssh("rj", "true"), 0, 0),
+            ("sshmuxd-jump-setup-config", ssh("rj", "true", cfg=W + "/cfg-setup"), 0, 0),
             ("sshmuxd-jump-behind-cm", ssh("rj", "true", cm="cm-relay-jump"), 0, 0),
             ("controlmaster-jump", ssh("jumped", "true", cm="cm-jump"), 0, 0),
             ("cold-jump", ssh("jumped", "true"), 0, 0)]
@@ -553,14 +581,16 @@ def sec_jump():
                  "ProxyJump child for ControlMaster's cold case): " + ", ".join(
                      "%s %.1f ms" % (k, med([(x[1] + x[2]) * 1e3 for x in v if x[3] == 0]))
                      for k, v in r.items()))
+    cmj = "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"])
     rt = paired_ratio(r["sshmuxd-jump"], r["controlmaster-jump"])
-    row("jump", "warm `ssh r true` through a jump host", "sshmuxd " + fmt_ms(s["sshmuxd-jump"]),
-        "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"]), rt, "≤ 1.10×",
-        rt <= 1.10)
+    row("jump", "warm `ssh r true` through a jump host, raw config (no local master)",
+        "sshmuxd " + fmt_ms(s["sshmuxd-jump"]), cmj, rt, "≤ 1.10×", rt <= 1.10)
+    rt = paired_ratio(r["sshmuxd-jump-setup-config"], r["controlmaster-jump"])
+    row("jump", "same, setup-config's config (with its local ControlMaster, as shipped)",
+        "sshmuxd+CM " + fmt_ms(s["sshmuxd-jump-setup-config"]), cmj, rt, "≤ 1.10×", rt <= 1.10)
     rt = paired_ratio(r["sshmuxd-jump-behind-cm"], r["controlmaster-jump"])
-    row("jump", "same, through a local ControlMaster to sshmuxd (measured only)",
-        "sshmuxd+CM " + fmt_ms(s["sshmuxd-jump-behind-cm"]),
-        "ControlMaster over ProxyJump " + fmt_ms(s["controlmaster-jump"]), rt, "≤ 1.10×", rt <= 1.10)
+    row("jump", "same, raw config behind a local ControlMaster started by hand (`ssh -M`)",
+        "sshmuxd+CM " + fmt_ms(s["sshmuxd-jump-behind-cm"]), cmj, rt, "≤ 1.10×", rt <= 1.10)
     rc = paired_ratio(r["cold-jump"], r["sshmuxd-jump"])
     row("jump", "cold `ssh -J` vs warm sshmuxd through the jump",
         "cold " + fmt_ms(s["cold-jump"]), "sshmuxd " + fmt_ms(s["sshmuxd-jump"]), rc,
@@ -836,10 +866,12 @@ def sec_proof():
 def plot(png):
     """Warm-attach medians with min/max bars, one group per comparison."""
     rows = []
-    for sec, key, label in (("warm", "sshmuxd", "sshmuxd"), ("warm", "sshmuxd-setup-config", "sshmuxd\\n(setup-config)"),
-                            ("warm", "sshmuxd-behind-cm", "sshmuxd behind\\nlocal CM"),
+    for sec, key, label in (("warm", "sshmuxd", "sshmuxd\\n(raw config)"),
+                            ("warm", "sshmuxd-setup-config-no-cm", "setup-config\\n--no-control-master"),
+                            ("warm", "sshmuxd-setup-config", "setup-config\\n(its local CM)"),
                             ("warm", "controlmaster", "ControlMaster"), ("warm", "echo-server", "echo-server\\nhandshake"),
-                            ("warm", "ssh-V", "ssh -V"), ("jump", "sshmuxd-jump", "sshmuxd\\njump"),
+                            ("warm", "ssh-V", "ssh -V"), ("jump", "sshmuxd-jump", "jump\\n(raw config)"),
+                            ("jump", "sshmuxd-jump-setup-config", "jump, setup-\\nconfig (its CM)"),
                             ("jump", "controlmaster-jump", "CM over\\nProxyJump")):
         s = RESULTS["sections"].get(sec, {}).get(key)
         if s:

@@ -1,5 +1,6 @@
 /* ipc_path.c -- where the control socket lives and the checks made every
- * time it is used, by the daemon and by every client command.
+ * time it is used, by the daemon and by every client command (the same
+ * directory check guards setup-config's ControlMaster socket directory).
  *
  * The socket's directory is what protects it: a directory that someone
  * else owns, that others can enter, or that is reached through a symbolic
@@ -41,46 +42,50 @@ int sshmuxd_control_paths(char *dir, size_t dsize, char *sock, size_t ssize) {
   return 0;
 }
 
-int sshmuxd_control_dir_check(const char *dir, int create) {
+int sshmuxd_private_dir_check(const char *what, const char *dir, int create) {
   struct stat st;
   int r;
 
   if (create && lstat(dir, &st) != 0 && errno == ENOENT) {
     r = sshmux_dir_ensure(dir, 0700);
     if (r != 0) {
-      sshmuxd_err("control directory %s: %s", dir, sshmux_strerror(r));
+      sshmuxd_err("%s %s: %s", what, dir, sshmux_strerror(r));
       return r;
     }
   }
   r = sshmux_path_check_symlinks(dir);
   if (r != 0) {
     if (r != UV_ENOENT || create)
-      sshmuxd_err("control directory %s: %s", dir, sshmux_strerror(r));
+      sshmuxd_err("%s %s: %s", what, dir, sshmux_strerror(r));
     return r;
   }
   if (lstat(dir, &st) != 0) {
     r = -errno;
     if (r != UV_ENOENT || create)
-      sshmuxd_err("control directory %s: %s", dir, strerror(errno));
+      sshmuxd_err("%s %s: %s", what, dir, strerror(errno));
     return r;
   }
   if (!S_ISDIR(st.st_mode)) {
-    sshmuxd_err("control directory %s is not a directory; refusing it", dir);
+    sshmuxd_err("%s %s is not a directory; refusing it", what, dir);
     return UV_ENOTDIR;
   }
   if (st.st_uid != geteuid()) {
-    sshmuxd_err("control directory %s is owned by uid %lu, not by us (%lu); "
+    sshmuxd_err("%s %s is owned by uid %lu, not by us (%lu); "
                 "refusing it",
-                dir, (unsigned long)st.st_uid, (unsigned long)geteuid());
+                what, dir, (unsigned long)st.st_uid, (unsigned long)geteuid());
     return SSHMUX_EPERM;
   }
   if ((st.st_mode & 07777) != 0700) {
-    sshmuxd_err("control directory %s has mode %04o, not 0700; refusing it "
+    sshmuxd_err("%s %s has mode %04o, not 0700; refusing it "
                 "(remove it or chmod 700 it)",
-                dir, (unsigned)(st.st_mode & 07777));
+                what, dir, (unsigned)(st.st_mode & 07777));
     return SSHMUX_EPERM;
   }
   return 0;
+}
+
+int sshmuxd_control_dir_check(const char *dir, int create) {
+  return sshmuxd_private_dir_check("control directory", dir, create);
 }
 
 int sshmuxd_control_connect(int quiet) {

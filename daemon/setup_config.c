@@ -10,7 +10,9 @@
  *                        connection);
  *   config               an Include of sshmux-hosts.conf (by absolute
  *                        path) at the top, added once; existing Host blocks
- *                        that name a route are commented out, with a note.
+ *                        that name a route are commented out, with a note;
+ *   sshmux-cm/           (Unix, unless opted out) the 0700 directory of the
+ *                        local ControlMaster sockets the Host blocks name.
  * Every write is atomic and refuses symlinks; everything that could make
  * the run fail is checked before the first write.  A file whose new
  * content equals the old is not rewritten, so a second run changes nothing
@@ -22,6 +24,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#ifndef _WIN32
+#include <sys/un.h>
+#endif
 #include <unistd.h>
 
 #include <uv.h>
@@ -34,6 +39,34 @@
 #define CONFIG_MAX (1024 * 1024)
 #define COMMENT_PREFIX "#sshmuxd# "
 #define DEFAULT_PORT 2222
+
+/* The local ControlMaster (docs/benchmarks.md section 4): with it an
+ * OpenSSH client skips even the handshake with our server, as it would with
+ * a ControlMaster of its own.  Never on Windows, whose OpenSSH has no
+ * ControlMaster.
+ *
+ * The socket name is ssh's %C, a SHA-1 in hex of the local host name, the
+ * host, port and user (the route): every route and every port gets its own
+ * master, `ssh -l OTHER route` never rides the route's master, and a home
+ * shared between machines never mixes their sockets.  A Unix socket path
+ * is at most sizeof(sun_path) - 1 bytes (107 on Linux, 103 on the BSDs and
+ * macOS), and a master first binds PATH + "." + 16 random characters, then
+ * renames it; ssh exits 255 when that does not fit, so setup-config writes
+ * the ControlMaster only when DIR/%C plus that suffix fits.
+ *
+ * ControlPersist 300: an idle master (no session left) lives 5 minutes,
+ * enough for scripted bursts of sessions with pauses between them, short
+ * enough that a master nobody uses does not keep a socket that opens
+ * sessions without the publickey step for hours (docs/security.md).  A
+ * master never outlives the daemon it is connected to: when sshmuxd stops
+ * or restarts, the loopback connection ends and so does the master (the
+ * next ssh becomes the new one), and `sshmuxd lock` refuses the sessions a
+ * master asks for like any other (the pool refuses new channels). */
+#define CM_DIR "sshmux-cm"
+#define CM_TOKEN "%C"
+#define CM_TOKEN_LEN 40 /* what %C expands to */
+#define CM_TEMP_LEN 17  /* ".XXXXXXXXXXXXXXXX", the master's first name */
+#define CM_PERSIST "300"
 
 static const struct {
   const char *file;
@@ -55,7 +88,10 @@ static void usage(FILE *f, void *ctx) {
       "  --config FILE     routes file (default: SSH dir's "
       "sshmux-routes.ini)\n"
       "  --port N          sshmuxd's local port (default "
-      "%d)\n" SSHMUXD_COMMON_HELP,
+      "%d)\n"
+      "  --no-control-master  no local ControlMaster in the Host blocks\n"
+      "                    (also: control_master = false in [defaults];\n"
+      "                    never written on Windows)\n" SSHMUXD_COMMON_HELP,
       DEFAULT_PORT);
 }
 
@@ -83,6 +119,20 @@ static void add_path(sshmuxd_str_t *b, const char *p) {
     sshmuxd_str_printf(b, "\"%s\"", p);
   else
     sshmuxd_str_printf(b, "%s", p);
+}
+
+/* The ControlMaster lines of a Host block; none when cm_dir is "". */
+static void add_control_master(sshmuxd_str_t *b, const char *cm_dir) {
+  char path[PATH_MAX + 8];
+
+  if (cm_dir[0] == '\0')
+    return;
+  snprintf(path, sizeof(path), "%s/%s", cm_dir, CM_TOKEN);
+  sshmuxd_str_printf(b, "    ControlMaster auto\n"
+                        "    ControlPath ");
+  add_path(b, path);
+  sshmuxd_str_printf(b, "\n"
+                        "    ControlPersist " CM_PERSIST "\n");
 }
 
 /* The key ssh should offer to sshmuxd: the first default key that exists in
@@ -115,7 +165,8 @@ static void lowercase_into(char *out, size_t size, const char *s) {
 
 static void build_hosts_conf(sshmuxd_str_t *b, const sshmux_routes_t *routes,
                              const char *routes_path, int port,
-                             const char *identity, const char *known) {
+                             const char *identity, const char *known,
+                             const char *cm_dir) {
   size_t i;
 
   sshmuxd_str_printf(b,
@@ -159,6 +210,7 @@ static void build_hosts_conf(sshmuxd_str_t *b, const sshmux_routes_t *routes,
                           "    PasswordAuthentication no\n"
                           "    KbdInteractiveAuthentication no\n"
                           "    ProxyJump none\n");
+    add_control_master(b, cm_dir);
   }
 }
 
@@ -374,7 +426,10 @@ static int check_target(const char *path) {
 typedef struct {
   const char *config;
   int port;
+  int no_control_master;
 } opts_t;
+
+enum { OPT_NO_CONTROL_MASTER = OPT_FIRST_PRIVATE };
 
 static int option(int c, const char *arg, void *ctx) {
   opts_t *o = ctx;
@@ -385,18 +440,84 @@ static int option(int c, const char *arg, void *ctx) {
   }
   if (c == 'p')
     return sshmuxd_parse_port(arg, &o->port);
+  if (c == OPT_NO_CONTROL_MASTER) {
+    o->no_control_master = 1;
+    return 0;
+  }
   return SSHMUXD_EXIT_USAGE;
 }
 
+/* The ControlMaster socket directory into cm_dir, or "" when the Host
+ * blocks get no ControlMaster: opted out, on Windows, or (with a note
+ * saying so) when its socket paths could not be bound.  An existing
+ * directory must pass the checks it will pass after creation (so a refused
+ * run writes nothing); a missing one is created later, by cm_dir_create.
+ * 0, or -1 after printing why. */
+static int cm_dir_plan(char *cm_dir, size_t size, int wanted) {
+  cm_dir[0] = '\0';
+#ifdef _WIN32
+  (void)size;
+  (void)wanted;
+  return 0;
+#else
+  size_t limit = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+  int r;
+
+  if (!wanted)
+    return 0;
+  if (sshmuxd_join(cm_dir, size, sshmuxd_ssh_dir(), CM_DIR) != 0)
+    return -1;
+  if (strlen(cm_dir) + 1 + CM_TOKEN_LEN + CM_TEMP_LEN > limit) {
+    printf("note: no ControlMaster in the Host blocks: its socket paths (%s/ "
+           "and %d more characters, ssh's %%C and its temporary suffix) would "
+           "not fit the %zu bytes of a Unix socket path, and ssh would refuse "
+           "to run; an SSH dir of at most %zu characters fits "
+           "(--no-control-master silences this)\n",
+           cm_dir, CM_TOKEN_LEN + CM_TEMP_LEN, limit,
+           limit - (1 + CM_TOKEN_LEN + CM_TEMP_LEN) - strlen("/" CM_DIR));
+    sshmuxd_log(SSHMUX_LOG_INFO,
+                "setup-config: %s too long for ControlMaster sockets", cm_dir);
+    cm_dir[0] = '\0';
+    return 0;
+  }
+  r = sshmuxd_private_dir_check("ControlMaster directory", cm_dir, 0);
+  if (r != 0 && r != UV_ENOENT) {
+    sshmuxd_err("Nothing was changed (--no-control-master does without it).");
+    return -1;
+  }
+  return 0;
+#endif
+}
+
+/* Create (when missing) and check the directory cm_dir_plan chose. */
+static int cm_dir_create(const char *cm_dir, int *changes) {
+  struct stat st;
+  int existed;
+
+  if (cm_dir[0] == '\0')
+    return 0;
+  existed = lstat(cm_dir, &st) == 0;
+  if (sshmuxd_private_dir_check("ControlMaster directory", cm_dir, 1) != 0)
+    return -1;
+  if (!existed) {
+    printf("created %s (0700) for the ControlMaster sockets\n", cm_dir);
+    sshmuxd_log(SSHMUX_LOG_INFO, "setup-config: created %s", cm_dir);
+    (*changes)++;
+  }
+  return 0;
+}
+
 int sshmuxd_cmd_setup_config(int argc, char **argv) {
-  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                       {"port", required_argument, NULL, 'p'},
-                                       SSHMUXD_COMMON_LONGOPTS,
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"port", required_argument, NULL, 'p'},
+      {"no-control-master", no_argument, NULL, OPT_NO_CONTROL_MASTER},
+      SSHMUXD_COMMON_LONGOPTS,
+      {NULL, 0, NULL, 0}};
   char routes_path[PATH_MAX], hosts_path[PATH_MAX], known_path[PATH_MAX],
-      cfg_path[PATH_MAX], identity[PATH_MAX];
+      cfg_path[PATH_MAX], identity[PATH_MAX], cm_dir[PATH_MAX];
   const char *config;
-  opts_t o = {NULL, DEFAULT_PORT};
+  opts_t o = {NULL, DEFAULT_PORT, 0};
   sshmux_routes_t *routes = NULL;
   sshmuxd_str_t hosts = {0}, known = {0}, cfg = {0};
   char *old = NULL;
@@ -447,6 +568,10 @@ int sshmuxd_cmd_setup_config(int argc, char **argv) {
   if (local_identity(identity, sizeof(identity)) != 0 ||
       (identity[0] != '\0' && config_safe_path("identity", identity) != 0))
     goto out;
+  if (cm_dir_plan(cm_dir, sizeof(cm_dir),
+                  !o.no_control_master &&
+                      sshmux_routes_control_master(routes)) != 0)
+    goto out;
 
   r = sshmux_dir_ensure(sshmuxd_ssh_dir(), 0700);
   if (r != 0) {
@@ -458,7 +583,7 @@ int sshmuxd_cmd_setup_config(int argc, char **argv) {
               config, sshmuxd_ssh_dir(), port);
   if (build_known_hosts(&known, &changes) != 0)
     goto out;
-  build_hosts_conf(&hosts, routes, config, port, identity, known_path);
+  build_hosts_conf(&hosts, routes, config, port, identity, known_path, cm_dir);
   if (rewrite_config(&cfg, old ? old : "", old_len, cfg_path, hosts_path,
                      routes, &changes) != 0 ||
       hosts.oom || known.oom) {
@@ -466,8 +591,10 @@ int sshmuxd_cmd_setup_config(int argc, char **argv) {
     goto out;
   }
   /* The files the Include points at first, the config last: ssh never
-   * sees an Include of a missing file. */
-  if (write_if_changed(known_path, &known, 0600, "local host keys", &changes) !=
+   * sees an Include of a missing file, nor a ControlPath in a missing
+   * directory. */
+  if (cm_dir_create(cm_dir, &changes) != 0 ||
+      write_if_changed(known_path, &known, 0600, "local host keys", &changes) !=
           0 ||
       write_if_changed(hosts_path, &hosts, 0600, "Host blocks", &changes) !=
           0 ||

@@ -180,9 +180,12 @@ void sshmuxd_pool_options(sshmux_pool_options_t *o,
  * XDG_RUNTIME_DIR is an absolute path, else /tmp/sshmux-UID/control.
  * 0, or -1 after printing why (path too long). */
 int sshmuxd_control_paths(char *dir, size_t dsize, char *sock, size_t ssize);
-/* Check the control directory: a real directory (no symlink anywhere on
- * its path), owned by us, mode exactly 0700.  With create, make it first
- * if missing.  0, or a negative error after printing why (fail closed). */
+/* Check a directory of ours that guards sockets: a real directory (no
+ * symlink anywhere on its path), owned by us, mode exactly 0700.  With
+ * create, make it first if missing.  0, or a negative error after printing
+ * why, naming it as what (fail closed: nothing is chmod-ed or replaced). */
+int sshmuxd_private_dir_check(const char *what, const char *dir, int create);
+/* sshmuxd_private_dir_check() of the control directory. */
 int sshmuxd_control_dir_check(const char *dir, int create);
 /* Connect to the running daemon (after checking the directory).  Returns
  * a blocking socket fd, or a negative error: UV_ENOENT / UV_ECONNREFUSED

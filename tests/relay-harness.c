@@ -13,8 +13,12 @@ static void append(const char *path, const char *text) {
 }
 
 void rh_init(rh_t *h) {
+  rh_init_in(h, test_path("sshdir"));
+}
+
+void rh_init_in(rh_t *h, const char *dir) {
   memset(h, 0, sizeof(*h));
-  snprintf(h->dir, sizeof(h->dir), "%s", test_path("sshdir"));
+  snprintf(h->dir, sizeof(h->dir), "%s", dir);
   ASSERT_EQ(mkdir(h->dir, 0700), 0);
   snprintf(h->routes, sizeof(h->routes), "%s/sshmux-routes.ini", h->dir);
   snprintf(h->cfg, sizeof(h->cfg), "%s", test_path("client.cfg"));
@@ -29,6 +33,56 @@ void rh_init(rh_t *h) {
     free(data);
   }
   append(h->routes, "");
+}
+
+void rh_init_short(rh_t *h) {
+  char top[64], dir[96];
+
+  snprintf(top, sizeof(top), "/tmp/sshmux-rh-XXXXXX");
+  ASSERT(mkdtemp(top) != NULL);
+  snprintf(dir, sizeof(dir), "%s/ssh", top);
+  rh_init_in(h, dir);
+  snprintf(h->top, sizeof(h->top), "%s", top);
+}
+
+void rh_remove_short(rh_t *h) {
+  if (h->top[0] != '\0')
+    ASSERT_EQ(test_run_simple((const char *[]){"rm", "-rf", h->top, NULL}, NULL,
+                              NULL),
+              0);
+  h->top[0] = '\0';
+}
+
+/* Copy file from to to (0600). */
+static void copy_file(const char *from, const char *to) {
+  char *data = test_read_file(from, NULL);
+
+  ASSERT(data != NULL);
+  ASSERT_EQ(test_write_file(to, data, 0600), 0);
+  free(data);
+}
+
+void rh_setup_config(rh_t *h) {
+  char path[700], pub[700], prog[700], port[16], *out = NULL, *err = NULL;
+  int st;
+
+  snprintf(path, sizeof(path), "%s/id_ed25519", h->dir);
+  copy_file(h->key, path);
+  snprintf(pub, sizeof(pub), "%s.pub", h->key);
+  snprintf(path, sizeof(path), "%s/id_ed25519.pub", h->dir);
+  copy_file(pub, path);
+  snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
+  snprintf(port, sizeof(port), "%d", h->port);
+  st = test_run_simple((const char *[]){prog, "setup-config", "--ssh-dir",
+                                        h->dir, "--config", h->routes, "--port",
+                                        port, NULL},
+                       &out, &err);
+  if (st != 0)
+    fprintf(stderr, "setup-config: %d\n%s\n%s\n", st, out, err);
+  ASSERT_EQ(st, 0);
+  free(out);
+  free(err);
+  snprintf(h->setup_cfg, sizeof(h->setup_cfg), "%s/config", h->dir);
 }
 
 void rh_known(rh_t *h, test_sshd *s) {
@@ -207,15 +261,23 @@ int rh_sanitized(void) {
   return a != NULL && *a != '\0';
 }
 
-const char *const *rh_ssh(rh_t *h, const char *const *words) {
+/* ssh -F cfg [-o BatchMode=yes] words...: in a rotation of 4 static argvs. */
+static const char *const *ssh_argv(const char *cfg, int batch,
+                                   const char *const *words) {
   static test_argv_t v[4];
   static int slot;
   test_argv_t *a = &v[slot++ & 3];
 
   memset(a, 0, sizeof(*a));
-  test_argv_add(a, "ssh", "-F", h->cfg, NULL);
+  test_argv_add(a, "ssh", "-F", cfg, NULL);
+  if (batch)
+    test_argv_add(a, "-o", "BatchMode=yes", NULL);
   test_argv_addv(a, words);
   return a->v;
+}
+
+const char *const *rh_ssh(rh_t *h, const char *const *words) {
+  return ssh_argv(h->cfg, 0, words);
 }
 
 int rh_run(rh_t *h, const char *const *words, char **out, char **err,
@@ -224,6 +286,10 @@ int rh_run(rh_t *h, const char *const *words, char **out, char **err,
                                        .out = out,
                                        .err = err,
                                        .timeout_ms = timeout_ms});
+}
+
+const char *const *rh_ssh_setup(rh_t *h, const char *const *words) {
+  return ssh_argv(h->setup_cfg, 1, words);
 }
 
 long rh_rss_kib(rh_t *h) {

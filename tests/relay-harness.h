@@ -18,13 +18,31 @@ typedef struct {
   char key[600];    /* the local client's private key */
   int pid, port;
   int nroutes;
-  int in_tmux;        /* started by rh_start_tmux: not our child */
-  char names[16][32]; /* Host NAME -> User NAME in the ssh_config */
+  int in_tmux;         /* started by rh_start_tmux: not our child */
+  char names[16][32];  /* Host NAME -> User NAME in the ssh_config */
+  char top[64];        /* rh_init_short's directory under /tmp, or "" */
+  char setup_cfg[600]; /* the config setup-config wrote (rh_setup_config) */
 } rh_t;
 
 /* Make the SSH dir; known_hosts gets the fixture's lines for every
  * upstream sshd given later with rh_route. */
 void rh_init(rh_t *h);
+/* rh_init() with the SSH dir at dir (which must not exist yet), for a test
+ * that needs short paths (socket paths fit in 108 bytes). */
+void rh_init_in(rh_t *h, const char *dir);
+/* rh_init_in() at TOP/ssh, TOP a new directory /tmp/sshmux-rh-XXXXXX
+ * (h->top): short enough for setup-config's ControlMaster sockets
+ * (SSHDIR/sshmux-cm/%C must fit sun_path).  rh_remove_short removes it. */
+void rh_init_short(rh_t *h);
+void rh_remove_short(rh_t *h);
+/* After rh_start: the local key as the SSH dir's id_ed25519 (which
+ * setup-config names), then `sshmuxd setup-config --ssh-dir DIR --config
+ * ROUTES --port PORT` (it must succeed); h->setup_cfg is its config. */
+void rh_setup_config(rh_t *h);
+/* ssh -F h->setup_cfg -o BatchMode=yes words...: what a user's plain
+ * `ssh route` does with the files setup-config wrote (rotation as
+ * rh_ssh). */
+const char *const *rh_ssh_setup(rh_t *h, const char *const *words);
 /* Start a fixture sshd s (default options), rh_init(h), and
  * rh_route(h, route, s, extra): the usual start of a relay test. */
 void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra);

@@ -2,8 +2,12 @@
  * run as a user would, in a throwaway HOME: the routes printed or the
  * FILE:LINE error; the files setup-config writes, checked by OpenSSH's own
  * `ssh -G`; a second run that changes nothing; a conflicting Host block
- * commented out; symlinks refused with nothing written. */
+ * commented out; symlinks refused with nothing written; the local
+ * ControlMaster lines, their opt-outs, their 0700 directory, and the note
+ * when its socket paths would not fit. */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon-helpers.h"
@@ -364,5 +368,170 @@ TEST_IMPL(daemon_setup_config_custom_ssh_dir) {
   ASSERT_EQ(dtest_run(setup_args, env, NULL, NULL), 0);
   ASSERT(access(test_path("alt2/sshmux-hosts.conf"), F_OK) == 0);
   ASSERT(access(dtest_ssh_path("config"), F_OK) != 0);
+  return 0;
+}
+
+/* ---- the local ControlMaster in the Host blocks ---- */
+
+/* setup-config --ssh-dir dir [more...]: its exit status, stdout in *out. */
+static int setup_in(const char *dir, const char *more, char **out) {
+  const char *args[] = {"setup-config", "--ssh-dir", dir, more, NULL};
+  return dtest_run(args, NULL, out, NULL);
+}
+
+TEST_IMPL(daemon_setup_config_control_master) {
+  const char *ssh[] = {"ssh", "-G", "-F", NULL, "webserver", NULL};
+  char top[64], dir[96], cm[128], hostsp[128], cfgp[128], want[600];
+  char *out = NULL, *hosts, *before;
+  struct stat st;
+  char *p;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  dtest_setup();
+  /* A short SSH dir: DIR/sshmux-cm/%C and ssh's suffix fit in sun_path. */
+  snprintf(top, sizeof(top), "/tmp/sshmux-sc-XXXXXX");
+  ASSERT(mkdtemp(top) != NULL);
+  snprintf(dir, sizeof(dir), "%s/ssh", top);
+  ASSERT_EQ(mkdir(dir, 0700), 0);
+  snprintf(cm, sizeof(cm), "%s/sshmux-cm", dir);
+  snprintf(hostsp, sizeof(hostsp), "%s/sshmux-hosts.conf", dir);
+  snprintf(cfgp, sizeof(cfgp), "%s/config", dir);
+  snprintf(want, sizeof(want), "%s/sshmux-routes.ini", dir);
+  dtest_write(want, routes);
+
+  /* Default: every Host block gets the three lines, the directory 0700. */
+  ASSERT_EQ(setup_in(dir, NULL, &out), 0);
+  snprintf(want, sizeof(want), "created %s (0700) for the ControlMaster", cm);
+  ASSERT_STR_CONTAINS(out, want);
+  free(out);
+  hosts = test_read_file(hostsp, NULL);
+  ASSERT(hosts != NULL);
+  snprintf(want, sizeof(want),
+           "    ProxyJump none\n"
+           "    ControlMaster auto\n"
+           "    ControlPath %s/%%C\n"
+           "    ControlPersist 300\n",
+           cm);
+  ASSERT_EQ(test_count(hosts, want), 2);
+  free(hosts);
+  ASSERT_EQ(lstat(cm, &st), 0);
+  ASSERT(S_ISDIR(st.st_mode));
+  ASSERT_EQ(st.st_mode & 07777, 0700);
+  /* OpenSSH reads them so, the socket named by its %C hash. */
+  ssh[3] = cfgp;
+  ASSERT_EQ(test_run_simple(ssh, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "\ncontrolmaster auto\n");
+  ASSERT_STR_CONTAINS(out, "\ncontrolpersist 300\n");
+  snprintf(want, sizeof(want), "\ncontrolpath %s/", cm);
+  p = strstr(out, want);
+  ASSERT(p != NULL);
+  p += strlen(want);
+  ASSERT_EQ(strspn(p, "0123456789abcdef"), 40);
+  ASSERT_EQ(p[40], '\n');
+  free(out);
+  /* Idempotent: a second run changes nothing. */
+  ASSERT_EQ(setup_in(dir, NULL, &out), 0);
+  ASSERT_STR_CONTAINS(out, "nothing changed");
+  free(out);
+
+  /* --no-control-master rewrites the blocks without it (the directory is
+   * left: a master may still be using it), and is idempotent too. */
+  ASSERT_EQ(setup_in(dir, "--no-control-master", &out), 0);
+  ASSERT_STR_CONTAINS(out, "(Host blocks)");
+  free(out);
+  hosts = test_read_file(hostsp, NULL);
+  ASSERT(strstr(hosts, "Control") == NULL);
+  ASSERT_STR_CONTAINS(hosts, "    ProxyJump none\n");
+  free(hosts);
+  ASSERT_EQ(setup_in(dir, "--no-control-master", &out), 0);
+  ASSERT_STR_CONTAINS(out, "nothing changed");
+  free(out);
+  /* The routes file's knob does the same: nothing to change now. */
+  snprintf(want, sizeof(want), "%s/sshmux-routes.ini", dir);
+  {
+    char text[2048];
+    snprintf(text, sizeof(text), "[defaults]\ncontrol_master = false\n%s",
+             routes);
+    dtest_write(want, text);
+  }
+  ASSERT_EQ(setup_in(dir, NULL, &out), 0);
+  ASSERT_STR_CONTAINS(out, "nothing changed");
+  free(out);
+  dtest_write(want, routes);
+  ASSERT_EQ(setup_in(dir, NULL, &out), 0);
+  ASSERT_STR_CONTAINS(out, "(Host blocks)");
+  free(out);
+  hosts = test_read_file(hostsp, NULL);
+  ASSERT_EQ(test_count(hosts, "    ControlMaster auto\n"), 2);
+  free(hosts);
+
+  /* A directory others may enter, or a symlink, is refused and nothing
+   * at all is written. */
+  before = test_read_file(hostsp, NULL);
+  ASSERT_EQ(chmod(cm, 0755), 0);
+  dtest_expect((const char *[]){"setup-config", "--ssh-dir", dir, "--port",
+                                "2999", NULL},
+               1, NULL, "has mode 0755, not 0700; refusing it");
+  ASSERT_EQ(rmdir(cm), 0);
+  ASSERT_EQ(symlink(top, cm), 0);
+  dtest_expect((const char *[]){"setup-config", "--ssh-dir", dir, "--port",
+                                "2999", NULL},
+               1, NULL, "symbolic link");
+  hosts = test_read_file(hostsp, NULL);
+  ASSERT_STR_EQ(hosts, before);
+  free(hosts);
+  free(before);
+  /* But opting out does without the directory. */
+  ASSERT_EQ(setup_in(dir, "--no-control-master", &out), 0);
+  free(out);
+  ASSERT_EQ(unlink(cm), 0);
+  ASSERT_EQ(
+      test_run_simple((const char *[]){"rm", "-rf", top, NULL}, NULL, NULL), 0);
+  return 0;
+}
+
+TEST_IMPL(daemon_setup_config_control_master_path_too_long) {
+  /* DIR/sshmux-cm/ + 40 (%C) + 17 (ssh's suffix) must fit sun_path less
+   * its NUL: on Linux (107) an SSH dir of up to 39 characters (ssh agrees:
+   * a ControlPath directory of 49 characters binds, of 50 does not). */
+  const int fit =
+      (int)sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - 58 - 10;
+  char top[64], dir[128], path[300], want[80], *out = NULL, *hosts;
+  int len;
+
+  dtest_setup();
+  snprintf(top, sizeof(top), "/tmp/sshmux-sc-XXXXXX"); /* 21 characters */
+  ASSERT(mkdtemp(top) != NULL);
+  ASSERT_GT(fit, 24);
+  for (len = fit; len <= fit + 1; len++) {
+    snprintf(dir, sizeof(dir), "%s/%.*s", top, len - 22,
+             "dddddddddddddddddddddddddddddddddddddddd");
+    ASSERT_EQ((int)strlen(dir), len);
+    ASSERT_EQ(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/sshmux-routes.ini", dir);
+    dtest_write(path, routes);
+    ASSERT_EQ(setup_in(dir, NULL, &out), 0);
+    ASSERT_STR_CONTAINS(out, "2 route(s) set up");
+    snprintf(path, sizeof(path), "%s/sshmux-hosts.conf", dir);
+    hosts = test_read_file(path, NULL);
+    ASSERT(hosts != NULL);
+    snprintf(path, sizeof(path), "%s/sshmux-cm", dir);
+    if (len == fit) {
+      ASSERT(strstr(out, "note: no ControlMaster") == NULL);
+      ASSERT_EQ(test_count(hosts, "    ControlMaster auto\n"), 2);
+      ASSERT_EQ(access(path, F_OK), 0);
+    } else {
+      ASSERT_STR_CONTAINS(out, "note: no ControlMaster in the Host blocks");
+      snprintf(want, sizeof(want), "an SSH dir of at most %d characters fits",
+               fit);
+      ASSERT_STR_CONTAINS(out, want);
+      ASSERT(strstr(hosts, "Control") == NULL);
+      ASSERT(access(path, F_OK) != 0);
+    }
+    free(hosts);
+    free(out);
+  }
+  ASSERT_EQ(
+      test_run_simple((const char *[]){"rm", "-rf", top, NULL}, NULL, NULL), 0);
   return 0;
 }

@@ -8,7 +8,8 @@
  * question; without a pty but on a "desktop" (DISPLAY set) the
  * SSH_ASKPASS program answers and notify-send is called; with neither the
  * login fails closed at once; a hostile server's escapes in its prompt
- * never act on the terminal. */
+ * never act on the terminal; and all of the first through the local
+ * ControlMaster setup-config writes. */
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,16 +53,22 @@ static void exit_ok(const char *pane) {
   wait_for(pane, "ssh-exit=0", 20000);
 }
 
-/* `ssh -t ROUTE` in a new tmux session named pane; its exit status is
- * printed after it. */
-static void start_ssh(rh_t *h, const char *pane, const char *route) {
+/* `ssh -F cfg -t ROUTE` in a new tmux session named pane; its exit status
+ * is printed after it. */
+static void start_ssh_with(const char *cfg, const char *pane,
+                           const char *route) {
   char cmd[1500];
 
   snprintf(cmd, sizeof(cmd), "ssh -F %s -t %s; echo \"ssh-exit=$?\"; sleep 60",
-           h->cfg, route);
+           cfg, route);
   ASSERT_EQ(tmux((const char *[]){"new-session", "-d", "-s", pane, "-x", "100",
                                   "-y", "30", "sh", "-c", cmd, NULL}),
             0);
+}
+
+/* The same with the harness's ssh_config. */
+static void start_ssh(rh_t *h, const char *pane, const char *route) {
+  start_ssh_with(h->cfg, pane, route);
 }
 
 /* start_ssh(h, pane, "otp"), then waits (45 s) for the code's question. */
@@ -140,6 +147,53 @@ TEST_IMPL_T(relay_prompt_in_client_terminal, 120) {
   ASSERT_STR_CONTAINS(log, "on a client's terminal");
   free(log);
   teardown(&e);
+  return 0;
+}
+
+/* The same through the local ControlMaster setup-config writes: the
+ * first `ssh -t` becomes the master, the question still comes to its
+ * terminal, and the next session rides the same local connection. */
+TEST_IMPL_T(relay_prompt_in_client_terminal_through_master, 120) {
+  test_otp_sshd o;
+  rh_t h;
+  char code[7], log[600], *out = NULL, *err = NULL, *pane;
+  int st;
+
+  TEST_REQUIRE_OTP();
+  TEST_REQUIRE_PROGRAM("tmux");
+  ASSERT_EQ(test_otp_sshd_start(&o, NULL), 0);
+  rh_init_short(&h);
+  rh_route(&h, "otp", &o.sshd, NULL);
+  snprintf(log, sizeof(log), "%s/sshmux.log", h.dir);
+  rh_start(&h, NULL);
+  rh_setup_config(&h);
+  start_ssh_with(h.setup_cfg, "a", "otp");
+  wait_for("a", "=== sshmux: login to", 45000);
+  wait_for("a", "One-time password", 5000);
+  answer_otp(&o, "a", code);
+  shell_check("a", "echo hel''lo-$((6*7))", "hello-42");
+  pane = test_tmux_capture(tmux_sock(), "a");
+  ASSERT(pane != NULL && strstr(pane, code) == NULL);
+  free(pane);
+  st = test_run_simple(
+      rh_ssh_setup(&h, (const char *[]){"otp", "echo second", NULL}), &out,
+      &err);
+  if (st != 0)
+    fprintf(stderr, "%s\n%s\n", out, err);
+  ASSERT_EQ(st, 0);
+  ASSERT_STR_EQ(out, "second\n");
+  free(out);
+  free(err);
+  exit_ok("a");
+  ASSERT_EQ(test_count_in_file(log, "accepted \"otp\""), 1);
+  ASSERT_EQ(test_count_in_file(log, "on a client's terminal"), 1);
+  (void)test_run_simple(
+      rh_ssh_setup(&h, (const char *[]){"-O", "exit", "otp", NULL}), NULL,
+      NULL);
+  (void)tmux((const char *[]){"kill-server", NULL});
+  rh_stop(&h);
+  test_otp_sshd_stop(&o);
+  rh_remove_short(&h);
   return 0;
 }
 

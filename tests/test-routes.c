@@ -129,6 +129,7 @@ TEST_IMPL(routes_example_parses) {
   ASSERT(sshmux_route_via(eu) == NULL);
   ASSERT(sshmux_routes_askpass(r) == NULL);
   ASSERT_EQ(sshmux_routes_notify(r), 0);
+  ASSERT_EQ(sshmux_routes_control_master(r), 1);
   sshmux_routes_free(r);
   return 0;
 }
@@ -151,7 +152,7 @@ TEST_IMPL(routes_defaults_and_overrides) {
               "[defaults]\nidle_timeout = 60\nmax_lifetime = 0\n"
               "keepalive = 7\naccept_new_hostkey = yes\n"
               "env_allow = LANG, MY_*\naskpass = /usr/bin/ssh-askpass\n"
-              "notify = on\n"
+              "notify = on\ncontrol_master = off\n"
               "[routes.b]\nhost = ::1\nport = 2222\nuser = u\n"
               "accept_new_hostkey = false\nenv_allow = none\n"
               "identity = /k/id\n");
@@ -166,6 +167,7 @@ TEST_IMPL(routes_defaults_and_overrides) {
   ASSERT_STR_EQ(sshmux_route_identity(b), "/k/id");
   ASSERT_STR_EQ(sshmux_routes_askpass(r), "/usr/bin/ssh-askpass");
   ASSERT_EQ(sshmux_routes_notify(r), 1);
+  ASSERT_EQ(sshmux_routes_control_master(r), 0);
   /* No [jump]: routes go direct. */
   ASSERT(sshmux_route_via(a) == NULL);
   /* env: defaults' list for a, none for b. */
@@ -258,6 +260,8 @@ TEST_IMPL(routes_error_unknown_key) {
                "key 'host' is not valid in a [defaults] section");
   expect_error("[jump]\nhost = x\nuser = u\ndirect = true\n", 4,
                "key 'direct' is not valid in a jump section");
+  expect_error(ROUTE "control_master = false\n", 4,
+               "key 'control_master' is not valid in a route section");
   expect_error("host = x\n", 1, "'host' outside any section");
   return 0;
 }

@@ -12,7 +12,10 @@
  * with CR or NUL never load, so setup-config cannot write injected lines;
  * another uid can reach neither the control socket nor, when the
  * filesystem lets it through, the daemon behind it (SO_PEERCRED), and so
- * cannot answer a pending one-time-code prompt, which the user still can. */
+ * cannot answer a pending one-time-code prompt, which the user still can;
+ * nor can it reach the local ControlMaster setup-config sets up (its 0700
+ * directory, its 0600 socket, the master's own peer check). */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -390,11 +393,11 @@ static void runtime_remove(void) {
   ASSERT_EQ(test_run_simple(argv, NULL, NULL), 0);
 }
 
-/* In a child running as OTHER_UID: connect to the control socket and send
+/* In a child running as OTHER_UID: connect to the socket at path and send
  * line.  Exit status: 10 connect refused by the filesystem (EACCES), 11
  * connected but closed without a single byte of reply, 12 got a reply, 13
  * other failure. */
-static int as_other_uid(const char *line) {
+static int as_other_uid_at(const char *path, const char *line) {
   int pid = fork();
 
   ASSERT(pid >= 0);
@@ -404,13 +407,14 @@ static int as_other_uid(const char *line) {
     ssize_t r;
     int fd;
     alarm(20);
+    signal(SIGPIPE, SIG_IGN); /* a peer that closes first is an answer */
     if (setgroups(0, NULL) != 0 || setgid(OTHER_UID) != 0 ||
         setuid(OTHER_UID) != 0 || getuid() != OTHER_UID)
       _exit(13);
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl_sock);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
       _exit(errno == EACCES ? 10 : 13);
     (void)!write(fd, line, strlen(line));
@@ -421,6 +425,11 @@ static int as_other_uid(const char *line) {
     int st = ipct_wait_exit(pid, 30000);
     return st;
   }
+}
+
+/* The control socket, from another uid. */
+static int as_other_uid(const char *line) {
+  return as_other_uid_at(ctl_sock, line);
 }
 
 /* Let the filesystem pass another uid (directory 0711, socket 0666), so
@@ -512,5 +521,84 @@ TEST_IMPL_T(security_prompt_answer_other_uid_refused, 150) {
   runtime_remove();
   test_otp_sshd_stop(&o);
   test_sshd_stop(&t);
+  return 0;
+}
+
+/* ---- setup-config's local ControlMaster, from another uid ---- */
+
+/* The path of the one socket in dir (into path), failing without one. */
+static void master_socket(const char *dir, char *path, size_t size) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int n = 0;
+
+  ASSERT(d != NULL);
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.') {
+      snprintf(path, size, "%s/%s", dir, e->d_name);
+      n++;
+    }
+  closedir(d);
+  ASSERT_EQ(n, 1);
+}
+
+TEST_IMPL_T(security_control_master_other_uid_refused, 90) {
+  test_sshd s;
+  rh_t h;
+  char cmdir[600], sock[1000], log[600], *out = NULL;
+  struct stat st;
+
+  TEST_REQUIRE_ROOT("switching to another uid");
+  TEST_REQUIRE_PROGRAM("ssh");
+  ASSERT_OK(test_sshd_start(&s, NULL));
+  rh_init_short(&h); /* under /tmp: only our own modes stand in the way */
+  rh_route(&h, "r1", &s, NULL);
+  rh_start(&h, NULL);
+  rh_setup_config(&h);
+  snprintf(cmdir, sizeof(cmdir), "%s/sshmux-cm", h.dir);
+  snprintf(log, sizeof(log), "%s/sshmux.log", h.dir);
+  /* The first session leaves a master behind, authenticated. */
+  ASSERT_EQ(test_run_simple(
+                rh_ssh_setup(&h, (const char *[]){"r1", "echo one", NULL}),
+                &out, NULL),
+            0);
+  ASSERT_STR_EQ(out, "one\n");
+  free(out);
+  master_socket(cmdir, sock, sizeof(sock));
+  ASSERT_EQ(lstat(sock, &st), 0);
+  ASSERT(S_ISSOCK(st.st_mode));
+  ASSERT_EQ(st.st_mode & 0077, 0);
+
+  /* Its directory (0700) keeps another uid from even reaching it... */
+  ASSERT_EQ(as_other_uid_at(sock, "x"), 10);
+  /* ...so does the socket's own mode (0600) with the directories open... */
+  ASSERT_EQ(chmod(h.top, 0711), 0);
+  ASSERT_EQ(chmod(h.dir, 0711), 0);
+  ASSERT_EQ(chmod(cmdir, 0711), 0);
+  ASSERT_EQ(as_other_uid_at(sock, "x"), 10);
+  /* ...and the master's own peer check with the socket open too: closed
+   * before a byte is answered. */
+  ASSERT_EQ(chmod(sock, 0666), 0);
+  ASSERT_EQ(as_other_uid_at(sock, "x"), 11);
+  ASSERT_EQ(chmod(sock, 0600), 0);
+  ASSERT_EQ(chmod(cmdir, 0700), 0);
+  ASSERT_EQ(chmod(h.dir, 0700), 0);
+  ASSERT_EQ(chmod(h.top, 0700), 0);
+  /* Ours still rides it: one local connection to sshmuxd in all. */
+  ASSERT_EQ(test_run_simple(
+                rh_ssh_setup(&h, (const char *[]){"r1", "echo two", NULL}),
+                &out, NULL),
+            0);
+  ASSERT_STR_EQ(out, "two\n");
+  free(out);
+  ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 1);
+  ASSERT_EQ(test_count_in_file(log, "new session channel on route r1"), 2);
+  ASSERT_EQ(test_run_simple(
+                rh_ssh_setup(&h, (const char *[]){"-O", "exit", "r1", NULL}),
+                NULL, NULL),
+            0);
+  rh_stop(&h);
+  test_sshd_stop(&s);
+  rh_remove_short(&h);
   return 0;
 }

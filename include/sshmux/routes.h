@@ -20,6 +20,7 @@
  *   env_allow = LANG,LC_*,TERM,COLORTERM   ; env a session may pass on
  *   askpass = /usr/bin/ssh-askpass          ; optional, absolute path
  *   notify = false        ; desktop notification per new session
+ *   control_master = true ; setup-config gives ssh a local ControlMaster
  *
  *   [jump]                ; the default jump host (name "default")
  *   host = bastion.example.com
@@ -186,9 +187,12 @@ SSHMUX_EXTERN const sshmux_route_t *
 sshmux_routes_find_jump(const sshmux_routes_t *routes, const char *name);
 
 /* Settings of [defaults] that are not per route.  askpass is NULL unless
- * set; notify is 0 or 1. */
+ * set; notify is 0 or 1; control_master is 1 unless set to false (it is
+ * read by `sshmuxd setup-config` only: whether the Host blocks it writes
+ * give OpenSSH clients a local ControlMaster). */
 SSHMUX_EXTERN const char *sshmux_routes_askpass(const sshmux_routes_t *routes);
 SSHMUX_EXTERN int sshmux_routes_notify(const sshmux_routes_t *routes);
+SSHMUX_EXTERN int sshmux_routes_control_master(const sshmux_routes_t *routes);
 
 /* A hop's settings, with [defaults] already applied.  identity is NULL when
  * not set (the caller then uses its default keys), otherwise an absolute

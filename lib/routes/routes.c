@@ -65,6 +65,7 @@ enum {
   K_ENV,
   K_ASKPASS,
   K_NOTIFY,
+  K_CONTROL_MASTER,
   K_COUNT
 };
 
@@ -93,6 +94,7 @@ static const struct {
     [K_ENV] = {"env_allow", W_DEFAULTS | W_ROUTE},
     [K_ASKPASS] = {"askpass", W_DEFAULTS},
     [K_NOTIFY] = {"notify", W_DEFAULTS},
+    [K_CONTROL_MASTER] = {"control_master", W_DEFAULTS},
 };
 
 /* The settings [defaults] and hops share; line[k] != 0 iff key k was set
@@ -154,6 +156,7 @@ struct sshmux_routes {
   env_list_t env;    /* [defaults] env_allow, valid if defaults.line[K_ENV] */
   char *askpass;
   int notify;
+  int control_master; /* 1 unless [defaults] control_master = false */
 };
 
 enum { S_NONE, S_DEFAULTS, S_JUMP, S_ROUTE };
@@ -871,6 +874,8 @@ static int handler(void *user, const char *section, const char *name,
     return set_string(p, &p->r->askpass, value) == 0;
   case K_NOTIFY:
     return set_bool(p, name, value, &p->r->notify) == 0;
+  case K_CONTROL_MASTER:
+    return set_bool(p, name, value, &p->r->control_master) == 0;
   default:
     return fail(p, p->lineno, "internal error: unhandled key");
   }
@@ -1031,6 +1036,8 @@ int sshmux__routes_load_buffer(sshmux_routes_t **routes, const char *data,
   p.err_size = err_size;
   p.sec = S_NONE;
   p.r = sshmux__calloc(1, sizeof(*p.r));
+  if (p.r != NULL)
+    p.r->control_master = 1;
   if (p.r == NULL || (p.r->path = sshmux__strdup(filename)) == NULL ||
       (home != NULL && (p.r->home = sshmux__strdup(home)) == NULL)) {
     fail_nomem(&p);
@@ -1103,6 +1110,8 @@ int sshmux_routes_new(sshmux_routes_t **routes, const char *origin,
   if (origin == NULL)
     return SSHMUX_EINVAL;
   r = sshmux__calloc(1, sizeof(*r));
+  if (r != NULL)
+    r->control_master = 1;
   if (r == NULL || (r->path = sshmux__strdup(origin)) == NULL ||
       (home != NULL && (r->home = sshmux__strdup(home)) == NULL)) {
     sshmux_routes_free(r);
@@ -1255,6 +1264,9 @@ const char *sshmux_routes_askpass(const sshmux_routes_t *r) {
 }
 int sshmux_routes_notify(const sshmux_routes_t *r) {
   return r->notify;
+}
+int sshmux_routes_control_master(const sshmux_routes_t *r) {
+  return r->control_master;
 }
 
 const sshmux_route_t *sshmux_routes_get(const sshmux_routes_t *r, size_t i) {
