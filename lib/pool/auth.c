@@ -1014,6 +1014,17 @@ static LIBSSH2_RECV_FUNC(count_recv) {
   return r;
 }
 
+/* The I/O of a session libssh2 aborted in (ssh2_broken): nothing moves. */
+static LIBSSH2_SEND_FUNC(broken_send) {
+  (void)socket, (void)buffer, (void)length, (void)flags, (void)abstract;
+  return -EPIPE;
+}
+
+static LIBSSH2_RECV_FUNC(broken_recv) {
+  (void)socket, (void)buffer, (void)length, (void)flags, (void)abstract;
+  return -ECONNRESET;
+}
+
 static int run(sshmux__upconn_t *c) {
   char text[300];
   int rc;
@@ -1060,18 +1071,48 @@ static int run(sshmux__upconn_t *c) {
   return 0;
 }
 
-void sshmux__upauth_main(void *arg) {
-  sshmux__upconn_t *c = arg;
-  int rc = run(c);
+static int run_guarded(void *arg) {
+  return run(arg);
+}
 
-  if (rc != 0 && c->s != NULL) {
+static int end_session(void *arg) {
+  sshmux__upconn_t *c = arg;
+
+  if (!c->ssh2_broken) {
     libssh2_session_set_timeout(c->s, 2000);
     /* Only over an established transport: after a failed key exchange
      * there is nothing to say it on, and libssh2 1.10 crashes trying
      * when the exchange failed for memory (found by test-oom). */
     if (!aborted(c) && c->handshake_done)
       libssh2_session_disconnect(c->s, "authentication failed");
-    libssh2_session_free(c->s);
+  }
+  libssh2_session_free(c->s);
+  return 0;
+}
+
+void sshmux__upauth_main(void *arg) {
+  sshmux__upconn_t *c = arg;
+  int rc = sshmux__ssh2_guarded(run_guarded, c);
+
+  if (rc == SSHMUX__SSH2_TRIPPED) {
+    /* Nothing more is said on this session: the socket is closed with
+     * the connection, and the free below neither reads nor writes. */
+    c->ssh2_broken = 1;
+    if (c->s != NULL) {
+      libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND,
+                                   (void *)broken_send);
+      libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV,
+                                   (void *)broken_recv);
+    }
+    rc = werr(c, SSHMUX_EPROTO,
+              "%s: malformed data from the server made libssh2 fail an "
+              "assertion; connection dropped",
+              c->label);
+  }
+  if (rc != 0 && c->s != NULL) {
+    /* A second abort while freeing leaves the rest of the session to
+     * the arena below (only OpenSSL's cipher contexts are lost). */
+    (void)sshmux__ssh2_guarded(end_session, c);
     c->s = NULL;
     sshmux__upconn_arena_done(c);
   }

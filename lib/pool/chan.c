@@ -150,7 +150,7 @@ static void cancel_reqs(sshmux_upchan_t *ch, int status) {
     sshmux__req_t *r = SSHMUX__CONTAINER_OF(ch->reqs.next, sshmux__req_t, link);
     sshmux__list_remove(&r->link);
     if (r->cb != NULL)
-      r->cb(ch, status, r->data);
+      SSHMUX__EMBEDDER_CALL(r->cb(ch, status, r->data));
     req_free(r);
   }
 }
@@ -161,10 +161,10 @@ static void do_finish(sshmux__deferred_t *d) {
   cancel_reqs(ch, SSHMUX_ECLOSED);
   if (!ch->open_delivered) {
     ch->open_delivered = 1;
-    ch->open_cb(ch, SSHMUX_ECLOSED);
+    SSHMUX__EMBEDDER_CALL(ch->open_cb(ch, SSHMUX_ECLOSED));
   }
   if (ch->close_cb != NULL)
-    ch->close_cb(ch);
+    SSHMUX__EMBEDDER_CALL(ch->close_cb(ch));
   sshmux__upchan_free(ch);
 }
 
@@ -182,7 +182,7 @@ static void do_open_failed(sshmux__deferred_t *d) {
 
   cancel_reqs(ch, ch->open_status);
   ch->open_delivered = 1;
-  ch->open_cb(ch, ch->open_status);
+  SSHMUX__EMBEDDER_CALL(ch->open_cb(ch, ch->open_status));
   sshmux__upchan_free(ch);
 }
 
@@ -207,7 +207,7 @@ static void do_closed(sshmux__deferred_t *d) {
   cancel_reqs(ch, ch->closed_status < 0 ? ch->closed_status : SSHMUX_ECLOSED);
   ch->closed_delivered = 1;
   if (ch->cbs.on_closed != NULL)
-    ch->cbs.on_closed(ch, ch->closed_status);
+    SSHMUX__EMBEDDER_CALL(ch->cbs.on_closed(ch, ch->closed_status));
 }
 
 static void queue_closed(sshmux_upchan_t *ch, int status) {
@@ -261,7 +261,7 @@ void sshmux__upchan_opened(sshmux_upchan_t *ch, LIBSSH2_CHANNEL *lch) {
   if (ch->close_requested)
     return; /* the service pass frees it; finish reports ECLOSED */
   ch->open_delivered = 1;
-  ch->open_cb(ch, 0);
+  SSHMUX__EMBEDDER_CALL(ch->open_cb(ch, 0));
 }
 
 /* libssh2 errors that concern one channel only; anything else means the
@@ -445,12 +445,12 @@ static int req_done(sshmux_upchan_t *ch, sshmux__req_t *r, int rc) {
   if (rc != 0)
     chan_errmsg(ch, sshmux__ssh2_error(ch->conn->s, mb, sizeof(mb)));
   if (r->cb != NULL)
-    r->cb(ch,
-          rc == 0 ? 0
-          : rc == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED
-              ? SSHMUX_EREQ_FAILED
-              : sshmux__err_from_ssh2(rc),
-          r->data);
+    SSHMUX__EMBEDDER_CALL(r->cb(ch,
+                                rc == 0 ? 0
+                                : rc == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED
+                                    ? SSHMUX_EREQ_FAILED
+                                    : sshmux__err_from_ssh2(rc),
+                                r->data));
   req_free(r);
   return 0;
 }
@@ -560,7 +560,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
   if (ch->above_hwm && sshmux__buf_remaining(&ch->wq) < ch->hwm) {
     ch->above_hwm = 0;
     if (ch->cbs.on_drain != NULL)
-      ch->cbs.on_drain(ch);
+      SSHMUX__EMBEDDER_CALL(ch->cbs.on_drain(ch));
     if (ch->close_requested || ch->state != SSHMUX__CH_OPEN)
       return 1;
   }
@@ -575,7 +575,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
         got = 1;
         budget -= SSHMUX__MIN(budget, (size_t)n);
         if (ch->cbs.on_data != NULL)
-          ch->cbs.on_data(ch, stream, c->pool->readbuf, (size_t)n);
+          SSHMUX__EMBEDDER_CALL(
+              ch->cbs.on_data(ch, stream, c->pool->readbuf, (size_t)n));
         if (ch->close_requested || ch->state != SSHMUX__CH_OPEN ||
             c->state == SSHMUX__UC_DEAD)
           return 1;
@@ -601,7 +602,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
       ch->eof_delivered = 1;
       progress = 1;
       if (ch->cbs.on_eof != NULL)
-        ch->cbs.on_eof(ch);
+        SSHMUX__EMBEDDER_CALL(ch->cbs.on_eof(ch));
       if (ch->close_requested || ch->state != SSHMUX__CH_OPEN)
         return 1;
     }

@@ -245,15 +245,27 @@ static void close_tunnel(sshmux__upconn_t *c) {
   }
 }
 
+static int free_session(void *arg) {
+  sshmux__upconn_t *c = arg;
+
+  libssh2_session_set_blocking(c->s, 0);
+  libssh2_session_free(c->s);
+  return 0;
+}
+
 static void teardown(sshmux__upconn_t *c) {
   sshmux__zombies_drop(c);
   if (c->s != NULL) {
     /* With our callbacks, and reads failing, libssh2 neither blocks nor
-     * reports EAGAIN while it frees the channels it still knows. */
+     * reports EAGAIN while it frees the channels it still knows.  Guarded:
+     * a session libssh2 aborted in once may abort again here (pool-int.h);
+     * then the arena frees what libssh2 had of it. */
     c->in_eof = 1;
     sshmux__buf_reset(&c->in);
-    libssh2_session_set_blocking(c->s, 0);
-    libssh2_session_free(c->s);
+    if (sshmux__ssh2_guarded(free_session, c) == SSHMUX__SSH2_TRIPPED)
+      SSHMUX__LOG_DEBUG("%s: libssh2 failed an assertion while freeing the "
+                        "session",
+                        c->label);
     c->s = NULL;
     sshmux__upconn_arena_done(c);
   }
@@ -389,6 +401,8 @@ static LIBSSH2_SEND_FUNC(io_send) {
     ssize_t r = send(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
+  if (c->ssh2_broken)
+    return -EPIPE;
   if (c->io_error)
     return -c->io_error;
   if (sshmux__buf_remaining(&c->out) + length > SSHMUX__OUT_MAX / 2)
@@ -406,6 +420,8 @@ static LIBSSH2_RECV_FUNC(io_recv) {
     ssize_t r = recv(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
+  if (c->ssh2_broken)
+    return -ECONNRESET;
   if (c->req_owner != NULL && c->req_owner->ninflight >= 2 &&
       c->req_owner->state == SSHMUX__CH_OPEN && !c->head_reading)
     return -EAGAIN; /* requests pipelined: see pool/chan.c, service_reqs */
@@ -619,14 +635,31 @@ static int fatal_code(sshmux__upconn_t *c, int rc) {
              : sshmux__err_from_ssh2(rc);
 }
 
+static int service_pass(void *arg);
+
+/* One service pass, guarded against libssh2 1.10's assertions (pool-int.h):
+ * where one fails on what the server sent, this connection is dropped with
+ * a reason and the daemon lives on. */
 void sshmux__upconn_service(sshmux__upconn_t *c) {
+  if (c->state != SSHMUX__UC_ACTIVE && c->state != SSHMUX__UC_DRAINING)
+    return;
+  if (sshmux__ssh2_guarded(service_pass, c) != SSHMUX__SSH2_TRIPPED)
+    return;
+  c->ssh2_broken = 1;
+  SSHMUX__LOG_ERROR("%s: malformed data from upstream made libssh2 fail an "
+                    "assertion; connection dropped",
+                    c->label);
+  sshmux__upconn_fail(c, SSHMUX_EPROTO,
+                      "malformed data from upstream (libssh2 failed an "
+                      "assertion on it); connection dropped");
+}
+
+static int service_pass(void *arg) {
+  sshmux__upconn_t *c = arg;
   uint64_t now = sshmux__pool_now(c->pool);
   uint64_t consumed = c->consumed;
   sshmux__link_t *l, *next;
   int progress = 0, rc = 0;
-
-  if (c->state != SSHMUX__UC_ACTIVE && c->state != SSHMUX__UC_DRAINING)
-    return;
   if (c->opening == NULL && !sshmux__list_empty(&c->open_q) &&
       now >= c->hold_until) {
     c->opening = SSHMUX__CONTAINER_OF(c->open_q.next, sshmux_upchan_t, link);
@@ -642,7 +675,7 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     next = l->next;
     rc = sshmux__upchan_service(SSHMUX__CONTAINER_OF(l, sshmux_upchan_t, link));
     if (c->state == SSHMUX__UC_DEAD)
-      return; /* closed from a callback */
+      return 0; /* closed from a callback */
     if (rc > 0)
       progress = 1;
   }
@@ -658,7 +691,7 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
       sshmux__upconn_fail(c, fatal_code(c, rc),
                           "upstream connection failed: %s",
                           *m ? m : sshmux_strerror(fatal_code(c, rc)));
-    return;
+    return 0;
   }
   /* libssh2 parses every packet it reads into one per-session list: a call
    * made for one channel late in the pass may have pulled packets for the
@@ -671,12 +704,12 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
     sshmux__upconn_fail(
         c, c->io_error == ETIMEDOUT ? SSHMUX_EDEAD : SSHMUX_EDISCONNECTED,
         "connection lost: %s", strerror(c->io_error));
-    return;
+    return 0;
   }
   if (c->in_eof && (!progress || sshmux__buf_remaining(&c->in) == 0)) {
     sshmux__upconn_fail(c, SSHMUX_EDISCONNECTED,
                         "connection closed by upstream");
-    return;
+    return 0;
   }
   update_poll(c);
   if (c->rx_paused && c->tunnel != NULL &&
@@ -693,6 +726,7 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
       c->opening != NULL, c->poll_events);
   if (progress)
     sshmux__upconn_schedule(c);
+  return 0;
 }
 
 static void on_hold(uv_timer_t *t) {

@@ -8,10 +8,17 @@
  * Nothing here calls up into the files above it by name: the service pass,
  * a finished worker, a prompt event and the pool's final close go through
  * the pool's ops table (pool-int.h), which pool.c -- the top -- installs. */
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#ifndef _WIN32
+#include <setjmp.h>
+#include <signal.h>
+#endif
 
 #include "pool/pool-int.h"
 
@@ -163,3 +170,101 @@ void sshmux__upconn_arena_done(sshmux__upconn_t *c) {
     SSHMUX__LOG_DEBUG("%s: freed %zu block(s), %zu bytes, that libssh2 lost",
                       c->label ? c->label : "upstream", n, bytes);
 }
+
+/* ---- libssh2 1.10's assertions (pool-int.h says why) ----
+ * One guard frame per sshmux__ssh2_guarded() call, in a per-thread stack.
+ * The handler runs on the thread that called abort() (raise() delivers
+ * there), so only that thread's innermost guard is taken.  A SIGABRT that
+ * is not ours -- no guard on this thread, or one sent by kill(2) -- goes
+ * to the handler that was there before, or with the default action back
+ * in place kills the process as it would have.  glibc's abort() releases
+ * its lock before raising, so leaving the handler by siglongjmp() leaves
+ * libc consistent; libssh2 holds no lock, and the session it was in is
+ * never used again. */
+#ifndef _WIN32
+typedef struct ssh2_guard {
+  sigjmp_buf env;
+  struct ssh2_guard *prev;
+} ssh2_guard_t;
+
+#if defined(__GNUC__)
+#define GUARD_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define GUARD_TLS
+#endif
+static _Thread_local ssh2_guard_t *guard_top GUARD_TLS;
+static struct sigaction guard_prev; /* SIGABRT's action before ours */
+static uv_once_t guard_once = UV_ONCE_INIT;
+
+static void on_sigabrt(int sig, siginfo_t *si, void *uctx) {
+  ssh2_guard_t *g = guard_top;
+
+  /* abort() raises with tgkill (SI_TKILL, from this process); kill(2)
+   * from anywhere is SI_USER and never taken for libssh2's. */
+  if (g != NULL && si != NULL && si->si_code == SI_TKILL &&
+      si->si_pid == getpid()) {
+    guard_top = g->prev;
+    siglongjmp(g->env, 1);
+  }
+  if (guard_prev.sa_flags & SA_SIGINFO) {
+    if (guard_prev.sa_sigaction != NULL)
+      guard_prev.sa_sigaction(sig, si, uctx);
+  } else if (guard_prev.sa_handler == SIG_DFL) {
+    /* Pending until this handler returns, then the default: death. */
+    sigaction(SIGABRT, &guard_prev, NULL);
+    raise(SIGABRT);
+  } else if (guard_prev.sa_handler != SIG_IGN) {
+    guard_prev.sa_handler(sig);
+  }
+}
+
+static void guard_install(void) {
+  struct sigaction sa;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = on_sigabrt;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGABRT, &sa, &guard_prev) != 0)
+    SSHMUX__LOG_WARN("pool: cannot catch libssh2's assertions: %s",
+                     strerror(errno));
+}
+
+int sshmux__ssh2_guarded(int (*fn)(void *arg), void *arg) {
+  ssh2_guard_t g;
+
+  uv_once(&guard_once, guard_install);
+  g.prev = guard_top;
+  if (sigsetjmp(g.env, 1) != 0)
+    return SSHMUX__SSH2_TRIPPED; /* the handler popped g */
+  guard_top = &g;
+  {
+    int rc = fn(arg);
+    guard_top = g.prev;
+    return rc;
+  }
+}
+
+void *sshmux__ssh2_unguard(void) {
+  ssh2_guard_t *g = guard_top;
+
+  guard_top = NULL;
+  return g;
+}
+
+void sshmux__ssh2_reguard(void *saved) {
+  guard_top = saved;
+}
+#else
+int sshmux__ssh2_guarded(int (*fn)(void *arg), void *arg) {
+  return fn(arg);
+}
+
+void *sshmux__ssh2_unguard(void) {
+  return NULL;
+}
+
+void sshmux__ssh2_reguard(void *saved) {
+  (void)saved;
+}
+#endif

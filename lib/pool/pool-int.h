@@ -182,6 +182,8 @@ struct sshmux__upconn {
   sshmux__event_t done_ev;            /* posted when the worker finishes */
   int worker_rc;                      /* worker's result, read after done */
   int handshake_done; /* worker: keys exchanged, a DISCONNECT can be sent */
+  int ssh2_broken;    /* libssh2 aborted on this session's input (loop.c):
+                         only a guarded free may touch c->s now */
   char worker_err[SSHMUX__ERRLEN]; /* worker's error text */
   int kbd_rc;                      /* a prompt failure inside kbd-int */
   unsigned kbd_rounds;             /* kbd-int rounds of this attempt */
@@ -331,6 +333,32 @@ void sshmux__pool_on_async(uv_async_t *h);
 void sshmux__pool_maybe_finish_close(sshmux_pool_t *p);
 /* libssh2's last error text, sanitised (it may quote the peer), in buf. */
 const char *sshmux__ssh2_error(LIBSSH2_SESSION *s, char *buf, size_t n);
+
+/* libssh2 1.10 (as Debian builds it) assert()s on malformed input from the
+ * server -- a packet length that is not a multiple of the cipher block, as
+ * follows any packet over its 40000-byte limit or a bit flipped on the way
+ * -- and assert() aborts the whole process: every session of the daemon
+ * for one server's bytes.  sshmux__ssh2_guarded() runs fn(arg) so that such
+ * an abort on this thread, while fn runs, returns SSHMUX__SSH2_TRIPPED
+ * instead (a SIGABRT handler, installed once and chained to whatever was
+ * there, jumps back).  The session it happened in is then broken: the
+ * caller must call nothing of libssh2 on it but a guarded
+ * libssh2_session_free() with reads and writes failing (ssh2_broken).
+ * Code that runs the embedder's callbacks from inside a guarded pass wraps
+ * them in sshmux__ssh2_unguard()/sshmux__ssh2_reguard(), so an abort of the
+ * embedder's own is never mistaken for libssh2's.  On Windows the guard
+ * only runs fn. */
+#define SSHMUX__SSH2_TRIPPED (-0x7fff)
+int sshmux__ssh2_guarded(int (*fn)(void *arg), void *arg);
+void *sshmux__ssh2_unguard(void);
+void sshmux__ssh2_reguard(void *saved);
+/* Run stmt (an embedder callback) outside the guard. */
+#define SSHMUX__EMBEDDER_CALL(stmt)                                            \
+  do {                                                                         \
+    void *guard_saved_ = sshmux__ssh2_unguard();                               \
+    stmt;                                                                      \
+    sshmux__ssh2_reguard(guard_saved_);                                        \
+  } while (0)
 
 /* pool.c (top) */
 /* Find or create the connection serving target key for a channel of the

@@ -33,6 +33,7 @@
  * and FZ_WALL_MS, else abort() (a hang is a finding).  Seeds:
  * tests/fuzz/make-seeds.py.  Build and run: make fuzz-run. */
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,8 @@ static struct {
   int open_calls, closed_calls, ch_closing;
   int ch_freed;
   unsigned prompts, rounds;
-  size_t got[2];
+  size_t got[2];  /* bytes delivered on stdout, stderr */
+  size_t base[2]; /* where in fu.seen.sent[] they start (a cut) */
   sshmux_prompt_t *later;
   uv_idle_t idle;      /* deferred answers, resumed reads */
   uv_timer_t watchdog; /* FZ_WALL_MS: a hang aborts even while blocked */
@@ -187,6 +189,22 @@ static void close_all(void) {
   }
 }
 
+/* The first cut of stream's data sent before the open (or where the data
+ * after it starts) from which buf[0..len) is what was sent; the last cut
+ * if none is (the caller's check then fails). */
+static size_t first_cut(int stream, const char *buf, size_t len) {
+  const sshmux__buf_t *sent = &fu.seen.sent[stream];
+  unsigned i, n = fu.seen.ncuts[stream];
+  size_t at = 0;
+
+  for (i = 0; i <= n; i++) {
+    at = i < n || fu.seen.opened ? fu.seen.cuts[stream][i] : sent->len;
+    if (at + len <= sent->len && memcmp(sent->data + at, buf, len) == 0)
+      return at;
+  }
+  return at;
+}
+
 static void on_data(sshmux_upchan_t *ch, int stream, const char *buf,
                     size_t len) {
   const sshmux__buf_t *sent;
@@ -196,10 +214,13 @@ static void on_data(sshmux_upchan_t *ch, int stream, const char *buf,
     fail("data after the channel was closed", NULL);
   if (stream != 0 && stream != 1)
     fail("data on a stream other than stdout and stderr", NULL);
-  /* What arrives is the upstream's bytes, in order, nothing invented. */
+  /* What arrives is the upstream's bytes, in order, nothing invented:
+   * from one of the cuts before the open on (fu_seen_t.cuts). */
   sent = &fu.seen.sent[stream];
-  if (s.got[stream] + len > sent->len ||
-      memcmp(sent->data + s.got[stream], buf, len) != 0)
+  if (s.got[stream] == 0)
+    s.base[stream] = first_cut(stream, buf, len);
+  if (s.base[stream] + s.got[stream] + len > sent->len ||
+      memcmp(sent->data + s.base[stream] + s.got[stream], buf, len) != 0)
     fail(stream ? "stderr is not a prefix of what the upstream sent"
                 : "stdout is not a prefix of what the upstream sent",
          NULL);
@@ -293,6 +314,9 @@ static void init(void) {
 
   if (mkdtemp(dir) == NULL)
     abort();
+  /* As every embedder must (pool.h): the upstream hanging up while the
+   * pool writes would otherwise end the process. */
+  signal(SIGPIPE, SIG_IGN);
   snprintf(kh_path, sizeof(kh_path), "%s/known_hosts", dir);
   kh_list[0] = kh_path;
   kh_list[1] = NULL;

@@ -65,14 +65,23 @@
 #define FU_QUIET_MS 10
 #define FU_QUIET_MAX 8 /* then a WAIT no longer waits for a quiet client */
 #define FU_DATA_MAX (4u * 1024u * 1024u) /* DATA bytes an input may send */
+#define FU_CUTS_MAX 64u /* packets before the open an oracle may skip */
 
 /* What the upstream sent on the client's channel, for the oracle. */
 typedef struct {
   sshmux__buf_t sent[2]; /* stdout (DATA), stderr (EXTENDED_DATA 1) */
-  int opened;            /* a CHANNEL_OPEN came */
-  int closed_sent;       /* our CLOSE went */
-  uint64_t data_bytes;   /* all DATA / EXTENDED_DATA payload sent */
-  unsigned events;       /* client messages seen */
+  /* Where each packet sent before the client's CHANNEL_OPEN came starts in
+   * sent[]: libssh2 drops a packet for a channel id it does not know yet
+   * and keeps it once it has sent the open, and which of the two happens
+   * depends on when the client reads it.  So the client may get the
+   * stream from any of these cuts on (cuts[s][ncuts[s]] is where the data
+   * sent after the open starts). */
+  size_t cuts[2][FU_CUTS_MAX + 1];
+  unsigned ncuts[2];
+  int opened;          /* a CHANNEL_OPEN came */
+  int closed_sent;     /* our CLOSE went */
+  uint64_t data_bytes; /* all DATA / EXTENDED_DATA payload sent */
+  unsigned events;     /* client messages seen */
   unsigned info_requests;
 } fu_seen_t;
 
@@ -196,8 +205,14 @@ static void fu_record(int stream, const sshmux__buf_t *m, size_t at) {
   /* The string at m->data + at: u32 length, bytes. */
   uint32_t n = sshmux__load_be32(m->data + at);
   fu.seen.data_bytes += n;
-  if (!fu.rid_override || fu.rid_forced == fu.rid)
-    (void)sshmux__buf_put_bytes(&fu.seen.sent[stream], m->data + at + 4, n);
+  if (fu.rid_override && fu.rid_forced != fu.rid)
+    return;
+  if (!fu.seen.opened) {
+    if (fu.seen.ncuts[stream] == FU_CUTS_MAX)
+      return; /* the oracle could not place more: not sent at all */
+    fu.seen.cuts[stream][fu.seen.ncuts[stream]++] = fu.seen.sent[stream].len;
+  }
+  (void)sshmux__buf_put_bytes(&fu.seen.sent[stream], m->data + at + 4, n);
 }
 
 static void fu_hangup(int graceful) {
@@ -510,10 +525,13 @@ static int fu_channel(sshmux_server_conn_t *conn, uint8_t type,
     uint32_t sender = 0;
     if (sshmux__buf_get_string(b, 64, &name, &nl) == 0 &&
         sshmux__buf_get_u32(b, &sender) == 0) {
-      /* (Data sent to this id before the open stays counted: libssh2
-       * keeps packets for channels it does not know yet and hands them to
-       * the channel that later gets the id.) */
+      /* Data sent to this id before the open may or may not reach the
+       * channel (fu_seen_t.cuts). */
       fu.rid = sender;
+      if (!fu.seen.opened) {
+        fu.seen.cuts[0][fu.seen.ncuts[0]] = fu.seen.sent[0].len;
+        fu.seen.cuts[1][fu.seen.ncuts[1]] = fu.seen.sent[1].len;
+      }
       fu.seen.opened = 1;
       fu.seen.closed_sent = 0;
     }
@@ -570,6 +588,7 @@ static void fu_start(const uint8_t *prog, size_t n) {
   sshmux__buf_reset(&fu.seen.sent[0]);
   sshmux__buf_reset(&fu.seen.sent[1]);
   fu.seen.opened = fu.seen.closed_sent = 0;
+  fu.seen.ncuts[0] = fu.seen.ncuts[1] = 0;
   fu.seen.data_bytes = 0;
   fu.seen.events = fu.seen.info_requests = 0;
 }
