@@ -358,6 +358,88 @@ static LIBSSH2_USERAUTH_PUBLICKEY_SIGN_FUNC(sign_cb) {
   return r == 0 ? 0 : -1;
 }
 
+/* ---- the login's reads, guarded ----
+ * Each libssh2 call of the login that reads from the server runs under the
+ * guard (pool-int.h) alone, so that when libssh2 1.10 fails an assertion
+ * on what the server sent, only libssh2's frames are left behind: nothing
+ * of ours (a method list, a key, a prompt's answers) is skipped unfreed or
+ * unwiped.  The session is broken from then on -- its I/O fails, every
+ * later call returns at once -- and the login ends saying why. */
+enum { GC_HANDSHAKE, GC_LIST, GC_PUBKEY, GC_PASSWORD, GC_KBD };
+
+typedef struct {
+  sshmux__upconn_t *c;
+  int what;
+  const unsigned char *blob; /* GC_PUBKEY */
+  size_t blob_len;
+  void **sign_abs;
+  const char *pw; /* GC_PASSWORD */
+  char *list;     /* GC_LIST: libssh2's reply */
+} ssh2_call_t;
+
+static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_cb);
+
+/* The I/O of a session libssh2 aborted in (ssh2_broken): nothing moves. */
+static LIBSSH2_SEND_FUNC(broken_send) {
+  (void)socket, (void)buffer, (void)length, (void)flags, (void)abstract;
+  return -EPIPE;
+}
+
+static LIBSSH2_RECV_FUNC(broken_recv) {
+  (void)socket, (void)buffer, (void)length, (void)flags, (void)abstract;
+  return -ECONNRESET;
+}
+
+static int ssh2_call(void *arg) {
+  ssh2_call_t *x = arg;
+  sshmux__upconn_t *c = x->c;
+  unsigned ul = (unsigned)strlen(c->user);
+
+  switch (x->what) {
+  case GC_HANDSHAKE:
+    return libssh2_session_handshake(c->s, c->fd);
+  case GC_LIST:
+    x->list = libssh2_userauth_list(c->s, c->user, ul);
+    return 0;
+  case GC_PUBKEY:
+    return libssh2_userauth_publickey(c->s, c->user, x->blob, x->blob_len,
+                                      sign_cb, x->sign_abs);
+  case GC_PASSWORD:
+    return libssh2_userauth_password_ex(c->s, c->user, ul, x->pw,
+                                        (unsigned)strlen(x->pw), NULL);
+  default:
+    return libssh2_userauth_keyboard_interactive_ex(c->s, c->user, ul, kbd_cb);
+  }
+}
+
+static int guarded(ssh2_call_t *x) {
+  sshmux__upconn_t *c = x->c;
+  int rc;
+
+  x->list = NULL;
+  if (c->ssh2_broken)
+    return LIBSSH2_ERROR_SOCKET_RECV;
+  rc = sshmux__ssh2_guarded(ssh2_call, x);
+  if (rc != SSHMUX__SSH2_TRIPPED)
+    return rc;
+  c->ssh2_broken = 1;
+  x->list = NULL;
+  libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND,
+                               (void *)broken_send);
+  libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV,
+                               (void *)broken_recv);
+  return LIBSSH2_ERROR_SOCKET_RECV;
+}
+
+static int guarded_call(sshmux__upconn_t *c, int what) {
+  ssh2_call_t x;
+
+  memset(&x, 0, sizeof(x));
+  x.c = c;
+  x.what = what;
+  return guarded(&x);
+}
+
 /* Offer one key for one signature algorithm.  Returns 1 when the server
  * took it, 0 when it refused (or signing failed: try the next key), < 0
  * when the connection is unusable (*fatal set).
@@ -406,8 +488,16 @@ static int offer(sshmux__upconn_t *c, signer_t *x, const char *what,
                                         ? (long)c->pool->o.prompt_timeout_ms +
                                               HANDSHAKE_TIMEOUT_MS
                                         : HANDSHAKE_TIMEOUT_MS);
-  rc = libssh2_userauth_publickey(c->s, c->user, wire.data, wire.len, sign_cb,
-                                  &abs);
+  {
+    ssh2_call_t call;
+    memset(&call, 0, sizeof(call));
+    call.c = c;
+    call.what = GC_PUBKEY;
+    call.blob = wire.data;
+    call.blob_len = wire.len;
+    call.sign_abs = &abs;
+    rc = guarded(&call);
+  }
   libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
   sshmux__buf_free(&wire);
   if (rc == 0) {
@@ -874,8 +964,14 @@ static int try_password(sshmux__upconn_t *c, int *fatal) {
     }
     pw = answers[0];
   }
-  rc = libssh2_userauth_password_ex(c->s, c->user, (unsigned)strlen(c->user),
-                                    pw, (unsigned)strlen(pw), NULL);
+  {
+    ssh2_call_t call;
+    memset(&call, 0, sizeof(call));
+    call.c = c;
+    call.what = GC_PASSWORD;
+    call.pw = pw;
+    rc = guarded(&call);
+  }
   sshmux__prompt_answers_free(answers, answers != NULL ? 1 : 0);
   return rc == 0 ? 0 : -1;
 }
@@ -892,7 +988,14 @@ static char *list_methods(sshmux__upconn_t *c, char **prev_raw) {
     libssh2_free(c->s, *prev_raw);
     *prev_raw = NULL;
   }
-  m = libssh2_userauth_list(c->s, c->user, (unsigned)strlen(c->user));
+  {
+    ssh2_call_t call;
+    memset(&call, 0, sizeof(call));
+    call.c = c;
+    call.what = GC_LIST;
+    (void)guarded(&call);
+    m = call.list;
+  }
   *prev_raw = m;
   return m != NULL ? sshmux__strdup(m) : NULL;
 }
@@ -934,10 +1037,7 @@ static int authenticate(sshmux__upconn_t *c) {
       c->kbd_rounds = 0;
       c->kbd_rc = 0;
       libssh2_session_set_timeout(c->s, 0); /* a person types: see §1.2 */
-      ok = libssh2_userauth_keyboard_interactive_ex(
-               c->s, c->user, (unsigned)strlen(c->user), kbd_cb) == 0
-               ? 0
-               : -1;
+      ok = guarded_call(c, GC_KBD) == 0 ? 0 : -1;
       libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
       if (ok != 0 && c->kbd_rc != 0)
         fatal = werr(c, c->kbd_rc, "%s: keyboard-interactive: %s", c->label,
@@ -1014,17 +1114,6 @@ static LIBSSH2_RECV_FUNC(count_recv) {
   return r;
 }
 
-/* The I/O of a session libssh2 aborted in (ssh2_broken): nothing moves. */
-static LIBSSH2_SEND_FUNC(broken_send) {
-  (void)socket, (void)buffer, (void)length, (void)flags, (void)abstract;
-  return -EPIPE;
-}
-
-static LIBSSH2_RECV_FUNC(broken_recv) {
-  (void)socket, (void)buffer, (void)length, (void)flags, (void)abstract;
-  return -ECONNRESET;
-}
-
 static int run(sshmux__upconn_t *c) {
   char text[300];
   int rc;
@@ -1057,7 +1146,7 @@ static int run(sshmux__upconn_t *c) {
   /* The pool's connect timeout covers the handshake too: a server that
    * accepts TCP and then says nothing fails within it. */
   libssh2_session_set_timeout(c->s, (long)c->pool->o.connect_timeout_ms);
-  rc = libssh2_session_handshake(c->s, c->fd);
+  rc = guarded_call(c, GC_HANDSHAKE);
   if (rc != 0)
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),
                 "SSH handshake with %s failed: %s", c->label,
@@ -1069,10 +1158,6 @@ static int run(sshmux__upconn_t *c) {
     return rc;
   libssh2_session_set_blocking(c->s, 0);
   return 0;
-}
-
-static int run_guarded(void *arg) {
-  return run(arg);
 }
 
 static int end_session(void *arg) {
@@ -1092,18 +1177,11 @@ static int end_session(void *arg) {
 
 void sshmux__upauth_main(void *arg) {
   sshmux__upconn_t *c = arg;
-  int rc = sshmux__ssh2_guarded(run_guarded, c);
+  int rc = run(c);
 
-  if (rc == SSHMUX__SSH2_TRIPPED) {
-    /* Nothing more is said on this session: the socket is closed with
-     * the connection, and the free below neither reads nor writes. */
-    c->ssh2_broken = 1;
-    if (c->s != NULL) {
-      libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND,
-                                   (void *)broken_send);
-      libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV,
-                                   (void *)broken_recv);
-    }
+  if (c->ssh2_broken) {
+    /* Whatever the login made of it (a failure, or even a success on a
+     * list read that came back empty), the session is unusable. */
     rc = werr(c, SSHMUX_EPROTO,
               "%s: malformed data from the server made libssh2 fail an "
               "assertion; connection dropped",
