@@ -3,7 +3,9 @@
  * from inside the call" is kept) and then the service pass of every
  * connection marked dirty; worker threads post events (prompts, a finished
  * login) that a uv_async brings to the loop.  It also holds the small
- * helpers every file of the pool uses (the clock, libssh2's error text).
+ * helpers every file of the pool uses (the clock, libssh2's error text),
+ * and the guard that keeps libssh2 1.10's assertions from ending the
+ * process (the one piece of signal handling in the library: POSIX only).
  *
  * Nothing here calls up into the files above it by name: the service pass,
  * a finished worker, a prompt event and the pool's final close go through
