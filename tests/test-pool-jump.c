@@ -23,6 +23,14 @@ static const sshmux_conn_stats_t *find(const sshmux_conn_stats_t *cs, size_t n,
   test_fail(__FILE__, __LINE__, "no connection to port %d", port);
 }
 
+/* Set up a new topology in topo (it must succeed); the options of an sshd
+ * named name in its namespace J, listening on J's address. */
+static test_sshd_opts topo_and_sshd_in_j(test_netns_topo *topo,
+                                         const char *name) {
+  ASSERT_OK(test_netns_setup(topo));
+  return test_sshd_opts_in(name, topo->ns_j, topo->j_addr);
+}
+
 TEST_IMPL_T(pool_jump_host, 90) {
   test_sshd j, s;
   test_sshd_opts jo, so;
@@ -37,8 +45,7 @@ TEST_IMPL_T(pool_jump_host, 90) {
   ph_t h;
 
   TEST_REQUIRE_NETNS();
-  ASSERT_OK(test_netns_setup(&topo));
-  jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
+  jo = topo_and_sshd_in_j(&topo, "jump");
   so = test_sshd_opts_in("target", topo.ns_t, topo.t_addr);
   so.max_sessions = 30;
   ASSERT_OK(test_sshd_start(&j, &jo));
@@ -126,11 +133,10 @@ TEST_IMPL_T(pool_jump_chain, 90) {
   ph_t h;
 
   TEST_REQUIRE_NETNS();
-  ASSERT_OK(test_netns_setup(&topo));
   /* j1 on loopback here, j2 in J, the target in T: each hop reaches only
    * the next. */
+  o2 = topo_and_sshd_in_j(&topo, "j2");
   o1 = test_sshd_opts_in("j1", NULL, NULL);
-  o2 = test_sshd_opts_in("j2", topo.ns_j, topo.j_addr);
   so = test_sshd_opts_in("target", topo.ns_t, topo.t_addr);
   ASSERT_OK(test_sshd_start(&j1, &o1));
   ASSERT_OK(test_sshd_start(&j2, &o2));
@@ -202,8 +208,7 @@ TEST_IMPL_T(pool_blackholed_link_reaped, 60) {
   ph_t h;
 
   TEST_REQUIRE_NETNS();
-  ASSERT_OK(test_netns_setup(&topo));
-  jo = test_sshd_opts_in("jump", topo.ns_j, topo.j_addr);
+  jo = topo_and_sshd_in_j(&topo, "jump");
   ph_probed_session(&h, &jo, &a); /* h.t: the jump */
   {
     const char *argv[] = {"ip",         "link", "set", "dev",
