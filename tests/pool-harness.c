@@ -333,6 +333,19 @@ void ph_probed_session(ph_t *h, const test_sshd_opts *so, ph_job_t *job) {
   ph_exec_started(h, &h->t, job);
 }
 
+uint64_t ph_expect_reaped(ph_t *h, ph_job_t *job, uint64_t t0, int max_ms) {
+  uint64_t took;
+  size_t n;
+
+  ph_run_until(h, &job->done, 10000);
+  took = test_now_ms() - t0;
+  ASSERT_LT(took, max_ms);
+  ASSERT_EQ(job->closed_status, SSHMUX_EDEAD);
+  ASSERT_OK(sshmux_pool_stats(h->pool, NULL, NULL, 0, &n));
+  ASSERT_EQ(n, 0);
+  return took;
+}
+
 void ph_run_jobs(ph_t *h, ph_job_t *jobs, int n, int timeout_ms) {
   uint64_t end = test_now_ms() + (uint64_t)timeout_ms;
   int done = 0;

@@ -135,6 +135,11 @@ void ph_exec_started(ph_t *h, const sshmux_target_t *t, ph_job_t *job);
 /* ph_fixture(h, so), a pool probing every 400 ms (dead after 3 missed),
  * and a session kept open on h->t (ph_exec_started into job). */
 void ph_probed_session(ph_t *h, const test_sshd_opts *so, ph_job_t *job);
+/* The upstream of ph_probed_session's job went silent at t0: run the loop
+ * until the job ends (at most 10 s), which must be within max_ms of t0,
+ * reaped as dead (SSHMUX_EDEAD), with no connection left in the pool;
+ * returns how long it took. */
+uint64_t ph_expect_reaped(ph_t *h, ph_job_t *job, uint64_t t0, int max_ms);
 /* Run the loop until every jobs[0..n) is done; fail after timeout_ms. */
 void ph_run_jobs(ph_t *h, ph_job_t *jobs, int n, int timeout_ms);
 /* In a test: assert job->open_status is 0, printing job->errmsg if not. */

@@ -105,6 +105,17 @@ void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra) {
   rh_route(h, route, s, extra);
 }
 
+void rh_setup_start(rh_t *h, test_sshd *s, const char *route,
+                    const char *extra) {
+  rh_setup(h, s, route, extra);
+  rh_start(h, NULL);
+}
+
+void rh_teardown(rh_t *h, test_sshd *s) {
+  rh_stop(h);
+  test_sshd_stop(s);
+}
+
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra) {
   char buf[2048];
 

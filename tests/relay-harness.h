@@ -46,6 +46,10 @@ const char *const *rh_ssh_setup(rh_t *h, const char *const *words);
 /* Start a fixture sshd s (default options), rh_init(h), and
  * rh_route(h, route, s, extra): the usual start of a relay test. */
 void rh_setup(rh_t *h, test_sshd *s, const char *route, const char *extra);
+/* rh_setup(h, s, route, extra), then rh_start(h, NULL): a serve with one
+ * route to a fresh fixture sshd.  rh_teardown ends both. */
+void rh_setup_start(rh_t *h, test_sshd *s, const char *route,
+                    const char *extra);
 /* Add [routes.NAME] for sshd s (direct, the fixture's client key) with
  * extra INI lines (may be NULL; each ending in "\n"). */
 void rh_route(rh_t *h, const char *name, test_sshd *s, const char *extra);
@@ -69,6 +73,9 @@ void rh_route_encrypted(rh_t *h, const char *name, test_sshd *s,
 /* Stop it (SIGTERM: an orderly shutdown) and fail the test if its log
  * holds a sanitizer report. */
 void rh_stop(rh_t *h);
+/* rh_stop(h), then test_sshd_stop(s): the end of what rh_setup_start (or
+ * rh_setup and rh_start) began. */
+void rh_teardown(rh_t *h, test_sshd *s);
 /* The same, but running in a new tmux session "srv" on socket sock, with
  * the terminal as its stdin/stderr (for its prompter); stdout is tee'd to
  * the log. */

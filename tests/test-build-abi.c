@@ -36,24 +36,57 @@ static char *public_headers(void) {
   return out;
 }
 
-TEST_IMPL(abi_exports_only_sshmux) {
-  char *out, *line, *save = NULL;
+/* The next line of a symbol listing (nm -D, objdump -T) and in *name its
+ * last word, the symbol; NULL after the last.  *text is the listing the
+ * first time (it is cut up, as strtok_r does, with *save), then NULL.
+ * The version nodes of the map in nm's listing (" A LIBSSHMUX_...") are
+ * not symbols and are passed over. */
+static char *next_symbol(char **text, char **save, const char **name) {
+  char *line;
+
+  while ((line = strtok_r(*text, "\n", save)) != NULL) {
+    *text = NULL;
+    if (strstr(line, " A LIBSSHMUX_") == NULL)
+      break;
+  }
+  *text = NULL;
+  if (line != NULL) {
+    *name = strrchr(line, ' ');
+    *name = *name != NULL ? *name + 1 : line;
+  }
+  return line;
+}
+
+/* Every symbol of the listing text (freed here) that counts (counts NULL:
+ * all) must be ok, else the test fails with problem and its line; more
+ * than min must count. */
+static void every_symbol(char *text, int (*counts)(const char *, const char *),
+                         int (*ok)(const char *, const char *),
+                         const char *problem, int min) {
+  char *rest = text, *line, *save = NULL;
+  const char *name;
   int n = 0;
 
-  TEST_REQUIRE_PROGRAM("nm");
-  out = exported();
-  for (line = strtok_r(out, "\n", &save); line;
-       line = strtok_r(NULL, "\n", &save)) {
-    const char *name = strrchr(line, ' ');
-    name = name ? name + 1 : line;
-    if (strstr(line, " A LIBSSHMUX_") != NULL)
-      continue; /* a version node of the map, not a symbol */
-    if (strncmp(name, "sshmux_", 7) != 0 || strncmp(name, "sshmux__", 8) == 0)
-      test_fail(__FILE__, __LINE__, "unexpected export: %s", line);
+  while ((line = next_symbol(&rest, &save, &name)) != NULL) {
+    if (counts != NULL && !counts(line, name))
+      continue;
+    if (!ok(line, name))
+      test_fail(__FILE__, __LINE__, "%s: %s", problem, line);
     n++;
   }
-  ASSERT_GT(n, 5);
-  free(out);
+  ASSERT_GT(n, min);
+  free(text);
+}
+
+/* sshmux_ but not sshmux__ (internal). */
+static int public_name(const char *line, const char *name) {
+  (void)line;
+  return strncmp(name, "sshmux_", 7) == 0 && strncmp(name, "sshmux__", 8) != 0;
+}
+
+TEST_IMPL(abi_exports_only_sshmux) {
+  TEST_REQUIRE_PROGRAM("nm");
+  every_symbol(exported(), NULL, public_name, "unexpected export", 5);
   return 0;
 }
 
@@ -72,18 +105,14 @@ TEST_IMPL(abi_soname_is_major) {
 }
 
 TEST_IMPL(abi_exports_declared_in_headers) {
-  char *syms, *hdrs, *line, *save = NULL;
+  char *syms, *hdrs, *rest, *save = NULL;
+  const char *name;
 
   TEST_REQUIRE_PROGRAM("nm");
-  syms = exported();
+  rest = syms = exported();
   hdrs = public_headers();
-  for (line = strtok_r(syms, "\n", &save); line;
-       line = strtok_r(NULL, "\n", &save)) {
+  while (next_symbol(&rest, &save, &name) != NULL) {
     char pat[256];
-    const char *name = strrchr(line, ' ');
-    name = name ? name + 1 : line;
-    if (strstr(line, " A LIBSSHMUX_") != NULL)
-      continue;
     snprintf(pat, sizeof(pat), "%s(", name);
     if (strstr(hdrs, pat) == NULL)
       test_fail(__FILE__, __LINE__, "%s is exported but not declared", name);
@@ -115,25 +144,24 @@ TEST_IMPL(abi_macros_defined_once) {
 
 /* Every exported function carries a version from lib/libsshmux.map (no
  * unversioned or default-version export slipped past the map). */
+/* An sshmux_ function (in .text) of objdump -T's listing. */
+static int sshmux_function(const char *line, const char *name) {
+  return strncmp(name, "sshmux_", 7) == 0 && strstr(line, ".text") != NULL;
+}
+
+static int versioned(const char *line, const char *name) {
+  (void)name;
+  return strstr(line, " LIBSSHMUX_0.") != NULL;
+}
+
 TEST_IMPL(abi_symbols_versioned) {
   const char *argv[] = {"objdump", "-T", lib_path(), NULL};
-  char *out = NULL, *line, *save = NULL;
-  int n = 0;
+  char *out = NULL;
 
   TEST_REQUIRE_PROGRAM("objdump");
   ASSERT_EQ(test_run_simple(argv, &out, NULL), 0);
-  for (line = strtok_r(out, "\n", &save); line;
-       line = strtok_r(NULL, "\n", &save)) {
-    const char *name = strrchr(line, ' ');
-    if (name == NULL || strncmp(name + 1, "sshmux_", 7) != 0 ||
-        strstr(line, ".text") == NULL)
-      continue;
-    if (strstr(line, " LIBSSHMUX_0.") == NULL)
-      test_fail(__FILE__, __LINE__, "export without a version: %s", line);
-    n++;
-  }
-  ASSERT_GT(n, 100);
-  free(out);
+  every_symbol(out, sshmux_function, versioned, "export without a version",
+               100);
   return 0;
 }
 

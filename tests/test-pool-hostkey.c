@@ -56,7 +56,8 @@ static void start(ph_t *h, const char *kh) {
 
 /* start(h, kh), with kh one line "[marker][addr]:port KEY", KEY the
  * public half of a new ed25519 pair at key (not the sshd's); then the
- * pool. */
+ * pool, and h->t with accept_new_hostkey set: the tests show that it
+ * never overrides what kh says of the host. */
 static void start_other_key(ph_t *h, const char *kh, const char *marker,
                             const char *key) {
   const test_sshd *s = &h->s;
@@ -71,6 +72,15 @@ static void start_other_key(ph_t *h, const char *kh, const char *marker,
   free(pub);
   ASSERT_OK(test_write_file(kh, line, 0600));
   ph_init(h, &h->o);
+  h->t.accept_new_hostkey = 1;
+}
+
+/* kh holds line alone: a fresh pool on h's sshd (h->o names kh) runs
+ * run_one on h->t; its result. */
+static int run_kh_line(ph_t *h, const char *kh, const char *line, ph_job_t *a) {
+  ASSERT_OK(test_write_file(kh, line, 0600));
+  ph_init(h, &h->o);
+  return run_one(h, &h->t, a);
 }
 
 TEST_IMPL_T(pool_hostkey_unknown_prompt, 60) {
@@ -161,7 +171,7 @@ TEST_IMPL_T(pool_hostkey_changed_refused, 60) {
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   start_other_key(&h, kh, "", test_path("other_key"));
   ph_prompts(&h, decide_hostkey, "yes"); /* would accept if (wrongly) asked */
-  h.t.accept_new_hostkey = 1;            /* never overrides a changed key */
+  /* accept_new_hostkey (set) never overrides a changed key. */
   ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_EHOSTKEY_CHANGED);
   ASSERT_STR_CONTAINS(a.errmsg, "CHANGED");
   ASSERT_STR_CONTAINS(a.errmsg, fingerprint(&h.s));
@@ -198,17 +208,13 @@ TEST_IMPL_T(pool_hostkey_hashed_wildcard_revoked, 60) {
   /* Wildcard and negation: "[127.0.0.?]:PORT,!other". */
   snprintf(line, sizeof(line), "[127.0.0.?]:%d,!192.0.2.1 %s\n", h.s.port,
            hostkey_line(&h.s));
-  ASSERT_OK(test_write_file(kh, line, 0600));
-  ph_init(&h, &h.o);
-  ASSERT_OK(run_one(&h, &h.t, &a));
+  ASSERT_OK(run_kh_line(&h, kh, line, &a));
   ph_close(&h);
 
   /* @revoked: refused even next to a matching line. */
   snprintf(line, sizeof(line), "[%s]:%d %s\n@revoked * %s\n", h.s.addr,
            h.s.port, hostkey_line(&h.s), hostkey_line(&h.s));
-  ASSERT_OK(test_write_file(kh, line, 0600));
-  ph_init(&h, &h.o);
-  ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_EHOSTKEY_REVOKED);
+  ASSERT_EQ(run_kh_line(&h, kh, line, &a), SSHMUX_EHOSTKEY_REVOKED);
   ASSERT_STR_CONTAINS(a.errmsg, "revoked");
   ph_teardown(&h);
   return 0;
@@ -221,7 +227,8 @@ TEST_IMPL_T(pool_hostkey_cert_authority_needs_confirmation, 60) {
 
   TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
   start_other_key(&h, kh, "@cert-authority ", test_path("ca_key"));
-  h.t.accept_new_hostkey = 1; /* not honoured while a CA line names the host */
+  /* accept_new_hostkey (set) is not honoured while a CA line names the
+   * host. */
   ASSERT_EQ(run_one(&h, &h.t, &a), SSHMUX_ENOPROMPTER);
   ph_prompts(&h, decide_hostkey, "yes");
   ASSERT_OK(run_one(&h, &h.t, &a));

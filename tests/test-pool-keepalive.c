@@ -23,11 +23,21 @@ static int settled_probes(test_sshd *s) {
   return n;
 }
 
-static void run_silent(ph_t *h, const sshmux_target_t *t, const char *cmd) {
+/* A pool with keepalive_ms pool_ms on h's sshd, and a silent cmd run to
+ * the end (exit 0) on a fresh target for it, with keepalive_s target_s
+ * (-1: the target's default); the probe count in sshd's log after it.
+ * The pool stays open (ph_close it). */
+static int probes_during(ph_t *h, int pool_ms, int target_s, const char *cmd) {
   ph_job_t a;
 
-  ASSERT_OK(ph_exec_wait(h, t, cmd, &a, 15000));
+  h->o.keepalive_ms = pool_ms;
+  ph_init(h, &h->o);
+  ph_target(&h->t, &h->s);
+  if (target_s >= 0)
+    h->t.keepalive_s = target_s;
+  ASSERT_OK(ph_exec_wait(h, &h->t, cmd, &a, 15000));
   ASSERT_EQ(a.exit_status, 0);
+  return test_sshd_log_count(&h->s, PROBE);
 }
 
 TEST_IMPL_T(pool_keepalive_per_target, 60) {
@@ -38,29 +48,16 @@ TEST_IMPL_T(pool_keepalive_per_target, 60) {
   ph_fixture(&h, NULL);
 
   /* Pool default 60 s, target 1 s: probes within a silent 3 s. */
-  h.o.keepalive_ms = 60000;
-  ph_init(&h, &h.o);
-  h.t.keepalive_s = 1;
-  run_silent(&h, &h.t, "sleep 3");
-  ASSERT_GE(test_sshd_log_count(&h.s, PROBE), 2);
+  ASSERT_GE(probes_during(&h, 60000, 1, "sleep 3"), 2);
   ph_close(&h);
 
   /* Pool default 0.5 s, target 0 = off: none at all. */
   before = settled_probes(&h.s);
-  h.o.keepalive_ms = 500;
-  ph_init(&h, &h.o);
-  ph_target(&h.t, &h.s);
-  h.t.keepalive_s = 0;
-  run_silent(&h, &h.t, "sleep 2");
-  ASSERT_EQ(test_sshd_log_count(&h.s, PROBE), before);
+  ASSERT_EQ(probes_during(&h, 500, 0, "sleep 2"), before);
   ph_close(&h);
 
   /* Pool keepalive_ms 0 (and the target's default): off too. */
-  h.o.keepalive_ms = 0;
-  ph_init(&h, &h.o);
-  ph_target(&h.t, &h.s);
-  run_silent(&h, &h.t, "sleep 2");
-  ASSERT_EQ(test_sshd_log_count(&h.s, PROBE), before);
+  ASSERT_EQ(probes_during(&h, 0, -1, "sleep 2"), before);
   ph_teardown(&h);
   return 0;
 }

@@ -30,13 +30,6 @@
 #include "pool-harness.h"
 #include "relay-harness.h"
 
-static void start(rh_t *h, test_sshd *s, const char *route_extra) {
-  ASSERT_OK(test_sshd_start(s, NULL));
-  rh_init(h);
-  rh_route(h, "r", s, route_extra);
-  rh_start(h, NULL);
-}
-
 static long file_size(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 ? (long)st.st_size : -1;
@@ -90,7 +83,7 @@ TEST_IMPL_T(relay_fault_upstream_killed_mid_transfer, 120) {
   TEST_REQUIRE_PROGRAM("ssh");
   snprintf(bulk, sizeof(bulk), "%s", test_path("bulk.out"));
   snprintf(bulk_err, sizeof(bulk_err), "%s", test_path("bulk.err"));
-  start(&h, &s, NULL);
+  rh_setup_start(&h, &s, "r", NULL);
   /* One session first, so the baseline includes the pooled connection. */
   ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
@@ -170,7 +163,7 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
 
   TEST_REQUIRE_PROGRAMS("ssh", "pgrep");
   snprintf(bulk, sizeof(bulk), "%s", test_path("bulk.out"));
-  start(&h, &s, NULL);
+  rh_setup_start(&h, &s, "r", NULL);
   ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   rss0 = rh_rss_kib(&h);
   pid = bulk_client(&h, remote, bulk, NULL);
@@ -194,8 +187,7 @@ TEST_IMPL_T(relay_fault_client_killed_mid_transfer, 120) {
   ASSERT_STR_EQ(out, "next\n");
   free(out);
   (void)st;
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -207,7 +199,7 @@ TEST_IMPL_T(relay_fault_upstream_stopped_bounded, 120) {
   int pid, st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  start(&h, &s, "keepalive = 1\n");
+  rh_setup_start(&h, &s, "r", "keepalive = 1\n");
   pid = test_spawn(
       rh_ssh(&h, (const char *[]){"r", "echo started; sleep 300", NULL}),
       test_path("long.log"));
@@ -258,7 +250,7 @@ TEST_IMPL_T(relay_fault_serve_sigkill_restart, 120) {
   int port0, st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  start(&h, &s, NULL);
+  rh_setup_start(&h, &s, "r", NULL);
   ASSERT_EQ(rh_run(&h, (const char *[]){"r", "true", NULL}, NULL, NULL, 0), 0);
   snprintf(key, sizeof(key), "%s/sshmux_host_ed25519_key", h.dir);
   key0 = test_read_file(key, NULL);
@@ -322,8 +314,7 @@ TEST_IMPL_T(relay_fault_serve_sigkill_restart, 120) {
   free(khtext);
   free(key0);
   free(key1);
-  rh_stop(&h);
-  test_sshd_stop(&s);
+  rh_teardown(&h, &s);
   return 0;
 }
 

@@ -5,18 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "fixture-agent.h"
 #include "relay-harness.h"
-
-static void setup(rh_t *h, test_sshd *s) {
-  rh_setup(h, s, "r1", NULL);
-  rh_start(h, NULL);
-}
-
-/* Stops what setup started: the daemon h, then sshd s. */
-static void teardown(rh_t *h, test_sshd *s) {
-  rh_stop(h);
-  test_sshd_stop(s);
-}
 
 TEST_IMPL(relay_exit_status) {
   test_sshd s;
@@ -25,7 +15,7 @@ TEST_IMPL(relay_exit_status) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  setup(&h, &s);
+  rh_setup_start(&h, &s, "r1", NULL);
   st = rh_run(&h, (const char *[]){"r1", "exit 7", NULL}, &out, &err, 0);
   if (st != 7)
     rh_dump(&h);
@@ -39,7 +29,7 @@ TEST_IMPL(relay_exit_status) {
   ASSERT_STR_EQ(err, "err\n");
   free(out);
   free(err);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -71,11 +61,11 @@ TEST_IMPL(relay_signal_and_stderr) {
   rh_t h;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  setup(&h, &s);
+  rh_setup_start(&h, &s, "r1", NULL);
   same_as_direct(&h, &s, "echo a; kill -TERM $$", 255);
   same_as_direct(&h, &s, "echo to-err >&2; echo to-out; exit 3", 3);
   same_as_direct(&h, &s, "exec 2>/dev/null; sh -c 'kill -KILL $$'; echo $?", 0);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -89,7 +79,7 @@ TEST_IMPL(relay_half_close) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  setup(&h, &s);
+  rh_setup_start(&h, &s, "r1", NULL);
   data = malloc(len);
   for (i = 0; i < len; i++)
     data[i] = (char)('a' + i % 23);
@@ -113,7 +103,7 @@ TEST_IMPL(relay_half_close) {
   ASSERT_STR_EQ(out, "300000\ndone\n");
   free(out);
   free(data);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -141,7 +131,7 @@ TEST_IMPL(relay_env_policy) {
   ASSERT_EQ(test_run_status(&c), 0);
   ASSERT_STR_EQ(out, "C.UTF-8|bar|\n");
   free(out);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -170,7 +160,7 @@ TEST_IMPL(relay_unknown_user_no_pty) {
   ASSERT_STR_CONTAINS(err, "no route named 'nosuch'");
   free(out);
   free(err);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -203,22 +193,19 @@ TEST_IMPL(relay_refusals_are_clear) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  setup(&h, &s);
+  rh_setup_start(&h, &s, "r1", NULL);
   refused_with_note(&h, "-X", env, "x-ok", "X11 forwarding is not relayed");
   /* Agent forwarding (ssh -A asks only when an agent is there). */
-  if (test_which("ssh-agent") != NULL) {
+  if (test_which("ssh-agent") != NULL && test_which("ssh-add") != NULL) {
     char agent_env[800];
     const char *aenv[] = {agent_env, NULL};
-    int apid = test_spawn((const char *[]){"ssh-agent", "-D", "-a",
-                                           test_path("agent.sock"), NULL},
-                          test_path("agent.log"));
-    for (int i = 0; i < 100 && access(test_path("agent.sock"), F_OK) != 0; i++)
-      usleep(50000);
-    snprintf(agent_env, sizeof(agent_env), "SSH_AUTH_SOCK=%s",
-             test_path("agent.sock"));
+    test_agent ag;
+
+    ASSERT_OK(test_agent_start(&ag, "agent", NULL));
+    snprintf(agent_env, sizeof(agent_env), "SSH_AUTH_SOCK=%s", ag.sock);
     refused_with_note(&h, "-A", aenv, "a-ok",
                       "agent forwarding is not relayed");
-    test_kill(apid);
+    test_agent_stop(&ag);
   }
   /* Remote forwarding: ssh -R is refused and ssh says so. */
   st = rh_run(&h,
@@ -228,7 +215,7 @@ TEST_IMPL(relay_refusals_are_clear) {
   ASSERT_EQ(st, 255);
   ASSERT_STR_CONTAINS(err, "remote port forwarding failed");
   free(err);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -269,13 +256,31 @@ static char *tcp_ping(int port) {
   return out;
 }
 
+/* ssh -N -L PORT:sock route (a free port; its log at log, LogLevel INFO
+ * so that it holds why a forward was refused); once the port listens,
+ * tcp_ping through it; the answer (NULL: none), and the ssh is killed. */
+static char *ping_through_forward(rh_t *h, const char *route, const char *sock,
+                                  const char *log) {
+  char fwd[800], *out;
+  int lport = test_free_port(), spid;
+
+  snprintf(fwd, sizeof(fwd), "%d:%s", lport, sock);
+  spid = test_spawn(rh_ssh(h, (const char *[]){"-o", "LogLevel=INFO", "-N",
+                                               "-L", fwd, route, NULL}),
+                    log);
+  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
+  out = tcp_ping(lport);
+  test_kill(spid);
+  return out;
+}
+
 /* direct-streamlocal@openssh.com: refused by the default policy, relayed
  * once forward_allow names the socket. */
 TEST_IMPL(relay_streamlocal_policy) {
   test_sshd s;
   rh_t h;
-  char sock[700], quoted[720], extra[800], fwd[800], *out;
-  int epid, spid, lport;
+  char sock[700], quoted[720], extra[800], *out;
+  int epid;
 
   TEST_REQUIRE_PROGRAMS("ssh", "/usr/bin/python3");
   snprintf(sock, sizeof(sock), "%s", test_path("echo.sock"));
@@ -289,16 +294,9 @@ TEST_IMPL(relay_streamlocal_policy) {
     usleep(50000);
 
   /* r1: default loopback policy: the socket is refused. */
-  lport = test_free_port();
-  snprintf(fwd, sizeof(fwd), "%d:%s", lport, sock);
-  spid = test_spawn(rh_ssh(&h, (const char *[]){"-o", "LogLevel=INFO", "-N",
-                                                "-L", fwd, "r1", NULL}),
-                    test_path("r1.log"));
-  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
-  out = tcp_ping(lport);
+  out = ping_through_forward(&h, "r1", sock, test_path("r1.log"));
   ASSERT(out == NULL || strstr(out, "echo:") == NULL);
   free(out);
-  test_kill(spid);
   {
     char *log = test_read_file(test_path("r1.log"), NULL);
     ASSERT_STR_CONTAINS(log, "refused by route 'r1'");
@@ -306,17 +304,11 @@ TEST_IMPL(relay_streamlocal_policy) {
   }
 
   /* r2 allows it. */
-  lport = test_free_port();
-  snprintf(fwd, sizeof(fwd), "%d:%s", lport, sock);
-  spid = test_spawn(rh_ssh(&h, (const char *[]){"-N", "-L", fwd, "r2", NULL}),
-                    test_path("r2.log"));
-  ASSERT_EQ(test_wait_port(lport, 0, 15000), 0);
-  out = tcp_ping(lport);
+  out = ping_through_forward(&h, "r2", sock, test_path("r2.log"));
   ASSERT_STR_EQ(out, "echo:ping\n");
   free(out);
-  test_kill(spid);
   test_kill(epid);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
 
@@ -375,8 +367,7 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   int st;
 
   TEST_REQUIRE_PROGRAM("ssh");
-  rh_setup(&h, &s, "r1", "keepalive = 1\n");
-  rh_start(&h, NULL);
+  rh_setup_start(&h, &s, "r1", "keepalive = 1\n");
   st = rh_run(&h, (const char *[]){"r1", "sleep 3", NULL}, &out, &err, 0);
   ASSERT_EQ(st, 0);
   free(out);
@@ -384,6 +375,6 @@ TEST_IMPL_T(relay_route_keepalive, 60) {
   if (test_sshd_log_count(&s, "liveness-probe@sshmux") < 2)
     rh_dump(&h);
   ASSERT_GE(test_sshd_log_count(&s, "liveness-probe@sshmux"), 2);
-  teardown(&h, &s);
+  rh_teardown(&h, &s);
   return 0;
 }
