@@ -256,11 +256,16 @@ static int free_session(void *arg) {
 static void teardown(sshmux__upconn_t *c) {
   sshmux__zombies_drop(c);
   if (c->s != NULL) {
-    /* With our callbacks, and reads failing, libssh2 neither blocks nor
-     * reports EAGAIN while it frees the channels it still knows.  Guarded:
-     * a session libssh2 aborted in once may abort again here (pool-int.h);
-     * then the arena frees what libssh2 had of it. */
+    /* With our callbacks, and reads and writes failing, libssh2 neither
+     * blocks nor reports EAGAIN while it frees the channels it still
+     * knows, and does not wait for their CLOSE: nothing written now would
+     * be sent anyway, and what libssh2 still holds of its input may be
+     * the desynchronised rest of a packet it refused (over 40000 bytes),
+     * which it would decrypt from the wrong place and assert on
+     * (pool-int.h).  Guarded all the same: if it aborts, the arena frees
+     * what libssh2 had of the session. */
     c->in_eof = 1;
+    c->ssh2_freeing = 1;
     sshmux__buf_reset(&c->in);
     if (sshmux__ssh2_guarded(free_session, c) == SSHMUX__SSH2_TRIPPED)
       SSHMUX__LOG_DEBUG("%s: libssh2 failed an assertion while freeing the "
@@ -401,7 +406,7 @@ static LIBSSH2_SEND_FUNC(io_send) {
     ssize_t r = send(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
-  if (c->ssh2_broken)
+  if (c->ssh2_broken || c->ssh2_freeing)
     return -EPIPE;
   if (c->io_error)
     return -c->io_error;
@@ -420,7 +425,7 @@ static LIBSSH2_RECV_FUNC(io_recv) {
     ssize_t r = recv(socket, buffer, length, flags);
     return r < 0 ? -errno : r;
   }
-  if (c->ssh2_broken)
+  if (c->ssh2_broken || c->ssh2_freeing)
     return -ECONNRESET;
   if (c->req_owner != NULL && c->req_owner->ninflight >= 2 &&
       c->req_owner->state == SSHMUX__CH_OPEN && !c->head_reading)

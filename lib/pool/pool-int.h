@@ -184,6 +184,7 @@ struct sshmux__upconn {
   int handshake_done; /* worker: keys exchanged, a DISCONNECT can be sent */
   int ssh2_broken;    /* libssh2 aborted on this session's input (loop.c):
                          only a guarded free may touch c->s now */
+  int ssh2_freeing;   /* libssh2_session_free() runs: its I/O fails (conn.c) */
   char worker_err[SSHMUX__ERRLEN]; /* worker's error text */
   int kbd_rc;                      /* a prompt failure inside kbd-int */
   unsigned kbd_rounds;             /* kbd-int rounds of this attempt */
