@@ -186,6 +186,11 @@ $(B)/fuzz/%: tests/fuzz/%.c $(STATIC) $(HEADERS) $(wildcard tests/fuzz/*.h)
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -o $@ $< $(STATIC) \
 		$(DEP_LIBS)
 
+# fuzz-daemon-sshcfg compiles daemon/sshcfg.c in (#include): rebuild both
+# of its forms when that changes.
+$(B)/fuzz/fuzz-daemon-sshcfg $(B)/tests/fuzz/fuzz-daemon-sshcfg.o: \
+	daemon/sshcfg.c daemon/sshcfg.h
+
 $(B)/tests/fuzz-replay/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)

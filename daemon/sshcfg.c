@@ -10,11 +10,14 @@ static int lower(int c) {
   return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
+/* ASCII case-insensitive on both sides: sshmuxd_sshcfg_is() promises it
+ * for any kw, not only for the lower-case names the callers pass today. */
 static int word_is(const char *w, size_t n, const char *kw) {
   size_t i;
 
   for (i = 0; i < n; i++)
-    if (kw[i] == '\0' || lower((unsigned char)w[i]) != kw[i])
+    if (kw[i] == '\0' ||
+        lower((unsigned char)w[i]) != lower((unsigned char)kw[i]))
       return 0;
   return kw[n] == '\0';
 }

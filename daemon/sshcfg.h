@@ -3,7 +3,7 @@
  *
  * Two parsers, both pure functions over a caller's buffer: no allocation,
  * no I/O, no global state, only libc, so a fuzz target can drive them by
- * compiling daemon/sshcfg.c alone.
+ * compiling daemon/sshcfg.c alone (tests/fuzz/fuzz-daemon-sshcfg.c does).
  *
  *  - sshmuxd_sshg_parse(): the output of `ssh -G HOST`, OpenSSH's own
  *    resolution of ssh_config (Include, Match, wildcards, first value

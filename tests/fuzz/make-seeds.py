@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """make-seeds.py -- writes the seed corpora of the structure-aware server
 fuzz targets (fuzz-server-kex, -auth, -channel, -global) and of fuzz-core-buf and
-fuzz-pool-ptymodes, and the hostile-upstream programs of fuzz-pool-upstream,
-into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
+fuzz-pool-ptymodes, the hostile-upstream programs of fuzz-pool-upstream, and
+the `ssh -G` outputs and ssh_config files of fuzz-daemon-sshcfg (made with
+the installed ssh), into tests/fuzz/corpus/NAME/.  Run from the top of the tree:
     /usr/bin/python3 tests/fuzz/make-seeds.py [GROUP...]
-(GROUP: kex auth channel global small upstream; default all of them.)
+(GROUP: kex auth channel global small upstream sshcfg; default all of
+them.)
 Input format (fuzz-server.h): a flags byte, then records [u16 BE length]
 [payload]; the target frames each payload as a packet.  Signatures are made
 with python3-cryptography over the session identifier of the test shortcut
@@ -433,9 +435,93 @@ def upstream_seeds():
     write(t, "empty", bytes([0]))
 
 
+# fuzz-daemon-sshcfg: plain text, each input read both as `ssh -G` output
+# and as ssh_config lines.  The -G seeds are the real output of the
+# installed ssh for the hosts of SSH_CONFIG (a throwaway HOME; Include,
+# Match, ProxyJump chains, quoted IdentityFile/IdentityAgent with spaces,
+# ProxyCommand), so re-running changes them with the OpenSSH version and
+# the user running it; the others are hand-made edges of the parser.
+SSH_CONFIG = """# written by tests/fuzz/make-seeds.py sshcfg
+Include conf.d/*.conf
+Host jump1
+\tHostName 10.0.0.1
+\tUser ops
+\tPort 2222
+Host jump2
+  HostName=jump2.example.net
+  ProxyJump jump1
+Host target
+    HostName target.internal
+    ProxyJump ops@jump1:2222,jump2
+    IdentityFile "~/my keys/id_ed25519"
+    IdentityFile ~/.ssh/id_work
+    IdentityAgent "~/agent dir/agent.sock"
+    HostKeyAlias target-alias
+Host pc
+    HostName pc.example
+    ProxyCommand ssh -W %h:%p jump1 -o "User=x y"
+    User "quoted user"
+Match host matched.example user root
+    Port 443
+    IdentityFile %d/.ssh/id_%r@%h
+Host *.lan lanhost
+    User lanuser
+    IdentityAgent none
+    ProxyJump none
+"""
+SSH_INCLUDED = """Host inc
+\tHostName included.example
+\tPort 8022
+\tUser incuser
+\tIdentityFile ~/.ssh/inc_%u
+"""
+# What OpenSSH splits otherwise than sshmuxd_sshcfg_arg (single quotes,
+# backslash escapes, a trailing comment), '=' in its forms, CRLF, tabs.
+SSH_ODD = (b"Host alpha 'b c' # trailing comment\r\n"
+           b"\tHostName\t=\tdiv.example\r\n"
+           b"Host back\\ slash \"\" \"q\"uo\"ted\" \"open\r\n"
+           b"  Include=~/.ssh/conf.d/*.conf \"~/with space/x\"\n"
+           b"=novalue\n\n   \t\nHOST==x\r\r\nmAtCh all\n# comment\n")
+
+
+def sshcfg_seeds():
+    import subprocess
+    import tempfile
+    t = "fuzz-daemon-sshcfg"
+    with tempfile.TemporaryDirectory() as home:
+        os.makedirs(os.path.join(home, ".ssh", "conf.d"))
+        cfg = os.path.join(home, ".ssh", "config")
+        with open(cfg, "w") as f:
+            f.write(SSH_CONFIG)
+        with open(os.path.join(home, ".ssh", "conf.d", "a.conf"), "w") as f:
+            f.write(SSH_INCLUDED)
+        env = dict(os.environ, HOME=home)
+        for host in ["jump1", "jump2", "target", "pc", "matched.example", "inc",
+                     "x.lan"]:
+            out = subprocess.run(["ssh", "-F", cfg, "-G", host], env=env,
+                                 check=True, capture_output=True).stdout
+            write(t, "sshg-" + host.split(".")[0], out)
+    write(t, "config-main", SSH_CONFIG.encode())
+    write(t, "config-included", SSH_INCLUDED.encode())
+    write(t, "config-odd", SSH_ODD)
+    ok = b"user u\nhostname h.example\nport 22\n"
+    write(t, "sshg-crlf", ok.replace(b"\n", b"\r\n"))
+    write(t, "sshg-missing-port", b"User U\nHostName h\n")
+    write(t, "sshg-twice", ok + b"hostname again\n")
+    write(t, "sshg-port-65536", b"user u\nhostname h\nport 65536")
+    write(t, "sshg-port-6-digits", b"user u\nhostname h\nport 000022\n")
+    write(t, "sshg-17-ids", ok + b"".join(b"identityfile ~/.ssh/k%d\n" % i
+                                          for i in range(17)))
+    write(t, "sshg-long-value", ok + b"proxycommand " + b"x" * 1023 + b"\n" +
+          b"hostkeyalias " + b"y" * 1024 + b"\n")
+    write(t, "sshg-nul-tab", b"user a\tb\nhostname h\x00\nport 1\n")
+    # The input at exactly SSHMUXD_SSHG_MAX_INPUT bytes and one more.
+    write(t, "big-boundary", b"#!big\n" + ok + b"IdentityFile\t\t~/k")
+
+
 GROUPS = {"kex": "kex_seeds", "auth": "auth_seeds", "channel": "channel_seeds",
           "global": "global_seeds", "small": "small_seeds",
-          "upstream": "upstream_seeds"}
+          "upstream": "upstream_seeds", "sshcfg": "sshcfg_seeds"}
 
 if __name__ == "__main__":
     import sys
