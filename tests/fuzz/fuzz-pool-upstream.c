@@ -74,7 +74,22 @@ static struct {
   char exit_signal[64], error[300];
 } s;
 
+/* The last log lines of the pool (the debug level and above), shown when
+ * the oracle fails so that a finding in a long run says what led to it.
+ * Written from the loop and from login worker threads: under a mutex. */
+#define FZ_RING 32
+static char ring[FZ_RING][200];
+static unsigned ring_next;
+static uv_mutex_t ring_mu;
+
 static void fail(const char *what, const char *detail) {
+  unsigned i;
+
+  uv_mutex_lock(&ring_mu);
+  for (i = 0; i < FZ_RING; i++)
+    if (ring[(ring_next + i) % FZ_RING][0] != '\0')
+      fprintf(stderr, "  log: %s\n", ring[(ring_next + i) % FZ_RING]);
+  uv_mutex_unlock(&ring_mu);
   fprintf(stderr, "fuzz-pool-upstream: %s%s%s\n", what, detail ? ": " : "",
           detail ? detail : "");
   abort();
@@ -93,6 +108,13 @@ static void on_log(sshmux_log_level_t level, const char *msg, void *data) {
   (void)data;
   if (getenv("FUZZ_LOG") != NULL)
     fprintf(stderr, "[%s] %s\n", sshmux_log_level_name(level), msg);
+  if (level <= SSHMUX_LOG_DEBUG) {
+    uv_mutex_lock(&ring_mu);
+    snprintf(ring[ring_next], sizeof(ring[0]), "[%s] %s",
+             sshmux_log_level_name(level), msg);
+    ring_next = (ring_next + 1) % FZ_RING;
+    uv_mutex_unlock(&ring_mu);
+  }
   check_text("log line", msg, 1, (size_t)-1);
 }
 
@@ -312,7 +334,7 @@ static uint64_t now_ms(void) {
 static void init(void) {
   char dir[] = "/tmp/fuzz-pool-upstream-XXXXXX";
 
-  if (mkdtemp(dir) == NULL)
+  if (mkdtemp(dir) == NULL || uv_mutex_init(&ring_mu) != 0)
     abort();
   /* As every embedder must (pool.h): the upstream hanging up while the
    * pool writes would otherwise end the process. */
@@ -352,6 +374,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s.watchdog = dog;
   }
   s.flags = data[0];
+  uv_mutex_lock(&ring_mu); /* this input's lines only */
+  memset(ring, 0, sizeof(ring));
+  ring_next = 0;
+  uv_mutex_unlock(&ring_mu);
   fu_start(data + 1, size - 1);
 
   sshmux_pool_options_init(&o);
