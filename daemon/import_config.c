@@ -1147,15 +1147,20 @@ static void scan_cfg(names_t *nm, const char *path, int depth) {
     p = nl ? nl + 1 : end;
     s = l.args;
     e = l.args + l.args_len;
-    if (sshmuxd_sshcfg_is(&l, "host")) {
-      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL))
+    if ((sshmuxd_sshcfg_is(&l, "host") || sshmuxd_sshcfg_is(&l, "include")) &&
+        !sshmuxd_sshcfg_args_ok(s, e)) {
+      note("%s:%d: an unterminated quote: ssh refuses this line (\"invalid "
+           "quotes\"), and with it the whole file; no name taken from it",
+           clean(path), lineno);
+    } else if (sshmuxd_sshcfg_is(&l, "host")) {
+      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL) > 0)
         add_name(nm, arg, path, lineno);
     } else if (sshmuxd_sshcfg_is(&l, "match")) {
       note("%s:%d: a Match block names no host to import; its settings "
            "apply, through ssh -G, to the hosts it matches",
            clean(path), lineno);
     } else if (sshmuxd_sshcfg_is(&l, "include")) {
-      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL)) {
+      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL) > 0) {
         char pat[PATH_MAX * 2];
         glob_t gl;
         size_t i;

@@ -276,14 +276,17 @@ static void parse_line(cfg_line_t *l) {
 }
 
 /* Route names (comma-separated, into names) that a Host line's patterns
- * name; 0 if none. */
+ * name, split as ssh splits them; 0 if none, and 0 for a line ssh refuses
+ * (an unterminated quote: rewrite_config says so). */
 static int host_conflicts(const cfg_line_t *l, const sshmux_routes_t *routes,
                           sshmuxd_str_t *names, sshmuxd_str_t *others) {
   const char *s = l->args, *e = l->args + l->args_len;
   char pat[256];
   int n = 0;
 
-  while (sshmuxd_sshcfg_arg(&s, e, pat, sizeof(pat), NULL)) {
+  if (!sshmuxd_sshcfg_args_ok(s, e))
+    return 0;
+  while (sshmuxd_sshcfg_arg(&s, e, pat, sizeof(pat), NULL) > 0) {
     size_t i;
     int hit = 0;
     for (i = 0; i < sshmux_routes_count(routes); i++) {
@@ -328,7 +331,7 @@ static int rewrite_config(sshmuxd_str_t *out, const char *old, size_t len,
       break;
     if (l.is_include) {
       const char *s = l.args, *e = l.args + l.args_len;
-      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL))
+      while (sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL) > 0)
         if (strcmp(arg, hosts_path) == 0)
           has_include = 1;
     }
@@ -354,6 +357,11 @@ static int rewrite_config(sshmuxd_str_t *out, const char *old, size_t len,
     parse_line(&l);
     if (l.is_host || l.is_match) {
       sshmuxd_str_t names = {0}, others = {0};
+      if (l.is_host && !sshmuxd_sshcfg_args_ok(l.args, l.args + l.args_len))
+        printf("%s:%d: note: an unterminated quote: ssh refuses this line "
+               "(\"invalid quotes\"), and with it the whole file; left as "
+               "it is\n",
+               cfg_path, lineno);
       in_conflict =
           l.is_host && host_conflicts(&l, routes, &names, &others) > 0;
       if (in_conflict) {

@@ -177,30 +177,69 @@ int sshmuxd_sshcfg_is(const sshmuxd_sshcfg_line_t *l, const char *kw) {
   return word_is(l->keyword, l->keyword_len, kw);
 }
 
+/* OpenSSH 9.2's argv_split(s, ..., terminate_on_comment = 1), as readconf.c
+ * calls it on the rest of the line, over [*s, e) instead of a C string.
+ * Besides splitting at blanks outside quotes it takes:
+ *  - a '#' where an argument would begin: a comment to the end of the line
+ *    (a '#' inside an argument, `a#b`, is an ordinary byte);
+ *  - single or double quotes, anywhere in an argument, grouping what lies
+ *    between them (the other kind of quote being ordinary there), removed;
+ *  - a backslash before \ ' or " (anywhere), or before a space (outside
+ *    quotes only): the backslash is removed, the byte after it kept as it
+ *    is; any other backslash is an ordinary byte (`\#`, `a\`, `\<tab>`);
+ *  - a NUL byte: the end of the line, as it is for ssh's C string. */
 int sshmuxd_sshcfg_arg(const char **s, const char *e, char *out, size_t size,
                        int *cut) {
   const char *p = *s;
   size_t n = 0;
-  int quoted = 0;
+  char quote = 0;
+  int over = 0;
 
   while (p < e && is_blank(*p))
     p++;
-  if (p >= e)
+  if (p >= e || *p == '\0' || *p == '#') {
+    *s = e;
     return 0;
-  for (; p < e; p++) {
-    if (*p == '"') {
-      quoted = !quoted;
+  }
+  for (; p < e && *p != '\0'; p++) {
+    char c = *p;
+    if (c == '\\' && p + 1 < e &&
+        (p[1] == '\\' || p[1] == '\'' || p[1] == '"' ||
+         (quote == 0 && p[1] == ' '))) {
+      c = *++p;
+    } else if (quote == 0 && is_blank(c)) {
+      break;
+    } else if (quote == 0 && (c == '"' || c == '\'')) {
+      quote = c;
+      continue;
+    } else if (quote != 0 && c == quote) {
+      quote = 0;
       continue;
     }
-    if (!quoted && is_blank(*p))
-      break;
     if (n + 1 < size)
-      out[n++] = *p;
-    else if (cut != NULL)
-      *cut = 1;
+      out[n++] = c;
+    else
+      over = 1;
+  }
+  if (quote != 0) {
+    /* ssh refuses the line ("invalid quotes"): no argument, none after. */
+    if (size > 0)
+      out[0] = '\0';
+    *s = e;
+    return SSHMUXD_SSHCFG_EQUOTE;
   }
   if (size > 0)
     out[n] = '\0';
+  if (over && cut != NULL)
+    *cut = 1;
   *s = p;
   return 1;
+}
+
+int sshmuxd_sshcfg_args_ok(const char *s, const char *e) {
+  int r;
+
+  while ((r = sshmuxd_sshcfg_arg(&s, e, NULL, 0, NULL)) > 0)
+    ;
+  return r == 0;
 }

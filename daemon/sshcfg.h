@@ -11,7 +11,9 @@
  *    ssh_config ourselves to decide what a host's settings are.
  *  - sshmuxd_sshcfg_line() / sshmuxd_sshcfg_arg(): one line of an
  *    ssh_config file split into keyword and arguments, for the places that
- *    only need to find Host, Match and Include lines. */
+ *    only need to find Host, Match and Include lines; the arguments split
+ *    as ssh splits them (quotes, escapes, a trailing comment), so the
+ *    names found are the names ssh matches. */
 #ifndef SSHMUXD_SSHCFG_H
 #define SSHMUXD_SSHCFG_H
 
@@ -79,10 +81,35 @@ void sshmuxd_sshcfg_line(const char *start, size_t len,
                          sshmuxd_sshcfg_line_t *l);
 /* 1 if the line's keyword is kw (ASCII, case-insensitive). */
 int sshmuxd_sshcfg_is(const sshmuxd_sshcfg_line_t *l, const char *kw);
-/* The next argument of [*s, e) into out (double quotes group words, and
- * are removed; a value longer than size - 1 is cut, and *cut set to 1 when
- * cut is not NULL).  Advances *s.  0 at the end, else 1. */
+/* sshmuxd_sshcfg_arg(): an unterminated quote (see there). */
+#define SSHMUXD_SSHCFG_EQUOTE (-1)
+
+/* The next argument of [*s, e) (a line's args, or what is left of them
+ * after earlier calls) into out, split as OpenSSH 9.2 splits ssh_config
+ * arguments (misc.c argv_split(), terminate_on_comment set): blanks
+ * separate arguments outside quotes; single and double quotes group words
+ * anywhere in an argument and are removed; \\, \' and \" stand for the
+ * byte after the backslash, and so does "\ " outside quotes (every other
+ * backslash is kept as it is); a '#' where an argument would begin starts
+ * a comment to the end of the line; a NUL byte ends the line.
+ *
+ * Contract: reads only [*s, e), writes only out[0..size) and *cut, and
+ * allocates nothing; out may be NULL when size is 0.  A value longer than
+ * size - 1 is cut to that (NUL-terminated when size > 0) and then, only
+ * then, *cut is set to 1 when cut is not NULL (it is never cleared).
+ * Returns 1 with *s just past the argument; 0 at the end of the arguments
+ * (or at a comment), with *s = e and out untouched.
+ *
+ * An unterminated quote returns SSHMUXD_SSHCFG_EQUOTE, out holding "" and
+ * *s = e.  ssh refuses such a line ("invalid quotes") and with it the whole
+ * file, so no word on it is a Host name or Include path ssh uses: the
+ * rest of the line gives nothing.  The arguments before it were already
+ * returned, so a caller that must not act on them asks
+ * sshmuxd_sshcfg_args_ok() first (import-config and setup-config do, and
+ * skip the line, saying why). */
 int sshmuxd_sshcfg_arg(const char **s, const char *e, char *out, size_t size,
                        int *cut);
+/* 1 if every argument of [s, e) splits without an unterminated quote. */
+int sshmuxd_sshcfg_args_ok(const char *s, const char *e);
 
 #endif

@@ -2,7 +2,8 @@
  * run as a user would, in a throwaway HOME: the routes printed or the
  * FILE:LINE error; the files setup-config writes, checked by OpenSSH's own
  * `ssh -G`; a second run that changes nothing; a conflicting Host block
- * commented out; symlinks refused with nothing written; the local
+ * commented out, its Host line split as ssh splits it (quotes, escapes, a
+ * trailing comment); symlinks refused with nothing written; the local
  * ControlMaster lines, their opt-outs, their 0700 directory, and the note
  * when its socket paths would not fit. */
 #include <sys/socket.h>
@@ -292,6 +293,79 @@ TEST_IMPL(daemon_setup_config_conflict) {
                            "#sshmuxd#   HostName 10.9.9.9\n"
                            "#sshmuxd#   User me\n\n"
                            "Host unrelated\n  HostName 10.1.1.1\n");
+  free(cfg);
+  return 0;
+}
+
+/* The user's Host lines split as ssh splits them: a trailing comment that
+ * mentions routes names none (the old splitter, double quotes only, took
+ * its words for patterns and commented the block out), a single-quoted
+ * route name names it (the old one kept the quotes), an escaped space or
+ * backslash is no route.  What ssh itself resolves from the same file,
+ * when it is installed, agrees.  A line with an unterminated quote, which
+ * ssh refuses, is left alone with a note. */
+TEST_IMPL(daemon_setup_config_conflict_quoting) {
+  static const char user_cfg[] =
+      "Host alpha 'web server' # webserver external\n"
+      "  Port 1001\n"
+      "Host back\\ slash web\\server ex\\ternal\n"
+      "  Port 1002\n"
+      "Host 'webserver' other\n"
+      "  Port 1003\n";
+  static const char *const resolved[][2] = {{"alpha", "\nport 1001\n"},
+                                            {"webserver", "\nport 1003\n"},
+                                            {"other", "\nport 1003\n"},
+                                            {"external", "\nport 22\n"}};
+  char *cfg, *out = NULL, *err = NULL;
+  size_t i;
+
+  dtest_setup();
+  write_routes();
+  if (test_which("ssh") != NULL) {
+    const char *ssh[] = {"ssh", "-G", "-F", NULL, NULL, NULL};
+    dtest_write(test_path("user-config"), user_cfg);
+    ssh[3] = test_path("user-config");
+    for (i = 0; i < sizeof(resolved) / sizeof(resolved[0]); i++) {
+      ssh[4] = resolved[i][0];
+      ASSERT_EQ(test_run_simple(ssh, &out, NULL), 0);
+      ASSERT_STR_CONTAINS(out, resolved[i][1]);
+      free(out);
+    }
+  }
+  dtest_write(dtest_ssh_path("config"), user_cfg);
+  dtest_expect(setup_args, 0,
+               "config:5: commented out Host block naming "
+               "route(s) webserver; it also named other",
+               NULL);
+  cfg = test_read_file(dtest_ssh_path("config"), NULL);
+  ASSERT(cfg != NULL);
+  ASSERT_STR_CONTAINS(cfg, "\nHost alpha 'web server' # webserver external\n"
+                           "  Port 1001\n"
+                           "Host back\\ slash web\\server ex\\ternal\n"
+                           "  Port 1002\n");
+  ASSERT_STR_CONTAINS(cfg, "#sshmuxd# Host 'webserver' other\n"
+                           "#sshmuxd#   Port 1003\n");
+  ASSERT_EQ(test_count(cfg, "commented out this Host block"), 1);
+  free(cfg);
+
+  /* ssh refuses the whole file for this line: noted, nothing commented. */
+  dtest_write(dtest_ssh_path("config"), "Host webserver 'open\n  Port 1\n");
+  if (test_which("ssh") != NULL) {
+    const char *ssh[] = {"ssh", "-G", "-F", NULL, "webserver", NULL};
+    ssh[3] = dtest_ssh_path("config");
+    ASSERT(test_run_simple(ssh, NULL, &err) != 0);
+    ASSERT_STR_CONTAINS(err, "invalid quotes");
+    free(err);
+  }
+  ASSERT_EQ(dtest_run(setup_args, NULL, &out, NULL), 0);
+  ASSERT_STR_CONTAINS(out, "config:1: note: an unterminated quote: ssh "
+                           "refuses this line");
+  ASSERT(strstr(out, "commented out") == NULL);
+  free(out);
+  cfg = test_read_file(dtest_ssh_path("config"), NULL);
+  ASSERT(cfg != NULL);
+  ASSERT_STR_CONTAINS(cfg, "\nHost webserver 'open\n  Port 1\n");
+  ASSERT(strstr(cfg, "#sshmuxd#") == NULL);
   free(cfg);
   return 0;
 }

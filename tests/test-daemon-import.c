@@ -4,8 +4,9 @@
  * names that cannot be routes reported one by one; a second run that
  * changes nothing; a hand-written route refused without --force and
  * replaced with it (its other keys kept); an imported route updated when
- * ssh_config changes, but not once edited by hand; the `ssh -G` output
- * parser's contract.  The end-to-end run through serve to real sshds is in
+ * ssh_config changes, but not once edited by hand; Host names split as ssh
+ * splits them; the `ssh -G` output parser's and the ssh_config argument
+ * splitter's contracts.  The end-to-end run through serve to real sshds is in
  * test-relay-import.c. */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -320,5 +321,120 @@ TEST_IMPL(daemon_sshg_parse) {
     n += SSHMUXD_SSHG_MAX_VALUE + 1;
     ASSERT_EQ(sshmuxd_sshg_parse(line, n, &g, NULL, 0), SSHMUXD_SSHG_EVALUE);
   }
+  return 0;
+}
+
+/* Host lines split as ssh splits them (checked with `ssh -G`, OpenSSH
+ * 9.2): a single-quoted name, a backslash-escaped space and a trailing
+ * comment.  The old splitter (double quotes only) imported `'alpha'`
+ * nowhere and the comment's words as hosts. */
+TEST_IMPL(daemon_import_config_split) {
+  const char *args[] = {"import-config", NULL};
+  char *out = NULL, *err = NULL, *t;
+
+  TEST_REQUIRE_PROGRAM("ssh");
+  dtest_setup();
+  dtest_write(dtest_ssh_path("config"),
+              "Host 'alpha' back\\ slash # ghost beta\n"
+              "    HostName 192.0.2.9\n"
+              "    User u\n"
+              "Host gamma\t#\n"
+              "    HostName 192.0.2.10\n"
+              "    User v\n");
+  ASSERT_EQ(run(args, &out, &err), 0);
+  ASSERT_STR_CONTAINS(out, "@@ [routes.alpha] new @@");
+  ASSERT_STR_CONTAINS(out, "@@ [routes.gamma] new @@");
+  ASSERT_STR_CONTAINS(err, "back slash: not imported: not a route name");
+  t = routes_text();
+  ASSERT_STR_CONTAINS(t, "[routes.alpha]\n");
+  ASSERT_STR_CONTAINS(t, "host = 192.0.2.9\n");
+  ASSERT(strstr(t, "ghost") == NULL && strstr(t, "beta") == NULL);
+  ASSERT(strstr(t, "'") == NULL && strstr(t, "#]") == NULL);
+  free(t);
+  ASSERT(strstr(err, "ghost") == NULL && strstr(err, "'alpha'") == NULL);
+  free(out);
+  free(err);
+  return 0;
+}
+
+/* Split args as sshmuxd_sshcfg_arg does: the values joined by '|', then
+ * "!" if it ended at an unterminated quote. */
+static void split(const char *args, char *got, size_t size) {
+  const char *s = args, *e = args + strlen(args);
+  char arg[64];
+  int r;
+
+  got[0] = '\0';
+  while ((r = sshmuxd_sshcfg_arg(&s, e, arg, sizeof(arg), NULL)) > 0)
+    snprintf(got + strlen(got), size - strlen(got), "%s%s", got[0] ? "|" : "",
+             arg);
+  ASSERT(r == 0 || r == SSHMUXD_SSHCFG_EQUOTE);
+  ASSERT(s == e);
+  if (r < 0) {
+    ASSERT_STR_EQ(arg, "");
+    snprintf(got + strlen(got), size - strlen(got), "!");
+  }
+  ASSERT_EQ(sshmuxd_sshcfg_args_ok(args, e), r == 0);
+}
+
+/* sshmuxd_sshcfg_arg splits as OpenSSH 9.2's argv_split does; every
+ * expected list is what `ssh -G` printed for `SendEnv ARGS` (one sendenv
+ * line per argument; "invalid quotes" for a "!" one, where ssh refuses
+ * the whole line). */
+TEST_IMPL(daemon_sshcfg_arg) {
+  static const char *const cases[][2] = {
+      {"alpha 'b c' # trailing comment", "alpha|b c"},
+      {"back\\ slash", "back slash"},
+      {"it\\'s \"q\\\"t\" 'a\\'b' 'x\"y'", "it's|q\"t|a'b|x\"y"},
+      {"a\\\\b c\\xd \"e\\ f\" \"g\\\\h\" 'i\\ j'",
+       "a\\b|c\\xd|e\\ f|g\\h|i\\ j"},
+      {"a\\\tb", "a\\|b"},
+      {"a\"b c\"d e'f\"g'h", "ab cd|ef\"gh"},
+      {"x\\#y #z", "x\\#y"},
+      {"\"#q\" r a#b#c x\t#y", "#q|r|a#b#c|x"},
+      {"a\\", "a\\"},
+      {"\"a\" b\"\" c", "a|b|c"},
+      {"  ab\tcd  ", "ab|cd"},
+      {"#only", ""},
+      {"'unterminated", "!"},
+      {"ok \"unterminated", "ok!"},
+      {"\"a\\\" b", "!"},
+      {"'b c\\'", "!"},
+      {"x 'y # z", "x!"},
+  };
+  char got[256], out[4];
+  const char *s, *e;
+  size_t i;
+  int cut = 0;
+
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    split(cases[i][0], got, sizeof(got));
+    if (strcmp(got, cases[i][1]) != 0)
+      test_fail(__FILE__, __LINE__, "split [%s]: got [%s], want [%s]",
+                cases[i][0], got, cases[i][1]);
+  }
+  /* A NUL ends the line, as it ends ssh's C string. */
+  s = "a\0b c";
+  e = s + 5;
+  ASSERT_EQ(sshmuxd_sshcfg_arg(&s, e, out, sizeof(out), NULL), 1);
+  ASSERT_STR_EQ(out, "a");
+  ASSERT_EQ(sshmuxd_sshcfg_arg(&s, e, out, sizeof(out), NULL), 0);
+  ASSERT(s == e);
+  /* Cut after the unquoting, *cut set; not set for a shorter one. */
+  s = "'a b c' 'd'";
+  e = s + strlen(s);
+  ASSERT_EQ(sshmuxd_sshcfg_arg(&s, e, out, sizeof(out), &cut), 1);
+  ASSERT_STR_EQ(out, "a b");
+  ASSERT_EQ(cut, 1);
+  cut = 0;
+  ASSERT_EQ(sshmuxd_sshcfg_arg(&s, e, out, sizeof(out), &cut), 1);
+  ASSERT_STR_EQ(out, "d");
+  ASSERT_EQ(cut, 0);
+  /* No buffer at all. */
+  s = "x 'y";
+  e = s + 4;
+  ASSERT_EQ(sshmuxd_sshcfg_arg(&s, e, NULL, 0, &cut), 1);
+  ASSERT_EQ(sshmuxd_sshcfg_arg(&s, e, NULL, 0, &cut), SSHMUXD_SSHCFG_EQUOTE);
+  ASSERT_EQ(cut, 1);
   return 0;
 }

@@ -22,11 +22,18 @@
  *    model puts them (one trailing CR ignored, white space and one '='
  *    between), and the line rebuilt from them splits the same way.
  *  - sshmuxd_sshcfg_is(): ASCII case-insensitive, in the keyword and in kw.
- *  - sshmuxd_sshcfg_arg(): the arguments are the model's (double quotes
- *    group words anywhere in an argument and are removed), in buffers of
- *    every size from 0 up, cut exactly where the buffer ends with *cut set
- *    then and only then, never a byte written past size; and the
- *    arguments, quoted back, split into the same list again. */
+ *  - sshmuxd_sshcfg_arg(): the arguments are the model's, which is
+ *    OpenSSH 9.2's argv_split() transcribed (single and double quotes,
+ *    backslash escapes, a '#' comment where an argument would begin, a NUL
+ *    ending the line), each ending where the model's does; an
+ *    unterminated quote gives SSHMUXD_SSHCFG_EQUOTE after the arguments
+ *    before it, with out "" and *s at the end, and
+ *    sshmuxd_sshcfg_args_ok() says so; in buffers of every size from 0 up
+ *    (out NULL too when 0), cut exactly where the buffer ends with *cut
+ *    set then and only then, never a byte written past size, nothing
+ *    written at the end; and the arguments, quoted back each of three ways
+ *    (double quotes, single quotes, bare with escapes) and followed by a
+ *    comment holding an open quote, split into the same list again. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,47 +273,74 @@ static void run_big(const char *d, size_t len) {
 
 /* ---- sshmuxd_sshcfg_line, _is and _arg ---- */
 
-/* The arguments of a[0..n) as the model splits them: a blank separates
- * only outside double quotes, counted from the start (an argument ends
- * only at an unquoted blank or the end, so each starts unquoted); quotes
- * are dropped.  Values go to vals (n + 1 bytes), argument k being
- * vals[off[k]..off[k]+vlen[k]) and ending in a at end[k].  Returns the
- * count. */
+/* The arguments of a[0..n) as the model splits them: OpenSSH 9.2's
+ * misc.c argv_split() with terminate_on_comment set (how readconf.c splits
+ * a line's arguments), transcribed over a NUL-terminated copy of a, so a
+ * NUL byte ends the line as it ends ssh's.  Values go to vals (n + 1
+ * bytes), argument k being vals[off[k]..off[k]+vlen[k]) and ending in a at
+ * end[k] (where sshmuxd_sshcfg_arg leaves *s).  Returns the count of the
+ * arguments before the end, a comment or an unterminated quote; *bad is 1
+ * after the last (ssh refuses the line: "invalid quotes"). */
 static size_t model_args(const char *a, size_t n, char *vals, size_t *off,
-                         size_t *vlen, size_t *end) {
-  size_t i, count = 0, w = 0;
-  int in_q = 0, in_arg = 0;
+                         size_t *vlen, size_t *end, int *bad) {
+  char *s = malloc(n + 1);
+  size_t i, j = 0, count = 0;
+  int quote;
 
-  for (i = 0; i <= n; i++) {
-    int sep = i == n || (sp(a[i]) && !in_q);
-    if (sep) {
-      if (in_arg) {
-        vlen[count] = w - off[count];
-        end[count++] = i;
-      }
-      in_arg = 0;
+  CHECK(s != NULL);
+  memcpy(s, a, n);
+  s[n] = '\0';
+  *bad = 0;
+  for (i = 0; s[i] != '\0'; i++) {
+    if (s[i] == ' ' || s[i] == '\t')
       continue;
+    if (s[i] == '#')
+      break;
+    quote = 0;
+    off[count] = j;
+    for (; s[i] != '\0'; i++) {
+      if (s[i] == '\\') {
+        if (s[i + 1] == '\'' || s[i + 1] == '\"' || s[i + 1] == '\\' ||
+            (quote == 0 && s[i + 1] == ' ')) {
+          i++;
+          vals[j++] = s[i];
+        } else {
+          vals[j++] = s[i];
+        }
+      } else if (quote == 0 && (s[i] == ' ' || s[i] == '\t'))
+        break;
+      else if (quote == 0 && (s[i] == '\"' || s[i] == '\''))
+        quote = s[i];
+      else if (quote != 0 && s[i] == quote)
+        quote = 0;
+      else
+        vals[j++] = s[i];
     }
-    if (!in_arg) {
-      in_arg = 1;
-      off[count] = w;
+    if (s[i] == '\0' && quote != 0) {
+      *bad = 1;
+      break;
     }
-    if (a[i] == '"')
-      in_q = !in_q;
-    else
-      vals[w++] = a[i];
+    vlen[count] = j - off[count];
+    end[count++] = i;
+    if (s[i] == '\0')
+      break;
   }
+  free(s);
   return count;
 }
 
 /* Split [a, a+n) with sshmuxd_sshcfg_arg into buffers of size pick(k) for
- * argument k and check each against the model. */
+ * argument k and check each against the model: after the last, the
+ * unterminated quote (out "", *cut untouched), then the end, with *s at e;
+ * and sshmuxd_sshcfg_args_ok says whether there was one. */
 static void check_args(const char *a, size_t n, const char *vals,
                        const size_t *off, const size_t *vlen, const size_t *end,
-                       size_t count, size_t seed) {
+                       size_t count, int bad, size_t seed) {
   const char *s = a, *e = a + n;
   size_t k;
+  int done = 0;
 
+  CHECK(sshmuxd_sshcfg_args_ok(a, e) == !bad);
   for (k = 0;; k++) {
     size_t size = (seed + k * 7) % 5 == 0 ? n + 1 : (seed + k * 3) % 6, keep;
     char canary = 'c', *out = size ? malloc(size) : &canary;
@@ -315,13 +349,25 @@ static void check_args(const char *a, size_t n, const char *vals,
     CHECK(out != NULL);
     if (size)
       memset(out, 'z', size);
-    more = sshmuxd_sshcfg_arg(&s, e, out, size, k % 2 ? &cut : NULL);
+    /* out may be NULL when size is 0: pass NULL every other time. */
+    more = sshmuxd_sshcfg_arg(&s, e, size || k % 4 ? out : NULL, size,
+                              k % 2 ? &cut : NULL);
     CHECK(s >= a && s <= e);
-    if (k == count) {
-      CHECK(more == 0);
+    if (k >= count) {
+      if (k == count && bad && !done) {
+        CHECK(more == SSHMUXD_SSHCFG_EQUOTE && s == e && cut == 0);
+        CHECK(size ? out[0] == '\0' : canary == 'c');
+        done = 1;
+      } else {
+        CHECK(more == 0 && s == e && cut == 0);
+        CHECK(size == 0 || out[0] == 'z');
+        if (size)
+          free(out);
+        return;
+      }
       if (size)
         free(out);
-      return;
+      continue;
     }
     CHECK(more == 1 && s == a + end[k]);
     if (size) {
@@ -336,14 +382,51 @@ static void check_args(const char *a, size_t n, const char *vals,
   }
 }
 
-/* Quote the model's arguments back, "Keyword = args\r", and split that. */
+/* Argument v (n bytes, no NUL) quoted back so ssh reads it as v, in one of
+ * three ways: in double quotes, in single quotes, or bare with escapes. */
+static size_t quote_back(char *w, const char *v, size_t n, int how) {
+  size_t i, m = 0;
+  char q = how == 0 ? '"' : '\'';
+
+  if (how < 2 || n == 0) {
+    w[m++] = q;
+    for (i = 0; i < n; i++) {
+      if (v[i] == '\\' || v[i] == q)
+        w[m++] = '\\';
+      w[m++] = v[i];
+    }
+    w[m++] = q;
+    return m;
+  }
+  for (i = 0; i < n; i++) {
+    if (v[i] == '\t' || (i == 0 && v[i] == '#')) {
+      /* No escape for these: a quoted piece in the bare word. */
+      w[m++] = '\'';
+      w[m++] = v[i];
+      w[m++] = '\'';
+      continue;
+    }
+    if (v[i] == '\\' || v[i] == '"' || v[i] == '\'' || v[i] == ' ')
+      w[m++] = '\\';
+    w[m++] = v[i];
+  }
+  return m;
+}
+
+/* Quote the model's arguments back, "Keyword = args # comment\r", and
+ * split that: the same arguments, the comment (with an open quote in it)
+ * ignored. */
 static void check_rebuilt(const sshmuxd_sshcfg_line_t *l, const char *vals,
-                          const size_t *off, const size_t *vlen, size_t count) {
-  size_t cap = 2 + l->keyword_len + 3 + 3 * (l->args_len + 1) + 1, n = 0, k;
+                          const size_t *off, const size_t *vlen, size_t count,
+                          size_t seed) {
+  static const char comment[] = " # x 'y \"z";
+  size_t cap = l->keyword_len + 6 * (l->args_len + 1) + sizeof(comment) + 8;
+  size_t n = 0, k;
   char *line = malloc(cap), *v2 = malloc(cap);
   size_t *o2 = malloc(cap * sizeof(size_t)), *n2 = malloc(cap * sizeof(size_t)),
          *e2 = malloc(cap * sizeof(size_t));
   sshmuxd_sshcfg_line_t r;
+  int bad;
 
   CHECK(line != NULL && v2 != NULL && o2 != NULL && n2 != NULL && e2 != NULL);
   memcpy(line, " \t", 2);
@@ -352,27 +435,23 @@ static void check_rebuilt(const sshmuxd_sshcfg_line_t *l, const char *vals,
   memcpy(line + n, " = ", 3);
   n += 3;
   for (k = 0; k < count; k++) {
-    const char *v = vals + off[k];
-    int q = vlen[k] == 0 || memchr(v, ' ', vlen[k]) || memchr(v, '\t', vlen[k]);
-    CHECK(memchr(v, '"', vlen[k]) == NULL);
+    CHECK(memchr(vals + off[k], '\0', vlen[k]) == NULL);
     if (k > 0)
       line[n++] = ' ';
-    if (q)
-      line[n++] = '"';
-    memcpy(line + n, v, vlen[k]);
-    n += vlen[k];
-    if (q)
-      line[n++] = '"';
+    n += quote_back(line + n, vals + off[k], vlen[k], (int)((seed + k) % 3));
   }
+  memcpy(line + n, comment, sizeof(comment) - 1);
+  n += sizeof(comment) - 1;
   line[n++] = '\r';
   CHECK(n <= cap);
   sshmuxd_sshcfg_line(line, n, &r);
   CHECK(r.keyword_len == l->keyword_len &&
         memcmp(r.keyword, l->keyword, l->keyword_len) == 0);
-  CHECK(model_args(r.args, r.args_len, v2, o2, n2, e2) == count);
+  CHECK(model_args(r.args, r.args_len, v2, o2, n2, e2, &bad) == count);
+  CHECK(!bad);
   for (k = 0; k < count; k++)
     CHECK(n2[k] == vlen[k] && memcmp(v2 + o2[k], vals + off[k], vlen[k]) == 0);
-  check_args(r.args, r.args_len, v2, o2, n2, e2, count, 0);
+  check_args(r.args, r.args_len, v2, o2, n2, e2, count, 0, seed);
   free(e2);
   free(n2);
   free(o2);
@@ -386,6 +465,7 @@ static void run_line(const char *line, size_t n, size_t seed) {
   size_t *off, *vlen, *end, count;
   sshmuxd_sshcfg_line_t l;
   char *kw, *vals;
+  int bad;
 
   while (ks < e && sp(line[ks]))
     ks++;
@@ -426,9 +506,9 @@ static void run_line(const char *line, size_t n, size_t seed) {
   vlen = malloc((l.args_len + 1) * sizeof(size_t));
   end = malloc((l.args_len + 1) * sizeof(size_t));
   CHECK(vals != NULL && off != NULL && vlen != NULL && end != NULL);
-  count = model_args(l.args, l.args_len, vals, off, vlen, end);
-  check_args(l.args, l.args_len, vals, off, vlen, end, count, seed);
-  check_rebuilt(&l, vals, off, vlen, count);
+  count = model_args(l.args, l.args_len, vals, off, vlen, end, &bad);
+  check_args(l.args, l.args_len, vals, off, vlen, end, count, bad, seed);
+  check_rebuilt(&l, vals, off, vlen, count, seed);
   free(end);
   free(vlen);
   free(off);

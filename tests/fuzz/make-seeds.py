@@ -475,13 +475,26 @@ SSH_INCLUDED = """Host inc
 \tUser incuser
 \tIdentityFile ~/.ssh/inc_%u
 """
-# What OpenSSH splits otherwise than sshmuxd_sshcfg_arg (single quotes,
-# backslash escapes, a trailing comment), '=' in its forms, CRLF, tabs.
+# Single quotes, backslash escapes, a trailing comment, an unterminated
+# quote, '=' in its forms, CRLF, tabs.
 SSH_ODD = (b"Host alpha 'b c' # trailing comment\r\n"
            b"\tHostName\t=\tdiv.example\r\n"
            b"Host back\\ slash \"\" \"q\"uo\"ted\" \"open\r\n"
            b"  Include=~/.ssh/conf.d/*.conf \"~/with space/x\"\n"
            b"=novalue\n\n   \t\nHOST==x\r\r\nmAtCh all\n# comment\n")
+
+# How ssh splits arguments (OpenSSH 9.2 misc.c argv_split, checked with
+# `ssh -G`): each rule, and its edges, on Host and Include lines.
+SSH_SPLIT = (b"Host alpha 'b c' # trailing comment\n"
+             b"Host back\\ slash it\\'s \"q\\\"t\" 'a\\'b' 'x\"y' a\"b c\"d "
+             b"e'f\"g'h\n"
+             b"Host a\\\\b c\\xd \"e\\ f\" 'i\\ j' a\\\tb x\\#y #z\n"
+             b"Host \"#q\" r a#b#c x\t#y 'not closed\n"
+             b"Include \"~/a dir/*.conf\" 'single q/x' #c \"open\n"
+             b"Host ok \"a\\\" b\n"
+             b"Host= '' \"\" b\"\" '#'c\n"
+             b"Host x\x00y 'z\n"
+             b"Host end\\")
 
 
 def sshcfg_seeds():
@@ -504,6 +517,12 @@ def sshcfg_seeds():
     write(t, "config-main", SSH_CONFIG.encode())
     write(t, "config-included", SSH_INCLUDED.encode())
     write(t, "config-odd", SSH_ODD)
+    write(t, "config-split", SSH_SPLIT)
+    # A backslash as the last byte of the arguments, before a CR the line
+    # drops and at the end of the input; a NUL inside a quote.
+    write(t, "regress-escape-at-end", b"Host a\\\r\nHost 'b c\\'\r\n"
+          b"Host d\\")
+    write(t, "regress-nul-in-quote", b"Host 'a\x00b' c\nHost \"\x00\" d\n")
     ok = b"user u\nhostname h.example\nport 22\n"
     write(t, "sshg-crlf", ok.replace(b"\n", b"\r\n"))
     write(t, "sshg-missing-port", b"User U\nHostName h\n")
