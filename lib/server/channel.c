@@ -469,10 +469,15 @@ static void deliver_held(sshmux_server_channel_t *ch) {
       if (ch->cbs.data != NULL)
         CALLBACK(ch->conn, ch->cbs.data(ch, s, (const char *)d, len));
     }
+    /* Neither freed nor compacted here: a relay pauses again after each
+     * packet it takes while its upstream queue is full, and compacting a
+     * window's worth of held bytes per 32 KiB delivered (or freeing and
+     * re-growing the buffer each time it empties) cost an upload through
+     * sshmuxd half its throughput (docs/benchmarks.md, issue 9 section 6).
+     * The receive path compacts when new bytes would not fit otherwise;
+     * the periodic trim (sshmux__chan_trim) gives an empty buffer back. */
     if (sshmux__buf_remaining(h) == 0)
-      sshmux__buf_free(h);
-    else
-      sshmux__buf_compact(h);
+      sshmux__buf_reset(h);
   }
   maybe_adjust(ch);
   deliver_eof(ch);
@@ -657,10 +662,16 @@ static int recv_msg_channel_data(sshmux_server_conn_t *conn,
     return 0;
   }
   if (ch->paused || sshmux__buf_remaining(&ch->held[stream]) > 0) {
+    sshmux__buf_t *h = &ch->held[stream];
     /* Only the bytes are kept, no per-packet record, so what is held is
      * bounded by our window whatever the packet sizes: held bytes are
-     * never re-credited until delivered. */
-    if (sshmux__buf_put_bytes(&ch->held[stream], d, n) != 0)
+     * never re-credited until delivered.  Delivered bytes are moved out
+     * only when the new ones do not fit the storage as it is (cheaper
+     * than growing it); after that, held plus new bytes are within the
+     * window, so the buffer never needs more than its limit (the window). */
+    if (h->pos > 0 && h->len + n > h->cap)
+      sshmux__buf_compact(h);
+    if (sshmux__buf_put_bytes(h, d, n) != 0)
       return fail_oom(conn);
     return 0;
   }
