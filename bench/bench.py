@@ -460,9 +460,15 @@ Host *
 def start_daemon():
     global SM, MPORT
     logf = open(W + "/serve.log", "w")
+    # In a session of its own, as it runs for real (`sshmuxd install`: a
+    # systemd user service or a login item), and as sshd's connection
+    # processes and a backgrounded ControlMaster (ControlPersist: daemon())
+    # do: with the kernel's autogroup scheduling a process in the bench's
+    # own session shares one CPU share with every ssh client the bench
+    # starts (docs/benchmarks.md, issue 9 section 6).
     SM = start([B + "/sshmuxd", "serve", "--port", "0", "--ssh-dir", W + "/sshdir",
                 "--log-level", "warn"], stdout=logf, stderr=subprocess.STDOUT,
-               stdin=subprocess.DEVNULL)
+               stdin=subprocess.DEVNULL, start_new_session=True)
     end = time.monotonic() + 20
     while time.monotonic() < end:
         m = re.search(r"serving on 127\.0\.0\.1:(\d+)", open(W + "/serve.log").read())

@@ -14,10 +14,12 @@
 #include "fixture-netns.h"
 #include "relay-harness.h"
 
-/* `sshmuxd ARGS` into a. */
+/* `sshmuxd ARGS` into a.  The program's path is static: a keeps pointers
+ * to the words, not copies (a local array here left argv[0] dangling, and
+ * make asan's -O1 reused its stack: "exec /wor: No such file"). */
 static const char *const *sshmuxd_argv(test_argv_t *a,
                                        const char *const *args) {
-  char prog[700];
+  static char prog[700];
 
   snprintf(prog, sizeof(prog), "%s/sshmuxd", test_build_dir());
   memset(a, 0, sizeof(*a));
