@@ -44,6 +44,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, keygen, med, proc_cpu, sshd_config, stop_all, tree_cpu, wait_port  # noqa: E402
+
 B = os.path.abspath(sys.argv[1])
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEIT = os.path.join(B, "bench", "timeit")
@@ -62,7 +65,6 @@ INSTANCES = int(os.environ.get("BENCH_INSTANCES", "10"))
 PER = int(os.environ.get("BENCH_PER", "20"))
 BASE = os.environ.get("BENCH_BASELINE")  # another build dir: before/after rows
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "docs", "benchmarks.md"))
-HZ = os.sysconf("SC_CLK_TCK")
 
 for s in ONLY:
     if s not in ALL:
@@ -86,25 +88,6 @@ def sh(*argv, **kw):
     return subprocess.run(argv, check=True, **kw)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, what, secs=10):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("bench: %s did not listen on %d" % (what, port))
-
-
 def start(argv, **kw):
     p = subprocess.Popen(argv, **kw)
     PROCS.append(p)
@@ -116,14 +99,7 @@ def cleanup():
         for h in ("r1", "rj"):
             subprocess.run(["ssh", "-F", W + "/cfg-setup", "-O", "exit", h],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for p in PROCS:
-        if p.poll() is None:
-            p.terminate()
-    for p in PROCS:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_all(PROCS)
     for cm in ("cm-direct", "cm-jump", "cm-slow", "cm-relay", "cm-relay-jump"):
         if os.path.exists("%s/%s.sock" % (W, cm)):
             subprocess.run(["ssh", "-F", W + "/cfg", "-S", "%s/%s.sock" % (W, cm), "-O", "exit", "direct"],
@@ -141,12 +117,6 @@ def pct(v, p):
     return v[k]
 
 
-def med(v):
-    v = sorted(v)
-    n = len(v)
-    return float("nan") if n == 0 else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
-
-
 def summary(v):
     return {"n": len(v), "median": med(v), "min": min(v), "max": max(v),
             "p90": pct(v, 90), "p99": pct(v, 99)}
@@ -157,36 +127,6 @@ def fmt_ms(s):
 
 
 # ------------------------------------------------------------------ timing
-
-def proc_cpu(pid):
-    """utime+stime+cutime+cstime of pid, seconds (0 when gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            f = f.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in f[11:15]) / HZ
-    except OSError:
-        return 0.0
-
-
-def tree_cpu(root):
-    """CPU seconds of root and every live descendant; reaped descendants are in
-    their parents' cutime/cstime, so the sum covers the whole tree."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    total, todo = 0.0, [root]
-    while todo:
-        p = todo.pop()
-        total += proc_cpu(p)
-        todo.extend(kids.get(p, []))
-    return total
-
 
 def spec_line(name, argv, feed=0, drain=0):
     return "\t".join([name, str(feed), str(drain)] + list(argv))
@@ -242,30 +182,15 @@ def row(section, what, a, b, ratio, target, met):
 
 # ------------------------------------------------------------------ set-up
 
-def keygen(path):
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path)
-
-
 def sshd(name, port):
     d = "%s/%s" % (W, name)
     os.mkdir(d)
     with open(d + "/sshd_config", "w") as f:
-        f.write("""ListenAddress 127.0.0.1:{port}
-HostKey {W}/host_ed25519
-AuthorizedKeysFile {W}/authorized_keys
-PidFile none
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-AllowTcpForwarding yes
-MaxSessions 400
-MaxStartups 400:30:800
-Subsystem sftp internal-sftp
-LogLevel ERROR
-SetEnv HOME={d}
-""".format(port=port, W=W, d=d))
+        f.write(sshd_config(port, W + "/host_ed25519", W + "/authorized_keys",
+                            "PermitRootLogin prohibit-password\n"
+                            "AllowTcpForwarding yes\n"
+                            "MaxStartups 400:30:800\n"
+                            "SetEnv HOME=%s\n" % d))
     if os.getuid() == 0:
         os.makedirs("/run/sshd", exist_ok=True)
     p = start(["/usr/sbin/sshd", "-D", "-f", d + "/sshd_config", "-E", d + "/log"])

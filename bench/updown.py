@@ -18,7 +18,9 @@ config, for strace/perf by hand (Ctrl-C ends it).
 """
 import os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
-HZ = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, keygen, med, proc_cpu, sshd_config, stop_all, tree_cpu, wait_port  # noqa: E402
+
 args = sys.argv[1:]
 MIB, ROUNDS, KEEP, DIRS = 256, 5, False, ("down", "up")
 daemons = []
@@ -40,80 +42,16 @@ PROCS = []
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(p):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", p), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("port %d never listened" % p)
-
-
-def keygen(p):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", p], check=True)
-
-
-def proc_cpu(pid):
-    try:
-        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in f[11:15]) / HZ
-    except OSError:
-        return 0.0
-
-
-def tree_cpu(root):
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(open("/proc/%s/stat" % d).read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    t, todo = 0.0, [root]
-    while todo:
-        p = todo.pop()
-        t += proc_cpu(p)
-        todo.extend(kids.get(p, []))
-    return t
-
-
-def med(v):
-    v = sorted(v)
-    n = len(v)
-    return float("nan") if not n else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
-
-
 def main():
     USER = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     keygen(W + "/hk")
     keygen(W + "/id_up")
     shutil.copy(W + "/id_up.pub", W + "/authorized_keys")
     T = free_port()
-    open(W + "/sshd_config", "w").write("""ListenAddress 127.0.0.1:{T}
-HostKey {W}/hk
-AuthorizedKeysFile {W}/authorized_keys
-PidFile none
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-MaxSessions 400
-LogLevel ERROR
-Subsystem sftp internal-sftp
-""".format(T=T, W=W))
+    open(W + "/sshd_config", "w").write(sshd_config(T, W + "/hk", W + "/authorized_keys"))
     sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", W + "/sshd_config", "-E", W + "/sshd.log"])
     PROCS.append(sshd)
-    wait_port(T)
+    wait_port(T, "sshd")
     hk = " ".join(open(W + "/hk.pub").read().split()[:2])
     open(W + "/known_hosts", "w").write("[127.0.0.1]:%d %s\n" % (T, hk))
     cfg = ["Host direct\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s/id_up\n"
@@ -214,11 +152,5 @@ Subsystem sftp internal-sftp
 try:
     main()
 finally:
-    for p in PROCS:
-        p.terminate()
-    for p in PROCS:
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_all(PROCS)
     shutil.rmtree(W, ignore_errors=True)
