@@ -8,6 +8,7 @@
  * The real trigger, a hostile upstream whose bytes make libssh2 assert
  * during the login, is replayed from fuzz-pool-upstream's corpus
  * (regress-libssh2-assert-in-login) by fuzz_corpora_replay. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -88,8 +89,14 @@ TEST_IMPL(pool_guard_libssh2_abort) {
   ASSERT_EQ(uv_thread_create(&t, thread_main, &from_thread), 0);
   ASSERT_EQ(uv_thread_join(&t), 0);
   ASSERT_EQ(from_thread, SSHMUX__SSH2_TRIPPED);
-  /* Still caught after all that: the handler stays in place. */
+  /* Still caught after all that: the handler stays in place, and the
+   * thread's signal mask is as it was (SIGABRT not left blocked). */
   ASSERT_EQ(sshmux__ssh2_guarded(aborts, NULL), SSHMUX__SSH2_TRIPPED);
+  {
+    sigset_t now;
+    ASSERT_EQ(pthread_sigmask(SIG_BLOCK, NULL, &now), 0);
+    ASSERT_EQ(sigismember(&now, SIGABRT), 0);
+  }
 
   /* Not libssh2's: an abort outside any guard, an embedder's abort inside
    * a guarded pass, and a SIGABRT from kill(2) end the process. */

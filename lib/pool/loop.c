@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #ifndef _WIN32
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #endif
@@ -237,8 +238,16 @@ int sshmux__ssh2_guarded(int (*fn)(void *arg), void *arg) {
 
   uv_once(&guard_once, guard_install);
   g.prev = guard_top;
-  if (sigsetjmp(g.env, 1) != 0)
+  /* The mask is not saved (that is a system call on every pass); the
+   * handler only added SIGABRT to it, and abort() had unblocked SIGABRT
+   * before raising, so unblocking it is the way back. */
+  if (sigsetjmp(g.env, 0) != 0) {
+    sigset_t abrt;
+    sigemptyset(&abrt);
+    sigaddset(&abrt, SIGABRT);
+    pthread_sigmask(SIG_UNBLOCK, &abrt, NULL);
     return SSHMUX__SSH2_TRIPPED; /* the handler popped g */
+  }
   guard_top = &g;
   {
     int rc = fn(arg);
