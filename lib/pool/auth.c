@@ -423,21 +423,11 @@ static int guarded(ssh2_call_t *x) {
   if (rc != SSHMUX__SSH2_TRIPPED)
     return rc;
   c->ssh2_broken = 1;
-  x->list = NULL;
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_SEND,
                                (void *)broken_send);
   libssh2_session_callback_set(c->s, LIBSSH2_CALLBACK_RECV,
                                (void *)broken_recv);
   return LIBSSH2_ERROR_SOCKET_RECV;
-}
-
-static int guarded_call(sshmux__upconn_t *c, int what) {
-  ssh2_call_t x;
-
-  memset(&x, 0, sizeof(x));
-  x.c = c;
-  x.what = what;
-  return guarded(&x);
 }
 
 /* Offer one key for one signature algorithm.  Returns 1 when the server
@@ -488,16 +478,11 @@ static int offer(sshmux__upconn_t *c, signer_t *x, const char *what,
                                         ? (long)c->pool->o.prompt_timeout_ms +
                                               HANDSHAKE_TIMEOUT_MS
                                         : HANDSHAKE_TIMEOUT_MS);
-  {
-    ssh2_call_t call;
-    memset(&call, 0, sizeof(call));
-    call.c = c;
-    call.what = GC_PUBKEY;
-    call.blob = wire.data;
-    call.blob_len = wire.len;
-    call.sign_abs = &abs;
-    rc = guarded(&call);
-  }
+  rc = guarded(&(ssh2_call_t){.c = c,
+                              .what = GC_PUBKEY,
+                              .blob = wire.data,
+                              .blob_len = wire.len,
+                              .sign_abs = &abs});
   libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
   sshmux__buf_free(&wire);
   if (rc == 0) {
@@ -964,14 +949,7 @@ static int try_password(sshmux__upconn_t *c, int *fatal) {
     }
     pw = answers[0];
   }
-  {
-    ssh2_call_t call;
-    memset(&call, 0, sizeof(call));
-    call.c = c;
-    call.what = GC_PASSWORD;
-    call.pw = pw;
-    rc = guarded(&call);
-  }
+  rc = guarded(&(ssh2_call_t){.c = c, .what = GC_PASSWORD, .pw = pw});
   sshmux__prompt_answers_free(answers, answers != NULL ? 1 : 0);
   return rc == 0 ? 0 : -1;
 }
@@ -989,10 +967,7 @@ static char *list_methods(sshmux__upconn_t *c, char **prev_raw) {
     *prev_raw = NULL;
   }
   {
-    ssh2_call_t call;
-    memset(&call, 0, sizeof(call));
-    call.c = c;
-    call.what = GC_LIST;
+    ssh2_call_t call = {.c = c, .what = GC_LIST};
     (void)guarded(&call);
     m = call.list;
   }
@@ -1037,7 +1012,7 @@ static int authenticate(sshmux__upconn_t *c) {
       c->kbd_rounds = 0;
       c->kbd_rc = 0;
       libssh2_session_set_timeout(c->s, 0); /* a person types: see §1.2 */
-      ok = guarded_call(c, GC_KBD) == 0 ? 0 : -1;
+      ok = guarded(&(ssh2_call_t){.c = c, .what = GC_KBD}) == 0 ? 0 : -1;
       libssh2_session_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
       if (ok != 0 && c->kbd_rc != 0)
         fatal = werr(c, c->kbd_rc, "%s: keyboard-interactive: %s", c->label,
@@ -1146,7 +1121,7 @@ static int run(sshmux__upconn_t *c) {
   /* The pool's connect timeout covers the handshake too: a server that
    * accepts TCP and then says nothing fails within it. */
   libssh2_session_set_timeout(c->s, (long)c->pool->o.connect_timeout_ms);
-  rc = guarded_call(c, GC_HANDSHAKE);
+  rc = guarded(&(ssh2_call_t){.c = c, .what = GC_HANDSHAKE});
   if (rc != 0)
     return werr(c, aborted(c) ? SSHMUX_ECLOSED : sshmux__err_from_ssh2(rc),
                 "SSH handshake with %s failed: %s", c->label,

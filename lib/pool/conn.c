@@ -651,9 +651,6 @@ void sshmux__upconn_service(sshmux__upconn_t *c) {
   if (sshmux__ssh2_guarded(service_pass, c) != SSHMUX__SSH2_TRIPPED)
     return;
   c->ssh2_broken = 1;
-  SSHMUX__LOG_ERROR("%s: malformed data from upstream made libssh2 fail an "
-                    "assertion; connection dropped",
-                    c->label);
   sshmux__upconn_fail(c, SSHMUX_EPROTO,
                       "malformed data from upstream (libssh2 failed an "
                       "assertion on it); connection dropped");
