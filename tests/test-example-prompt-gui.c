@@ -6,6 +6,8 @@
  * target in its title, a screenshot (xwd) shows it drawn, xdotool types
  * the passphrase and the login goes through; without zenity or yad on
  * PATH it says so and exits 1. */
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -106,6 +108,15 @@ static int display_listens(const char *path) {
   return ok;
 }
 
+/* Fail the test showing the Xvfb log (its path is the test's xvfb.log). */
+static void show_xvfb_and_fail(const char *why) {
+  char *log = test_read_file(test_path("xvfb.log"), NULL);
+
+  fprintf(stderr, "xvfb.log: %s\n", log ? log : "(none)");
+  free(log);
+  test_fail(__FILE__, __LINE__, "%s", why);
+}
+
 /* The window front end for real: Xvfb, zenity, xdotool.  The dialog's
  * title names the target host, a screenshot of the screen shows something
  * drawn (not the blank root), xdotool types the passphrase into the
@@ -179,18 +190,19 @@ TEST_IMPL_T(example_prompt_gui_window_under_xvfb, 180) {
     xpid = test_spawn(argv, test_path("xvfb.log"));
   }
   ASSERT(xpid > 0);
+  ASSERT_OK(setenv("DISPLAY", disp, 1));
   {
-    /* Until the server takes connections, not just until its socket
-     * exists: Xvfb binds it before it listens, and a zenity started in
-     * between fails with "cannot open display" (seen once in a loaded
-     * make check). */
+    /* Until an X client really opens the display (XOpenDisplay, as zenity
+     * does), not just until the socket exists or connects: twice in a
+     * loaded run zenity said "cannot open display" right after. */
+    const char *probe[] = {"xdotool", "getdisplaygeometry", NULL};
     uint64_t end = test_now_ms() + 20000;
-    while (!display_listens(sock)) {
-      ASSERT(test_now_ms() < end);
+    while (!display_listens(sock) || test_run_simple(probe, NULL, NULL) != 0) {
+      if (test_now_ms() >= end || kill(xpid, 0) != 0)
+        show_xvfb_and_fail("Xvfb never served the display");
       usleep(50 * 1000);
     }
   }
-  ASSERT_OK(setenv("DISPLAY", disp, 1));
   snprintf(hostarg, sizeof(hostarg), "%s@127.0.0.1:%d", s.user, s.port);
   {
     const char *argv[] = {
@@ -203,8 +215,11 @@ TEST_IMPL_T(example_prompt_gui_window_under_xvfb, 180) {
   /* The target host is in the dialog's title. */
   snprintf(title, sizeof(title), "sshmux login: %s", hostarg);
   if (find_window(title, wid, sizeof(wid), 60000) != 0) {
-    fprintf(stderr, "%s", test_read_file(plog, NULL));
-    ASSERT(!"no dialog window");
+    char *pl = test_read_file(plog, NULL);
+    fprintf(stderr, "prompt-gui: %s\nXvfb %s\n", pl ? pl : "",
+            kill(xpid, 0) == 0 ? "running" : "gone");
+    free(pl);
+    show_xvfb_and_fail("no dialog window");
   }
   usleep(500 * 1000); /* let it draw */
   {
