@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "crypto/crypto.h"
 #include "daemon-helpers.h"
 
 static const char routes[] = "[jump]\n"
@@ -146,6 +147,14 @@ TEST_IMPL(daemon_setup_config_writes) {
                              "    HostKeyAlgorithms ecdsa-sha2-nistp256,"
                              "ssh-ed25519\n"
                              "    UserKnownHostsFile");
+  /* AES-256-GCM first exactly where our server runs it on AES-NI. */
+  if (sshmux__cipher_accelerated("aes256-gcm@openssh.com"))
+    ASSERT_STR_CONTAINS(hosts, "\n    Ciphers aes256-gcm@openssh.com,"
+                               "chacha20-poly1305@openssh.com,"
+                               "aes128-gcm@openssh.com,aes256-ctr,aes128-ctr\n"
+                               "    StrictHostKeyChecking yes\n");
+  else
+    ASSERT(strstr(hosts, "Ciphers") == NULL);
   ASSERT_STR_CONTAINS(hosts, "    StrictHostKeyChecking yes\n"
                              "    PreferredAuthentications publickey\n"
                              "    PasswordAuthentication no\n"

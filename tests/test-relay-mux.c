@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ipc-helpers.h"
+#include "crypto/crypto.h"
 #include "relay-harness.h"
 
 /* Start `ssh -M -N` for r1 on control socket sock (in our process group,
@@ -181,6 +182,11 @@ TEST_IMPL_T(relay_mux_setup_config_master, 240) {
   }
   ASSERT_EQ(test_count_in_file(log, "accepted \"r1\""), 1);
   ASSERT_EQ(test_count_in_file(log, "new session channel on route r1"), 20);
+  /* The master chose the cipher setup-config put first, where it did. */
+  if (sshmux__cipher_accelerated("aes256-gcm@openssh.com"))
+    ASSERT_EQ(test_count_in_file(log, ", in aes256-gcm@openssh.com , out "
+                                      "aes256-gcm@openssh.com "),
+              1);
   /* A forwarding (ssh -W: direct-tcpip) rides the master too. */
   snprintf(fwd, sizeof(fwd), "127.0.0.1:%d", s.port);
   ASSERT_EQ(cm_ssh(&h, (const char *[]){"-W", fwd, "r1", NULL}, &out, NULL), 0);
