@@ -134,8 +134,8 @@ int sshmux__cipher_accelerated(const char *cipher) {
   const cipher_info_t *ci = find_cipher(cipher);
 
   return ci != NULL && ci->mode == MODE_GCM &&
-         ci->key_len == crypto_aead_aes256gcm_KEYBYTES &&
-         sshmux_init() == 0 && crypto_aead_aes256gcm_is_available();
+         ci->key_len == crypto_aead_aes256gcm_KEYBYTES && sshmux_init() == 0 &&
+         crypto_aead_aes256gcm_is_available();
 }
 
 int sshmux__mac_key_len(const char *mac, size_t *key_len) {
@@ -362,8 +362,9 @@ int sshmux__codec_open(sshmux__codec_t *c, uint32_t seq, uint8_t *pkt,
   case MODE_GCM:
     if (c->sodium_gcm) {
       /* On a bad tag libsodium zeroes what it decrypted and returns -1. */
-      if (crypto_aead_aes256gcm_decrypt_detached_afternm(
-              pkt + 4, NULL, pkt + 4, len - 4, tag, pkt, 4, c->iv, &c->gst) != 0)
+      if (crypto_aead_aes256gcm_decrypt_detached_afternm(pkt + 4, NULL, pkt + 4,
+                                                         len - 4, tag, pkt, 4,
+                                                         c->iv, &c->gst) != 0)
         return SSHMUX_EMAC;
       gcm_next_iv(c);
       return 0;
