@@ -67,6 +67,8 @@ TEST_SUPPORT_SRCS := $(filter-out tests/runner.c,$(filter-out $(TEST_SRCS),$(wil
 TEST_OBJS := $(TEST_SRCS:%.c=$(B)/%.o) $(TEST_SUPPORT_SRCS:%.c=$(B)/%.o)
 TEST_TOOLS_SRCS := $(sort $(wildcard tests/tools/*.c))
 TEST_TOOLS := $(TEST_TOOLS_SRCS:tests/tools/%.c=$(B)/tests/tools/%)
+# The bench's delay proxy is also a test tool (test-pool-window.c).
+TEST_TOOLS += $(B)/bench/delay-proxy
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(B)/tests/fuzz-replay/%)

@@ -142,7 +142,9 @@ typedef struct {
   const char *orig_host; /* originator shown to the server ("127.0.0.1") */
   int orig_port;
   const char *path; /* DIRECT_STREAMLOCAL */
-  uint32_t window;  /* receive window; 0 = default (2 MiB) */
+  /* Receive window; 0 = auto-tuned: 2 MiB, grown up to 16 MiB while the
+   * path's bandwidth-delay product needs it (docs/pool.md). */
+  uint32_t window;
   size_t write_hwm; /* write high-water mark; 0 = default (1 MiB) */
 } sshmux_upchan_spec_t;
 

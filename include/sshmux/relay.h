@@ -81,7 +81,8 @@ typedef struct {
   int idle_timeout_s;
   int max_lifetime_s;
   /* Upstream channel receive window and both directions' write-queue
-   * high-water marks (0: 2 MiB, 1 MiB, 1 MiB). */
+   * high-water marks (0: auto-tuned from 2 MiB up to 16 MiB, 1 MiB,
+   * 1 MiB). */
   uint32_t up_window;
   size_t up_hwm;
   size_t down_hwm;

@@ -19,6 +19,7 @@
  * queue work and mark the connection dirty.  Failures caused by the
  * connection are reported through deferred callbacks, so none of them runs
  * inside an API call. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "pool/pool-int.h"
@@ -67,7 +68,9 @@ sshmux_upchan_t *sshmux__upchan_new(sshmux_pool_t *p,
   }
   ch->pool = p;
   ch->type = spec->type;
-  ch->window = spec->window ? spec->window : SSHMUX__CHAN_WINDOW_DEFAULT;
+  ch->autotune = spec->window == 0;
+  ch->window = ch->autotune ? SSHMUX__CHAN_WINDOW_OPEN : spec->window;
+  ch->tuned = ch->autotune ? SSHMUX__CHAN_WINDOW_DEFAULT : spec->window;
   ch->hwm = spec->write_hwm ? spec->write_hwm : SSHMUX__CHAN_HWM_DEFAULT;
   if (cbs != NULL)
     ch->cbs = *cbs;
@@ -533,6 +536,63 @@ static int service_reqs(sshmux_upchan_t *ch, int *progress) {
   return 0;
 }
 
+/* Receive window auto-tuning.  A default-window channel starts with 2 MiB,
+ * as OpenSSH's do, which caps a transfer at 2 MiB per round trip (39 MiB/s
+ * on a 51 ms path).  libssh2 is told SSHMUX__CHAN_WINDOW_OPEN at open, so
+ * that its own grants stay small, and this function grants the rest, once
+ * per service pass: the first pass after the open brings the credit to
+ * 2 MiB, before the peer has the exec request.  As Linux's TCP receive-buffer
+ * tuning does, we count per round trip (the connection's shortest channel-open
+ * RTT) how many bytes arrived; when that reached half the allowance, the window
+ * was what limited the path, and the allowance grows to twice the bytes per
+ * round trip (doubles when three quarters were used), up to
+ * SSHMUX__CHAN_WINDOW_MAX.  The allowance bounds credit plus
+ * bytes buffered in libssh2 and is topped up only while the embedder
+ * reads (not paused): a stalled reader pins about `tuned` bytes at most,
+ * and a channel that never ran window-bound keeps 2 MiB. */
+static void tune_window(sshmux_upchan_t *ch) {
+  sshmux__upconn_t *c = ch->conn;
+  unsigned long avail = 0, credit;
+  uint64_t now, period, arrived, per_rtt, outstanding;
+
+  if (!ch->autotune || ch->paused || ch->eof_delivered)
+    return;
+  credit = libssh2_channel_window_read_ex(ch->lch, &avail, NULL);
+  now = uv_hrtime();
+  period = now - ch->period_t0;
+  if (ch->period_t0 != 0 && c->rtt_ns != 0 && period >= c->rtt_ns) {
+    /* Read during the period plus what is buffered now, less what was
+     * buffered at its start: what libssh2 received in it. */
+    arrived = ch->period_read + avail;
+    arrived = arrived > ch->period_avail0 ? arrived - ch->period_avail0 : 0;
+    per_rtt = arrived * c->rtt_ns / period;
+    if (per_rtt * 2 >= ch->tuned && ch->tuned < SSHMUX__CHAN_WINDOW_MAX) {
+      /* Nearly all of it used: double it, as TCP's slow start does;
+       * else twice what a round trip carried. */
+      uint64_t next = per_rtt * 4 >= (uint64_t)ch->tuned * 3
+                          ? (uint64_t)ch->tuned * 2
+                          : per_rtt * 2;
+      ch->tuned = (uint32_t)SSHMUX__MIN((uint64_t)SSHMUX__CHAN_WINDOW_MAX,
+                                        SSHMUX__MAX(next, ch->tuned));
+      SSHMUX__LOG_DEBUG("channel %p: receive window %u KiB (%" PRIu64
+                        " KiB per %" PRIu64 " us round trip)",
+                        (void *)ch, ch->tuned >> 10, per_rtt >> 10,
+                        c->rtt_ns / 1000);
+    }
+  }
+  if (ch->period_t0 == 0 || period >= c->rtt_ns) {
+    ch->period_t0 = now;
+    ch->period_read = 0;
+    ch->period_avail0 = avail;
+  }
+  /* libssh2 1.10 counts read bytes, not received ones, against the window:
+   * `credit` is what the peer may still send plus what libssh2 holds. */
+  outstanding = credit;
+  if (outstanding + ch->tuned / 8 <= ch->tuned)
+    (void)libssh2_channel_receive_window_adjust2(
+        ch->lch, (unsigned long)(ch->tuned - outstanding), 1, NULL);
+}
+
 int sshmux__upchan_service(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
   LIBSSH2_SESSION *s = c->s;
@@ -573,6 +633,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
                                   sizeof(c->pool->readbuf));
       if (n > 0) {
         got = 1;
+        ch->period_read += (uint64_t)n;
         budget -= SSHMUX__MIN(budget, (size_t)n);
         if (ch->cbs.on_data != NULL)
           SSHMUX__EMBEDDER_CALL(
@@ -608,6 +669,7 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
     }
     break;
   }
+  tune_window(ch);
   if (ch->eof_delivered) {
     rc = libssh2_channel_wait_closed(ch->lch);
     if (rc == 0) {

@@ -578,6 +578,8 @@ static int drive_open(sshmux__upconn_t *c) {
   const char *msg;
   int err;
 
+  if (ch->open_t0 == 0)
+    ch->open_t0 = uv_hrtime();
   lch = libssh2_channel_open_ex(c->s, type, (unsigned)strlen(type), ch->window,
                                 SSHMUX__CHAN_PACKET, (const char *)ch->payload,
                                 (unsigned)ch->payload_len);
@@ -597,6 +599,9 @@ static int drive_open(sshmux__upconn_t *c) {
     return err == 0 || err == LIBSSH2_ERROR_CHANNEL_FAILURE ? 1 : err;
   }
   if (lch != NULL) {
+    uint64_t rtt = uv_hrtime() - ch->open_t0;
+    if (c->rtt_ns == 0 || rtt < c->rtt_ns)
+      c->rtt_ns = rtt;
     sshmux__upchan_opened(ch, lch);
     return 1;
   }

@@ -75,6 +75,14 @@ typedef struct {
 #define SSHMUX__CHAN_WQ_MAX (64u * 1024u * 1024u)
 #define SSHMUX__CHAN_HWM_DEFAULT (1024u * 1024u)
 #define SSHMUX__CHAN_WINDOW_DEFAULT (2u * 1024u * 1024u)
+/* A default-window channel's receive window grows up to this on a path
+ * whose bandwidth-delay product needs it (chan.c, tune_window). */
+#define SSHMUX__CHAN_WINDOW_MAX (16u * 1024u * 1024u)
+/* What an auto-tuned channel tells libssh2 at open.  libssh2 re-opens a
+ * channel's window by itself whenever the credit left falls below 3/4 of
+ * this (plus a read buffer), however much it already buffers: kept small,
+ * its own grants stay small, and tune_window grants the rest. */
+#define SSHMUX__CHAN_WINDOW_OPEN (64u * 1024u)
 #define SSHMUX__CHAN_PACKET 32768u
 #define SSHMUX__PASS_BUDGET (128u * 1024u) /* bytes per channel per pass */
 #define SSHMUX__ERRLEN 256
@@ -144,6 +152,9 @@ struct sshmux__upconn {
   int in_eof;
   int io_error;      /* errno of a failed socket write, 0 */
   uint64_t consumed; /* bytes libssh2 took from `in`, ever */
+  /* The shortest channel-open round trip seen on this connection (ns; 0:
+   * none yet): the path's RTT as far as window tuning needs it. */
+  uint64_t rtt_ns;
 
   sshmux__link_t chans;   /* upchans with a libssh2 channel */
   sshmux__link_t zombies; /* closed by their owner, not yet by the server */
@@ -242,7 +253,15 @@ struct sshmux_upchan_s {
   int probe;
   uint8_t *payload; /* channel-open extra data */
   size_t payload_len;
-  uint32_t window;
+  uint32_t window; /* the window given to libssh2 at open */
+  /* Receive window auto-tuning (default-window channels only): the
+   * credit + buffered bytes we allow (grows from `window` up to
+   * SSHMUX__CHAN_WINDOW_MAX), and the current measuring period: its start,
+   * bytes read so far and libssh2's buffered bytes at its start. */
+  int autotune;
+  uint32_t tuned;
+  uint64_t period_t0, period_read, period_avail0;
+  uint64_t open_t0;         /* when the open was first tried: an RTT sample */
   char *target_key;         /* key of the target, for placement */
   sshmux__upconn_t *origin; /* the conn whose target we copy on overflow */
 
