@@ -545,7 +545,7 @@ static int service_reqs(sshmux_upchan_t *ch, int *progress) {
  * tuning does, we count per round trip (the connection's shortest channel-open
  * RTT) how many bytes arrived; when that reached half the allowance, the window
  * was what limited the path, and the allowance grows to twice the bytes per
- * round trip (doubles when three quarters were used), up to
+ * round trip (four times itself when three quarters were used), up to
  * SSHMUX__CHAN_WINDOW_MAX.  The allowance bounds credit plus
  * bytes buffered in libssh2 and is topped up only while the embedder
  * reads (not paused): a stalled reader pins about `tuned` bytes at most,
@@ -567,10 +567,11 @@ static void tune_window(sshmux_upchan_t *ch) {
     arrived = arrived > ch->period_avail0 ? arrived - ch->period_avail0 : 0;
     per_rtt = arrived * c->rtt_ns / period;
     if (per_rtt * 2 >= ch->tuned && ch->tuned < SSHMUX__CHAN_WINDOW_MAX) {
-      /* Nearly all of it used: double it, as TCP's slow start does;
-       * else twice what a round trip carried. */
+      /* Nearly all of it used: the path could take more than we know,
+       * so grow fourfold (the cap bounds the overshoot); else twice what a
+       * round trip carried. */
       uint64_t next = per_rtt * 4 >= (uint64_t)ch->tuned * 3
-                          ? (uint64_t)ch->tuned * 2
+                          ? (uint64_t)ch->tuned * 4
                           : per_rtt * 2;
       ch->tuned = (uint32_t)SSHMUX__MIN((uint64_t)SSHMUX__CHAN_WINDOW_MAX,
                                         SSHMUX__MAX(next, ch->tuned));
