@@ -706,9 +706,10 @@ def sec_sftp():
     for d, line in (("get", "get %s /dev/null\n" % big), ("put", "put %s /dev/null\n" % big)):
         bf = "%s/sftp-%s" % (W, d)
         open(bf, "w").write(line)
-        for name, host, cm in (("sshmuxd", "r1", None), ("direct", "direct", None),
-                               ("controlmaster", "direct", "cm-direct")):
-            a = ["sftp", "-q", "-b", bf, "-F", W + "/cfg"]
+        for name, host, cm, cfg in (("sshmuxd", "r1", None, None), ("direct", "direct", None, None),
+                                    ("controlmaster", "direct", "cm-direct", None),
+                                    ("sshmuxd-setup", "r1", None, W + "/cfg-setup")):
+            a = ["sftp", "-q", "-b", bf, "-F", cfg or W + "/cfg"]
             if cm:
                 a += ["-o", "ControlPath=%s/%s.sock" % (W, cm)]
             cmds.append(("%s-%s" % (name, d), a + [host], 0, 0))
@@ -720,6 +721,10 @@ def sec_sftp():
         row("sftp", "sftp %s %d MiB, MiB/s (median of %d)" % (d, SFTP_MB, BULK_RUNS),
             "sshmuxd %.0f" % med(out["sshmuxd-" + d]),
             "direct %.0f, ControlMaster %.0f" % (med(out["direct-" + d]), med(out["controlmaster-" + d])),
+            rt, "≥ 0.90× direct", rt >= 0.90)
+        rt = paired_ratio(r["direct-" + d], r["sshmuxd-setup-" + d])
+        row("sftp", "same, setup-config's config (its local master; aes256-gcm to sshmuxd)",
+            "sshmuxd+CM %.0f" % med(out["sshmuxd-setup-" + d]), "direct %.0f" % med(out["direct-" + d]),
             rt, "≥ 0.90× direct", rt >= 0.90)
 
 
