@@ -421,6 +421,12 @@ def start_daemon():
         s = re.sub(r"(Host r1 rj rslow rzero idle\n  HostName 127.0.0.1\n  Port )\S+",
                    r"\g<1>%d" % MPORT, open(cfg).read())
         open(cfg, "w").write(s)
+    # and what setup-config wrote (a restart picks a new port)
+    for d in ("sshdir", "sshdir-nocm"):
+        hc = "%s/%s/sshmux-hosts.conf" % (W, d)
+        if os.path.exists(hc):
+            s = re.sub(r"(\n    Port )\d+", r"\g<1>%d" % MPORT, open(hc).read())
+            open(hc, "w").write(s)
 
 
 def stop_daemon():
