@@ -4,7 +4,8 @@
  * A default-window channel must grow its window past the 2 MiB it opens
  * with, never past SSHMUX__CHAN_WINDOW_MAX; a reader that stops must pin no
  * more than the allowance it had; nothing is lost or repeated; and a
- * channel opened with an explicit window keeps exactly that window. */
+ * channel opened with an explicit window keeps exactly that window; through
+ * a jump host behind the proxy, the jump tunnel grows as well. */
 #include <stdio.h>
 #include <string.h>
 
@@ -176,6 +177,53 @@ TEST_IMPL_T(pool_window_autotune_long_path, 120) {
   uv_close((uv_handle_t *)&e.t, NULL);
 
   ph_teardown(&h);
+  test_kill(proxy);
+  return 0;
+}
+
+/* The same through a jump host behind the delay proxy: the jump tunnel
+ * (a direct-tcpip channel carrying the inner connection) starts at 4 MiB
+ * and must grow too, or it would cap the inner channel's window. */
+TEST_IMPL_T(pool_window_autotune_jump_tunnel, 120) {
+  test_sshd j, s;
+  test_sshd_opts jo, so;
+  sshmux_pool_options_t o;
+  sshmux_target_t hop[2];
+  sshmux__upconn_t *c;
+  dl_t d;
+  ph_t h;
+  int proxy, pport = 0;
+
+  TEST_REQUIRE_PROGRAM("/usr/sbin/sshd");
+  memset(&jo, 0, sizeof(jo));
+  jo.name = "jump";
+  memset(&so, 0, sizeof(so));
+  so.name = "target";
+  ASSERT_OK(test_sshd_start(&j, &jo));
+  ASSERT_OK(test_sshd_start(&s, &so));
+  proxy = start_proxy(j.port, &pport);
+  ph_options(&o, ph_known_hosts((test_sshd *[]){&j, &s}, 2));
+  o.known_hosts_write = test_path("known_hosts.proxy");
+  ph_init(&h, &o);
+  ph_chain(hop, (test_sshd *[]){&j, &s}, 2);
+  hop[0].port = pport;
+  hop[0].accept_new_hostkey = 1; /* the proxy's port is not in known_hosts */
+
+  dl_run(&h, &hop[1], 0, BIG, &d);
+  c = d.ch->conn;
+  ASSERT(c != NULL && c->tunnel != NULL);
+  ASSERT(c->tunnel->autotune);
+  ASSERT_GT(c->tunnel->tuned, SSHMUX__TUNNEL_WINDOW);
+  ASSERT_LE(c->tunnel->tuned, SSHMUX__CHAN_WINDOW_MAX);
+  ASSERT_GT(d.ch->tuned, SSHMUX__CHAN_WINDOW_DEFAULT);
+  /* Both round trips are the path's. */
+  ASSERT_GE(c->rtt_ns, 45000000u);
+  ASSERT_GE(c->jump->rtt_ns, 45000000u);
+  sshmux_upchan_close(d.ch, NULL);
+  uv_close((uv_handle_t *)&d.t, NULL);
+  ph_close(&h);
+  test_sshd_stop(&s);
+  test_sshd_stop(&j);
   test_kill(proxy);
   return 0;
 }

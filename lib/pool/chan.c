@@ -12,6 +12,8 @@
  *    callback for back-pressure;
  *  - reads of stdout AND stderr (unread stderr closes the shared window and
  *    stalls stdout), paused and resumed by the embedder;
+ *  - the receive window's auto-tuning (tune_window), which grants the
+ *    upstream credit of default-window channels and jump tunnels;
  *  - the EOF / CLOSE / exit-status sequence, and close with a callback.
  *
  * All libssh2 calls happen in sshmux__upchan_service(), run from the

@@ -1250,12 +1250,14 @@ void sshmux__upconn_start(sshmux__upconn_t *c) {
     spec.host = c->host;
     spec.port = c->port;
     spec.orig_host = "127.0.0.1";
-    spec.window = 4u * 1024u * 1024u;
+    spec.window = 0; /* auto-tuned, as the channels it will carry are */
     c->tunnel = sshmux__upchan_new(p, &spec, &cbs, c, on_tunnel_open, &rc);
     if (c->tunnel == NULL) {
       sshmux__upconn_fail(c, rc, "cannot create the jump tunnel");
       return;
     }
+    /* It carries every channel of the hop behind it: start at 4 MiB. */
+    c->tunnel->tuned = SSHMUX__TUNNEL_WINDOW;
     c->tunnel->internal = 1;
     sshmux__upconn_enqueue(c->jump, c->tunnel);
     return;

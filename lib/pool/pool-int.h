@@ -83,6 +83,8 @@ typedef struct {
  * this (plus a read buffer), however much it already buffers: kept small,
  * its own grants stay small, and tune_window grants the rest. */
 #define SSHMUX__CHAN_WINDOW_OPEN (64u * 1024u)
+/* A jump tunnel's starting allowance (it grows like a channel's). */
+#define SSHMUX__TUNNEL_WINDOW (4u * 1024u * 1024u)
 #define SSHMUX__CHAN_PACKET 32768u
 #define SSHMUX__PASS_BUDGET (128u * 1024u) /* bytes per channel per pass */
 #define SSHMUX__ERRLEN 256
