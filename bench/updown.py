@@ -49,6 +49,8 @@ def main():
     shutil.copy(W + "/id_up.pub", W + "/authorized_keys")
     T = free_port()
     open(W + "/sshd_config", "w").write(sshd_config(T, W + "/hk", W + "/authorized_keys"))
+    if os.getuid() == 0:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
     sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", W + "/sshd_config", "-E", W + "/sshd.log"])
     PROCS.append(sshd)
     wait_port(T, "sshd")
