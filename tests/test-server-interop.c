@@ -366,7 +366,8 @@ TEST_IMPL_T(server_interop_openssh_rekey, 180) {
     ASSERT_EQ(out_len, small);
     ASSERT_MEM_EQ(out, data, small);
     /* Server-initiated re-keys: every one the server started (its debug
-     * log) reached the client, which saw our KEXINIT once more each time.
+     * log) reached the client, which saw our KEXINIT once more each time
+     * (but perhaps the last, below).
      * How many there are depends on how much was in flight when each began
      * (a loaded machine has more), but 16 MiB of traffic at a 1 MB limit
      * with 2 MiB windows starts at least three whatever the timing. */
@@ -378,7 +379,10 @@ TEST_IMPL_T(server_interop_openssh_rekey, 180) {
       rekeys++;
     free(slog);
     ASSERT_GE(rekeys, 3);
-    ASSERT_EQ(kexinits, rekeys + 1);
+    /* The last one may start as the client closes (the final bytes cross
+     * the limit): the client then exits without reading that KEXINIT
+     * (seen once in a make asan run: 9 re-keys, 9 KEXINITs). */
+    ASSERT(kexinits == rekeys + 1 || kexinits == rekeys);
     free(out), free(err);
   }
   es_stop(&e);

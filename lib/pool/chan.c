@@ -552,13 +552,15 @@ static int service_reqs(sshmux_upchan_t *ch, int *progress) {
  * bytes buffered in libssh2 and is topped up only while the embedder
  * reads (not paused): a stalled reader pins about `tuned` bytes at most,
  * and a channel that never ran window-bound keeps 2 MiB. */
-static void tune_window(sshmux_upchan_t *ch) {
+static int tune_window(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
   unsigned long avail = 0, credit;
   uint64_t now, period, arrived, per_rtt, outstanding;
 
+  int rc;
+
   if (!ch->autotune || ch->paused || ch->eof_delivered)
-    return;
+    return 0;
   credit = libssh2_channel_window_read_ex(ch->lch, &avail, NULL);
   now = uv_hrtime();
   period = now - ch->period_t0;
@@ -591,9 +593,13 @@ static void tune_window(sshmux_upchan_t *ch) {
   /* libssh2 1.10 counts read bytes, not received ones, against the window:
    * `credit` is what the peer may still send plus what libssh2 holds. */
   outstanding = credit;
-  if (outstanding + ch->tuned / 8 <= ch->tuned)
-    (void)libssh2_channel_receive_window_adjust2(
-        ch->lch, (unsigned long)(ch->tuned - outstanding), 1, NULL);
+  if (outstanding + ch->tuned / 8 > ch->tuned)
+    return 0;
+  /* Our send callback queues every byte, so EAGAIN cannot come; any other
+   * error (out of memory, a dead session) is the connection's. */
+  rc = libssh2_channel_receive_window_adjust2(
+      ch->lch, (unsigned long)(ch->tuned - outstanding), 1, NULL);
+  return rc == LIBSSH2_ERROR_EAGAIN ? 0 : rc;
 }
 
 int sshmux__upchan_service(sshmux_upchan_t *ch) {
@@ -672,7 +678,8 @@ int sshmux__upchan_service(sshmux_upchan_t *ch) {
     }
     break;
   }
-  tune_window(ch);
+  if ((rc = tune_window(ch)) != 0)
+    return rc;
   if (ch->eof_delivered) {
     rc = libssh2_channel_wait_closed(ch->lch);
     if (rc == 0) {

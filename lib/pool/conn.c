@@ -412,8 +412,10 @@ static LIBSSH2_SEND_FUNC(io_send) {
     return -c->io_error;
   if (sshmux__buf_remaining(&c->out) + length > SSHMUX__OUT_MAX / 2)
     sshmux__buf_compact(&c->out);
-  if (sshmux__buf_put_bytes(&c->out, buffer, length) != 0)
+  if (sshmux__buf_put_bytes(&c->out, buffer, length) != 0) {
+    c->out_nomem = 1; /* libssh2 only says SOCKET_SEND */
     return -ENOBUFS;
+  }
   return (ssize_t)length;
 }
 
@@ -640,6 +642,8 @@ static int drive_open(sshmux__upconn_t *c) {
 static int fatal_code(sshmux__upconn_t *c, int rc) {
   if (c->io_error == ETIMEDOUT)
     return SSHMUX_EDEAD;
+  if (c->out_nomem && rc == LIBSSH2_ERROR_SOCKET_SEND)
+    return SSHMUX_ENOMEM;
   return rc == LIBSSH2_ERROR_SOCKET_RECV && c->in_eof
              ? SSHMUX_EDISCONNECTED
              : sshmux__err_from_ssh2(rc);

@@ -153,6 +153,7 @@ struct sshmux__upconn {
   sshmux__buf_t in, out; /* socket bytes in, not yet parsed / to send */
   int in_eof;
   int io_error;      /* errno of a failed socket write, 0 */
+  int out_nomem;     /* the send queue could not grow: a write failed */
   uint64_t consumed; /* bytes libssh2 took from `in`, ever */
   /* The shortest channel-open round trip seen on this connection (ns; 0:
    * none yet): the path's RTT as far as window tuning needs it. */
