@@ -555,8 +555,7 @@ static int service_reqs(sshmux_upchan_t *ch, int *progress) {
 static int tune_window(sshmux_upchan_t *ch) {
   sshmux__upconn_t *c = ch->conn;
   unsigned long avail = 0, credit;
-  uint64_t now, period, arrived, per_rtt, outstanding;
-
+  uint64_t now, period, arrived, per_rtt;
   int rc;
 
   if (!ch->autotune || ch->paused || ch->eof_delivered)
@@ -591,14 +590,14 @@ static int tune_window(sshmux_upchan_t *ch) {
     ch->period_avail0 = avail;
   }
   /* libssh2 1.10 counts read bytes, not received ones, against the window:
-   * `credit` is what the peer may still send plus what libssh2 holds. */
-  outstanding = credit;
-  if (outstanding + ch->tuned / 8 > ch->tuned)
+   * `credit` is what the peer may still send plus what libssh2 holds.
+   * Grant once an eighth of the allowance is missing. */
+  if (credit + ch->tuned / 8 > ch->tuned)
     return 0;
   /* Our send callback queues every byte, so EAGAIN cannot come; any other
    * error (out of memory, a dead session) is the connection's. */
   rc = libssh2_channel_receive_window_adjust2(
-      ch->lch, (unsigned long)(ch->tuned - outstanding), 1, NULL);
+      ch->lch, (unsigned long)(ch->tuned - credit), 1, NULL);
   return rc == LIBSSH2_ERROR_EAGAIN ? 0 : rc;
 }
 

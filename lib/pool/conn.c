@@ -226,6 +226,7 @@ fail:
 void sshmux__upconn_enqueue(sshmux__upconn_t *c, sshmux_upchan_t *ch) {
   ch->conn = c;
   ch->state = SSHMUX__CH_QUEUED;
+  ch->open_t0 = 0; /* an open moved here is timed from its try here */
   sshmux__list_push(&c->open_q, &ch->link);
   sshmux__upconn_schedule(c);
 }

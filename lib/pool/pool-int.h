@@ -258,9 +258,10 @@ struct sshmux_upchan_s {
   size_t payload_len;
   uint32_t window; /* the window given to libssh2 at open */
   /* Receive window auto-tuning (default-window channels only): the
-   * credit + buffered bytes we allow (grows from `window` up to
-   * SSHMUX__CHAN_WINDOW_MAX), and the current measuring period: its start,
-   * bytes read so far and libssh2's buffered bytes at its start. */
+   * credit + buffered bytes we allow (2 MiB, a tunnel's 4 MiB, growing up
+   * to SSHMUX__CHAN_WINDOW_MAX; for other channels `window`), and the
+   * current measuring period: its start, bytes read so far and libssh2's
+   * buffered bytes at its start. */
   int autotune;
   uint32_t tuned;
   uint64_t period_t0, period_read, period_avail0;
