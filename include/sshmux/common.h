@@ -100,7 +100,9 @@ SSHMUX_EXTERN unsigned int sshmux_version(void);
  * including those it asks libssh2 to make for it.  Call before any other
  * function of the library, from one thread; not thread-safe against
  * concurrent use.  All four must be given; returns SSHMUX_EINVAL otherwise.
- * The functions must be callable from any thread (auth workers allocate). */
+ * The functions must be callable from any thread (auth workers allocate),
+ * and return memory aligned as malloc's is (16 bytes on x86-64: the
+ * library keeps SIMD cipher state in what it allocates). */
 typedef void *(*sshmux_malloc_func)(size_t size);
 typedef void *(*sshmux_realloc_func)(void *ptr, size_t size);
 typedef void *(*sshmux_calloc_func)(size_t count, size_t size);

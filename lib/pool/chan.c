@@ -560,31 +560,35 @@ static int tune_window(sshmux_upchan_t *ch) {
 
   if (!ch->autotune || ch->paused || ch->eof_delivered)
     return 0;
-  credit = libssh2_channel_window_read_ex(ch->lch, &avail, NULL);
+  credit = libssh2_channel_window_read_ex(ch->lch, NULL, NULL);
   now = uv_hrtime();
-  period = now - ch->period_t0;
-  if (ch->period_t0 != 0 && c->rtt_ns != 0 && period >= c->rtt_ns) {
-    /* Read during the period plus what is buffered now, less what was
-     * buffered at its start: what libssh2 received in it. */
-    arrived = ch->period_read + avail;
-    arrived = arrived > ch->period_avail0 ? arrived - ch->period_avail0 : 0;
-    per_rtt = arrived * c->rtt_ns / period;
-    if (per_rtt * 2 >= ch->tuned && ch->tuned < SSHMUX__CHAN_WINDOW_MAX) {
-      /* Nearly all of it used: the path could take more than we know,
-       * so grow fourfold (the cap bounds the overshoot); else twice what a
-       * round trip carried. */
-      uint64_t next = per_rtt * 4 >= (uint64_t)ch->tuned * 3
-                          ? (uint64_t)ch->tuned * 4
-                          : per_rtt * 2;
-      ch->tuned = (uint32_t)SSHMUX__MIN((uint64_t)SSHMUX__CHAN_WINDOW_MAX,
-                                        SSHMUX__MAX(next, ch->tuned));
-      SSHMUX__LOG_DEBUG("channel %p: receive window %u KiB (%" PRIu64
-                        " KiB per %" PRIu64 " us round trip)",
-                        (void *)ch, ch->tuned >> 10, per_rtt >> 10,
-                        c->rtt_ns / 1000);
+  if (c->rtt_ns != 0 &&
+      (ch->period_t0 == 0 || now - ch->period_t0 >= c->rtt_ns)) {
+    /* Once per round trip, not per pass: what libssh2 buffers is a walk
+     * of its whole packet list. */
+    (void)libssh2_channel_window_read_ex(ch->lch, &avail, NULL);
+    period = now - ch->period_t0;
+    if (ch->period_t0 != 0) {
+      /* Read during the period plus what is buffered now, less what was
+       * buffered at its start: what libssh2 received in it. */
+      arrived = ch->period_read + avail;
+      arrived = arrived > ch->period_avail0 ? arrived - ch->period_avail0 : 0;
+      per_rtt = arrived * c->rtt_ns / period;
+      if (per_rtt * 2 >= ch->tuned && ch->tuned < SSHMUX__CHAN_WINDOW_MAX) {
+        /* Nearly all of it used: the path could take more than we know,
+         * so grow fourfold (the cap bounds the overshoot); else twice what
+         * a round trip carried. */
+        uint64_t next = per_rtt * 4 >= (uint64_t)ch->tuned * 3
+                            ? (uint64_t)ch->tuned * 4
+                            : per_rtt * 2;
+        ch->tuned = (uint32_t)SSHMUX__MIN((uint64_t)SSHMUX__CHAN_WINDOW_MAX,
+                                          SSHMUX__MAX(next, ch->tuned));
+        SSHMUX__LOG_DEBUG("channel %p: receive window %u KiB (%" PRIu64
+                          " KiB per %" PRIu64 " us round trip)",
+                          (void *)ch, ch->tuned >> 10, per_rtt >> 10,
+                          c->rtt_ns / 1000);
+      }
     }
-  }
-  if (ch->period_t0 == 0 || period >= c->rtt_ns) {
     ch->period_t0 = now;
     ch->period_read = 0;
     ch->period_avail0 = avail;
